@@ -1,0 +1,223 @@
+//! Problems in files that people write by hand (config, filter, mapping).
+//!
+//! Every such problem names the file, the line and column, puts a caret under the spot and,
+//! where we can tell, says how to fix it. Problems are collected, never thrown one at a time,
+//! so that an admin sees every mistake in one go.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
+};
+
+/// The text of one input (a file, or an expression given on the command line) and the name
+/// under which problems in it are reported.
+#[derive(Debug)]
+pub struct SourceText {
+    named: NamedSource<String>,
+}
+
+impl SourceText {
+    pub fn new(name: impl AsRef<str>, text: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            named: NamedSource::new(name, text.into()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.named.name()
+    }
+
+    pub fn text(&self) -> &str {
+        self.named.inner()
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let text = self.text();
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem at one place in one input.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub severity: Severity,
+    pub source: Arc<SourceText>,
+    pub span: Range<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    pub fn error(source: &Arc<SourceText>, span: Range<usize>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            source: Arc::clone(source),
+            span,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn warning(
+        source: &Arc<SourceText>,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(source, span, message)
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// 1-based line and column where the problem starts.
+    pub fn line_col(&self) -> (usize, usize) {
+        self.source.line_col(self.span.start)
+    }
+
+    /// `file:line:col: message`, for logs and for tests that do not want the drawing.
+    pub fn one_line(&self) -> String {
+        let (line, col) = self.line_col();
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        format!(
+            "{}:{line}:{col}: {kind}: {}",
+            self.source.name(),
+            self.message
+        )
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl Diagnostic for Problem {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.hint
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source.named)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let (line, col) = self.line_col();
+        let label = format!("line {line}, column {col}");
+        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
+            Some(label),
+            self.span.clone(),
+        ))))
+    }
+}
+
+/// Problems in the order a reader meets them: by file, then by position.
+pub fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
+    problems.sort_by(|a, b| {
+        (a.source.name(), a.span.start, a.severity).cmp(&(b.source.name(), b.span.start, b.severity))
+    });
+    problems
+}
+
+/// Draws problems with the source line and a caret, as the terminal shows them.
+pub fn render(problems: &[Problem], color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for problem in problems {
+        if handler.render_report(&mut out, problem).is_err() {
+            out.push_str(&problem.one_line());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The known name closest to `word`, if it is close enough to be a plausible typo.
+pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(&lower, &k.to_ascii_lowercase()), k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based_and_count_characters() {
+        let src = SourceText::new("x", "ab\nçd = 1\n");
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(src.line_col(3), (2, 1));
+        // 'ç' is two bytes but one column.
+        assert_eq!(src.line_col(6), (2, 3));
+    }
+
+    #[test]
+    fn nearest_suggests_typos_only() {
+        let known = ["tenant_id", "client_id", "secret"];
+        assert_eq!(nearest("tenantid", known), Some("tenant_id"));
+        assert_eq!(nearest("zzz", known), None);
+    }
+
+    #[test]
+    fn rendering_shows_file_line_and_hint() {
+        let src = SourceText::new("c.ini", "[source]\ntenant = x\n");
+        let p = Problem::error(&src, 9..15, "unknown key `tenant`").with_hint("did you mean?");
+        let out = render(&[p], false);
+        assert!(out.contains("c.ini:2:1"), "{out}");
+        assert!(out.contains("did you mean?"), "{out}");
+    }
+}

@@ -1,0 +1,155 @@
+//! The admin's OData `$filter` over Graph users: parsed, validated against the property
+//! catalogue, rendered canonically for Graph, and evaluated locally when Graph cannot do it.
+//!
+//! A filter is compiled once, when the config is read; a mistake stops start-up with the
+//! expression, a caret under the spot and a fix, long before any network call.
+
+pub mod ast;
+mod eval;
+pub mod parser;
+mod render;
+mod validate;
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+pub use ast::{Expr, Span};
+pub use parser::{MAX_DEPTH, parse};
+pub use validate::{Analysis, validate};
+
+use crate::diag::{Problem, SourceText};
+
+/// A mistake in a filter, located in the filter text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    pub span: Span,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl FilterError {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        Self {
+            span,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The same mistake in a larger text where the filter starts at byte `base`.
+    pub fn to_problem(&self, source: &Arc<SourceText>, base: usize) -> Problem {
+        // The caret needs at least one character to sit under, even at the end of the input.
+        let start = base + self.span.start;
+        let end = (base + self.span.end).max(start + 1).min(source.text().len().max(start));
+        let problem = Problem::error(source, start..end, &self.message);
+        match &self.hint {
+            Some(hint) => problem.with_hint(hint),
+            None => problem,
+        }
+    }
+}
+
+/// A valid filter, ready to send to Graph or to evaluate locally.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    expr: Expr,
+    canonical: String,
+    analysis: Analysis,
+}
+
+impl Filter {
+    /// Parses and validates filter text. `Ok(None)` when the text asks for no filter: empty,
+    /// only comments, or the Oomnitza connector's `Default`.
+    pub fn compile(text: &str) -> Result<Option<Filter>, Vec<FilterError>> {
+        if means_no_filter(text) {
+            return Ok(None);
+        }
+        let mut expr = parse(text).map_err(|e| vec![e])?;
+        let analysis = validate(&mut expr)?;
+        let canonical = expr.to_string();
+        Ok(Some(Filter {
+            expr,
+            canonical,
+            analysis,
+        }))
+    }
+
+    /// Compiles the filter found at `range` of `source`, reporting problems there.
+    pub fn compile_in(
+        source: &Arc<SourceText>,
+        range: Range<usize>,
+    ) -> Result<Option<Filter>, Vec<Problem>> {
+        let base = range.start;
+        Filter::compile(&source.text()[range])
+            .map_err(|errors| errors.iter().map(|e| e.to_problem(source, base)).collect())
+    }
+
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    /// The text to send as `$filter`.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    /// Graph needs `ConsistencyLevel: eventual` and `$count=true` for this filter.
+    pub fn needs_advanced_query(&self) -> bool {
+        self.analysis.advanced
+    }
+
+    /// Top-level user properties the filter reads (Graph's spelling).
+    pub fn properties(&self) -> &BTreeSet<String> {
+        &self.analysis.properties
+    }
+
+    /// Does this Graph user (JSON object) pass the filter?
+    pub fn matches(&self, user: &serde_json::Value) -> bool {
+        eval::matches(&self.expr, user)
+    }
+}
+
+/// Empty, only comments, or `Default` (any case).
+fn means_no_filter(text: &str) -> bool {
+    let mut words = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty());
+    match (words.next(), words.next()) {
+        (None, _) => true,
+        (Some(only), None) => only.eq_ignore_ascii_case("default"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_blank_mean_no_filter() {
+        for text in ["", "  ", "Default", "default", "# just a note\n\n"] {
+            assert!(Filter::compile(text).unwrap().is_none(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_form_fixes_case_and_spacing() {
+        let f = Filter::compile("STARTSWITH( DisplayName , 'A' ) AND accountenabled EQ TRUE")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            f.canonical(),
+            "startsWith(displayName,'A') and accountEnabled eq true"
+        );
+        assert!(!f.needs_advanced_query());
+        let props: Vec<_> = f.properties().iter().map(String::as_str).collect();
+        assert_eq!(props, ["accountEnabled", "displayName"]);
+    }
+}

@@ -1,0 +1,356 @@
+//! What we know about Microsoft Graph v1.0 user properties: their type, and which `$filter`
+//! operators Graph accepts on each, in its standard and in its advanced query mode.
+//!
+//! The filter validator checks admins' expressions against this table so that a filter Graph
+//! would reject is rejected here first, with a better message. The rules follow Graph's
+//! published per-property notes; where the live service is known to be stricter than the
+//! docs (e.g. `companyName` only works with advanced queries), the table follows the service.
+//! `in` is accepted wherever `eq` is, because Graph treats it as a list of `eq`s.
+
+/// The value type of a property, as far as filtering and mapping care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Bool,
+    DateTime,
+    /// An `Edm.Guid`: compared with unquoted GUID literals (unlike `id`, which is a string).
+    Guid,
+    StringCollection,
+    /// A single complex value with named parts, e.g. `employeeOrgData/costCenter`.
+    Object(&'static [Property]),
+    /// A collection of complex values, filtered through a lambda, e.g. `assignedLicenses`.
+    ObjectCollection(&'static [Property]),
+    /// A directory extension: any primitive type, only known to the tenant.
+    Extension,
+}
+
+impl Kind {
+    pub fn is_collection(self) -> bool {
+        matches!(self, Kind::StringCollection | Kind::ObjectCollection(_))
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::String => "text",
+            Kind::Bool => "a boolean",
+            Kind::DateTime => "a date-time",
+            Kind::Guid => "a GUID",
+            Kind::StringCollection => "a collection of text values",
+            Kind::Object(_) => "an object with named parts",
+            Kind::ObjectCollection(_) => "a collection of objects",
+            Kind::Extension => "a directory extension",
+        }
+    }
+}
+
+/// A set of filter operations. `ne` and `not` are not listed: Graph allows them wherever `eq`
+/// is allowed, always in advanced mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ops(u8);
+
+impl Ops {
+    pub const NONE: Ops = Ops(0);
+    /// `eq` and `in`.
+    pub const EQ: Ops = Ops(1);
+    pub const STARTS_WITH: Ops = Ops(1 << 1);
+    pub const ENDS_WITH: Ops = Ops(1 << 2);
+    /// `ge` and `le`.
+    pub const RANGE: Ops = Ops(1 << 3);
+    /// `eq null`.
+    pub const EQ_NULL: Ops = Ops(1 << 4);
+    /// `/$count` on a collection.
+    pub const COUNT: Ops = Ops(1 << 5);
+
+    pub const fn with(self, other: Ops) -> Ops {
+        Ops(self.0 | other.0)
+    }
+
+    pub const fn contains(self, other: Ops) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// Which operations Graph accepts on one property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filtering {
+    /// Accepted in a plain request.
+    pub standard: Ops,
+    /// Accepted only with `ConsistencyLevel: eventual` and `$count=true`.
+    pub advanced: Ops,
+    /// Graph refuses this property in advanced mode (e.g. `identities`).
+    pub not_in_advanced: bool,
+}
+
+impl Filtering {
+    pub const NONE: Filtering = Filtering {
+        standard: Ops::NONE,
+        advanced: Ops::NONE,
+        not_in_advanced: false,
+    };
+
+    pub fn is_filterable(&self) -> bool {
+        self.standard != Ops::NONE || self.advanced != Ops::NONE
+    }
+
+    /// `Some(needs_advanced)` if the operation is accepted at all.
+    pub fn allows(&self, op: Ops) -> Option<bool> {
+        if self.standard.contains(op) {
+            Some(false)
+        } else if self.advanced.contains(op) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+}
+
+/// One Graph user property (or one part of a complex property).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Property {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub filter: Filtering,
+    /// Returned by `GET /users` without `$select`.
+    pub default: bool,
+}
+
+const fn ops(standard: Ops, advanced: Ops) -> Filtering {
+    Filtering {
+        standard,
+        advanced,
+        not_in_advanced: false,
+    }
+}
+
+const fn prop(name: &'static str, kind: Kind, filter: Filtering) -> Property {
+    Property {
+        name,
+        kind,
+        filter,
+        default: false,
+    }
+}
+
+/// Returned without `$select`.
+const fn default_prop(name: &'static str, kind: Kind, filter: Filtering) -> Property {
+    Property {
+        name,
+        kind,
+        filter,
+        default: true,
+    }
+}
+
+const EQ: Ops = Ops::EQ;
+const SW: Ops = Ops::STARTS_WITH;
+const EW: Ops = Ops::ENDS_WITH;
+const RANGE: Ops = Ops::RANGE;
+const NULL: Ops = Ops::EQ_NULL;
+const COUNT: Ops = Ops::COUNT;
+const NO: Ops = Ops::NONE;
+
+/// Plain text: `eq`, `in`, `startsWith`; `eq null` in advanced mode.
+const TEXT: Filtering = ops(EQ.with(SW), NULL);
+/// Text Graph filters only in advanced mode.
+const TEXT_ADV: Filtering = ops(NO, EQ.with(SW).with(NULL));
+/// Enumerations kept as text: `eq`, `in`; `eq null` in advanced mode.
+const ENUM: Filtering = ops(EQ, NULL);
+const NOT_FILTERABLE: Filtering = Filtering::NONE;
+
+const EXTENSION_ATTRIBUTES: &[Property] = &[
+    prop("extensionAttribute1", Kind::String, TEXT_ADV),
+    prop("extensionAttribute2", Kind::String, TEXT_ADV),
+    prop("extensionAttribute3", Kind::String, TEXT_ADV),
+    prop("extensionAttribute4", Kind::String, TEXT_ADV),
+    prop("extensionAttribute5", Kind::String, TEXT_ADV),
+    prop("extensionAttribute6", Kind::String, TEXT_ADV),
+    prop("extensionAttribute7", Kind::String, TEXT_ADV),
+    prop("extensionAttribute8", Kind::String, TEXT_ADV),
+    prop("extensionAttribute9", Kind::String, TEXT_ADV),
+    prop("extensionAttribute10", Kind::String, TEXT_ADV),
+    prop("extensionAttribute11", Kind::String, TEXT_ADV),
+    prop("extensionAttribute12", Kind::String, TEXT_ADV),
+    prop("extensionAttribute13", Kind::String, TEXT_ADV),
+    prop("extensionAttribute14", Kind::String, TEXT_ADV),
+    prop("extensionAttribute15", Kind::String, TEXT_ADV),
+];
+
+const EMPLOYEE_ORG_DATA: &[Property] = &[
+    prop("costCenter", Kind::String, ops(NO, EQ.with(SW))),
+    prop("division", Kind::String, ops(NO, EQ.with(SW))),
+];
+
+const ASSIGNED_LICENSE: &[Property] = &[
+    prop("skuId", Kind::Guid, ops(EQ, NO)),
+    prop("disabledPlans", Kind::StringCollection, NOT_FILTERABLE),
+];
+
+const ASSIGNED_PLAN: &[Property] = &[
+    prop("servicePlanId", Kind::Guid, ops(EQ, NO)),
+    prop("capabilityStatus", Kind::String, ops(EQ, NO)),
+    prop("service", Kind::String, ops(EQ, NO)),
+    prop("assignedDateTime", Kind::DateTime, NOT_FILTERABLE),
+];
+
+const OBJECT_IDENTITY: &[Property] = &[
+    prop("signInType", Kind::String, ops(EQ, NO)),
+    prop("issuer", Kind::String, ops(EQ, NO)),
+    prop("issuerAssignedId", Kind::String, ops(EQ, NO)),
+];
+
+const PASSWORD_PROFILE: &[Property] = &[
+    prop("forceChangePasswordNextSignIn", Kind::Bool, NOT_FILTERABLE),
+    prop("forceChangePasswordNextSignInWithMfa", Kind::Bool, NOT_FILTERABLE),
+];
+
+const SIGN_IN_ACTIVITY: &[Property] = &[
+    prop("lastSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("lastNonInteractiveSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("lastSuccessfulSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
+];
+
+/// The manager, as `$expand=manager($select=…)` returns it.
+const MANAGER: &[Property] = &[
+    prop("id", Kind::String, NOT_FILTERABLE),
+    prop("displayName", Kind::String, NOT_FILTERABLE),
+    prop("mail", Kind::String, NOT_FILTERABLE),
+    prop("userPrincipalName", Kind::String, NOT_FILTERABLE),
+    prop("employeeId", Kind::String, NOT_FILTERABLE),
+    prop("givenName", Kind::String, NOT_FILTERABLE),
+    prop("surname", Kind::String, NOT_FILTERABLE),
+    prop("jobTitle", Kind::String, NOT_FILTERABLE),
+];
+
+/// Every user property `GET /v1.0/users` can return, in alphabetical order.
+pub const USER: &[Property] = &[
+    prop("accountEnabled", Kind::Bool, ops(EQ, NULL)),
+    prop("ageGroup", Kind::String, ENUM),
+    prop("assignedLicenses", Kind::ObjectCollection(ASSIGNED_LICENSE), ops(NO, COUNT)),
+    prop("assignedPlans", Kind::ObjectCollection(ASSIGNED_PLAN), NOT_FILTERABLE),
+    default_prop("businessPhones", Kind::StringCollection, ops(NO, EQ.with(SW).with(COUNT))),
+    prop("city", Kind::String, TEXT),
+    prop("companyName", Kind::String, TEXT_ADV),
+    prop("consentProvidedForMinor", Kind::String, ENUM),
+    prop("country", Kind::String, TEXT),
+    prop("createdDateTime", Kind::DateTime, ops(RANGE, EQ)),
+    prop("creationType", Kind::String, ENUM),
+    prop("department", Kind::String, TEXT),
+    default_prop("displayName", Kind::String, ops(EQ.with(SW).with(RANGE), NULL)),
+    prop("employeeHireDate", Kind::DateTime, ops(NO, EQ.with(RANGE))),
+    prop("employeeId", Kind::String, TEXT),
+    prop("employeeLeaveDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
+    prop("employeeOrgData", Kind::Object(EMPLOYEE_ORG_DATA), NOT_FILTERABLE),
+    prop("employeeType", Kind::String, ops(NO, EQ.with(SW))),
+    prop("externalUserState", Kind::String, ENUM),
+    prop("externalUserStateChangeDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
+    prop("faxNumber", Kind::String, TEXT_ADV),
+    default_prop("givenName", Kind::String, TEXT),
+    default_prop("id", Kind::String, ops(EQ, NO)),
+    Property {
+        filter: Filtering {
+            not_in_advanced: true,
+            ..ops(NO, NO)
+        },
+        ..prop("identities", Kind::ObjectCollection(OBJECT_IDENTITY), NOT_FILTERABLE)
+    },
+    prop("imAddresses", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop("isResourceAccount", Kind::Bool, NOT_FILTERABLE),
+    default_prop("jobTitle", Kind::String, TEXT),
+    prop("lastPasswordChangeDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("legalAgeGroupClassification", Kind::String, ops(NO, EQ)),
+    default_prop("mail", Kind::String, ops(EQ.with(SW), EW.with(NULL))),
+    prop("mailNickname", Kind::String, TEXT),
+    prop("manager", Kind::Object(MANAGER), NOT_FILTERABLE),
+    default_prop("mobilePhone", Kind::String, TEXT_ADV),
+    default_prop("officeLocation", Kind::String, TEXT_ADV),
+    prop("onPremisesDistinguishedName", Kind::String, NOT_FILTERABLE),
+    prop("onPremisesDomainName", Kind::String, NOT_FILTERABLE),
+    prop("onPremisesExtensionAttributes", Kind::Object(EXTENSION_ATTRIBUTES), NOT_FILTERABLE),
+    prop("onPremisesImmutableId", Kind::String, ops(EQ, NO)),
+    prop("onPremisesLastSyncDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
+    prop("onPremisesSamAccountName", Kind::String, ops(NO, EQ.with(SW))),
+    prop("onPremisesSecurityIdentifier", Kind::String, ops(EQ, NO)),
+    prop("onPremisesSyncEnabled", Kind::Bool, ops(EQ, NULL)),
+    prop("onPremisesUserPrincipalName", Kind::String, ops(NO, EQ.with(SW))),
+    prop("otherMails", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop("passwordPolicies", Kind::String, ops(NO, EQ.with(NULL))),
+    prop("passwordProfile", Kind::Object(PASSWORD_PROFILE), NOT_FILTERABLE),
+    prop("postalCode", Kind::String, TEXT_ADV),
+    prop("preferredDataLocation", Kind::String, NOT_FILTERABLE),
+    default_prop("preferredLanguage", Kind::String, TEXT_ADV),
+    prop("proxyAddresses", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop("securityIdentifier", Kind::String, ops(NO, EQ.with(SW))),
+    prop("showInAddressList", Kind::Bool, ops(NO, EQ)),
+    prop("signInActivity", Kind::Object(SIGN_IN_ACTIVITY), NOT_FILTERABLE),
+    prop("signInSessionsValidFromDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("state", Kind::String, ops(EQ.with(SW).with(RANGE), NULL)),
+    prop("streetAddress", Kind::String, TEXT_ADV),
+    default_prop("surname", Kind::String, TEXT),
+    prop("usageLocation", Kind::String, TEXT),
+    default_prop("userPrincipalName", Kind::String, ops(EQ.with(SW), EW)),
+    prop("userType", Kind::String, ENUM),
+];
+
+/// Stands for every directory extension property (`extension_<appId>_<name>`).
+pub const EXTENSION: Property = prop("extension", Kind::Extension, ops(EQ, NULL));
+
+/// Finds one of `properties` by name, ignoring case as Graph does.
+pub fn lookup(properties: &'static [Property], name: &str) -> Option<&'static Property> {
+    properties
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Finds a user property, or recognises a directory extension. Returns the property and its
+/// name as Graph spells it.
+pub fn user_property(name: &str) -> Option<(&'static Property, std::borrow::Cow<'_, str>)> {
+    match lookup(USER, name) {
+        Some(p) => Some((p, p.name.into())),
+        None => is_extension_name(name).then_some((&EXTENSION, name.into())),
+    }
+}
+
+/// `extension_<application id without hyphens>_<name>`.
+pub fn is_extension_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("extension_") else {
+        return false;
+    };
+    let Some((app, attr)) = rest.split_once('_') else {
+        return false;
+    };
+    app.len() == 32
+        && app.bytes().all(|b| b.is_ascii_hexdigit())
+        && !attr.is_empty()
+        && attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The parts of a complex property, if it has any.
+pub fn parts(kind: Kind) -> Option<&'static [Property]> {
+    match kind {
+        Kind::Object(p) | Kind::ObjectCollection(p) => Some(p),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_are_sorted_and_unique() {
+        for pair in USER.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} / {}", pair[0].name, pair[1].name);
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case_and_knows_extensions() {
+        let (p, name) = user_property("DISPLAYNAME").unwrap();
+        assert_eq!((p.name, name.as_ref()), ("displayName", "displayName"));
+        let ext = "extension_0123456789abcdef0123456789abcdef_costCode";
+        let (p, name) = user_property(ext).unwrap();
+        assert_eq!((p.kind, name.as_ref()), (Kind::Extension, ext));
+        assert!(user_property("extension_123_x").is_none());
+        assert!(lookup(EMPLOYEE_ORG_DATA, ext).is_none());
+    }
+}

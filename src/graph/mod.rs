@@ -1,0 +1,3 @@
+//! Microsoft Graph: what we know about its user objects.
+
+pub mod catalog;

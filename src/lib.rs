@@ -1,0 +1,10 @@
+//! userload: loads the users of a Microsoft Entra ID tenant into an asset-management system.
+//!
+//! The binary is a thin shell over this library; integration tests, benchmarks and the
+//! command line all use the same modules.
+
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod filter;
+pub mod graph;

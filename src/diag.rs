@@ -146,10 +146,8 @@ impl Diagnostic for Problem {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let (line, col) = self.line_col();
-        let label = format!("line {line}, column {col}");
         Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
-            Some(label),
+            None,
             self.span.clone(),
         ))))
     }

@@ -1,1 +1,85 @@
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The command line: one file per subcommand, all sharing how problems are printed and how
+//! outcomes become exit codes.
+
+mod filter;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::diag::Problem;
+
+/// Loads the users of a Microsoft Entra ID tenant into an asset-management system.
+#[derive(Debug, Parser)]
+#[command(name = "userload", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a config file and every file it names, without touching the network.
+    Validate {
+        /// The config file (.ini or .toml).
+        #[arg(long, short, env = "USERLOAD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check OData filters and try them on sample users.
+    #[command(subcommand)]
+    Filter(filter::FilterCommand),
+}
+
+/// How a command ended, as a scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Success,
+    /// The command ran, but some items (users, checks) failed.
+    Partial,
+    /// The command could not run: bad config, bad input, unreachable service.
+    Failed,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> Self {
+        ExitCode::from(match outcome {
+            Outcome::Success => 0,
+            Outcome::Partial => 1,
+            Outcome::Failed => 2,
+        })
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run(cli).into()
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Validate { config } => validate::run(&config),
+        Command::Filter(command) => filter::run(command),
+    }
+}
+
+/// Prints problems to stderr with the source line and a caret (in colour on a terminal).
+fn print_problems(problems: &[Problem]) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!("{}", crate::diag::render(problems, color));
+}
+
+/// Prints an error that has no place in a file, with its causes.
+fn print_error(error: &dyn std::error::Error) {
+    let mut message = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    eprintln!("{message}");
+}

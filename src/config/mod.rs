@@ -1,1 +1,1085 @@
+//! The config file: read from INI or TOML, checked completely, turned into a [`Config`].
+//!
+//! Reading happens in two stages. First the file becomes a [`Document`] (sections, keys,
+//! values, each with its place). Then one checker walks the document, collects *every*
+//! problem (unknown keys with the nearest known one, wrong types, missing keys, ranges,
+//! conflicting keys, missing files, filter mistakes) and only if there are none builds the
+//! validated `Config`, which already holds the compiled filter. Nothing here touches the
+//! network.
+//!
+//! An old Oomnitza connector `config.ini` loads as it is: `[azureusers]` is read as
+//! `[source]` and `[oomnitza]` as a `[target]` of type `oomnitza`. Keys and sections that
+//! only mattered to that connector are warnings, not errors.
 
+pub mod document;
+mod ini;
+mod secret;
+mod toml_file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use url::Url;
+
+pub use document::{Document, Entry, Format, Section, Value};
+pub use secret::{Secret, SecretSource};
+
+use crate::diag::{Problem, SourceText, nearest};
+use crate::filter::Filter;
+
+/// A config that passed every offline check.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    pub sync: SyncConfig,
+    /// Values mapping files may read with `setting = "…"`: `default_role`,
+    /// `default_position`, and every key of `[settings]`.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// `mapping.FIELD = {…}` lines of an Oomnitza `[azureusers]` section.
+    pub legacy_mappings: Vec<LegacyMapping>,
+}
+
+#[derive(Debug)]
+pub struct SourceConfig {
+    /// `enable = false` (Oomnitza's switch): runs skip the sync.
+    pub enabled: bool,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub credential: Credential,
+    pub authority: Url,
+    /// The Graph root, e.g. `https://graph.microsoft.com`.
+    pub graph_root: Url,
+    pub filter: Option<Filter>,
+    pub page_size: u16,
+}
+
+#[derive(Debug)]
+pub enum Credential {
+    Secret(Secret),
+    Certificate {
+        certificate: PathBuf,
+        private_key: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Scim,
+    Rest,
+    Oomnitza,
+}
+
+#[derive(Debug)]
+pub struct TargetConfig {
+    pub kind: TargetKind,
+    pub url: Url,
+    pub token: Option<Secret>,
+    /// Oomnitza: the field that identifies users (the old connector's `sync_field`).
+    pub sync_field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    CreateUpdate,
+    CreateOnly,
+    UpdateOnly,
+}
+
+/// The most deactivations one run may make without `--allow-deactivations`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Count(u32),
+    Percent(f64),
+}
+
+#[derive(Debug)]
+pub struct SyncConfig {
+    /// The mapping file; `None` means the shipped mapping for the target type.
+    pub mapping: Option<PathBuf>,
+    pub mode: Mode,
+    pub deactivate: bool,
+    pub max_deactivations: Limit,
+    pub state: PathBuf,
+    pub concurrency: usize,
+}
+
+/// One `mapping.FIELD = {json}` line, kept with its place for the mapping compiler.
+#[derive(Debug)]
+pub struct LegacyMapping {
+    pub field: String,
+    pub spec: serde_json::Value,
+    pub source: Arc<SourceText>,
+    pub span: std::ops::Range<usize>,
+}
+
+/// A config that loaded, and the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {} must end in .ini or .toml", path.display())]
+    Extension { path: PathBuf },
+    #[error("{} has {} problem(s)", path.display(), problems.iter().filter(|p| p.is_error()).count())]
+    Invalid {
+        path: PathBuf,
+        /// Errors and warnings, in file order.
+        problems: Vec<Problem>,
+    },
+}
+
+/// Reads, checks and builds the config at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("ini") => Format::Ini,
+        Some(e) if e.eq_ignore_ascii_case("toml") => Format::Toml,
+        _ => {
+            return Err(ConfigError::Extension {
+                path: path.to_path_buf(),
+            });
+        }
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let source = SourceText::new(path.display().to_string(), text);
+    let (document, mut problems) = match format {
+        Format::Ini => ini::read(&source),
+        Format::Toml => toml_file::read(&source),
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut checker = Checker::new(&document, dir);
+    let built = checker.build(path);
+    problems.append(&mut checker.problems);
+    problems.extend(literal_secret_warnings(path, &document, built.as_ref()));
+    let problems = crate::diag::sorted(problems);
+    match built {
+        Some(config) if !problems.iter().any(Problem::is_error) => Ok(Loaded {
+            config,
+            warnings: problems,
+        }),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }),
+    }
+}
+
+/// Warns when a literal secret sits in a file that group or others can read.
+#[cfg(unix)]
+fn literal_secret_warnings(path: &Path, doc: &Document, config: Option<&Config>) -> Vec<Problem> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(config) = config else {
+        return Vec::new();
+    };
+    let Ok(mode) = std::fs::metadata(path).map(|m| m.permissions().mode()) else {
+        return Vec::new();
+    };
+    if mode & 0o077 == 0 {
+        return Vec::new();
+    }
+    let mut literal = Vec::new();
+    if let Credential::Secret(s) = &config.source.credential {
+        literal.push(("secret", s));
+    }
+    if let Some(t) = &config.target.token {
+        literal.push(("token", t));
+        literal.push(("api_token", t));
+    }
+    literal
+        .into_iter()
+        .filter(|(_, s)| *s.source() == SecretSource::Literal)
+        .filter_map(|(key, _)| {
+            doc.sections
+                .iter()
+                .flat_map(|s| &s.entries)
+                .find(|e| e.key == key)
+        })
+        .map(|entry| {
+            Problem::warning(
+                &doc.source,
+                entry.value_span.clone(),
+                format!(
+                    "literal secret in a file that group or others can read (mode {:o})",
+                    mode & 0o777
+                ),
+            )
+            .with_hint(format!(
+                "run `chmod 600 {}`, or use env:NAME or file:PATH instead",
+                path.display()
+            ))
+        })
+        .collect()
+}
+
+#[cfg(not(unix))]
+fn literal_secret_warnings(_: &Path, _: &Document, _: Option<&Config>) -> Vec<Problem> {
+    Vec::new()
+}
+
+const SOURCE_KEYS: &[&str] = &[
+    "tenant_id",
+    "client_id",
+    "secret",
+    "certificate",
+    "private_key",
+    "authority",
+    "domain",
+    "cloud",
+    "filter",
+    "filter_file",
+    "page_size",
+    "enable",
+];
+const TARGET_KEYS: &[&str] = &["type", "url", "token", "sync_field"];
+const SYNC_KEYS: &[&str] = &[
+    "mapping",
+    "mode",
+    "deactivate",
+    "default_role",
+    "default_position",
+    "max_deactivations",
+    "state",
+    "concurrency",
+];
+const SECTIONS: &[(&str, &[&str])] = &[
+    ("source", SOURCE_KEYS),
+    ("target", TARGET_KEYS),
+    ("sync", SYNC_KEYS),
+];
+
+/// Keys of the old Oomnitza `[oomnitza]` section that userload does not use.
+const OOMNITZA_UNUSED: &[&str] = &["username", "password", "env_password", "user_pem_file"];
+
+/// Default maximum share of owned users one run may deactivate.
+pub const DEFAULT_MAX_DEACTIVATIONS: Limit = Limit::Percent(10.0);
+
+/// One section being read: which of its entries have been used so far.
+struct Keys<'d> {
+    section: Option<&'d Section>,
+    /// The name used in messages, e.g. `[source]` or `[azureusers]`.
+    shown: String,
+    used: Vec<bool>,
+    /// An Oomnitza connector section: unknown keys are warnings.
+    legacy: bool,
+}
+
+impl<'d> Keys<'d> {
+    fn take(&mut self, key: &str) -> Option<&'d Entry> {
+        let section = self.section?;
+        let i = section.entries.iter().position(|e| e.key == key)?;
+        self.used[i] = true;
+        Some(&section.entries[i])
+    }
+
+    /// Where to point when something is missing from the section.
+    fn span(&self) -> std::ops::Range<usize> {
+        self.section.map_or(0..0, |s| s.span.clone())
+    }
+}
+
+struct Checker<'d> {
+    doc: &'d Document,
+    source: &'d Arc<SourceText>,
+    dir: &'d Path,
+    problems: Vec<Problem>,
+    /// The file is an Oomnitza connector config.
+    legacy: bool,
+}
+
+impl<'d> Checker<'d> {
+    fn new(doc: &'d Document, dir: &'d Path) -> Self {
+        let legacy = doc.section("azureusers").is_some() || doc.section("oomnitza").is_some();
+        Self {
+            doc,
+            source: &doc.source,
+            dir,
+            problems: Vec::new(),
+            legacy,
+        }
+    }
+
+    fn error(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        let hint = hint.into();
+        let problem = Problem::error(self.source, span, message);
+        self.problems
+            .push(if hint.is_empty() { problem } else { problem.with_hint(hint) });
+    }
+
+    fn warning(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.problems
+            .push(Problem::warning(self.source, span, message).with_hint(hint));
+    }
+
+    /// Opens the section called `name`, or its Oomnitza alias.
+    fn keys(&mut self, name: &str, alias: Option<&str>) -> Keys<'d> {
+        let modern = self.doc.section(name);
+        let old = alias.and_then(|a| self.doc.section(a));
+        if let (Some(_), Some(old)) = (modern, old) {
+            self.error(
+                old.span.clone(),
+                format!("[{name}] and [{}] are the same section", old.name),
+                format!("keep only [{name}]"),
+            );
+        }
+        let section = modern.or(old);
+        Keys {
+            section,
+            shown: format!("[{}]", section.map_or(name, |s| s.name.as_str())),
+            used: section.map_or(Vec::new(), |s| vec![false; s.entries.len()]),
+            legacy: modern.is_none() && old.is_some(),
+        }
+    }
+
+    fn build(&mut self, path: &Path) -> Option<Config> {
+        self.check_sections();
+        let mut settings = BTreeMap::new();
+        let mut legacy_mappings = Vec::new();
+        let mut source_keys = self.keys("source", Some("azureusers"));
+        let mut target_keys = self.keys("target", Some("oomnitza"));
+        let mut sync_keys = self.keys("sync", None);
+        let source = self.source_config(&mut source_keys);
+        let target = self.target_config(&mut target_keys, &mut source_keys);
+        let sync = self.sync_config(&mut sync_keys, &mut source_keys, &mut settings);
+        self.settings(&mut settings);
+        if source_keys.legacy {
+            legacy_mappings = self.legacy_mappings(&mut source_keys);
+            if let Some(url) = source_keys.take("url") {
+                self.warning(
+                    url.key_span.clone(),
+                    "`url` is ignored: userload calls Microsoft Graph, not the retired Azure AD Graph",
+                    "remove it; for a national cloud set `cloud` instead",
+                );
+            }
+        }
+        for keys in [&source_keys, &target_keys, &sync_keys] {
+            self.unknown_keys(keys);
+        }
+        Some(Config {
+            path: path.to_path_buf(),
+            source: source?,
+            target: target?,
+            sync: sync?,
+            settings,
+            legacy_mappings,
+        })
+    }
+
+    /// Reports sections nobody reads.
+    fn check_sections(&mut self) {
+        let known = ["source", "target", "sync", "settings", "azureusers", "oomnitza"];
+        for section in &self.doc.sections {
+            if known.contains(&section.name.as_str()) {
+                continue;
+            }
+            if self.legacy {
+                self.warning(
+                    section.span.clone(),
+                    format!("section [{}] is ignored", section.name),
+                    "it belongs to another Oomnitza connector; userload reads [azureusers] and [oomnitza]",
+                );
+                continue;
+            }
+            let hint = nearest(&section.name, known.into_iter().take(4))
+                .map(|n| format!("did you mean [{n}]?"))
+                .unwrap_or_else(|| "the sections are [source], [target], [sync] and [settings]".into());
+            self.error(
+                section.span.clone(),
+                format!("unknown section [{}]", section.name),
+                hint,
+            );
+        }
+    }
+
+    fn unknown_keys(&mut self, keys: &Keys<'d>) {
+        let Some(section) = keys.section else {
+            return;
+        };
+        let name = match section.name.as_str() {
+            "azureusers" => "source",
+            "oomnitza" => "target",
+            other => other,
+        };
+        let known = SECTIONS
+            .iter()
+            .find(|(s, _)| *s == name)
+            .map_or(&[][..], |(_, k)| *k);
+        for (entry, used) in section.entries.iter().zip(&keys.used) {
+            if *used {
+                continue;
+            }
+            if keys.legacy {
+                self.warning(
+                    entry.key_span.clone(),
+                    format!("`{}` is ignored", entry.key),
+                    format!("userload does not use this key of the Oomnitza connector's {}", keys.shown),
+                );
+                continue;
+            }
+            let hint = match nearest(&entry.key, known.iter().copied()) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => match SECTIONS.iter().find(|(_, k)| k.contains(&entry.key.as_str())) {
+                    Some((other, _)) => format!("`{}` belongs in [{other}]", entry.key),
+                    None => format!("the keys of {} are: {}", keys.shown, known.join(", ")),
+                },
+            };
+            self.error(
+                entry.key_span.clone(),
+                format!("unknown key `{}` in {}", entry.key, keys.shown),
+                hint,
+            );
+        }
+    }
+
+    // ----- typed values -------------------------------------------------------------------
+
+    /// A text value; an empty INI value counts as absent.
+    fn text(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<(String, &'d Entry)> {
+        let entry = keys.take(key)?;
+        match &entry.value {
+            Value::Text(t) if t.trim().is_empty() => None,
+            Value::Text(t) => Some((t.trim().to_string(), entry)),
+            other => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!("`{key}` must be a string, not {}", other.type_name()),
+                    format!("quote it: {key} = \"…\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_text(&mut self, keys: &mut Keys<'d>, key: &str, example: &str) -> Option<(String, &'d Entry)> {
+        let found = self.text(keys, key);
+        if found.is_none() && !self.problems.iter().any(|p| p.is_error() && self.mentions(p, keys, key)) {
+            let span = keys.span();
+            let written = keys.shown.clone();
+            self.error(
+                span,
+                format!("missing `{key}` in {written}"),
+                format!("add: {key} = {example}"),
+            );
+        }
+        found
+    }
+
+    /// Whether a problem was already reported at this key (e.g. a type error).
+    fn mentions(&self, problem: &Problem, keys: &Keys<'d>, key: &str) -> bool {
+        keys.section
+            .and_then(|s| s.entries.iter().find(|e| e.key == key))
+            .is_some_and(|e| problem.span.start >= e.key_span.start && problem.span.start <= e.value_span.end)
+    }
+
+    fn boolean(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<bool> {
+        let entry = keys.take(key)?;
+        match (&entry.value, self.doc.format) {
+            (Value::Bool(b), _) => Some(*b),
+            (Value::Text(t), Format::Ini) => match t.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Some(true),
+                "false" | "no" | "off" | "0" => Some(false),
+                "" => None,
+                _ => {
+                    self.error(
+                        entry.value_span.clone(),
+                        format!("`{key}` must be true or false, not `{t}`"),
+                        comment_hint(t).unwrap_or("write true or false"),
+                    );
+                    None
+                }
+            },
+            (other, _) => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!("`{key}` must be a boolean, not {}", other.type_name()),
+                    format!("write {key} = true or {key} = false, without quotes"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer within `range`.
+    fn integer(&mut self, keys: &mut Keys<'d>, key: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+        let entry = keys.take(key)?;
+        let n = match (&entry.value, self.doc.format) {
+            (Value::Int(n), _) => *n,
+            (Value::Text(t), Format::Ini) if t.trim().is_empty() => return None,
+            (Value::Text(t), Format::Ini) => match t.trim().parse() {
+                Ok(n) => n,
+                Err(_) => {
+                    self.error(
+                        entry.value_span.clone(),
+                        format!("`{key}` must be a whole number, not `{t}`"),
+                        comment_hint(t).unwrap_or(&format!("e.g. {key} = {}", range.end())),
+                    );
+                    return None;
+                }
+            },
+            (other, _) => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!("`{key}` must be an integer, not {}", other.type_name()),
+                    format!("write it without quotes, e.g. {key} = {}", range.end()),
+                );
+                return None;
+            }
+        };
+        if !range.contains(&n) {
+            self.error(
+                entry.value_span.clone(),
+                format!("`{key}` is {n}, but it must be between {} and {}", range.start(), range.end()),
+                "",
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    /// One of a fixed set of words.
+    fn choice<T: Copy>(&mut self, keys: &mut Keys<'d>, key: &str, choices: &[(&str, T)]) -> Option<T> {
+        let (text, entry) = self.text(keys, key)?;
+        if let Some((_, v)) = choices.iter().find(|(w, _)| w.eq_ignore_ascii_case(&text)) {
+            return Some(*v);
+        }
+        let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+        let hint = match nearest(&text, words.iter().copied()) {
+            Some(w) => format!("did you mean `{w}`?"),
+            None => format!("choose one of: {}", words.join(", ")),
+        };
+        self.error(
+            entry.value_span.clone(),
+            format!("`{text}` is not a valid `{key}`"),
+            hint,
+        );
+        None
+    }
+
+    /// A path relative to the config's folder that must exist.
+    fn existing_file(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<PathBuf> {
+        let (text, entry) = self.text(keys, key)?;
+        let path = self.dir.join(&text);
+        if !path.is_file() {
+            self.error(
+                entry.value_span.clone(),
+                format!("`{key}` names a file that does not exist: {}", path.display()),
+                "relative paths are resolved against the config file's folder",
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    fn secret(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<Secret> {
+        let (text, entry) = self.text(keys, key)?;
+        match Secret::resolve(&text, self.dir) {
+            Ok(secret) => {
+                if let Err(why) = secret.expose() {
+                    self.warning(
+                        entry.value_span.clone(),
+                        why.to_string(),
+                        "runs fail unless the scheduler sets it",
+                    );
+                }
+                Some(secret)
+            }
+            Err(why) => {
+                self.error(
+                    entry.value_span.clone(),
+                    why,
+                    "a secret is a literal value, env:NAME or file:PATH",
+                );
+                None
+            }
+        }
+    }
+
+    /// An https URL (plain http only for loopback hosts, i.e. local tests and the demo).
+    fn endpoint(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<Url> {
+        let (text, entry) = self.text(keys, key)?;
+        let span = entry.value_span.clone();
+        let url = match Url::parse(&text) {
+            Ok(url) if url.host().is_some() => url,
+            _ => {
+                self.error(span, format!("`{key}` is not a URL: `{text}`"), "e.g. https://example.com");
+                return None;
+            }
+        };
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Some(url),
+            "http" if loopback => Some(url),
+            "http" => {
+                self.error(
+                    span,
+                    format!("`{key}` uses plain http"),
+                    "use https; plain http is allowed only for loopback test servers",
+                );
+                None
+            }
+            other => {
+                self.error(span, format!("`{key}` has the unsupported scheme `{other}`"), "use https");
+                None
+            }
+        }
+    }
+
+    // ----- sections -----------------------------------------------------------------------
+
+    fn source_config(&mut self, keys: &mut Keys<'d>) -> Option<SourceConfig> {
+        if keys.section.is_none() {
+            self.error(0..0, "missing [source] section", "add [source] with tenant_id, client_id and secret");
+            return None;
+        }
+        let enabled = self.boolean(keys, "enable").unwrap_or(true);
+        if !enabled && let Some(entry) = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "enable")) {
+            self.warning(
+                entry.value_span.clone(),
+                "the source is disabled: runs will skip the sync",
+                "set enable = true, or remove the key",
+            );
+        }
+        let tenant_id = self.tenant_id(keys);
+        let client_id = self.client_id(keys);
+        let credential = self.credential(keys);
+        let (authority, graph_root) = self.cloud(keys);
+        let filter = self.filter(keys);
+        let page_size = self.integer(keys, "page_size", 1..=999).unwrap_or(999) as u16;
+        Some(SourceConfig {
+            enabled,
+            tenant_id: tenant_id?,
+            client_id: client_id?,
+            credential: credential?,
+            authority: authority?,
+            graph_root: graph_root?,
+            filter: filter?,
+            page_size,
+        })
+    }
+
+    fn tenant_id(&mut self, keys: &mut Keys<'d>) -> Option<String> {
+        let (tenant, entry) = self.required_text(keys, "tenant_id", "<directory (tenant) ID or verified domain>")?;
+        let span = entry.value_span.clone();
+        if ["common", "organizations", "consumers"].contains(&tenant.to_ascii_lowercase().as_str()) {
+            self.error(
+                span,
+                format!("`{tenant}` is not a tenant"),
+                "app-only sign-in needs your tenant's ID (a GUID) or one of its verified domains",
+            );
+            return None;
+        }
+        let domain_like = tenant.contains('.')
+            && tenant
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !is_guid(&tenant) && !domain_like {
+            self.error(
+                span,
+                format!("`{tenant}` is neither a GUID nor a domain"),
+                "copy the Directory (tenant) ID from the app registration's overview page",
+            );
+            return None;
+        }
+        Some(tenant)
+    }
+
+    fn client_id(&mut self, keys: &mut Keys<'d>) -> Option<String> {
+        let (client, entry) = self.required_text(keys, "client_id", "<application (client) ID>")?;
+        if !is_guid(&client) {
+            self.error(
+                entry.value_span.clone(),
+                format!("`{client}` is not a GUID"),
+                "copy the Application (client) ID from the app registration's overview page",
+            );
+            return None;
+        }
+        Some(client)
+    }
+
+    fn credential(&mut self, keys: &mut Keys<'d>) -> Option<Credential> {
+        let secret_entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "secret"));
+        let secret = self.secret(keys, "secret");
+        let certificate = self.pem_file(keys, "certificate", "CERTIFICATE");
+        let private_key = self.pem_file(keys, "private_key", "PRIVATE KEY");
+        let cert_given = |c: &Keys<'d>, k: &str| {
+            c.section
+                .and_then(|s| s.entries.iter().find(|e| e.key == k))
+                .filter(|e| e.value != Value::Text(String::new()))
+        };
+        let cert_entry = cert_given(keys, "certificate");
+        let key_entry = cert_given(keys, "private_key");
+        let secret_given = secret_entry.filter(|e| e.value != Value::Text(String::new()));
+        match (secret_given, cert_entry, key_entry) {
+            (Some(_), Some(c), _) => {
+                self.error(
+                    c.key_span.clone(),
+                    "both `secret` and `certificate` are set",
+                    "use one way to sign in: remove `secret`, or `certificate` and `private_key`",
+                );
+                None
+            }
+            (Some(_), None, Some(k)) => {
+                self.error(k.key_span.clone(), "`private_key` is set together with `secret`", "remove one of them");
+                None
+            }
+            (Some(_), None, None) => secret.map(Credential::Secret),
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                let missing = if cert_entry.is_some() { "private_key" } else { "certificate" };
+                let span = keys.span();
+                self.error(
+                    span,
+                    format!("missing `{missing}` in {}", keys.shown),
+                    "a certificate sign-in needs both `certificate` and `private_key` (PEM files)",
+                );
+                None
+            }
+            (None, Some(_), Some(_)) => Some(Credential::Certificate {
+                certificate: certificate?,
+                private_key: private_key?,
+            }),
+            (None, None, None) => {
+                let span = keys.span();
+                self.error(
+                    span,
+                    format!("missing `secret` in {}", keys.shown),
+                    "add: secret = env:USERLOAD_SECRET (or certificate = … and private_key = …)",
+                );
+                None
+            }
+        }
+    }
+
+    /// A PEM file that must contain a `-----BEGIN … {label}-----` block.
+    fn pem_file(&mut self, keys: &mut Keys<'d>, key: &str, label: &str) -> Option<PathBuf> {
+        let entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == key))?;
+        let path = self.existing_file(keys, key)?;
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let has_block = text
+            .lines()
+            .any(|l| l.starts_with("-----BEGIN") && l.trim_end().ends_with(&format!("{label}-----")));
+        if !has_block {
+            self.error(
+                entry.value_span.clone(),
+                format!("{} holds no PEM {}", path.display(), label.to_ascii_lowercase()),
+                format!("expected a file with a -----BEGIN {label}----- block"),
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    /// `cloud`, `authority` and `domain`: the sign-in and Graph endpoints.
+    fn cloud(&mut self, keys: &mut Keys<'d>) -> (Option<Url>, Option<Url>) {
+        const CLOUDS: &[(&str, (&str, &str))] = &[
+            ("global", ("https://login.microsoftonline.com", "https://graph.microsoft.com")),
+            ("usgov", ("https://login.microsoftonline.us", "https://graph.microsoft.us")),
+            ("usgov-dod", ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us")),
+            ("china", ("https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn")),
+        ];
+        let cloud = self.choice(keys, "cloud", CLOUDS).unwrap_or(CLOUDS[0].1);
+        let authority = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "authority"));
+        let authority = match authority {
+            Some(_) => self.endpoint(keys, "authority"),
+            None => Url::parse(cloud.0).ok(),
+        };
+        let domain = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "domain"));
+        let domain = match domain {
+            Some(_) => self.endpoint(keys, "domain"),
+            None => Url::parse(cloud.1).ok(),
+        };
+        (authority, domain)
+    }
+
+    /// `filter` or `filter_file`. `Some(None)` is a valid "no filter".
+    fn filter(&mut self, keys: &mut Keys<'d>) -> Option<Option<Filter>> {
+        let inline = self.text(keys, "filter");
+        let file = self.existing_file(keys, "filter_file");
+        let file_entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "filter_file"));
+        if let (Some(_), Some(entry)) = (&inline, file_entry) {
+            self.error(
+                entry.key_span.clone(),
+                "both `filter` and `filter_file` are set",
+                "keep one of them",
+            );
+            return None;
+        }
+        let (source, range) = match (inline, file) {
+            (Some((text, entry)), _) => match entry.text_offset(self.source) {
+                Some(at) => (Arc::clone(self.source), at..at + text.len()),
+                None => {
+                    let name = format!("{} [source] filter", self.source.name());
+                    (SourceText::new(name, text.clone()), 0..text.len())
+                }
+            },
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let len = text.len();
+                    (SourceText::new(path.display().to_string(), text), 0..len)
+                }
+                Err(e) => {
+                    let span = file_entry.map_or(0..0, |e| e.value_span.clone());
+                    self.error(span, format!("cannot read {}: {e}", path.display()), "");
+                    return None;
+                }
+            },
+            (None, None) => return if file_entry.is_some() { None } else { Some(None) },
+        };
+        match Filter::compile_in(&source, range) {
+            Ok(filter) => Some(filter),
+            Err(problems) => {
+                self.problems.extend(problems);
+                None
+            }
+        }
+    }
+
+    fn target_config(&mut self, keys: &mut Keys<'d>, source_keys: &mut Keys<'d>) -> Option<TargetConfig> {
+        if keys.section.is_none() {
+            self.error(0..0, "missing [target] section", "add [target] with type, url and token");
+            return None;
+        }
+        let kind = if keys.legacy {
+            Some(TargetKind::Oomnitza)
+        } else {
+            let kinds = [("scim", TargetKind::Scim), ("rest", TargetKind::Rest), ("oomnitza", TargetKind::Oomnitza)];
+            let kind = self.choice(keys, "type", &kinds);
+            if kind.is_none() && keys.section.is_some_and(|s| !s.entries.iter().any(|e| e.key == "type")) {
+                let span = keys.span();
+                self.error(span, "missing `type` in [target]", "add: type = \"scim\" (or rest, oomnitza)");
+            }
+            kind
+        };
+        let url = if keys.section.is_some_and(|s| s.entries.iter().any(|e| e.key == "url")) {
+            self.endpoint(keys, "url")
+        } else {
+            let span = keys.span();
+            let shown = keys.shown.clone();
+            self.error(span, format!("missing `url` in {shown}"), "add: url = https://…");
+            None
+        };
+        let token_key = if keys.legacy { "api_token" } else { "token" };
+        let token = self.secret(keys, token_key);
+        if keys.legacy {
+            for key in OOMNITZA_UNUSED {
+                if let Some(entry) = keys.take(key)
+                    && entry.value != Value::Text(String::new())
+                {
+                    self.warning(
+                        entry.key_span.clone(),
+                        format!("`{key}` is ignored"),
+                        "userload signs in to Oomnitza with api_token only",
+                    );
+                }
+            }
+        }
+        if kind == Some(TargetKind::Oomnitza) && token.is_none() {
+            let span = keys.span();
+            self.error(
+                span,
+                format!("missing `{token_key}` in {}", keys.shown),
+                format!("add: {token_key} = env:OOMNITZA_TOKEN (an Oomnitza API token)"),
+            );
+        }
+        let sync_field = self
+            .text(keys, "sync_field")
+            .or_else(|| self.text(source_keys, "sync_field").filter(|_| source_keys.legacy))
+            .map(|(t, _)| t);
+        Some(TargetConfig {
+            kind: kind?,
+            url: url?,
+            token,
+            sync_field,
+        })
+    }
+
+    fn sync_config(
+        &mut self,
+        keys: &mut Keys<'d>,
+        source_keys: &mut Keys<'d>,
+        settings: &mut BTreeMap<String, serde_json::Value>,
+    ) -> Option<SyncConfig> {
+        let mapping_given = keys.section.is_some_and(|s| s.entries.iter().any(|e| e.key == "mapping"));
+        let mapping = self.existing_file(keys, "mapping");
+        let modes = [
+            ("create_update", Mode::CreateUpdate),
+            ("create_only", Mode::CreateOnly),
+            ("update_only", Mode::UpdateOnly),
+        ];
+        let mode = self.choice(keys, "mode", &modes).unwrap_or(Mode::CreateUpdate);
+        let deactivate = self.boolean(keys, "deactivate").unwrap_or(true);
+        let max_deactivations = self.limit(keys).unwrap_or(DEFAULT_MAX_DEACTIVATIONS);
+        let concurrency = self.integer(keys, "concurrency", 1..=64).unwrap_or(8) as usize;
+        let state = self.state_path(keys);
+        for key in ["default_role", "default_position"] {
+            // The Oomnitza connector kept these in [azureusers].
+            let entry = keys
+                .take(key)
+                .or_else(|| source_keys.legacy.then(|| source_keys.take(key)).flatten());
+            if let Some(value) = entry.and_then(|e| self.setting_value(e)) {
+                settings.insert(key.to_string(), value);
+            }
+        }
+        if mapping_given && mapping.is_none() {
+            return None;
+        }
+        Some(SyncConfig {
+            mapping,
+            mode,
+            deactivate,
+            max_deactivations,
+            state: state?,
+            concurrency,
+        })
+    }
+
+    /// `max_deactivations`: a count (`25`) or a percentage (`"10%"`).
+    fn limit(&mut self, keys: &mut Keys<'d>) -> Option<Limit> {
+        let entry = keys.take("max_deactivations")?;
+        let written = match &entry.value {
+            Value::Int(n) => n.to_string(),
+            Value::Text(t) => t.trim().to_string(),
+            other => other.type_name().to_string(),
+        };
+        let parsed = match written.strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(Limit::Percent),
+            None => written.parse::<u32>().ok().map(Limit::Count),
+        };
+        if parsed.is_none() {
+            self.error(
+                entry.value_span.clone(),
+                format!("`max_deactivations` must be a count or a percentage, not `{written}`"),
+                "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
+            );
+        }
+        parsed
+    }
+
+    /// The state file: relative to the config's folder; its folder must exist.
+    fn state_path(&mut self, keys: &mut Keys<'d>) -> Option<PathBuf> {
+        let Some((text, entry)) = self.text(keys, "state") else {
+            return Some(self.dir.join("userload.db"));
+        };
+        let path = self.dir.join(&text);
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            self.error(
+                entry.value_span.clone(),
+                format!("the folder for the state file does not exist: {}", parent.display()),
+                "create it, or point `state` at an existing folder",
+            );
+            return None;
+        }
+        Some(path)
+    }
+
+    /// `[settings]`: any scalar the mapping files may read.
+    fn settings(&mut self, settings: &mut BTreeMap<String, serde_json::Value>) {
+        let Some(section) = self.doc.section("settings") else {
+            return;
+        };
+        for entry in &section.entries {
+            if settings.contains_key(&entry.key) {
+                self.error(
+                    entry.key_span.clone(),
+                    format!("`{}` is already set in [sync]", entry.key),
+                    "keep one of them",
+                );
+            } else if let Some(value) = self.setting_value(entry) {
+                settings.insert(entry.key.clone(), value);
+            }
+        }
+    }
+
+    fn setting_value(&mut self, entry: &Entry) -> Option<serde_json::Value> {
+        match &entry.value {
+            // INI has no types: a number-looking value (an Oomnitza role id) is a number.
+            Value::Text(t) if self.doc.format == Format::Ini => Some(
+                t.parse::<i64>()
+                    .map_or_else(|_| serde_json::Value::from(t.as_str()), serde_json::Value::from),
+            ),
+            Value::Text(t) => Some(t.as_str().into()),
+            Value::Int(n) => Some((*n).into()),
+            Value::Bool(b) => Some((*b).into()),
+            Value::Float(f) => Some((*f).into()),
+            other => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!("`{}` must be a string, number or boolean, not {}", entry.key, other.type_name()),
+                    "",
+                );
+                None
+            }
+        }
+    }
+
+    fn legacy_mappings(&mut self, keys: &mut Keys<'d>) -> Vec<LegacyMapping> {
+        let Some(section) = keys.section else {
+            return Vec::new();
+        };
+        let mut mappings = Vec::new();
+        for entry in &section.entries {
+            let Some(field) = entry.key.strip_prefix("mapping.") else {
+                continue;
+            };
+            keys.take(&entry.key);
+            let Value::Text(text) = &entry.value else {
+                continue;
+            };
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(spec) if spec.is_object() => mappings.push(LegacyMapping {
+                    field: field.to_string(),
+                    spec,
+                    source: Arc::clone(self.source),
+                    span: entry.value_span.clone(),
+                }),
+                Ok(_) | Err(_) => self.error(
+                    entry.value_span.clone(),
+                    format!("the mapping for `{field}` is not a JSON object"),
+                    "write it as {\"source\": \"userPrincipalName\"}",
+                ),
+            }
+        }
+        mappings
+    }
+}
+
+/// A hint for INI values that carry a trailing comment, which INI keeps as part of the value.
+fn comment_hint(value: &str) -> Option<&'static str> {
+    (value.contains(" #") || value.contains(" ;"))
+        .then_some("comments must be on a line of their own in INI files")
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}

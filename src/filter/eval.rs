@@ -73,7 +73,7 @@ enum Found<'a> {
 
 fn lookup<'a>(path: &Path, user: &'a Json, bound: Binding<'a>) -> Option<Found<'a>> {
     let mut segments = path.segments.iter().peekable();
-    let mut current = match bound {
+    let current = match bound {
         Some((var, element)) if segments.peek().is_some_and(|s| s.name == var) => {
             segments.next();
             element

@@ -42,12 +42,18 @@ impl FilterError {
         self
     }
 
-    /// The same mistake in a larger text where the filter starts at byte `base`.
+    /// The same mistake in a larger text where the filter starts at byte `base`. A mistake
+    /// at the very end of the filter ("expected a condition after `and`") is shown under the
+    /// last character written, since there is nothing after it to point at.
     pub fn to_problem(&self, source: &Arc<SourceText>, base: usize) -> Problem {
-        // The caret needs at least one character to sit under, even at the end of the input.
+        let text = source.text();
         let start = base + self.span.start;
-        let end = (base + self.span.end).max(start + 1).min(source.text().len().max(start));
-        let problem = Problem::error(source, start..end, &self.message);
+        let written_end = base + text[base.min(text.len())..].trim_end().len();
+        let span = match text[..written_end.min(text.len())].char_indices().next_back() {
+            Some((last, c)) if start >= written_end && written_end > base => last..last + c.len_utf8(),
+            _ => start..(base + self.span.end).clamp(start + 1, text.len().max(start + 1)),
+        };
+        let problem = Problem::error(source, span, &self.message);
         match &self.hint {
             Some(hint) => problem.with_hint(hint),
             None => problem,

@@ -1,3 +1,4 @@
-//! Microsoft Graph: what we know about its user objects.
+//! Microsoft Graph: what we know about its user objects, and users saved to files.
 
 pub mod catalog;
+pub mod users_file;

@@ -1,0 +1,117 @@
+//! Graph users saved to a file: for trying filters and mappings without a tenant.
+//!
+//! Accepted shapes, so that admins can paste what they already have:
+//! - a JSON array of user objects;
+//! - a Graph response page, `{"value": [ … ]}` (e.g. copied from Graph Explorer);
+//! - expectations, `{"match": [ … ], "no_match": [ … ]}` (the filter sample files);
+//! - JSON Lines, one user object per line (`.jsonl`).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The users in a file, and what a filter is expected to do with them, if the file says.
+#[derive(Debug, Default)]
+pub struct UsersFile {
+    /// Users with no expectation.
+    pub users: Vec<Value>,
+    /// Users a filter must accept.
+    pub must_match: Vec<Value>,
+    /// Users a filter must reject.
+    pub must_not_match: Vec<Value>,
+}
+
+impl UsersFile {
+    pub fn load(path: &Path) -> Result<UsersFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let is_jsonl = path.extension().is_some_and(|e| e == "jsonl");
+        let parsed = if is_jsonl {
+            Self::from_json_lines(&text)
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))
+                .and_then(Self::from_json)
+        };
+        parsed.map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn from_json_lines(text: &str) -> Result<UsersFile, String> {
+        let mut users = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let user: Value = serde_json::from_str(line)
+                .map_err(|e| format!("line {}, column {}: {e}", n + 1, e.column()))?;
+            users.push(expect_object(user, &format!("line {}", n + 1))?);
+        }
+        Ok(UsersFile {
+            users,
+            ..UsersFile::default()
+        })
+    }
+
+    fn from_json(value: Value) -> Result<UsersFile, String> {
+        match value {
+            Value::Array(items) => Ok(UsersFile {
+                users: objects(items, "the array")?,
+                ..UsersFile::default()
+            }),
+            Value::Object(mut map) if map.contains_key("value") => match map.remove("value") {
+                Some(Value::Array(items)) => Ok(UsersFile {
+                    users: objects(items, "`value`")?,
+                    ..UsersFile::default()
+                }),
+                _ => Err("`value` must be an array of users".to_string()),
+            },
+            Value::Object(mut map)
+                if map.contains_key("match") || map.contains_key("no_match") =>
+            {
+                let mut take = |key: &str| match map.remove(key) {
+                    Some(Value::Array(items)) => objects(items, &format!("`{key}`")),
+                    None => Ok(Vec::new()),
+                    Some(_) => Err(format!("`{key}` must be an array of users")),
+                };
+                Ok(UsersFile {
+                    users: Vec::new(),
+                    must_match: take("match")?,
+                    must_not_match: take("no_match")?,
+                })
+            }
+            _ => Err(
+                "expected an array of users, {\"value\": [...]}, or {\"match\": [...], \"no_match\": [...]}"
+                    .to_string(),
+            ),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.must_match.is_empty() && self.must_not_match.is_empty()
+    }
+}
+
+fn objects(items: Vec<Value>, place: &str) -> Result<Vec<Value>, String> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| expect_object(item, &format!("item {} of {place}", i + 1)))
+        .collect()
+}
+
+fn expect_object(value: Value, place: &str) -> Result<Value, String> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(format!("{place} is not a user object"))
+    }
+}
+
+/// A short name for a user in reports: UPN, else display name, else id.
+pub fn label(user: &Value) -> String {
+    ["userPrincipalName", "displayName", "id"]
+        .iter()
+        .find_map(|k| user.get(k).and_then(Value::as_str))
+        .unwrap_or("(no userPrincipalName, displayName or id)")
+        .to_string()
+}

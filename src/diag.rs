@@ -146,17 +146,20 @@ impl Diagnostic for Problem {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
-            None,
-            self.span.clone(),
-        ))))
+        Some(Box::new(std::iter::once(
+            LabeledSpan::new_primary_with_span(None, self.span.clone()),
+        )))
     }
 }
 
 /// Problems in the order a reader meets them: by file, then by position.
 pub fn sorted(mut problems: Vec<Problem>) -> Vec<Problem> {
     problems.sort_by(|a, b| {
-        (a.source.name(), a.span.start, a.severity).cmp(&(b.source.name(), b.span.start, b.severity))
+        (a.source.name(), a.span.start, a.severity).cmp(&(
+            b.source.name(),
+            b.span.start,
+            b.severity,
+        ))
     });
     problems
 }

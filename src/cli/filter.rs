@@ -94,7 +94,10 @@ fn print_check(filter: Option<&Filter>) {
 
 /// `NAME.users.json` beside `NAME.odata`.
 fn sidecar(filter_file: &Path) -> PathBuf {
-    let stem = filter_file.file_stem().unwrap_or_default().to_string_lossy();
+    let stem = filter_file
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
     filter_file.with_file_name(format!("{stem}.users.json"))
 }
 
@@ -134,7 +137,10 @@ fn test(file: &Path, users: Option<&Path>) -> Outcome {
             } else {
                 wrong += 1;
                 let wanted = if expected { "match" } else { "no match" };
-                println!("FAIL  {verdict:<9} {} (expected {wanted})", users_file::label(user));
+                println!(
+                    "FAIL  {verdict:<9} {} (expected {wanted})",
+                    users_file::label(user)
+                );
             }
         }
     }

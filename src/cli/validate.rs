@@ -55,11 +55,17 @@ fn summary(config: &Config) -> String {
         format!("  client        {} with {credential}", source.client_id),
         format!("  graph         {}", source.graph_root),
         format!("  filter        {filter}"),
-        format!("  target        {:?} at {}", config.target.kind, config.target.url),
+        format!(
+            "  target        {} at {}",
+            config.target.kind.name(),
+            config.target.url
+        ),
         format!("  mapping       {mapping}"),
         format!(
-            "  sync          {:?}, deactivate {}, at most {limit} per run, concurrency {}",
-            config.sync.mode, config.sync.deactivate, config.sync.concurrency
+            "  sync          {}, deactivate {}, at most {limit} per run, concurrency {}",
+            config.sync.mode.name(),
+            config.sync.deactivate,
+            config.sync.concurrency
         ),
         format!("  state         {}", config.sync.state.display()),
     ];

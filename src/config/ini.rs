@@ -49,7 +49,9 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
                         let (line, _) = source.line_col(first.span.start);
                         problems.push(
                             Problem::error(source, span, format!("section [{name}] appears twice"))
-                                .with_hint(format!("merge it into the first [{name}] on line {line}")),
+                                .with_hint(format!(
+                                    "merge it into the first [{name}] on line {line}"
+                                )),
                         );
                         continue;
                     }
@@ -80,8 +82,12 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
         }
         let Some(section) = sections.last_mut() else {
             problems.push(
-                Problem::error(source, at..at + key.len(), format!("`{key}` is outside any section"))
-                    .with_hint("put it under a section header such as [source]"),
+                Problem::error(
+                    source,
+                    at..at + key.len(),
+                    format!("`{key}` is outside any section"),
+                )
+                .with_hint("put it under a section header such as [source]"),
             );
             continue;
         };
@@ -98,8 +104,12 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
         if let Some(first) = section.entries.iter().find(|e| e.key == key) {
             let (line, _) = source.line_col(first.key_span.start);
             problems.push(
-                Problem::error(source, at..at + key.len(), format!("`{key}` is set twice in [{}]", section.name))
-                    .with_hint(format!("it is first set on line {line}; keep one")),
+                Problem::error(
+                    source,
+                    at..at + key.len(),
+                    format!("`{key}` is set twice in [{}]", section.name),
+                )
+                .with_hint(format!("it is first set on line {line}; keep one")),
             );
             continue;
         }
@@ -177,7 +187,10 @@ mod tests {
     #[test]
     fn mapping_keys_keep_their_case() {
         let (d, _) = doc("[azureusers]\nmapping.USER = {\"source\": \"userPrincipalName\"}\n");
-        assert_eq!(d.section("azureusers").unwrap().entries[0].key, "mapping.USER");
+        assert_eq!(
+            d.section("azureusers").unwrap().entries[0].key,
+            "mapping.USER"
+        );
     }
 
     #[test]

@@ -72,6 +72,16 @@ pub enum TargetKind {
     Oomnitza,
 }
 
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Scim => "scim",
+            TargetKind::Rest => "rest",
+            TargetKind::Oomnitza => "oomnitza",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TargetConfig {
     pub kind: TargetKind,
@@ -86,6 +96,16 @@ pub enum Mode {
     CreateUpdate,
     CreateOnly,
     UpdateOnly,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::CreateUpdate => "create_update",
+            Mode::CreateOnly => "create_only",
+            Mode::UpdateOnly => "update_only",
+        }
+    }
 }
 
 /// The most deactivations one run may make without `--allow-deactivations`.
@@ -129,7 +149,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {} must end in .ini or .toml", path.display())]
+    #[error("config file {} must end in .ini or .toml (optionally followed by .example)", path.display())]
     Extension { path: PathBuf },
     #[error("{} has {} problem(s)", path.display(), problems.iter().filter(|p| p.is_error()).count())]
     Invalid {
@@ -141,7 +161,16 @@ pub enum ConfigError {
 
 /// Reads, checks and builds the config at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let format = match path.extension().and_then(|e| e.to_str()) {
+    // `config.ini.example` is read as the `.ini` it stands for.
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let name = [".example", ".sample"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name);
+    let format = match Path::new(name).extension().and_then(|e| e.to_str()) {
         Some(e) if e.eq_ignore_ascii_case("ini") => Format::Ini,
         Some(e) if e.eq_ignore_ascii_case("toml") => Format::Toml,
         _ => {
@@ -166,7 +195,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut checker = Checker::new(&document, dir);
     let built = checker.build(path);
     problems.append(&mut checker.problems);
-    problems.extend(literal_secret_warnings(path, &document, built.as_ref()));
+    problems.extend(literal_secret_warnings(path, &document));
     let problems = crate::diag::sorted(problems);
     match built {
         Some(config) if !problems.iter().any(Problem::is_error) => Ok(Loaded {
@@ -182,33 +211,23 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Warns when a literal secret sits in a file that group or others can read.
 #[cfg(unix)]
-fn literal_secret_warnings(path: &Path, doc: &Document, config: Option<&Config>) -> Vec<Problem> {
+fn literal_secret_warnings(path: &Path, doc: &Document) -> Vec<Problem> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(config) = config else {
-        return Vec::new();
-    };
     let Ok(mode) = std::fs::metadata(path).map(|m| m.permissions().mode()) else {
         return Vec::new();
     };
     if mode & 0o077 == 0 {
         return Vec::new();
     }
-    let mut literal = Vec::new();
-    if let Credential::Secret(s) = &config.source.credential {
-        literal.push(("secret", s));
-    }
-    if let Some(t) = &config.target.token {
-        literal.push(("token", t));
-        literal.push(("api_token", t));
-    }
-    literal
-        .into_iter()
-        .filter(|(_, s)| *s.source() == SecretSource::Literal)
-        .filter_map(|(key, _)| {
-            doc.sections
-                .iter()
-                .flat_map(|s| &s.entries)
-                .find(|e| e.key == key)
+    doc.sections
+        .iter()
+        .flat_map(|s| &s.entries)
+        .filter(|e| SECRET_KEYS.contains(&e.key.as_str()))
+        .filter(|e| match &e.value {
+            Value::Text(t) => {
+                !t.trim().is_empty() && !t.starts_with("env:") && !t.starts_with("file:")
+            }
+            _ => false,
         })
         .map(|entry| {
             Problem::warning(
@@ -228,9 +247,12 @@ fn literal_secret_warnings(path: &Path, doc: &Document, config: Option<&Config>)
 }
 
 #[cfg(not(unix))]
-fn literal_secret_warnings(_: &Path, _: &Document, _: Option<&Config>) -> Vec<Problem> {
+fn literal_secret_warnings(_: &Path, _: &Document) -> Vec<Problem> {
     Vec::new()
 }
+
+/// Keys whose values are secrets, in any section.
+const SECRET_KEYS: &[&str] = &["secret", "token", "api_token", "password"];
 
 const SOURCE_KEYS: &[&str] = &[
     "tenant_id",
@@ -257,7 +279,8 @@ const SYNC_KEYS: &[&str] = &[
     "state",
     "concurrency",
 ];
-const SECTIONS: &[(&str, &[&str])] = &[
+/// The sections of a config and their keys (the Oomnitza aliases aside).
+pub const SECTIONS: &[(&str, &[&str])] = &[
     ("source", SOURCE_KEYS),
     ("target", TARGET_KEYS),
     ("sync", SYNC_KEYS),
@@ -314,14 +337,27 @@ impl<'d> Checker<'d> {
         }
     }
 
-    fn error(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+    fn error(
+        &mut self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let hint = hint.into();
         let problem = Problem::error(self.source, span, message);
-        self.problems
-            .push(if hint.is_empty() { problem } else { problem.with_hint(hint) });
+        self.problems.push(if hint.is_empty() {
+            problem
+        } else {
+            problem.with_hint(hint)
+        });
     }
 
-    fn warning(&mut self, span: std::ops::Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+    fn warning(
+        &mut self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.problems
             .push(Problem::warning(self.source, span, message).with_hint(hint));
     }
@@ -382,7 +418,14 @@ impl<'d> Checker<'d> {
 
     /// Reports sections nobody reads.
     fn check_sections(&mut self) {
-        let known = ["source", "target", "sync", "settings", "azureusers", "oomnitza"];
+        let known = [
+            "source",
+            "target",
+            "sync",
+            "settings",
+            "azureusers",
+            "oomnitza",
+        ];
         for section in &self.doc.sections {
             if known.contains(&section.name.as_str()) {
                 continue;
@@ -397,7 +440,9 @@ impl<'d> Checker<'d> {
             }
             let hint = nearest(&section.name, known.into_iter().take(4))
                 .map(|n| format!("did you mean [{n}]?"))
-                .unwrap_or_else(|| "the sections are [source], [target], [sync] and [settings]".into());
+                .unwrap_or_else(|| {
+                    "the sections are [source], [target], [sync] and [settings]".into()
+                });
             self.error(
                 section.span.clone(),
                 format!("unknown section [{}]", section.name),
@@ -427,13 +472,19 @@ impl<'d> Checker<'d> {
                 self.warning(
                     entry.key_span.clone(),
                     format!("`{}` is ignored", entry.key),
-                    format!("userload does not use this key of the Oomnitza connector's {}", keys.shown),
+                    format!(
+                        "userload does not use this key of the Oomnitza connector's {}",
+                        keys.shown
+                    ),
                 );
                 continue;
             }
             let hint = match nearest(&entry.key, known.iter().copied()) {
                 Some(k) => format!("did you mean `{k}`?"),
-                None => match SECTIONS.iter().find(|(_, k)| k.contains(&entry.key.as_str())) {
+                None => match SECTIONS
+                    .iter()
+                    .find(|(_, k)| k.contains(&entry.key.as_str()))
+                {
                     Some((other, _)) => format!("`{}` belongs in [{other}]", entry.key),
                     None => format!("the keys of {} are: {}", keys.shown, known.join(", ")),
                 },
@@ -465,9 +516,19 @@ impl<'d> Checker<'d> {
         }
     }
 
-    fn required_text(&mut self, keys: &mut Keys<'d>, key: &str, example: &str) -> Option<(String, &'d Entry)> {
+    fn required_text(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        example: &str,
+    ) -> Option<(String, &'d Entry)> {
         let found = self.text(keys, key);
-        if found.is_none() && !self.problems.iter().any(|p| p.is_error() && self.mentions(p, keys, key)) {
+        if found.is_none()
+            && !self
+                .problems
+                .iter()
+                .any(|p| p.is_error() && self.mentions(p, keys, key))
+        {
             let span = keys.span();
             let written = keys.shown.clone();
             self.error(
@@ -483,7 +544,9 @@ impl<'d> Checker<'d> {
     fn mentions(&self, problem: &Problem, keys: &Keys<'d>, key: &str) -> bool {
         keys.section
             .and_then(|s| s.entries.iter().find(|e| e.key == key))
-            .is_some_and(|e| problem.span.start >= e.key_span.start && problem.span.start <= e.value_span.end)
+            .is_some_and(|e| {
+                problem.span.start >= e.key_span.start && problem.span.start <= e.value_span.end
+            })
     }
 
     fn boolean(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<bool> {
@@ -515,7 +578,12 @@ impl<'d> Checker<'d> {
     }
 
     /// An integer within `range`.
-    fn integer(&mut self, keys: &mut Keys<'d>, key: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    fn integer(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
         let entry = keys.take(key)?;
         let n = match (&entry.value, self.doc.format) {
             (Value::Int(n), _) => *n,
@@ -543,7 +611,11 @@ impl<'d> Checker<'d> {
         if !range.contains(&n) {
             self.error(
                 entry.value_span.clone(),
-                format!("`{key}` is {n}, but it must be between {} and {}", range.start(), range.end()),
+                format!(
+                    "`{key}` is {n}, but it must be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
                 "",
             );
             return None;
@@ -552,7 +624,12 @@ impl<'d> Checker<'d> {
     }
 
     /// One of a fixed set of words.
-    fn choice<T: Copy>(&mut self, keys: &mut Keys<'d>, key: &str, choices: &[(&str, T)]) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let (text, entry) = self.text(keys, key)?;
         if let Some((_, v)) = choices.iter().find(|(w, _)| w.eq_ignore_ascii_case(&text)) {
             return Some(*v);
@@ -577,7 +654,10 @@ impl<'d> Checker<'d> {
         if !path.is_file() {
             self.error(
                 entry.value_span.clone(),
-                format!("`{key}` names a file that does not exist: {}", path.display()),
+                format!(
+                    "`{key}` names a file that does not exist: {}",
+                    path.display()
+                ),
                 "relative paths are resolved against the config file's folder",
             );
             return None;
@@ -616,7 +696,11 @@ impl<'d> Checker<'d> {
         let url = match Url::parse(&text) {
             Ok(url) if url.host().is_some() => url,
             _ => {
-                self.error(span, format!("`{key}` is not a URL: `{text}`"), "e.g. https://example.com");
+                self.error(
+                    span,
+                    format!("`{key}` is not a URL: `{text}`"),
+                    "e.g. https://example.com",
+                );
                 return None;
             }
         };
@@ -638,7 +722,11 @@ impl<'d> Checker<'d> {
                 None
             }
             other => {
-                self.error(span, format!("`{key}` has the unsupported scheme `{other}`"), "use https");
+                self.error(
+                    span,
+                    format!("`{key}` has the unsupported scheme `{other}`"),
+                    "use https",
+                );
                 None
             }
         }
@@ -648,11 +736,19 @@ impl<'d> Checker<'d> {
 
     fn source_config(&mut self, keys: &mut Keys<'d>) -> Option<SourceConfig> {
         if keys.section.is_none() {
-            self.error(0..0, "missing [source] section", "add [source] with tenant_id, client_id and secret");
+            self.error(
+                0..0,
+                "missing [source] section",
+                "add [source] with tenant_id, client_id and secret",
+            );
             return None;
         }
         let enabled = self.boolean(keys, "enable").unwrap_or(true);
-        if !enabled && let Some(entry) = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "enable")) {
+        if !enabled
+            && let Some(entry) = keys
+                .section
+                .and_then(|s| s.entries.iter().find(|e| e.key == "enable"))
+        {
             self.warning(
                 entry.value_span.clone(),
                 "the source is disabled: runs will skip the sync",
@@ -678,9 +774,14 @@ impl<'d> Checker<'d> {
     }
 
     fn tenant_id(&mut self, keys: &mut Keys<'d>) -> Option<String> {
-        let (tenant, entry) = self.required_text(keys, "tenant_id", "<directory (tenant) ID or verified domain>")?;
+        let (tenant, entry) = self.required_text(
+            keys,
+            "tenant_id",
+            "<directory (tenant) ID or verified domain>",
+        )?;
         let span = entry.value_span.clone();
-        if ["common", "organizations", "consumers"].contains(&tenant.to_ascii_lowercase().as_str()) {
+        if ["common", "organizations", "consumers"].contains(&tenant.to_ascii_lowercase().as_str())
+        {
             self.error(
                 span,
                 format!("`{tenant}` is not a tenant"),
@@ -717,7 +818,9 @@ impl<'d> Checker<'d> {
     }
 
     fn credential(&mut self, keys: &mut Keys<'d>) -> Option<Credential> {
-        let secret_entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "secret"));
+        let secret_entry = keys
+            .section
+            .and_then(|s| s.entries.iter().find(|e| e.key == "secret"));
         let secret = self.secret(keys, "secret");
         let certificate = self.pem_file(keys, "certificate", "CERTIFICATE");
         let private_key = self.pem_file(keys, "private_key", "PRIVATE KEY");
@@ -739,12 +842,20 @@ impl<'d> Checker<'d> {
                 None
             }
             (Some(_), None, Some(k)) => {
-                self.error(k.key_span.clone(), "`private_key` is set together with `secret`", "remove one of them");
+                self.error(
+                    k.key_span.clone(),
+                    "`private_key` is set together with `secret`",
+                    "remove one of them",
+                );
                 None
             }
             (Some(_), None, None) => secret.map(Credential::Secret),
             (None, Some(_), None) | (None, None, Some(_)) => {
-                let missing = if cert_entry.is_some() { "private_key" } else { "certificate" };
+                let missing = if cert_entry.is_some() {
+                    "private_key"
+                } else {
+                    "certificate"
+                };
                 let span = keys.span();
                 self.error(
                     span,
@@ -771,16 +882,22 @@ impl<'d> Checker<'d> {
 
     /// A PEM file that must contain a `-----BEGIN … {label}-----` block.
     fn pem_file(&mut self, keys: &mut Keys<'d>, key: &str, label: &str) -> Option<PathBuf> {
-        let entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == key))?;
+        let entry = keys
+            .section
+            .and_then(|s| s.entries.iter().find(|e| e.key == key))?;
         let path = self.existing_file(keys, key)?;
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let has_block = text
-            .lines()
-            .any(|l| l.starts_with("-----BEGIN") && l.trim_end().ends_with(&format!("{label}-----")));
+        let has_block = text.lines().any(|l| {
+            l.starts_with("-----BEGIN") && l.trim_end().ends_with(&format!("{label}-----"))
+        });
         if !has_block {
             self.error(
                 entry.value_span.clone(),
-                format!("{} holds no PEM {}", path.display(), label.to_ascii_lowercase()),
+                format!(
+                    "{} holds no PEM {}",
+                    path.display(),
+                    label.to_ascii_lowercase()
+                ),
                 format!("expected a file with a -----BEGIN {label}----- block"),
             );
             return None;
@@ -791,18 +908,46 @@ impl<'d> Checker<'d> {
     /// `cloud`, `authority` and `domain`: the sign-in and Graph endpoints.
     fn cloud(&mut self, keys: &mut Keys<'d>) -> (Option<Url>, Option<Url>) {
         const CLOUDS: &[(&str, (&str, &str))] = &[
-            ("global", ("https://login.microsoftonline.com", "https://graph.microsoft.com")),
-            ("usgov", ("https://login.microsoftonline.us", "https://graph.microsoft.us")),
-            ("usgov-dod", ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us")),
-            ("china", ("https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn")),
+            (
+                "global",
+                (
+                    "https://login.microsoftonline.com",
+                    "https://graph.microsoft.com",
+                ),
+            ),
+            (
+                "usgov",
+                (
+                    "https://login.microsoftonline.us",
+                    "https://graph.microsoft.us",
+                ),
+            ),
+            (
+                "usgov-dod",
+                (
+                    "https://login.microsoftonline.us",
+                    "https://dod-graph.microsoft.us",
+                ),
+            ),
+            (
+                "china",
+                (
+                    "https://login.partner.microsoftonline.cn",
+                    "https://microsoftgraph.chinacloudapi.cn",
+                ),
+            ),
         ];
         let cloud = self.choice(keys, "cloud", CLOUDS).unwrap_or(CLOUDS[0].1);
-        let authority = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "authority"));
+        let authority = keys
+            .section
+            .and_then(|s| s.entries.iter().find(|e| e.key == "authority"));
         let authority = match authority {
             Some(_) => self.endpoint(keys, "authority"),
             None => Url::parse(cloud.0).ok(),
         };
-        let domain = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "domain"));
+        let domain = keys
+            .section
+            .and_then(|s| s.entries.iter().find(|e| e.key == "domain"));
         let domain = match domain {
             Some(_) => self.endpoint(keys, "domain"),
             None => Url::parse(cloud.1).ok(),
@@ -814,7 +959,9 @@ impl<'d> Checker<'d> {
     fn filter(&mut self, keys: &mut Keys<'d>) -> Option<Option<Filter>> {
         let inline = self.text(keys, "filter");
         let file = self.existing_file(keys, "filter_file");
-        let file_entry = keys.section.and_then(|s| s.entries.iter().find(|e| e.key == "filter_file"));
+        let file_entry = keys
+            .section
+            .and_then(|s| s.entries.iter().find(|e| e.key == "filter_file"));
         if let (Some(_), Some(entry)) = (&inline, file_entry) {
             self.error(
                 entry.key_span.clone(),
@@ -842,7 +989,13 @@ impl<'d> Checker<'d> {
                     return None;
                 }
             },
-            (None, None) => return if file_entry.is_some() { None } else { Some(None) },
+            (None, None) => {
+                return if file_entry.is_some() {
+                    None
+                } else {
+                    Some(None)
+                };
+            }
         };
         match Filter::compile_in(&source, range) {
             Ok(filter) => Some(filter),
@@ -853,28 +1006,52 @@ impl<'d> Checker<'d> {
         }
     }
 
-    fn target_config(&mut self, keys: &mut Keys<'d>, source_keys: &mut Keys<'d>) -> Option<TargetConfig> {
+    fn target_config(
+        &mut self,
+        keys: &mut Keys<'d>,
+        source_keys: &mut Keys<'d>,
+    ) -> Option<TargetConfig> {
         if keys.section.is_none() {
-            self.error(0..0, "missing [target] section", "add [target] with type, url and token");
+            self.error(
+                0..0,
+                "missing [target] section",
+                "add [target] with type, url and token",
+            );
             return None;
         }
         let kind = if keys.legacy {
             Some(TargetKind::Oomnitza)
         } else {
-            let kinds = [("scim", TargetKind::Scim), ("rest", TargetKind::Rest), ("oomnitza", TargetKind::Oomnitza)];
+            let kinds =
+                [TargetKind::Scim, TargetKind::Rest, TargetKind::Oomnitza].map(|k| (k.name(), k));
             let kind = self.choice(keys, "type", &kinds);
-            if kind.is_none() && keys.section.is_some_and(|s| !s.entries.iter().any(|e| e.key == "type")) {
+            if kind.is_none()
+                && keys
+                    .section
+                    .is_some_and(|s| !s.entries.iter().any(|e| e.key == "type"))
+            {
                 let span = keys.span();
-                self.error(span, "missing `type` in [target]", "add: type = \"scim\" (or rest, oomnitza)");
+                self.error(
+                    span,
+                    "missing `type` in [target]",
+                    "add: type = \"scim\" (or rest, oomnitza)",
+                );
             }
             kind
         };
-        let url = if keys.section.is_some_and(|s| s.entries.iter().any(|e| e.key == "url")) {
+        let url = if keys
+            .section
+            .is_some_and(|s| s.entries.iter().any(|e| e.key == "url"))
+        {
             self.endpoint(keys, "url")
         } else {
             let span = keys.span();
             let shown = keys.shown.clone();
-            self.error(span, format!("missing `url` in {shown}"), "add: url = https://…");
+            self.error(
+                span,
+                format!("missing `url` in {shown}"),
+                "add: url = https://…",
+            );
             None
         };
         let token_key = if keys.legacy { "api_token" } else { "token" };
@@ -902,7 +1079,10 @@ impl<'d> Checker<'d> {
         }
         let sync_field = self
             .text(keys, "sync_field")
-            .or_else(|| self.text(source_keys, "sync_field").filter(|_| source_keys.legacy))
+            .or_else(|| {
+                self.text(source_keys, "sync_field")
+                    .filter(|_| source_keys.legacy)
+            })
             .map(|(t, _)| t);
         Some(TargetConfig {
             kind: kind?,
@@ -918,14 +1098,14 @@ impl<'d> Checker<'d> {
         source_keys: &mut Keys<'d>,
         settings: &mut BTreeMap<String, serde_json::Value>,
     ) -> Option<SyncConfig> {
-        let mapping_given = keys.section.is_some_and(|s| s.entries.iter().any(|e| e.key == "mapping"));
+        let mapping_given = keys
+            .section
+            .is_some_and(|s| s.entries.iter().any(|e| e.key == "mapping"));
         let mapping = self.existing_file(keys, "mapping");
-        let modes = [
-            ("create_update", Mode::CreateUpdate),
-            ("create_only", Mode::CreateOnly),
-            ("update_only", Mode::UpdateOnly),
-        ];
-        let mode = self.choice(keys, "mode", &modes).unwrap_or(Mode::CreateUpdate);
+        let modes = [Mode::CreateUpdate, Mode::CreateOnly, Mode::UpdateOnly].map(|m| (m.name(), m));
+        let mode = self
+            .choice(keys, "mode", &modes)
+            .unwrap_or(Mode::CreateUpdate);
         let deactivate = self.boolean(keys, "deactivate").unwrap_or(true);
         let max_deactivations = self.limit(keys).unwrap_or(DEFAULT_MAX_DEACTIVATIONS);
         let concurrency = self.integer(keys, "concurrency", 1..=64).unwrap_or(8) as usize;
@@ -985,11 +1165,17 @@ impl<'d> Checker<'d> {
             return Some(self.dir.join("userload.db"));
         };
         let path = self.dir.join(&text);
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if !parent.is_dir() {
             self.error(
                 entry.value_span.clone(),
-                format!("the folder for the state file does not exist: {}", parent.display()),
+                format!(
+                    "the folder for the state file does not exist: {}",
+                    parent.display()
+                ),
                 "create it, or point `state` at an existing folder",
             );
             return None;
@@ -1018,10 +1204,10 @@ impl<'d> Checker<'d> {
     fn setting_value(&mut self, entry: &Entry) -> Option<serde_json::Value> {
         match &entry.value {
             // INI has no types: a number-looking value (an Oomnitza role id) is a number.
-            Value::Text(t) if self.doc.format == Format::Ini => Some(
-                t.parse::<i64>()
-                    .map_or_else(|_| serde_json::Value::from(t.as_str()), serde_json::Value::from),
-            ),
+            Value::Text(t) if self.doc.format == Format::Ini => Some(t.parse::<i64>().map_or_else(
+                |_| serde_json::Value::from(t.as_str()),
+                serde_json::Value::from,
+            )),
             Value::Text(t) => Some(t.as_str().into()),
             Value::Int(n) => Some((*n).into()),
             Value::Bool(b) => Some((*b).into()),
@@ -1029,7 +1215,11 @@ impl<'d> Checker<'d> {
             other => {
                 self.error(
                     entry.value_span.clone(),
-                    format!("`{}` must be a string, number or boolean, not {}", entry.key, other.type_name()),
+                    format!(
+                        "`{}` must be a string, number or boolean, not {}",
+                        entry.key,
+                        other.type_name()
+                    ),
                     "",
                 );
                 None

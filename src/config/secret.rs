@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let s = Secret::literal("hunter2");
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "[redacted] [redacted] Some([redacted])");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "[redacted] [redacted] Some([redacted])"
+        );
         assert_eq!(s.expose(), Ok("hunter2"));
     }
 
@@ -119,7 +122,10 @@ mod tests {
     #[test]
     fn unset_env_is_reported_on_use() {
         let s = Secret::resolve("env:USERLOAD_TEST_SURELY_UNSET", Path::new(".")).unwrap();
-        assert_eq!(s.expose(), Err("environment variable USERLOAD_TEST_SURELY_UNSET is not set"));
+        assert_eq!(
+            s.expose(),
+            Err("environment variable USERLOAD_TEST_SURELY_UNSET is not set")
+        );
         assert!(Secret::resolve("env:bad name", Path::new(".")).is_err());
     }
 }

@@ -14,14 +14,22 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
     let (table, errors) = DeTable::parse_recoverable(source.text());
     for error in errors {
         let span = error.span().unwrap_or(0..0);
-        problems.push(Problem::error(source, span, error.message().trim().to_string()));
+        problems.push(Problem::error(
+            source,
+            span,
+            error.message().trim().to_string(),
+        ));
     }
     for (key, value) in table.get_ref() {
         let key_span = key.span();
         let DeValue::Table(entries) = value.get_ref() else {
             problems.push(
-                Problem::error(source, key_span, format!("`{}` is outside any section", key.get_ref()))
-                    .with_hint("put it under a section header such as [source]"),
+                Problem::error(
+                    source,
+                    key_span,
+                    format!("`{}` is outside any section", key.get_ref()),
+                )
+                .with_hint("put it under a section header such as [source]"),
             );
             continue;
         };
@@ -71,13 +79,22 @@ mod tests {
 
     #[test]
     fn keeps_types_and_places() {
-        let src = SourceText::new("t.toml", "[sync]\nconcurrency = 8\nmode = \"create_only\"\n");
+        let src = SourceText::new(
+            "t.toml",
+            "[sync]\nconcurrency = 8\nmode = \"create_only\"\n",
+        );
         let (d, problems) = read(&src);
         assert!(problems.is_empty());
         let s = d.section("sync").unwrap();
         assert_eq!(s.entries[0].value, Value::Int(8));
-        assert_eq!(&src.text()[s.entries[1].value_span.clone()], "\"create_only\"");
-        assert_eq!(s.entries[1].text_offset(&src), Some(s.entries[1].value_span.start + 1));
+        assert_eq!(
+            &src.text()[s.entries[1].value_span.clone()],
+            "\"create_only\""
+        );
+        assert_eq!(
+            s.entries[1].text_offset(&src),
+            Some(s.entries[1].value_span.start + 1)
+        );
     }
 
     #[test]

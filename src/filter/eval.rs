@@ -31,11 +31,11 @@ fn eval(expr: &Expr, user: &Json, bound: Binding<'_>) -> bool {
         }
         Expr::In { path, values, .. } => {
             let found = lookup(path, user, bound);
-            values
-                .iter()
-                .any(|v| compare(found.as_ref(), CmpOp::Eq, v))
+            values.iter().any(|v| compare(found.as_ref(), CmpOp::Eq, v))
         }
-        Expr::Call { func, path, arg, .. } => {
+        Expr::Call {
+            func, path, arg, ..
+        } => {
             let (Some(Found::Json(Json::String(text))), Value::String(arg)) =
                 (lookup(path, user, bound), &arg.value)
             else {
@@ -174,9 +174,18 @@ mod tests {
 
     #[test]
     fn text_equality_ignores_case() {
-        assert!(check("department eq 'sales'", json!({"department": "SALES"})));
-        assert!(check("startsWith(displayName,'jo')", json!({"displayName": "José"})));
-        assert!(check("endsWith(mail,'@Contoso.com')", json!({"mail": "a@contoso.COM"})));
+        assert!(check(
+            "department eq 'sales'",
+            json!({"department": "SALES"})
+        ));
+        assert!(check(
+            "startsWith(displayName,'jo')",
+            json!({"displayName": "José"})
+        ));
+        assert!(check(
+            "endsWith(mail,'@Contoso.com')",
+            json!({"mail": "a@contoso.COM"})
+        ));
     }
 
     #[test]
@@ -202,7 +211,10 @@ mod tests {
     #[test]
     fn date_times_compare_as_instants() {
         let user = json!({"createdDateTime": "2024-03-01T10:00:00+02:00"});
-        assert!(check("createdDateTime ge 2024-03-01T08:00:00Z", user.clone()));
+        assert!(check(
+            "createdDateTime ge 2024-03-01T08:00:00Z",
+            user.clone()
+        ));
         assert!(!check("createdDateTime ge 2024-03-01T08:00:01Z", user));
     }
 }

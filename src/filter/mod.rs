@@ -49,8 +49,13 @@ impl FilterError {
         let text = source.text();
         let start = base + self.span.start;
         let written_end = base + text[base.min(text.len())..].trim_end().len();
-        let span = match text[..written_end.min(text.len())].char_indices().next_back() {
-            Some((last, c)) if start >= written_end && written_end > base => last..last + c.len_utf8(),
+        let span = match text[..written_end.min(text.len())]
+            .char_indices()
+            .next_back()
+        {
+            Some((last, c)) if start >= written_end && written_end > base => {
+                last..last + c.len_utf8()
+            }
             _ => start..(base + self.span.end).clamp(start + 1, text.len().max(start + 1)),
         };
         let problem = Problem::error(source, span, &self.message);

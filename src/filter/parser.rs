@@ -18,8 +18,11 @@ use nom::combinator::{opt, recognize};
 use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 
-use super::ast::{CmpOp, Expr, Func, Ident, LambdaKind, Literal, Path, Span, Value};
 use super::FilterError;
+use super::ast::{CmpOp, Expr, Func, Ident, LambdaKind, Literal, Path, Span, Value};
+
+/// Words that cannot start a condition.
+const RESERVED: [&str; 9] = ["and", "or", "eq", "ne", "gt", "ge", "lt", "le", "in"];
 
 /// How deeply parentheses, `not` and lambdas may nest.
 pub const MAX_DEPTH: usize = 100;
@@ -53,7 +56,9 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
         src,
         depth: Cell::new(0),
     };
-    let outcome = p.expr(src, None).and_then(|(rest, expr)| p.end(rest).map(|_| expr));
+    let outcome = p
+        .expr(src, None)
+        .and_then(|(rest, expr)| p.end(rest).map(|_| expr));
     outcome.map_err(|e| match e {
         nom::Err::Error(e) | nom::Err::Failure(e) => e.message.unwrap_or_else(|| {
             let at = src.len() - e.rest_len;
@@ -112,7 +117,11 @@ fn next_token(i: &str) -> &str {
             .unwrap_or(i.len())
             .max(i.chars().next().map_or(0, char::len_utf8))
     };
-    &i[..end.min(24)]
+    let mut end = end.min(24);
+    while !i.is_char_boundary(end) {
+        end -= 1;
+    }
+    &i[..end]
 }
 
 impl<'s> FilterParser<'s> {
@@ -124,7 +133,12 @@ impl<'s> FilterParser<'s> {
         Span::new(self.pos(from), self.pos(to))
     }
 
-    fn fail<T>(&self, span: Span, message: impl Into<String>, hint: Option<String>) -> PResult<'s, T> {
+    fn fail<T>(
+        &self,
+        span: Span,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> PResult<'s, T> {
         let mut error = FilterError::new(span, message);
         error.hint = hint;
         Err(nom::Err::Failure(PError {
@@ -186,9 +200,9 @@ impl<'s> FilterParser<'s> {
                 let (rest, e) = self.and_chain(rest, Some("or"))?;
                 items.push(e);
                 i = rest;
-            } else if j.starts_with("||") {
+            } else if let Some(after) = j.strip_prefix("||") {
                 return self.fail(
-                    self.span(j, &j[2..]),
+                    self.span(j, after),
                     "`||` is not OData",
                     Some("write `or`".into()),
                 );
@@ -208,9 +222,9 @@ impl<'s> FilterParser<'s> {
                 let (rest, e) = self.unary(rest, Some("and"))?;
                 items.push(e);
                 i = rest;
-            } else if j.starts_with("&&") {
+            } else if let Some(after) = j.strip_prefix("&&") {
                 return self.fail(
-                    self.span(j, &j[2..]),
+                    self.span(j, after),
                     "`&&` is not OData",
                     Some("write `and`".into()),
                 );
@@ -285,6 +299,9 @@ impl<'s> FilterParser<'s> {
         let Ok((rest, name)) = identifier(i) else {
             return self.not_a_condition(i, after);
         };
+        if RESERVED.iter().any(|kw| kw.eq_ignore_ascii_case(name)) {
+            return self.not_a_condition(i, after);
+        }
         if ws(rest).starts_with('(') {
             return self.call(i, name, ws(rest));
         }
@@ -316,9 +333,10 @@ impl<'s> FilterParser<'s> {
                 Some("write the property first: department eq 'Sales'".into()),
             );
         }
-        let message = match after {
-            Some(word) => format!("expected a condition after `{word}`, found `{found}`"),
-            None => format!("expected a condition, found `{found}`"),
+        let message = match (after, found.is_empty()) {
+            (Some(word), true) => format!("expected a condition after `{word}`"),
+            (Some(word), false) => format!("expected a condition after `{word}`, found `{found}`"),
+            (None, _) => format!("expected a condition, found `{found}`"),
         };
         self.fail(span, message, Some("e.g. department eq 'Sales'".into()))
     }
@@ -414,7 +432,13 @@ impl<'s> FilterParser<'s> {
     }
 
     /// `coll/any(x: body)`; `open` starts at the `(`.
-    fn lambda(&self, start: &'s str, path: Path, kind: LambdaKind, open: &'s str) -> PResult<'s, Expr> {
+    fn lambda(
+        &self,
+        start: &'s str,
+        path: Path,
+        kind: LambdaKind,
+        open: &'s str,
+    ) -> PResult<'s, Expr> {
         self.deeper(open, || {
             let j = ws(&open[1..]);
             let Ok((rest, var)) = identifier(j) else {
@@ -464,7 +488,8 @@ impl<'s> FilterParser<'s> {
             Func::StartsWith
         } else if name.eq_ignore_ascii_case("endswith") {
             Func::EndsWith
-        } else if name.eq_ignore_ascii_case("contains") || name.eq_ignore_ascii_case("substringof") {
+        } else if name.eq_ignore_ascii_case("contains") || name.eq_ignore_ascii_case("substringof")
+        {
             return self.fail(
                 name_span,
                 format!("Graph does not support `{name}` on users"),
@@ -577,14 +602,14 @@ impl<'s> FilterParser<'s> {
             return self.string(i);
         }
         if let Some(body) = i.strip_prefix('"') {
-            let end = body.find('"').map_or(i.len(), |n| n + 2);
+            let (inner, end) = match body.find('"') {
+                Some(n) => (&body[..n], n + 2),
+                None => (body, i.len()),
+            };
             return self.fail(
                 Span::new(self.pos(i), self.pos(i) + end),
                 "OData strings use single quotes",
-                Some(format!(
-                    "write '{}'",
-                    body[..end.saturating_sub(2).min(body.len())].replace('\'', "''")
-                )),
+                Some(format!("write '{}'", inner.replace('\'', "''"))),
             );
         }
         if let Ok((rest, guid)) = guid(i) {
@@ -592,6 +617,16 @@ impl<'s> FilterParser<'s> {
         }
         if let Ok((rest, text)) = date_time_like(i) {
             return self.date_time(i, rest, text);
+        }
+        if let Ok((rest, text)) = guid_like(i) {
+            return self.fail(
+                self.span(i, rest),
+                format!("`{text}` is not a valid GUID"),
+                Some(
+                    "a GUID has 8-4-4-4-12 hex digits, e.g. 184efa21-98c3-4e5d-95ab-d07053a96e67"
+                        .into(),
+                ),
+            );
         }
         if let Ok((rest, digits)) = recognize((opt(char::<&str, PError>('-')), digit1)).parse(i) {
             if rest.starts_with('.') {
@@ -636,7 +671,10 @@ impl<'s> FilterParser<'s> {
         }
         self.fail(
             span,
-            format!("expected a value after `{after}`, found `{}`", next_token(i)),
+            format!(
+                "expected a value after `{after}`, found `{}`",
+                next_token(i)
+            ),
             Some("e.g. 'Sales', true, null or 2024-01-01T00:00:00Z".into()),
         )
     }
@@ -670,6 +708,16 @@ impl<'s> FilterParser<'s> {
 
     fn date_time(&self, i: &'s str, rest: &'s str, text: &str) -> PResult<'s, Value> {
         let span = self.span(i, rest);
+        if text.contains(['t', 'z']) {
+            return self.fail(
+                span,
+                format!("`{text}` is not a valid date-time"),
+                Some(format!(
+                    "write T and Z in capitals: {}",
+                    text.to_ascii_uppercase()
+                )),
+            );
+        }
         if !text.contains('T') {
             return self.fail(
                 span,
@@ -681,7 +729,10 @@ impl<'s> FilterParser<'s> {
             return self.fail(
                 span,
                 format!("`{text}` is not a valid date-time"),
-                Some("write it as 2024-01-31T00:00:00Z (seconds and a time zone are required)".into()),
+                Some(
+                    "write it as 2024-01-31T00:00:00Z (seconds and a time zone are required)"
+                        .into(),
+                ),
             );
         }
         Ok((rest, Value::DateTime(text.to_string())))
@@ -715,9 +766,18 @@ fn guid(i: &str) -> PResult<'_, &str> {
     ))
     .parse(i)?;
     if rest.starts_with(is_ident_char) {
-        return Err(nom::Err::Error(PError::from_error_kind(rest, ErrorKind::Verify)));
+        return Err(nom::Err::Error(PError::from_error_kind(
+            rest,
+            ErrorKind::Verify,
+        )));
     }
     Ok((rest, g))
+}
+
+/// Something that starts like a GUID (eight hex digits and a hyphen) but is not one.
+fn guid_like(i: &str) -> PResult<'_, &str> {
+    let (_, _) = (hex(8), char('-')).parse(i)?;
+    take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-').parse(i)
 }
 
 /// Something that starts like a date (`2024-01-31`) and runs to the next separator.
@@ -752,7 +812,9 @@ mod tests {
     #[test]
     fn strings_unescape_doubled_quotes() {
         let e = parse("displayName eq 'O''Brien'''").unwrap();
-        let Expr::Compare { value, .. } = e else { panic!() };
+        let Expr::Compare { value, .. } = e else {
+            panic!()
+        };
         assert_eq!(value.value, Value::String("O'Brien'".into()));
     }
 

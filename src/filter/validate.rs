@@ -66,7 +66,10 @@ struct Scope<'a> {
 
 /// What a path in a condition refers to.
 enum Target {
-    Property { kind: Kind, filter: Filtering },
+    Property {
+        kind: Kind,
+        filter: Filtering,
+    },
     /// `coll/$count`.
     Count(Filtering),
 }
@@ -103,7 +106,9 @@ impl Validator {
                     }
                 }
             }
-            Expr::Call { func, path, arg, .. } => {
+            Expr::Call {
+                func, path, arg, ..
+            } => {
                 let wanted = match func {
                     Func::StartsWith => Wanted {
                         op: Ops::STARTS_WITH,
@@ -122,9 +127,17 @@ impl Validator {
                     self.errors.push(
                         FilterError::new(
                             arg.span,
-                            format!("{} compares text, not {}", func.name(), arg.value.describe()),
+                            format!(
+                                "{} compares text, not {}",
+                                func.name(),
+                                arg.value.describe()
+                            ),
                         )
-                        .with_hint(format!("quote the value: {}({name},'{}')", func.name(), arg.value)),
+                        .with_hint(format!(
+                            "quote the value: {}({name},'{}')",
+                            func.name(),
+                            arg.value
+                        )),
                     );
                 }
             }
@@ -155,6 +168,16 @@ impl Validator {
                 label: "ne",
                 always_advanced: true,
             },
+            (_, Value::Null) => {
+                self.errors.push(
+                    FilterError::new(
+                        value.span,
+                        format!("`{}` cannot compare with null", op.keyword()),
+                    )
+                    .with_hint(format!("only eq and ne test for null: {path} eq null")),
+                );
+                return;
+            }
             (CmpOp::Ge | CmpOp::Le, _) => Wanted {
                 op: Ops::RANGE,
                 label: op.keyword(),
@@ -166,13 +189,25 @@ impl Validator {
                 always_advanced: false,
             },
             (CmpOp::Gt | CmpOp::Lt, _) => {
+                let Some(target) = self.resolve(path, scope) else {
+                    return;
+                };
                 let better = if op == CmpOp::Gt { "ge" } else { "le" };
+                let hint = match target {
+                    Target::Property { filter, .. } if filter.allows(Ops::RANGE).is_none() => {
+                        format!("`{path}` supports {}", describe_ops(filter))
+                    }
+                    _ => format!("use `{better}`: {path} {better} {value}"),
+                };
                 self.errors.push(
                     FilterError::new(
                         path.span.to(value.span),
-                        format!("Graph does not support `{}` on user properties", op.keyword()),
+                        format!(
+                            "Graph does not support `{}` on user properties",
+                            op.keyword()
+                        ),
                     )
-                    .with_hint(format!("use `{better}`: {path} {better} {value}")),
+                    .with_hint(hint),
                 );
                 return;
             }
@@ -196,8 +231,10 @@ impl Validator {
         let shown = path.to_string();
         let (operand, filter, op) = match target {
             Target::Count(_) if wanted.op == Ops::EQ_NULL => {
-                self.errors
-                    .push(FilterError::new(path.span, "a count is never null").with_hint("compare it with a number: eq 0"));
+                self.errors.push(
+                    FilterError::new(path.span, "a count is never null")
+                        .with_hint("compare it with a number: eq 0"),
+                );
                 return None;
             }
             Target::Count(filter) => (Operand::Count, filter, Ops::COUNT),
@@ -215,14 +252,18 @@ impl Validator {
                         "filter on another property, or leave this condition out".to_string(),
                     )
                 } else if op == Ops::COUNT {
-                    (format!("Graph cannot count `{shown}`"), "leave out /$count".to_string())
+                    (
+                        format!("Graph cannot count `{shown}`"),
+                        "leave out /$count".to_string(),
+                    )
                 } else {
                     (
                         format!("`{shown}` does not support {}", wanted.label),
                         format!("`{shown}` supports {}", describe_ops(filter)),
                     )
                 };
-                self.errors.push(FilterError::new(path.span, message).with_hint(hint));
+                self.errors
+                    .push(FilterError::new(path.span, message).with_hint(hint));
                 None
             }
         }
@@ -262,6 +303,16 @@ impl Validator {
                 );
                 None
             }
+            (Kind::Object(parts), None) if !parts.iter().any(|p| p.filter.is_filterable()) => {
+                self.errors.push(
+                    FilterError::new(
+                        path.span,
+                        format!("Graph cannot filter users by `{}`", prop.name),
+                    )
+                    .with_hint("filter on another property, or leave this condition out"),
+                );
+                None
+            }
             (Kind::Object(parts), None) => {
                 self.errors.push(
                     FilterError::new(path.span, format!("`{}` has parts; name one", prop.name))
@@ -293,7 +344,11 @@ impl Validator {
     ) -> Option<Target> {
         let seg = &mut rest[0];
         let Some(part) = catalog::lookup(parts, &seg.name) else {
-            self.unknown(seg, parts.iter().map(|p| p.name), &format!("part of `{}`", parent.name));
+            self.unknown(
+                seg,
+                parts.iter().map(|p| p.name),
+                &format!("part of `{}`", parent.name),
+            );
             return None;
         };
         seg.name = part.name.to_string();
@@ -321,7 +376,10 @@ impl Validator {
             self.errors.push(
                 FilterError::new(
                     segments[0].span,
-                    format!("inside the lambda, refer to each element of `{}` as `{}`", coll.name, scope.var),
+                    format!(
+                        "inside the lambda, refer to each element of `{}` as `{}`",
+                        coll.name, scope.var
+                    ),
                 )
                 .with_hint("Graph does not allow other properties inside a lambda".to_string()),
             );
@@ -334,8 +392,11 @@ impl Validator {
             }),
             (Kind::ObjectCollection(parts), 1) => {
                 self.errors.push(
-                    FilterError::new(span, format!("elements of `{}` are objects; name a part", coll.name))
-                        .with_hint(format!("e.g. {}/{}", scope.var, parts[0].name)),
+                    FilterError::new(
+                        span,
+                        format!("elements of `{}` are objects; name a part", coll.name),
+                    )
+                    .with_hint(format!("e.g. {}/{}", scope.var, parts[0].name)),
                 );
                 None
             }
@@ -360,7 +421,10 @@ impl Validator {
         scope: Option<Scope<'_>>,
     ) {
         if scope.is_some() {
-            self.errors.push(FilterError::new(span, "Graph does not support a lambda inside a lambda"));
+            self.errors.push(FilterError::new(
+                span,
+                "Graph does not support a lambda inside a lambda",
+            ));
             return;
         }
         if kind == LambdaKind::All {
@@ -377,8 +441,9 @@ impl Validator {
         first.name = name.into_owned();
         if path.segments.len() > 1 || !prop.kind.is_collection() {
             self.errors.push(
-                FilterError::new(path.span, format!("`{path}` is not a collection"))
-                    .with_hint("any(…) works on collections such as otherMails or assignedLicenses"),
+                FilterError::new(path.span, format!("`{path}` is not a collection")).with_hint(
+                    "any(…) works on collections such as otherMails or assignedLicenses",
+                ),
             );
             return;
         }
@@ -404,14 +469,21 @@ impl Validator {
             None => String::new(),
         };
         let error = FilterError::new(ident.span, format!("`{}` is not a {what}", ident.name));
-        self.errors.push(if hint.is_empty() { error } else { error.with_hint(hint) });
+        self.errors.push(if hint.is_empty() {
+            error
+        } else {
+            error.with_hint(hint)
+        });
     }
 
     /// Reports a literal whose type does not fit the property.
     fn check_type(&mut self, operand: Operand, name: &str, value: &Literal) {
         let problem = match (operand, &value.value) {
             (Operand::Count, Value::Int(_)) => None,
-            (Operand::Count, _) => Some(("a count".to_string(), "compare it with a whole number, e.g. eq 0".to_string())),
+            (Operand::Count, _) => Some((
+                "a count".to_string(),
+                "compare it with a whole number, e.g. eq 0".to_string(),
+            )),
             (Operand::Kind(Kind::Extension), _) => None,
             (Operand::Kind(Kind::String), Value::String(_)) => None,
             (Operand::Kind(Kind::String), v) => Some((
@@ -422,9 +494,15 @@ impl Validator {
             (Operand::Kind(Kind::Bool), Value::String(s))
                 if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
             {
-                Some(("a boolean".to_string(), format!("write {} without quotes", s.to_ascii_lowercase())))
+                Some((
+                    "a boolean".to_string(),
+                    format!("write {} without quotes", s.to_ascii_lowercase()),
+                ))
             }
-            (Operand::Kind(Kind::Bool), _) => Some(("a boolean".to_string(), "compare it with true or false".to_string())),
+            (Operand::Kind(Kind::Bool), _) => Some((
+                "a boolean".to_string(),
+                "compare it with true or false".to_string(),
+            )),
             (Operand::Kind(Kind::DateTime), Value::DateTime(_)) => None,
             (Operand::Kind(Kind::DateTime), Value::String(s)) => Some((
                 "a date-time".to_string(),
@@ -443,7 +521,9 @@ impl Validator {
                 "a GUID".to_string(),
                 "compare it with a GUID such as 184efa21-98c3-4e5d-95ab-d07053a96e67".to_string(),
             )),
-            (Operand::Kind(kind), _) => Some((kind.describe().to_string(), "use a lambda".to_string())),
+            (Operand::Kind(kind), _) => {
+                Some((kind.describe().to_string(), "use a lambda".to_string()))
+            }
         };
         if let Some((is, hint)) = problem {
             self.errors.push(

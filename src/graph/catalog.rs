@@ -200,13 +200,25 @@ const OBJECT_IDENTITY: &[Property] = &[
 
 const PASSWORD_PROFILE: &[Property] = &[
     prop("forceChangePasswordNextSignIn", Kind::Bool, NOT_FILTERABLE),
-    prop("forceChangePasswordNextSignInWithMfa", Kind::Bool, NOT_FILTERABLE),
+    prop(
+        "forceChangePasswordNextSignInWithMfa",
+        Kind::Bool,
+        NOT_FILTERABLE,
+    ),
 ];
 
 const SIGN_IN_ACTIVITY: &[Property] = &[
     prop("lastSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
-    prop("lastNonInteractiveSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
-    prop("lastSuccessfulSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop(
+        "lastNonInteractiveSignInDateTime",
+        Kind::DateTime,
+        NOT_FILTERABLE,
+    ),
+    prop(
+        "lastSuccessfulSignInDateTime",
+        Kind::DateTime,
+        NOT_FILTERABLE,
+    ),
 ];
 
 /// The manager, as `$expand=manager($select=…)` returns it.
@@ -225,9 +237,21 @@ const MANAGER: &[Property] = &[
 pub const USER: &[Property] = &[
     prop("accountEnabled", Kind::Bool, ops(EQ, NULL)),
     prop("ageGroup", Kind::String, ENUM),
-    prop("assignedLicenses", Kind::ObjectCollection(ASSIGNED_LICENSE), ops(NO, COUNT)),
-    prop("assignedPlans", Kind::ObjectCollection(ASSIGNED_PLAN), NOT_FILTERABLE),
-    default_prop("businessPhones", Kind::StringCollection, ops(NO, EQ.with(SW).with(COUNT))),
+    prop(
+        "assignedLicenses",
+        Kind::ObjectCollection(ASSIGNED_LICENSE),
+        ops(NO, COUNT),
+    ),
+    prop(
+        "assignedPlans",
+        Kind::ObjectCollection(ASSIGNED_PLAN),
+        NOT_FILTERABLE,
+    ),
+    default_prop(
+        "businessPhones",
+        Kind::StringCollection,
+        ops(NO, EQ.with(SW).with(COUNT)),
+    ),
     prop("city", Kind::String, TEXT),
     prop("companyName", Kind::String, TEXT_ADV),
     prop("consentProvidedForMinor", Kind::String, ENUM),
@@ -235,14 +259,30 @@ pub const USER: &[Property] = &[
     prop("createdDateTime", Kind::DateTime, ops(RANGE, EQ)),
     prop("creationType", Kind::String, ENUM),
     prop("department", Kind::String, TEXT),
-    default_prop("displayName", Kind::String, ops(EQ.with(SW).with(RANGE), NULL)),
+    default_prop(
+        "displayName",
+        Kind::String,
+        ops(EQ.with(SW).with(RANGE), NULL),
+    ),
     prop("employeeHireDate", Kind::DateTime, ops(NO, EQ.with(RANGE))),
     prop("employeeId", Kind::String, TEXT),
-    prop("employeeLeaveDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
-    prop("employeeOrgData", Kind::Object(EMPLOYEE_ORG_DATA), NOT_FILTERABLE),
+    prop(
+        "employeeLeaveDateTime",
+        Kind::DateTime,
+        ops(NO, EQ.with(RANGE)),
+    ),
+    prop(
+        "employeeOrgData",
+        Kind::Object(EMPLOYEE_ORG_DATA),
+        NOT_FILTERABLE,
+    ),
     prop("employeeType", Kind::String, ops(NO, EQ.with(SW))),
     prop("externalUserState", Kind::String, ENUM),
-    prop("externalUserStateChangeDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
+    prop(
+        "externalUserStateChangeDateTime",
+        Kind::DateTime,
+        ops(NO, EQ.with(RANGE)),
+    ),
     prop("faxNumber", Kind::String, TEXT_ADV),
     default_prop("givenName", Kind::String, TEXT),
     default_prop("id", Kind::String, ops(EQ, NO)),
@@ -251,9 +291,17 @@ pub const USER: &[Property] = &[
             not_in_advanced: true,
             ..ops(NO, NO)
         },
-        ..prop("identities", Kind::ObjectCollection(OBJECT_IDENTITY), NOT_FILTERABLE)
+        ..prop(
+            "identities",
+            Kind::ObjectCollection(OBJECT_IDENTITY),
+            NOT_FILTERABLE,
+        )
     },
-    prop("imAddresses", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop(
+        "imAddresses",
+        Kind::StringCollection,
+        ops(EQ.with(SW), EW.with(COUNT)),
+    ),
     prop("isResourceAccount", Kind::Bool, NOT_FILTERABLE),
     default_prop("jobTitle", Kind::String, TEXT),
     prop("lastPasswordChangeDateTime", Kind::DateTime, NOT_FILTERABLE),
@@ -265,24 +313,60 @@ pub const USER: &[Property] = &[
     default_prop("officeLocation", Kind::String, TEXT_ADV),
     prop("onPremisesDistinguishedName", Kind::String, NOT_FILTERABLE),
     prop("onPremisesDomainName", Kind::String, NOT_FILTERABLE),
-    prop("onPremisesExtensionAttributes", Kind::Object(EXTENSION_ATTRIBUTES), NOT_FILTERABLE),
+    prop(
+        "onPremisesExtensionAttributes",
+        Kind::Object(EXTENSION_ATTRIBUTES),
+        NOT_FILTERABLE,
+    ),
     prop("onPremisesImmutableId", Kind::String, ops(EQ, NO)),
-    prop("onPremisesLastSyncDateTime", Kind::DateTime, ops(NO, EQ.with(RANGE))),
-    prop("onPremisesSamAccountName", Kind::String, ops(NO, EQ.with(SW))),
+    prop(
+        "onPremisesLastSyncDateTime",
+        Kind::DateTime,
+        ops(NO, EQ.with(RANGE)),
+    ),
+    prop(
+        "onPremisesSamAccountName",
+        Kind::String,
+        ops(NO, EQ.with(SW)),
+    ),
     prop("onPremisesSecurityIdentifier", Kind::String, ops(EQ, NO)),
     prop("onPremisesSyncEnabled", Kind::Bool, ops(EQ, NULL)),
-    prop("onPremisesUserPrincipalName", Kind::String, ops(NO, EQ.with(SW))),
-    prop("otherMails", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop(
+        "onPremisesUserPrincipalName",
+        Kind::String,
+        ops(NO, EQ.with(SW)),
+    ),
+    prop(
+        "otherMails",
+        Kind::StringCollection,
+        ops(EQ.with(SW), EW.with(COUNT)),
+    ),
     prop("passwordPolicies", Kind::String, ops(NO, EQ.with(NULL))),
-    prop("passwordProfile", Kind::Object(PASSWORD_PROFILE), NOT_FILTERABLE),
+    prop(
+        "passwordProfile",
+        Kind::Object(PASSWORD_PROFILE),
+        NOT_FILTERABLE,
+    ),
     prop("postalCode", Kind::String, TEXT_ADV),
     prop("preferredDataLocation", Kind::String, NOT_FILTERABLE),
     default_prop("preferredLanguage", Kind::String, TEXT_ADV),
-    prop("proxyAddresses", Kind::StringCollection, ops(EQ.with(SW), EW.with(COUNT))),
+    prop(
+        "proxyAddresses",
+        Kind::StringCollection,
+        ops(EQ.with(SW), EW.with(COUNT)),
+    ),
     prop("securityIdentifier", Kind::String, ops(NO, EQ.with(SW))),
     prop("showInAddressList", Kind::Bool, ops(NO, EQ)),
-    prop("signInActivity", Kind::Object(SIGN_IN_ACTIVITY), NOT_FILTERABLE),
-    prop("signInSessionsValidFromDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop(
+        "signInActivity",
+        Kind::Object(SIGN_IN_ACTIVITY),
+        NOT_FILTERABLE,
+    ),
+    prop(
+        "signInSessionsValidFromDateTime",
+        Kind::DateTime,
+        NOT_FILTERABLE,
+    ),
     prop("state", Kind::String, ops(EQ.with(SW).with(RANGE), NULL)),
     prop("streetAddress", Kind::String, TEXT_ADV),
     default_prop("surname", Kind::String, TEXT),
@@ -339,7 +423,12 @@ mod tests {
     #[test]
     fn user_properties_are_sorted_and_unique() {
         for pair in USER.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} / {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} / {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
     }
 

@@ -1,0 +1,512 @@
+//! Config loading: the shipped examples, the old Oomnitza format, and one test per kind of
+//! mistake, each checking the message and the line it points at.
+
+use std::path::{Path, PathBuf};
+
+use userload::config::{self, ConfigError, Credential, Limit, Mode, TargetKind};
+use userload::diag::Problem;
+
+use crate::util::{repo, write};
+
+/// A config file in a fresh temp folder, readable only by its owner.
+fn config_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), name, text);
+    (dir, path)
+}
+
+/// The problems of a config that must not load.
+fn problems(name: &str, text: &str) -> Vec<Problem> {
+    let (_dir, path) = config_file(name, text);
+    match config::load(&path) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("config loaded but should not have:\n{text}"),
+    }
+}
+
+/// `(line, message)` of each error.
+fn errors(name: &str, text: &str) -> Vec<(usize, String)> {
+    problems(name, text)
+        .into_iter()
+        .filter(Problem::is_error)
+        .map(|p| {
+            (
+                p.line_col().0,
+                format!("{} | {}", p.message, p.hint.unwrap_or_default()),
+            )
+        })
+        .collect()
+}
+
+fn assert_one_error(name: &str, text: &str, line: usize, fragment: &str) {
+    let errors = errors(name, text);
+    assert!(
+        errors.len() == 1 && errors[0].0 == line && errors[0].1.contains(fragment),
+        "expected one error on line {line} containing {fragment:?}, got {errors:#?}"
+    );
+}
+
+const GOOD_SOURCE: &str = "[source]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:USERLOAD_SECRET\n";
+const GOOD_TARGET: &str =
+    "[target]\ntype = scim\nurl = https://assets.example.com/scim/v2\ntoken = env:ASSET_TOKEN\n";
+
+fn ini(extra_source: &str, rest: &str) -> String {
+    format!("{GOOD_SOURCE}{extra_source}\n{GOOD_TARGET}\n{rest}")
+}
+
+#[test]
+fn shipped_examples_validate() {
+    for name in ["config.ini.example", "examples/userload.toml"] {
+        let loaded = config::load(&repo().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = loaded.config;
+        assert_eq!(c.target.kind, TargetKind::Scim, "{name}");
+        assert_eq!(c.settings["default_role"], 25, "{name}");
+        assert_eq!(c.settings["default_position"], "Employee", "{name}");
+        let filter = c.source.filter.expect("the examples carry a filter");
+        assert!(filter.needs_advanced_query());
+        assert!(loaded.warnings.iter().all(|w| !w.is_error()));
+    }
+}
+
+/// Every key the code knows is documented in both examples, and the two agree.
+#[test]
+fn examples_document_every_key() {
+    let key_lines = |name: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(repo().join(name)).unwrap();
+        text.lines()
+            .map(|l| l.trim_start_matches(['#', ' ']))
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().to_string()))
+            .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect()
+    };
+    let ini = key_lines("config.ini.example");
+    let toml = key_lines("examples/userload.toml");
+    for (section, keys) in config::SECTIONS {
+        for key in *keys {
+            assert!(
+                ini.iter().any(|k| k == key),
+                "config.ini.example lacks [{section}] {key}"
+            );
+            assert!(
+                toml.iter().any(|k| k == key),
+                "examples/userload.toml lacks [{section}] {key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn three_mistakes_are_all_reported_with_their_lines() {
+    let text = "[source]\ntenant = contoso.onmicrosoft.com\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = x\npage_size = 5000\nfilter = department = 'IT'\n\n[target]\ntype = scim\nurl = https://a.example.com\n";
+    let errors = errors("three.ini", text);
+    let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [2, 6, 7], "{errors:#?}");
+    assert!(errors[0].1.contains("unknown key `tenant`") && errors[0].1.contains("tenant_id"));
+    assert!(errors[1].1.contains("between 1 and 999"));
+    assert!(errors[2].1.contains("`=` is not an OData operator"));
+}
+
+#[test]
+fn old_oomnitza_config_loads() {
+    let loaded = config::load(&repo().join("tests/fixtures/oomnitza-legacy.ini")).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.target.kind, TargetKind::Oomnitza);
+    assert_eq!(c.target.token.as_ref().unwrap().expose(), Ok("token-value"));
+    assert_eq!(c.target.sync_field.as_deref(), Some("USER"));
+    assert_eq!(c.settings["default_role"], 25);
+    assert_eq!(c.settings["default_position"], "Employee");
+    assert!(c.source.enabled);
+    let fields: Vec<&str> = c.legacy_mappings.iter().map(|m| m.field.as_str()).collect();
+    assert_eq!(fields, ["USER", "FIRST_NAME", "POSITION"]);
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.message.clone()).collect();
+    for expected in [
+        "`username` is ignored",
+        "section [airwatch] is ignored",
+        "`url` is ignored",
+        "`verify_ssl` is ignored",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(expected)),
+            "{expected}: {warnings:#?}"
+        );
+    }
+}
+
+#[test]
+fn oomnitza_config_without_api_token_is_refused() {
+    let text = "[oomnitza]\nurl = https://example.oomnitza.com\napi_token =\nusername = sa\n\n[azureusers]\nenable = False\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = s\n";
+    assert_one_error("old.ini", text, 1, "missing `api_token` in [oomnitza]");
+}
+
+#[test]
+fn toml_and_ini_load_into_the_same_model() {
+    let toml = "[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\npage_size = 500\n[target]\ntype = \"scim\"\nurl = \"https://a.example.com\"\n[sync]\nmode = \"update_only\"\ndeactivate = false\nmax_deactivations = 25\nconcurrency = 4\n";
+    let ini = "[source]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = s\npage_size = 500\n[target]\ntype = scim\nurl = https://a.example.com\n[sync]\nmode = update_only\ndeactivate = no\nmax_deactivations = 25\nconcurrency = 4\n";
+    for (name, text) in [("c.toml", toml), ("c.ini", ini)] {
+        let (_dir, path) = config_file(name, text);
+        let c = config::load(&path).unwrap().config;
+        assert_eq!(c.source.page_size, 500);
+        assert_eq!(c.sync.mode, Mode::UpdateOnly);
+        assert!(!c.sync.deactivate);
+        assert_eq!(c.sync.max_deactivations, Limit::Count(25));
+        assert_eq!(c.sync.concurrency, 4);
+        assert!(matches!(&c.source.credential, Credential::Secret(s) if s.expose() == Ok("s")));
+    }
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    assert_one_error(
+        "c.ini",
+        &ini("clientid_typo = 1", ""),
+        5,
+        "unknown key `clientid_typo`",
+    );
+    assert_one_error(
+        "c.ini",
+        &ini("pagesize = 10", ""),
+        5,
+        "did you mean `page_size`?",
+    );
+}
+
+#[test]
+fn key_in_the_wrong_section_says_where_it_belongs() {
+    assert_one_error(
+        "c.ini",
+        &ini("concurrency = 4", ""),
+        5,
+        "`concurrency` belongs in [sync]",
+    );
+}
+
+#[test]
+fn unknown_section_is_an_error_with_a_suggestion() {
+    assert_one_error(
+        "c.ini",
+        &ini("", "[synk]\nmode = create_only\n"),
+        11,
+        "did you mean [sync]?",
+    );
+}
+
+#[test]
+fn wrong_types_in_toml() {
+    let text = "[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\npage_size = \"999\"\n[target]\ntype = \"scim\"\nurl = \"https://a.example.com\"\n[sync]\ndeactivate = \"yes\"\nmode = 3\n";
+    let errors = errors("c.toml", text);
+    let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [5, 10, 11], "{errors:#?}");
+    assert!(
+        errors[0]
+            .1
+            .contains("`page_size` must be an integer, not a string")
+    );
+    assert!(errors[1].1.contains("`deactivate` must be a boolean"));
+    assert!(
+        errors[2]
+            .1
+            .contains("`mode` must be a string, not an integer")
+    );
+}
+
+#[test]
+fn wrong_types_in_ini() {
+    let errors = errors(
+        "c.ini",
+        &ini("page_size = 10 ; max", "[sync]\ndeactivate = maybe\n"),
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].1.contains("whole number") && errors[0].1.contains("own"),
+        "{errors:#?}"
+    );
+    assert!(errors[1].1.contains("true or false"));
+}
+
+#[test]
+fn missing_required_keys_and_sections() {
+    let errors = errors("c.ini", "[source]\ntenant_id = contoso.onmicrosoft.com\n");
+    let messages: Vec<&str> = errors.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(errors.len(), 3, "{messages:#?}");
+    assert!(messages[0].contains("missing `client_id`"));
+    assert!(messages.iter().any(|m| m.contains("missing `secret`")));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("missing [target] section"))
+    );
+}
+
+#[test]
+fn page_size_out_of_range() {
+    assert_one_error("c.ini", &ini("page_size = 0", ""), 5, "between 1 and 999");
+}
+
+#[test]
+fn secret_and_certificate_together_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.crt",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    write(
+        dir.path(),
+        "app.key",
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    );
+    let path = write(
+        dir.path(),
+        "c.ini",
+        &ini("certificate = app.crt\nprivate_key = app.key", ""),
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+        panic!()
+    };
+    let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0]
+            .message
+            .contains("both `secret` and `certificate`")
+    );
+    assert_eq!(errors[0].line_col().0, 5);
+
+    // Without the secret, the certificate pair is accepted.
+    let text = ini("certificate = app.crt\nprivate_key = app.key", "")
+        .replace("secret = env:USERLOAD_SECRET\n", "");
+    let path = write(dir.path(), "c.ini", &text);
+    let c = config::load(&path).unwrap().config;
+    assert!(
+        matches!(c.source.credential, Credential::Certificate { ref certificate, .. } if certificate.ends_with("app.crt"))
+    );
+}
+
+#[test]
+fn certificate_files_must_hold_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.crt", "not a certificate");
+    write(
+        dir.path(),
+        "app.key",
+        "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let text = ini("certificate = app.crt\nprivate_key = app.key", "")
+        .replace("secret = env:USERLOAD_SECRET\n", "");
+    let path = write(dir.path(), "c.ini", &text);
+    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+        panic!()
+    };
+    let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].message.contains("holds no PEM certificate"));
+}
+
+#[test]
+fn missing_referenced_files() {
+    let errors = errors(
+        "c.ini",
+        &ini(
+            "filter_file = filters/nope.odata",
+            "[sync]\nmapping = mappings/nope.toml\n",
+        ),
+    );
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors.iter().all(|e| e.1.contains("does not exist")));
+}
+
+#[test]
+fn filter_errors_point_into_the_config_file() {
+    let text = ini(
+        "filter = accountEnabled eq true and\n   department eq IT",
+        "",
+    );
+    let problems = problems("c.ini", &text);
+    let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].line_col(), (6, 18));
+    assert!(errors[0].message.contains("bare word `IT`"));
+}
+
+#[test]
+fn filter_errors_in_escaped_toml_strings_name_the_filter() {
+    let text = "[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\nfilter = \"department eq \\u0027IT\\u0027 and foo eq 1\"\n[target]\ntype = \"scim\"\nurl = \"https://a.example.com\"\n";
+    let problems = problems("c.toml", text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]
+            .source
+            .name()
+            .ends_with("c.toml [source] filter")
+    );
+    assert!(problems[0].message.contains("`foo` is not a user property"));
+}
+
+#[test]
+fn filter_file_is_resolved_against_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "filters/staff.odata",
+        "# staff\nemployeeType eq 'Staff'\n",
+    );
+    let path = write(
+        dir.path(),
+        "c.ini",
+        &ini("filter_file = filters/staff.odata", ""),
+    );
+    let c = config::load(&path).unwrap().config;
+    assert_eq!(
+        c.source.filter.unwrap().canonical(),
+        "employeeType eq 'Staff'"
+    );
+    assert_eq!(c.sync.state, dir.path().join("userload.db"));
+
+    write(
+        dir.path(),
+        "filters/bad.odata",
+        "# staff\nemployeeType eq 'Staff' or\n",
+    );
+    let path = write(
+        dir.path(),
+        "c.ini",
+        &ini("filter_file = filters/bad.odata", ""),
+    );
+    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
+        panic!()
+    };
+    let error = problems.iter().find(|p| p.is_error()).unwrap();
+    assert!(error.source.name().ends_with("bad.odata"), "{error:?}");
+    assert_eq!(error.line_col().0, 2);
+}
+
+#[test]
+fn default_and_empty_filters_mean_every_user() {
+    for filter in ["filter = Default", "filter =", "filter = default"] {
+        let (_dir, path) = config_file("c.ini", &ini(filter, ""));
+        assert!(
+            config::load(&path).unwrap().config.source.filter.is_none(),
+            "{filter}"
+        );
+    }
+}
+
+#[test]
+fn endpoints_must_be_https_except_on_loopback() {
+    assert_one_error(
+        "c.ini",
+        &ini("domain = http://graph.example.com", ""),
+        5,
+        "plain http",
+    );
+    let (_dir, path) = config_file(
+        "c.ini",
+        &ini(
+            "domain = http://127.0.0.1:8080\nauthority = http://localhost:9",
+            "",
+        ),
+    );
+    let c = config::load(&path).unwrap().config;
+    assert_eq!(c.source.graph_root.as_str(), "http://127.0.0.1:8080/");
+}
+
+#[test]
+fn cloud_sets_both_endpoints() {
+    let (_dir, path) = config_file("c.ini", &ini("cloud = usgov-dod", ""));
+    let c = config::load(&path).unwrap().config;
+    assert_eq!(
+        c.source.authority.as_str(),
+        "https://login.microsoftonline.us/"
+    );
+    assert_eq!(
+        c.source.graph_root.as_str(),
+        "https://dod-graph.microsoft.us/"
+    );
+    assert_one_error(
+        "c.ini",
+        &ini("cloud = gov", ""),
+        5,
+        "is not a valid `cloud`",
+    );
+}
+
+#[test]
+fn tenant_and_client_ids_are_checked() {
+    let text = GOOD_SOURCE.replace("contoso.onmicrosoft.com", "common") + GOOD_TARGET;
+    assert_one_error("c.ini", &text, 2, "`common` is not a tenant");
+    let text = GOOD_SOURCE.replace("11111111-2222-3333-4444-555555555555", "my-app") + GOOD_TARGET;
+    assert_one_error("c.ini", &text, 3, "`my-app` is not a GUID");
+}
+
+#[test]
+fn max_deactivations_takes_counts_and_percentages() {
+    let (_dir, path) = config_file("c.ini", &ini("", "[sync]\nmax_deactivations = 2.5%\n"));
+    assert_eq!(
+        config::load(&path).unwrap().config.sync.max_deactivations,
+        Limit::Percent(2.5)
+    );
+    assert_one_error(
+        "c.ini",
+        &ini("", "[sync]\nmax_deactivations = 120%\n"),
+        12,
+        "count or a percentage",
+    );
+}
+
+#[test]
+fn duplicate_keys_and_ini_syntax_errors() {
+    let errors = errors(
+        "c.ini",
+        &ini(
+            "page_size = 10\npage_size = 20\nthis line has no equals",
+            "",
+        ),
+    );
+    let lines: Vec<usize> = errors.iter().map(|e| e.0).collect();
+    assert_eq!(lines, [6, 7], "{errors:#?}");
+    assert!(errors[0].1.contains("set twice") && errors[0].1.contains("line 5"));
+}
+
+#[test]
+fn toml_syntax_errors_have_lines() {
+    let errors = errors("c.toml", "[source]\ntenant_id = \"x\nclient_id = 1\n");
+    assert!(errors.iter().any(|e| e.0 == 2), "{errors:#?}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let (_dir, path) = config_file(
+        "c.ini",
+        &ini("", "")
+            .replace("env:USERLOAD_SECRET", "hunter2-very-secret")
+            .replace("env:ASSET_TOKEN", "asset-token-xyz"),
+    );
+    let loaded = config::load(&path).unwrap();
+    let debug = format!("{loaded:?}");
+    assert!(
+        !debug.contains("hunter2-very-secret") && !debug.contains("asset-token-xyz"),
+        "{debug}"
+    );
+    assert!(debug.contains("[redacted]"));
+}
+
+#[cfg(unix)]
+#[test]
+fn literal_secret_in_a_readable_file_is_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = config_file(
+        "c.ini",
+        &ini("", "").replace("env:USERLOAD_SECRET", "hunter2"),
+    );
+    let warned = |path: &Path| {
+        config::load(path)
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("literal secret"))
+    };
+    assert!(!warned(&path), "0600 must not warn");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(warned(&path), "0644 must warn");
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary for the whole crate (fast to build and link).
+
+mod cli;
+mod config;
+mod filter_corpus;
+mod filter_props;
+mod util;

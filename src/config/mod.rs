@@ -310,6 +310,16 @@ impl<'d> Keys<'d> {
         Some(&section.entries[i])
     }
 
+    /// The entry for `key` if it is written with a value (an empty INI value counts as
+    /// absent). Does not mark it used.
+    fn given(&self, key: &str) -> Option<&'d Entry> {
+        self.section?
+            .entries
+            .iter()
+            .find(|e| e.key == key)
+            .filter(|e| !matches!(&e.value, Value::Text(t) if t.trim().is_empty()))
+    }
+
     /// Where to point when something is missing from the section.
     fn span(&self) -> std::ops::Range<usize> {
         self.section.map_or(0..0, |s| s.span.clone())
@@ -465,7 +475,7 @@ impl<'d> Checker<'d> {
             .find(|(s, _)| *s == name)
             .map_or(&[][..], |(_, k)| *k);
         for (entry, used) in section.entries.iter().zip(&keys.used) {
-            if *used {
+            if *used || known.contains(&entry.key.as_str()) {
                 continue;
             }
             if keys.legacy {
@@ -522,31 +532,12 @@ impl<'d> Checker<'d> {
         key: &str,
         example: &str,
     ) -> Option<(String, &'d Entry)> {
-        let found = self.text(keys, key);
-        if found.is_none()
-            && !self
-                .problems
-                .iter()
-                .any(|p| p.is_error() && self.mentions(p, keys, key))
-        {
+        if keys.given(key).is_none() {
             let span = keys.span();
-            let written = keys.shown.clone();
-            self.error(
-                span,
-                format!("missing `{key}` in {written}"),
-                format!("add: {key} = {example}"),
-            );
+            let message = format!("missing `{key}` in {}", keys.shown);
+            self.error(span, message, format!("add: {key} = {example}"));
         }
-        found
-    }
-
-    /// Whether a problem was already reported at this key (e.g. a type error).
-    fn mentions(&self, problem: &Problem, keys: &Keys<'d>, key: &str) -> bool {
-        keys.section
-            .and_then(|s| s.entries.iter().find(|e| e.key == key))
-            .is_some_and(|e| {
-                problem.span.start >= e.key_span.start && problem.span.start <= e.value_span.end
-            })
+        self.text(keys, key)
     }
 
     fn boolean(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<bool> {
@@ -744,11 +735,7 @@ impl<'d> Checker<'d> {
             return None;
         }
         let enabled = self.boolean(keys, "enable").unwrap_or(true);
-        if !enabled
-            && let Some(entry) = keys
-                .section
-                .and_then(|s| s.entries.iter().find(|e| e.key == "enable"))
-        {
+        if !enabled && let Some(entry) = keys.given("enable") {
             self.warning(
                 entry.value_span.clone(),
                 "the source is disabled: runs will skip the sync",
@@ -817,74 +804,64 @@ impl<'d> Checker<'d> {
         Some(client)
     }
 
+    /// `secret`, or `certificate` with `private_key`: exactly one way to sign in.
     fn credential(&mut self, keys: &mut Keys<'d>) -> Option<Credential> {
-        let secret_entry = keys
-            .section
-            .and_then(|s| s.entries.iter().find(|e| e.key == "secret"));
-        let secret = self.secret(keys, "secret");
-        let certificate = self.pem_file(keys, "certificate", "CERTIFICATE");
-        let private_key = self.pem_file(keys, "private_key", "PRIVATE KEY");
-        let cert_given = |c: &Keys<'d>, k: &str| {
-            c.section
-                .and_then(|s| s.entries.iter().find(|e| e.key == k))
-                .filter(|e| e.value != Value::Text(String::new()))
-        };
-        let cert_entry = cert_given(keys, "certificate");
-        let key_entry = cert_given(keys, "private_key");
-        let secret_given = secret_entry.filter(|e| e.value != Value::Text(String::new()));
-        match (secret_given, cert_entry, key_entry) {
-            (Some(_), Some(c), _) => {
+        let given = (
+            keys.given("secret"),
+            keys.given("certificate"),
+            keys.given("private_key"),
+        );
+        let credential = match given {
+            (Some(_), Some(other), _) | (Some(_), None, Some(other)) => {
                 self.error(
-                    c.key_span.clone(),
-                    "both `secret` and `certificate` are set",
+                    other.key_span.clone(),
+                    format!("both `secret` and `{}` are set", other.key),
                     "use one way to sign in: remove `secret`, or `certificate` and `private_key`",
                 );
                 None
             }
-            (Some(_), None, Some(k)) => {
-                self.error(
-                    k.key_span.clone(),
-                    "`private_key` is set together with `secret`",
-                    "remove one of them",
-                );
-                None
+            (Some(_), None, None) => self.secret(keys, "secret").map(Credential::Secret),
+            (None, Some(_), Some(_)) => {
+                let certificate = self.pem_file(keys, "certificate", "CERTIFICATE");
+                let private_key = self.pem_file(keys, "private_key", "PRIVATE KEY");
+                Some(Credential::Certificate {
+                    certificate: certificate?,
+                    private_key: private_key?,
+                })
             }
-            (Some(_), None, None) => secret.map(Credential::Secret),
             (None, Some(_), None) | (None, None, Some(_)) => {
-                let missing = if cert_entry.is_some() {
+                let missing = if given.1.is_some() {
                     "private_key"
                 } else {
                     "certificate"
                 };
-                let span = keys.span();
+                let message = format!("missing `{missing}` in {}", keys.shown);
                 self.error(
-                    span,
-                    format!("missing `{missing}` in {}", keys.shown),
+                    keys.span(),
+                    message,
                     "a certificate sign-in needs both `certificate` and `private_key` (PEM files)",
                 );
                 None
             }
-            (None, Some(_), Some(_)) => Some(Credential::Certificate {
-                certificate: certificate?,
-                private_key: private_key?,
-            }),
             (None, None, None) => {
-                let span = keys.span();
+                let message = format!("missing `secret` in {}", keys.shown);
                 self.error(
-                    span,
-                    format!("missing `secret` in {}", keys.shown),
+                    keys.span(),
+                    message,
                     "add: secret = env:USERLOAD_SECRET (or certificate = … and private_key = …)",
                 );
                 None
             }
+        };
+        for key in ["secret", "certificate", "private_key"] {
+            keys.take(key);
         }
+        credential
     }
 
     /// A PEM file that must contain a `-----BEGIN … {label}-----` block.
     fn pem_file(&mut self, keys: &mut Keys<'d>, key: &str, label: &str) -> Option<PathBuf> {
-        let entry = keys
-            .section
-            .and_then(|s| s.entries.iter().find(|e| e.key == key))?;
+        let entry = keys.given(key)?;
         let path = self.existing_file(keys, key)?;
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let has_block = text.lines().any(|l| {
@@ -938,16 +915,12 @@ impl<'d> Checker<'d> {
             ),
         ];
         let cloud = self.choice(keys, "cloud", CLOUDS).unwrap_or(CLOUDS[0].1);
-        let authority = keys
-            .section
-            .and_then(|s| s.entries.iter().find(|e| e.key == "authority"));
+        let authority = keys.given("authority");
         let authority = match authority {
             Some(_) => self.endpoint(keys, "authority"),
             None => Url::parse(cloud.0).ok(),
         };
-        let domain = keys
-            .section
-            .and_then(|s| s.entries.iter().find(|e| e.key == "domain"));
+        let domain = keys.given("domain");
         let domain = match domain {
             Some(_) => self.endpoint(keys, "domain"),
             None => Url::parse(cloud.1).ok(),
@@ -959,9 +932,7 @@ impl<'d> Checker<'d> {
     fn filter(&mut self, keys: &mut Keys<'d>) -> Option<Option<Filter>> {
         let inline = self.text(keys, "filter");
         let file = self.existing_file(keys, "filter_file");
-        let file_entry = keys
-            .section
-            .and_then(|s| s.entries.iter().find(|e| e.key == "filter_file"));
+        let file_entry = keys.given("filter_file");
         if let (Some(_), Some(entry)) = (&inline, file_entry) {
             self.error(
                 entry.key_span.clone(),
@@ -1025,11 +996,7 @@ impl<'d> Checker<'d> {
             let kinds =
                 [TargetKind::Scim, TargetKind::Rest, TargetKind::Oomnitza].map(|k| (k.name(), k));
             let kind = self.choice(keys, "type", &kinds);
-            if kind.is_none()
-                && keys
-                    .section
-                    .is_some_and(|s| !s.entries.iter().any(|e| e.key == "type"))
-            {
+            if kind.is_none() && keys.given("type").is_none() {
                 let span = keys.span();
                 self.error(
                     span,
@@ -1039,10 +1006,7 @@ impl<'d> Checker<'d> {
             }
             kind
         };
-        let url = if keys
-            .section
-            .is_some_and(|s| s.entries.iter().any(|e| e.key == "url"))
-        {
+        let url = if keys.given("url").is_some() {
             self.endpoint(keys, "url")
         } else {
             let span = keys.span();
@@ -1098,9 +1062,7 @@ impl<'d> Checker<'d> {
         source_keys: &mut Keys<'d>,
         settings: &mut BTreeMap<String, serde_json::Value>,
     ) -> Option<SyncConfig> {
-        let mapping_given = keys
-            .section
-            .is_some_and(|s| s.entries.iter().any(|e| e.key == "mapping"));
+        let mapping_given = keys.given("mapping").is_some();
         let mapping = self.existing_file(keys, "mapping");
         let modes = [Mode::CreateUpdate, Mode::CreateOnly, Mode::UpdateOnly].map(|m| (m.name(), m));
         let mode = self

@@ -326,8 +326,16 @@ impl Validator {
                 filter: prop.filter,
             }),
             (_, Some(seg)) => {
+                let message = if seg.name == "$count" {
+                    format!(
+                        "`{}` is not a collection; only collections can be counted",
+                        prop.name
+                    )
+                } else {
+                    format!("`{}` has no parts", prop.name)
+                };
                 self.errors.push(
-                    FilterError::new(seg.span, format!("`{}` has no parts", prop.name))
+                    FilterError::new(seg.span, message)
                         .with_hint(format!("compare `{}` itself", prop.name)),
                 );
                 None

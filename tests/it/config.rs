@@ -510,3 +510,13 @@ fn literal_secret_in_a_readable_file_is_a_warning() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(warned(&path), "0644 must warn");
 }
+
+#[test]
+fn empty_required_values_count_as_missing() {
+    let text = GOOD_SOURCE.to_string() + "[target]\ntype =\nurl =\n";
+    let errors = errors("c.ini", &text);
+    let messages: Vec<&str> = errors.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(errors.len(), 2, "{messages:#?}");
+    assert!(messages[0].contains("missing `type` in [target]"));
+    assert!(messages[1].contains("missing `url` in [target]"));
+}

@@ -4,4 +4,5 @@ mod cli;
 mod config;
 mod filter_corpus;
 mod filter_props;
+mod shipped;
 mod util;

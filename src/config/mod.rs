@@ -183,6 +183,11 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    // Editors on Windows may start UTF-8 files with a byte-order mark; it is not content.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     let source = SourceText::new(path.display().to_string(), text);
     let (document, mut problems) = match format {
         Format::Ini => ini::read(&source),

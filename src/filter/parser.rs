@@ -190,49 +190,37 @@ impl<'s> FilterParser<'s> {
         )
     }
 
-    /// `or` chain: the loosest level.
+    /// A whole expression: an `or` chain of `and` chains, the loosest level.
     fn expr(&self, i: &'s str, after: Option<&str>) -> PResult<'s, Expr> {
-        let (mut i, first) = self.and_chain(i, after)?;
-        let mut items = vec![first];
-        loop {
-            let j = ws(i);
-            if let Some(rest) = keyword(j, "or") {
-                let (rest, e) = self.and_chain(rest, Some("or"))?;
-                items.push(e);
-                i = rest;
-            } else if let Some(after) = j.strip_prefix("||") {
-                return self.fail(
-                    self.span(j, after),
-                    "`||` is not OData",
-                    Some("write `or`".into()),
-                );
-            } else {
-                break;
-            }
-        }
-        Ok((i, flatten(items, Expr::Or)))
+        self.chain(i, after, Junction::OR)
     }
 
-    fn and_chain(&self, i: &'s str, after: Option<&str>) -> PResult<'s, Expr> {
-        let (mut i, first) = self.unary(i, after)?;
+    /// Operands joined by one junction word, collected in a loop (no recursion per clause).
+    fn chain(&self, i: &'s str, after: Option<&str>, junction: Junction) -> PResult<'s, Expr> {
+        let (mut i, first) = (junction.operand)(self, i, after)?;
         let mut items = vec![first];
         loop {
             let j = ws(i);
-            if let Some(rest) = keyword(j, "and") {
-                let (rest, e) = self.unary(rest, Some("and"))?;
+            if let Some(rest) = keyword(j, junction.word) {
+                let (rest, e) = (junction.operand)(self, rest, Some(junction.word))?;
                 items.push(e);
                 i = rest;
-            } else if let Some(after) = j.strip_prefix("&&") {
+            } else if let Some(after) = j.strip_prefix(junction.symbol) {
                 return self.fail(
                     self.span(j, after),
-                    "`&&` is not OData",
-                    Some("write `and`".into()),
+                    format!("`{}` is not OData", junction.symbol),
+                    Some(format!("write `{}`", junction.word)),
                 );
             } else {
                 break;
             }
         }
-        Ok((i, flatten(items, Expr::And)))
+        let expr = if items.len() == 1 {
+            items.remove(0)
+        } else {
+            (junction.make)(items)
+        };
+        Ok((i, expr))
     }
 
     /// `not …`, a parenthesised expression, or a single condition.
@@ -739,12 +727,30 @@ impl<'s> FilterParser<'s> {
     }
 }
 
-fn flatten(mut items: Vec<Expr>, make: fn(Vec<Expr>) -> Expr) -> Expr {
-    if items.len() == 1 {
-        items.remove(0)
-    } else {
-        make(items)
-    }
+type Operand = for<'s> fn(&FilterParser<'s>, &'s str, Option<&str>) -> PResult<'s, Expr>;
+
+/// `and` or `or`: its word, the symbol people write for it by mistake, what it joins.
+#[derive(Clone, Copy)]
+struct Junction {
+    word: &'static str,
+    symbol: &'static str,
+    operand: Operand,
+    make: fn(Vec<Expr>) -> Expr,
+}
+
+impl Junction {
+    const OR: Junction = Junction {
+        word: "or",
+        symbol: "||",
+        operand: |p, i, after| p.chain(i, after, Junction::AND),
+        make: Expr::Or,
+    };
+    const AND: Junction = Junction {
+        word: "and",
+        symbol: "&&",
+        operand: |p, i, after| p.unary(i, after),
+        make: Expr::And,
+    };
 }
 
 fn hex(n: usize) -> impl FnMut(&str) -> PResult<'_, &str> {

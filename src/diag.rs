@@ -104,6 +104,17 @@ impl Problem {
         self.source.line_col(self.span.start)
     }
 
+    /// Whether the lines around the problem are short enough to draw.
+    fn drawable(&self) -> bool {
+        let text = self.source.text();
+        let (first, _) = self.source.line_col(self.span.start);
+        let (last, _) = self.source.line_col(self.span.end);
+        text.lines()
+            .skip(first.saturating_sub(3))
+            .take(last + 3 - first.saturating_sub(3))
+            .all(|line| line.len() <= MAX_DRAWN_LINE)
+    }
+
     /// `file:line:col: message`, for logs and for tests that do not want the drawing.
     pub fn one_line(&self) -> String {
         let (line, col) = self.line_col();
@@ -174,13 +185,21 @@ pub fn render(problems: &[Problem], color: bool) -> String {
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
     for problem in problems {
-        if handler.render_report(&mut out, problem).is_err() {
+        if !problem.drawable() || handler.render_report(&mut out, problem).is_err() {
             out.push_str(&problem.one_line());
+            if let Some(hint) = &problem.hint {
+                out.push_str(&format!("\n  help: {hint}"));
+            }
+            out.push('\n');
         }
         out.push('\n');
     }
     out
 }
+
+/// Longest line drawn around a problem; longer ones are reported on one line instead
+/// (the drawing would be unreadable, and the renderer cannot place carets that far right).
+const MAX_DRAWN_LINE: usize = 4096;
 
 /// The known name closest to `word`, if it is close enough to be a plausible typo.
 pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
@@ -204,6 +223,24 @@ mod tests {
         assert_eq!(src.line_col(3), (2, 1));
         // 'ç' is two bytes but one column.
         assert_eq!(src.line_col(6), (2, 3));
+    }
+
+    #[test]
+    fn very_long_lines_are_reported_on_one_line() {
+        let text = format!(
+            "[source]\n#{}\ntenant = {}\n",
+            "x".repeat(70_000),
+            "y".repeat(70_000)
+        );
+        let src = SourceText::new("c.ini", text);
+        let p =
+            Problem::error(&src, 70_011..70_017, "unknown key `tenant`").with_hint("did you mean?");
+        let out = render(&[p], false);
+        assert!(
+            out.starts_with("c.ini:3:1: error: unknown key `tenant`"),
+            "{out}"
+        );
+        assert!(out.contains("help: did you mean?"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct Section {
     pub entries: Vec<Entry>,
 }
 
-#[derive(Debug)]
+/// One `key = value`. Its `Debug` hides the values of secret keys.
 pub struct Entry {
     pub key: String,
     pub key_span: Range<usize>,
@@ -43,17 +43,29 @@ pub struct Entry {
     pub value_span: Range<usize>,
 }
 
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = super::SECRET_KEYS.contains(&self.key.as_str());
+        let value: &dyn std::fmt::Debug = if secret { &"[redacted]" } else { &self.value };
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field("key_span", &self.key_span)
+            .field("value", value)
+            .field("value_span", &self.value_span)
+            .finish()
+    }
+}
+
 impl Entry {
-    /// Where the text of a string value starts in the file, when the file holds it verbatim
+    /// Where the text of a string value lies in the file, when the file holds it verbatim
     /// (no escapes), so that positions inside the value (e.g. of a filter) map onto the file.
-    pub fn text_offset(&self, source: &SourceText) -> Option<usize> {
+    pub fn text_range(&self, source: &SourceText) -> Option<Range<usize>> {
         let Value::Text(text) = &self.value else {
             return None;
         };
         let written = source.text().get(self.value_span.clone())?;
-        written
-            .find(text.as_str())
-            .map(|at| self.value_span.start + at)
+        let at = self.value_span.start + written.find(text.as_str())?;
+        Some(at..at + text.len())
     }
 }
 

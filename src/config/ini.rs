@@ -174,7 +174,7 @@ mod tests {
         assert!(problems.is_empty());
         let e = &d.section("source").unwrap().entries[0];
         assert_eq!(e.value, Value::Text("a eq 'x'\n   or b eq 'y'".into()));
-        assert_eq!(e.text_offset(&d.source), Some(e.value_span.start));
+        assert_eq!(e.text_range(&d.source), Some(e.value_span.clone()));
     }
 
     #[test]

@@ -17,15 +17,16 @@ mod secret;
 mod toml_file;
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use url::Url;
 
 pub use document::{Document, Entry, Format, Section, Value};
-pub use secret::{Secret, SecretSource};
+pub use secret::Secret;
 
-use crate::diag::{Problem, SourceText, nearest};
+use crate::diag::{Problem, Severity, SourceText, nearest};
 use crate::filter::Filter;
 
 /// A config that passed every offline check.
@@ -132,7 +133,7 @@ pub struct LegacyMapping {
     pub field: String,
     pub spec: serde_json::Value,
     pub source: Arc<SourceText>,
-    pub span: std::ops::Range<usize>,
+    pub span: Range<usize>,
 }
 
 /// A config that loaded, and the warnings found on the way.
@@ -149,7 +150,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {} must end in .ini or .toml (optionally followed by .example)", path.display())]
+    #[error("config file {} must end in .ini or .toml (optionally followed by .example or .sample)", path.display())]
     Extension { path: PathBuf },
     #[error("{} has {} problem(s)", path.display(), problems.iter().filter(|p| p.is_error()).count())]
     Invalid {
@@ -189,10 +190,17 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         None => text,
     };
     let source = SourceText::new(path.display().to_string(), text);
-    let (document, mut problems) = match format {
+    let (mut document, mut problems) = match format {
         Format::Ini => ini::read(&source),
         Format::Toml => toml_file::read(&source),
     };
+    // Problems show the lines around them: from here on they show a copy of the file in
+    // which literal secrets are starred out.
+    let masked = masked_secrets(&document);
+    for problem in &mut problems {
+        problem.source = Arc::clone(&masked);
+    }
+    document.source = masked;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -214,6 +222,31 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     }
 }
 
+/// Entries that hold a literal secret, including misspelt secret keys (`secrte = …`).
+fn literal_secrets(doc: &Document) -> impl Iterator<Item = &Entry> {
+    doc.sections
+        .iter()
+        .flat_map(|s| &s.entries)
+        .filter(|e| is_secret_key(&e.key))
+        .filter(
+            |e| matches!(&e.value, Value::Text(t) if !t.trim().is_empty() && Secret::is_literal(t)),
+        )
+}
+
+/// The document's text with every literal secret replaced by `*`s of the same byte length,
+/// so that every place found in the original still fits.
+fn masked_secrets(doc: &Document) -> Arc<SourceText> {
+    let mut text = doc.source.text().to_string();
+    for entry in literal_secrets(doc) {
+        let stars: String = text[entry.value_span.clone()]
+            .chars()
+            .map(|c| "*".repeat(c.len_utf8()))
+            .collect();
+        text.replace_range(entry.value_span.clone(), &stars);
+    }
+    SourceText::new(doc.source.name(), text)
+}
+
 /// Warns when a literal secret sits in a file that group or others can read.
 #[cfg(unix)]
 fn literal_secret_warnings(path: &Path, doc: &Document) -> Vec<Problem> {
@@ -224,16 +257,7 @@ fn literal_secret_warnings(path: &Path, doc: &Document) -> Vec<Problem> {
     if mode & 0o077 == 0 {
         return Vec::new();
     }
-    doc.sections
-        .iter()
-        .flat_map(|s| &s.entries)
-        .filter(|e| SECRET_KEYS.contains(&e.key.as_str()))
-        .filter(|e| match &e.value {
-            Value::Text(t) => {
-                !t.trim().is_empty() && !t.starts_with("env:") && !t.starts_with("file:")
-            }
-            _ => false,
-        })
+    literal_secrets(doc)
         .map(|entry| {
             Problem::warning(
                 &doc.source,
@@ -256,8 +280,15 @@ fn literal_secret_warnings(_: &Path, _: &Document) -> Vec<Problem> {
     Vec::new()
 }
 
+/// A secret key, or an unknown key that looks like a misspelt one.
+fn is_secret_key(key: &str) -> bool {
+    let known = SECTIONS.iter().any(|(_, keys)| keys.contains(&key));
+    SECRET_KEYS.contains(&key) || (!known && nearest(key, SECRET_KEYS.iter().copied()).is_some())
+}
+
 /// Keys whose values are secrets, in any section.
-const SECRET_KEYS: &[&str] = &["secret", "token", "api_token", "password"];
+pub(crate) const SECRET_KEYS: &[&str] =
+    &["secret", "token", "api_token", "password", "env_password"];
 
 const SOURCE_KEYS: &[&str] = &[
     "tenant_id",
@@ -290,6 +321,17 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("target", TARGET_KEYS),
     ("sync", SYNC_KEYS),
 ];
+
+/// The Oomnitza connector's names for userload's sections.
+const ALIASES: &[(&str, &str)] = &[("azureusers", "source"), ("oomnitza", "target")];
+
+/// The section a name stands for: `azureusers` is `source`, `oomnitza` is `target`.
+fn modern_name(name: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map_or(name, |(_, new)| new)
+}
 
 /// Keys of the old Oomnitza `[oomnitza]` section that userload does not use.
 const OOMNITZA_UNUSED: &[&str] = &["username", "password", "env_password", "user_pem_file"];
@@ -326,7 +368,7 @@ impl<'d> Keys<'d> {
     }
 
     /// Where to point when something is missing from the section.
-    fn span(&self) -> std::ops::Range<usize> {
+    fn span(&self) -> Range<usize> {
         self.section.map_or(0..0, |s| s.span.clone())
     }
 }
@@ -342,7 +384,7 @@ struct Checker<'d> {
 
 impl<'d> Checker<'d> {
     fn new(doc: &'d Document, dir: &'d Path) -> Self {
-        let legacy = doc.section("azureusers").is_some() || doc.section("oomnitza").is_some();
+        let legacy = ALIASES.iter().any(|(old, _)| doc.section(old).is_some());
         Self {
             doc,
             source: &doc.source,
@@ -352,34 +394,36 @@ impl<'d> Checker<'d> {
         }
     }
 
-    fn error(
-        &mut self,
-        span: std::ops::Range<usize>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        let hint = hint.into();
-        let problem = Problem::error(self.source, span, message);
-        self.problems.push(if hint.is_empty() {
-            problem
-        } else {
-            problem.with_hint(hint)
-        });
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(Severity::Error, span, message.into(), hint.into());
     }
 
-    fn warning(
-        &mut self,
-        span: std::ops::Range<usize>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        self.problems
-            .push(Problem::warning(self.source, span, message).with_hint(hint));
+    fn warning(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        self.push(Severity::Warning, span, message.into(), hint.into());
+    }
+
+    fn push(&mut self, severity: Severity, span: Range<usize>, message: String, hint: String) {
+        let mut problem = Problem::error(self.source, span, message);
+        problem.severity = severity;
+        if !hint.is_empty() {
+            problem.hint = Some(hint);
+        }
+        self.problems.push(problem);
+    }
+
+    /// Reports a required key that is absent or empty, at the section header.
+    fn missing(&mut self, keys: &Keys<'d>, key: &str, hint: impl Into<String>) {
+        let message = format!("missing `{key}` in {}", keys.shown);
+        self.error(keys.span(), message, hint);
     }
 
     /// Opens the section called `name`, or its Oomnitza alias.
-    fn keys(&mut self, name: &str, alias: Option<&str>) -> Keys<'d> {
+    fn keys(&mut self, name: &str) -> Keys<'d> {
         let modern = self.doc.section(name);
+        let alias = ALIASES
+            .iter()
+            .find(|(_, new)| *new == name)
+            .map(|(old, _)| *old);
         let old = alias.and_then(|a| self.doc.section(a));
         if let (Some(_), Some(old)) = (modern, old) {
             self.error(
@@ -401,9 +445,9 @@ impl<'d> Checker<'d> {
         self.check_sections();
         let mut settings = BTreeMap::new();
         let mut legacy_mappings = Vec::new();
-        let mut source_keys = self.keys("source", Some("azureusers"));
-        let mut target_keys = self.keys("target", Some("oomnitza"));
-        let mut sync_keys = self.keys("sync", None);
+        let mut source_keys = self.keys("source");
+        let mut target_keys = self.keys("target");
+        let mut sync_keys = self.keys("sync");
         let source = self.source_config(&mut source_keys);
         let target = self.target_config(&mut target_keys, &mut source_keys);
         let sync = self.sync_config(&mut sync_keys, &mut source_keys, &mut settings);
@@ -433,34 +477,31 @@ impl<'d> Checker<'d> {
 
     /// Reports sections nobody reads.
     fn check_sections(&mut self) {
-        let known = [
-            "source",
-            "target",
-            "sync",
-            "settings",
-            "azureusers",
-            "oomnitza",
-        ];
         for section in &self.doc.sections {
-            if known.contains(&section.name.as_str()) {
+            let name = section.name.as_str();
+            if SECTIONS.iter().any(|(s, _)| *s == name)
+                || name == "settings"
+                || modern_name(name) != name
+            {
                 continue;
             }
             if self.legacy {
                 self.warning(
                     section.span.clone(),
-                    format!("section [{}] is ignored", section.name),
+                    format!("section [{name}] is ignored"),
                     "it belongs to another Oomnitza connector; userload reads [azureusers] and [oomnitza]",
                 );
                 continue;
             }
-            let hint = nearest(&section.name, known.into_iter().take(4))
+            let known = SECTIONS.iter().map(|(s, _)| *s).chain(["settings"]);
+            let hint = nearest(name, known)
                 .map(|n| format!("did you mean [{n}]?"))
                 .unwrap_or_else(|| {
                     "the sections are [source], [target], [sync] and [settings]".into()
                 });
             self.error(
                 section.span.clone(),
-                format!("unknown section [{}]", section.name),
+                format!("unknown section [{name}]"),
                 hint,
             );
         }
@@ -470,17 +511,15 @@ impl<'d> Checker<'d> {
         let Some(section) = keys.section else {
             return;
         };
-        let name = match section.name.as_str() {
-            "azureusers" => "source",
-            "oomnitza" => "target",
-            other => other,
-        };
+        let name = modern_name(&section.name);
         let known = SECTIONS
             .iter()
             .find(|(s, _)| *s == name)
             .map_or(&[][..], |(_, k)| *k);
         for (entry, used) in section.entries.iter().zip(&keys.used) {
-            if *used || known.contains(&entry.key.as_str()) {
+            // A known key left unused was empty; in an Oomnitza section, a key userload knows
+            // only under [source]/[target] (e.g. `type`) is still one the file should not have.
+            if *used || (!keys.legacy && known.contains(&entry.key.as_str())) {
                 continue;
             }
             if keys.legacy {
@@ -538,9 +577,7 @@ impl<'d> Checker<'d> {
         example: &str,
     ) -> Option<(String, &'d Entry)> {
         if keys.given(key).is_none() {
-            let span = keys.span();
-            let message = format!("missing `{key}` in {}", keys.shown);
-            self.error(span, message, format!("add: {key} = {example}"));
+            self.missing(keys, key, format!("add: {key} = {example}"));
         }
         self.text(keys, key)
     }
@@ -556,7 +593,7 @@ impl<'d> Checker<'d> {
                 _ => {
                     self.error(
                         entry.value_span.clone(),
-                        format!("`{key}` must be true or false, not `{t}`"),
+                        format!("`{key}` must be true or false, not `{}`", shorten(t)),
                         comment_hint(t).unwrap_or("write true or false"),
                     );
                     None
@@ -589,7 +626,7 @@ impl<'d> Checker<'d> {
                 Err(_) => {
                     self.error(
                         entry.value_span.clone(),
-                        format!("`{key}` must be a whole number, not `{t}`"),
+                        format!("`{key}` must be a whole number, not `{}`", shorten(t)),
                         comment_hint(t).unwrap_or(&format!("e.g. {key} = {}", range.end())),
                     );
                     return None;
@@ -637,7 +674,7 @@ impl<'d> Checker<'d> {
         };
         self.error(
             entry.value_span.clone(),
-            format!("`{text}` is not a valid `{key}`"),
+            format!("`{}` is not a valid `{key}`", shorten(&text)),
             hint,
         );
         None
@@ -665,12 +702,19 @@ impl<'d> Checker<'d> {
         let (text, entry) = self.text(keys, key)?;
         match Secret::resolve(&text, self.dir) {
             Ok(secret) => {
-                if let Err(why) = secret.expose() {
-                    self.warning(
+                match secret.expose() {
+                    Err(why) => self.warning(
                         entry.value_span.clone(),
                         why.to_string(),
                         "runs fail unless the scheduler sets it",
-                    );
+                    ),
+                    // Entra shows a secret's ID (a GUID) beside its value; the ID is useless here.
+                    Ok(value) if key == "secret" && is_guid(value) => self.warning(
+                        entry.value_span.clone(),
+                        "this secret looks like the secret's ID, not its value",
+                        "copy the Value column of Certificates & secrets (shown only when created)",
+                    ),
+                    Ok(_) => {}
                 }
                 Some(secret)
             }
@@ -694,12 +738,20 @@ impl<'d> Checker<'d> {
             _ => {
                 self.error(
                     span,
-                    format!("`{key}` is not a URL: `{text}`"),
+                    format!("`{key}` is not a URL: `{}`", shorten(&text)),
                     "e.g. https://example.com",
                 );
                 return None;
             }
         };
+        if !url.username().is_empty() || url.password().is_some() {
+            self.error(
+                span,
+                format!("`{key}` carries a user name or password"),
+                "remove it from the URL; put credentials in `token`",
+            );
+            return None;
+        }
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -788,7 +840,7 @@ impl<'d> Checker<'d> {
         if !is_guid(&tenant) && !domain_like {
             self.error(
                 span,
-                format!("`{tenant}` is neither a GUID nor a domain"),
+                format!("`{}` is neither a GUID nor a domain", shorten(&tenant)),
                 "copy the Directory (tenant) ID from the app registration's overview page",
             );
             return None;
@@ -801,7 +853,7 @@ impl<'d> Checker<'d> {
         if !is_guid(&client) {
             self.error(
                 entry.value_span.clone(),
-                format!("`{client}` is not a GUID"),
+                "`client_id` is not a GUID",
                 "copy the Application (client) ID from the app registration's overview page",
             );
             return None;
@@ -840,19 +892,17 @@ impl<'d> Checker<'d> {
                 } else {
                     "certificate"
                 };
-                let message = format!("missing `{missing}` in {}", keys.shown);
-                self.error(
-                    keys.span(),
-                    message,
+                self.missing(
+                    keys,
+                    missing,
                     "a certificate sign-in needs both `certificate` and `private_key` (PEM files)",
                 );
                 None
             }
             (None, None, None) => {
-                let message = format!("missing `secret` in {}", keys.shown);
-                self.error(
-                    keys.span(),
-                    message,
+                self.missing(
+                    keys,
+                    "secret",
                     "add: secret = env:USERLOAD_SECRET (or certificate = … and private_key = …)",
                 );
                 None
@@ -868,7 +918,14 @@ impl<'d> Checker<'d> {
     fn pem_file(&mut self, keys: &mut Keys<'d>, key: &str, label: &str) -> Option<PathBuf> {
         let entry = keys.given(key)?;
         let path = self.existing_file(keys, key)?;
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                let message = format!("cannot read {}: {e}", path.display());
+                self.error(entry.value_span.clone(), message, "");
+                return None;
+            }
+        };
         let has_block = text.lines().any(|l| {
             l.starts_with("-----BEGIN") && l.trim_end().ends_with(&format!("{label}-----"))
         });
@@ -919,18 +976,12 @@ impl<'d> Checker<'d> {
                 ),
             ),
         ];
-        let cloud = self.choice(keys, "cloud", CLOUDS).unwrap_or(CLOUDS[0].1);
-        let authority = keys.given("authority");
-        let authority = match authority {
-            Some(_) => self.endpoint(keys, "authority"),
-            None => Url::parse(cloud.0).ok(),
+        let (authority, domain) = self.choice(keys, "cloud", CLOUDS).unwrap_or(CLOUDS[0].1);
+        let mut endpoint = |key: &str, default: &str| match keys.given(key) {
+            Some(_) => self.endpoint(keys, key),
+            None => Url::parse(default).ok(),
         };
-        let domain = keys.given("domain");
-        let domain = match domain {
-            Some(_) => self.endpoint(keys, "domain"),
-            None => Url::parse(cloud.1).ok(),
-        };
-        (authority, domain)
+        (endpoint("authority", authority), endpoint("domain", domain))
     }
 
     /// `filter` or `filter_file`. `Some(None)` is a valid "no filter".
@@ -947,8 +998,8 @@ impl<'d> Checker<'d> {
             return None;
         }
         let (source, range) = match (inline, file) {
-            (Some((text, entry)), _) => match entry.text_offset(self.source) {
-                Some(at) => (Arc::clone(self.source), at..at + text.len()),
+            (Some((text, entry)), _) => match entry.text_range(self.source) {
+                Some(range) => (Arc::clone(self.source), range),
                 None => {
                     let name = format!("{} [source] filter", self.source.name());
                     (SourceText::new(name, text.clone()), 0..text.len())
@@ -1002,25 +1053,14 @@ impl<'d> Checker<'d> {
                 [TargetKind::Scim, TargetKind::Rest, TargetKind::Oomnitza].map(|k| (k.name(), k));
             let kind = self.choice(keys, "type", &kinds);
             if kind.is_none() && keys.given("type").is_none() {
-                let span = keys.span();
-                self.error(
-                    span,
-                    "missing `type` in [target]",
-                    "add: type = \"scim\" (or rest, oomnitza)",
-                );
+                self.missing(keys, "type", "add: type = \"scim\" (or rest, oomnitza)");
             }
             kind
         };
         let url = if keys.given("url").is_some() {
             self.endpoint(keys, "url")
         } else {
-            let span = keys.span();
-            let shown = keys.shown.clone();
-            self.error(
-                span,
-                format!("missing `url` in {shown}"),
-                "add: url = https://…",
-            );
+            self.missing(keys, "url", "add: url = https://…");
             None
         };
         let token_key = if keys.legacy { "api_token" } else { "token" };
@@ -1039,20 +1079,15 @@ impl<'d> Checker<'d> {
             }
         }
         if kind == Some(TargetKind::Oomnitza) && token.is_none() {
-            let span = keys.span();
-            self.error(
-                span,
-                format!("missing `{token_key}` in {}", keys.shown),
-                format!("add: {token_key} = env:OOMNITZA_TOKEN (an Oomnitza API token)"),
-            );
+            let hint = format!("add: {token_key} = env:OOMNITZA_TOKEN (an Oomnitza API token)");
+            self.missing(keys, token_key, hint);
         }
-        let sync_field = self
-            .text(keys, "sync_field")
-            .or_else(|| {
-                self.text(source_keys, "sync_field")
-                    .filter(|_| source_keys.legacy)
-            })
-            .map(|(t, _)| t);
+        // The Oomnitza connector kept `sync_field` in [azureusers].
+        let sync_field = match self.text(keys, "sync_field") {
+            Some((field, _)) => Some(field),
+            None if source_keys.legacy => self.text(source_keys, "sync_field").map(|(f, _)| f),
+            None => None,
+        };
         Some(TargetConfig {
             kind: kind?,
             url: url?,
@@ -1105,7 +1140,17 @@ impl<'d> Checker<'d> {
         let written = match &entry.value {
             Value::Int(n) => n.to_string(),
             Value::Text(t) => t.trim().to_string(),
-            other => other.type_name().to_string(),
+            other => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!(
+                        "`max_deactivations` must be a count or a percentage, not {}",
+                        other.type_name()
+                    ),
+                    "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
+                );
+                return None;
+            }
         };
         let parsed = match written.strip_suffix('%') {
             Some(p) => p
@@ -1119,7 +1164,10 @@ impl<'d> Checker<'d> {
         if parsed.is_none() {
             self.error(
                 entry.value_span.clone(),
-                format!("`max_deactivations` must be a count or a percentage, not `{written}`"),
+                format!(
+                    "`max_deactivations` must be a count or a percentage, not `{}`",
+                    shorten(&written)
+                ),
                 "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
             );
         }
@@ -1159,8 +1207,8 @@ impl<'d> Checker<'d> {
             if settings.contains_key(&entry.key) {
                 self.error(
                     entry.key_span.clone(),
-                    format!("`{}` is already set in [sync]", entry.key),
-                    "keep one of them",
+                    format!("`{}` is already set above", entry.key),
+                    "default_role and default_position belong in [sync]; keep one of them",
                 );
             } else if let Some(value) = self.setting_value(entry) {
                 settings.insert(entry.key.clone(), value);
@@ -1171,10 +1219,11 @@ impl<'d> Checker<'d> {
     fn setting_value(&mut self, entry: &Entry) -> Option<serde_json::Value> {
         match &entry.value {
             // INI has no types: a number-looking value (an Oomnitza role id) is a number.
-            Value::Text(t) if self.doc.format == Format::Ini => Some(t.parse::<i64>().map_or_else(
-                |_| serde_json::Value::from(t.as_str()),
-                serde_json::Value::from,
-            )),
+            // Only when it reads back the same: `01234` (a postal code) stays text.
+            Value::Text(t) if self.doc.format == Format::Ini => Some(match t.parse::<i64>() {
+                Ok(n) if n.to_string() == *t => n.into(),
+                _ => t.as_str().into(),
+            }),
             Value::Text(t) => Some(t.as_str().into()),
             Value::Int(n) => Some((*n).into()),
             Value::Bool(b) => Some((*b).into()),
@@ -1222,6 +1271,15 @@ impl<'d> Checker<'d> {
             }
         }
         mappings
+    }
+}
+
+/// A value quoted in a message, cut short so a long (or secret) value cannot flood the screen.
+fn shorten(value: &str) -> String {
+    const MAX: usize = 40;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Where a secret comes from, as the admin wrote it.
 #[derive(Clone, PartialEq, Eq)]
-pub enum SecretSource {
+enum SecretSource {
     Literal,
     Env(String),
     File(PathBuf),
@@ -58,15 +58,16 @@ impl Secret {
         Ok(Secret::literal(written))
     }
 
+    /// Whether a written secret is the secret itself rather than a reference to it.
+    pub fn is_literal(written: &str) -> bool {
+        !written.starts_with("env:") && !written.starts_with("file:")
+    }
+
     pub fn literal(value: impl Into<String>) -> Secret {
         Secret {
             source: SecretSource::Literal,
             value: Ok(value.into()),
         }
-    }
-
-    pub fn source(&self) -> &SecretSource {
-        &self.source
     }
 
     /// The value, or why it is unavailable (e.g. its environment variable is not set).

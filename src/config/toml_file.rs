@@ -91,9 +91,10 @@ mod tests {
             &src.text()[s.entries[1].value_span.clone()],
             "\"create_only\""
         );
+        let span = &s.entries[1].value_span;
         assert_eq!(
-            s.entries[1].text_offset(&src),
-            Some(s.entries[1].value_span.start + 1)
+            s.entries[1].text_range(&src),
+            Some(span.start + 1..span.end - 1)
         );
     }
 

@@ -42,21 +42,17 @@ impl FilterError {
         self
     }
 
-    /// The same mistake in a larger text where the filter starts at byte `base`. A mistake
-    /// at the very end of the filter ("expected a condition after `and`") is shown under the
+    /// The same mistake in a larger text where the filter occupies `range`. A mistake at
+    /// the very end of the filter ("expected a condition after `and`") is shown under the
     /// last character written, since there is nothing after it to point at.
-    pub fn to_problem(&self, source: &Arc<SourceText>, base: usize) -> Problem {
+    pub fn to_problem(&self, source: &Arc<SourceText>, range: Range<usize>) -> Problem {
         let text = source.text();
+        let base = range.start;
+        let written_end = base + content_end(&text[range.clone()]);
         let start = base + self.span.start;
-        let written_end = base + text[base.min(text.len())..].trim_end().len();
-        let span = match text[..written_end.min(text.len())]
-            .char_indices()
-            .next_back()
-        {
-            Some((last, c)) if start >= written_end && written_end > base => {
-                last..last + c.len_utf8()
-            }
-            _ => start..(base + self.span.end).clamp(start + 1, text.len().max(start + 1)),
+        let span = match text[base..written_end].char_indices().next_back() {
+            Some((last, c)) if start >= written_end => base + last..base + last + c.len_utf8(),
+            _ => start..(base + self.span.end).clamp(start + 1, range.end.max(start + 1)),
         };
         let problem = Problem::error(source, span, &self.message);
         match &self.hint {
@@ -64,6 +60,27 @@ impl FilterError {
             None => problem,
         }
     }
+}
+
+/// Where the filter text ends, ignoring trailing spaces and `#` comments.
+fn content_end(text: &str) -> usize {
+    let mut end = 0;
+    let mut in_string = false;
+    let mut in_comment = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\n' if in_comment => in_comment = false,
+            _ if in_comment => {}
+            '#' if !in_string => in_comment = true,
+            '\'' => {
+                in_string = !in_string;
+                end = i + 1;
+            }
+            c if !c.is_whitespace() => end = i + c.len_utf8(),
+            _ => {}
+        }
+    }
+    end
 }
 
 /// A valid filter, ready to send to Graph or to evaluate locally.
@@ -96,13 +113,12 @@ impl Filter {
         source: &Arc<SourceText>,
         range: Range<usize>,
     ) -> Result<Option<Filter>, Vec<Problem>> {
-        let base = range.start;
-        Filter::compile(&source.text()[range])
-            .map_err(|errors| errors.iter().map(|e| e.to_problem(source, base)).collect())
-    }
-
-    pub fn expr(&self) -> &Expr {
-        &self.expr
+        Filter::compile(&source.text()[range.clone()]).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| e.to_problem(source, range.clone()))
+                .collect()
+        })
     }
 
     /// The text to send as `$filter`.
@@ -148,6 +164,16 @@ mod tests {
         for text in ["", "  ", "Default", "default", "# just a note\n\n"] {
             assert!(Filter::compile(text).unwrap().is_none(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn end_of_input_mistakes_point_at_the_last_word_not_the_comment_after_it() {
+        let text = "[x]\nfilter = a eq 'b' and # a comment\nnext = 1\n";
+        let source = SourceText::new("c.ini", text);
+        let start = text.find("a eq").unwrap();
+        let end = text.find("\nnext").unwrap();
+        let problems = Filter::compile_in(&source, start..end).unwrap_err();
+        assert_eq!(&text[problems[0].span.clone()], "d");
     }
 
     #[test]

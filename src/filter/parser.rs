@@ -370,8 +370,7 @@ impl<'s> FilterParser<'s> {
     }
 
     /// `a/b/c`, stopping before `/any(` or `/all(` (returned as the lambda that follows).
-    #[allow(clippy::type_complexity)]
-    fn path(&self, i: &'s str) -> PResult<'s, (Path, Option<(LambdaKind, &'s str)>)> {
+    fn path(&self, i: &'s str) -> PResult<'s, (Path, Option<LambdaStart<'s>>)> {
         let start = i;
         let (mut rest, first) = identifier(i)?;
         let mut segments = vec![self.ident(rest, first)];
@@ -726,6 +725,9 @@ impl<'s> FilterParser<'s> {
         Ok((rest, Value::DateTime(text.to_string())))
     }
 }
+
+/// A lambda found after a path: its kind and the input from its `(` on.
+type LambdaStart<'s> = (LambdaKind, &'s str);
 
 type Operand = for<'s> fn(&FilterParser<'s>, &'s str, Option<&str>) -> PResult<'s, Expr>;
 

@@ -228,7 +228,11 @@ impl Validator {
         scope: Option<Scope<'_>>,
     ) -> Option<(Operand, String)> {
         let target = self.resolve(path, scope)?;
-        let shown = path.to_string();
+        // Inside a lambda, name the collection too: "`x` in `otherMails`".
+        let shown = match scope {
+            Some(scope) => format!("{path}` in `{}", scope.collection.name),
+            None => path.to_string(),
+        };
         let (operand, filter, op) = match target {
             Target::Count(_) if wanted.op == Ops::EQ_NULL => {
                 self.errors.push(
@@ -464,6 +468,15 @@ impl Validator {
             collection: prop,
         };
         self.expr(body, Some(inner));
+        if prop.name == "identities" && !is_identity_lookup(body, &var.name) {
+            self.errors.push(
+                FilterError::new(span, "Graph filters `identities` only by issuer and issuerAssignedId together")
+                    .with_hint(format!(
+                        "e.g. identities/any({0}:{0}/issuer eq 'contoso.com' and {0}/issuerAssignedId eq 'j.smith@contoso.com')",
+                        var.name
+                    )),
+            );
+        }
     }
 
     fn unknown<'a>(&mut self, ident: &Ident, known: impl IntoIterator<Item = &'a str>, what: &str) {
@@ -543,6 +556,32 @@ impl Validator {
             );
         }
     }
+}
+
+/// `v/issuer eq '…' and v/issuerAssignedId eq '…'`, in either order: the only identities
+/// filter Graph accepts.
+fn is_identity_lookup(body: &Expr, var: &str) -> bool {
+    let Expr::And(items) = body else {
+        return false;
+    };
+    let mut names: Vec<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Expr::Compare {
+                path,
+                op: CmpOp::Eq,
+                value,
+            } if path.segments.len() == 2
+                && path.segments[0].name == var
+                && matches!(value.value, Value::String(_)) =>
+            {
+                Some(path.segments[1].name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    names.sort_unstable();
+    items.len() == 2 && names == ["issuer", "issuerAssignedId"]
 }
 
 /// What a condition compares against.

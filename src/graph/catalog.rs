@@ -110,8 +110,6 @@ pub struct Property {
     pub name: &'static str,
     pub kind: Kind,
     pub filter: Filtering,
-    /// Returned by `GET /users` without `$select`.
-    pub default: bool,
 }
 
 const fn ops(standard: Ops, advanced: Ops) -> Filtering {
@@ -123,22 +121,7 @@ const fn ops(standard: Ops, advanced: Ops) -> Filtering {
 }
 
 const fn prop(name: &'static str, kind: Kind, filter: Filtering) -> Property {
-    Property {
-        name,
-        kind,
-        filter,
-        default: false,
-    }
-}
-
-/// Returned without `$select`.
-const fn default_prop(name: &'static str, kind: Kind, filter: Filtering) -> Property {
-    Property {
-        name,
-        kind,
-        filter,
-        default: true,
-    }
+    Property { name, kind, filter }
 }
 
 const EQ: Ops = Ops::EQ;
@@ -247,7 +230,7 @@ pub const USER: &[Property] = &[
         Kind::ObjectCollection(ASSIGNED_PLAN),
         NOT_FILTERABLE,
     ),
-    default_prop(
+    prop(
         "businessPhones",
         Kind::StringCollection,
         ops(NO, EQ.with(SW).with(COUNT)),
@@ -259,7 +242,7 @@ pub const USER: &[Property] = &[
     prop("createdDateTime", Kind::DateTime, ops(RANGE, EQ)),
     prop("creationType", Kind::String, ENUM),
     prop("department", Kind::String, TEXT),
-    default_prop(
+    prop(
         "displayName",
         Kind::String,
         ops(EQ.with(SW).with(RANGE), NULL),
@@ -284,8 +267,8 @@ pub const USER: &[Property] = &[
         ops(NO, EQ.with(RANGE)),
     ),
     prop("faxNumber", Kind::String, TEXT_ADV),
-    default_prop("givenName", Kind::String, TEXT),
-    default_prop("id", Kind::String, ops(EQ, NO)),
+    prop("givenName", Kind::String, TEXT),
+    prop("id", Kind::String, ops(EQ, NO)),
     Property {
         filter: Filtering {
             not_in_advanced: true,
@@ -303,14 +286,14 @@ pub const USER: &[Property] = &[
         ops(EQ.with(SW), EW.with(COUNT)),
     ),
     prop("isResourceAccount", Kind::Bool, NOT_FILTERABLE),
-    default_prop("jobTitle", Kind::String, TEXT),
+    prop("jobTitle", Kind::String, TEXT),
     prop("lastPasswordChangeDateTime", Kind::DateTime, NOT_FILTERABLE),
     prop("legalAgeGroupClassification", Kind::String, ops(NO, EQ)),
-    default_prop("mail", Kind::String, ops(EQ.with(SW), EW.with(NULL))),
+    prop("mail", Kind::String, ops(EQ.with(SW), EW.with(NULL))),
     prop("mailNickname", Kind::String, TEXT),
     prop("manager", Kind::Object(MANAGER), NOT_FILTERABLE),
-    default_prop("mobilePhone", Kind::String, TEXT_ADV),
-    default_prop("officeLocation", Kind::String, TEXT_ADV),
+    prop("mobilePhone", Kind::String, TEXT_ADV),
+    prop("officeLocation", Kind::String, TEXT_ADV),
     prop("onPremisesDistinguishedName", Kind::String, NOT_FILTERABLE),
     prop("onPremisesDomainName", Kind::String, NOT_FILTERABLE),
     prop(
@@ -349,7 +332,7 @@ pub const USER: &[Property] = &[
     ),
     prop("postalCode", Kind::String, TEXT_ADV),
     prop("preferredDataLocation", Kind::String, NOT_FILTERABLE),
-    default_prop("preferredLanguage", Kind::String, TEXT_ADV),
+    prop("preferredLanguage", Kind::String, TEXT_ADV),
     prop(
         "proxyAddresses",
         Kind::StringCollection,
@@ -369,9 +352,9 @@ pub const USER: &[Property] = &[
     ),
     prop("state", Kind::String, ops(EQ.with(SW).with(RANGE), NULL)),
     prop("streetAddress", Kind::String, TEXT_ADV),
-    default_prop("surname", Kind::String, TEXT),
+    prop("surname", Kind::String, TEXT),
     prop("usageLocation", Kind::String, TEXT),
-    default_prop("userPrincipalName", Kind::String, ops(EQ.with(SW), EW)),
+    prop("userPrincipalName", Kind::String, ops(EQ.with(SW), EW)),
     prop("userType", Kind::String, ENUM),
 ];
 
@@ -386,17 +369,27 @@ pub fn lookup(properties: &'static [Property], name: &str) -> Option<&'static Pr
 }
 
 /// Finds a user property, or recognises a directory extension. Returns the property and its
-/// name as Graph spells it.
+/// name as Graph spells it (an extension's prefix and application id in lower case; its
+/// attribute name as written, since only the tenant knows its spelling).
 pub fn user_property(name: &str) -> Option<(&'static Property, std::borrow::Cow<'_, str>)> {
-    match lookup(USER, name) {
-        Some(p) => Some((p, p.name.into())),
-        None => is_extension_name(name).then_some((&EXTENSION, name.into())),
+    if let Some(p) = lookup(USER, name) {
+        return Some((p, p.name.into()));
     }
+    if !is_extension_name(name) {
+        return None;
+    }
+    let (app, attr) = name["extension_".len()..].split_once('_')?;
+    let canonical = format!("extension_{}_{attr}", app.to_ascii_lowercase());
+    Some((&EXTENSION, canonical.into()))
 }
 
 /// `extension_<application id without hyphens>_<name>`.
 pub fn is_extension_name(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("extension_") else {
+    let Some(rest) = name
+        .get(.."extension_".len())
+        .filter(|p| p.eq_ignore_ascii_case("extension_"))
+        .map(|_| &name["extension_".len()..])
+    else {
         return false;
     };
     let Some((app, attr)) = rest.split_once('_') else {
@@ -439,6 +432,8 @@ mod tests {
         let ext = "extension_0123456789abcdef0123456789abcdef_costCode";
         let (p, name) = user_property(ext).unwrap();
         assert_eq!((p.kind, name.as_ref()), (Kind::Extension, ext));
+        let shouted = "EXTENSION_0123456789ABCDEF0123456789ABCDEF_costCode";
+        assert_eq!(user_property(shouted).unwrap().1, ext);
         assert!(user_property("extension_123_x").is_none());
         assert!(lookup(EMPLOYEE_ORG_DATA, ext).is_none());
     }

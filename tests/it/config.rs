@@ -436,7 +436,7 @@ fn tenant_and_client_ids_are_checked() {
     let text = GOOD_SOURCE.replace("contoso.onmicrosoft.com", "common") + GOOD_TARGET;
     assert_one_error("c.ini", &text, 2, "`common` is not a tenant");
     let text = GOOD_SOURCE.replace("11111111-2222-3333-4444-555555555555", "my-app") + GOOD_TARGET;
-    assert_one_error("c.ini", &text, 3, "`my-app` is not a GUID");
+    assert_one_error("c.ini", &text, 3, "`client_id` is not a GUID");
 }
 
 #[test]
@@ -519,4 +519,67 @@ fn empty_required_values_count_as_missing() {
     assert_eq!(errors.len(), 2, "{messages:#?}");
     assert!(messages[0].contains("missing `type` in [target]"));
     assert!(messages[1].contains("missing `url` in [target]"));
+}
+
+#[test]
+fn literal_secrets_are_starred_out_of_every_drawing() {
+    let text = ini("", "[oomnitza]\npassword = pw-SECRET-1\n")
+        .replace("env:USERLOAD_SECRET", "hunter2-SECRET-2")
+        .replace(
+            "client_id = 11111111-2222-3333-4444-555555555555",
+            "client_id = x\nsecrte = typo-SECRET-3",
+        );
+    let problems = problems("c.ini", &text);
+    let drawn = userload::diag::render(&problems, false);
+    assert!(drawn.contains("client_id = x"), "{drawn}");
+    assert!(!drawn.contains("SECRET"), "{drawn}");
+    assert!(drawn.contains("secret = ****************"), "{drawn}");
+}
+
+#[test]
+fn toml_filters_with_surrounding_space_and_line_breaks_compile() {
+    let text = "[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\nsecret = \"s\"\nfilter = \"\"\"\n    accountEnabled eq true\n    and userType eq 'Member'\n\"\"\"\n[target]\ntype = \"scim\"\nurl = \"https://a.example.com\"\n";
+    let (_dir, path) = config_file("c.toml", text);
+    let filter = config::load(&path).unwrap().config.source.filter.unwrap();
+    assert_eq!(
+        filter.canonical(),
+        "accountEnabled eq true and userType eq 'Member'"
+    );
+    let errors = errors(
+        "c.toml",
+        &text.replace("userType eq 'Member'", "userType eq Member"),
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].0, 7);
+}
+
+#[test]
+fn urls_with_credentials_are_refused() {
+    let text =
+        GOOD_SOURCE.to_string() + &GOOD_TARGET.replace("https://assets", "https://admin:pw@assets");
+    assert_one_error("c.ini", &text, 7, "carries a user name or password");
+}
+
+#[test]
+fn a_secret_id_pasted_as_the_secret_is_a_warning() {
+    let (_dir, path) = config_file(
+        "c.ini",
+        &ini("", "").replace(
+            "env:USERLOAD_SECRET",
+            "0b4d7a3c-5e2f-4c1a-9d8e-3f6a2b1c0d9e",
+        ),
+    );
+    let warnings = config::load(&path).unwrap().warnings;
+    assert!(
+        warnings.iter().any(|w| w.message.contains("secret's ID")),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn ini_numbers_become_numbers_only_when_they_read_back_the_same() {
+    let (_dir, path) = config_file("c.ini", &ini("", "[settings]\nzip = 01234\nfloor = 3\n"));
+    let settings = config::load(&path).unwrap().config.settings;
+    assert_eq!(settings["zip"], "01234");
+    assert_eq!(settings["floor"], 3);
 }

@@ -275,8 +275,8 @@ const VALID: &[(&str, &str, bool)] = &[
         false,
     ),
     (
-        "identities/any(i:i/signInType eq 'emailAddress' and i/issuerAssignedId eq 'a@b.com')",
-        "identities/any(i:i/signInType eq 'emailAddress' and i/issuerAssignedId eq 'a@b.com')",
+        "identities/any(c:c/issuerAssignedId eq 'j.smith@yahoo.com' and c/issuer eq 'My B2C tenant')",
+        "identities/any(c:c/issuerAssignedId eq 'j.smith@yahoo.com' and c/issuer eq 'My B2C tenant')",
         false,
     ),
     // Navigation paths.
@@ -312,8 +312,8 @@ const VALID: &[(&str, &str, bool)] = &[
         false,
     ),
     (
-        "extension_0123456789ABCDEF0123456789ABCDEF_flag eq true",
-        "extension_0123456789ABCDEF0123456789ABCDEF_flag eq true",
+        "EXTENSION_0123456789ABCDEF0123456789ABCDEF_flag eq true",
+        "extension_0123456789abcdef0123456789abcdef_flag eq true",
         false,
     ),
     (
@@ -916,14 +916,27 @@ const INVALID: &[(&str, &str, usize, Option<&str>)] = &[
         None,
     ),
     (
-        "not identities/any(i:i/issuer eq 'x')",
+        "not identities/any(i:i/issuer eq 'x' and i/issuerAssignedId eq 'y')",
         "`identities` in a query that needs advanced mode",
         5,
         None,
     ),
     (
-        "identities/any(i:i/issuer eq 'x') or companyName eq 'c'",
+        "identities/any(i:i/issuer eq 'x' and i/issuerAssignedId eq 'y') or companyName eq 'c'",
         "`identities` in a query that needs advanced mode",
+        1,
+        None,
+    ),
+    // identities: only issuer and issuerAssignedId, together.
+    (
+        "identities/any(i:i/issuer eq 'x')",
+        "only by issuer and issuerAssignedId together",
+        1,
+        Some("i/issuerAssignedId eq"),
+    ),
+    (
+        "identities/any(i:i/signInType eq 'emailAddress' or i/issuerAssignedId eq 'a@b.com')",
+        "only by issuer and issuerAssignedId together",
         1,
         None,
     ),

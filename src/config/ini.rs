@@ -15,131 +15,174 @@ use crate::diag::{Problem, SourceText};
 
 /// Reads the whole file; returns the document and any syntax problems found on the way.
 pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
-    let text = source.text();
-    let mut problems = Vec::new();
-    let mut sections: Vec<Section> = Vec::new();
+    let mut reader = Reader {
+        source,
+        problems: Vec::new(),
+        sections: Vec::new(),
+        current: None,
+        continuable: None,
+    };
     let mut offset = 0;
-    // The indent of the last entry's key while a deeper-indented line may continue its value.
-    let mut continuable: Option<usize> = None;
-    for line in text.split_inclusive('\n') {
-        let start = offset;
+    for line in source.text().split_inclusive('\n') {
+        reader.line(offset, line);
         offset += line.len();
-        let content = line.trim_end_matches(['\n', '\r']);
-        let trimmed = content.trim_start();
-        let indent = content.len() - trimmed.len();
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-            if trimmed.is_empty() {
-                continuable = None;
-            }
-            continue;
-        }
-        if continuable.is_some_and(|key_indent| indent > key_indent) {
-            extend_last_value(&mut sections, text, start + content.len());
-            continue;
-        }
-        continuable = None;
-        let trimmed = trimmed.trim_end();
-        let at = start + indent;
-        if let Some(header) = trimmed.strip_prefix('[') {
-            match header.strip_suffix(']') {
-                Some(name) if !name.trim().is_empty() => {
-                    let name = name.trim().to_string();
-                    let span = at..at + trimmed.len();
-                    if let Some(first) = sections.iter().find(|s| s.name == name) {
-                        let (line, _) = source.line_col(first.span.start);
-                        problems.push(
-                            Problem::error(source, span, format!("section [{name}] appears twice"))
-                                .with_hint(format!(
-                                    "merge it into the first [{name}] on line {line}"
-                                )),
-                        );
-                        continue;
-                    }
-                    sections.push(Section {
-                        name,
-                        span,
-                        entries: Vec::new(),
-                    });
-                }
-                _ => problems.push(
-                    Problem::error(source, at..at + trimmed.len(), "malformed section header")
-                        .with_hint("write it as [section]"),
-                ),
-            }
-            continue;
-        }
-        let Some(sep) = trimmed.find(['=', ':']) else {
-            problems.push(
-                Problem::error(source, at..at + trimmed.len(), "expected `key = value`")
-                    .with_hint("comments start with # or ; at the beginning of the line"),
-            );
-            continue;
-        };
-        let key = trimmed[..sep].trim_end();
-        if key.is_empty() {
-            problems.push(Problem::error(source, at..at + 1, "a value without a key"));
-            continue;
-        }
-        let Some(section) = sections.last_mut() else {
-            problems.push(
-                Problem::error(
-                    source,
-                    at..at + key.len(),
-                    format!("`{key}` is outside any section"),
-                )
-                .with_hint("put it under a section header such as [source]"),
-            );
-            continue;
-        };
-        let raw = &trimmed[sep + 1..];
-        let value_start = at + sep + 1 + (raw.len() - raw.trim_start().len());
-        let value_text = raw.trim();
-        let key_lower = key.to_ascii_lowercase();
-        // Oomnitza mapping keys (`mapping.FIELD`) keep the case of the field name.
-        let key = if key_lower.starts_with("mapping.") {
-            format!("mapping.{}", &key["mapping.".len()..])
-        } else {
-            key_lower
-        };
-        if let Some(first) = section.entries.iter().find(|e| e.key == key) {
-            let (line, _) = source.line_col(first.key_span.start);
-            problems.push(
-                Problem::error(
-                    source,
-                    at..at + key.len(),
-                    format!("`{key}` is set twice in [{}]", section.name),
-                )
-                .with_hint(format!("it is first set on line {line}; keep one")),
-            );
-            continue;
-        }
-        section.entries.push(Entry {
-            key_span: at..at + key.len(),
-            key,
-            value: Value::Text(unquote(value_text).to_string()),
-            value_span: value_start..value_start + value_text.len(),
-        });
-        continuable = Some(indent);
     }
     let document = Document {
         source: Arc::clone(source),
         format: Format::Ini,
-        sections,
+        sections: reader.sections,
     };
-    (document, problems)
+    (document, reader.problems)
 }
 
-/// Makes the last value run to `end` (the end of a continuation line).
-fn extend_last_value(sections: &mut [Section], text: &str, end: usize) {
-    let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) else {
-        return;
-    };
-    let start = entry.value_span.start.min(end);
-    let written = text[start..end].trim();
-    // An empty first line (`filter =` then indented lines) starts the value on the next line.
-    let lead = text[start..end].len() - text[start..end].trim_start().len();
-    entry.value_span = start + lead..start + lead + written.len();
-    entry.value = Value::Text(unquote(written).to_string());
+struct Reader<'a> {
+    source: &'a Arc<SourceText>,
+    problems: Vec<Problem>,
+    sections: Vec<Section>,
+    /// The section new keys go to (a repeated header points back at the first one).
+    current: Option<usize>,
+    /// The indent of the last entry's key, while deeper-indented lines continue its value.
+    continuable: Option<usize>,
+}
+
+impl Reader<'_> {
+    /// One line, starting at byte `start` of the file.
+    fn line(&mut self, start: usize, line: &str) {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let trimmed = content.trim_start();
+        let indent = content.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            // Blank lines and comments may sit inside a continued value, as in configparser.
+            return;
+        }
+        if self
+            .continuable
+            .is_some_and(|key_indent| indent > key_indent)
+        {
+            self.extend_last_value(start + content.len());
+            return;
+        }
+        self.continuable = None;
+        let at = start + indent;
+        let trimmed = trimmed.trim_end();
+        if trimmed.starts_with('[') {
+            self.header(at, trimmed);
+        } else {
+            self.entry(at, indent, trimmed);
+        }
+    }
+
+    /// `[name]`, optionally followed by a comment.
+    fn header(&mut self, at: usize, line: &str) {
+        let Some(close) = line.find(']') else {
+            self.problems.push(
+                Problem::error(self.source, at..at + line.len(), "malformed section header")
+                    .with_hint("write it as [section]"),
+            );
+            return;
+        };
+        let name = line[1..close].trim();
+        let rest = line[close + 1..].trim_start();
+        if name.is_empty() || !(rest.is_empty() || rest.starts_with(['#', ';'])) {
+            self.problems.push(
+                Problem::error(self.source, at..at + line.len(), "malformed section header")
+                    .with_hint("write it as [section]; comments go after # or ;"),
+            );
+            return;
+        }
+        let span = at..at + close + 1;
+        if let Some(first) = self.sections.iter().position(|s| s.name == name) {
+            let (line, _) = self.source.line_col(self.sections[first].span.start);
+            self.problems.push(
+                Problem::error(self.source, span, format!("section [{name}] appears twice"))
+                    .with_hint(format!("merge it into the first [{name}] on line {line}")),
+            );
+            self.current = Some(first);
+            return;
+        }
+        self.sections.push(Section {
+            name: name.to_string(),
+            span,
+            entries: Vec::new(),
+        });
+        self.current = Some(self.sections.len() - 1);
+    }
+
+    /// `key = value` or `key: value`.
+    fn entry(&mut self, at: usize, indent: usize, line: &str) {
+        let Some(sep) = line.find(['=', ':']) else {
+            self.problems.push(
+                Problem::error(self.source, at..at + line.len(), "expected `key = value`")
+                    .with_hint("comments start with # or ; at the beginning of the line"),
+            );
+            return;
+        };
+        let key = line[..sep].trim_end();
+        if key.is_empty() {
+            self.problems.push(Problem::error(
+                self.source,
+                at..at + 1,
+                "a value without a key",
+            ));
+            return;
+        }
+        let key_span = at..at + key.len();
+        let Some(section) = self.current.map(|i| &mut self.sections[i]) else {
+            self.problems.push(
+                Problem::error(
+                    self.source,
+                    key_span,
+                    format!("`{key}` is outside any section"),
+                )
+                .with_hint("put it under a section header such as [source]"),
+            );
+            return;
+        };
+        // Oomnitza mapping keys (`mapping.FIELD`) keep the case of the field name.
+        let key = match key.get(.."mapping.".len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("mapping.") => {
+                format!("mapping.{}", &key["mapping.".len()..])
+            }
+            _ => key.to_ascii_lowercase(),
+        };
+        if let Some(first) = section.entries.iter().find(|e| e.key == key) {
+            let (line, _) = self.source.line_col(first.key_span.start);
+            let message = format!("`{key}` is set twice in [{}]", section.name);
+            self.problems.push(
+                Problem::error(self.source, key_span, message)
+                    .with_hint(format!("it is first set on line {line}; keep one")),
+            );
+            return;
+        }
+        let raw = &line[sep + 1..];
+        let value_start = at + sep + 1 + (raw.len() - raw.trim_start().len());
+        let value = raw.trim();
+        section.entries.push(Entry {
+            key,
+            key_span,
+            value: Value::Text(unquote(value).to_string()),
+            value_span: value_start..value_start + value.len(),
+        });
+        self.continuable = Some(indent);
+    }
+
+    /// Makes the last value run to `end` (the end of a continuation line).
+    fn extend_last_value(&mut self, end: usize) {
+        let text = self.source.text();
+        let Some(entry) = self
+            .current
+            .and_then(|i| self.sections[i].entries.last_mut())
+        else {
+            return;
+        };
+        let start = entry.value_span.start.min(end);
+        let written = &text[start..end];
+        // An empty first line (`filter =` then indented lines) starts the value on the next.
+        let lead = written.len() - written.trim_start().len();
+        let written = written.trim();
+        entry.value_span = start + lead..start + lead + written.len();
+        entry.value = Value::Text(unquote(written).to_string());
+    }
 }
 
 fn unquote(value: &str) -> &str {
@@ -166,6 +209,13 @@ mod tests {
         assert_eq!(s.entries[0].value, Value::Text("abc".into()));
         assert_eq!(&d.source.text()[s.entries[0].value_span.clone()], "abc");
         assert_eq!(s.entries[1].value, Value::Text("x y".into()));
+    }
+
+    #[test]
+    fn headers_may_carry_a_comment() {
+        let (d, problems) = doc("[source]  # main\nx = 1\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(&d.source.text()[d.sections[0].span.clone()], "[source]");
     }
 
     #[test]
@@ -198,5 +248,27 @@ mod tests {
         let (_, problems) = doc("orphan = 1\n[a\n[b]\nno separator\nx = 1\nx = 2\n[b]\n");
         let lines: Vec<_> = problems.iter().map(|p| p.line_col().0).collect();
         assert_eq!(lines, [1, 2, 4, 6, 7]);
+    }
+
+    #[test]
+    fn a_repeated_section_collects_into_the_first() {
+        let (d, problems) = doc("[a]\nx = 1\n[b]\ny = 2\n[a]  # again\nz = 3\n");
+        assert_eq!(problems.len(), 1);
+        let keys: Vec<_> = d
+            .section("a")
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(keys, ["x", "z"]);
+    }
+
+    #[test]
+    fn blank_lines_may_sit_inside_a_continued_value() {
+        let (d, problems) = doc("[s]\nf = a\n\n  b\nnext = 1\n");
+        assert!(problems.is_empty());
+        let e = &d.section("s").unwrap().entries[0];
+        assert_eq!(e.value, Value::Text("a\n\n  b".into()));
     }
 }

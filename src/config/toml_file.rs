@@ -22,6 +22,14 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
     }
     for (key, value) in table.get_ref() {
         let key_span = key.span();
+        if let DeValue::Array(_) = value.get_ref() {
+            let message = format!("[[{}]] makes a list of sections", key.get_ref());
+            problems.push(Problem::error(source, key_span, message).with_hint(format!(
+                "write [{}] once, with single brackets",
+                key.get_ref()
+            )));
+            continue;
+        }
         let DeValue::Table(entries) = value.get_ref() else {
             problems.push(
                 Problem::error(

@@ -20,16 +20,19 @@ pub struct SourceText {
 }
 
 impl SourceText {
+    /// Wraps `text` for reporting problems in it under `name` (usually the file's path).
     pub fn new(name: impl AsRef<str>, text: impl Into<String>) -> Arc<Self> {
         Arc::new(Self {
             named: NamedSource::new(name, text.into()),
         })
     }
 
+    /// The name problems are reported under, e.g. the file's path.
     pub fn name(&self) -> &str {
         self.named.name()
     }
 
+    /// The whole text; problem spans are byte offsets into it.
     pub fn text(&self) -> &str {
         self.named.inner()
     }
@@ -52,23 +55,32 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
+/// How serious a problem is. Ordered so that, at one place, warnings sort before errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Worth telling the admin, but the input can still be used.
     Warning,
+    /// The input cannot be used until this is fixed.
     Error,
 }
 
 /// One problem at one place in one input.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// Whether the problem stops the command or is only reported.
     pub severity: Severity,
+    /// The input the problem is in, for its name and the lines drawn around the caret.
     pub source: Arc<SourceText>,
+    /// The bytes of `source`'s text to underline.
     pub span: Range<usize>,
+    /// What is wrong; the headline of the report.
     pub message: String,
+    /// How to fix it, shown as `help:`, when we can tell.
     pub hint: Option<String>,
 }
 
 impl Problem {
+    /// An error at `span` of `source`, without a hint.
     pub fn error(source: &Arc<SourceText>, span: Range<usize>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
@@ -79,6 +91,7 @@ impl Problem {
         }
     }
 
+    /// A warning at `span` of `source`, without a hint.
     pub fn warning(
         source: &Arc<SourceText>,
         span: Range<usize>,
@@ -90,11 +103,13 @@ impl Problem {
         }
     }
 
+    /// Adds how to fix the problem, shown as `help:`.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// Whether this is an error rather than a warning.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

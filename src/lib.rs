@@ -3,6 +3,8 @@
 //! The binary is a thin shell over this library; integration tests, benchmarks and the
 //! command line all use the same modules.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod diag;

@@ -60,6 +60,7 @@ pub fn main() -> ExitCode {
     run(cli).into()
 }
 
+/// Runs a parsed command line and says how it ended.
 pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Validate { config } => validate::run(&config),

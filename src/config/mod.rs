@@ -32,9 +32,13 @@ use crate::filter::Filter;
 /// A config that passed every offline check.
 #[derive(Debug)]
 pub struct Config {
+    /// The config file this was read from.
     pub path: PathBuf,
+    /// `[source]` (or `[azureusers]`): the Entra tenant and which of its users to read.
     pub source: SourceConfig,
+    /// `[target]` (or `[oomnitza]`): the asset system users are written to.
     pub target: TargetConfig,
+    /// `[sync]`: how runs behave.
     pub sync: SyncConfig,
     /// Values mapping files may read with `setting = "…"`: `default_role`,
     /// `default_position`, and every key of `[settings]`.
@@ -43,37 +47,55 @@ pub struct Config {
     pub legacy_mappings: Vec<LegacyMapping>,
 }
 
+/// `[source]`: the Entra tenant, how to sign in to it, and how to read its users from Graph.
 #[derive(Debug)]
 pub struct SourceConfig {
     /// `enable = false` (Oomnitza's switch): runs skip the sync.
     pub enabled: bool,
+    /// The directory (tenant) ID, a GUID, or one of the tenant's verified domains.
     pub tenant_id: String,
+    /// The app registration's application (client) ID, a GUID.
     pub client_id: String,
+    /// How the app signs in: a client secret or a certificate.
     pub credential: Credential,
+    /// The sign-in endpoint, e.g. `https://login.microsoftonline.com`; `cloud` sets it unless
+    /// given.
     pub authority: Url,
     /// The Graph root, e.g. `https://graph.microsoft.com`.
     pub graph_root: Url,
+    /// The compiled `$filter`; `None` reads every user.
     pub filter: Option<Filter>,
+    /// Users asked for per Graph page, 1–999 (default 999).
     pub page_size: u16,
 }
 
+/// How userload signs in to Entra (app-only, client credentials).
 #[derive(Debug)]
 pub enum Credential {
+    /// A client secret's value (`secret`).
     Secret(Secret),
+    /// A certificate and its private key (`certificate` and `private_key`).
     Certificate {
+        /// PEM file with a `CERTIFICATE` block, resolved against the config's folder.
         certificate: PathBuf,
+        /// PEM file with a `PRIVATE KEY` block, resolved against the config's folder.
         private_key: PathBuf,
     },
 }
 
+/// The kind of API the asset system offers (`type` in `[target]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
+    /// `scim`: a SCIM users endpoint.
     Scim,
+    /// `rest`: a plain REST API.
     Rest,
+    /// `oomnitza`: the Oomnitza API; also implied by an old `[oomnitza]` section.
     Oomnitza,
 }
 
 impl TargetKind {
+    /// The `type` value that selects this kind.
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Scim => "scim",
@@ -83,23 +105,33 @@ impl TargetKind {
     }
 }
 
+/// `[target]`: the asset system users are written to.
 #[derive(Debug)]
 pub struct TargetConfig {
+    /// Which kind of API `url` offers.
     pub kind: TargetKind,
+    /// Base URL of the target's API: https, or plain http on a loopback host.
     pub url: Url,
+    /// API token (`api_token` in an old `[oomnitza]`), sent as a bearer token; required for
+    /// Oomnitza.
     pub token: Option<Secret>,
     /// Oomnitza: the field that identifies users (the old connector's `sync_field`).
     pub sync_field: Option<String>,
 }
 
+/// Which changes a run may make to target users (`mode` in `[sync]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// `create_update`: create missing users and update existing ones (the default).
     CreateUpdate,
+    /// `create_only`: create missing users, leave existing ones alone.
     CreateOnly,
+    /// `update_only`: update existing users, create none.
     UpdateOnly,
 }
 
 impl Mode {
+    /// The `mode` value that selects this mode.
     pub fn name(self) -> &'static str {
         match self {
             Mode::CreateUpdate => "create_update",
@@ -112,48 +144,74 @@ impl Mode {
 /// The most deactivations one run may make without `--allow-deactivations`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Limit {
+    /// At most this many users.
     Count(u32),
+    /// At most this percentage (0–100) of the target users userload owns.
     Percent(f64),
 }
 
+/// `[sync]`: how runs behave.
 #[derive(Debug)]
 pub struct SyncConfig {
     /// The mapping file; `None` means the shipped mapping for the target type.
     pub mapping: Option<PathBuf>,
+    /// Whether runs create users, update them, or both.
     pub mode: Mode,
+    /// Whether to deactivate target users that left the filter or were disabled or deleted in
+    /// Entra.
     pub deactivate: bool,
+    /// The most deactivations one run may make; 10% unless set.
     pub max_deactivations: Limit,
+    /// The SQLite state file (owned users, last writes, run history); `userload.db` beside the
+    /// config unless set.
     pub state: PathBuf,
+    /// How many requests to the target may be under way at once, 1–64.
     pub concurrency: usize,
 }
 
 /// One `mapping.FIELD = {json}` line, kept with its place for the mapping compiler.
 #[derive(Debug)]
 pub struct LegacyMapping {
+    /// The target field, the `FIELD` of `mapping.FIELD`, in its written case.
     pub field: String,
+    /// The JSON object given for it, e.g. `{"source": "userPrincipalName"}`.
     pub spec: serde_json::Value,
+    /// The config text, for reporting problems in the mapping.
     pub source: Arc<SourceText>,
+    /// Where the JSON was written in `source`.
     pub span: Range<usize>,
 }
 
 /// A config that loaded, and the warnings found on the way.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The validated config.
     pub config: Config,
+    /// Warnings found while loading, in file order; none of them stops a run.
     pub warnings: Vec<Problem>,
 }
 
+/// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file name does not say whether the file is INI or TOML.
     #[error("config file {} must end in .ini or .toml (optionally followed by .example or .sample)", path.display())]
-    Extension { path: PathBuf },
+    Extension {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// The file was read, but checking found errors.
     #[error("{} has {} problem(s)", path.display(), problems.iter().filter(|p| p.is_error()).count())]
     Invalid {
+        /// The config file.
         path: PathBuf,
         /// Errors and warnings, in file order.
         problems: Vec<Problem>,

@@ -14,6 +14,8 @@ enum SecretSource {
     File(PathBuf),
 }
 
+/// A secret from the config (client secret or API token) and where it came from; it never
+/// prints its value.
 #[derive(Clone)]
 pub struct Secret {
     source: SecretSource,
@@ -63,6 +65,7 @@ impl Secret {
         !written.starts_with("env:") && !written.starts_with("file:")
     }
 
+    /// A secret whose value is given directly, as a literal in the config would be.
     pub fn literal(value: impl Into<String>) -> Secret {
         Secret {
             source: SecretSource::Literal,

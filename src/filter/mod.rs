@@ -23,12 +23,16 @@ use crate::diag::{Problem, SourceText};
 /// A mistake in a filter, located in the filter text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError {
+    /// Where the mistake is, as byte offsets into the filter text alone.
     pub span: Span,
+    /// What is wrong, for the admin.
     pub message: String,
+    /// How to fix it, when we can tell.
     pub hint: Option<String>,
 }
 
 impl FilterError {
+    /// A mistake at `span`, without a hint.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
         Self {
             span,
@@ -37,6 +41,7 @@ impl FilterError {
         }
     }
 
+    /// Adds how to fix the mistake.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -10,11 +10,15 @@
 /// The value type of a property, as far as filtering and mapping care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Text (`Edm.String`), compared with quoted literals.
     String,
+    /// `Edm.Boolean`, compared with bare `true` or `false`.
     Bool,
+    /// `Edm.DateTimeOffset`, compared with bare ISO 8601 literals such as `2024-01-01T00:00:00Z`.
     DateTime,
     /// An `Edm.Guid`: compared with unquoted GUID literals (unlike `id`, which is a string).
     Guid,
+    /// A collection of text values, e.g. `proxyAddresses`; filtered through a lambda or `$count`.
     StringCollection,
     /// A single complex value with named parts, e.g. `employeeOrgData/costCenter`.
     Object(&'static [Property]),
@@ -25,10 +29,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether the property holds a collection, filtered through a lambda or `$count`.
     pub fn is_collection(self) -> bool {
         matches!(self, Kind::StringCollection | Kind::ObjectCollection(_))
     }
 
+    /// How the kind is named in messages, e.g. "a collection of text values".
     pub fn describe(self) -> &'static str {
         match self {
             Kind::String => "text",
@@ -49,10 +55,13 @@ impl Kind {
 pub struct Ops(u8);
 
 impl Ops {
+    /// No operation at all.
     pub const NONE: Ops = Ops(0);
     /// `eq` and `in`.
     pub const EQ: Ops = Ops(1);
+    /// `startsWith`.
     pub const STARTS_WITH: Ops = Ops(1 << 1);
+    /// `endsWith`.
     pub const ENDS_WITH: Ops = Ops(1 << 2);
     /// `ge` and `le`.
     pub const RANGE: Ops = Ops(1 << 3);
@@ -61,10 +70,12 @@ impl Ops {
     /// `/$count` on a collection.
     pub const COUNT: Ops = Ops(1 << 5);
 
+    /// The operations in either set.
     pub const fn with(self, other: Ops) -> Ops {
         Ops(self.0 | other.0)
     }
 
+    /// Whether every operation in `other` is in this set.
     pub const fn contains(self, other: Ops) -> bool {
         self.0 & other.0 == other.0
     }
@@ -82,12 +93,14 @@ pub struct Filtering {
 }
 
 impl Filtering {
+    /// Graph filters on the property in no mode.
     pub const NONE: Filtering = Filtering {
         standard: Ops::NONE,
         advanced: Ops::NONE,
         not_in_advanced: false,
     };
 
+    /// Whether Graph accepts any filter operation on the property, in either mode.
     pub fn is_filterable(&self) -> bool {
         self.standard != Ops::NONE || self.advanced != Ops::NONE
     }
@@ -107,8 +120,11 @@ impl Filtering {
 /// One Graph user property (or one part of a complex property).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Property {
+    /// The name as Graph spells it, e.g. `displayName`.
     pub name: &'static str,
+    /// The value type, which decides the literals the property is compared with.
     pub kind: Kind,
+    /// Which filter operations Graph accepts on the property, and in which mode.
     pub filter: Filtering,
 }
 

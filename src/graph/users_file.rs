@@ -22,6 +22,8 @@ pub struct UsersFile {
 }
 
 impl UsersFile {
+    /// Reads users in any of the shapes above, as JSON Lines if the name ends in `.jsonl`;
+    /// errors name the file and the place.
     pub fn load(path: &Path) -> Result<UsersFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -86,6 +88,7 @@ impl UsersFile {
         }
     }
 
+    /// Whether the file holds no users at all, with or without expectations.
     pub fn is_empty(&self) -> bool {
         self.users.is_empty() && self.must_match.is_empty() && self.must_not_match.is_empty()
     }

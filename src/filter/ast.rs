@@ -5,8 +5,6 @@
 //! recursion. Explicit parentheses survive as nesting (`(a or b) or c` keeps its inner `or`),
 //! which keeps `parse(render(e)) == e` exact.
 
-use std::ops::Range;
-
 /// A byte range in the filter text. Spans never take part in equality: two trees are equal
 /// when they say the same thing, wherever it was written.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,11 +19,6 @@ impl Span {
     /// The bytes from `start` up to, not including, `end`.
     pub fn new(start: usize, end: usize) -> Self {
         Self { start, end }
-    }
-
-    /// The span as a range, for slicing the filter text.
-    pub fn range(self) -> Range<usize> {
-        self.start..self.end
     }
 
     /// From the start of `self` to the end of `other`, covering everything between.

@@ -729,14 +729,15 @@ impl<'s> FilterParser<'s> {
 /// A lambda found after a path: its kind and the input from its `(` on.
 type LambdaStart<'s> = (LambdaKind, &'s str);
 
-type Operand = for<'s> fn(&FilterParser<'s>, &'s str, Option<&str>) -> PResult<'s, Expr>;
+/// Parses the operands of one precedence level (`and` joins `not`s, `or` joins `and`s).
+type Level = for<'s> fn(&FilterParser<'s>, &'s str, Option<&str>) -> PResult<'s, Expr>;
 
 /// `and` or `or`: its word, the symbol people write for it by mistake, what it joins.
 #[derive(Clone, Copy)]
 struct Junction {
     word: &'static str,
     symbol: &'static str,
-    operand: Operand,
+    operand: Level,
     make: fn(Vec<Expr>) -> Expr,
 }
 

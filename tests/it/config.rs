@@ -15,14 +15,19 @@ fn config_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// The problems of a config file that must not load.
+fn load_problems(path: &Path) -> Vec<Problem> {
+    match config::load(path) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("{} loaded but should not have", path.display()),
+    }
+}
+
 /// The problems of a config that must not load.
 fn problems(name: &str, text: &str) -> Vec<Problem> {
     let (_dir, path) = config_file(name, text);
-    match config::load(&path) {
-        Err(ConfigError::Invalid { problems, .. }) => problems,
-        Err(other) => panic!("unexpected error: {other}"),
-        Ok(_) => panic!("config loaded but should not have:\n{text}"),
-    }
+    load_problems(&path)
 }
 
 /// `(line, message)` of each error.
@@ -261,9 +266,7 @@ fn secret_and_certificate_together_are_refused() {
         "c.ini",
         &ini("certificate = app.crt\nprivate_key = app.key", ""),
     );
-    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
-        panic!()
-    };
+    let problems = load_problems(&path);
     let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(
@@ -295,9 +298,7 @@ fn certificate_files_must_hold_pem() {
     let text = ini("certificate = app.crt\nprivate_key = app.key", "")
         .replace("secret = env:USERLOAD_SECRET\n", "");
     let path = write(dir.path(), "c.ini", &text);
-    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
-        panic!()
-    };
+    let problems = load_problems(&path);
     let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert!(errors[0].message.contains("holds no PEM certificate"));
@@ -373,9 +374,7 @@ fn filter_file_is_resolved_against_the_config_folder() {
         "c.ini",
         &ini("filter_file = filters/bad.odata", ""),
     );
-    let Err(ConfigError::Invalid { problems, .. }) = config::load(&path) else {
-        panic!()
-    };
+    let problems = load_problems(&path);
     let error = problems.iter().find(|p| p.is_error()).unwrap();
     assert!(error.source.name().ends_with("bad.odata"), "{error:?}");
     assert_eq!(error.line_col().0, 2);

@@ -1277,6 +1277,7 @@ impl<'d> Checker<'d> {
     fn setting_value(&mut self, entry: &Entry) -> Option<serde_json::Value> {
         match &entry.value {
             // INI has no types: a number-looking value (an Oomnitza role id) is a number.
+            Value::Text(t) if t.trim().is_empty() => None,
             // Only when it reads back the same: `01234` (a postal code) stays text.
             Value::Text(t) if self.doc.format == Format::Ini => Some(match t.parse::<i64>() {
                 Ok(n) if n.to_string() == *t => n.into(),

@@ -577,8 +577,12 @@ fn a_secret_id_pasted_as_the_secret_is_a_warning() {
 
 #[test]
 fn ini_numbers_become_numbers_only_when_they_read_back_the_same() {
-    let (_dir, path) = config_file("c.ini", &ini("", "[settings]\nzip = 01234\nfloor = 3\n"));
+    let (_dir, path) = config_file(
+        "c.ini",
+        &ini("", "[settings]\nzip = 01234\nfloor = 3\nempty =\n"),
+    );
     let settings = config::load(&path).unwrap().config.settings;
     assert_eq!(settings["zip"], "01234");
     assert_eq!(settings["floor"], 3);
+    assert!(!settings.contains_key("empty"));
 }

@@ -74,22 +74,18 @@ impl Reader<'_> {
 
     /// `[name]`, optionally followed by a comment.
     fn header(&mut self, at: usize, line: &str) {
-        let Some(close) = line.find(']') else {
-            self.problems.push(
-                Problem::error(self.source, at..at + line.len(), "malformed section header")
-                    .with_hint("write it as [section]"),
-            );
-            return;
-        };
-        let name = line[1..close].trim();
-        let rest = line[close + 1..].trim_start();
-        if name.is_empty() || !(rest.is_empty() || rest.starts_with(['#', ';'])) {
+        let parts = line.find(']').map(|close| {
+            let rest = line[close + 1..].trim_start();
+            let tail_ok = rest.is_empty() || rest.starts_with(['#', ';']);
+            (close, line[1..close].trim(), tail_ok)
+        });
+        let Some((close, name, true)) = parts.filter(|(_, name, _)| !name.is_empty()) else {
             self.problems.push(
                 Problem::error(self.source, at..at + line.len(), "malformed section header")
                     .with_hint("write it as [section]; comments go after # or ;"),
             );
             return;
-        }
+        };
         let span = at..at + close + 1;
         if let Some(first) = self.sections.iter().position(|s| s.name == name) {
             let (line, _) = self.source.line_col(self.sections[first].span.start);

@@ -248,24 +248,25 @@ fn page_size_out_of_range() {
     assert_one_error("c.ini", &ini("page_size = 0", ""), 5, "between 1 and 999");
 }
 
+const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const PEM_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+/// A config signing in with `app.crt` and `app.key` (holding the given text), and with a
+/// secret too when `with_secret`.
+fn certificate_config(dir: &Path, certificate: &str, key: &str, with_secret: bool) -> PathBuf {
+    write(dir, "app.crt", certificate);
+    write(dir, "app.key", key);
+    let mut text = ini("certificate = app.crt\nprivate_key = app.key", "");
+    if !with_secret {
+        text = text.replace("secret = env:USERLOAD_SECRET\n", "");
+    }
+    write(dir, "c.ini", &text)
+}
+
 #[test]
 fn secret_and_certificate_together_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "app.crt",
-        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-    );
-    write(
-        dir.path(),
-        "app.key",
-        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
-    );
-    let path = write(
-        dir.path(),
-        "c.ini",
-        &ini("certificate = app.crt\nprivate_key = app.key", ""),
-    );
+    let path = certificate_config(dir.path(), PEM_CERTIFICATE, PEM_KEY, true);
     let problems = load_problems(&path);
     let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -277,9 +278,7 @@ fn secret_and_certificate_together_are_refused() {
     assert_eq!(errors[0].line_col().0, 5);
 
     // Without the secret, the certificate pair is accepted.
-    let text = ini("certificate = app.crt\nprivate_key = app.key", "")
-        .replace("secret = env:USERLOAD_SECRET\n", "");
-    let path = write(dir.path(), "c.ini", &text);
+    let path = certificate_config(dir.path(), PEM_CERTIFICATE, PEM_KEY, false);
     let c = config::load(&path).unwrap().config;
     assert!(
         matches!(c.source.credential, Credential::Certificate { ref certificate, .. } if certificate.ends_with("app.crt"))
@@ -289,15 +288,8 @@ fn secret_and_certificate_together_are_refused() {
 #[test]
 fn certificate_files_must_hold_pem() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "app.crt", "not a certificate");
-    write(
-        dir.path(),
-        "app.key",
-        "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n",
-    );
-    let text = ini("certificate = app.crt\nprivate_key = app.key", "")
-        .replace("secret = env:USERLOAD_SECRET\n", "");
-    let path = write(dir.path(), "c.ini", &text);
+    let rsa_key = "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----\n";
+    let path = certificate_config(dir.path(), "not a certificate", rsa_key, false);
     let problems = load_problems(&path);
     let errors: Vec<_> = problems.iter().filter(|p| p.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");

@@ -26,7 +26,7 @@ use url::Url;
 pub use document::{Document, Entry, Format, Section, Value};
 pub use secret::Secret;
 
-use crate::diag::{Problem, Severity, SourceText, nearest};
+use crate::diag::{Problem, Severity, SourceText, nearest, shorten};
 use crate::filter::Filter;
 
 /// A config that passed every offline check.
@@ -67,6 +67,12 @@ pub struct SourceConfig {
     pub filter: Option<Filter>,
     /// Users asked for per Graph page, 1–999 (default 999).
     pub page_size: u16,
+    /// Only members of this group (a GUID; transitive membership) are read.
+    pub group: Option<String>,
+    /// Tries per Graph request before the pull fails, 1–20 (default 6).
+    pub max_attempts: u32,
+    /// How long one Graph request may take, 1–600 seconds (default 60).
+    pub request_timeout: std::time::Duration,
 }
 
 /// How userload signs in to Entra (app-only, client credentials).
@@ -80,7 +86,18 @@ pub enum Credential {
         certificate: PathBuf,
         /// PEM file with a `PRIVATE KEY` block, resolved against the config's folder.
         private_key: PathBuf,
+        /// How the client assertion is signed (`assertion_algorithm`).
+        algorithm: AssertionAlgorithm,
     },
+}
+
+/// How a certificate sign-in signs its client assertion (`assertion_algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionAlgorithm {
+    /// `PS256` with an `x5t#S256` thumbprint: what Entra documents today (the default).
+    Ps256,
+    /// `RS256` with an `x5t` (SHA-1) thumbprint: the older form, for tenants that need it.
+    Rs256,
 }
 
 /// The kind of API the asset system offers (`type` in `[target]`).
@@ -360,6 +377,10 @@ const SOURCE_KEYS: &[&str] = &[
     "filter",
     "filter_file",
     "page_size",
+    "group",
+    "max_attempts",
+    "request_timeout",
+    "assertion_algorithm",
     "enable",
 ];
 const TARGET_KEYS: &[&str] = &["type", "url", "token", "sync_field"];
@@ -651,7 +672,7 @@ impl<'d> Checker<'d> {
                 _ => {
                     self.error(
                         entry.value_span.clone(),
-                        format!("`{key}` must be true or false, not `{}`", shorten(t)),
+                        format!("`{key}` must be true or false, not `{}`", shorten(t, 40)),
                         comment_hint(t).unwrap_or("write true or false"),
                     );
                     None
@@ -684,7 +705,7 @@ impl<'d> Checker<'d> {
                 Err(_) => {
                     self.error(
                         entry.value_span.clone(),
-                        format!("`{key}` must be a whole number, not `{}`", shorten(t)),
+                        format!("`{key}` must be a whole number, not `{}`", shorten(t, 40)),
                         comment_hint(t).unwrap_or(&format!("e.g. {key} = {}", range.end())),
                     );
                     return None;
@@ -732,7 +753,7 @@ impl<'d> Checker<'d> {
         };
         self.error(
             entry.value_span.clone(),
-            format!("`{}` is not a valid `{key}`", shorten(&text)),
+            format!("`{}` is not a valid `{key}`", shorten(&text, 40)),
             hint,
         );
         None
@@ -796,7 +817,7 @@ impl<'d> Checker<'d> {
             _ => {
                 self.error(
                     span,
-                    format!("`{key}` is not a URL: `{}`", shorten(&text)),
+                    format!("`{key}` is not a URL: `{}`", shorten(&text, 40)),
                     "e.g. https://example.com",
                 );
                 return None;
@@ -863,6 +884,9 @@ impl<'d> Checker<'d> {
         let (authority, graph_root) = self.cloud(keys);
         let filter = self.filter(keys);
         let page_size = self.integer(keys, "page_size", 1..=999).unwrap_or(999) as u16;
+        let group = self.group(keys);
+        let max_attempts = self.integer(keys, "max_attempts", 1..=20).unwrap_or(6) as u32;
+        let timeout = self.integer(keys, "request_timeout", 1..=600).unwrap_or(60);
         Some(SourceConfig {
             enabled,
             tenant_id: tenant_id?,
@@ -872,7 +896,26 @@ impl<'d> Checker<'d> {
             graph_root: graph_root?,
             filter: filter?,
             page_size,
+            group: group?,
+            max_attempts,
+            request_timeout: std::time::Duration::from_secs(timeout as u64),
         })
+    }
+
+    /// `group`: a group's object ID; `Some(None)` when not set.
+    fn group(&mut self, keys: &mut Keys<'d>) -> Option<Option<String>> {
+        let Some((group, entry)) = self.text(keys, "group") else {
+            return Some(None);
+        };
+        if !is_guid(&group) {
+            self.error(
+                entry.value_span.clone(),
+                "`group` must be the group's Object ID (a GUID)",
+                "copy it from the group's overview page in the Entra admin center",
+            );
+            return None;
+        }
+        Some(Some(group))
     }
 
     fn tenant_id(&mut self, keys: &mut Keys<'d>) -> Option<String> {
@@ -898,7 +941,7 @@ impl<'d> Checker<'d> {
         if !is_guid(&tenant) && !domain_like {
             self.error(
                 span,
-                format!("`{}` is neither a GUID nor a domain", shorten(&tenant)),
+                format!("`{}` is neither a GUID nor a domain", shorten(&tenant, 40)),
                 "copy the Directory (tenant) ID from the app registration's overview page",
             );
             return None;
@@ -939,9 +982,18 @@ impl<'d> Checker<'d> {
             (None, Some(_), Some(_)) => {
                 let certificate = self.pem_file(keys, "certificate", "CERTIFICATE");
                 let private_key = self.pem_file(keys, "private_key", "PRIVATE KEY");
+                const ALGORITHMS: &[(&str, AssertionAlgorithm)] = &[
+                    ("PS256", AssertionAlgorithm::Ps256),
+                    ("RS256", AssertionAlgorithm::Rs256),
+                ];
+                let algorithm = match keys.given("assertion_algorithm") {
+                    Some(_) => self.choice(keys, "assertion_algorithm", ALGORITHMS)?,
+                    None => AssertionAlgorithm::Ps256,
+                };
                 Some(Credential::Certificate {
                     certificate: certificate?,
                     private_key: private_key?,
+                    algorithm,
                 })
             }
             (None, Some(_), None) | (None, None, Some(_)) => {
@@ -966,7 +1018,12 @@ impl<'d> Checker<'d> {
                 None
             }
         };
-        for key in ["secret", "certificate", "private_key"] {
+        for key in [
+            "secret",
+            "certificate",
+            "private_key",
+            "assertion_algorithm",
+        ] {
             keys.take(key);
         }
         credential
@@ -1224,7 +1281,7 @@ impl<'d> Checker<'d> {
                 entry.value_span.clone(),
                 format!(
                     "`max_deactivations` must be a count or a percentage, not `{}`",
-                    shorten(&written)
+                    shorten(&written, 40)
                 ),
                 "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
             );
@@ -1334,14 +1391,6 @@ impl<'d> Checker<'d> {
 }
 
 /// A value quoted in a message, cut short so a long (or secret) value cannot flood the screen.
-fn shorten(value: &str) -> String {
-    const MAX: usize = 40;
-    match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_string(),
-    }
-}
-
 /// A hint for INI values that carry a trailing comment, which INI keeps as part of the value.
 fn comment_hint(value: &str) -> Option<&'static str> {
     (value.contains(" #") || value.contains(" ;"))

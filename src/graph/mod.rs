@@ -1,4 +1,15 @@
-//! Microsoft Graph: what we know about its user objects, and users saved to files.
+//! Microsoft Graph: what we know about its user objects, how to sign in to it, and how to
+//! read users from it (full pulls page by page, or incremental delta rounds).
 
+pub mod auth;
 pub mod catalog;
+pub mod client;
+pub mod delta;
+pub mod error;
+pub mod retry;
+pub mod users;
 pub mod users_file;
+
+pub use client::GraphClient;
+pub use error::GraphError;
+pub use users::{Selection, UserPager, UserQuery};

@@ -1,0 +1,388 @@
+//! App-only access tokens for Graph (OAuth 2.0 client credentials against Entra).
+//!
+//! A pull of a large tenant can outlast a token, and Entra never hands out refresh tokens to
+//! apps: userload asks again. The token is cached and replaced before it expires; when Graph
+//! still rejects it (revoked, clock skew) the caller asks for a forced refresh once.
+//!
+//! Two ways to prove who we are: a client secret, or a certificate. With a certificate we
+//! send a short-lived JWT (a *client assertion*) signed with the private key; its header names
+//! the certificate by thumbprint so Entra can pick the matching uploaded certificate.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use url::Url;
+
+use super::error::{GraphError, SignInError};
+use super::retry::{RetryPolicy, parse_retry_after};
+use crate::config::{AssertionAlgorithm, Credential, SourceConfig};
+
+/// A bearer token for Graph. Debug output never shows it.
+#[derive(Clone)]
+pub struct AccessToken {
+    value: Arc<str>,
+    /// When it stops being valid, by our clock.
+    pub expires_at: Instant,
+    /// How long it was valid for when it was issued.
+    pub lifetime: Duration,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("value", &"[redacted]")
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+impl AccessToken {
+    /// The token itself, for the `Authorization` header only.
+    pub fn secret(&self) -> &str {
+        &self.value
+    }
+
+    /// The application permissions granted to the app, from the token's `roles` claim (the
+    /// token is a JWT; its payload is read, not verified: Graph verifies it).
+    pub fn roles(&self) -> Vec<String> {
+        let payload = self.value.split('.').nth(1).unwrap_or_default();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .or_else(|_| URL_SAFE.decode(payload))
+            .unwrap_or_default();
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        claims["roles"]
+            .as_array()
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the token should be replaced now: less than a fifth of its life (at most five
+    /// minutes) is left, so a request sent with it cannot expire on the way.
+    fn is_stale(&self) -> bool {
+        let margin = (self.lifetime / 5).min(Duration::from_secs(300));
+        Instant::now() + margin >= self.expires_at
+    }
+}
+
+/// How the app proves its identity to Entra.
+enum Proof {
+    Secret(String),
+    Certificate(Box<CertificateSigner>),
+}
+
+/// Signs client assertions with a certificate's private key.
+struct CertificateSigner {
+    key: jsonwebtoken::EncodingKey,
+    header: jsonwebtoken::Header,
+}
+
+impl CertificateSigner {
+    fn load(
+        certificate: &std::path::Path,
+        private_key: &std::path::Path,
+        algorithm: AssertionAlgorithm,
+    ) -> Result<Self, GraphError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path)
+                .map_err(|e| GraphError::Credential(format!("cannot read {}: {e}", path.display())))
+        };
+        let der = certificate_der(&read(certificate)?).ok_or_else(|| {
+            GraphError::Credential(format!(
+                "{} holds no readable PEM certificate",
+                certificate.display()
+            ))
+        })?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&read(private_key)?).map_err(|e| {
+            GraphError::Credential(format!(
+                "{} is not a usable RSA private key ({e}); Entra certificates need an \
+                 unencrypted RSA key in PEM",
+                private_key.display()
+            ))
+        })?;
+        let mut header = jsonwebtoken::Header::new(match algorithm {
+            AssertionAlgorithm::Ps256 => jsonwebtoken::Algorithm::PS256,
+            AssertionAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+        });
+        match algorithm {
+            AssertionAlgorithm::Ps256 => header.x5t_s256 = Some(thumbprint_sha256(&der)),
+            AssertionAlgorithm::Rs256 => header.x5t = Some(thumbprint_sha1(&der)),
+        }
+        Ok(CertificateSigner { key, header })
+    }
+
+    /// A fresh assertion for `audience` (the token URL), valid for ten minutes.
+    fn assertion(&self, client_id: &str, audience: &str) -> Result<String, GraphError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+        });
+        jsonwebtoken::encode(&self.header, &claims, &self.key)
+            .map_err(|e| GraphError::Credential(format!("cannot sign the client assertion: {e}")))
+    }
+}
+
+/// The DER bytes of the first `CERTIFICATE` block of a PEM file.
+pub fn certificate_der(pem_bytes: &[u8]) -> Option<Vec<u8>> {
+    pem::parse_many(pem_bytes)
+        .ok()?
+        .into_iter()
+        .find(|block| block.tag() == "CERTIFICATE")
+        .map(|block| block.into_contents())
+}
+
+/// `x5t#S256`: base64url of the SHA-256 of the certificate's DER.
+pub fn thumbprint_sha256(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der))
+}
+
+/// `x5t`: base64url of the SHA-1 of the certificate's DER (older Entra docs).
+pub fn thumbprint_sha1(der: &[u8]) -> String {
+    let sha1 = &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY;
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(sha1, der))
+}
+
+/// Gets, caches and refreshes access tokens for one app in one tenant.
+pub struct TokenSource {
+    http: reqwest::Client,
+    token_url: Url,
+    tenant: String,
+    client_id: String,
+    scope: String,
+    proof: Proof,
+    policy: RetryPolicy,
+    cached: tokio::sync::Mutex<Option<AccessToken>>,
+    issued: std::sync::atomic::AtomicU32,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    /// A token source for the tenant and app in `source`; reads the certificate and key now,
+    /// so a bad key fails before any request.
+    pub fn new(
+        http: reqwest::Client,
+        source: &SourceConfig,
+        policy: RetryPolicy,
+    ) -> Result<Self, GraphError> {
+        let proof = match &source.credential {
+            Credential::Secret(secret) => Proof::Secret(
+                secret
+                    .expose()
+                    .map_err(|why| GraphError::Credential(format!("the client secret {why}")))?
+                    .to_owned(),
+            ),
+            Credential::Certificate {
+                certificate,
+                private_key,
+                algorithm,
+            } => Proof::Certificate(Box::new(CertificateSigner::load(
+                certificate,
+                private_key,
+                *algorithm,
+            )?)),
+        };
+        let token_url = join(
+            &source.authority,
+            &format!("{}/oauth2/v2.0/token", source.tenant_id),
+        );
+        let scope = format!(
+            "{}/.default",
+            source.graph_root.as_str().trim_end_matches('/')
+        );
+        Ok(TokenSource {
+            http,
+            token_url,
+            tenant: source.tenant_id.clone(),
+            client_id: source.client_id.clone(),
+            scope,
+            proof,
+            policy,
+            cached: tokio::sync::Mutex::new(None),
+            issued: Default::default(),
+        })
+    }
+
+    /// How many tokens Entra issued to this source so far.
+    pub fn issued(&self) -> u32 {
+        self.issued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A valid token: the cached one, or a new one when it is missing or about to expire.
+    pub async fn token(&self) -> Result<AccessToken, GraphError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| !t.is_stale()) {
+            return Ok(token.clone());
+        }
+        let token = self.request().await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// A new token after Graph rejected `rejected`. When another request already replaced
+    /// it, that replacement is used instead of asking Entra again.
+    pub async fn refresh(&self, rejected: &AccessToken) -> Result<AccessToken, GraphError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref()
+            && token.value != rejected.value
+        {
+            return Ok(token.clone());
+        }
+        let token = self.request().await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Asks Entra for a token, retrying throttling, server errors and network failures.
+    async fn request(&self) -> Result<AccessToken, GraphError> {
+        let what = format!("sign-in at {}", self.token_url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("client_id", self.client_id.clone()),
+                ("scope", self.scope.clone()),
+            ];
+            match &self.proof {
+                Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
+                Proof::Certificate(signer) => {
+                    form.push((
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                    ));
+                    form.push((
+                        "client_assertion",
+                        signer.assertion(&self.client_id, self.token_url.as_str())?,
+                    ));
+                }
+            }
+            let sent = Instant::now();
+            let result = self
+                .http
+                .post(self.token_url.clone())
+                .timeout(self.policy.timeout)
+                .form(&form)
+                .send()
+                .await;
+            let (failure, retry_after) = match result {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    match response.bytes().await {
+                        Ok(body) if status.is_success() => return self.accept(&body, sent, &what),
+                        Ok(_) if status.as_u16() == 429 || status.is_server_error() => {
+                            (format!("HTTP {status}"), retry_after)
+                        }
+                        Ok(body) => {
+                            return Err(GraphError::SignIn(SignInError::from_response(
+                                status.as_u16(),
+                                &body,
+                                &self.tenant,
+                                &self.client_id,
+                            )));
+                        }
+                        Err(e) => (describe(&e), None),
+                    }
+                }
+                Err(e) => (describe(&e), None),
+            };
+            if attempt >= self.policy.max_attempts {
+                return Err(GraphError::GaveUp {
+                    what,
+                    attempts: attempt,
+                    last: failure,
+                    request_id: None,
+                });
+            }
+            tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+        }
+    }
+
+    fn accept(&self, body: &[u8], sent: Instant, what: &str) -> Result<AccessToken, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            expires_in: serde_json::Value,
+        }
+        let malformed = |detail: &str| GraphError::Malformed {
+            what: what.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let response: TokenResponse = serde_json::from_slice(body)
+            .map_err(|_| malformed("the token response is not the expected JSON"))?;
+        // Entra sends a number; some proxies and old endpoints send it as a string.
+        let seconds = match &response.expires_in {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .filter(|s| *s > 0)
+        .ok_or_else(|| malformed("the token response has no usable expires_in"))?;
+        if response.access_token.is_empty() {
+            return Err(malformed("the token response holds an empty access_token"));
+        }
+        self.issued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let lifetime = Duration::from_secs(seconds);
+        Ok(AccessToken {
+            value: response.access_token.into(),
+            expires_at: sent + lifetime,
+            lifetime,
+        })
+    }
+}
+
+/// `base` with `path` appended below its own path (a base may carry a path prefix).
+pub fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}/{}", path.trim_start_matches('/')));
+    url
+}
+
+/// A transport failure in words, without the URL (which reqwest includes and which may
+/// carry query text).
+pub fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the connection broke while reading the answer"
+    } else if error.is_request() {
+        "the request failed"
+    } else {
+        "network error"
+    };
+    let mut root: &dyn std::error::Error = error;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    format!("{kind} ({root})")
+}

@@ -1,0 +1,206 @@
+//! Errors of the Graph source, worded so that an admin reading one line knows what to fix.
+//!
+//! Entra and Graph answer with machine codes (`AADSTS7000215`, `Authorization_RequestDenied`);
+//! the well-known ones become a sentence saying what is wrong and where to change it. Every
+//! message carries the ids Microsoft support asks for (request-id, correlation id, trace id)
+//! and never a secret or a token.
+
+use std::fmt;
+
+/// Why userload could not read users from Graph.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// Entra refused to issue a token.
+    #[error("{0}")]
+    SignIn(SignInError),
+    /// The certificate or private key could not be used to sign in.
+    #[error("{0}")]
+    Credential(String),
+    /// Graph refused a request for a reason retrying cannot fix (permissions, a bad query).
+    #[error("{what}: {message}{ids}", ids = Ids::request(request_id))]
+    Refused {
+        /// The request, e.g. "page 3 of GET /v1.0/users".
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Graph's error code, e.g. `Authorization_RequestDenied`.
+        code: String,
+        /// What went wrong and what to do, in one sentence.
+        message: String,
+        /// Graph's `request-id` of the failed request.
+        request_id: Option<String>,
+    },
+    /// A request kept failing (throttling, server errors, dropped connections) until the
+    /// attempts ran out.
+    #[error("{what} failed after {attempts} attempt(s): {last}{ids}", ids = Ids::request(request_id))]
+    GaveUp {
+        /// The request, e.g. "page 3 of GET /v1.0/users".
+        what: String,
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+        /// Graph's `request-id` of the last failed request, when it answered at all.
+        request_id: Option<String>,
+    },
+    /// Graph answered something that is not what its API promises.
+    #[error("{what}: unexpected answer from Graph: {detail}")]
+    Malformed {
+        /// The request.
+        what: String,
+        /// What was wrong with the answer.
+        detail: String,
+    },
+}
+
+impl GraphError {
+    /// Graph's `request-id` (or Entra's correlation id) of the failed request, if known.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            GraphError::SignIn(e) => e.correlation_id.as_deref(),
+            GraphError::Refused { request_id, .. } | GraphError::GaveUp { request_id, .. } => {
+                request_id.as_deref()
+            }
+            GraphError::Credential(_) | GraphError::Malformed { .. } => None,
+        }
+    }
+}
+
+/// Entra's refusal to issue a token, with its `AADSTS` code.
+#[derive(Debug, Clone)]
+pub struct SignInError {
+    /// The first of Entra's `error_codes`, e.g. 7000215.
+    pub code: Option<u64>,
+    /// The OAuth error, e.g. `invalid_client`.
+    pub error: String,
+    /// What is wrong and what to change.
+    pub message: String,
+    /// Entra's `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// Entra's `trace_id`.
+    pub trace_id: Option<String>,
+}
+
+impl fmt::Display for SignInError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sign-in failed")?;
+        if let Some(code) = self.code {
+            write!(f, " (AADSTS{code})")?;
+        }
+        write!(f, ": {}", self.message)?;
+        let mut ids = Vec::new();
+        if let Some(id) = &self.correlation_id {
+            ids.push(format!("correlation id {id}"));
+        }
+        if let Some(id) = &self.trace_id {
+            ids.push(format!("trace id {id}"));
+        }
+        if !ids.is_empty() {
+            write!(f, " [{}]", ids.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl SignInError {
+    /// Reads Entra's token error body (`error`, `error_description`, `error_codes`, ids) and
+    /// says what to fix for the codes admins meet.
+    pub fn from_response(status: u16, body: &[u8], tenant: &str, client_id: &str) -> Self {
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let code = json
+            .get("error_codes")
+            .and_then(|c| c.get(0))
+            .and_then(|c| c.as_u64());
+        let error = text("error").unwrap_or_else(|| format!("HTTP {status}"));
+        let message = match code {
+            Some(7000215) => "the client secret is wrong; paste the secret's Value (not its \
+                 Secret ID) from the app registration's Certificates & secrets page into `secret`"
+                .to_owned(),
+            Some(7000222) => "the client secret has expired; create a new one under the app \
+                 registration's Certificates & secrets and update `secret`"
+                .to_owned(),
+            Some(700016) => format!(
+                "no application with client_id {client_id} exists in tenant {tenant}; check \
+                 `client_id` and `tenant_id` (the app must be registered in this tenant)"
+            ),
+            Some(90002) => format!(
+                "tenant {tenant} was not found; check `tenant_id`, and set `cloud` if the \
+                 tenant lives in a national cloud"
+            ),
+            Some(700027) => "the certificate assertion was rejected; upload this certificate \
+                 (the .crt, not the key) to the app registration's Certificates & secrets"
+                .to_owned(),
+            Some(700024) => "the certificate assertion is outside its valid time range; check \
+                 this machine's clock"
+                .to_owned(),
+            _ => {
+                // Unknown codes: Entra's own first sentence, which names the problem.
+                let description = text("error_description").unwrap_or_default();
+                let first = description.lines().next().unwrap_or_default();
+                let first = first.split_once(": ").map_or(first, |(_, rest)| rest);
+                if first.is_empty() {
+                    format!("Entra answered HTTP {status} {error}")
+                } else {
+                    crate::diag::shorten(first, 300)
+                }
+            }
+        };
+        SignInError {
+            code,
+            error,
+            message,
+            correlation_id: text("correlation_id"),
+            trace_id: text("trace_id"),
+        }
+    }
+}
+
+/// Formats ids after a message: ` [request-id …]`, or nothing.
+struct Ids<'a>(Option<&'a str>);
+
+impl Ids<'_> {
+    fn request(id: &Option<String>) -> Ids<'_> {
+        Ids(id.as_deref())
+    }
+}
+
+impl fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => write!(f, " [request-id {id}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Graph's error envelope: `{"error":{"code","message","innerError":{"request-id"}}}`.
+#[derive(Debug, Default)]
+pub struct GraphFault {
+    /// Graph's error code, e.g. `Request_UnsupportedQuery`.
+    pub code: String,
+    /// Graph's message.
+    pub message: String,
+    /// The request-id from the body or the `request-id` header.
+    pub request_id: Option<String>,
+}
+
+impl GraphFault {
+    /// Reads an error body; anything unreadable leaves the fields empty.
+    pub fn parse(body: &[u8], header_request_id: Option<String>) -> Self {
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let error = &json["error"];
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let inner = if error["innerError"].is_object() {
+            &error["innerError"]
+        } else {
+            &error["innererror"]
+        };
+        let body_id = inner["request-id"].as_str().map(str::to_owned);
+        GraphFault {
+            code: text(&error["code"]),
+            message: crate::diag::shorten(&text(&error["message"]), 300),
+            request_id: header_request_id.or(body_id),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Reading the users in scope from Graph, page by page.
+//!
+//! The sync engine deactivates target users that are missing from this pull, so the pull
+//! must deliver every user in scope exactly once or fail: each page is retried until it
+//! arrives or the attempts run out, and then the whole pull fails naming the page. Pages are
+//! handed out one at a time, so memory stays flat however large the tenant is.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use url::Url;
+
+use super::client::{GraphClient, Page};
+use super::error::GraphError;
+use crate::config::SourceConfig;
+use crate::filter::Filter;
+
+/// The Graph properties a run reads: `$select`, and the manager's properties for
+/// `$expand=manager($select=…)` when the mapping reads the manager.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Top-level user properties, in Graph's spelling.
+    pub properties: BTreeSet<String>,
+    /// The manager's properties, or `None` when the manager is not read.
+    pub manager: Option<BTreeSet<String>>,
+}
+
+impl Selection {
+    /// A selection of these properties and no manager.
+    pub fn of<'a>(properties: impl IntoIterator<Item = &'a str>) -> Self {
+        Selection {
+            properties: properties.into_iter().map(str::to_owned).collect(),
+            manager: None,
+        }
+    }
+
+    /// The `$select` value: the properties plus `id` and `accountEnabled`, which every run
+    /// needs to match users and to see disabled accounts.
+    pub fn select_param(&self) -> String {
+        let mut all: BTreeSet<&str> = self.properties.iter().map(String::as_str).collect();
+        all.extend(["id", "accountEnabled"]);
+        all.into_iter().collect::<Vec<_>>().join(",")
+    }
+
+    /// The `$expand` value, when the manager is read.
+    pub fn expand_param(&self) -> Option<String> {
+        let manager = self.manager.as_ref()?;
+        let mut all: BTreeSet<&str> = manager.iter().map(String::as_str).collect();
+        all.insert("id");
+        Some(format!(
+            "manager($select={})",
+            all.into_iter().collect::<Vec<_>>().join(",")
+        ))
+    }
+}
+
+/// What to ask Graph for: which users, which of their properties, how many per page.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// The properties to read.
+    pub selection: Selection,
+    /// The admin's `$filter`, applied by Graph.
+    pub filter: Option<Filter>,
+    /// Users per page, 1–999.
+    pub page_size: u16,
+    /// Only this group's (transitive) members.
+    pub group: Option<String>,
+}
+
+impl UserQuery {
+    /// The query a config asks for, reading `selection`. Refuses combinations Graph refuses,
+    /// with the reason.
+    pub fn new(source: &SourceConfig, selection: Selection) -> Result<Self, String> {
+        let query = UserQuery {
+            selection,
+            filter: source.filter.clone(),
+            page_size: source.page_size,
+            group: source.group.clone(),
+        };
+        if query.selection.manager.is_some() && query.advanced() {
+            return Err(format!(
+                "the mapping reads the manager, but the filter needs Graph's advanced query mode{}, \
+                 and Graph cannot expand the manager in that mode; map without manager fields, \
+                 or change the filter so it needs no advanced query",
+                if query.group.is_some() && !query.filter_needs_advanced() {
+                    " (any filter on group members does)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(query)
+    }
+
+    fn filter_needs_advanced(&self) -> bool {
+        self.filter
+            .as_ref()
+            .is_some_and(Filter::needs_advanced_query)
+    }
+
+    /// Whether the query needs Graph's advanced mode: `ConsistencyLevel: eventual` on every
+    /// page and `$count=true`. Filtering group members always does.
+    pub fn advanced(&self) -> bool {
+        self.filter_needs_advanced() || (self.group.is_some() && self.filter.is_some())
+    }
+
+    /// The collection this query reads, below `/v1.0/`.
+    pub fn collection(&self) -> String {
+        match &self.group {
+            Some(group) => format!("groups/{group}/transitiveMembers/microsoft.graph.user"),
+            None => "users".to_owned(),
+        }
+    }
+
+    /// The first page's URL under the Graph root.
+    pub fn first_url(&self, root: &Url) -> Url {
+        self.url_with_top(root, self.page_size)
+    }
+
+    /// The first page's URL with another page size (`check` probes with `$top=1`).
+    pub fn url_with_top(&self, root: &Url, top: u16) -> Url {
+        let mut url = root
+            .join(&format!("v1.0/{}", self.collection()))
+            .unwrap_or_else(|_| root.clone());
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("$select", &self.selection.select_param());
+            if let Some(expand) = self.selection.expand_param() {
+                query.append_pair("$expand", &expand);
+            }
+            if let Some(filter) = &self.filter {
+                query.append_pair("$filter", filter.canonical());
+            }
+            if self.advanced() {
+                query.append_pair("$count", "true");
+            }
+            query.append_pair("$top", &top.to_string());
+        }
+        url
+    }
+}
+
+/// A page being fetched in the background: the link it was asked with, the link of the page
+/// after it as soon as it is known, and the page.
+struct InFlight {
+    link: String,
+    early_next: tokio::sync::oneshot::Receiver<String>,
+    task: tokio::task::JoinHandle<Result<Page, GraphError>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Hands out the users of a query one page at a time, each user exactly once.
+///
+/// While one page arrives, the next is already requested: Graph names the next page before
+/// the users, so the pull costs about one round trip per page rather than a round trip plus
+/// the transfer. A page fetched ahead is used only if its link is the one the finished page
+/// gives; otherwise it is dropped and the right link fetched.
+pub struct UserPager {
+    client: Arc<GraphClient>,
+    next: Option<String>,
+    current: Option<InFlight>,
+    ahead: Option<InFlight>,
+    advanced: bool,
+    label: String,
+    pages: u32,
+    seen: HashSet<String>,
+    /// Users handed out so far.
+    pub delivered: u64,
+    /// Users Graph sent more than once (dropped after the first).
+    pub duplicates: u64,
+    /// Graph's `@odata.count`, when the query asked for it.
+    pub count: Option<u64>,
+}
+
+impl std::fmt::Debug for UserPager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPager")
+            .field("label", &self.label)
+            .field("pages", &self.pages)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserPager {
+    /// A pager at the first page of `query`.
+    pub fn new(client: Arc<GraphClient>, query: &UserQuery) -> Self {
+        UserPager {
+            next: Some(query.first_url(client.root()).to_string()),
+            client,
+            current: None,
+            ahead: None,
+            advanced: query.advanced(),
+            label: format!("GET /v1.0/{}", query.collection()),
+            pages: 0,
+            seen: HashSet::new(),
+            delivered: 0,
+            duplicates: 0,
+            count: None,
+        }
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> u32 {
+        self.pages
+    }
+
+    fn start(&self, link: String, page: u32, after: u64) -> InFlight {
+        let what = format!("page {page} of {} (after {after} users)", self.label);
+        let (sender, early_next) = tokio::sync::oneshot::channel();
+        let client = Arc::clone(&self.client);
+        let advanced = self.advanced;
+        let url = link.clone();
+        let task = tokio::spawn(async move {
+            client
+                .get_page_early(&url, advanced, &what, Some(sender))
+                .await
+        });
+        InFlight {
+            link,
+            early_next,
+            task,
+        }
+    }
+
+    /// The next page's users, or `None` after the last page.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<serde_json::Value>>, GraphError> {
+        let mut current = match (self.current.take(), self.next.take()) {
+            (Some(current), _) => current,
+            (None, Some(link)) => self.start(link, self.pages + 1, self.delivered),
+            (None, None) => return Ok(None),
+        };
+        let what = format!(
+            "page {} of {} (after {} users)",
+            self.pages + 1,
+            self.label,
+            self.delivered
+        );
+        if let Ok(link) = (&mut current.early_next).await {
+            self.ahead = Some(self.start(link, self.pages + 2, self.delivered));
+        }
+        let page = match (&mut current.task).await {
+            Ok(result) => result?,
+            Err(e) => {
+                return Err(GraphError::Malformed {
+                    what,
+                    detail: format!("the request was interrupted ({e})"),
+                });
+            }
+        };
+        self.pages += 1;
+        self.count = page.count.or(self.count);
+        if page.next_link.as_deref() == Some(current.link.as_str()) {
+            return Err(GraphError::Malformed {
+                what,
+                detail: "the page links to itself".to_owned(),
+            });
+        }
+        let ahead = self.ahead.take();
+        match (page.next_link, ahead) {
+            (Some(link), Some(ahead)) if ahead.link == link => self.current = Some(ahead),
+            (link, _) => self.next = link,
+        }
+        let mut users = Vec::with_capacity(page.value.len());
+        for user in page.value {
+            let Some(id) = user.get("id").and_then(|id| id.as_str()) else {
+                return Err(GraphError::Malformed {
+                    what,
+                    detail: "a user without an id".to_owned(),
+                });
+            };
+            if self.seen.insert(id.to_owned()) {
+                users.push(user);
+            } else {
+                self.duplicates += 1;
+            }
+        }
+        self.delivered += users.len() as u64;
+        Ok(Some(users))
+    }
+
+    /// Every remaining user, in one list (for small tenants, tests and `check`).
+    pub async fn collect(mut self) -> Result<Vec<serde_json::Value>, GraphError> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+}

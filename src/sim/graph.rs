@@ -1,0 +1,1192 @@
+//! A Microsoft Graph and Entra token endpoint simulator on 127.0.0.1, for tests, benchmarks
+//! and `userload demo`.
+//!
+//! It answers the requests userload makes the way the real services do, including their
+//! refusals: the token endpoint checks tenant, app, secret (and its expiry) or a certificate
+//! assertion's signature and thumbprint, with Entra's `AADSTS` error bodies; `/v1.0/users`
+//! honours `$select` (and the default property set without it), `$top` limits, opaque
+//! `$skiptoken`s, `$filter` (evaluated with the filter module), the advanced-query rules (400
+//! without `ConsistencyLevel: eventual` and `$count=true`), `$expand=manager`; group members;
+//! `/users/delta` with a change log. Faults can be injected (latency, throttling, server
+//! errors, dropped connections, a page that always fails, short token lifetimes) and every
+//! request is logged for tests to inspect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use super::tenant::{ChangeKind, Tenant};
+use crate::filter::Filter;
+use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
+use crate::graph::catalog;
+
+/// The tenant id the simulator's default app lives in.
+pub const TENANT_ID: &str = "7f3a2b1c-0d4e-4f56-8a9b-0c1d2e3f4a5b";
+/// The default app's client id.
+pub const CLIENT_ID: &str = "3c9e8d7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f";
+/// The default app's client secret.
+pub const SECRET: &str = "sim~Secret.Value_0123456789abcdefABCDEF";
+/// The default app's secret *ID* (what admins paste by mistake).
+pub const SECRET_ID: &str = "d4c3b2a1-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
+
+/// The properties Graph returns when a request has no `$select`.
+const DEFAULT_PROPERTIES: &[&str] = &[
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "id",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+];
+
+/// An app registration the token endpoint knows.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The tenant it is registered in.
+    pub tenant_id: String,
+    /// Its application (client) id.
+    pub client_id: String,
+    /// Its client secret, if it has one.
+    pub secret: Option<String>,
+    /// Whether that secret has expired.
+    pub secret_expired: bool,
+    /// The DER of its uploaded certificate, if it has one.
+    pub certificate: Option<Vec<u8>>,
+    /// The application permissions granted (and consented).
+    pub roles: Vec<String>,
+}
+
+impl App {
+    /// Registers the certificate in a PEM file's text (as uploading it to the app
+    /// registration does). Returns false when the text holds no certificate.
+    pub fn upload_certificate(&mut self, pem: &[u8]) -> bool {
+        self.certificate = certificate_der(pem);
+        self.certificate.is_some()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            tenant_id: TENANT_ID.to_owned(),
+            client_id: CLIENT_ID.to_owned(),
+            secret: Some(SECRET.to_owned()),
+            secret_expired: false,
+            certificate: None,
+            roles: vec![
+                "User.Read.All".to_owned(),
+                "GroupMember.Read.All".to_owned(),
+            ],
+        }
+    }
+}
+
+/// A fault to inject into one Graph request (token requests are never affected).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// 429 with `Retry-After` (seconds, may be fractional).
+    Throttle(f64),
+    /// A server error (503, 504, 500…) with an optional `Retry-After`.
+    ServerError(u16, Option<f64>),
+    /// The connection breaks after the status line: the answer never completes.
+    Drop,
+    /// The answer is held back this long before it is given (longer than the client's
+    /// timeout makes it time out).
+    Stall(Duration),
+    /// 401 `InvalidAuthenticationToken`, as if the token had been revoked.
+    Unauthorized,
+}
+
+/// What the simulator does besides answering correctly.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Added to every Graph request.
+    pub latency: Duration,
+    /// The lifetime of issued access tokens, in whole seconds.
+    pub token_lifetime_secs: u64,
+    /// Faults by Graph request number (1 = the first Graph request, tokens not counted).
+    pub faults: BTreeMap<u64, Fault>,
+    /// A page of a users listing (0 = the first) that always fails with 503.
+    pub failing_page: Option<u32>,
+    /// Delta pages hold at most this many entries (Graph's default is about 100–200).
+    pub delta_page_size: usize,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            latency: Duration::ZERO,
+            token_lifetime_secs: 3599,
+            faults: BTreeMap::new(),
+            failing_page: None,
+            delta_page_size: 200,
+        }
+    }
+}
+
+/// One request the simulator received.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// `GET`, `POST`.
+    pub method: String,
+    /// The path, e.g. `/v1.0/users`.
+    pub path: String,
+    /// Query parameters, decoded.
+    pub query: BTreeMap<String, String>,
+    /// The `ConsistencyLevel` header, if sent.
+    pub consistency_level: Option<String>,
+    /// The status answered (0 when the connection was dropped).
+    pub status: u16,
+    /// For token requests: the assertion's algorithm and thumbprint header
+    /// (`PS256 x5t#S256`), when a certificate assertion was verified.
+    pub assertion: Option<String>,
+}
+
+impl Logged {
+    /// Whether this was a token request.
+    pub fn is_token(&self) -> bool {
+        self.path.ends_with("/oauth2/v2.0/token")
+    }
+}
+
+/// Everything the simulator knows; tests change it through [`GraphSim::with`].
+#[derive(Debug, Default)]
+pub struct SimState {
+    /// The directory.
+    pub tenant: Tenant,
+    /// Registered apps.
+    pub apps: Vec<App>,
+    /// Injected faults and timing.
+    pub behaviour: Behaviour,
+    /// Every request so far.
+    pub log: Vec<Logged>,
+    tokens: HashMap<String, (Instant, Vec<String>)>,
+    graph_requests: u64,
+    delta_generation: u64,
+}
+
+impl SimState {
+    /// Makes every delta link issued so far unusable (as after Graph's 7-day limit).
+    pub fn expire_delta_links(&mut self) {
+        self.delta_generation += 1;
+    }
+
+    /// Revokes every access token issued so far.
+    pub fn revoke_tokens(&mut self) {
+        self.tokens.clear();
+    }
+
+    /// The Graph (non-token) requests so far.
+    pub fn graph_log(&self) -> Vec<&Logged> {
+        self.log.iter().filter(|l| !l.is_token()).collect()
+    }
+
+    /// The token requests so far.
+    pub fn token_log(&self) -> Vec<&Logged> {
+        self.log.iter().filter(|l| l.is_token()).collect()
+    }
+}
+
+/// A running simulator; stops when dropped.
+#[derive(Debug)]
+pub struct GraphSim {
+    addr: SocketAddr,
+    state: Arc<Mutex<SimState>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GraphSim {
+    /// Starts a simulator for `tenant` with the default app, on a free loopback port, in its
+    /// own thread (so it works from any test, sync or async).
+    pub fn start(tenant: Tenant) -> std::io::Result<GraphSim> {
+        let state = Arc::new(Mutex::new(SimState {
+            tenant,
+            apps: vec![App::default()],
+            ..SimState::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&state);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("graph-sim")
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("graph-sim".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let app = axum::Router::new().fallback(handle).with_state(Shared {
+                        state: shared,
+                        addr,
+                    });
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+                runtime.shutdown_background();
+            })?;
+        Ok(GraphSim {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: both the authority and the Graph root.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` with the simulator's state locked: change the tenant, the apps, the
+    /// behaviour, or read the request log.
+    pub fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
+        f(&mut lock(&self.state))
+    }
+}
+
+impl Drop for GraphSim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<SimState>>,
+    addr: SocketAddr,
+}
+
+/// The state lock; a panic elsewhere never makes the simulator unusable.
+fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What a handler decided, before logging.
+struct Answer {
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    body: Value,
+    /// For collections: the objects, streamed after the annotations in `body`, as Graph
+    /// does, so the next page's link arrives before the users.
+    value: Option<Vec<Value>>,
+    drop: bool,
+    assertion: Option<String>,
+}
+
+impl Answer {
+    fn json(status: StatusCode, body: Value) -> Self {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body,
+            value: None,
+            drop: false,
+            assertion: None,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let headers = request.headers().clone();
+    let consistency_level = headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let answer = if path.ends_with("/oauth2/v2.0/token") && method == "POST" {
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        token(&shared, &path, &body)
+    } else {
+        graph(&shared, &method, &path, &query, &headers).await
+    };
+    lock(&shared.state).log.push(Logged {
+        method,
+        path,
+        query,
+        consistency_level,
+        status: if answer.drop {
+            0
+        } else {
+            answer.status.as_u16()
+        },
+        assertion: answer.assertion.clone(),
+    });
+    respond(answer)
+}
+
+fn respond(answer: Answer) -> Response {
+    let body = if answer.drop {
+        // Headers go out, then the body fails: the client sees a broken connection.
+        let broken = futures_util::stream::iter([
+            Ok(Bytes::from_static(b"{\"value\":[")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "dropped",
+            )),
+        ]);
+        Body::from_stream(broken)
+    } else if let Some(value) = answer.value {
+        let head = answer.body.to_string();
+        let head = format!("{},\"value\":[", head.trim_end_matches('}'));
+        let head = head.replacen("{,", "{", 1);
+        let mut users = value.into_iter().enumerate();
+        let chunks = std::iter::once(head)
+            .chain(std::iter::from_fn(move || {
+                let mut chunk = String::new();
+                for (i, user) in users.by_ref().take(100) {
+                    if i > 0 {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&user.to_string());
+                }
+                (!chunk.is_empty()).then_some(chunk)
+            }))
+            .chain(std::iter::once("]}".to_owned()))
+            .map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk)));
+        Body::from_stream(futures_util::stream::iter(chunks))
+    } else {
+        Body::from(answer.body.to_string())
+    };
+    let mut response = (answer.status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in answer.headers {
+        if let Ok(value) = value.parse() {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+// ----- the token endpoint ------------------------------------------------------------------
+
+fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let tenant = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut state = lock(&shared.state);
+    let Some(_) = state
+        .apps
+        .iter()
+        .find(|a| a.tenant_id.eq_ignore_ascii_case(&tenant))
+    else {
+        return aadsts(
+            400,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID \
+                 and are signing into the correct cloud."
+            ),
+        );
+    };
+    if field("grant_type") != "client_credentials" {
+        return aadsts(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
+    }
+    let client_id = field("client_id");
+    let Some(app) = state
+        .apps
+        .iter()
+        .find(|a| a.tenant_id.eq_ignore_ascii_case(&tenant) && a.client_id == client_id)
+        .cloned()
+    else {
+        return aadsts(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory \
+                 '{tenant}'."
+            ),
+        );
+    };
+    if !field("scope").ends_with("/.default") {
+        return aadsts(
+            400,
+            "invalid_scope",
+            1002012,
+            "The provided value for scope is not valid.",
+        );
+    }
+    let mut verified = None;
+    if !field("client_assertion").is_empty() {
+        let audience = format!("http://{}{path}", shared.addr);
+        match verify_assertion(&app, field("client_assertion"), &audience) {
+            Ok(how) => verified = Some(how),
+            Err(answer) => return answer,
+        }
+    } else if app.secret.as_deref() != Some(field("client_secret"))
+        || field("client_secret").is_empty()
+    {
+        return aadsts(
+            401,
+            "invalid_client",
+            7000215,
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request \
+                 is the client secret value, not the client secret ID, for a secret added to \
+                 app '{client_id}'."
+            ),
+        );
+    } else if app.secret_expired {
+        return aadsts(
+            401,
+            "invalid_client",
+            7000222,
+            &format!("The provided client secret keys for app '{client_id}' are expired."),
+        );
+    }
+    let lifetime = state.behaviour.token_lifetime_secs.max(1);
+    let payload = json!({
+        "aud": "https://graph.microsoft.com",
+        "tid": tenant,
+        "appid": client_id,
+        "roles": app.roles,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let access = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()),
+    );
+    state.tokens.insert(
+        access.clone(),
+        (
+            Instant::now() + Duration::from_secs(lifetime),
+            app.roles.clone(),
+        ),
+    );
+    let mut answer = Answer::json(
+        StatusCode::OK,
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access,
+        }),
+    );
+    answer.assertion = verified;
+    answer
+}
+
+/// Checks a client assertion as Entra does: thumbprint of an uploaded certificate, signature
+/// by its key, audience, issuer, subject and time. Returns the algorithm and thumbprint kind.
+fn verify_assertion(app: &App, assertion: &str, audience: &str) -> Result<String, Answer> {
+    let failed = |code, message: &str| aadsts(401, "invalid_client", code, message);
+    let Some(der) = &app.certificate else {
+        return Err(failed(
+            700027,
+            "Client assertion contains an invalid signature. No certificate is registered for the app.",
+        ));
+    };
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| failed(700027, "Client assertion is not a valid JWT."))?;
+    let (thumbprint, kind) = match (&header.x5t_s256, &header.x5t) {
+        (Some(t), _) => (t.clone(), "x5t#S256"),
+        (None, Some(t)) => (t.clone(), "x5t"),
+        _ => {
+            return Err(failed(
+                700027,
+                "Client assertion has no certificate thumbprint.",
+            ));
+        }
+    };
+    let expected = match kind {
+        "x5t#S256" => thumbprint_sha256(der),
+        _ => thumbprint_sha1(der),
+    };
+    if thumbprint != expected {
+        return Err(failed(
+            700027,
+            "Client assertion failed signature validation. The key was not found: no \
+             certificate with this thumbprint is registered for the app.",
+        ));
+    }
+    let Some(public_key) = rsa_public_key(der) else {
+        return Err(failed(
+            700027,
+            "The registered certificate holds no RSA key.",
+        ));
+    };
+    let key = jsonwebtoken::DecodingKey::from_rsa_der(&public_key);
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.algorithms = vec![
+        jsonwebtoken::Algorithm::PS256,
+        jsonwebtoken::Algorithm::RS256,
+    ];
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[&app.client_id]);
+    validation.sub = Some(app.client_id.clone());
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+    match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
+        Ok(data) if data.claims["jti"].as_str().is_some_and(|j| !j.is_empty()) => {
+            Ok(format!("{:?} {kind}", header.alg))
+        }
+        Ok(_) => Err(failed(700027, "Client assertion has no jti claim.")),
+        Err(e) => match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature
+            | jsonwebtoken::errors::ErrorKind::ImmatureSignature => Err(failed(
+                700024,
+                "Client assertion is not within its valid time range.",
+            )),
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => Err(failed(
+                700021,
+                "Client assertion audience claim does not match Realm issuer.",
+            )),
+            _ => Err(failed(
+                700027,
+                "Client assertion failed signature validation.",
+            )),
+        },
+    }
+}
+
+/// The PKCS#1 RSA public key inside an X.509 certificate: tbsCertificate's
+/// subjectPublicKeyInfo, whose BIT STRING holds it.
+fn rsa_public_key(certificate: &[u8]) -> Option<Vec<u8>> {
+    /// Splits one DER element off `input`: (tag, content, rest).
+    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (length, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let count = (first & 0x7f) as usize;
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let length = rest[..count]
+                .iter()
+                .fold(0usize, |n, b| (n << 8) | *b as usize);
+            (length, &rest[count..])
+        };
+        (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
+    }
+    let (_, certificate, _) = element(certificate)?;
+    let (_, mut tbs, _) = element(certificate)?;
+    let mut fields = Vec::new();
+    while !tbs.is_empty() {
+        let (tag, content, rest) = element(tbs)?;
+        if tag != 0xa0 {
+            fields.push(content);
+        }
+        tbs = rest;
+    }
+    // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    let spki = fields.get(5)?;
+    let (_, _, rest) = element(spki)?;
+    let (tag, bits, _) = element(rest)?;
+    (tag == 0x03 && bits.first() == Some(&0)).then(|| bits[1..].to_vec())
+}
+
+fn aadsts(status: u16, error: &str, code: u64, message: &str) -> Answer {
+    let trace = uuid::Uuid::new_v4().to_string();
+    let correlation = uuid::Uuid::new_v4().to_string();
+    Answer::json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {}",
+                chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ")
+            ),
+            "error_codes": [code],
+            "timestamp": chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            "trace_id": trace,
+            "correlation_id": correlation,
+        }),
+    )
+}
+
+// ----- Graph ----------------------------------------------------------------------------------
+
+/// Graph's error envelope.
+fn graph_error(status: u16, code: &str, message: &str) -> Answer {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    Answer::json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        json!({
+            "error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "request-id": request_id,
+                    "client-request-id": request_id,
+                }
+            }
+        }),
+    )
+    .header("request-id", request_id)
+}
+
+async fn graph(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Answer {
+    let (fault, latency) = {
+        let mut state = lock(&shared.state);
+        state.graph_requests += 1;
+        let n = state.graph_requests;
+        (state.behaviour.faults.remove(&n), state.behaviour.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(Fault::Throttle(seconds)) => {
+            return graph_error(429, "TooManyRequests", "Too many requests.")
+                .header("retry-after", seconds.to_string());
+        }
+        Some(Fault::ServerError(status, retry_after)) => {
+            let answer = graph_error(status, "serviceNotAvailable", "Service unavailable.");
+            return match retry_after {
+                Some(s) => answer.header("retry-after", s.to_string()),
+                None => answer,
+            };
+        }
+        Some(Fault::Drop) => {
+            let mut answer = Answer::json(StatusCode::OK, Value::Null);
+            answer.drop = true;
+            return answer;
+        }
+        Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
+        Some(Fault::Unauthorized) => return expired_token(),
+        None => {}
+    }
+    let state = &mut *lock(&shared.state);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Some((expires, roles)) = state.tokens.get(bearer) else {
+        return graph_error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token is empty or not valid.",
+        );
+    };
+    if *expires <= Instant::now() {
+        return expired_token();
+    }
+    let has = |wanted: &[&str]| roles.iter().any(|r| wanted.contains(&r.as_str()));
+    if method != "GET" {
+        return graph_error(405, "Request_BadRequest", "Only GET is simulated.");
+    }
+    let reads_users = has(&["User.Read.All", "User.ReadWrite.All", "Directory.Read.All"]);
+    let base = format!("http://{}{path}", shared.addr);
+    let advanced_sent = headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let listing = Listing {
+        base: &base,
+        query,
+        advanced_sent,
+    };
+    if path == "/v1.0/users" {
+        if !reads_users {
+            return denied();
+        }
+        return listing.answer(state, None);
+    }
+    if path == "/v1.0/users/delta" {
+        if !reads_users {
+            return denied();
+        }
+        return delta(state, &base, query);
+    }
+    if let Some(rest) = path.strip_prefix("/v1.0/groups/")
+        && let Some(group) = rest.strip_suffix("/transitiveMembers/microsoft.graph.user")
+    {
+        if !has(&[
+            "GroupMember.Read.All",
+            "Group.Read.All",
+            "Directory.Read.All",
+        ]) || !reads_users
+        {
+            return denied();
+        }
+        let Some(members) = state.tenant.members(group) else {
+            return graph_error(
+                404,
+                "Request_ResourceNotFound",
+                &format!(
+                    "Resource '{group}' does not exist or one of its queried reference-property objects are not present."
+                ),
+            );
+        };
+        return listing.answer(state, Some(members));
+    }
+    graph_error(404, "UnknownError", "Resource not found for the segment.")
+}
+
+fn expired_token() -> Answer {
+    graph_error(
+        401,
+        "InvalidAuthenticationToken",
+        "Lifetime validation failed, the token is expired.",
+    )
+}
+
+fn denied() -> Answer {
+    graph_error(
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+}
+
+/// A `GET` of a user collection.
+struct Listing<'a> {
+    base: &'a str,
+    query: &'a BTreeMap<String, String>,
+    advanced_sent: bool,
+}
+
+impl Listing<'_> {
+    fn answer(
+        &self,
+        state: &SimState,
+        members: Option<std::collections::BTreeSet<String>>,
+    ) -> Answer {
+        let q = |name: &str| self.query.get(name).map(String::as_str);
+        let top = match q("$top").map(str::parse::<u32>) {
+            None => 100,
+            Some(Ok(n)) if (1..=999).contains(&n) => n as usize,
+            Some(_) => {
+                return graph_error(
+                    400,
+                    "Request_UnsupportedQuery",
+                    &format!(
+                        "Invalid page size specified: '{}'. Must be between 1 and 999 inclusive.",
+                        q("$top").unwrap_or_default()
+                    ),
+                );
+            }
+        };
+        let select = match selection(q("$select")) {
+            Ok(s) => s,
+            Err(answer) => return answer,
+        };
+        let filter = match q("$filter").map(Filter::compile) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(f))) => Some(f),
+            Some(Err(errors)) => return filter_refusal(&errors[0].message),
+        };
+        let count = q("$count") == Some("true");
+        let needs_advanced = filter.as_ref().is_some_and(Filter::needs_advanced_query)
+            || (members.is_some() && filter.is_some());
+        if count && !self.advanced_sent {
+            return graph_error(
+                400,
+                "Request_BadRequest",
+                "$count is not currently supported.",
+            );
+        }
+        if needs_advanced && !(self.advanced_sent && count) {
+            return graph_error(400, "Request_UnsupportedQuery", "Unsupported Query.");
+        }
+        let expand = match q("$expand").map(manager_expansion) {
+            None => None,
+            Some(Ok(props)) => Some(props),
+            Some(Err(answer)) => return answer,
+        };
+        if expand.is_some() && self.advanced_sent {
+            return graph_error(
+                400,
+                "Request_UnsupportedQuery",
+                "The expand query is not supported with advanced query parameters.",
+            );
+        }
+        let (page, after) = match q("$skiptoken").map(decode_skiptoken) {
+            None => (0, None),
+            Some(Some((page, after))) => (page, Some(after)),
+            Some(None) => return graph_error(400, "Request_BadRequest", "Invalid $skiptoken."),
+        };
+        if state.behaviour.failing_page == Some(page) {
+            return graph_error(503, "serviceNotAvailable", "Service unavailable.");
+        }
+        let in_scope = |user: &&Value| {
+            members
+                .as_ref()
+                .is_none_or(|m| m.contains(user["id"].as_str().unwrap_or_default()))
+                && filter.as_ref().is_none_or(|f| f.matches(user))
+        };
+        let start = match &after {
+            Some(id) => std::ops::Bound::Excluded(id.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut chosen: Vec<&Value> = state
+            .tenant
+            .users
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, u)| u)
+            .filter(in_scope)
+            .take(top + 1)
+            .collect();
+        let more = chosen.len() > top;
+        chosen.truncate(top);
+        let value: Vec<Value> = chosen
+            .iter()
+            .map(|user| project(state, user, select.as_deref(), expand.as_deref()))
+            .collect();
+        let mut body = json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+        });
+        if count {
+            body["@odata.count"] = state.tenant.users.values().filter(in_scope).count().into();
+        }
+        if more && let Some(last) = chosen.last() {
+            let token = encode_skiptoken(page + 1, last["id"].as_str().unwrap_or_default());
+            body["@odata.nextLink"] = next_link(self.base, self.query, "$skiptoken", &token).into();
+        }
+        let mut answer = Answer::json(StatusCode::OK, body);
+        answer.value = Some(value);
+        answer
+    }
+}
+
+/// `$select`'s names checked against the catalogue; `None` without `$select`.
+fn selection(select: Option<&str>) -> Result<Option<Vec<String>>, Answer> {
+    let Some(select) = select else {
+        return Ok(None);
+    };
+    let mut names = Vec::new();
+    for name in select.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match catalog::user_property(name) {
+            Some((_, canonical)) => names.push(canonical.into_owned()),
+            None if catalog::is_extension_name(name) => names.push(name.to_owned()),
+            None => {
+                return Err(graph_error(
+                    400,
+                    "Request_BadRequest",
+                    &format!(
+                        "Could not find a property named '{name}' on type 'microsoft.graph.user'."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Some(names))
+}
+
+/// `manager` or `manager($select=a,b)`: the manager properties to return.
+fn manager_expansion(expand: &str) -> Result<Vec<String>, Answer> {
+    let expand = expand.trim();
+    let inner = match expand.strip_prefix("manager") {
+        Some("") => return Ok(DEFAULT_PROPERTIES.iter().map(|s| (*s).to_owned()).collect()),
+        Some(rest) => rest
+            .strip_prefix("($select=")
+            .and_then(|r| r.strip_suffix(')')),
+        None => None,
+    };
+    match inner.map(|i| selection(Some(i))) {
+        Some(Ok(Some(names))) => Ok(names),
+        Some(Err(answer)) => Err(answer),
+        _ => Err(graph_error(
+            400,
+            "Request_BadRequest",
+            &format!("Parsing OData Select and Expand failed: could not expand '{expand}'."),
+        )),
+    }
+}
+
+fn filter_refusal(message: &str) -> Answer {
+    // The validator's wording tells an unfilterable property from a syntax error.
+    if message.contains("cannot be filtered")
+        || message.contains("not filterable")
+        || message.contains("does not support")
+    {
+        graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            &format!(
+                "Unsupported or invalid query filter clause specified for property of resource 'User': {message}"
+            ),
+        )
+    } else {
+        graph_error(
+            400,
+            "BadRequest",
+            &format!("Invalid filter clause: {message}"),
+        )
+    }
+}
+
+/// A user as Graph returns it: the selected (or default) properties, null when unset;
+/// directory extensions only when set; the expanded manager when asked for.
+fn project(
+    state: &SimState,
+    user: &Value,
+    select: Option<&[String]>,
+    expand: Option<&[String]>,
+) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("id".to_owned(), user["id"].clone());
+    let names: Vec<&str> = match select {
+        Some(names) => names.iter().map(String::as_str).collect(),
+        None => DEFAULT_PROPERTIES.to_vec(),
+    };
+    for name in names {
+        match user.get(name) {
+            Some(value) => {
+                out.insert(name.to_owned(), value.clone());
+            }
+            None if catalog::is_extension_name(name) => {}
+            None => {
+                out.insert(name.to_owned(), Value::Null);
+            }
+        }
+    }
+    if let Some(props) = expand {
+        let id = user["id"].as_str().unwrap_or_default();
+        if let Some(manager) = state
+            .tenant
+            .manager_of(id)
+            .and_then(|m| state.tenant.user(m))
+        {
+            let mut m = project(state, manager, Some(props), None);
+            m["@odata.type"] = "#microsoft.graph.user".into();
+            out.insert("manager".to_owned(), m);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The same request with one parameter replaced (and `$skiptoken`/`$deltatoken` dropped).
+fn next_link(base: &str, query: &BTreeMap<String, String>, key: &str, value: &str) -> String {
+    let Ok(mut url) = url::Url::parse(base) else {
+        return String::new();
+    };
+    {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in query {
+            if k != "$skiptoken" && k != "$deltatoken" {
+                pairs.append_pair(k, v);
+            }
+        }
+        pairs.append_pair(key, value);
+    }
+    url.to_string()
+}
+
+fn encode_skiptoken(page: u32, after: &str) -> String {
+    format!(
+        "RFNwdAI{}",
+        URL_SAFE_NO_PAD.encode(format!("{page}|{after}"))
+    )
+}
+
+fn decode_skiptoken(token: &str) -> Option<(u32, String)> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix("RFNwdAI")?)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (page, after) = text.split_once('|')?;
+    Some((page.parse().ok()?, after.to_owned()))
+}
+
+// ----- delta ----------------------------------------------------------------------------------
+
+/// What a delta link or a delta page link remembers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeltaState {
+    /// Which generation of links this is (expiry bumps it).
+    g: u64,
+    /// Changes after this version are reported.
+    from: u64,
+    /// Up to this version (the tenant's version when the round began).
+    to: u64,
+    /// The `$select` of the first request.
+    select: Option<Vec<String>>,
+    /// Where the round is: the last user id listed (initial round) or the change index.
+    after: Option<String>,
+    offset: usize,
+    initial: bool,
+}
+
+fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answer {
+    let token = query.get("$deltatoken").or_else(|| query.get("$skiptoken"));
+    let mut round = match token {
+        Some(token) => {
+            let decoded = URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<DeltaState>(&b).ok());
+            match decoded {
+                Some(d) if d.g == state.delta_generation => d,
+                Some(_) => {
+                    return graph_error(
+                        410,
+                        "syncStateNotFound",
+                        "The sync state is not found; it may have expired. Start a new round.",
+                    );
+                }
+                None => return graph_error(400, "syncStateInvalid", "The delta token is invalid."),
+            }
+        }
+        None => {
+            let select = match selection(query.get("$select").map(String::as_str)) {
+                Ok(s) => s,
+                Err(answer) => return answer,
+            };
+            DeltaState {
+                g: state.delta_generation,
+                from: 0,
+                to: state.tenant.version(),
+                select,
+                after: None,
+                offset: 0,
+                initial: true,
+            }
+        }
+    };
+    if query.contains_key("$deltatoken") {
+        // A new round from a stored link: report changes up to now.
+        round.to = state.tenant.version();
+        round.offset = 0;
+    }
+    let size = state.behaviour.delta_page_size.max(1);
+    let select = round.select.as_deref();
+    let mut value = Vec::new();
+    let finished;
+    if round.initial {
+        let start = match &round.after {
+            Some(id) => std::ops::Bound::Excluded(id.clone()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut users = state
+            .tenant
+            .users
+            .range((start, std::ops::Bound::Unbounded));
+        for (id, user) in users.by_ref().take(size) {
+            value.push(project(state, user, select, None));
+            round.after = Some(id.clone());
+        }
+        finished = users.next().is_none();
+    } else {
+        let changes: Vec<_> = state
+            .tenant
+            .changes_since(round.from)
+            .iter()
+            .filter(|c| c.version <= round.to)
+            .collect();
+        let page = changes.iter().skip(round.offset).take(size);
+        for change in page {
+            round.offset += 1;
+            let removed =
+                |reason: &str| json!({ "id": change.id, "@removed": { "reason": reason } });
+            match change.kind {
+                ChangeKind::SoftDeleted => value.push(removed("changed")),
+                ChangeKind::HardDeleted => value.push(removed("deleted")),
+                ChangeKind::Added => {
+                    if let Some(user) = state.tenant.user(&change.id) {
+                        value.push(project(state, user, select, None));
+                    }
+                }
+                ChangeKind::Updated => {
+                    let Some(user) = state.tenant.user(&change.id) else {
+                        continue;
+                    };
+                    // Updates carry the id and the changed properties that were selected.
+                    let changed: Vec<String> = change
+                        .properties
+                        .iter()
+                        .filter(|p| select.is_none_or(|s| s.contains(*p)))
+                        .cloned()
+                        .collect();
+                    if changed.is_empty() {
+                        continue;
+                    }
+                    value.push(project(state, user, Some(&changed), None));
+                }
+            }
+        }
+        finished = round.offset >= changes.len();
+    }
+    let mut body = json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+        "value": value,
+    });
+    let base_query = BTreeMap::new();
+    if finished {
+        let next = DeltaState {
+            g: round.g,
+            from: round.to,
+            to: round.to,
+            select: round.select.clone(),
+            after: None,
+            offset: 0,
+            initial: false,
+        };
+        let token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&next).unwrap_or_default());
+        body["@odata.deltaLink"] = next_link(base, &base_query, "$deltatoken", &token).into();
+    } else {
+        let token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&round).unwrap_or_default());
+        body["@odata.nextLink"] = next_link(base, &base_query, "$skiptoken", &token).into();
+    }
+    Answer::json(StatusCode::OK, body)
+}

@@ -1,0 +1,6 @@
+//! Simulators of the services userload talks to, served on 127.0.0.1. Tests, benchmarks and
+//! `userload demo` run the production code paths against them, since nothing here may reach
+//! Microsoft or a customer's asset system.
+
+pub mod graph;
+pub mod tenant;

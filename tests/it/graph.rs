@@ -1,0 +1,739 @@
+//! The Graph source against the Graph simulator: sign-in and its errors, paging, `$select`,
+//! advanced queries, throttling and broken connections, token expiry, group scope, manager
+//! expansion and delta rounds.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use url::Url;
+use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
+use userload::filter::Filter;
+use userload::graph::delta::{Change, GoneReason, delta_round};
+use userload::graph::retry::RetryPolicy;
+use userload::graph::{GraphClient, GraphError, Selection, UserPager, UserQuery};
+use userload::sim::graph::{self as sim, Fault, GraphSim};
+use userload::sim::tenant::{self, Tenant};
+
+use crate::util::repo;
+
+fn source(sim: &GraphSim) -> SourceConfig {
+    let url = Url::parse(&sim.url()).unwrap();
+    SourceConfig {
+        enabled: true,
+        tenant_id: sim::TENANT_ID.to_owned(),
+        client_id: sim::CLIENT_ID.to_owned(),
+        credential: Credential::Secret(Secret::literal(sim::SECRET)),
+        authority: url.clone(),
+        graph_root: url,
+        filter: None,
+        page_size: 999,
+        group: None,
+        max_attempts: 4,
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Retries without long waits (the server's Retry-After still rules).
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn client(source: &SourceConfig) -> Arc<GraphClient> {
+    Arc::new(GraphClient::with_policy(source, quick()).unwrap())
+}
+
+async fn pull(source: &SourceConfig, selection: Selection) -> Result<Vec<Value>, GraphError> {
+    let query = UserQuery::new(source, selection).unwrap();
+    UserPager::new(client(source), &query).collect().await
+}
+
+fn ids(users: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = users
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sign_in_error(result: Result<Vec<Value>, GraphError>) -> String {
+    match result {
+        Err(e @ GraphError::SignIn(_)) => e.to_string(),
+        other => panic!("expected a sign-in error, got {other:?}"),
+    }
+}
+
+// ----- tokens ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn wrong_secret_says_value_not_id() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    let mut source = source(&sim);
+    source.credential = Credential::Secret(Secret::literal(sim::SECRET_ID));
+    let message = sign_in_error(pull(&source, Selection::default()).await);
+    assert!(message.contains("AADSTS7000215"), "{message}");
+    assert!(message.contains("Value (not its Secret ID)"), "{message}");
+    assert!(message.contains("correlation id "), "{message}");
+    assert!(!message.contains(sim::SECRET_ID), "{message}");
+}
+
+#[tokio::test]
+async fn expired_secret() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    sim.with(|s| s.apps[0].secret_expired = true);
+    let message = sign_in_error(pull(&source(&sim), Selection::default()).await);
+    assert!(message.contains("AADSTS7000222"), "{message}");
+    assert!(message.contains("has expired"), "{message}");
+}
+
+#[tokio::test]
+async fn unknown_app() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    let mut source = source(&sim);
+    source.client_id = "00000000-1111-4222-8333-444444444444".to_owned();
+    let message = sign_in_error(pull(&source, Selection::default()).await);
+    assert!(message.contains("AADSTS700016"), "{message}");
+    assert!(
+        message.contains("no application with client_id 00000000-1111-4222-8333-444444444444"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_tenant_mentions_the_cloud() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    let mut source = source(&sim);
+    source.tenant_id = "contoso.example".to_owned();
+    let message = sign_in_error(pull(&source, Selection::default()).await);
+    assert!(message.contains("AADSTS90002"), "{message}");
+    assert!(
+        message.contains("tenant contoso.example was not found"),
+        "{message}"
+    );
+    assert!(message.contains("`cloud`"), "{message}");
+}
+
+#[tokio::test]
+async fn missing_permission_names_it_and_admin_consent() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    sim.with(|s| s.apps[0].roles.clear());
+    let error = pull(&source(&sim), Selection::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, GraphError::Refused { status: 403, .. }),
+        "{error:?}"
+    );
+    assert!(message.contains("Authorization_RequestDenied"), "{message}");
+    assert!(message.contains("User.Read.All"), "{message}");
+    assert!(message.contains("Grant admin consent"), "{message}");
+    assert!(message.contains("[request-id "), "{message}");
+    assert!(error.request_id().is_some());
+}
+
+#[tokio::test]
+async fn group_scope_needs_group_member_permission() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    sim.with(|s| s.apps[0].roles = vec!["User.Read.All".to_owned()]);
+    let mut source = source(&sim);
+    source.group = Some(tenant::STAFF_GROUP.to_owned());
+    let message = pull(&source, Selection::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("GroupMember.Read.All"), "{message}");
+}
+
+fn certificate_source(sim: &GraphSim, key: &str, algorithm: AssertionAlgorithm) -> SourceConfig {
+    let fixtures = repo().join("tests/fixtures");
+    let certificate = std::fs::read(fixtures.join("app.crt")).unwrap();
+    sim.with(|s| assert!(s.apps[0].upload_certificate(&certificate)));
+    let mut source = source(sim);
+    source.credential = Credential::Certificate {
+        certificate: fixtures.join("app.crt"),
+        private_key: fixtures.join(key),
+        algorithm,
+    };
+    source
+}
+
+#[tokio::test]
+async fn certificate_assertion_is_verified_ps256_by_default() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 1)).unwrap();
+    let source = certificate_source(&sim, "app.key", AssertionAlgorithm::Ps256);
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 5);
+    let verified = sim.with(|s| s.token_log()[0].assertion.clone());
+    assert_eq!(verified.as_deref(), Some("PS256 x5t#S256"));
+}
+
+#[tokio::test]
+async fn certificate_assertion_rs256_with_sha1_thumbprint() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 1)).unwrap();
+    let source = certificate_source(&sim, "app.key", AssertionAlgorithm::Rs256);
+    pull(&source, Selection::default()).await.unwrap();
+    let verified = sim.with(|s| s.token_log()[0].assertion.clone());
+    assert_eq!(verified.as_deref(), Some("RS256 x5t"));
+}
+
+#[tokio::test]
+async fn assertion_signed_by_another_key_is_refused() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 1)).unwrap();
+    let source = certificate_source(&sim, "other.key", AssertionAlgorithm::Ps256);
+    let message = sign_in_error(pull(&source, Selection::default()).await);
+    assert!(message.contains("AADSTS700027"), "{message}");
+    assert!(message.contains("upload this certificate"), "{message}");
+}
+
+#[tokio::test]
+async fn token_shorter_than_the_pull_is_renewed() {
+    let sim = GraphSim::start(Tenant::synthetic(1200, 7)).unwrap();
+    sim.with(|s| {
+        s.behaviour.token_lifetime_secs = 1;
+        s.behaviour.latency = Duration::from_millis(120);
+    });
+    let mut source = source(&sim);
+    source.page_size = 100;
+    let expected = sim.with(|s| s.tenant.ids());
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(ids(&users), expected);
+    let (tokens, rejected) = sim.with(|s| {
+        let rejected = s.graph_log().iter().filter(|l| l.status == 401).count();
+        (s.token_log().len(), rejected)
+    });
+    // 12 pages × 120 ms outlast a 1-second token at least once.
+    assert!(tokens >= 2, "{tokens} token(s)");
+    assert_eq!(rejected, 0, "tokens are renewed before they expire");
+}
+
+#[tokio::test]
+async fn revoked_token_is_replaced_once_then_the_error_is_clear() {
+    let sim = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
+    sim.with(|s| {
+        s.behaviour.faults.insert(2, Fault::Unauthorized);
+    });
+    let mut source = source(&sim);
+    source.page_size = 10;
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(sim.with(|s| s.token_log().len()), 2);
+
+    sim.with(|s| {
+        s.log.clear();
+        s.behaviour.faults.insert(5, Fault::Unauthorized);
+        s.behaviour.faults.insert(6, Fault::Unauthorized);
+    });
+    let error = pull(&source, Selection::default()).await.unwrap_err();
+    assert!(
+        matches!(error, GraphError::Refused { status: 401, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("rejected a fresh access token"),
+        "{error}"
+    );
+}
+
+// ----- paging, $select, filters -----------------------------------------------------------
+
+#[tokio::test]
+async fn pages_of_2500_users_arrive_complete_and_once() {
+    let sim = GraphSim::start(Tenant::synthetic(2500, 42)).unwrap();
+    let expected = sim.with(|s| s.tenant.ids());
+    let users = pull(&source(&sim), Selection::default()).await.unwrap();
+    assert_eq!(ids(&users), expected);
+    let log = sim.with(|s| s.graph_log().into_iter().cloned().collect::<Vec<_>>());
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter()
+            .all(|l| l.query["$top"] == "999" && l.status == 200)
+    );
+    assert!(!log[0].query.contains_key("$skiptoken"));
+    assert!(log[1..].iter().all(|l| l.query.contains_key("$skiptoken")));
+}
+
+#[tokio::test]
+async fn select_is_honoured() {
+    let sim = GraphSim::start(Tenant::synthetic(50, 3)).unwrap();
+    let selection = Selection::of(["department", "employeeId", "onPremisesExtensionAttributes"]);
+    let users = pull(&source(&sim), selection).await.unwrap();
+    let expected: BTreeSet<&str> = [
+        "id",
+        "accountEnabled",
+        "department",
+        "employeeId",
+        "onPremisesExtensionAttributes",
+    ]
+    .into();
+    for user in &users {
+        let keys: BTreeSet<&str> = user
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, expected, "{user}");
+    }
+    let select = sim.with(|s| s.graph_log()[0].query["$select"].clone());
+    assert_eq!(
+        select,
+        "accountEnabled,department,employeeId,id,onPremisesExtensionAttributes"
+    );
+}
+
+#[tokio::test]
+async fn advanced_filter_sends_header_and_count_on_every_page() {
+    let sim = GraphSim::start(Tenant::synthetic(1500, 9)).unwrap();
+    let mut source = source(&sim);
+    let filter = Filter::compile("department ne 'Sales' and endsWith(mail,'@contoso.example')")
+        .unwrap()
+        .unwrap();
+    let expected: Vec<String> = sim.with(|s| {
+        s.tenant
+            .users()
+            .filter(|u| filter.matches(u))
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    assert!(expected.len() > 300, "the filter keeps many users");
+    source.filter = Some(filter);
+    source.page_size = 200;
+    let users = pull(&source, Selection::of(["department", "mail"]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&users), expected);
+    let log = sim.with(|s| s.graph_log().into_iter().cloned().collect::<Vec<_>>());
+    assert!(log.len() >= 2, "several pages");
+    for request in &log {
+        assert_eq!(request.consistency_level.as_deref(), Some("eventual"));
+        assert_eq!(
+            request.query.get("$count").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            request.query["$filter"],
+            "department ne 'Sales' and endsWith(mail,'@contoso.example')"
+        );
+    }
+}
+
+#[tokio::test]
+async fn simulator_refuses_what_graph_refuses() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 1)).unwrap();
+    let source = source(&sim);
+    let client = client(&source);
+    let root = sim.url();
+    let refused = |url: String, advanced: bool| {
+        let client = Arc::clone(&client);
+        async move {
+            match client.get_page(&url, advanced, "probe").await {
+                Err(GraphError::Refused { status, code, .. }) => (status, code),
+                other => panic!("{url}: expected a refusal, got {other:?}"),
+            }
+        }
+    };
+    let cases = [
+        (
+            format!("{root}/v1.0/users?$filter=endsWith(mail,'x')"),
+            false,
+            "Request_UnsupportedQuery",
+        ),
+        (
+            format!("{root}/v1.0/users?$top=1000"),
+            false,
+            "Request_UnsupportedQuery",
+        ),
+        (
+            format!("{root}/v1.0/users?$select=nosuchThing"),
+            false,
+            "Request_BadRequest",
+        ),
+        (
+            format!("{root}/v1.0/users?$filter=department eq"),
+            false,
+            "BadRequest",
+        ),
+        (
+            format!("{root}/v1.0/users?$expand=manager&$count=true&$filter=department ne 'x'"),
+            true,
+            "Request_UnsupportedQuery",
+        ),
+    ];
+    for (url, advanced, code) in cases {
+        assert_eq!(
+            refused(url.clone(), advanced).await,
+            (400, code.to_owned()),
+            "{url}"
+        );
+    }
+    // Without $select: Graph's default properties, nulls included.
+    let page = client
+        .get_page(&format!("{root}/v1.0/users"), false, "probe")
+        .await
+        .unwrap();
+    let keys: BTreeSet<&str> = page.value[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(keys.contains("businessPhones") && keys.contains("userPrincipalName"));
+    assert!(!keys.contains("accountEnabled") && !keys.contains("department"));
+}
+
+#[tokio::test]
+async fn group_scope_reads_transitive_members() {
+    let sim = GraphSim::start(Tenant::synthetic(400, 5)).unwrap();
+    let expected: Vec<String> = sim.with(|s| {
+        s.tenant
+            .users()
+            .filter(|u| matches!(u["employeeType"].as_str(), Some("Staff" | "Admin")))
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    let mut source = source(&sim);
+    source.group = Some(tenant::STAFF_GROUP.to_owned());
+    let users = pull(&source, Selection::of(["employeeType"]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&users), expected);
+    let path = sim.with(|s| s.graph_log()[0].path.clone());
+    assert_eq!(
+        path,
+        format!(
+            "/v1.0/groups/{}/transitiveMembers/microsoft.graph.user",
+            tenant::STAFF_GROUP
+        )
+    );
+}
+
+#[tokio::test]
+async fn manager_is_expanded_with_its_own_select() {
+    let sim = GraphSim::start(Tenant::synthetic(40, 5)).unwrap();
+    let selection = Selection {
+        properties: ["displayName".to_owned()].into(),
+        manager: Some(["mail".to_owned()].into()),
+    };
+    let users = pull(&source(&sim), selection).await.unwrap();
+    sim.with(|s| {
+        for user in &users {
+            let id = user["id"].as_str().unwrap();
+            match s.tenant.manager_of(id) {
+                Some(manager) => {
+                    assert_eq!(user["manager"]["id"], manager);
+                    assert_eq!(
+                        user["manager"]["mail"],
+                        s.tenant.user(manager).unwrap()["mail"]
+                            .clone()
+                            .as_str()
+                            .map_or(Value::Null, Value::from)
+                    );
+                }
+                None => assert!(user.get("manager").is_none()),
+            }
+        }
+        assert_eq!(
+            s.graph_log()[0].query["$expand"],
+            "manager($select=id,mail)"
+        );
+    });
+}
+
+#[test]
+fn manager_expansion_with_an_advanced_filter_is_refused_with_the_reason() {
+    let sim = GraphSim::start(Tenant::new()).unwrap();
+    let mut source = source(&sim);
+    source.filter = Filter::compile("department ne 'Sales'").unwrap();
+    let selection = Selection {
+        properties: BTreeSet::new(),
+        manager: Some(["mail".to_owned()].into()),
+    };
+    let message = UserQuery::new(&source, selection).unwrap_err();
+    assert!(message.contains("advanced query"), "{message}");
+    assert!(message.contains("cannot expand the manager"), "{message}");
+}
+
+// ----- failures -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn throttling_server_errors_and_broken_connections_lose_nobody() {
+    let sim = GraphSim::start(Tenant::synthetic(2500, 11)).unwrap();
+    sim.with(|s| {
+        let faults = &mut s.behaviour.faults;
+        faults.insert(2, Fault::Throttle(0.05));
+        faults.insert(3, Fault::ServerError(503, Some(0.02)));
+        faults.insert(5, Fault::Drop);
+        faults.insert(7, Fault::ServerError(504, None));
+        faults.insert(9, Fault::Stall(Duration::from_secs(3)));
+        faults.insert(11, Fault::Throttle(0.1));
+    });
+    let mut source = source(&sim);
+    source.page_size = 400;
+    let expected = sim.with(|s| s.tenant.ids());
+    let mut policy = quick();
+    policy.timeout = Duration::from_millis(800);
+    let client = Arc::new(GraphClient::with_policy(&source, policy).unwrap());
+    let query = UserQuery::new(&source, Selection::default()).unwrap();
+    let mut pager = UserPager::new(Arc::clone(&client), &query);
+    let mut users = Vec::new();
+    while let Some(page) = pager.next_page().await.unwrap() {
+        users.extend(page);
+    }
+    assert_eq!(users.len(), expected.len(), "nobody duplicated");
+    assert_eq!(ids(&users), expected, "nobody lost");
+    assert_eq!(pager.duplicates, 0);
+    let statuses: Vec<u16> = sim.with(|s| s.graph_log().iter().map(|l| l.status).collect());
+    for status in [429, 503, 0, 504] {
+        assert!(statuses.contains(&status), "{status} in {statuses:?}");
+    }
+    assert!(
+        client
+            .stats
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 6
+    );
+}
+
+#[tokio::test]
+async fn a_page_that_always_fails_fails_the_pull_naming_it() {
+    let sim = GraphSim::start(Tenant::synthetic(2500, 13)).unwrap();
+    sim.with(|s| s.behaviour.failing_page = Some(2));
+    let mut source = source(&sim);
+    source.page_size = 500;
+    let error = pull(&source, Selection::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, GraphError::GaveUp { attempts: 4, .. }),
+        "{error:?}"
+    );
+    assert!(
+        message.starts_with(
+            "page 3 of GET /v1.0/users (after 1000 users) failed after 4 attempt(s): HTTP 503"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("[request-id "), "{message}");
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
+    let client = client(&source(&sim));
+    let error = client
+        .get_page(
+            "https://evil.example/v1.0/users",
+            false,
+            "page 2 of GET /v1.0/users",
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("points away from"), "{error}");
+    assert_eq!(
+        sim.with(|s| s.log.len()),
+        0,
+        "not even a token was asked for"
+    );
+}
+
+// ----- delta ----------------------------------------------------------------------------------
+
+struct DeltaRun {
+    sim: GraphSim,
+    source: SourceConfig,
+    query: UserQuery,
+    link: Option<String>,
+}
+
+impl DeltaRun {
+    async fn start(filter: Option<&str>) -> (DeltaRun, Vec<Change>) {
+        let sim = GraphSim::start(Tenant::synthetic(300, 21)).unwrap();
+        sim.with(|s| s.behaviour.delta_page_size = 70);
+        let mut source = source(&sim);
+        source.filter = filter.and_then(|f| Filter::compile(f).unwrap());
+        let query = UserQuery::new(&source, Selection::of(["displayName", "jobTitle"])).unwrap();
+        let mut run = DeltaRun {
+            sim,
+            source,
+            query,
+            link: None,
+        };
+        let (full, changes) = run.round().await;
+        assert!(full);
+        (run, changes)
+    }
+
+    async fn round(&mut self) -> (bool, Vec<Change>) {
+        let client = client(&self.source);
+        let round = delta_round(&client, &self.query, self.link.as_deref())
+            .await
+            .unwrap();
+        self.link = Some(round.delta_link);
+        (round.full, round.changes)
+    }
+
+    async fn changes(&mut self) -> Vec<Change> {
+        let (full, changes) = self.round().await;
+        assert!(!full);
+        changes
+    }
+
+    fn some_user(&self, n: usize) -> String {
+        self.sim.with(|s| s.tenant.ids()[n].clone())
+    }
+
+    fn current(&self, id: &str) -> Value {
+        self.sim.with(|s| {
+            let user = s.tenant.user(id).unwrap();
+            json!({
+                "id": id,
+                "accountEnabled": user["accountEnabled"],
+                "displayName": user["displayName"],
+                "jobTitle": user.get("jobTitle").cloned().unwrap_or(Value::Null),
+            })
+        })
+    }
+}
+
+fn gone(id: &str, reason: GoneReason) -> Change {
+    Change::Gone {
+        id: id.to_owned(),
+        reason,
+    }
+}
+
+#[tokio::test]
+async fn delta_reports_exactly_each_kind_of_change() {
+    let (mut run, first) = DeltaRun::start(None).await;
+    assert_eq!(first.len(), 300);
+    assert!(run.changes().await.is_empty(), "nothing changed");
+
+    let alice = run.some_user(10);
+    run.sim.with(|s| {
+        s.tenant
+            .update(&alice, json!({ "jobTitle": "Chief Mapper" }))
+    });
+    assert_eq!(
+        run.changes().await,
+        vec![Change::Present(run.current(&alice))]
+    );
+
+    run.sim.with(|s| s.tenant.set_enabled(&alice, false));
+    let changes = run.changes().await;
+    assert_eq!(changes, vec![Change::Present(run.current(&alice))]);
+    assert_eq!(run.current(&alice)["accountEnabled"], false);
+
+    run.sim.with(|s| s.tenant.set_enabled(&alice, true));
+    assert_eq!(
+        run.changes().await,
+        vec![Change::Present(run.current(&alice))]
+    );
+
+    run.sim.with(|s| s.tenant.soft_delete(&alice));
+    assert_eq!(
+        run.changes().await,
+        vec![gone(&alice, GoneReason::SoftDeleted)]
+    );
+
+    run.sim.with(|s| s.tenant.restore(&alice));
+    assert_eq!(
+        run.changes().await,
+        vec![Change::Present(run.current(&alice))]
+    );
+
+    run.sim.with(|s| s.tenant.hard_delete(&alice));
+    assert_eq!(run.changes().await, vec![gone(&alice, GoneReason::Deleted)]);
+
+    let hire = tenant::new_hire(21, 1);
+    let hire_id = run.sim.with(|s| s.tenant.add(hire));
+    assert_eq!(
+        run.changes().await,
+        vec![Change::Present(run.current(&hire_id))]
+    );
+}
+
+#[tokio::test]
+async fn delta_collapses_repeats_and_completes_partial_updates() {
+    let (mut run, _) = DeltaRun::start(None).await;
+    let bob = run.some_user(3);
+    run.sim.with(|s| {
+        s.tenant.update(&bob, json!({ "jobTitle": "One" }));
+        s.tenant.update(&bob, json!({ "jobTitle": "Two" }));
+        s.tenant.set_enabled(&bob, false);
+        s.log.clear();
+    });
+    let changes = run.changes().await;
+    assert_eq!(changes, vec![Change::Present(run.current(&bob))]);
+    let Change::Present(user) = &changes[0] else {
+        unreachable!()
+    };
+    assert_eq!(user["jobTitle"], "Two");
+    // Graph sent only the changed properties; the user was read again in full.
+    let reread = run.sim.with(|s| {
+        s.graph_log()
+            .iter()
+            .any(|l| l.path == "/v1.0/users" && l.query["$filter"] == format!("id in ('{bob}')"))
+    });
+    assert!(reread);
+}
+
+#[tokio::test]
+async fn delta_applies_the_filter_locally() {
+    let (mut run, first) = DeltaRun::start(Some("jobTitle eq 'Engineer'")).await;
+    let engineers = run.sim.with(|s| {
+        s.tenant
+            .users()
+            .filter(|u| u["jobTitle"] == "Engineer")
+            .count()
+    });
+    assert_eq!(
+        first.len(),
+        engineers,
+        "a full round lists only users in scope"
+    );
+    let engineer = run.sim.with(|s| {
+        s.tenant
+            .users()
+            .find(|u| u["jobTitle"] == "Engineer")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    run.sim.with(|s| {
+        s.tenant
+            .update(&engineer, json!({ "jobTitle": "Director" }))
+    });
+    assert_eq!(
+        run.changes().await,
+        vec![gone(&engineer, GoneReason::OutOfScope)]
+    );
+    run.sim.with(|s| {
+        s.tenant
+            .update(&engineer, json!({ "jobTitle": "Engineer" }))
+    });
+    assert_eq!(
+        run.changes().await,
+        vec![Change::Present(run.current(&engineer))]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_delta_link_falls_back_to_a_full_round() {
+    let (mut run, first) = DeltaRun::start(None).await;
+    run.sim.with(|s| s.expire_delta_links());
+    let (full, changes) = run.round().await;
+    assert!(full, "Graph forgot the state: everything is listed again");
+    assert_eq!(changes.len(), first.len());
+    let refused = run
+        .sim
+        .with(|s| s.graph_log().iter().any(|l| l.status == 410));
+    assert!(refused);
+    assert!(run.changes().await.is_empty(), "the new link works");
+}

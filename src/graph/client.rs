@@ -276,7 +276,7 @@ fn nonempty<'a>(text: &'a str, otherwise: &'a str) -> &'a str {
 fn early_next_link(opening: &[u8]) -> Option<Option<String>> {
     // Annotations are short; a page whose `value` starts late is simply not read early.
     let window = &opening[..opening.len().min(16 * 1024)];
-    let at = window.windows(8).position(|w| w == b"\"value\"")?;
+    let at = window.windows(7).position(|w| w == b"\"value\"")?;
     let head = std::str::from_utf8(&window[..at]).ok()?;
     let head = head.trim_end().trim_end_matches(',');
     let annotations: serde_json::Map<String, serde_json::Value> =

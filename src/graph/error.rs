@@ -54,6 +54,18 @@ pub enum GraphError {
 }
 
 impl GraphError {
+    /// The same error, naming its request `what` (known better by the caller than by the
+    /// code that sent it).
+    pub fn about(mut self, what: String) -> Self {
+        match &mut self {
+            GraphError::Refused { what: w, .. }
+            | GraphError::GaveUp { what: w, .. }
+            | GraphError::Malformed { what: w, .. } => *w = what,
+            GraphError::SignIn(_) | GraphError::Credential(_) => {}
+        }
+        self
+    }
+
     /// Graph's `request-id` (or Entra's correlation id) of the failed request, if known.
     pub fn request_id(&self) -> Option<&str> {
         match self {

@@ -210,8 +210,8 @@ impl UserPager {
         self.pages
     }
 
-    fn start(&self, link: String, page: u32, after: u64) -> InFlight {
-        let what = format!("page {page} of {} (after {after} users)", self.label);
+    fn start(&self, link: String, page: u32) -> InFlight {
+        let what = format!("page {page} of {}", self.label);
         let (sender, early_next) = tokio::sync::oneshot::channel();
         let client = Arc::clone(&self.client);
         let advanced = self.advanced;
@@ -232,7 +232,7 @@ impl UserPager {
     pub async fn next_page(&mut self) -> Result<Option<Vec<serde_json::Value>>, GraphError> {
         let mut current = match (self.current.take(), self.next.take()) {
             (Some(current), _) => current,
-            (None, Some(link)) => self.start(link, self.pages + 1, self.delivered),
+            (None, Some(link)) => self.start(link, self.pages + 1),
             (None, None) => return Ok(None),
         };
         let what = format!(
@@ -242,10 +242,10 @@ impl UserPager {
             self.delivered
         );
         if let Ok(link) = (&mut current.early_next).await {
-            self.ahead = Some(self.start(link, self.pages + 2, self.delivered));
+            self.ahead = Some(self.start(link, self.pages + 2));
         }
         let page = match (&mut current.task).await {
-            Ok(result) => result?,
+            Ok(result) => result.map_err(|e| e.about(what.clone()))?,
             Err(e) => {
                 return Err(GraphError::Malformed {
                     what,

@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand, all sharing how problems are printed and how
 //! outcomes become exit codes.
 
+mod check;
 mod filter;
+mod pull;
 mod validate;
 
 use std::io::IsTerminal;
@@ -31,6 +33,14 @@ enum Command {
     /// Check OData filters and try them on sample users.
     #[command(subcommand)]
     Filter(filter::FilterCommand),
+    /// Check sign-in, permissions and the filter against the live tenant (reads only).
+    Check {
+        /// The config file (.ini or .toml).
+        #[arg(long, short, env = "USERLOAD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Read the users in scope from Graph and write them as JSON lines.
+    Pull(pull::PullArgs),
 }
 
 /// How a command ended, as a scheduler sees it.
@@ -65,13 +75,47 @@ pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Validate { config } => validate::run(&config),
         Command::Filter(command) => filter::run(command),
+        Command::Check { config } => check::run(&config),
+        Command::Pull(args) => pull::run(&args),
     }
+}
+
+/// Loads a config, printing its warnings, or its problems when it cannot be used.
+fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
+    match crate::config::load(path) {
+        Ok(loaded) => {
+            print_problems(&loaded.warnings);
+            Some(loaded.config)
+        }
+        Err(crate::config::ConfigError::Invalid { path, problems }) => {
+            print_problems(&problems);
+            let errors = problems.iter().filter(|p| p.is_error()).count();
+            eprintln!("{}: {errors} error(s); nothing was run", path.display());
+            None
+        }
+        Err(e) => {
+            print_error(&e);
+            None
+        }
+    }
+}
+
+/// A runtime for the commands that talk to servers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// Whether stderr is a terminal that wants colour.
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Prints problems to stderr with the source line and a caret (in colour on a terminal).
 fn print_problems(problems: &[Problem]) {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    eprint!("{}", crate::diag::render(problems, color));
+    eprint!("{}", crate::diag::render(problems, color()));
 }
 
 /// Prints an error that has no place in a file, with its causes.

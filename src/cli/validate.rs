@@ -2,26 +2,16 @@
 
 use std::path::Path;
 
-use super::{Outcome, print_error, print_problems};
-use crate::config::{self, Config, ConfigError, Credential, Limit};
+use super::{Outcome, load_config};
+use crate::config::{Config, Credential, Limit};
 
 pub fn run(path: &Path) -> Outcome {
-    match config::load(path) {
-        Ok(loaded) => {
-            print_problems(&loaded.warnings);
-            println!("{}", summary(&loaded.config));
+    match load_config(path) {
+        Some(config) => {
+            println!("{}", summary(&config));
             Outcome::Success
         }
-        Err(ConfigError::Invalid { path, problems }) => {
-            print_problems(&problems);
-            let errors = problems.iter().filter(|p| p.is_error()).count();
-            eprintln!("{}: {errors} error(s); nothing was run", path.display());
-            Outcome::Failed
-        }
-        Err(e) => {
-            print_error(&e);
-            Outcome::Failed
-        }
+        None => Outcome::Failed,
     }
 }
 

@@ -117,6 +117,28 @@ impl UserQuery {
         self.url_with_top(root, self.page_size)
     }
 
+    /// A one-user probe that also asks Graph to count every match (`$count` needs the
+    /// advanced mode, which a filter on `identities` forbids): `None` when that cannot be
+    /// asked. Send it with `ConsistencyLevel: eventual`.
+    pub fn count_probe(&self, root: &Url) -> Option<Url> {
+        let identities = self
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.properties().iter().any(|p| p.starts_with("identities")));
+        if identities {
+            return None;
+        }
+        let probe = UserQuery {
+            selection: Selection::default(),
+            ..self.clone()
+        };
+        let mut url = probe.url_with_top(root, 1);
+        if !probe.advanced() {
+            url.query_pairs_mut().append_pair("$count", "true");
+        }
+        Some(url)
+    }
+
     /// The first page's URL with another page size (`check` probes with `$top=1`).
     pub fn url_with_top(&self, root: &Url, top: u16) -> Url {
         let mut url = root

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use userload::config::{self, ConfigError, Credential, Limit, Mode, TargetKind};
+use userload::config::{
+    self, AssertionAlgorithm, ConfigError, Credential, Limit, Mode, TargetKind,
+};
 use userload::diag::Problem;
 
 use crate::util::{repo, write};
@@ -577,4 +579,67 @@ fn ini_numbers_become_numbers_only_when_they_read_back_the_same() {
     assert_eq!(settings["zip"], "01234");
     assert_eq!(settings["floor"], 3);
     assert!(!settings.contains_key("empty"));
+}
+
+#[test]
+fn graph_client_settings_are_checked() {
+    let errors = errors(
+        "c.ini",
+        &ini(
+            "group = Staff\nmax_attempts = 0\nrequest_timeout = 9000",
+            "",
+        ),
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0]
+            .1
+            .contains("`group` must be the group's Object ID"),
+        "{errors:#?}"
+    );
+    assert!(errors[1].1.contains("max_attempts"), "{errors:#?}");
+    assert!(errors[2].1.contains("request_timeout"), "{errors:#?}");
+}
+
+#[test]
+fn certificate_assertion_algorithm_defaults_to_ps256_and_accepts_rs256() {
+    let fixtures = repo().join("tests/fixtures");
+    for (line, expected) in [
+        ("", AssertionAlgorithm::Ps256),
+        ("assertion_algorithm = rs256\n", AssertionAlgorithm::Rs256),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = ini(
+            &format!(
+                "certificate = {}\nprivate_key = {}\n{line}",
+                fixtures.join("app.crt").display(),
+                fixtures.join("app.key").display()
+            ),
+            "",
+        )
+        .replace("secret = env:USERLOAD_SECRET\n", "");
+        let path = write(dir.path(), "c.ini", &text);
+        let config = config::load(&path).unwrap().config;
+        match config.source.credential {
+            Credential::Certificate { algorithm, .. } => assert_eq!(algorithm, expected),
+            other => panic!("{other:?}"),
+        }
+    }
+    let errors = errors(
+        "c.ini",
+        &ini(
+            &format!(
+                "certificate = {}\nprivate_key = {}\nassertion_algorithm = HS256",
+                fixtures.join("app.crt").display(),
+                fixtures.join("app.key").display()
+            ),
+            "",
+        )
+        .replace("secret = env:USERLOAD_SECRET\n", ""),
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].1.contains("not a valid `assertion_algorithm`"),
+        "{errors:#?}"
+    );
 }

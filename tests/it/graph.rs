@@ -737,3 +737,176 @@ async fn an_expired_delta_link_falls_back_to_a_full_round() {
     assert!(refused);
     assert!(run.changes().await.is_empty(), "the new link works");
 }
+
+// ----- `userload check` and `userload pull` --------------------------------------------------
+
+/// A config pointing at the simulator, with `extra` lines in [source].
+fn sim_config(dir: &std::path::Path, sim: &GraphSim, extra: &str) -> std::path::PathBuf {
+    let url = sim.url();
+    let text = format!(
+        "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n{extra}\n\
+         [target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\ntoken = target-token\n",
+        sim::TENANT_ID,
+        sim::CLIENT_ID,
+        sim::SECRET,
+    );
+    crate::util::write(dir, "userload.ini", &text)
+}
+
+#[test]
+fn check_is_all_green_against_a_healthy_tenant() {
+    let sim = GraphSim::start(Tenant::synthetic(120, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(
+        dir.path(),
+        &sim,
+        "filter = endsWith(mail,'@contoso.example')",
+    );
+    let expected = sim.with(|s| {
+        s.tenant
+            .users()
+            .filter(|u| {
+                u["mail"]
+                    .as_str()
+                    .is_some_and(|m| m.ends_with("@contoso.example"))
+            })
+            .count()
+    });
+    let (code, stdout, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("✓ sign-in: token for app"), "{stdout}");
+    assert!(
+        stdout.contains("✓ permission: User.Read.All granted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("advanced query mode"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("✓ users: {expected} user(s) in scope")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains(sim::SECRET));
+}
+
+#[test]
+fn check_counts_a_standard_filter_with_a_separate_probe() {
+    let sim = GraphSim::start(Tenant::synthetic(60, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(dir.path(), &sim, "");
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("✓ users: 60 user(s) in scope"), "{stdout}");
+}
+
+#[test]
+fn check_is_red_without_permissions_and_exits_2() {
+    let sim = GraphSim::start(Tenant::synthetic(10, 4)).unwrap();
+    sim.with(|s| s.apps[0].roles = vec!["Mail.Read".to_owned()]);
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(
+        dir.path(),
+        &sim,
+        &format!("group = {}", tenant::STAFF_GROUP),
+    );
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stdout}");
+    assert!(
+        stdout.contains("✗ permission: User.Read.All is not granted (the token grants: Mail.Read)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ permission: GroupMember.Read.All is not granted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Grant admin consent"), "{stdout}");
+}
+
+#[test]
+fn check_reports_a_wrong_secret_in_one_line() {
+    let sim = GraphSim::start(Tenant::synthetic(10, 4)).unwrap();
+    sim.with(|s| s.apps[0].secret = Some("another value".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(dir.path(), &sim, "");
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2);
+    let line = stdout.lines().find(|l| l.starts_with("✗ sign-in")).unwrap();
+    assert!(
+        line.contains("AADSTS7000215") && line.contains("correlation id"),
+        "{line}"
+    );
+}
+
+#[test]
+fn pull_writes_every_user_as_json_lines() {
+    let sim = GraphSim::start(Tenant::synthetic(2500, 8)).unwrap();
+    sim.with(|s| s.behaviour.faults.insert(2, Fault::Throttle(0.01)));
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(dir.path(), &sim, "page_size = 700");
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &[
+            "pull",
+            "--config",
+            "userload.ini",
+            "--out",
+            "users.jsonl",
+            "--select",
+            "displayName,mail",
+        ],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("pulled 2500 users in 4 page(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 throttled"), "{stderr}");
+    let text = std::fs::read_to_string(dir.path().join("users.jsonl")).unwrap();
+    let users: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ids(&users), sim.with(|s| s.tenant.ids()));
+    assert!(
+        users.iter().all(|u| u.as_object().unwrap().len() == 4),
+        "id, accountEnabled, displayName, mail"
+    );
+    // The file can be read back by `filter test` and mapping previews.
+    let loaded =
+        userload::graph::users_file::UsersFile::load(&dir.path().join("users.jsonl")).unwrap();
+    assert_eq!(loaded.users.len(), 2500);
+}
+
+#[test]
+fn a_failed_pull_leaves_no_file() {
+    let sim = GraphSim::start(Tenant::synthetic(300, 8)).unwrap();
+    sim.with(|s| {
+        s.behaviour.failing_page = Some(1);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    sim_config(dir.path(), &sim, "page_size = 100\nmax_attempts = 2");
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["pull", "--config", "userload.ini", "--out", "users.jsonl"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: page 2 of GET /v1.0/users (after 100 users) failed after 2 attempt(s)"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("users.jsonl").exists());
+    assert!(!dir.path().join("users.jsonl.partial").exists());
+}

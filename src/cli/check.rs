@@ -1,0 +1,178 @@
+//! `userload check`: live checks against the tenant, as a green/red list, before the first
+//! run (and whenever a run fails to start). Reads only; never writes anywhere.
+
+use std::sync::Arc;
+
+use super::{Outcome, color, load_config, print_error};
+use crate::config::Config;
+use crate::graph::{GraphClient, UserQuery};
+
+/// Permissions that let an app read every user.
+const READ_USERS: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// Permissions that let an app read group members.
+const READ_MEMBERS: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The checks' results, printed as they come.
+struct Report {
+    color: bool,
+    failed: bool,
+}
+
+impl Report {
+    fn pass(&mut self, what: &str, detail: impl AsRef<str>) {
+        let mark = if self.color {
+            "\x1b[32m✓\x1b[0m"
+        } else {
+            "✓"
+        };
+        println!("{mark} {what}: {}", detail.as_ref());
+    }
+
+    fn fail(&mut self, what: &str, detail: impl AsRef<str>) {
+        self.failed = true;
+        let mark = if self.color {
+            "\x1b[31m✗\x1b[0m"
+        } else {
+            "✗"
+        };
+        println!("{mark} {what}: {}", detail.as_ref());
+    }
+}
+
+pub fn run(path: &std::path::Path) -> Outcome {
+    let Some(config) = load_config(path) else {
+        return Outcome::Failed;
+    };
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return Outcome::Failed;
+        }
+    };
+    let mut report = Report {
+        color: color() && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        failed: false,
+    };
+    report.pass("config", format!("{} is valid", config.path.display()));
+    runtime.block_on(check_graph(&config, &mut report));
+    if report.failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
+}
+
+async fn check_graph(config: &Config, report: &mut Report) {
+    let source = &config.source;
+    let query = match UserQuery::new(source, super::pull::selection(config)) {
+        Ok(query) => query,
+        Err(why) => return report.fail("query", why),
+    };
+    let client = match GraphClient::new(source) {
+        Ok(client) => Arc::new(client),
+        Err(e) => return report.fail("sign-in", e.to_string()),
+    };
+    let token = match client.tokens().token().await {
+        Ok(token) => token,
+        Err(e) => return report.fail("sign-in", e.to_string()),
+    };
+    report.pass(
+        "sign-in",
+        format!(
+            "token for app {} in tenant {} (valid {} min)",
+            source.client_id,
+            source.tenant_id,
+            token.lifetime.as_secs() / 60
+        ),
+    );
+
+    let roles = token.roles();
+    let granted = |wanted: &[&str]| roles.iter().find(|r| wanted.contains(&r.as_str())).cloned();
+    let mut permissions_ok = true;
+    match granted(READ_USERS) {
+        Some(role) => report.pass("permission", format!("{role} granted")),
+        None => {
+            permissions_ok = false;
+            report.fail(
+                "permission",
+                format!(
+                    "User.Read.All is not granted (the token grants: {}); add it as an \
+                     application permission under API permissions and press \"Grant admin consent\"",
+                    if roles.is_empty() { "nothing".to_owned() } else { roles.join(", ") }
+                ),
+            );
+        }
+    }
+    if source.group.is_some() {
+        match granted(READ_MEMBERS) {
+            Some(role) => report.pass("permission", format!("{role} granted (group scope)")),
+            None => {
+                permissions_ok = false;
+                report.fail(
+                    "permission",
+                    "GroupMember.Read.All is not granted, and `group` needs it; add it as an \
+                     application permission and press \"Grant admin consent\"",
+                );
+            }
+        }
+    }
+    if !permissions_ok {
+        return;
+    }
+
+    let probe = query.url_with_top(client.root(), 1);
+    let filter = source
+        .filter
+        .as_ref()
+        .map_or("none (every user)", |f| f.canonical());
+    match client
+        .get_page(
+            probe.as_str(),
+            query.advanced(),
+            "probe GET /v1.0/users?$top=1",
+        )
+        .await
+    {
+        Ok(page) => {
+            let mode = if query.advanced() {
+                ", advanced query mode"
+            } else {
+                ""
+            };
+            report.pass("filter", format!("Graph accepts it: {filter}{mode}"));
+            let count = match page.count {
+                Some(count) => Some(count),
+                None => match query.count_probe(client.root()) {
+                    Some(url) => client
+                        .get_page(url.as_str(), true, "count probe")
+                        .await
+                        .ok()
+                        .and_then(|p| p.count),
+                    None => None,
+                },
+            };
+            match count {
+                Some(0) => report.fail("users", "no user is in scope: the filter matches nobody"),
+                Some(n) => report.pass("users", format!("{n} user(s) in scope")),
+                None if page.value.is_empty() => report.fail("users", "no user is in scope"),
+                None => report.pass(
+                    "users",
+                    "at least one user in scope (Graph cannot count this query)",
+                ),
+            }
+        }
+        Err(e) => report.fail("filter", e.to_string()),
+    }
+}

@@ -1,0 +1,181 @@
+//! `userload pull`: the users in scope, read from Graph exactly as a run reads them, written
+//! as JSON lines. For audits ("who would be synced?") and for capturing real users as
+//! mapping test fixtures.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::{Outcome, load_config, print_error};
+use crate::config::Config;
+use crate::graph::{GraphClient, GraphError, Selection, UserPager, UserQuery};
+
+/// Arguments of `userload pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The config file (.ini or .toml).
+    #[arg(long, short, env = "USERLOAD_CONFIG")]
+    config: PathBuf,
+    /// Where to write the users (JSON lines); standard output when not given. The file
+    /// appears only when the pull is complete.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Properties to read instead of the run's own selection (comma-separated Graph names).
+    #[arg(long, value_delimiter = ',')]
+    select: Vec<String>,
+}
+
+/// The properties read when nothing narrower is asked for: everything the shipped mappings
+/// and common custom mappings use. Reading properties that need extra permissions or
+/// licences (signInActivity, for example) is left to an explicit `--select`.
+const DEFAULT_SELECT: &[&str] = &[
+    "accountEnabled",
+    "businessPhones",
+    "city",
+    "companyName",
+    "country",
+    "createdDateTime",
+    "department",
+    "displayName",
+    "employeeHireDate",
+    "employeeId",
+    "employeeOrgData",
+    "employeeType",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mailNickname",
+    "mobilePhone",
+    "officeLocation",
+    "onPremisesExtensionAttributes",
+    "postalCode",
+    "preferredLanguage",
+    "state",
+    "streetAddress",
+    "surname",
+    "usageLocation",
+    "userPrincipalName",
+    "userType",
+];
+
+/// The selection a run of this config reads.
+pub(super) fn selection(_config: &Config) -> Selection {
+    Selection::of(DEFAULT_SELECT.iter().copied())
+}
+
+pub fn run(args: &PullArgs) -> Outcome {
+    let Some(config) = load_config(&args.config) else {
+        return Outcome::Failed;
+    };
+    let selection = if args.select.is_empty() {
+        selection(&config)
+    } else {
+        Selection::of(args.select.iter().map(|s| s.trim()))
+    };
+    let query = match UserQuery::new(&config.source, selection) {
+        Ok(query) => query,
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Outcome::Failed;
+        }
+    };
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&e);
+            return Outcome::Failed;
+        }
+    };
+    match runtime.block_on(pull(&config, &query, args.out.as_deref())) {
+        Ok(()) => Outcome::Success,
+        Err(PullError::Graph(e)) => {
+            eprintln!("error: {e}");
+            Outcome::Failed
+        }
+        Err(PullError::Io(what, e)) => {
+            eprintln!("error: {what}: {e}");
+            Outcome::Failed
+        }
+    }
+}
+
+enum PullError {
+    Graph(GraphError),
+    Io(String, std::io::Error),
+}
+
+async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<(), PullError> {
+    let started = Instant::now();
+    let client = Arc::new(GraphClient::new(&config.source).map_err(PullError::Graph)?);
+    // Written beside the target and renamed at the end, so a failed pull leaves no file
+    // that looks complete.
+    let partial = out.map(|o| {
+        let mut name = o.as_os_str().to_owned();
+        name.push(".partial");
+        PathBuf::from(name)
+    });
+    let sink: Box<dyn Write> = match &partial {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| PullError::Io(format!("cannot create {}", path.display()), e))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = std::io::BufWriter::with_capacity(1 << 20, sink);
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} users read, {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let write_error = |e| PullError::Io("cannot write the users".to_owned(), e);
+    let mut pager = UserPager::new(Arc::clone(&client), query);
+    let result = async {
+        while let Some(page) = pager.next_page().await.map_err(PullError::Graph)? {
+            for user in &page {
+                serde_json::to_writer(&mut sink, user).map_err(|e| write_error(e.into()))?;
+                sink.write_all(b"\n").map_err(write_error)?;
+            }
+            if let Some(bar) = &progress {
+                if let Some(count) = pager.count {
+                    bar.set_length(count);
+                }
+                bar.set_position(pager.delivered);
+                bar.set_message(format!("page {}", pager.pages()));
+            }
+        }
+        sink.flush().map_err(write_error)
+    }
+    .await;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    drop(sink);
+    if let Err(e) = result {
+        if let Some(partial) = &partial {
+            let _ = std::fs::remove_file(partial);
+        }
+        return Err(e);
+    }
+    if let (Some(partial), Some(out)) = (&partial, out) {
+        std::fs::rename(partial, out)
+            .map_err(|e| PullError::Io(format!("cannot write {}", out.display()), e))?;
+    }
+    let stats = &client.stats;
+    eprintln!(
+        "pulled {} users in {} page(s) and {:.1} s ({} request(s), {} retried, {} throttled){}",
+        pager.delivered,
+        pager.pages(),
+        started.elapsed().as_secs_f64(),
+        stats.requests.load(Ordering::Relaxed),
+        stats.retries.load(Ordering::Relaxed),
+        stats.throttled.load(Ordering::Relaxed),
+        out.map(|o| format!(" → {}", o.display()))
+            .unwrap_or_default(),
+    );
+    Ok(())
+}

@@ -109,19 +109,20 @@ enum PullError {
 async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<(), PullError> {
     let started = Instant::now();
     let client = Arc::new(GraphClient::new(&config.source).map_err(PullError::Graph)?);
-    // Written beside the target and renamed at the end, so a failed pull leaves no file
-    // that looks complete.
-    let partial = out.map(|o| {
+    // A file is written beside its final name and renamed at the end, so a failed pull
+    // leaves no file that looks complete. Anything else (a pipe, /dev/null) is written to.
+    let regular = out.is_some_and(|o| std::fs::metadata(o).map_or(true, |m| m.is_file()));
+    let partial = out.filter(|_| regular).map(|o| {
         let mut name = o.as_os_str().to_owned();
         name.push(".partial");
         PathBuf::from(name)
     });
-    let sink: Box<dyn Write> = match &partial {
-        Some(path) => Box::new(
+    let sink: Box<dyn Write> = match (partial.as_deref(), out) {
+        (Some(path), _) | (None, Some(path)) => Box::new(
             std::fs::File::create(path)
                 .map_err(|e| PullError::Io(format!("cannot create {}", path.display()), e))?,
         ),
-        None => Box::new(std::io::stdout().lock()),
+        (None, None) => Box::new(std::io::stdout().lock()),
     };
     let mut sink = std::io::BufWriter::with_capacity(1 << 20, sink);
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -135,9 +136,17 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
     let write_error = |e| PullError::Io("cannot write the users".to_owned(), e);
     let mut pager = UserPager::new(Arc::clone(&client), query);
     let result = async {
-        while let Some(page) = pager.next_page().await.map_err(PullError::Graph)? {
+        while let Some(page) = pager.next_page_raw().await.map_err(PullError::Graph)? {
             for user in &page {
-                serde_json::to_writer(&mut sink, user).map_err(|e| write_error(e.into()))?;
+                // JSON strings hold no raw line breaks, so any here are layout: drop them to
+                // keep one user per line.
+                let text = user.get();
+                if text.contains(['\n', '\r']) {
+                    sink.write_all(text.replace(['\n', '\r'], "").as_bytes())
+                } else {
+                    sink.write_all(text.as_bytes())
+                }
+                .map_err(write_error)?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
             if let Some(bar) = &progress {
@@ -167,15 +176,26 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
     }
     let stats = &client.stats;
     eprintln!(
-        "pulled {} users in {} page(s) and {:.1} s ({} request(s), {} retried, {} throttled){}",
+        "pulled {} users in {} page(s) and {:.1} s ({} request(s), {} retried, {} throttled{}){}",
         pager.delivered,
         pager.pages(),
         started.elapsed().as_secs_f64(),
         stats.requests.load(Ordering::Relaxed),
         stats.retries.load(Ordering::Relaxed),
         stats.throttled.load(Ordering::Relaxed),
+        peak_memory()
+            .map(|mb| format!("; peak memory {mb} MB"))
+            .unwrap_or_default(),
         out.map(|o| format!(" → {}", o.display()))
             .unwrap_or_default(),
     );
     Ok(())
+}
+
+/// This process's peak resident memory in MB, where the system tells it (Linux).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.div_ceil(1024))
 }

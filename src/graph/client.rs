@@ -15,9 +15,10 @@ use crate::config::SourceConfig;
 /// A page of a Graph collection, as Graph sends it.
 #[derive(Debug, serde::Deserialize)]
 pub struct Page {
-    /// The objects on this page (may be empty even when more pages follow).
+    /// The objects on this page, as Graph wrote them (may be empty even when more pages
+    /// follow). Kept raw so that a caller who only passes them on does not pay for parsing.
     #[serde(default)]
-    pub value: Vec<serde_json::Value>,
+    pub value: Vec<Box<serde_json::value::RawValue>>,
     /// The next page, to be followed exactly as given.
     #[serde(rename = "@odata.nextLink")]
     pub next_link: Option<String>,

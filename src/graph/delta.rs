@@ -203,7 +203,7 @@ async fn collect(
         let what = format!("page {pages} of GET /v1.0/users/delta");
         let page = client.get_page(&next, false, &what).await?;
         for item in page.value {
-            let serde_json::Value::Object(mut object) = item else {
+            let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str(item.get()) else {
                 return Err(malformed(&what, "an entry that is not an object"));
             };
             let Some(id) = object.get("id").and_then(|v| v.as_str()).map(str::to_owned) else {
@@ -262,7 +262,7 @@ async fn collect(
             .await?;
         let mut found = std::collections::HashSet::new();
         for user in page.value {
-            if let serde_json::Value::Object(user) = user
+            if let Ok(serde_json::Value::Object(user)) = serde_json::from_str(user.get())
                 && let Some(id) = user.get("id").and_then(|v| v.as_str()).map(str::to_owned)
             {
                 found.insert(id.clone());

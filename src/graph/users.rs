@@ -8,6 +8,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
+
 use url::Url;
 
 use super::client::{GraphClient, Page};
@@ -252,6 +254,24 @@ impl UserPager {
 
     /// The next page's users, or `None` after the last page.
     pub async fn next_page(&mut self) -> Result<Option<Vec<serde_json::Value>>, GraphError> {
+        let Some(raw) = self.next_page_raw().await? else {
+            return Ok(None);
+        };
+        let what = || format!("page {} of {}", self.pages, self.label);
+        raw.iter()
+            .map(|user| {
+                serde_json::from_str(user.get()).map_err(|e| GraphError::Malformed {
+                    what: what(),
+                    detail: format!("a user that is not valid JSON ({e})"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// The next page's users as Graph wrote them (for passing them on unchanged), or `None`
+    /// after the last page.
+    pub async fn next_page_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, GraphError> {
         let mut current = match (self.current.take(), self.next.take()) {
             (Some(current), _) => current,
             (None, Some(link)) => self.start(link, self.pages + 1),
@@ -288,15 +308,21 @@ impl UserPager {
             (Some(link), Some(ahead)) if ahead.link == link => self.current = Some(ahead),
             (link, _) => self.next = link,
         }
+        /// Just the id of a user, read without building the rest.
+        #[derive(serde::Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
+        }
         let mut users = Vec::with_capacity(page.value.len());
         for user in page.value {
-            let Some(id) = user.get("id").and_then(|id| id.as_str()) else {
+            let Ok(Id { id }) = serde_json::from_str::<Id>(user.get()) else {
                 return Err(GraphError::Malformed {
                     what,
                     detail: "a user without an id".to_owned(),
                 });
             };
-            if self.seen.insert(id.to_owned()) {
+            if self.seen.insert(id.into_owned()) {
                 users.push(user);
             } else {
                 self.duplicates += 1;

@@ -236,6 +236,10 @@ impl GraphSim {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    // Graph answers without Nagle delays; so must its stand-in.
+                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     let app = axum::Router::new().fallback(handle).with_state(Shared {
                         state: shared,
                         addr,
@@ -297,9 +301,9 @@ struct Answer {
     status: StatusCode,
     headers: Vec<(&'static str, String)>,
     body: Value,
-    /// For collections: the objects, streamed after the annotations in `body`, as Graph
+    /// For collections: the users, streamed after the annotations in `body`, as Graph
     /// does, so the next page's link arrives before the users.
-    value: Option<Vec<Value>>,
+    value: Option<Vec<Projected>>,
     drop: bool,
     assertion: Option<String>,
 }
@@ -371,22 +375,35 @@ fn respond(answer: Answer) -> Response {
     } else if let Some(value) = answer.value {
         let head = answer.body.to_string();
         let head = format!("{},\"value\":[", head.trim_end_matches('}'));
-        let head = head.replacen("{,", "{", 1);
-        let mut users = value.into_iter().enumerate();
-        let chunks = std::iter::once(head)
-            .chain(std::iter::from_fn(move || {
-                let mut chunk = String::new();
-                for (i, user) in users.by_ref().take(100) {
-                    if i > 0 {
-                        chunk.push(',');
-                    }
-                    chunk.push_str(&user.to_string());
+        // The annotations go out at once, the users in slices; between slices the stream
+        // yields, so each slice is sent as soon as it is written, as Graph streams pages.
+        let users = std::sync::Arc::new(value);
+        let slices = futures_util::stream::unfold(0usize, move |start| {
+            let users = std::sync::Arc::clone(&users);
+            async move {
+                if start > users.len() {
+                    return None;
                 }
-                (!chunk.is_empty()).then_some(chunk)
-            }))
-            .chain(std::iter::once("]}".to_owned()))
-            .map(|chunk| Ok::<_, std::io::Error>(Bytes::from(chunk)));
-        Body::from_stream(futures_util::stream::iter(chunks))
+                tokio::task::yield_now().await;
+                let end = (start + 100).min(users.len());
+                let mut chunk = Vec::with_capacity(128 * 1024);
+                for (i, user) in users[start..end].iter().enumerate() {
+                    if start + i > 0 {
+                        chunk.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut chunk, user);
+                }
+                if end == users.len() {
+                    chunk.extend_from_slice(b"]}");
+                }
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from(chunk)),
+                    end + usize::from(end == users.len()),
+                ))
+            }
+        });
+        let head = futures_util::stream::once(async move { Ok(Bytes::from(head)) });
+        Body::from_stream(futures_util::StreamExt::chain(head, slices))
     } else {
         Body::from(answer.body.to_string())
     };
@@ -692,7 +709,9 @@ async fn graph(
         (state.behaviour.faults.remove(&n), state.behaviour.latency)
     };
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        // tokio's timer rounds up to whole milliseconds (often +1–2 ms); a thread sleep keeps
+        // the simulated latency what it says, which benchmarks compare against.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
     }
     match fault {
         Some(Fault::Throttle(seconds)) => {
@@ -879,25 +898,39 @@ impl Listing<'_> {
             Some(id) => std::ops::Bound::Excluded(id.clone()),
             None => std::ops::Bound::Unbounded,
         };
-        let mut chosen: Vec<&Value> = state
+        let mut chosen: Vec<&Arc<Value>> = state
             .tenant
             .users
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, u)| u)
-            .filter(in_scope)
+            .filter(|u| in_scope(&&***u))
             .take(top + 1)
             .collect();
         let more = chosen.len() > top;
         chosen.truncate(top);
-        let value: Vec<Value> = chosen
+        let select: Option<Arc<[String]>> = select.map(Into::into);
+        let value: Vec<Projected> = chosen
             .iter()
-            .map(|user| project(state, user, select.as_deref(), expand.as_deref()))
+            .map(|user| Projected {
+                user: Arc::clone(user),
+                select: select.clone(),
+                manager: expand.as_ref().and_then(|props| {
+                    let id = user["id"].as_str().unwrap_or_default();
+                    let manager = state
+                        .tenant
+                        .manager_of(id)
+                        .and_then(|m| state.tenant.user(m))?;
+                    let mut m = project(manager, Some(props));
+                    m["@odata.type"] = "#microsoft.graph.user".into();
+                    Some(m)
+                }),
+            })
             .collect();
         let mut body = json!({
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
         });
         if count {
-            body["@odata.count"] = state.tenant.users.values().filter(in_scope).count().into();
+            body["@odata.count"] = state.tenant.users().filter(in_scope).count().into();
         }
         if more && let Some(last) = chosen.last() {
             let token = encode_skiptoken(page + 1, last["id"].as_str().unwrap_or_default());
@@ -977,43 +1010,51 @@ fn filter_refusal(message: &str) -> Answer {
 }
 
 /// A user as Graph returns it: the selected (or default) properties, null when unset;
-/// directory extensions only when set; the expanded manager when asked for.
-fn project(
-    state: &SimState,
-    user: &Value,
-    select: Option<&[String]>,
-    expand: Option<&[String]>,
-) -> Value {
+/// directory extensions only when set.
+fn project(user: &Value, select: Option<&[String]>) -> Value {
     let mut out = serde_json::Map::new();
-    out.insert("id".to_owned(), user["id"].clone());
-    let names: Vec<&str> = match select {
-        Some(names) => names.iter().map(String::as_str).collect(),
-        None => DEFAULT_PROPERTIES.to_vec(),
-    };
-    for name in names {
-        match user.get(name) {
-            Some(value) => {
-                out.insert(name.to_owned(), value.clone());
-            }
-            None if catalog::is_extension_name(name) => {}
-            None => {
-                out.insert(name.to_owned(), Value::Null);
-            }
-        }
-    }
-    if let Some(props) = expand {
-        let id = user["id"].as_str().unwrap_or_default();
-        if let Some(manager) = state
-            .tenant
-            .manager_of(id)
-            .and_then(|m| state.tenant.user(m))
-        {
-            let mut m = project(state, manager, Some(props), None);
-            m["@odata.type"] = "#microsoft.graph.user".into();
-            out.insert("manager".to_owned(), m);
-        }
+    for (name, value) in projection(user, select) {
+        out.insert(name.to_owned(), value.clone());
     }
     Value::Object(out)
+}
+
+/// The `(name, value)` pairs of [`project`], borrowed.
+fn projection<'a>(
+    user: &'a Value,
+    select: Option<&'a [String]>,
+) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    static NULL: Value = Value::Null;
+    let names: Box<dyn Iterator<Item = &'a str>> = match select {
+        Some(names) => Box::new(names.iter().map(String::as_str).filter(|n| *n != "id")),
+        None => Box::new(DEFAULT_PROPERTIES.iter().copied().filter(|n| *n != "id")),
+    };
+    std::iter::once(("id", &user["id"])).chain(names.filter_map(move |name| match user.get(name) {
+        Some(value) => Some((name, value)),
+        None if catalog::is_extension_name(name) => None,
+        None => Some((name, &NULL)),
+    }))
+}
+
+/// A user on a page, serialized straight from the tenant's copy when the page is sent.
+struct Projected {
+    user: Arc<Value>,
+    select: Option<Arc<[String]>>,
+    manager: Option<Value>,
+}
+
+impl serde::Serialize for Projected {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (name, value) in projection(&self.user, self.select.as_deref()) {
+            map.serialize_entry(name, value)?;
+        }
+        if let Some(manager) = &self.manager {
+            map.serialize_entry("manager", manager)?;
+        }
+        map.end()
+    }
 }
 
 /// The same request with one parameter replaced (and `$skiptoken`/`$deltatoken` dropped).
@@ -1123,7 +1164,7 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
             .users
             .range((start, std::ops::Bound::Unbounded));
         for (id, user) in users.by_ref().take(size) {
-            value.push(project(state, user, select, None));
+            value.push(project(user, select));
             round.after = Some(id.clone());
         }
         finished = users.next().is_none();
@@ -1144,7 +1185,7 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
                 ChangeKind::HardDeleted => value.push(removed("deleted")),
                 ChangeKind::Added => {
                     if let Some(user) = state.tenant.user(&change.id) {
-                        value.push(project(state, user, select, None));
+                        value.push(project(user, select));
                     }
                 }
                 ChangeKind::Updated => {
@@ -1161,7 +1202,7 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
                     if changed.is_empty() {
                         continue;
                     }
-                    value.push(project(state, user, Some(&changed), None));
+                    value.push(project(user, Some(&changed)));
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! attributes and a management chain.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -52,8 +53,8 @@ pub struct ChangeRecord {
 #[derive(Debug, Default, Clone)]
 pub struct Tenant {
     /// Users by id, as full Graph objects without null properties.
-    pub(crate) users: BTreeMap<String, Value>,
-    recycle_bin: BTreeMap<String, Value>,
+    pub(crate) users: BTreeMap<String, Arc<Value>>,
+    recycle_bin: BTreeMap<String, Arc<Value>>,
     managers: BTreeMap<String, String>,
     groups: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
     changes: Vec<ChangeRecord>,
@@ -198,7 +199,7 @@ impl Tenant {
                     .0
                     .insert(id.clone());
             }
-            tenant.users.insert(id.clone(), user);
+            tenant.users.insert(id.clone(), Arc::new(user));
             ids.push(id);
         }
         tenant
@@ -228,12 +229,12 @@ impl Tenant {
 
     /// A user, as stored (null properties absent).
     pub fn user(&self, id: &str) -> Option<&Value> {
-        self.users.get(id)
+        self.users.get(id).map(|u| &**u)
     }
 
     /// The users, in id order.
     pub fn users(&self) -> impl Iterator<Item = &Value> {
-        self.users.values()
+        self.users.values().map(|u| &**u)
     }
 
     /// The id of a user's manager.
@@ -279,14 +280,14 @@ impl Tenant {
     pub fn add(&mut self, user: Value) -> String {
         let id = user["id"].as_str().unwrap_or_default().to_owned();
         let user = without_nulls(user);
-        self.users.insert(id.clone(), user);
+        self.users.insert(id.clone(), Arc::new(user));
         self.record(&id, ChangeKind::Added, Vec::new());
         id
     }
 
     /// Changes some properties (null removes one). Returns false for an unknown user.
     pub fn update(&mut self, id: &str, changes: Value) -> bool {
-        let Some(Value::Object(user)) = self.users.get_mut(id) else {
+        let Some(Value::Object(user)) = self.users.get_mut(id).map(Arc::make_mut) else {
             return false;
         };
         let mut names = Vec::new();

@@ -166,7 +166,6 @@ pub struct TokenSource {
     proof: Proof,
     policy: RetryPolicy,
     cached: tokio::sync::Mutex<Option<AccessToken>>,
-    issued: std::sync::atomic::AtomicU32,
 }
 
 impl fmt::Debug for TokenSource {
@@ -220,13 +219,7 @@ impl TokenSource {
             proof,
             policy,
             cached: tokio::sync::Mutex::new(None),
-            issued: Default::default(),
         })
-    }
-
-    /// How many tokens Entra issued to this source so far.
-    pub fn issued(&self) -> u32 {
-        self.issued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A valid token: the cached one, or a new one when it is missing or about to expire.
@@ -347,8 +340,6 @@ impl TokenSource {
         if response.access_token.is_empty() {
             return Err(malformed("the token response holds an empty access_token"));
         }
-        self.issued
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let lifetime = Duration::from_secs(seconds);
         Ok(AccessToken {
             value: response.access_token.into(),

@@ -310,12 +310,6 @@ impl Tenant {
         self.update(id, json!({ "accountEnabled": enabled }))
     }
 
-    /// Sets a user's manager.
-    pub fn set_manager(&mut self, id: &str, manager: &str) {
-        self.managers.insert(id.to_owned(), manager.to_owned());
-        self.record(id, ChangeKind::Updated, vec!["manager".to_owned()]);
-    }
-
     /// Moves a user to the recycle bin.
     pub fn soft_delete(&mut self, id: &str) -> bool {
         let Some(user) = self.users.remove(id) else {

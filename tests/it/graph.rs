@@ -911,3 +911,26 @@ fn a_failed_pull_leaves_no_file() {
     assert!(!dir.path().join("users.jsonl").exists());
     assert!(!dir.path().join("users.jsonl.partial").exists());
 }
+
+#[tokio::test]
+async fn delta_links_are_kept_per_query_between_runs() {
+    use userload::graph::delta::{DeltaLinkFile, DeltaLinks, scope_key};
+    let (run, _) = DeltaRun::start(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut links = DeltaLinkFile(dir.path().join("delta.json"));
+    let scope = scope_key(&run.query);
+    assert_eq!(links.load(&scope).unwrap(), None);
+    links.save(&scope, run.link.as_deref().unwrap()).unwrap();
+    let reopened = DeltaLinkFile(dir.path().join("delta.json"));
+    assert_eq!(reopened.load(&scope).unwrap(), run.link);
+    // Another selection is another scope: it starts with a full round.
+    let other = UserQuery::new(&run.source, Selection::of(["mail"])).unwrap();
+    assert_ne!(scope_key(&other), scope);
+    assert_eq!(reopened.load(&scope_key(&other)).unwrap(), None);
+    let client = client(&run.source);
+    let stored = reopened.load(&scope).unwrap();
+    let round = delta_round(&client, &run.query, stored.as_deref())
+        .await
+        .unwrap();
+    assert!(!round.full && round.changes.is_empty());
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Outcome, color, load_config, print_error};
+use super::{Outcome, color, load_config};
 use crate::config::Config;
 use crate::graph::{GraphClient, UserQuery};
 
@@ -54,12 +54,8 @@ pub fn run(path: &std::path::Path) -> Outcome {
     let Some(config) = load_config(path) else {
         return Outcome::Failed;
     };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            print_error(&e);
-            return Outcome::Failed;
-        }
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
     };
     let mut report = Report {
         color: color() && std::io::IsTerminal::is_terminal(&std::io::stdout()),

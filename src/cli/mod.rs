@@ -100,12 +100,14 @@ fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
     }
 }
 
-/// A runtime for the commands that talk to servers.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// A runtime for the commands that talk to servers; `None` (reported) if it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
+        .inspect_err(|e| print_error(e))
+        .ok()
 }
 
 /// Whether stderr is a terminal that wants colour.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Outcome, load_config, print_error};
+use super::{Outcome, load_config};
 use crate::config::Config;
 use crate::graph::{GraphClient, GraphError, Selection, UserPager, UserQuery};
 
@@ -81,12 +81,8 @@ pub fn run(args: &PullArgs) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let runtime = match super::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            print_error(&e);
-            return Outcome::Failed;
-        }
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
     };
     match runtime.block_on(pull(&config, &query, args.out.as_deref())) {
         Ok(()) => Outcome::Success,

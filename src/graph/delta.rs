@@ -10,7 +10,7 @@
 //! Graph forgets delta state after a while (7 days for users) and then answers 410 or
 //! `syncStateNotFound`/`resyncRequired`; the round then starts over with a full pull.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::client::GraphClient;
@@ -112,19 +112,16 @@ pub fn scope_key(query: &UserQuery) -> String {
 /// The properties a delta round selects: the query's, and those its filter reads, because
 /// the filter is evaluated here.
 fn delta_select(query: &UserQuery) -> Vec<String> {
-    let mut all: BTreeSet<String> = query
-        .selection
-        .select_param()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let mut all = query.selection.selected();
     if let Some(filter) = &query.filter {
-        for property in filter.properties() {
-            let top = property.split('/').next().unwrap_or(property);
-            all.insert(top.to_owned());
-        }
+        all.extend(
+            filter
+                .properties()
+                .iter()
+                .map(|p| p.split('/').next().unwrap_or(p)),
+        );
     }
-    all.into_iter().collect()
+    all.into_iter().map(str::to_owned).collect()
 }
 
 /// Runs one delta round: from `previous` (a stored delta link), or a full round when there is

@@ -39,9 +39,14 @@ impl Selection {
     /// The `$select` value: the properties plus `id` and `accountEnabled`, which every run
     /// needs to match users and to see disabled accounts.
     pub fn select_param(&self) -> String {
+        self.selected().into_iter().collect::<Vec<_>>().join(",")
+    }
+
+    /// The properties `$select` names: the selection plus `id` and `accountEnabled`.
+    pub fn selected(&self) -> BTreeSet<&str> {
         let mut all: BTreeSet<&str> = self.properties.iter().map(String::as_str).collect();
         all.extend(["id", "accountEnabled"]);
-        all.into_iter().collect::<Vec<_>>().join(",")
+        all
     }
 
     /// The `$expand` value, when the manager is read.

@@ -888,7 +888,7 @@ impl Listing<'_> {
         if state.behaviour.failing_page == Some(page) {
             return graph_error(503, "serviceNotAvailable", "Service unavailable.");
         }
-        let in_scope = |user: &&Value| {
+        let in_scope = |user: &Value| {
             members
                 .as_ref()
                 .is_none_or(|m| m.contains(user["id"].as_str().unwrap_or_default()))
@@ -903,7 +903,7 @@ impl Listing<'_> {
             .users
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, u)| u)
-            .filter(|u| in_scope(&&***u))
+            .filter(|u| in_scope(u))
             .take(top + 1)
             .collect();
         let more = chosen.len() > top;
@@ -930,7 +930,7 @@ impl Listing<'_> {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
         });
         if count {
-            body["@odata.count"] = state.tenant.users().filter(in_scope).count().into();
+            body["@odata.count"] = state.tenant.users().filter(|u| in_scope(u)).count().into();
         }
         if more && let Some(last) = chosen.last() {
             let token = encode_skiptoken(page + 1, last["id"].as_str().unwrap_or_default());

@@ -10,3 +10,4 @@ pub mod config;
 pub mod diag;
 pub mod filter;
 pub mod graph;
+pub mod mapping;

@@ -2,6 +2,7 @@
 //! outcomes become exit codes.
 
 mod filter;
+mod mapping;
 mod validate;
 
 use std::io::IsTerminal;
@@ -31,6 +32,9 @@ enum Command {
     /// Check OData filters and try them on sample users.
     #[command(subcommand)]
     Filter(filter::FilterCommand),
+    /// Test mapping files and preview the records they make.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
 }
 
 /// How a command ended, as a scheduler sees it.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Validate { config } => validate::run(&config),
         Command::Filter(command) => filter::run(command),
+        Command::Mapping(command) => mapping::run(command),
     }
 }
 

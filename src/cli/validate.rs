@@ -4,13 +4,25 @@ use std::path::Path;
 
 use super::{Outcome, print_error, print_problems};
 use crate::config::{self, Config, ConfigError, Credential, Limit};
+use crate::mapping::{self, Mapping};
 
 pub fn run(path: &Path) -> Outcome {
     match config::load(path) {
         Ok(loaded) => {
             print_problems(&loaded.warnings);
-            println!("{}", summary(&loaded.config));
-            Outcome::Success
+            // The mapping is part of the config: checked the same way, with the config's settings.
+            match mapping::load(&loaded.config) {
+                Ok(mapping) => {
+                    println!("{}", summary(&loaded.config, &mapping));
+                    Outcome::Success
+                }
+                Err(problems) => {
+                    print_problems(&problems);
+                    let errors = problems.iter().filter(|p| p.is_error()).count();
+                    eprintln!("{}: {errors} error(s) in the mapping; nothing was run", path.display());
+                    Outcome::Failed
+                }
+            }
         }
         Err(ConfigError::Invalid { path, problems }) => {
             print_problems(&problems);
@@ -26,7 +38,7 @@ pub fn run(path: &Path) -> Outcome {
 }
 
 /// What the config says, in a few lines an admin can check at a glance. Never a secret.
-fn summary(config: &Config) -> String {
+fn summary(config: &Config, mapping: &Mapping) -> String {
     let source = &config.source;
     let credential = match &source.credential {
         Credential::Secret(secret) => format!("client secret ({})", secret.origin()),
@@ -45,10 +57,10 @@ fn summary(config: &Config) -> String {
         Limit::Count(n) => format!("{n} users"),
         Limit::Percent(p) => format!("{p}% of owned users"),
     };
-    let mapping = config.sync.mapping.as_ref().map_or_else(
-        || "shipped default for the target type".to_string(),
-        |p| p.display().to_string(),
-    );
+    let reads = match mapping.manager_select() {
+        Some(manager) => format!("{}; manager: {}", mapping.select().join(", "), manager.join(", ")),
+        None => mapping.select().join(", "),
+    };
     let mut lines = vec![
         format!("{}: OK", config.path.display()),
         format!("  tenant        {}", source.tenant_id),
@@ -60,7 +72,13 @@ fn summary(config: &Config) -> String {
             config.target.kind.name(),
             config.target.url
         ),
-        format!("  mapping       {mapping}"),
+        format!(
+            "  mapping       {} ({} fields, users matched on {})",
+            mapping.name(),
+            mapping.fields().len(),
+            mapping.match_key()
+        ),
+        format!("  graph reads   {reads}"),
         format!(
             "  sync          {}, deactivate {}, at most {limit} per run, concurrency {}",
             config.sync.mode.name(),

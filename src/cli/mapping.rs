@@ -140,7 +140,9 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
         if as_json {
             let line = match result {
                 Ok(record) => json!({ "user": label, "record": record }),
-                Err(skip) => json!({ "user": label, "skip": { "field": skip.field, "reason": skip.reason } }),
+                Err(skip) => {
+                    json!({ "user": label, "skip": { "field": skip.field, "reason": skip.reason } })
+                }
             };
             println!("{line}");
         } else {

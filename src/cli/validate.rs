@@ -19,7 +19,10 @@ pub fn run(path: &Path) -> Outcome {
                 Err(problems) => {
                     print_problems(&problems);
                     let errors = problems.iter().filter(|p| p.is_error()).count();
-                    eprintln!("{}: {errors} error(s) in the mapping; nothing was run", path.display());
+                    eprintln!(
+                        "{}: {errors} error(s) in the mapping; nothing was run",
+                        path.display()
+                    );
                     Outcome::Failed
                 }
             }
@@ -58,7 +61,11 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
         Limit::Percent(p) => format!("{p}% of owned users"),
     };
     let reads = match mapping.manager_select() {
-        Some(manager) => format!("{}; manager: {}", mapping.select().join(", "), manager.join(", ")),
+        Some(manager) => format!(
+            "{}; manager: {}",
+            mapping.select().join(", "),
+            manager.join(", ")
+        ),
         None => mapping.select().join(", "),
     };
     let mut lines = vec![

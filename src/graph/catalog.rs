@@ -565,7 +565,10 @@ mod tests {
                 "{display} → {graph}"
             );
         }
-        assert_eq!(by_display_name("is account enabled"), Some("accountEnabled"));
+        assert_eq!(
+            by_display_name("is account enabled"),
+            Some("accountEnabled")
+        );
         assert_eq!(by_display_name("Street"), Some("streetAddress"));
         assert_eq!(by_display_name("mail"), None);
     }

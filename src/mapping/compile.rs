@@ -65,7 +65,10 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
     c.lookups(&spec);
     let mut specs = std::mem::take(&mut spec.fields);
     for extra in options.extra_fields {
-        match specs.iter_mut().find(|f| f.target.value == extra.target.value) {
+        match specs
+            .iter_mut()
+            .find(|f| f.target.value == extra.target.value)
+        {
             Some(base) => *base = extra,
             None => specs.push(extra),
         }
@@ -79,7 +82,14 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
             fields.push(field);
         }
     }
-    let matching = c.matching(&src, &spec.matching, options.match_field, &spec.top, &mut fields, &specs);
+    let matching = c.matching(
+        &src,
+        &spec.matching,
+        options.match_field,
+        &spec.top,
+        &mut fields,
+        &specs,
+    );
     let active = c.active(&spec, &fields, &specs);
     let tests = c.tests(&spec);
     let registry = c.registry();
@@ -118,14 +128,31 @@ fn inside(src: &SourceText, at: &At<String>, range: Range<usize>) -> Range<usize
         Some(r) => {
             let start = (r.start + range.start).min(r.end);
             let end = (r.start + range.end).clamp(start, r.end);
-            if start == end && start < r.end { start..start + 1 } else { start..end }
+            match (start == end, start < r.end) {
+                (false, _) => start..end,
+                (true, true) => start..start + 1,
+                // At the very end: under the last character written.
+                (true, false) => {
+                    let last = src.text()[r.clone()]
+                        .chars()
+                        .next_back()
+                        .map_or(0, char::len_utf8);
+                    r.end - last..r.end
+                }
+            }
         }
         None => at.span.clone(),
     }
 }
 
 impl Compiler<'_> {
-    fn error(&mut self, src: &Arc<SourceText>, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
+    fn error(
+        &mut self,
+        src: &Arc<SourceText>,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         let problem = Problem::error(src, span, message);
         self.problems.push(match hint {
             Some(h) => problem.with_hint(h),
@@ -161,20 +188,32 @@ impl Compiler<'_> {
             );
             return None;
         };
-        let Some((_, t)) = TargetType::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(&at.value)) else {
+        let Some((_, t)) = TargetType::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&at.value))
+        else {
             let names = TargetType::ALL.map(|(n, _)| n);
             let hint = match nearest(&at.value, names) {
                 Some(n) => format!("did you mean `{n}`?"),
                 None => format!("choose one of: {}", names.join(", ")),
             };
-            self.error(&spec.source, at.span.clone(), format!("unknown target `{}`", at.value), Some(hint));
+            self.error(
+                &spec.source,
+                at.span.clone(),
+                format!("unknown target `{}`", at.value),
+                Some(hint),
+            );
             return None;
         };
         if let Some(kind) = kind.filter(|k| !t.suits(*k)) {
             self.error(
                 &spec.source,
                 at.span.clone(),
-                format!("this mapping builds {} records, but the config's target is of type `{}`", t.name(), kind.name()),
+                format!(
+                    "this mapping builds {} records, but the config's target is of type `{}`",
+                    t.name(),
+                    kind.name()
+                ),
                 Some("use a mapping made for the target type".to_string()),
             );
         }
@@ -189,13 +228,17 @@ impl Compiler<'_> {
                     self.error(
                         &spec.source,
                         value.span.clone(),
-                        format!("the entry `{}` of [lookup.{}] must be a single value", key.value, table.name.value),
+                        format!(
+                            "the entry `{}` of [lookup.{}] must be a single value",
+                            key.value, table.name.value
+                        ),
                         None,
                     );
                 }
                 entries.push((key.value.clone(), value.value.clone()));
             }
-            self.lookups.insert(table.name.value.clone(), Arc::new(Lookup::new(entries)));
+            self.lookups
+                .insert(table.name.value.clone(), Arc::new(Lookup::new(entries)));
         }
     }
 
@@ -205,7 +248,12 @@ impl Compiler<'_> {
             Ok(path) => Some(path),
             Err(e) => {
                 let span = inside(src, &spec.target, e.range.clone());
-                self.error(src, span, format!("target field `{}`: {}", spec.target.value, e.message), e.hint);
+                self.error(
+                    src,
+                    span,
+                    format!("target field `{}`: {}", spec.target.value, e.message),
+                    e.hint,
+                );
                 None
             }
         };
@@ -233,7 +281,10 @@ impl Compiler<'_> {
                 src,
                 p.span.clone(),
                 "`primary` only applies to an element of a multi-valued attribute",
-                Some("e.g. [fields.'emails[type eq \"work\"].value'] with primary = true".to_string()),
+                Some(
+                    "e.g. [fields.'emails[type eq \"work\"].value'] with primary = true"
+                        .to_string(),
+                ),
             );
         }
         Some(Field {
@@ -268,7 +319,10 @@ impl Compiler<'_> {
                     src,
                     spec.target.span.clone(),
                     format!("{what} `{}` has no source", spec.target.value),
-                    Some("give it one of: source = \"…\" (a Graph path), template, value or setting".to_string()),
+                    Some(
+                        "give it one of: source = \"…\" (a Graph path), template, value or setting"
+                            .to_string(),
+                    ),
                 );
                 return None;
             }
@@ -291,7 +345,9 @@ impl Compiler<'_> {
             return Some(ValueSource::Graph(paths));
         }
         if let Some(t) = &spec.template {
-            return self.template(src, &spec.target.value, t).map(ValueSource::Template);
+            return self
+                .template(src, &spec.target.value, t)
+                .map(ValueSource::Template);
         }
         if let Some(c) = &spec.constant {
             return Some(ValueSource::Constant(c.value.clone()));
@@ -326,14 +382,25 @@ impl Compiler<'_> {
         let hint = match nearest(name, settings.keys().map(String::as_str)) {
             Some(n) => format!("did you mean `{n}`?"),
             None if settings.is_empty() => {
-                format!("set it in the config: `{name}` in [sync] (default_role, default_position) or [settings]")
+                format!(
+                    "set it in the config: `{name}` in [sync] (default_role, default_position) or [settings]"
+                )
             }
             None => format!(
                 "the config defines: {}",
-                settings.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                settings
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
-        self.error(src, span, format!("setting `{name}` is not defined in the config"), Some(hint));
+        self.error(
+            src,
+            span,
+            format!("setting `{name}` is not defined in the config"),
+            Some(hint),
+        );
     }
 
     fn converters(&mut self, spec: &FieldSpec) -> Option<Vec<Converter>> {
@@ -353,16 +420,27 @@ impl Compiler<'_> {
         let Some((_, params, _, _)) = convert::CONVERTERS.iter().find(|c| c.0 == name) else {
             let known: Vec<&str> = convert::names().collect();
             let hint = match nearest(name, known.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`? The converters are: {}", known.join(", ")),
+                Some(n) => format!(
+                    "did you mean `{n}`? The converters are: {}",
+                    known.join(", ")
+                ),
                 None => format!("the converters are: {}", known.join(", ")),
             };
-            self.error(src, spec.name.span.clone(), format!("unknown converter `{name}`"), Some(hint));
+            self.error(
+                src,
+                spec.name.span.clone(),
+                format!("unknown converter `{name}`"),
+                Some(hint),
+            );
             return None;
         };
         // Named arguments are put in the converter's order.
         let (args, spans): (Vec<Json>, Vec<Range<usize>>) = match &spec.args {
             Args::None => (Vec::new(), Vec::new()),
-            Args::Positional(list) => list.iter().map(|a| (a.value.clone(), a.span.clone())).unzip(),
+            Args::Positional(list) => list
+                .iter()
+                .map(|a| (a.value.clone(), a.span.clone()))
+                .unzip(),
             Args::Named(named) => {
                 let mut slots: Vec<Option<(Json, Range<usize>)>> = vec![None; params.len()];
                 for (key, value) in named {
@@ -391,7 +469,11 @@ impl Compiler<'_> {
                         self.error(
                             src,
                             spec.span.clone(),
-                            format!("`{name}` needs `{}` when `{}` is given", params[i], params[given - 1]),
+                            format!(
+                                "`{name}` needs `{}` when `{}` is given",
+                                params[i],
+                                params[given - 1]
+                            ),
                             None,
                         );
                         return None;
@@ -404,18 +486,27 @@ impl Compiler<'_> {
         };
         let arg_at = |i: usize| -> At<String> {
             At {
-                value: args.get(i).and_then(Json::as_str).unwrap_or_default().to_string(),
+                value: args
+                    .get(i)
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 span: spans.get(i).cloned().unwrap_or_else(|| spec.span.clone()),
             }
         };
         let mut regex = convert::compile_regex;
         let mut path_problem: Option<(At<String>, PathError)> = None;
         let mut graph_path = |i: usize, text: &str| -> Result<GraphPath, ArgError> {
-            path::split(text).and_then(|s| path::resolve(&s)).map_err(|e| {
-                let message = e.message.clone();
-                path_problem = Some((arg_at(i), e));
-                ArgError { arg: Some(i), message }
-            })
+            path::split(text)
+                .and_then(|s| path::resolve(&s))
+                .map_err(|e| {
+                    let message = e.message.clone();
+                    path_problem = Some((arg_at(i), e));
+                    ArgError {
+                        arg: Some(i),
+                        message,
+                    }
+                })
         };
         let mut env = Env {
             lookups: &self.lookups,
@@ -428,7 +519,10 @@ impl Compiler<'_> {
                 if let Some((at, path_error)) = path_problem {
                     self.path_error(src, &at, path_error);
                 } else {
-                    let span = e.arg.and_then(|i| spans.get(i).cloned()).unwrap_or_else(|| spec.span.clone());
+                    let span = e
+                        .arg
+                        .and_then(|i| spans.get(i).cloned())
+                        .unwrap_or_else(|| spec.span.clone());
                     self.error(src, span, e.message, None);
                 }
                 None
@@ -437,17 +531,39 @@ impl Compiler<'_> {
     }
 
     /// Checks that two fields do not write the same place, or one inside the other.
-    fn check_overlap(&mut self, written: &[(Vec<TargetSeg>, &FieldSpec)], path: &[TargetSeg], spec: &FieldSpec) {
+    fn check_overlap(
+        &mut self,
+        written: &[(Vec<TargetSeg>, &FieldSpec)],
+        path: &[TargetSeg],
+        spec: &FieldSpec,
+    ) {
         let scim = self.target == TargetType::Scim;
         let same = |a: &TargetSeg, b: &TargetSeg| match (a, b) {
-            (TargetSeg::Key(x), TargetSeg::Key(y)) => if scim { x.eq_ignore_ascii_case(y) } else { x == y },
-            (TargetSeg::Select { attr: a1, value: v1 }, TargetSeg::Select { attr: a2, value: v2 }) => {
-                a1.eq_ignore_ascii_case(a2) && v1 == v2
+            (TargetSeg::Key(x), TargetSeg::Key(y)) => {
+                if scim {
+                    x.eq_ignore_ascii_case(y)
+                } else {
+                    x == y
+                }
             }
+            (
+                TargetSeg::Select {
+                    attr: a1,
+                    value: v1,
+                },
+                TargetSeg::Select {
+                    attr: a2,
+                    value: v2,
+                },
+            ) => a1.eq_ignore_ascii_case(a2) && v1 == v2,
             _ => false,
         };
         for (other, other_spec) in written {
-            let common = other.iter().zip(path).take_while(|(a, b)| same(a, b)).count();
+            let common = other
+                .iter()
+                .zip(path)
+                .take_while(|(a, b)| same(a, b))
+                .count();
             if common < other.len().min(path.len()) {
                 continue;
             }
@@ -455,12 +571,21 @@ impl Compiler<'_> {
             let (message, hint) = if other.len() == path.len() {
                 (
                     format!("duplicate target field `{}`", spec.target.value),
-                    format!("`{}` on line {line} writes the same field; keep one", other_spec.target.value),
+                    format!(
+                        "`{}` on line {line} writes the same field; keep one",
+                        other_spec.target.value
+                    ),
                 )
             } else {
                 (
-                    format!("target field `{}` overlaps `{}`", spec.target.value, other_spec.target.value),
-                    format!("`{}` on line {line} writes a value where the other needs an object", other_spec.target.value),
+                    format!(
+                        "target field `{}` overlaps `{}`",
+                        spec.target.value, other_spec.target.value
+                    ),
+                    format!(
+                        "`{}` on line {line} writes a value where the other needs an object",
+                        other_spec.target.value
+                    ),
                 )
             };
             self.error(&spec.source, spec.target.span.clone(), message, Some(hint));
@@ -485,7 +610,10 @@ impl Compiler<'_> {
                     src,
                     top.clone(),
                     "the mapping does not say which field identifies a user",
-                    Some("add match = \"…\" naming a target field, e.g. match = \"userName\"".to_string()),
+                    Some(
+                        "add match = \"…\" naming a target field, e.g. match = \"userName\""
+                            .to_string(),
+                    ),
                 );
                 return None;
             }
@@ -502,7 +630,12 @@ impl Compiler<'_> {
             Some(n) => format!("did you mean `{n}`?"),
             None => "name one of the mapping's fields".to_string(),
         };
-        self.error(&place_src, span, format!("the match key `{name}` is not a mapped field"), Some(hint));
+        self.error(
+            &place_src,
+            span,
+            format!("the match key `{name}` is not a mapped field"),
+            Some(hint),
+        );
         None
     }
 
@@ -515,7 +648,10 @@ impl Compiler<'_> {
             self.error(
                 &spec.source,
                 a.field.span.clone(),
-                format!("the active flag's field `{}` is not a mapped field", a.field.value),
+                format!(
+                    "the active flag's field `{}` is not a mapped field",
+                    a.field.value
+                ),
                 Some("map it too, e.g. from accountEnabled".to_string()),
             );
             return None;
@@ -551,7 +687,11 @@ impl Compiler<'_> {
             tests.push(TestCase {
                 name: t.name.clone(),
                 user: t.user.clone(),
-                settings: t.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                settings: t
+                    .settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 sync_time,
                 expect,
             });
@@ -577,10 +717,20 @@ impl Compiler<'_> {
 
     // ----- templates ----------------------------------------------------------------------
 
-    fn template(&mut self, src: &Arc<SourceText>, field: &str, at: &At<String>) -> Option<Template> {
+    fn template(
+        &mut self,
+        src: &Arc<SourceText>,
+        field: &str,
+        at: &At<String>,
+    ) -> Option<Template> {
         let text = at.value.as_str();
         if text.len() > MAX_TEMPLATE_LEN {
-            self.error(src, at.span.clone(), format!("the template is longer than {MAX_TEMPLATE_LEN} bytes"), None);
+            self.error(
+                src,
+                at.span.clone(),
+                format!("the template is longer than {MAX_TEMPLATE_LEN} bytes"),
+                None,
+            );
             return None;
         }
         if let Some(offset) = too_deep(text) {
@@ -598,7 +748,12 @@ impl Compiler<'_> {
             Err(e) => {
                 let offset = e.pos().map_or(0, |(line, col)| offset_of(text, line, col));
                 let span = inside(src, at, offset..offset + 1);
-                self.error(src, span, format!("template syntax error: {}", e.reason()), None);
+                self.error(
+                    src,
+                    span,
+                    format!("template syntax error: {}", e.reason()),
+                    None,
+                );
                 return None;
             }
         };
@@ -659,7 +814,11 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
         .map(str::len)
         .sum();
     let rest = &text[start.min(text.len())..];
-    start + rest.char_indices().nth(col.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
+    start
+        + rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i)
 }
 
 /// Walks a compiled template: checks its variables and helpers, notes what it reads.
@@ -673,7 +832,14 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn problem(&mut self, c: &mut Compiler<'_>, near: usize, needle: &str, message: String, hint: Option<String>) {
+    fn problem(
+        &mut self,
+        c: &mut Compiler<'_>,
+        near: usize,
+        needle: &str,
+        message: String,
+        hint: Option<String>,
+    ) {
         self.problems += 1;
         let start = self.text[near.min(self.text.len())..]
             .find(needle)
@@ -744,7 +910,13 @@ impl Walk<'_> {
                 Some(n) => format!("did you mean `{n}`?"),
                 None => format!("the helpers are: {}", known.join(", ")),
             };
-            self.problem(c, near, &name, format!("unknown template helper `{name}`"), Some(hint));
+            self.problem(
+                c,
+                near,
+                &name,
+                format!("unknown template helper `{name}`"),
+                Some(hint),
+            );
             return Some(name);
         }
         for p in h.params.iter().chain(h.hash.values()) {
@@ -768,7 +940,13 @@ impl Walk<'_> {
     }
 
     /// Checks what can be checked of a helper's literal arguments, compiling regexes once.
-    fn helper_arguments(&mut self, c: &mut Compiler<'_>, name: &str, params: &[Parameter], near: usize) {
+    fn helper_arguments(
+        &mut self,
+        c: &mut Compiler<'_>,
+        name: &str,
+        params: &[Parameter],
+        near: usize,
+    ) {
         let literal = |i: usize| match params.get(i) {
             Some(Parameter::Literal(v)) => Some(v.clone()),
             _ => None,
@@ -801,13 +979,17 @@ impl Walk<'_> {
                     c,
                     near,
                     name,
-                    "`regex_replace` needs its pattern written in the template, in quotes".to_string(),
+                    "`regex_replace` needs its pattern written in the template, in quotes"
+                        .to_string(),
                     Some("e.g. {{regex_replace mail \"@.*$\" \"\"}}".to_string()),
                 ),
             },
             _ => {}
         }
-        if name == "setting" || name == "first_non_empty" || convert::BUILTIN_HELPERS.contains(&name) {
+        if name == "setting"
+            || name == "first_non_empty"
+            || convert::BUILTIN_HELPERS.contains(&name)
+        {
             return;
         }
         // A converter: check its arguments when they are all written out.
@@ -818,7 +1000,10 @@ impl Walk<'_> {
         let regexes = &c.regexes;
         let mut regex = |p: &str| regexes.get(p).cloned().ok_or_else(String::new);
         let mut graph_path = |_: usize, _: &str| -> Result<GraphPath, ArgError> {
-            Err(ArgError { arg: None, message: String::new() })
+            Err(ArgError {
+                arg: None,
+                message: String::new(),
+            })
         };
         let mut env = Env {
             lookups: &c.lookups,
@@ -826,7 +1011,13 @@ impl Walk<'_> {
             graph_path: &mut graph_path,
         };
         if params.is_empty() {
-            self.problem(c, near, name, format!("`{name}` needs the value to convert"), None);
+            self.problem(
+                c,
+                near,
+                name,
+                format!("`{name}` needs the value to convert"),
+                None,
+            );
         } else if let Err(e) = convert::build(name, &args, &mut env)
             && !e.message.is_empty()
         {
@@ -859,7 +1050,9 @@ impl Walk<'_> {
                                 near,
                                 raw,
                                 format!("`{raw}` does not name a Graph property"),
-                                Some("write the property's path, e.g. {{manager.mail}}".to_string()),
+                                Some(
+                                    "write the property's path, e.g. {{manager.mail}}".to_string(),
+                                ),
                             );
                             return;
                         }
@@ -892,7 +1085,9 @@ impl Walk<'_> {
         let raw_segs: Vec<(RawSeg, Range<usize>)> = segs
             .iter()
             .map(|s| {
-                let seg = s.parse::<usize>().map_or_else(|_| RawSeg::Name(s.clone()), RawSeg::Index);
+                let seg = s
+                    .parse::<usize>()
+                    .map_or_else(|_| RawSeg::Name(s.clone()), RawSeg::Index);
                 (seg, 0..0)
             })
             .collect();

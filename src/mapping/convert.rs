@@ -34,16 +34,56 @@ pub const CONVERTERS: &[(&str, &[&str], usize, &str)] = &[
     ("title", &[], 0, "Title Case Of Each Word"),
     ("capitalize", &[], 0, "First letter up, the rest down"),
     ("strip_diacritics", &[], 0, "José → Jose, Łódź → Lodz"),
-    ("regex_replace", &["pattern", "with"], 2, "regex replace; `$1` or `${name}` in `with` are capture groups"),
-    ("replace", &["from", "to"], 2, "replace every `from` by `to` (plain text)"),
-    ("split", &["separator", "index"], 1, "split into a list; with `index`, that element (negative counts from the end)"),
+    (
+        "regex_replace",
+        &["pattern", "with"],
+        2,
+        "regex replace; `$1` or `${name}` in `with` are capture groups",
+    ),
+    (
+        "replace",
+        &["from", "to"],
+        2,
+        "replace every `from` by `to` (plain text)",
+    ),
+    (
+        "split",
+        &["separator", "index"],
+        1,
+        "split into a list; with `index`, that element (negative counts from the end)",
+    ),
     ("join", &["separator"], 1, "join a list into text"),
-    ("first_non_empty", &["..."], 1, "the value if not empty, else the first non-empty of these Graph paths"),
-    ("substring", &["start", "length"], 1, "characters from `start` (0-based), at most `length`"),
+    (
+        "first_non_empty",
+        &["..."],
+        1,
+        "the value if not empty, else the first non-empty of these Graph paths",
+    ),
+    (
+        "substring",
+        &["start", "length"],
+        1,
+        "characters from `start` (0-based), at most `length`",
+    ),
     ("truncate", &["length"], 1, "at most `length` characters"),
-    ("date", &["to", "from"], 1, "parse a date (ISO 8601, or the `from` format) and format it (strftime `to`)"),
-    ("lookup", &["table", "default"], 1, "the value's entry in [lookup.TABLE] (ignoring case), else `default`, else missing"),
-    ("bool_words", &["true", "false"], 0, "true/false → \"Active\"/\"Inactive\" (or the two words given)"),
+    (
+        "date",
+        &["to", "from"],
+        1,
+        "parse a date (ISO 8601, or the `from` format) and format it (strftime `to`)",
+    ),
+    (
+        "lookup",
+        &["table", "default"],
+        1,
+        "the value's entry in [lookup.TABLE] (ignoring case), else `default`, else missing",
+    ),
+    (
+        "bool_words",
+        &["true", "false"],
+        0,
+        "true/false → \"Active\"/\"Inactive\" (or the two words given)",
+    ),
     ("email_local", &[], 0, "the part before the last @"),
     ("email_domain", &[], 0, "the part after the last @"),
 ];
@@ -156,7 +196,11 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
         let message = if params.is_empty() {
             format!("`{name}` takes no arguments")
         } else {
-            format!("`{name}` takes at most {} argument(s): {}", params.len(), params.join(", "))
+            format!(
+                "`{name}` takes at most {} argument(s): {}",
+                params.len(),
+                params.join(", ")
+            )
         };
         return Err(arg_error(Some(params.len()), message));
     }
@@ -165,7 +209,11 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
             Some(Json::String(s)) => Ok(s.clone()),
             Some(other) => Err(arg_error(
                 Some(i),
-                format!("`{}` of `{name}` must be text, not {}", params[i], json_type(other)),
+                format!(
+                    "`{}` of `{name}` must be text, not {}",
+                    params[i],
+                    json_type(other)
+                ),
             )),
             None => Ok(String::new()),
         }
@@ -175,16 +223,23 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
             Some(Json::Number(n)) if n.is_i64() => Ok(n.as_i64()),
             Some(other) => Err(arg_error(
                 Some(i),
-                format!("`{}` of `{name}` must be a whole number, not {}", params[i], json_type(other)),
+                format!(
+                    "`{}` of `{name}` must be a whole number, not {}",
+                    params[i],
+                    json_type(other)
+                ),
             )),
             None => Ok(None),
         }
     };
     let size = |i: usize| -> Result<Option<usize>, ArgError> {
         match count(i)? {
-            Some(n) => usize::try_from(n)
-                .map(Some)
-                .map_err(|_| arg_error(Some(i), format!("`{}` of `{name}` must not be negative", params[i]))),
+            Some(n) => usize::try_from(n).map(Some).map_err(|_| {
+                arg_error(
+                    Some(i),
+                    format!("`{}` of `{name}` must not be negative", params[i]),
+                )
+            }),
             None => Ok(None),
         }
     };
@@ -212,7 +267,10 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
         "split" => {
             let separator = text(0)?;
             if separator.is_empty() {
-                return Err(arg_error(Some(0), "`separator` of `split` must not be empty"));
+                return Err(arg_error(
+                    Some(0),
+                    "`separator` of `split` must not be empty",
+                ));
             }
             Converter::Split(separator, count(1)?)
         }
@@ -221,7 +279,10 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
             let mut paths = Vec::new();
             for (i, arg) in args.iter().enumerate() {
                 let Json::String(p) = arg else {
-                    return Err(arg_error(Some(i), "`first_non_empty` takes Graph paths (text)"));
+                    return Err(arg_error(
+                        Some(i),
+                        "`first_non_empty` takes Graph paths (text)",
+                    ));
                 };
                 paths.push((env.graph_path)(i, p)?);
             }
@@ -250,15 +311,26 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
                 let message = if known.is_empty() {
                     format!("there is no [lookup.{table}] table in this mapping")
                 } else {
-                    format!("there is no [lookup.{table}] table; the tables are: {}", known.join(", "))
+                    format!(
+                        "there is no [lookup.{table}] table; the tables are: {}",
+                        known.join(", ")
+                    )
                 };
                 return Err(arg_error(Some(0), message));
             };
             Converter::Lookup(Arc::clone(lookup), args.get(1).cloned())
         }
         "bool_words" => {
-            let yes = if args.is_empty() { "Active".to_string() } else { text(0)? };
-            let no = if args.len() < 2 { "Inactive".to_string() } else { text(1)? };
+            let yes = if args.is_empty() {
+                "Active".to_string()
+            } else {
+                text(0)?
+            };
+            let no = if args.len() < 2 {
+                "Inactive".to_string()
+            } else {
+                text(1)?
+            };
             Converter::BoolWords(yes, no)
         }
         _ => return Ok(None),
@@ -364,7 +436,11 @@ impl Converter {
                     Json::String(s) if s.eq_ignore_ascii_case("false") => false,
                     other => return Err(format!("{} is not true or false", shown(other))),
                 };
-                Ok(Some(Json::from(if flag { yes.as_str() } else { no.as_str() })))
+                Ok(Some(Json::from(if flag {
+                    yes.as_str()
+                } else {
+                    no.as_str()
+                })))
             }
             Converter::Date(to, from) => {
                 let text = scalar_text(&value, "date")?;
@@ -522,7 +598,10 @@ fn title(s: &str) -> String {
 fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
         None => String::new(),
     }
 }
@@ -638,8 +717,7 @@ pub const EXTRA_HELPERS: &[&str] = &["first_non_empty", "setting"];
 
 /// Handlebars' own helpers that templates may use.
 pub const BUILTIN_HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not",
-    "len",
+    "if", "unless", "each", "with", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
 ];
 
 /// Registers every converter (and `first_non_empty`, `setting`) as a helper.
@@ -681,7 +759,9 @@ mod tests {
     }
 
     fn run(name: &str, args: &[Json], value: Json) -> Option<Json> {
-        conv(name, args).apply(value, &json!({"mail": "a@b.c"})).unwrap()
+        conv(name, args)
+            .apply(value, &json!({"mail": "a@b.c"}))
+            .unwrap()
     }
 
     #[test]
@@ -689,60 +769,129 @@ mod tests {
         assert_eq!(run("lower", &[], json!("ÀB")), Some(json!("àb")));
         assert_eq!(run("upper", &[], json!("straße")), Some(json!("STRASSE")));
         assert_eq!(run("trim", &[], json!("  x ")), Some(json!("x")));
-        assert_eq!(run("title", &[], json!("o'brien-SMITH jr")), Some(json!("O'Brien-Smith Jr")));
-        assert_eq!(run("capitalize", &[], json!("hELLO wORLD")), Some(json!("Hello world")));
+        assert_eq!(
+            run("title", &[], json!("o'brien-SMITH jr")),
+            Some(json!("O'Brien-Smith Jr"))
+        );
+        assert_eq!(
+            run("capitalize", &[], json!("hELLO wORLD")),
+            Some(json!("Hello world"))
+        );
         assert_eq!(
             run("strip_diacritics", &[], json!("José Łódź Ærø Straße")),
             Some(json!("Jose Lodz AEro Strasse"))
         );
-        assert_eq!(run("truncate", &[json!(3)], json!("Zoë-Ann")), Some(json!("Zoë")));
-        assert_eq!(run("substring", &[json!(1), json!(2)], json!("abcd")), Some(json!("bc")));
-        assert_eq!(run("replace", &[json!("-"), json!("")], json!("a-b-c")), Some(json!("abc")));
-        assert_eq!(run("lower", &[], json!(["A", null, "B"])), Some(json!(["a", "b"])));
+        assert_eq!(
+            run("truncate", &[json!(3)], json!("Zoë-Ann")),
+            Some(json!("Zoë"))
+        );
+        assert_eq!(
+            run("substring", &[json!(1), json!(2)], json!("abcd")),
+            Some(json!("bc"))
+        );
+        assert_eq!(
+            run("replace", &[json!("-"), json!("")], json!("a-b-c")),
+            Some(json!("abc"))
+        );
+        assert_eq!(
+            run("lower", &[], json!(["A", null, "B"])),
+            Some(json!(["a", "b"]))
+        );
         assert_eq!(run("upper", &[], json!(true)), Some(json!("TRUE")));
     }
 
     #[test]
     fn email_parts_and_guests() {
         let guest = json!("ann_contoso.com#EXT#@fabrikam.onmicrosoft.com");
-        assert_eq!(run("email_local", &[], guest.clone()), Some(json!("ann_contoso.com#EXT#")));
-        assert_eq!(run("email_domain", &[], guest), Some(json!("fabrikam.onmicrosoft.com")));
+        assert_eq!(
+            run("email_local", &[], guest.clone()),
+            Some(json!("ann_contoso.com#EXT#"))
+        );
+        assert_eq!(
+            run("email_domain", &[], guest),
+            Some(json!("fabrikam.onmicrosoft.com"))
+        );
         assert_eq!(run("email_domain", &[], json!("nobody")), None);
     }
 
     #[test]
     fn regex_replace_uses_capture_groups() {
         let args = [json!("^(?<first>\\w+)\\.(\\w+)@.*$"), json!("$2, ${first}")];
-        assert_eq!(run("regex_replace", &args, json!("ann.lee@x.com")), Some(json!("lee, ann")));
+        assert_eq!(
+            run("regex_replace", &args, json!("ann.lee@x.com")),
+            Some(json!("lee, ann"))
+        );
     }
 
     #[test]
     fn split_join_first_non_empty() {
-        assert_eq!(run("split", &[json!(" ")], json!("a b")), Some(json!(["a", "b"])));
-        assert_eq!(run("split", &[json!(" "), json!(-1)], json!("a b c")), Some(json!("c")));
+        assert_eq!(
+            run("split", &[json!(" ")], json!("a b")),
+            Some(json!(["a", "b"]))
+        );
+        assert_eq!(
+            run("split", &[json!(" "), json!(-1)], json!("a b c")),
+            Some(json!("c"))
+        );
         assert_eq!(run("split", &[json!(" "), json!(5)], json!("a b")), None);
         assert_eq!(run("split", &[json!(" "), json!(-5)], json!("a b")), None);
-        assert_eq!(run("join", &[json!(", ")], json!(["a", "", "b"])), Some(json!("a, b")));
-        assert_eq!(run("first_non_empty", &[json!("mail")], json!(" ")), Some(json!("a@b.c")));
-        assert_eq!(run("first_non_empty", &[json!("mail")], json!("x")), Some(json!("x")));
+        assert_eq!(
+            run("join", &[json!(", ")], json!(["a", "", "b"])),
+            Some(json!("a, b"))
+        );
+        assert_eq!(
+            run("first_non_empty", &[json!("mail")], json!(" ")),
+            Some(json!("a@b.c"))
+        );
+        assert_eq!(
+            run("first_non_empty", &[json!("mail")], json!("x")),
+            Some(json!("x"))
+        );
     }
 
     #[test]
     fn dates_lookups_and_words() {
         let hire = json!("2024-03-05T08:00:00Z");
-        assert_eq!(run("date", &[json!("%d/%m/%Y")], hire.clone()), Some(json!("05/03/2024")));
+        assert_eq!(
+            run("date", &[json!("%d/%m/%Y")], hire.clone()),
+            Some(json!("05/03/2024"))
+        );
         assert_eq!(run("date", &[json!("%s")], hire), Some(json!("1709625600")));
         assert_eq!(
-            run("date", &[json!("%Y-%m-%d"), json!("%m/%d/%Y")], json!("03/05/2024")),
+            run(
+                "date",
+                &[json!("%Y-%m-%d"), json!("%m/%d/%Y")],
+                json!("03/05/2024")
+            ),
             Some(json!("2024-03-05"))
         );
-        assert!(conv("date", &[json!("%Y")]).apply(json!("soon"), &Json::Null).is_err());
-        assert_eq!(run("lookup", &[json!("dept")], json!("it operations")), Some(json!(3)));
+        assert!(
+            conv("date", &[json!("%Y")])
+                .apply(json!("soon"), &Json::Null)
+                .is_err()
+        );
+        assert_eq!(
+            run("lookup", &[json!("dept")], json!("it operations")),
+            Some(json!(3))
+        );
         assert_eq!(run("lookup", &[json!("dept")], json!("Sales")), None);
-        assert_eq!(run("lookup", &[json!("dept"), json!(1)], json!("Sales")), Some(json!(1)));
-        assert_eq!(run("bool_words", &[], json!(false)), Some(json!("Inactive")));
-        assert_eq!(run("bool_words", &[json!("Yes"), json!("No")], json!(true)), Some(json!("Yes")));
-        assert!(conv("bool_words", &[]).apply(json!("maybe"), &Json::Null).is_err());
+        assert_eq!(
+            run("lookup", &[json!("dept"), json!(1)], json!("Sales")),
+            Some(json!(1))
+        );
+        assert_eq!(
+            run("bool_words", &[], json!(false)),
+            Some(json!("Inactive"))
+        );
+        assert_eq!(
+            run("bool_words", &[json!("Yes"), json!("No")], json!(true)),
+            Some(json!("Yes"))
+        );
+        assert!(
+            conv("bool_words", &[])
+                .apply(json!("maybe"), &Json::Null)
+                .is_err()
+        );
     }
 
     #[test]

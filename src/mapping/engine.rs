@@ -86,7 +86,10 @@ impl Field {
         for seg in rest {
             value = match seg {
                 TargetSeg::Key(k) => value.get(k)?,
-                TargetSeg::Select { attr, value: wanted } => value
+                TargetSeg::Select {
+                    attr,
+                    value: wanted,
+                } => value
                     .as_array()?
                     .iter()
                     .find(|e| e.get(attr).and_then(Json::as_str) == Some(wanted))?,
@@ -98,7 +101,8 @@ impl Field {
     fn describe_source(&self) -> String {
         match &self.value {
             ValueSource::Graph(paths) => {
-                let names: Vec<String> = paths.iter().map(|p| format!("`{}`", p.written())).collect();
+                let names: Vec<String> =
+                    paths.iter().map(|p| format!("`{}`", p.written())).collect();
                 names.join(" or ")
             }
             ValueSource::Template(_) => "its template".to_string(),
@@ -193,7 +197,13 @@ fn insert(record: &mut Map<String, Json>, path: &[TargetSeg], value: Json, prima
         [] => {
             record.insert(key.clone(), value);
         }
-        [TargetSeg::Select { attr, value: wanted }, rest @ ..] => {
+        [
+            TargetSeg::Select {
+                attr,
+                value: wanted,
+            },
+            rest @ ..,
+        ] => {
             let list = record
                 .entry(key.clone())
                 .or_insert_with(|| Json::Array(Vec::new()));

@@ -48,16 +48,17 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
         // Where a JSON key or string is written inside the line, for carets.
         let place = |needle: &Json| -> Range<usize> {
             let quoted = needle.to_string();
-            written
-                .find(&quoted)
-                .map_or(line.span.clone(), |at| {
-                    line.span.start + at..line.span.start + at + quoted.len()
-                })
+            written.find(&quoted).map_or(line.span.clone(), |at| {
+                line.span.start + at..line.span.start + at + quoted.len()
+            })
         };
-        let mut field = FieldSpec::new(source, At {
-            value: line.field.clone(),
-            span: line.span.clone(),
-        });
+        let mut field = FieldSpec::new(
+            source,
+            At {
+                value: line.field.clone(),
+                span: line.span.clone(),
+            },
+        );
         let Some(spec) = line.spec.as_object() else {
             continue;
         };
@@ -66,10 +67,25 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
             let text = || value.as_str().map(str::to_string);
             match key.as_str() {
                 "source" => match text() {
+                    // A display name with a typo would only meet the Graph path rules.
+                    Some(s) if s.contains(' ') && catalog::by_display_name(&s).is_none() => {
+                        let names = catalog::DISPLAY_NAMES.iter().map(|(d, _)| *d);
+                        let hint = match nearest(&s, names) {
+                            Some(n) => format!("did you mean `{n}`?"),
+                            None => "use a Graph property name or an Oomnitza field name (see the README)".to_string(),
+                        };
+                        problems.push(
+                            Problem::error(source, at, format!("`{s}` is neither a Graph user property nor an Oomnitza field name"))
+                                .with_hint(hint),
+                        );
+                    }
                     Some(s) => {
                         let graph = catalog::by_display_name(&s).map_or(s, str::to_string);
                         field.graph = Some(At {
-                            value: vec![At { value: graph, span: at.clone() }],
+                            value: vec![At {
+                                value: graph,
+                                span: at.clone(),
+                            }],
                             span: at,
                         });
                     }
@@ -88,13 +104,19 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
                 "converter" => match text() {
                     Some(name) => match converter(&name, at.clone()) {
                         Some(c) => field.convert.push(c),
-                        None => problems.push(
-                            Problem::error(source, at, format!("unknown converter `{name}`"))
-                                .with_hint(format!(
-                                    "the supported converters are: {}",
-                                    converter_names().collect::<Vec<_>>().join(", ")
-                                )),
-                        ),
+                        None => {
+                            let known = converter_names().collect::<Vec<_>>().join(", ");
+                            let hint = match nearest(&name, converter_names()) {
+                                Some(n) => format!(
+                                    "did you mean `{n}`? The supported converters are: {known}"
+                                ),
+                                None => format!("the supported converters are: {known}"),
+                            };
+                            problems.push(
+                                Problem::error(source, at, format!("unknown converter `{name}`"))
+                                    .with_hint(hint),
+                            );
+                        }
                     },
                     None => problems.push(not_text(source, at, key)),
                 },
@@ -105,8 +127,12 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
                         None => format!("the keys are: {}", KEYS.join(", ")),
                     };
                     problems.push(
-                        Problem::error(source, at, format!("unknown key `{other}` in the mapping of `{}`", line.field))
-                            .with_hint(hint),
+                        Problem::error(
+                            source,
+                            at,
+                            format!("unknown key `{other}` in the mapping of `{}`", line.field),
+                        )
+                        .with_hint(hint),
                     );
                 }
             }
@@ -116,7 +142,11 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
     (fields, problems)
 }
 
-fn not_text(source: &std::sync::Arc<crate::diag::SourceText>, at: Range<usize>, key: &str) -> Problem {
+fn not_text(
+    source: &std::sync::Arc<crate::diag::SourceText>,
+    at: Range<usize>,
+    key: &str,
+) -> Problem {
     Problem::error(source, at, format!("`{key}` must be text"))
 }
 

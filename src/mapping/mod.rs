@@ -255,8 +255,9 @@ impl Mapping {
             (Expectation::Record(_), Err(skip)) => Some(format!("skipped: {skip}")),
             (Expectation::Skip(reason), Err(skip)) => {
                 let said = skip.to_string();
-                (!said.contains(reason.as_str()))
-                    .then(|| format!("skipped, but for another reason: {said} (expected {reason:?})"))
+                (!said.contains(reason.as_str())).then(|| {
+                    format!("skipped, but for another reason: {said} (expected {reason:?})")
+                })
             }
             (Expectation::Skip(reason), Ok(record)) => Some(format!(
                 "expected a skip ({reason:?}), got {}",
@@ -335,7 +336,10 @@ pub fn shipped(name: &str) -> Option<&'static str> {
 }
 
 /// Compiles mapping text; problems are reported under `source`'s name.
-pub fn compile_source(source: &Arc<SourceText>, options: Options<'_>) -> Result<Mapping, Vec<Problem>> {
+pub fn compile_source(
+    source: &Arc<SourceText>,
+    options: Options<'_>,
+) -> Result<Mapping, Vec<Problem>> {
     let (spec, mut problems) = spec::read(source);
     match compile::compile(spec, options) {
         Ok(mapping) if problems.is_empty() => Ok(mapping),
@@ -354,7 +358,11 @@ pub fn load_file(path: &Path) -> Result<Mapping, Vec<Problem>> {
         Ok(text) => compile_source(&SourceText::new(name, text), Options::default()),
         Err(e) => {
             let source = SourceText::new(&name, "");
-            Err(vec![Problem::error(&source, 0..0, format!("cannot read {name}: {e}"))])
+            Err(vec![Problem::error(
+                &source,
+                0..0,
+                format!("cannot read {name}: {e}"),
+            )])
         }
     }
 }
@@ -401,11 +409,13 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
         }
     };
     let (legacy, mut problems) = legacy::fields(&config.legacy_mappings);
-    let sync_field = config
-        .target
-        .sync_field
-        .as_ref()
-        .map(|f| (f.clone(), Arc::clone(&config_source), place_of(&config_source, "sync_field")));
+    let sync_field = config.target.sync_field.as_ref().map(|f| {
+        (
+            f.clone(),
+            Arc::clone(&config_source),
+            place_of(&config_source, "sync_field"),
+        )
+    });
     let options = Options {
         settings: Some(&config.settings),
         extra_fields: legacy,

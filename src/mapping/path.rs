@@ -141,7 +141,9 @@ pub fn split(text: &str) -> Result<Vec<(RawSeg, Range<usize>)>, PathError> {
                 return Err(PathError::new(i..i + 1, "expected `.` or `[` here"));
             }
             _ => {
-                let end = text[i..].find(['.', '[', ']']).map_or(text.len(), |e| i + e);
+                let end = text[i..]
+                    .find(['.', '[', ']'])
+                    .map_or(text.len(), |e| i + e);
                 let name = &text[i..end];
                 if let Some(bad) = name.find(|c: char| !(c.is_alphanumeric() || c == '_')) {
                     let at = i + bad;
@@ -225,8 +227,11 @@ fn user_property(
 }
 
 fn unknown_property(name: &str, range: Range<usize>, of_manager: bool) -> PathError {
-    let whose = if of_manager { "the manager's " } else { "" };
-    let message = format!("`{name}` is not {whose}a Graph user property");
+    let message = if of_manager {
+        format!("`{name}` is not a Graph user property (of the manager)")
+    } else {
+        format!("`{name}` is not a Graph user property")
+    };
     let names = catalog::USER
         .iter()
         .map(|p| p.name)
@@ -258,10 +263,10 @@ fn step(
         (Kind::ObjectCollection(parts), RawSeg::Index(i)) => {
             Ok((Seg::Index(*i), Kind::Object(parts)))
         }
-        (Kind::StringCollection | Kind::ObjectCollection(_), RawSeg::Name(_)) => Err(
-            PathError::new(range.clone(), format!("`{name}` is a list"))
-                .hint(format!("pick an element first, e.g. {name}[0]")),
-        ),
+        (Kind::StringCollection | Kind::ObjectCollection(_), RawSeg::Name(_)) => {
+            Err(PathError::new(range.clone(), format!("`{name}` is a list"))
+                .hint(format!("pick an element first, e.g. {name}[0]")))
+        }
         (_, RawSeg::Index(_)) => Err(PathError::new(
             range.clone(),
             format!("`{name}` is {}, not a list", kind.describe()),
@@ -302,10 +307,16 @@ pub const SCIM_CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// Parses a target field path. A SCIM URN prefix (`urn:…:User:department`) becomes one key
 /// for the extension's object; the core schema's prefix is dropped.
 pub fn target(text: &str) -> Result<Vec<TargetSeg>, PathError> {
-    if text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+    if text
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+    {
         let Some(colon) = text.rfind(':').filter(|&c| c + 1 < text.len()) else {
-            return Err(PathError::new(0..text.len(), "the URN names no attribute")
-                .hint("e.g. urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"));
+            return Err(
+                PathError::new(0..text.len(), "the URN names no attribute").hint(
+                    "e.g. urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                ),
+            );
         };
         let urn = &text[..colon];
         let rest = target_attrs(&text[colon + 1..], colon + 1)?;
@@ -340,16 +351,21 @@ fn target_attrs(text: &str, base: usize) -> Result<Vec<TargetSeg>, PathError> {
                 err(at..at + rest.len(), "unclosed `[`")
                     .hint("write a value filter as emails[type eq \"work\"].value")
             })?;
-            let (attr, value) = value_filter(&rest[1..close])
-                .ok_or_else(|| {
-                    err(at..at + close + 1, "expected a value filter such as [type eq \"work\"]")
-                })?;
+            let (attr, value) = value_filter(&rest[1..close]).ok_or_else(|| {
+                err(
+                    at..at + close + 1,
+                    "expected a value filter such as [type eq \"work\"]",
+                )
+            })?;
             segs.push(TargetSeg::Select { attr, value });
             rest = &rest[close + 1..];
             at += close + 1;
             if !rest.starts_with('.') {
-                return Err(err(at.saturating_sub(1)..at, "a value filter must be followed by a sub-attribute")
-                    .hint("e.g. emails[type eq \"work\"].value"));
+                return Err(err(
+                    at.saturating_sub(1)..at,
+                    "a value filter must be followed by a sub-attribute",
+                )
+                .hint("e.g. emails[type eq \"work\"].value"));
             }
         }
         if rest.is_empty() {
@@ -367,11 +383,9 @@ fn value_filter(text: &str) -> Option<(String, String)> {
     let attr = words.next()?.trim();
     let op = words.next()?.trim();
     let value = words.next()?.trim();
-    let quoted = ['"', '\''].iter().find_map(|q| {
-        value
-            .strip_prefix(*q)
-            .and_then(|v| v.strip_suffix(*q))
-    })?;
+    let quoted = ['"', '\'']
+        .iter()
+        .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))?;
     let valid_attr = !attr.is_empty() && attr.chars().all(|c| c.is_alphanumeric() || c == '_');
     (valid_attr && op.eq_ignore_ascii_case("eq")).then(|| (attr.to_string(), quoted.to_string()))
 }
@@ -411,7 +425,12 @@ mod tests {
         assert_eq!(e.hint.as_deref(), Some("did you mean `costCenter`?"));
         let e = graph("givenNam").unwrap_err();
         assert_eq!(e.hint.as_deref(), Some("did you mean `givenName`?"));
-        assert!(graph("businessPhones.x").unwrap_err().message.contains("is a list"));
+        assert!(
+            graph("businessPhones.x")
+                .unwrap_err()
+                .message
+                .contains("is a list")
+        );
         assert!(graph("mail[0]").unwrap_err().message.contains("not a list"));
         assert!(graph("a..b").is_err());
         assert!(graph("mail.").is_err());

@@ -9,8 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::diag::{Problem, SourceText, nearest};
 
@@ -204,9 +204,11 @@ pub fn read(source: &Arc<SourceText>) -> (Spec, Vec<Problem>) {
     let (table, errors) = DeTable::parse_recoverable(source.text());
     for error in errors {
         let span = error.span().unwrap_or(0..0);
-        reader
-            .problems
-            .push(Problem::error(source, span, error.message().trim().to_string()));
+        reader.problems.push(Problem::error(
+            source,
+            span,
+            error.message().trim().to_string(),
+        ));
     }
     let mut spec = Spec {
         source: Arc::clone(source),
@@ -307,7 +309,10 @@ impl Reader<'_> {
     }
 
     fn active(&mut self, value: &Val<'_>) -> Option<ActiveSpec> {
-        let table = self.table(value, "a table: { field = \"active\", active = true, inactive = false }")?;
+        let table = self.table(
+            value,
+            "a table: { field = \"active\", active = true, inactive = false }",
+        )?;
         let (mut field, mut active, mut inactive) = (None, Json::Bool(true), Json::Bool(false));
         for (key, v) in table {
             match key.get_ref().as_ref() {
@@ -340,7 +345,8 @@ impl Reader<'_> {
         let mut fields = Vec::new();
         for (key, v) in table {
             let target = At::new(key.get_ref().to_string(), key.span());
-            let Some(entries) = self.table(v, "a table: [fields.\"…\"] with source = \"…\"") else {
+            let Some(entries) = self.table(v, "a table: [fields.\"…\"] with source = \"…\"")
+            else {
                 continue;
             };
             let mut field = FieldSpec::new(self.source, target);
@@ -378,7 +384,10 @@ impl Reader<'_> {
                 paths
             }
             _ => {
-                self.wrong_type(value, "a Graph path, or a list of them (first non-empty wins)");
+                self.wrong_type(
+                    value,
+                    "a Graph path, or a list of them (first non-empty wins)",
+                );
                 return None;
             }
         };
@@ -395,7 +404,10 @@ impl Reader<'_> {
                 return Vec::new();
             }
         };
-        items.into_iter().filter_map(|i| self.converter(i)).collect()
+        items
+            .into_iter()
+            .filter_map(|i| self.converter(i))
+            .collect()
     }
 
     fn converter(&mut self, item: &Val<'_>) -> Option<ConvertSpec> {

@@ -4,5 +4,6 @@ mod cli;
 mod config;
 mod filter_corpus;
 mod filter_props;
+mod mapping_corpus;
 mod shipped;
 mod util;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::convert::{SETTINGS_KEY, is_missing};
+use super::convert::{Converter, SETTINGS_KEY, is_missing};
 use super::path::{GraphPath, SCIM_CORE, SYNC_TIME, TargetSeg};
 use super::{Context, Field, Mapping, Record, Skip, TargetType, Template, ValueSource};
 
@@ -56,11 +56,14 @@ impl Mapping {
         }
         .filter(|v| !is_missing(v));
         for converter in &field.convert {
-            let Some(v) = value.take() else {
-                break;
+            // A missing value ends the chain, except where `first_non_empty` fills it in.
+            let input = match value.take() {
+                Some(v) => v,
+                None if matches!(converter, Converter::FirstNonEmpty(_)) => Json::Null,
+                None => break,
             };
             value = converter
-                .apply(v, user)
+                .apply(input, user)
                 .map_err(skip)?
                 .filter(|v| !is_missing(v));
         }

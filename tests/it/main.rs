@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod filter_corpus;
 mod filter_props;
+mod mapping;
 mod mapping_corpus;
 mod shipped;
 mod util;

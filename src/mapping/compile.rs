@@ -97,6 +97,8 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         return Err(c.problems);
     }
     let (select, manager_select) = select(&fields);
+    let roots = roots(&mut fields);
+    let groups = groups(&fields);
     Ok(Mapping {
         name: src.name().to_string(),
         target: target.unwrap_or(TargetType::Rest),
@@ -107,7 +109,61 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         select,
         manager_select,
         tests,
+        roots,
+        sorted_objects: objects_iterate_in_key_order(),
+        groups,
     })
+}
+
+/// Field indexes grouped by the first key of their target path, in order of appearance.
+fn groups(fields: &[Field]) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        let Some(TargetSeg::Key(key)) = field.path.first() else {
+            continue;
+        };
+        match groups.iter_mut().find(|(k, _)| k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key.clone(), vec![i])),
+        }
+    }
+    groups
+}
+
+/// The top-level properties the fields' Graph sources read, sorted; notes each source's place.
+fn roots(fields: &mut [Field]) -> Vec<String> {
+    let mut roots: Vec<String> = fields
+        .iter()
+        .filter_map(|f| match &f.value {
+            ValueSource::Graph(paths) => Some(paths),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|p| p.root().map(str::to_string))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    for field in fields.iter_mut() {
+        if let ValueSource::Graph(paths) = &field.value {
+            field.roots = paths
+                .iter()
+                .map(|p| {
+                    p.root()
+                        .and_then(|r| roots.binary_search_by(|x| x.as_str().cmp(r)).ok())
+                })
+                .collect();
+        }
+    }
+    roots
+}
+
+/// serde_json keeps objects sorted by key unless a crate in the build asks it to keep
+/// insertion order instead; the engine's one-pass lookup relies on the former.
+fn objects_iterate_in_key_order() -> bool {
+    let mut probe = serde_json::Map::new();
+    probe.insert("b".to_string(), Json::Null);
+    probe.insert("a".to_string(), Json::Null);
+    probe.keys().next().is_some_and(|k| k == "a")
 }
 
 struct Compiler<'o> {
@@ -296,6 +352,7 @@ impl Compiler<'_> {
             required: spec.required.as_ref().is_some_and(|r| r.value),
             on: on?,
             primary,
+            roots: Vec::new(),
         })
     }
 

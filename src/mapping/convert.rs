@@ -380,7 +380,12 @@ pub fn check_date_format(format: &str) -> Result<(), String> {
 pub fn is_missing(value: &Json) -> bool {
     match value {
         Json::Null => true,
-        Json::String(s) => s.trim().is_empty(),
+        // Most values start with a letter or digit: no need to look further.
+        Json::String(s) => match s.as_bytes().first() {
+            None => true,
+            Some(b) if b.is_ascii_alphanumeric() => false,
+            Some(_) => s.trim().is_empty(),
+        },
         _ => false,
     }
 }

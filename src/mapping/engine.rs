@@ -13,10 +13,32 @@ impl Mapping {
     /// why this user is skipped (a required field without a value, a value a converter could
     /// not convert). Fields whose value is missing and have no default are left out.
     pub fn map(&self, user: &Json, ctx: &Context<'_>) -> Result<Record, Skip> {
+        let roots = self.root_values(user);
         let mut record = Record::new();
-        for field in &self.fields {
-            if let Some(value) = self.value(field, user, ctx)? {
-                insert(&mut record, &field.path, value, field.primary);
+        for (key, members) in &self.groups {
+            let mut nested: Option<Json> = None;
+            for &i in members {
+                let Some(field) = self.fields.get(i) else {
+                    continue;
+                };
+                let Some(value) = self.value(field, user, &roots, ctx)? else {
+                    continue;
+                };
+                match field.path.get(1..) {
+                    Some([]) | None => {
+                        record.insert(key.clone(), value);
+                    }
+                    Some(rest) => {
+                        let slot = nested.get_or_insert_with(|| match rest.first() {
+                            Some(TargetSeg::Select { .. }) => Json::Array(Vec::new()),
+                            _ => Json::Object(Map::new()),
+                        });
+                        insert_below(slot, rest, value, field.primary);
+                    }
+                }
+            }
+            if let Some(nested) = nested {
+                record.insert(key.clone(), nested);
             }
         }
         if self.target == TargetType::Scim && !record.contains_key("schemas") {
@@ -32,17 +54,70 @@ impl Mapping {
         Ok(record)
     }
 
+    /// The user's values of `self.roots`, found in one pass over both sorted lists.
+    fn root_values<'u>(&self, user: &'u Json) -> Vec<Option<&'u Json>> {
+        let mut values = vec![None; self.roots.len()];
+        let Some(object) = user.as_object() else {
+            return values;
+        };
+        if !self.sorted_objects {
+            for (slot, root) in values.iter_mut().zip(&self.roots) {
+                *slot = object.get(root);
+            }
+            return values;
+        }
+        let mut next = 0;
+        for (key, value) in object {
+            let key = key.as_bytes();
+            let mut order = std::cmp::Ordering::Less;
+            while let Some(root) = self.roots.get(next) {
+                order = compare(root.as_bytes(), key);
+                if order.is_lt() {
+                    next += 1;
+                } else {
+                    break;
+                }
+            }
+            if next == self.roots.len() {
+                break;
+            }
+            if order.is_eq() {
+                values[next] = Some(value);
+                next += 1;
+            }
+        }
+        values
+    }
+
     /// One field's value: read, converted, defaulted; `None` when missing and optional.
-    fn value(&self, field: &Field, user: &Json, ctx: &Context<'_>) -> Result<Option<Json>, Skip> {
+    fn value(
+        &self,
+        field: &Field,
+        user: &Json,
+        roots: &[Option<&Json>],
+        ctx: &Context<'_>,
+    ) -> Result<Option<Json>, Skip> {
         let skip = |reason: String| Skip {
             field: field.target.clone(),
             reason,
         };
         let mut value = match &field.value {
-            ValueSource::Graph(paths) => paths.iter().find_map(|p| match p {
-                GraphPath::SyncTime => Some(Json::from(ctx.sync_time)),
-                user_path => user_path.get(user).filter(|v| !is_missing(v)).cloned(),
-            }),
+            ValueSource::Graph(paths) => {
+                paths
+                    .iter()
+                    .zip(&field.roots)
+                    .find_map(|(path, root)| match (path, root) {
+                        (GraphPath::SyncTime, _) => Some(Json::from(ctx.sync_time)),
+                        (path, Some(root)) => roots
+                            .get(*root)
+                            .copied()
+                            .flatten()
+                            .and_then(|r| path.get_below_root(r))
+                            .filter(|v| !is_missing(v))
+                            .cloned(),
+                        (path, None) => path.get(user).filter(|v| !is_missing(v)).cloned(),
+                    })
+            }
             ValueSource::Constant(v) => Some(v.clone()),
             ValueSource::Setting(name) => ctx.settings.get(name).cloned(),
             ValueSource::Template(template) => {
@@ -191,31 +266,31 @@ fn render_reason(error: &handlebars::RenderError) -> String {
     error.reason().to_string()
 }
 
-/// Puts `value` at `path` in `record`, building objects and list elements on the way.
-fn insert(record: &mut Map<String, Json>, path: &[TargetSeg], value: Json, primary: bool) {
-    let [TargetSeg::Key(key), rest @ ..] = path else {
-        return;
-    };
-    match rest {
-        [] => {
-            record.insert(key.clone(), value);
+/// Byte-wise order, as `str` has; property names differ early, so a plain loop beats a
+/// call to `memcmp` per comparison.
+fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
         }
-        [
-            TargetSeg::Select {
-                attr,
-                value: wanted,
-            },
-            rest @ ..,
-        ] => {
-            let list = record
-                .entry(key.clone())
-                .or_insert_with(|| Json::Array(Vec::new()));
-            if !list.is_array() {
-                *list = Json::Array(Vec::new());
-            }
-            let Json::Array(items) = list else {
-                return;
-            };
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Puts `value` at `path` below `slot` (an object, or a list for a value filter), building
+/// objects and list elements on the way.
+fn insert_below(slot: &mut Json, path: &[TargetSeg], value: Json, primary: bool) {
+    match (slot, path) {
+        (
+            Json::Array(items),
+            [
+                TargetSeg::Select {
+                    attr,
+                    value: wanted,
+                },
+                rest @ ..,
+            ],
+        ) => {
             let at = items
                 .iter()
                 .position(|e| e.get(attr).and_then(Json::as_str) == Some(wanted.as_str()))
@@ -225,23 +300,37 @@ fn insert(record: &mut Map<String, Json>, path: &[TargetSeg], value: Json, prima
                     items.push(Json::Object(element));
                     items.len() - 1
                 });
-            if let Some(Json::Object(element)) = items.get_mut(at) {
-                if primary {
-                    element.insert("primary".to_string(), Json::Bool(true));
+            if let Some(element) = items.get_mut(at) {
+                if primary && let Json::Object(map) = element {
+                    map.insert("primary".to_string(), Json::Bool(true));
                 }
-                insert(element, rest, value, false);
+                insert_below(element, rest, value, false);
             }
         }
-        _ => {
-            let child = record
-                .entry(key.clone())
-                .or_insert_with(|| Json::Object(Map::new()));
-            if !child.is_object() {
-                *child = Json::Object(Map::new());
+        (Json::Object(map), [TargetSeg::Key(key)]) => {
+            map.insert(key.clone(), value);
+        }
+        (Json::Object(map), [TargetSeg::Key(key), rest @ ..]) => {
+            let wants_list = matches!(rest.first(), Some(TargetSeg::Select { .. }));
+            let fits = map.get(key).is_some_and(|v| {
+                if wants_list {
+                    v.is_array()
+                } else {
+                    v.is_object()
+                }
+            });
+            if !fits {
+                let empty = if wants_list {
+                    Json::Array(Vec::new())
+                } else {
+                    Json::Object(Map::new())
+                };
+                map.insert(key.clone(), empty);
             }
-            if let Json::Object(map) = child {
-                insert(map, rest, value, primary);
+            if let Some(child) = map.get_mut(key) {
+                insert_below(child, rest, value, primary);
             }
         }
+        _ => {}
     }
 }

@@ -133,6 +133,8 @@ pub struct Field {
     required: bool,
     on: On,
     primary: bool,
+    /// For each Graph path of `value`, its top-level property's place in `Mapping::roots`.
+    roots: Vec<Option<usize>>,
 }
 
 impl Field {
@@ -186,6 +188,14 @@ pub struct Mapping {
     select: Vec<String>,
     manager_select: Option<Vec<String>>,
     tests: Vec<TestCase>,
+    /// The top-level properties the fields read, sorted: each user's values for them are
+    /// found in one pass over the user instead of one search per field.
+    roots: Vec<String>,
+    /// Whether JSON objects iterate in key order (serde_json's default), which that pass needs.
+    sorted_objects: bool,
+    /// The fields grouped by the record key they write under, in order of first appearance:
+    /// a nested object (`name`, `emails`) is built apart and put in the record once.
+    groups: Vec<(String, Vec<usize>)>,
 }
 
 impl Mapping {

@@ -80,6 +80,28 @@ impl GraphPath {
         })
     }
 
+    /// The top-level key this path starts with in the user (`manager` for the manager's).
+    pub fn root(&self) -> Option<&str> {
+        match self {
+            GraphPath::User(segs) => match segs.first() {
+                Some(Seg::Key(k)) => Some(k),
+                _ => None,
+            },
+            GraphPath::SyncTime => None,
+        }
+    }
+
+    /// The value at this path below its top-level property's value `root`.
+    pub fn get_below_root<'u>(&self, root: &'u Json) -> Option<&'u Json> {
+        let GraphPath::User(segs) = self else {
+            return None;
+        };
+        segs.iter().skip(1).try_fold(root, |value, seg| match seg {
+            Seg::Key(k) => value.get(k.as_str()),
+            Seg::Index(i) => value.get(*i),
+        })
+    }
+
     /// The top-level property to name in `$select` (`None` for the manager and the sync time).
     pub fn select_name(&self) -> Option<&str> {
         match self {

@@ -949,8 +949,6 @@ impl Walk<'_> {
         let name = match &h.name {
             Parameter::Name(n) => n.clone(),
             Parameter::Path(p) => raw_path(p),
-            Parameter::Literal(_) | Parameter::Subexpression(_) => return None,
-            #[allow(unreachable_patterns)]
             _ => return None,
         };
         let is_helper = known_helper(&name);

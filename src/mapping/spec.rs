@@ -71,8 +71,6 @@ pub struct ActiveSpec {
     pub active: Json,
     /// What the field holds for a deactivated user.
     pub inactive: Json,
-    /// The whole `active = …` value.
-    pub span: Range<usize>,
 }
 
 /// One target field and how its value is made.
@@ -165,8 +163,6 @@ pub struct TestSpec {
     pub sync_time: Option<At<String>>,
     /// The expected record, or the expected skip reason.
     pub expect: Option<Expect>,
-    /// The `[[test]]` table.
-    pub span: Range<usize>,
 }
 
 /// What a test expects.
@@ -182,7 +178,7 @@ const TOP_KEYS: &[&str] = &[
     "version", "target", "match", "active", "fields", "lookup", "test",
 ];
 /// The keys of a `[fields."…"]` table.
-pub const FIELD_KEYS: &[&str] = &[
+const FIELD_KEYS: &[&str] = &[
     "source", "template", "value", "setting", "convert", "default", "required", "on", "primary",
 ];
 const TEST_KEYS: &[&str] = &[
@@ -334,7 +330,6 @@ impl Reader<'_> {
             field,
             active,
             inactive,
-            span: value.span(),
         })
     }
 
@@ -497,7 +492,6 @@ impl Reader<'_> {
             settings: serde_json::Map::new(),
             sync_time: None,
             expect: None,
-            span: item.span(),
         };
         let mut expect_span = None;
         for (key, v) in table {

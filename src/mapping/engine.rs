@@ -334,3 +334,70 @@ fn insert_below(slot: &mut Json, path: &[TargetSeg], value: Json, primary: bool)
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::diag::SourceText;
+    use crate::mapping::{Options, compile_source};
+
+    fn compile(fields: &str) -> Mapping {
+        let text = format!("version = 1\ntarget = \"scim\"\nmatch = \"userName\"\n{fields}");
+        compile_source(&SourceText::new("m.toml", text), Options::default()).unwrap()
+    }
+
+    #[test]
+    fn value_filters_share_one_element_and_primary_is_added_once() {
+        let m = compile(
+            "[fields.userName]\nsource = \"id\"\n[fields.'emails[type eq \"work\"].value']\nsource = \"mail\"\nprimary = true\n[fields.'emails[type eq \"work\"].display']\nsource = \"displayName\"\n[fields.'emails[type eq \"home\"].value']\nsource = \"otherMails[0]\"\n",
+        );
+        let settings = BTreeMap::new();
+        let ctx = Context {
+            settings: &settings,
+            sync_time: "2024-01-01T00:00:00Z",
+        };
+        let user =
+            json!({"id": "1", "mail": "a@x.com", "displayName": "A", "otherMails": ["a@home.net"]});
+        let record = m.map(&user, &ctx).unwrap();
+        assert_eq!(
+            record["emails"],
+            json!([
+                {"type": "work", "value": "a@x.com", "display": "A", "primary": true},
+                {"type": "home", "value": "a@home.net"}
+            ])
+        );
+        let field = m.field("emails[type eq \"home\"].value").unwrap();
+        assert_eq!(field.get(&record), Some(&json!("a@home.net")));
+        assert_eq!(record["schemas"], json!([SCIM_CORE]));
+    }
+
+    #[test]
+    fn template_data_holds_every_path_even_under_a_missing_parent() {
+        let mut data = Map::new();
+        put(&mut data, &["manager".into(), "mail".into()], Json::Null);
+        put(&mut data, &["manager".into(), "id".into()], json!("7"));
+        put(&mut data, &["mail".into()], json!("a@x.com"));
+        put(&mut data, &["mail".into(), "x".into()], json!("ignored"));
+        assert_eq!(
+            Json::Object(data),
+            json!({"manager": {"mail": null, "id": "7"}, "mail": "a@x.com"})
+        );
+    }
+
+    #[test]
+    fn users_that_are_not_objects_are_skipped_not_panicked_on() {
+        let m = compile("[fields.userName]\nsource = \"userPrincipalName\"\n");
+        let settings = BTreeMap::new();
+        let ctx = Context {
+            settings: &settings,
+            sync_time: "2024-01-01T00:00:00Z",
+        };
+        for user in [json!(null), json!([1, 2]), json!("x")] {
+            assert_eq!(m.map(&user, &ctx).unwrap_err().field, "userName");
+        }
+    }
+}

@@ -419,13 +419,20 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
         }
     };
     let (legacy, mut problems) = legacy::fields(&config.legacy_mappings);
-    let sync_field = config.target.sync_field.as_ref().map(|f| {
-        (
-            f.clone(),
-            Arc::clone(&config_source),
-            place_of(&config_source, "sync_field"),
-        )
-    });
+    // Oomnitza's `sync_field` names the field users are matched on.
+    let oomnitza = config.target.kind == TargetKind::Oomnitza;
+    let sync_field = config
+        .target
+        .sync_field
+        .as_ref()
+        .filter(|_| oomnitza)
+        .map(|f| {
+            (
+                f.clone(),
+                Arc::clone(&config_source),
+                place_of(&config_source, "sync_field"),
+            )
+        });
     let options = Options {
         settings: Some(&config.settings),
         extra_fields: legacy,

@@ -144,6 +144,23 @@ fn templates_and_first_non_empty_count_towards_select() {
     assert_eq!(record["label"], "ØBERG, Åsa (Bo) ");
 }
 
+#[test]
+fn directory_extensions_are_read_and_selected() {
+    let ext = "extension_0123456789abcdef0123456789abcdef_costCode";
+    let text = "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\nsource = \"userPrincipalName\"\n[fields.cost]\nsource = \"EXTENSION_0123456789ABCDEF0123456789ABCDEF_costCode\"\n";
+    let m = mapping::compile_source(&SourceText::new("m.toml", text), Options::default()).unwrap();
+    assert!(m.select().contains(&ext.to_string()), "{:?}", m.select());
+    let settings = BTreeMap::new();
+    let ctx = Context {
+        settings: &settings,
+        sync_time: "2024-01-01T00:00:00Z",
+    };
+    let record = m
+        .map(&json!({"userPrincipalName": "a@x.com", ext: "CC-9"}), &ctx)
+        .unwrap();
+    assert_eq!(record["cost"], "CC-9");
+}
+
 fn config_in(dir: &std::path::Path, name: &str, text: &str) -> config::Config {
     let path = write(dir, name, text);
     config::load(&path).unwrap_or_else(|e| panic!("{e}")).config

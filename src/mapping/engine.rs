@@ -14,7 +14,8 @@ impl Mapping {
     /// not convert). Fields whose value is missing and have no default are left out.
     pub fn map(&self, user: &Json, ctx: &Context<'_>) -> Result<Record, Skip> {
         let roots = self.root_values(user);
-        let mut record = Record::new();
+        // Collected first and built in one go: cheaper than inserting key by key.
+        let mut entries: Vec<(String, Json)> = Vec::with_capacity(self.groups.len() + 1);
         for (key, members) in &self.groups {
             let mut nested: Option<Json> = None;
             for &i in members {
@@ -25,9 +26,7 @@ impl Mapping {
                     continue;
                 };
                 match field.path.get(1..) {
-                    Some([]) | None => {
-                        record.insert(key.clone(), value);
-                    }
+                    Some([]) | None => entries.push((key.clone(), value)),
                     Some(rest) => {
                         let slot = nested.get_or_insert_with(|| match rest.first() {
                             Some(TargetSeg::Select { .. }) => Json::Array(Vec::new()),
@@ -38,20 +37,20 @@ impl Mapping {
                 }
             }
             if let Some(nested) = nested {
-                record.insert(key.clone(), nested);
+                entries.push((key.clone(), nested));
             }
         }
-        if self.target == TargetType::Scim && !record.contains_key("schemas") {
+        if self.target == TargetType::Scim && !self.groups.iter().any(|(k, _)| k == "schemas") {
             let mut schemas = vec![Json::from(SCIM_CORE)];
             schemas.extend(
-                record
-                    .keys()
-                    .filter(|k| k.starts_with("urn:"))
-                    .map(|k| Json::from(k.as_str())),
+                entries
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("urn:"))
+                    .map(|(k, _)| Json::from(k.as_str())),
             );
-            record.insert("schemas".to_string(), Json::Array(schemas));
+            entries.push(("schemas".to_string(), Json::Array(schemas)));
         }
-        Ok(record)
+        Ok(entries.into_iter().collect())
     }
 
     /// The user's values of `self.roots`, found in one pass over both sorted lists.

@@ -139,7 +139,7 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
         }
         if as_json {
             let line = match result {
-                Ok(record) => json!({ "user": label, "record": record }),
+                Ok(record) => json!({ "user": label, "record": record.to_json() }),
                 Err(skip) => {
                     json!({ "user": label, "skip": { "field": skip.field, "reason": skip.reason } })
                 }
@@ -174,15 +174,12 @@ fn print_record(mapping: &Mapping, label: &str, record: &mapping::Record) {
         .max()
         .unwrap_or(0)
         .min(48);
-    for field in mapping.fields() {
-        let Some(value) = field.get(record) else {
-            continue;
-        };
+    for (target, value) in record.iter() {
         let shown = match value {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        println!("  {:<width$}  {}", field.target(), cut(&shown, 80));
+        println!("  {:<width$}  {}", target, cut(&shown, 80));
     }
     println!();
 }

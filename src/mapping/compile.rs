@@ -19,6 +19,7 @@ use serde_json::Value as Json;
 
 use super::convert::{self, ArgError, Converter, Env, Lookup, Shared};
 use super::path::{self, GraphPath, PathError, RawSeg, TargetSeg};
+use super::record::Shape;
 use super::spec::{Args, At, ConvertSpec, Expect, FieldSpec, Spec};
 use super::{
     Active, Expectation, Field, Mapping, On, TEST_SYNC_TIME, TargetType, Template, TestCase,
@@ -98,10 +99,16 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
     }
     let (select, manager_select) = select(&fields);
     let roots = roots(&mut fields);
-    let groups = groups(&fields);
+    let target = target.unwrap_or(TargetType::Rest);
+    let shape = Shape::new(
+        fields.iter().map(|f| f.target.clone()).collect(),
+        fields.iter().map(|f| f.path.clone()).collect(),
+        fields.iter().map(|f| f.primary).collect(),
+        target == TargetType::Scim,
+    );
     Ok(Mapping {
         name: src.name().to_string(),
-        target: target.unwrap_or(TargetType::Rest),
+        target,
         fields,
         matching: matching.unwrap_or_default(),
         active,
@@ -111,23 +118,8 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         tests,
         roots,
         sorted_objects: objects_iterate_in_key_order(),
-        groups,
+        shape: Arc::new(shape),
     })
-}
-
-/// Field indexes grouped by the first key of their target path, in order of appearance.
-fn groups(fields: &[Field]) -> Vec<(String, Vec<usize>)> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, field) in fields.iter().enumerate() {
-        let Some(TargetSeg::Key(key)) = field.path.first() else {
-            continue;
-        };
-        match groups.iter_mut().find(|(k, _)| k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key.clone(), vec![i])),
-        }
-    }
-    groups
 }
 
 /// The top-level properties the fields' Graph sources read, sorted; notes each source's place.

@@ -2,11 +2,13 @@
 //! and the settings come in through [`Context`], so a mapping's output depends on its inputs
 //! alone and tests can pin it down exactly.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value as Json};
 
 use super::convert::{Converter, SETTINGS_KEY, is_missing};
-use super::path::{GraphPath, SCIM_CORE, SYNC_TIME, TargetSeg};
-use super::{Context, Field, Mapping, Record, Skip, TargetType, Template, ValueSource};
+use super::path::{GraphPath, SYNC_TIME, TargetSeg};
+use super::{Context, Field, Mapping, Record, Skip, Template, ValueSource};
 
 impl Mapping {
     /// Maps one Graph user (a JSON object as Graph returns it) to a target record, or says
@@ -14,43 +16,12 @@ impl Mapping {
     /// not convert). Fields whose value is missing and have no default are left out.
     pub fn map(&self, user: &Json, ctx: &Context<'_>) -> Result<Record, Skip> {
         let roots = self.root_values(user);
-        // Collected first and built in one go: cheaper than inserting key by key.
-        let mut entries: Vec<(String, Json)> = Vec::with_capacity(self.groups.len() + 1);
-        for (key, members) in &self.groups {
-            let mut nested: Option<Json> = None;
-            for &i in members {
-                let Some(field) = self.fields.get(i) else {
-                    continue;
-                };
-                let Some(value) = self.value(field, user, &roots, ctx)? else {
-                    continue;
-                };
-                match field.path.get(1..) {
-                    Some([]) | None => entries.push((key.clone(), value)),
-                    Some(rest) => {
-                        let slot = nested.get_or_insert_with(|| match rest.first() {
-                            Some(TargetSeg::Select { .. }) => Json::Array(Vec::new()),
-                            _ => Json::Object(Map::new()),
-                        });
-                        insert_below(slot, rest, value, field.primary);
-                    }
-                }
-            }
-            if let Some(nested) = nested {
-                entries.push((key.clone(), nested));
-            }
-        }
-        if self.target == TargetType::Scim && !self.groups.iter().any(|(k, _)| k == "schemas") {
-            let mut schemas = vec![Json::from(SCIM_CORE)];
-            schemas.extend(
-                entries
-                    .iter()
-                    .filter(|(k, _)| k.starts_with("urn:"))
-                    .map(|(k, _)| Json::from(k.as_str())),
-            );
-            entries.push(("schemas".to_string(), Json::Array(schemas)));
-        }
-        Ok(entries.into_iter().collect())
+        let values = self
+            .fields
+            .iter()
+            .map(|field| self.value(field, user, &roots, ctx))
+            .collect::<Result<_, _>>()?;
+        Ok(Record::new(Arc::clone(&self.shape), values))
     }
 
     /// The user's values of `self.roots`, found in one pass over both sorted lists.
@@ -153,8 +124,9 @@ impl Mapping {
 }
 
 impl Field {
-    /// This field's value in a record built by the same mapping, for comparing records.
-    pub fn get<'r>(&self, record: &'r Record) -> Option<&'r Json> {
+    /// This field's value in a JSON object laid out by target paths: a record's
+    /// [`Record::to_json`], or a user as the target returns it.
+    pub fn get<'r>(&self, record: &'r Map<String, Json>) -> Option<&'r Json> {
         let (first, rest) = self.path.split_first()?;
         let TargetSeg::Key(key) = first else {
             return None;
@@ -276,64 +248,6 @@ fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     a.len().cmp(&b.len())
 }
 
-/// Puts `value` at `path` below `slot` (an object, or a list for a value filter), building
-/// objects and list elements on the way.
-fn insert_below(slot: &mut Json, path: &[TargetSeg], value: Json, primary: bool) {
-    match (slot, path) {
-        (
-            Json::Array(items),
-            [
-                TargetSeg::Select {
-                    attr,
-                    value: wanted,
-                },
-                rest @ ..,
-            ],
-        ) => {
-            let at = items
-                .iter()
-                .position(|e| e.get(attr).and_then(Json::as_str) == Some(wanted.as_str()))
-                .unwrap_or_else(|| {
-                    let mut element = Map::new();
-                    element.insert(attr.clone(), Json::from(wanted.as_str()));
-                    items.push(Json::Object(element));
-                    items.len() - 1
-                });
-            if let Some(element) = items.get_mut(at) {
-                if primary && let Json::Object(map) = element {
-                    map.insert("primary".to_string(), Json::Bool(true));
-                }
-                insert_below(element, rest, value, false);
-            }
-        }
-        (Json::Object(map), [TargetSeg::Key(key)]) => {
-            map.insert(key.clone(), value);
-        }
-        (Json::Object(map), [TargetSeg::Key(key), rest @ ..]) => {
-            let wants_list = matches!(rest.first(), Some(TargetSeg::Select { .. }));
-            let fits = map.get(key).is_some_and(|v| {
-                if wants_list {
-                    v.is_array()
-                } else {
-                    v.is_object()
-                }
-            });
-            if !fits {
-                let empty = if wants_list {
-                    Json::Array(Vec::new())
-                } else {
-                    Json::Object(Map::new())
-                };
-                map.insert(key.clone(), empty);
-            }
-            if let Some(child) = map.get_mut(key) {
-                insert_below(child, rest, value, primary);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -361,7 +275,7 @@ mod tests {
         };
         let user =
             json!({"id": "1", "mail": "a@x.com", "displayName": "A", "otherMails": ["a@home.net"]});
-        let record = m.map(&user, &ctx).unwrap();
+        let record = m.map(&user, &ctx).unwrap().to_json();
         assert_eq!(
             record["emails"],
             json!([
@@ -371,7 +285,7 @@ mod tests {
         );
         let field = m.field("emails[type eq \"home\"].value").unwrap();
         assert_eq!(field.get(&record), Some(&json!("a@home.net")));
-        assert_eq!(record["schemas"], json!([SCIM_CORE]));
+        assert_eq!(record["schemas"], json!([crate::mapping::path::SCIM_CORE]));
     }
 
     #[test]

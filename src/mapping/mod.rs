@@ -16,6 +16,7 @@ pub mod convert;
 mod engine;
 mod legacy;
 pub mod path;
+mod record;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -31,8 +32,7 @@ use crate::config::{Config, TargetKind};
 use crate::diag::{Problem, SourceText};
 use path::{GraphPath, TargetSeg};
 
-/// A mapped user: a JSON object built from the target field paths.
-pub type Record = Map<String, Json>;
+pub use record::Record;
 
 /// What a mapping reads besides the user: the same for every user of one run.
 #[derive(Debug, Clone, Copy)]
@@ -193,9 +193,8 @@ pub struct Mapping {
     roots: Vec<String>,
     /// Whether JSON objects iterate in key order (serde_json's default), which that pass needs.
     sorted_objects: bool,
-    /// The fields grouped by the record key they write under, in order of first appearance:
-    /// a nested object (`name`, `emails`) is built apart and put in the record once.
-    groups: Vec<(String, Vec<usize>)>,
+    /// The layout of the records it makes.
+    shape: Arc<record::Shape>,
 }
 
 impl Mapping {
@@ -259,7 +258,7 @@ impl Mapping {
         };
         let failure = match (&test.expect, self.map(&test.user, &ctx)) {
             (Expectation::Record(expected), Ok(record)) => {
-                let actual = Json::Object(record);
+                let actual = Json::Object(record.to_json());
                 (actual != *expected).then(|| record_difference(expected, &actual))
             }
             (Expectation::Record(_), Err(skip)) => Some(format!("skipped: {skip}")),
@@ -271,7 +270,7 @@ impl Mapping {
             }
             (Expectation::Skip(reason), Ok(record)) => Some(format!(
                 "expected a skip ({reason:?}), got {}",
-                Json::Object(record)
+                Json::Object(record.to_json())
             )),
         };
         TestOutcome {

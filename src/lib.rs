@@ -10,4 +10,5 @@ pub mod config;
 pub mod diag;
 pub mod filter;
 pub mod graph;
+pub mod mapping;
 pub mod sim;

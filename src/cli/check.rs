@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{Outcome, color, load_config};
+use super::{Outcome, color, load_config, load_mapping};
 use crate::config::Config;
-use crate::graph::{GraphClient, UserQuery};
+use crate::graph::{GraphClient, Selection, UserQuery};
 
 /// Permissions that let an app read every user.
 const READ_USERS: &[&str] = &[
@@ -54,6 +54,9 @@ pub fn run(path: &std::path::Path) -> Outcome {
     let Some(config) = load_config(path) else {
         return Outcome::Failed;
     };
+    let Some(mapping) = load_mapping(&config) else {
+        return Outcome::Failed;
+    };
     let Some(runtime) = super::runtime() else {
         return Outcome::Failed;
     };
@@ -61,8 +64,15 @@ pub fn run(path: &std::path::Path) -> Outcome {
         color: color() && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         failed: false,
     };
-    report.pass("config", format!("{} is valid", config.path.display()));
-    runtime.block_on(check_graph(&config, &mut report));
+    report.pass(
+        "config",
+        format!(
+            "{} and mapping {} are valid",
+            config.path.display(),
+            mapping.name()
+        ),
+    );
+    runtime.block_on(check_graph(&config, mapping.selection(), &mut report));
     if report.failed {
         Outcome::Failed
     } else {
@@ -70,12 +80,9 @@ pub fn run(path: &std::path::Path) -> Outcome {
     }
 }
 
-async fn check_graph(config: &Config, report: &mut Report) {
+async fn check_graph(config: &Config, selection: Selection, report: &mut Report) {
     let source = &config.source;
-    let query = match UserQuery::new(source, super::pull::selection(config)) {
-        Ok(query) => query,
-        Err(why) => return report.fail("query", why),
-    };
+    let query = UserQuery::new(source, selection);
     let client = match GraphClient::new(source) {
         Ok(client) => Arc::new(client),
         Err(e) => return report.fail("sign-in", e.to_string()),

@@ -3,6 +3,7 @@
 
 mod check;
 mod filter;
+mod mapping;
 mod pull;
 mod validate;
 
@@ -41,6 +42,9 @@ enum Command {
     },
     /// Read the users in scope from Graph and write them as JSON lines.
     Pull(pull::PullArgs),
+    /// Test mapping files and preview the records they make.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
 }
 
 /// How a command ended, as a scheduler sees it.
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Filter(command) => filter::run(command),
         Command::Check { config } => check::run(&config),
         Command::Pull(args) => pull::run(&args),
+        Command::Mapping(command) => mapping::run(command),
     }
 }
 
@@ -95,6 +100,23 @@ fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
         }
         Err(e) => {
             print_error(&e);
+            None
+        }
+    }
+}
+
+/// The config's mapping, compiled and checked against the config; its problems are printed
+/// and `None` returned.
+fn load_mapping(config: &crate::config::Config) -> Option<crate::mapping::Mapping> {
+    match crate::mapping::load(config) {
+        Ok(mapping) => Some(mapping),
+        Err(problems) => {
+            print_problems(&problems);
+            let errors = problems.iter().filter(|p| p.is_error()).count();
+            eprintln!(
+                "{}: {errors} error(s) in the mapping; nothing was run",
+                config.path.display()
+            );
             None
         }
     }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Outcome, load_config};
+use super::{Outcome, load_config, load_mapping};
 use crate::config::Config;
-use crate::graph::{GraphClient, GraphError, Selection, UserPager, UserQuery};
+use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 
 /// Arguments of `userload pull`.
 #[derive(Debug, clap::Args)]
@@ -22,47 +22,10 @@ pub struct PullArgs {
     /// appears only when the pull is complete.
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// Properties to read instead of the run's own selection (comma-separated Graph names).
+    /// Properties to read instead of those the config's mapping reads (comma-separated
+    /// Graph names).
     #[arg(long, value_delimiter = ',')]
     select: Vec<String>,
-}
-
-/// The properties read when nothing narrower is asked for: everything the shipped mappings
-/// and common custom mappings use. Reading properties that need extra permissions or
-/// licences (signInActivity, for example) is left to an explicit `--select`.
-const DEFAULT_SELECT: &[&str] = &[
-    "accountEnabled",
-    "businessPhones",
-    "city",
-    "companyName",
-    "country",
-    "createdDateTime",
-    "department",
-    "displayName",
-    "employeeHireDate",
-    "employeeId",
-    "employeeOrgData",
-    "employeeType",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mailNickname",
-    "mobilePhone",
-    "officeLocation",
-    "onPremisesExtensionAttributes",
-    "postalCode",
-    "preferredLanguage",
-    "state",
-    "streetAddress",
-    "surname",
-    "usageLocation",
-    "userPrincipalName",
-    "userType",
-];
-
-/// The selection a run of this config reads.
-pub(super) fn selection(_config: &Config) -> Selection {
-    Selection::of(DEFAULT_SELECT.iter().copied())
 }
 
 pub fn run(args: &PullArgs) -> Outcome {
@@ -70,17 +33,14 @@ pub fn run(args: &PullArgs) -> Outcome {
         return Outcome::Failed;
     };
     let selection = if args.select.is_empty() {
-        selection(&config)
+        match load_mapping(&config) {
+            Some(mapping) => mapping.selection(),
+            None => return Outcome::Failed,
+        }
     } else {
         Selection::of(args.select.iter().map(|s| s.trim()))
     };
-    let query = match UserQuery::new(&config.source, selection) {
-        Ok(query) => query,
-        Err(why) => {
-            eprintln!("error: {why}");
-            return Outcome::Failed;
-        }
-    };
+    let query = UserQuery::new(&config.source, selection);
     let Some(runtime) = super::runtime() else {
         return Outcome::Failed;
     };
@@ -132,17 +92,34 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
     let write_error = |e| PullError::Io("cannot write the users".to_owned(), e);
     let mut pager = UserPager::new(Arc::clone(&client), query);
     let result = async {
+        let managers = Managers::read(&client, query)
+            .await
+            .map_err(PullError::Graph)?;
         while let Some(page) = pager.next_page_raw().await.map_err(PullError::Graph)? {
             for user in &page {
-                // JSON strings hold no raw line breaks, so any here are layout: drop them to
-                // keep one user per line.
-                let text = user.get();
-                if text.contains(['\n', '\r']) {
-                    sink.write_all(text.replace(['\n', '\r'], "").as_bytes())
-                } else {
-                    sink.write_all(text.as_bytes())
-                }
-                .map_err(write_error)?;
+                match &managers {
+                    // Users are passed through as Graph sent them, unless the manager was
+                    // read apart and must be put on each.
+                    Some(managers) => {
+                        let mut user: serde_json::Value = serde_json::from_str(user.get())
+                            .map_err(|e| {
+                                PullError::Io("cannot read a user".to_owned(), e.into())
+                            })?;
+                        managers.attach(&mut user);
+                        serde_json::to_writer(&mut sink, &user).map_err(|e| write_error(e.into()))
+                    }
+                    // JSON strings hold no raw line breaks, so any here are layout: drop
+                    // them to keep one user per line.
+                    None => {
+                        let text = user.get();
+                        if text.contains(['\n', '\r']) {
+                            sink.write_all(text.replace(['\n', '\r'], "").as_bytes())
+                        } else {
+                            sink.write_all(text.as_bytes())
+                        }
+                        .map_err(write_error)
+                    }
+                }?;
                 sink.write_all(b"\n").map_err(write_error)?;
             }
             if let Some(bar) = &progress {

@@ -2,13 +2,18 @@
 
 use std::path::Path;
 
-use super::{Outcome, load_config};
+use super::{Outcome, load_config, load_mapping};
 use crate::config::{Config, Credential, Limit};
+use crate::mapping::Mapping;
 
 pub fn run(path: &Path) -> Outcome {
     match load_config(path) {
         Some(config) => {
-            println!("{}", summary(&config));
+            // The mapping is part of the config: checked the same way, with the config's settings.
+            let Some(mapping) = load_mapping(&config) else {
+                return Outcome::Failed;
+            };
+            println!("{}", summary(&config, &mapping));
             Outcome::Success
         }
         None => Outcome::Failed,
@@ -16,7 +21,7 @@ pub fn run(path: &Path) -> Outcome {
 }
 
 /// What the config says, in a few lines an admin can check at a glance. Never a secret.
-fn summary(config: &Config) -> String {
+fn summary(config: &Config, mapping: &Mapping) -> String {
     let source = &config.source;
     let credential = match &source.credential {
         Credential::Secret(secret) => format!("client secret ({})", secret.origin()),
@@ -35,10 +40,14 @@ fn summary(config: &Config) -> String {
         Limit::Count(n) => format!("{n} users"),
         Limit::Percent(p) => format!("{p}% of owned users"),
     };
-    let mapping = config.sync.mapping.as_ref().map_or_else(
-        || "shipped default for the target type".to_string(),
-        |p| p.display().to_string(),
-    );
+    let reads = match mapping.manager_select() {
+        Some(manager) => format!(
+            "{}; manager: {}",
+            mapping.select().join(", "),
+            manager.join(", ")
+        ),
+        None => mapping.select().join(", "),
+    };
     let mut lines = vec![
         format!("{}: OK", config.path.display()),
         format!("  tenant        {}", source.tenant_id),
@@ -50,7 +59,13 @@ fn summary(config: &Config) -> String {
             config.target.kind.name(),
             config.target.url
         ),
-        format!("  mapping       {mapping}"),
+        format!(
+            "  mapping       {} ({} fields, users matched on {})",
+            mapping.name(),
+            mapping.fields().len(),
+            mapping.match_key()
+        ),
+        format!("  graph reads   {reads}"),
         format!(
             "  sync          {}, deactivate {}, at most {limit} per run, concurrency {}",
             config.sync.mode.name(),

@@ -220,6 +220,40 @@ const SIGN_IN_ACTIVITY: &[Property] = &[
     ),
 ];
 
+const AUTHORIZATION_INFO: &[Property] = &[prop(
+    "certificateUserIds",
+    Kind::StringCollection,
+    NOT_FILTERABLE,
+)];
+
+const LICENSE_ASSIGNMENT_STATE: &[Property] = &[
+    prop("assignedByGroup", Kind::String, NOT_FILTERABLE),
+    prop("disabledPlans", Kind::StringCollection, NOT_FILTERABLE),
+    prop("error", Kind::String, NOT_FILTERABLE),
+    prop("lastUpdatedDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("skuId", Kind::String, NOT_FILTERABLE),
+    prop("state", Kind::String, NOT_FILTERABLE),
+];
+
+const ON_PREMISES_PROVISIONING_ERROR: &[Property] = &[
+    prop("category", Kind::String, NOT_FILTERABLE),
+    prop("occurredDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("propertyCausingError", Kind::String, NOT_FILTERABLE),
+    prop("value", Kind::String, NOT_FILTERABLE),
+];
+
+const PROVISIONED_PLAN: &[Property] = &[
+    prop("capabilityStatus", Kind::String, NOT_FILTERABLE),
+    prop("provisioningStatus", Kind::String, NOT_FILTERABLE),
+    prop("service", Kind::String, NOT_FILTERABLE),
+];
+
+const SERVICE_PROVISIONING_ERROR: &[Property] = &[
+    prop("createdDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("isResolved", Kind::Bool, NOT_FILTERABLE),
+    prop("serviceInstance", Kind::String, NOT_FILTERABLE),
+];
+
 /// The manager, as `$expand=manager($select=…)` returns it.
 const MANAGER: &[Property] = &[
     prop("id", Kind::String, NOT_FILTERABLE),
@@ -232,7 +266,8 @@ const MANAGER: &[Property] = &[
     prop("jobTitle", Kind::String, NOT_FILTERABLE),
 ];
 
-/// Every user property `GET /v1.0/users` can return, in alphabetical order.
+/// Every user property `GET /v1.0/users` can return (every property `$select` accepts on a
+/// list of users), in alphabetical order.
 pub const USER: &[Property] = &[
     prop("accountEnabled", Kind::Bool, ops(EQ, NULL)),
     prop("ageGroup", Kind::String, ENUM),
@@ -247,6 +282,11 @@ pub const USER: &[Property] = &[
         NOT_FILTERABLE,
     ),
     prop(
+        "authorizationInfo",
+        Kind::Object(AUTHORIZATION_INFO),
+        NOT_FILTERABLE,
+    ),
+    prop(
         "businessPhones",
         Kind::StringCollection,
         ops(NO, EQ.with(SW).with(COUNT)),
@@ -257,6 +297,7 @@ pub const USER: &[Property] = &[
     prop("country", Kind::String, TEXT),
     prop("createdDateTime", Kind::DateTime, ops(RANGE, EQ)),
     prop("creationType", Kind::String, ENUM),
+    prop("deletedDateTime", Kind::DateTime, NOT_FILTERABLE),
     prop("department", Kind::String, TEXT),
     prop(
         "displayName",
@@ -305,6 +346,11 @@ pub const USER: &[Property] = &[
     prop("jobTitle", Kind::String, TEXT),
     prop("lastPasswordChangeDateTime", Kind::DateTime, NOT_FILTERABLE),
     prop("legalAgeGroupClassification", Kind::String, ops(NO, EQ)),
+    prop(
+        "licenseAssignmentStates",
+        Kind::ObjectCollection(LICENSE_ASSIGNMENT_STATE),
+        NOT_FILTERABLE,
+    ),
     prop("mail", Kind::String, ops(EQ.with(SW), EW.with(NULL))),
     prop("mailNickname", Kind::String, TEXT),
     prop("manager", Kind::Object(MANAGER), NOT_FILTERABLE),
@@ -322,6 +368,11 @@ pub const USER: &[Property] = &[
         "onPremisesLastSyncDateTime",
         Kind::DateTime,
         ops(NO, EQ.with(RANGE)),
+    ),
+    prop(
+        "onPremisesProvisioningErrors",
+        Kind::ObjectCollection(ON_PREMISES_PROVISIONING_ERROR),
+        NOT_FILTERABLE,
     ),
     prop(
         "onPremisesSamAccountName",
@@ -350,11 +401,21 @@ pub const USER: &[Property] = &[
     prop("preferredDataLocation", Kind::String, NOT_FILTERABLE),
     prop("preferredLanguage", Kind::String, TEXT_ADV),
     prop(
+        "provisionedPlans",
+        Kind::ObjectCollection(PROVISIONED_PLAN),
+        NOT_FILTERABLE,
+    ),
+    prop(
         "proxyAddresses",
         Kind::StringCollection,
         ops(EQ.with(SW), EW.with(COUNT)),
     ),
     prop("securityIdentifier", Kind::String, ops(NO, EQ.with(SW))),
+    prop(
+        "serviceProvisioningErrors",
+        Kind::ObjectCollection(SERVICE_PROVISIONING_ERROR),
+        NOT_FILTERABLE,
+    ),
     prop("showInAddressList", Kind::Bool, ops(NO, EQ)),
     prop(
         "signInActivity",
@@ -373,6 +434,61 @@ pub const USER: &[Property] = &[
     prop("userPrincipalName", Kind::String, ops(EQ.with(SW), EW)),
     prop("userType", Kind::String, ENUM),
 ];
+
+/// The names an Oomnitza admin knows user fields by, and the Graph property each stands for.
+/// `Connector Sync Time` is not a Graph property but the run's start time, built in.
+pub const DISPLAY_NAMES: &[(&str, &str)] = &[
+    ("Age Group", "ageGroup"),
+    ("City", "city"),
+    ("Company Name", "companyName"),
+    ("Connector Sync Time", "connectorSyncTime"),
+    ("Consent Provided For Minor", "consentProvidedForMinor"),
+    ("Country", "country"),
+    ("Creation Date", "createdDateTime"),
+    ("Creation Type", "creationType"),
+    ("Department", "department"),
+    ("Display Name", "displayName"),
+    ("Employee Hire Date", "employeeHireDate"),
+    ("Employee ID", "employeeId"),
+    ("Employee Type", "employeeType"),
+    ("Fax Number", "faxNumber"),
+    ("Given Name", "givenName"),
+    ("ID", "id"),
+    ("Is Account Enabled", "accountEnabled"),
+    ("Is Resource Account", "isResourceAccount"),
+    ("Job Title", "jobTitle"),
+    ("Last Password Change Date", "lastPasswordChangeDateTime"),
+    ("Legal Age Group", "legalAgeGroupClassification"),
+    ("Mail", "mail"),
+    ("Mail Nickname", "mailNickname"),
+    ("Mobile Phone", "mobilePhone"),
+    ("Office Location", "officeLocation"),
+    ("Password Policies", "passwordPolicies"),
+    ("Postal Code", "postalCode"),
+    ("Preferred Language", "preferredLanguage"),
+    ("State", "state"),
+    ("Street", "streetAddress"),
+    ("Surname", "surname"),
+    ("Usage Location", "usageLocation"),
+    ("User Principal Name", "userPrincipalName"),
+    ("User Type", "userType"),
+];
+
+/// The Graph name for an Oomnitza display name (`Is Account Enabled` → `accountEnabled`),
+/// ignoring case and spacing. Names that are already Graph names are not display names.
+pub fn by_display_name(name: &str) -> Option<&'static str> {
+    let squeeze = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '_')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = squeeze(name);
+    DISPLAY_NAMES
+        .iter()
+        .find(|(display, graph)| squeeze(display) == wanted && !graph.eq_ignore_ascii_case(name))
+        .map(|(_, graph)| *graph)
+}
 
 /// Stands for every directory extension property (`extension_<appId>_<name>`).
 pub const EXTENSION: Property = prop("extension", Kind::Extension, ops(EQ, NULL));
@@ -439,6 +555,22 @@ mod tests {
                 pair[1].name
             );
         }
+    }
+
+    #[test]
+    fn display_names_name_catalogued_properties() {
+        for (display, graph) in DISPLAY_NAMES {
+            assert!(
+                *graph == "connectorSyncTime" || lookup(USER, graph).is_some(),
+                "{display} → {graph}"
+            );
+        }
+        assert_eq!(
+            by_display_name("is account enabled"),
+            Some("accountEnabled")
+        );
+        assert_eq!(by_display_name("Street"), Some("streetAddress"));
+        assert_eq!(by_display_name("mail"), None);
     }
 
     #[test]

@@ -12,4 +12,4 @@ pub mod users_file;
 
 pub use client::GraphClient;
 pub use error::GraphError;
-pub use users::{Selection, UserPager, UserQuery};
+pub use users::{Managers, Selection, UserPager, UserQuery};

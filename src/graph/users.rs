@@ -5,7 +5,7 @@
 //! arrives or the attempts run out, and then the whole pull fails naming the page. Pages are
 //! handed out one at a time, so memory stays flat however large the tenant is.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -75,28 +75,14 @@ pub struct UserQuery {
 }
 
 impl UserQuery {
-    /// The query a config asks for, reading `selection`. Refuses combinations Graph refuses,
-    /// with the reason.
-    pub fn new(source: &SourceConfig, selection: Selection) -> Result<Self, String> {
-        let query = UserQuery {
+    /// The query a config asks for, reading `selection`.
+    pub fn new(source: &SourceConfig, selection: Selection) -> Self {
+        UserQuery {
             selection,
             filter: source.filter.clone(),
             page_size: source.page_size,
             group: source.group.clone(),
-        };
-        if query.selection.manager.is_some() && query.advanced() {
-            return Err(format!(
-                "the mapping reads the manager, but the filter needs Graph's advanced query mode{}, \
-                 and Graph cannot expand the manager in that mode; map without manager fields, \
-                 or change the filter so it needs no advanced query",
-                if query.group.is_some() && !query.filter_needs_advanced() {
-                    " (any filter on group members does)"
-                } else {
-                    ""
-                }
-            ));
         }
-        Ok(query)
     }
 
     fn filter_needs_advanced(&self) -> bool {
@@ -109,6 +95,26 @@ impl UserQuery {
     /// page and `$count=true`. Filtering group members always does.
     pub fn advanced(&self) -> bool {
         self.filter_needs_advanced() || (self.group.is_some() && self.filter.is_some())
+    }
+
+    /// Whether the manager is read by a query of its own ([`UserQuery::manager_query`]):
+    /// Graph cannot expand the manager in advanced mode.
+    pub fn managers_apart(&self) -> bool {
+        self.selection.manager.is_some() && self.advanced()
+    }
+
+    /// When [`UserQuery::managers_apart`]: the query that reads every user's manager — all
+    /// users of the tenant in standard mode, only `id` with the manager expanded.
+    pub fn manager_query(&self) -> Option<UserQuery> {
+        self.managers_apart().then(|| UserQuery {
+            selection: Selection {
+                properties: BTreeSet::new(),
+                manager: self.selection.manager.clone(),
+            },
+            filter: None,
+            page_size: self.page_size,
+            group: None,
+        })
     }
 
     /// The collection this query reads, below `/v1.0/`.
@@ -154,7 +160,9 @@ impl UserQuery {
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("$select", &self.selection.select_param());
-            if let Some(expand) = self.selection.expand_param() {
+            if let Some(expand) = self.selection.expand_param()
+                && !self.managers_apart()
+            {
                 query.append_pair("$expand", &expand);
             }
             if let Some(filter) = &self.filter {
@@ -166,6 +174,59 @@ impl UserQuery {
             query.append_pair("$top", &top.to_string());
         }
         url
+    }
+}
+
+/// Every user's manager by user id, read apart from the users when the query needs Graph's
+/// advanced mode ([`UserQuery::managers_apart`]), and put back on each user before mapping.
+#[derive(Debug, Default)]
+pub struct Managers(HashMap<String, serde_json::Value>);
+
+impl Managers {
+    /// Reads the managers `query` asks for ([`UserQuery::manager_query`]); `None` when the
+    /// query expands the manager itself or does not read it.
+    pub async fn read(
+        client: &Arc<GraphClient>,
+        query: &UserQuery,
+    ) -> Result<Option<Managers>, GraphError> {
+        let Some(query) = query.manager_query() else {
+            return Ok(None);
+        };
+        let mut managers = HashMap::new();
+        let mut pager = UserPager::new(Arc::clone(client), &query);
+        while let Some(page) = pager.next_page().await? {
+            for mut user in page {
+                if let (Some(id), Some(manager)) = (
+                    user.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+                    user.get_mut("manager").map(serde_json::Value::take),
+                ) && !manager.is_null()
+                {
+                    managers.insert(id, manager);
+                }
+            }
+        }
+        Ok(Some(Managers(managers)))
+    }
+
+    /// Puts the user's manager on `user` as `$expand` would have (nothing when it has none).
+    pub fn attach(&self, user: &mut serde_json::Value) {
+        let manager = user
+            .get("id")
+            .and_then(|id| id.as_str())
+            .and_then(|id| self.0.get(id));
+        if let (Some(manager), Some(object)) = (manager, user.as_object_mut()) {
+            object.insert("manager".to_owned(), manager.clone());
+        }
+    }
+
+    /// How many users have a manager.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no user has a manager.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

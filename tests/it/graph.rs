@@ -12,7 +12,7 @@ use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
 use userload::filter::Filter;
 use userload::graph::delta::{Change, GoneReason, delta_round};
 use userload::graph::retry::RetryPolicy;
-use userload::graph::{GraphClient, GraphError, Selection, UserPager, UserQuery};
+use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use userload::sim::graph::{self as sim, Fault, GraphSim};
 use userload::sim::tenant::{self, Tenant};
 
@@ -50,7 +50,7 @@ fn client(source: &SourceConfig) -> Arc<GraphClient> {
 }
 
 async fn pull(source: &SourceConfig, selection: Selection) -> Result<Vec<Value>, GraphError> {
-    let query = UserQuery::new(source, selection).unwrap();
+    let query = UserQuery::new(source, selection);
     UserPager::new(client(source), &query).collect().await
 }
 
@@ -446,18 +446,47 @@ async fn manager_is_expanded_with_its_own_select() {
     });
 }
 
-#[test]
-fn manager_expansion_with_an_advanced_filter_is_refused_with_the_reason() {
-    let sim = GraphSim::start(Tenant::new()).unwrap();
+#[tokio::test]
+async fn with_an_advanced_filter_the_manager_is_read_apart_and_put_back() {
+    let sim = GraphSim::start(Tenant::synthetic(300, 6)).unwrap();
     let mut source = source(&sim);
     source.filter = Filter::compile("department ne 'Sales'").unwrap();
     let selection = Selection {
-        properties: BTreeSet::new(),
+        properties: ["department".to_owned()].into(),
         manager: Some(["mail".to_owned()].into()),
     };
-    let message = UserQuery::new(&source, selection).unwrap_err();
-    assert!(message.contains("advanced query"), "{message}");
-    assert!(message.contains("cannot expand the manager"), "{message}");
+    let query = UserQuery::new(&source, selection);
+    assert!(query.managers_apart());
+    let client = Arc::new(GraphClient::new(&source).unwrap());
+    let managers = Managers::read(&client, &query).await.unwrap().unwrap();
+    let mut users = UserPager::new(client, &query).collect().await.unwrap();
+    assert!(!users.is_empty());
+    sim.with(|s| {
+        let mut with_manager = 0;
+        for user in &mut users {
+            assert_ne!(user["department"], "Sales");
+            assert!(user.get("manager").is_none(), "Graph cannot expand here");
+            managers.attach(user);
+            let id = user["id"].as_str().unwrap();
+            match s.tenant.manager_of(id) {
+                Some(manager) => {
+                    with_manager += 1;
+                    assert_eq!(user["manager"]["id"], manager);
+                    assert_eq!(user["manager"]["mail"], s.tenant.user(manager).unwrap()["mail"]);
+                }
+                None => assert!(user.get("manager").is_none()),
+            }
+        }
+        assert!(with_manager > 0);
+        // The users: advanced mode, no $expand. The managers: every user, standard mode.
+        let log = s.graph_log();
+        let filtered: Vec<_> = log.iter().filter(|l| l.query.contains_key("$filter")).collect();
+        let expanded: Vec<_> = log.iter().filter(|l| l.query.contains_key("$expand")).collect();
+        assert!(filtered.iter().all(|l| l.consistency_level.is_some() && !l.query.contains_key("$expand")));
+        assert!(!expanded.is_empty());
+        assert!(expanded.iter().all(|l| l.consistency_level.is_none() && l.query["$select"] == "accountEnabled,id"));
+        assert_eq!(expanded[0].query["$expand"], "manager($select=id,mail)");
+    });
 }
 
 // ----- failures -------------------------------------------------------------------------------
@@ -480,7 +509,7 @@ async fn throttling_server_errors_and_broken_connections_lose_nobody() {
     let mut policy = quick();
     policy.timeout = Duration::from_millis(800);
     let client = Arc::new(GraphClient::with_policy(&source, policy).unwrap());
-    let query = UserQuery::new(&source, Selection::default()).unwrap();
+    let query = UserQuery::new(&source, Selection::default());
     let mut pager = UserPager::new(Arc::clone(&client), &query);
     let mut users = Vec::new();
     while let Some(page) = pager.next_page().await.unwrap() {
@@ -558,7 +587,7 @@ impl DeltaRun {
         sim.with(|s| s.behaviour.delta_page_size = 70);
         let mut source = source(&sim);
         source.filter = filter.and_then(|f| Filter::compile(f).unwrap());
-        let query = UserQuery::new(&source, Selection::of(["displayName", "jobTitle"])).unwrap();
+        let query = UserQuery::new(&source, Selection::of(["displayName", "jobTitle"]));
         let mut run = DeltaRun {
             sim,
             source,
@@ -924,7 +953,7 @@ async fn delta_links_are_kept_per_query_between_runs() {
     let reopened = DeltaLinkFile(dir.path().join("delta.json"));
     assert_eq!(reopened.load(&scope).unwrap(), run.link);
     // Another selection is another scope: it starts with a full round.
-    let other = UserQuery::new(&run.source, Selection::of(["mail"])).unwrap();
+    let other = UserQuery::new(&run.source, Selection::of(["mail"]));
     assert_ne!(scope_key(&other), scope);
     assert_eq!(reopened.load(&scope_key(&other)).unwrap(), None);
     let client = client(&run.source);

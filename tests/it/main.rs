@@ -5,5 +5,7 @@ mod config;
 mod filter_corpus;
 mod filter_props;
 mod graph;
+mod mapping;
+mod mapping_corpus;
 mod shipped;
 mod util;

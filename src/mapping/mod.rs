@@ -1,0 +1,479 @@
+//! Declarative field mapping: how a Microsoft Graph user becomes a target record.
+//!
+//! A mapping file (`mappings/*.toml`) names, for every target field, where its value comes
+//! from — a Graph path, a handlebars template, a constant or a config setting — and how it
+//! is converted. The file is read with every place kept ([`spec`]), compiled once into a
+//! [`Mapping`] (paths checked against the Graph catalogue, templates and regexes compiled,
+//! every problem collected), and then applied to each user by a pure engine. The compiled
+//! mapping also tells the Graph client which properties to `$select`, and carries the file's
+//! own `[[test]]` cases.
+//!
+//! An old Oomnitza `config.ini` keeps working: its `mapping.FIELD = {"source": …}` lines are
+//! read into the same model and laid over the shipped Oomnitza mapping.
+
+mod compile;
+pub mod convert;
+mod engine;
+mod legacy;
+pub mod path;
+mod record;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+pub use compile::Options;
+
+use crate::config::{Config, TargetKind};
+use crate::diag::{Problem, SourceText};
+use crate::graph::Selection;
+use path::{GraphPath, TargetSeg};
+
+pub use record::Record;
+
+/// What a mapping reads besides the user: the same for every user of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Config settings by name (`default_role`, `default_position`, `[settings]` keys).
+    pub settings: &'a BTreeMap<String, Json>,
+    /// The run's start time, RFC 3339 (`2024-05-01T06:00:00Z`): the value of
+    /// `connectorSyncTime`.
+    pub sync_time: &'a str,
+}
+
+/// Why one user was not mapped. The run goes on without this user; the reason is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// The target field that could not be filled.
+    pub field: String,
+    /// Why, for the admin.
+    pub reason: String,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for Skip {}
+
+/// When a field is written to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    /// On create and on every update (the default).
+    Always,
+    /// Only when the user is created; later changes in Entra are not carried over.
+    Create,
+}
+
+/// The kind of record a mapping builds (`target` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetType {
+    /// A SCIM 2.0 user; `schemas` is added to every record.
+    Scim,
+    /// An Oomnitza user.
+    Oomnitza,
+    /// A Snipe-IT user (through the generic REST target).
+    SnipeIt,
+    /// Any other REST API.
+    Rest,
+}
+
+impl TargetType {
+    /// Every type, with the name that selects it.
+    pub const ALL: [(&'static str, TargetType); 4] = [
+        ("scim", TargetType::Scim),
+        ("oomnitza", TargetType::Oomnitza),
+        ("snipeit", TargetType::SnipeIt),
+        ("rest", TargetType::Rest),
+    ];
+
+    /// The `target` value that selects this type.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("rest", |(n, _)| n)
+    }
+
+    /// Whether a config target of `kind` can take records of this type.
+    pub fn suits(self, kind: TargetKind) -> bool {
+        matches!(
+            (self, kind),
+            (TargetType::Scim, TargetKind::Scim)
+                | (TargetType::Oomnitza, TargetKind::Oomnitza)
+                | (TargetType::SnipeIt | TargetType::Rest, TargetKind::Rest)
+        )
+    }
+}
+
+/// The field that carries a user's active flag, and its two values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Active {
+    /// The target field, as the mapping names it.
+    pub field: String,
+    /// Its value for an active user.
+    pub active: Json,
+    /// Its value for a deactivated user: what a deactivation writes.
+    pub inactive: Json,
+}
+
+/// One compiled target field.
+#[derive(Debug)]
+pub struct Field {
+    target: String,
+    path: Vec<TargetSeg>,
+    value: ValueSource,
+    convert: Vec<convert::Converter>,
+    default: Option<Json>,
+    required: bool,
+    on: On,
+    primary: bool,
+    /// For each Graph path of `value`, its top-level property's place in `Mapping::roots`.
+    roots: Vec<Option<usize>>,
+}
+
+impl Field {
+    /// The target field path as the mapping writes it, e.g. `name.givenName`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the field is written on every update or only on create.
+    pub fn on(&self) -> On {
+        self.on
+    }
+
+    /// Whether a user without a value for this field is skipped.
+    pub fn is_required(&self) -> bool {
+        self.required
+    }
+}
+
+/// Where a field's value comes from.
+#[derive(Debug)]
+enum ValueSource {
+    /// The first non-empty of these paths.
+    Graph(Vec<GraphPath>),
+    /// A template registered under the field's target name.
+    Template(Template),
+    /// A constant.
+    Constant(Json),
+    /// A config setting.
+    Setting(String),
+}
+
+/// What a template reads, to build the data it renders against.
+#[derive(Debug, Default)]
+struct Template {
+    /// Each path as the template writes it, and where it is in the user.
+    vars: Vec<(Vec<String>, GraphPath)>,
+    /// The settings it reads with `{{setting "…"}}`.
+    settings: Vec<String>,
+}
+
+/// A compiled mapping: ready to map users, and able to say what it reads.
+#[derive(Debug)]
+pub struct Mapping {
+    name: String,
+    target: TargetType,
+    fields: Vec<Field>,
+    matching: String,
+    active: Option<Active>,
+    templates: handlebars::Handlebars<'static>,
+    select: Vec<String>,
+    manager_select: Option<Vec<String>>,
+    tests: Vec<TestCase>,
+    /// The top-level properties the fields read, sorted: each user's values for them are
+    /// found in one pass over the user instead of one search per field.
+    roots: Vec<String>,
+    /// Whether JSON objects iterate in key order (serde_json's default), which that pass needs.
+    sorted_objects: bool,
+    /// The layout of the records it makes.
+    shape: Arc<record::Shape>,
+}
+
+impl Mapping {
+    /// Where the mapping came from (a file name, or the shipped mapping's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kind of record it builds.
+    pub fn target_type(&self) -> TargetType {
+        self.target
+    }
+
+    /// Every field, in file order, with its `on` and `required` for the planner.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The field of a given target path.
+    pub fn field(&self, target: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.target == target)
+    }
+
+    /// The target field that identifies a user (its value is required of every user).
+    pub fn match_key(&self) -> &str {
+        &self.matching
+    }
+
+    /// The field that carries the active flag and its two values, if the mapping has one.
+    pub fn active_field(&self) -> Option<&Active> {
+        self.active.as_ref()
+    }
+
+    /// The top-level Graph user properties the mapping reads, for `$select`: Graph's
+    /// spelling, sorted, each once, always with `id` and `accountEnabled`. The manager is not
+    /// among them; see [`Mapping::manager_select`].
+    pub fn select(&self) -> Vec<String> {
+        self.select.clone()
+    }
+
+    /// The manager's properties the mapping reads (`manager.mail` → `mail`), sorted, for
+    /// `$expand=manager($select=…)`; `None` when the mapping does not read the manager.
+    pub fn manager_select(&self) -> Option<Vec<String>> {
+        self.manager_select.clone()
+    }
+
+    /// What to ask Graph for: [`Mapping::select`] and [`Mapping::manager_select`] together.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            properties: self.select.iter().cloned().collect(),
+            manager: self
+                .manager_select
+                .as_ref()
+                .map(|m| m.iter().cloned().collect()),
+        }
+    }
+
+    /// The `[[test]]` cases of the mapping file.
+    pub fn tests(&self) -> &[TestCase] {
+        &self.tests
+    }
+
+    /// Runs every `[[test]]` of the mapping file.
+    pub fn run_tests(&self) -> Vec<TestOutcome> {
+        self.tests.iter().map(|t| self.run_test(t)).collect()
+    }
+
+    fn run_test(&self, test: &TestCase) -> TestOutcome {
+        let ctx = Context {
+            settings: &test.settings,
+            sync_time: &test.sync_time,
+        };
+        let failure = match (&test.expect, self.map(&test.user, &ctx)) {
+            (Expectation::Record(expected), Ok(record)) => {
+                let actual = Json::Object(record.to_json());
+                (actual != *expected).then(|| record_difference(expected, &actual))
+            }
+            (Expectation::Record(_), Err(skip)) => Some(format!("skipped: {skip}")),
+            (Expectation::Skip(reason), Err(skip)) => {
+                let said = skip.to_string();
+                (!said.contains(reason.as_str())).then(|| {
+                    format!("skipped, but for another reason: {said} (expected {reason:?})")
+                })
+            }
+            (Expectation::Skip(reason), Ok(record)) => Some(format!(
+                "expected a skip ({reason:?}), got {}",
+                Json::Object(record.to_json())
+            )),
+        };
+        TestOutcome {
+            name: test.name.clone(),
+            failure,
+        }
+    }
+}
+
+/// The fields two records disagree on, one line each.
+fn record_difference(expected: &Json, actual: &Json) -> String {
+    let empty = Map::new();
+    let e = expected.as_object().unwrap_or(&empty);
+    let a = actual.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&Json>| v.map_or("(absent)".to_string(), Json::to_string);
+    keys.into_iter()
+        .filter(|k| e.get(*k) != a.get(*k))
+        .map(|k| format!("`{k}`: expected {}, got {}", show(e.get(k)), show(a.get(k))))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One `[[test]]` of a mapping file.
+#[derive(Debug)]
+pub struct TestCase {
+    /// Its `name`.
+    pub name: String,
+    /// The Graph user.
+    pub user: Json,
+    /// The settings the test maps with.
+    pub settings: BTreeMap<String, Json>,
+    /// The connector sync time the test maps with.
+    pub sync_time: String,
+    /// What the mapping must make of the user.
+    pub expect: Expectation,
+}
+
+/// What a test expects.
+#[derive(Debug)]
+pub enum Expectation {
+    /// Exactly this record.
+    Record(Json),
+    /// A skip whose reason contains this text.
+    Skip(String),
+}
+
+/// How one test went.
+#[derive(Debug)]
+pub struct TestOutcome {
+    /// The test's name.
+    pub name: String,
+    /// What went wrong; `None` if the test passed.
+    pub failure: Option<String>,
+}
+
+/// The sync time tests map with unless they say otherwise.
+pub const TEST_SYNC_TIME: &str = "2024-01-01T00:00:00Z";
+
+/// The mappings shipped with userload, built into the binary: `(name, file text)`.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("scim", include_str!("../../mappings/scim.toml")),
+    ("oomnitza", include_str!("../../mappings/oomnitza.toml")),
+    ("snipeit", include_str!("../../mappings/snipeit.toml")),
+];
+
+/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`).
+pub fn shipped(name: &str) -> Option<&'static str> {
+    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// Compiles mapping text; problems are reported under `source`'s name.
+pub fn compile_source(
+    source: &Arc<SourceText>,
+    options: Options<'_>,
+) -> Result<Mapping, Vec<Problem>> {
+    let (spec, mut problems) = spec::read(source);
+    match compile::compile(spec, options) {
+        Ok(mapping) if problems.is_empty() => Ok(mapping),
+        Ok(_) => Err(crate::diag::sorted(problems)),
+        Err(more) => {
+            problems.extend(more);
+            Err(crate::diag::sorted(problems))
+        }
+    }
+}
+
+/// Reads and compiles a mapping file on its own (no config: settings are not checked).
+pub fn load_file(path: &Path) -> Result<Mapping, Vec<Problem>> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => compile_source(&SourceText::new(name, text), Options::default()),
+        Err(e) => {
+            let source = SourceText::new(&name, "");
+            Err(vec![Problem::error(
+                &source,
+                0..0,
+                format!("cannot read {name}: {e}"),
+            )])
+        }
+    }
+}
+
+/// The mapping a config uses, compiled and checked against the config: the file named by
+/// `[sync] mapping`, else the shipped mapping for the target type (`scim`, `oomnitza`;
+/// `rest` has none), with an Oomnitza config's `mapping.FIELD` lines laid over it and its
+/// `sync_field` as the match key. Settings the mapping reads must be set in the config.
+pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
+    let config_text = std::fs::read_to_string(&config.path).unwrap_or_default();
+    let config_source = SourceText::new(config.path.display().to_string(), config_text);
+    let source = match &config.sync.mapping {
+        Some(path) => {
+            let name = path.display().to_string();
+            match std::fs::read_to_string(path) {
+                Ok(text) => SourceText::new(name, text),
+                Err(e) => {
+                    let span = place_of(&config_source, "mapping");
+                    let message = format!("cannot read the mapping file {name}: {e}");
+                    return Err(vec![Problem::error(&config_source, span, message)]);
+                }
+            }
+        }
+        None => {
+            let name = match config.target.kind {
+                TargetKind::Scim => "scim",
+                TargetKind::Oomnitza => "oomnitza",
+                TargetKind::Rest => {
+                    let span = place_of(&config_source, "type");
+                    return Err(vec![
+                        Problem::error(
+                            &config_source,
+                            span,
+                            "a `rest` target has no shipped mapping",
+                        )
+                        .with_hint(
+                            "name one in [sync]: mapping = \"mappings/snipeit.toml\" (or your own)",
+                        ),
+                    ]);
+                }
+            };
+            let text = shipped(name).unwrap_or_default();
+            SourceText::new(format!("mappings/{name}.toml (built in)"), text)
+        }
+    };
+    let (legacy, mut problems) = legacy::fields(&config.legacy_mappings);
+    // Oomnitza's `sync_field` names the field users are matched on.
+    let oomnitza = config.target.kind == TargetKind::Oomnitza;
+    let sync_field = config
+        .target
+        .sync_field
+        .as_ref()
+        .filter(|_| oomnitza)
+        .map(|f| {
+            (
+                f.clone(),
+                Arc::clone(&config_source),
+                place_of(&config_source, "sync_field"),
+            )
+        });
+    let options = Options {
+        settings: Some(&config.settings),
+        extra_fields: legacy,
+        match_field: sync_field,
+        target_kind: Some(config.target.kind),
+    };
+    match compile_source(&source, options) {
+        Ok(mapping) if problems.is_empty() => Ok(mapping),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(crate::diag::sorted(problems))
+        }
+    }
+}
+
+/// Where `key = …` is written in a config, for problems about it (the file's start if not).
+fn place_of(source: &SourceText, key: &str) -> std::ops::Range<usize> {
+    let text = source.text();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(['=', ':']))
+        {
+            return offset + indent..offset + indent + key.len();
+        }
+        offset += line.len();
+    }
+    0..0
+}

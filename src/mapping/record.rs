@@ -1,0 +1,207 @@
+//! A mapped user. A record is flat — one value per mapping field, in the mapping's field
+//! order — so that mapping a user allocates only its values, and the planner can compare
+//! two records field by field. The nested JSON a target takes (`name.givenName`,
+//! `emails[type eq "work"].value`, schema URNs) is built only for the users that are written.
+
+use std::fmt;
+use std::ops::Index;
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+
+use super::path::{SCIM_CORE, TargetSeg};
+
+/// How the records of one mapping are laid out: shared by all of them.
+#[derive(Debug, PartialEq)]
+pub(super) struct Shape {
+    /// Each field's target path as written, in field order.
+    pub(super) targets: Vec<String>,
+    /// Each field's parsed target path.
+    pub(super) paths: Vec<Vec<TargetSeg>>,
+    /// Whether each field marks its multi-valued element primary.
+    pub(super) primary: Vec<bool>,
+    /// The fields grouped by the top-level key they write under, in order of first
+    /// appearance: a nested object (`name`, `emails`) is built apart and put in once.
+    pub(super) groups: Vec<(String, Vec<usize>)>,
+    /// Whether records carry SCIM `schemas` (added unless a field writes it).
+    pub(super) scim: bool,
+}
+
+impl Shape {
+    pub(super) fn new(
+        targets: Vec<String>,
+        paths: Vec<Vec<TargetSeg>>,
+        primary: Vec<bool>,
+        scim: bool,
+    ) -> Shape {
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            let Some(TargetSeg::Key(key)) = path.first() else {
+                continue;
+            };
+            match groups.iter_mut().find(|(k, _)| k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key.clone(), vec![i])),
+            }
+        }
+        let scim = scim && !groups.iter().any(|(k, _)| k == "schemas");
+        Shape {
+            targets,
+            paths,
+            primary,
+            groups,
+            scim,
+        }
+    }
+}
+
+/// One user as a mapping made it: a value, or none, for each field of the mapping.
+#[derive(Clone, PartialEq)]
+pub struct Record {
+    shape: Arc<Shape>,
+    values: Vec<Option<Json>>,
+}
+
+impl Record {
+    pub(super) fn new(shape: Arc<Shape>, values: Vec<Option<Json>>) -> Record {
+        Record { shape, values }
+    }
+
+    /// The value of the field at `index` in [`Mapping::fields`](super::Mapping::fields).
+    pub fn value(&self, index: usize) -> Option<&Json> {
+        self.values.get(index)?.as_ref()
+    }
+
+    /// The value of the field whose target path is `target` (as the mapping writes it).
+    pub fn get(&self, target: &str) -> Option<&Json> {
+        let index = self.shape.targets.iter().position(|t| t == target)?;
+        self.value(index)
+    }
+
+    /// The fields that have a value, in field order: `(target path, value)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
+        self.shape
+            .targets
+            .iter()
+            .zip(&self.values)
+            .filter_map(|(t, v)| Some((t.as_str(), v.as_ref()?)))
+    }
+
+    /// The record as the target takes it: a JSON object built from the target paths, with
+    /// SCIM `schemas` listing the core schema and every extension written.
+    pub fn to_json(&self) -> Map<String, Json> {
+        let shape = &*self.shape;
+        let mut object = Map::new();
+        for (key, members) in &shape.groups {
+            let mut nested: Option<Json> = None;
+            for &i in members {
+                let (Some(Some(value)), Some(path)) = (self.values.get(i), shape.paths.get(i))
+                else {
+                    continue;
+                };
+                match path.get(1..) {
+                    Some([]) | None => {
+                        object.insert(key.clone(), value.clone());
+                    }
+                    Some(rest) => {
+                        let slot = nested.get_or_insert_with(|| match rest.first() {
+                            Some(TargetSeg::Select { .. }) => Json::Array(Vec::new()),
+                            _ => Json::Object(Map::new()),
+                        });
+                        let primary = shape.primary.get(i).copied().unwrap_or(false);
+                        insert_below(slot, rest, value.clone(), primary);
+                    }
+                }
+            }
+            if let Some(nested) = nested {
+                object.insert(key.clone(), nested);
+            }
+        }
+        if shape.scim {
+            let mut schemas = vec![Json::from(SCIM_CORE)];
+            schemas.extend(
+                shape
+                    .groups
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("urn:") && object.contains_key(k))
+                    .map(|(k, _)| Json::from(k.as_str())),
+            );
+            object.insert("schemas".to_string(), Json::Array(schemas));
+        }
+        object
+    }
+}
+
+/// A missing field reads as `null`, as in a JSON object.
+impl Index<&str> for Record {
+    type Output = Json;
+
+    fn index(&self, target: &str) -> &Json {
+        static NULL: Json = Json::Null;
+        self.get(target).unwrap_or(&NULL)
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Puts `value` at `path` below `slot` (an object, or a list for a value filter), building
+/// objects and list elements on the way.
+fn insert_below(slot: &mut Json, path: &[TargetSeg], value: Json, primary: bool) {
+    match (slot, path) {
+        (
+            Json::Array(items),
+            [
+                TargetSeg::Select {
+                    attr,
+                    value: wanted,
+                },
+                rest @ ..,
+            ],
+        ) => {
+            let at = items
+                .iter()
+                .position(|e| e.get(attr).and_then(Json::as_str) == Some(wanted.as_str()))
+                .unwrap_or_else(|| {
+                    let mut element = Map::new();
+                    element.insert(attr.clone(), Json::from(wanted.as_str()));
+                    items.push(Json::Object(element));
+                    items.len() - 1
+                });
+            if let Some(element) = items.get_mut(at) {
+                if primary && let Json::Object(map) = element {
+                    map.insert("primary".to_string(), Json::Bool(true));
+                }
+                insert_below(element, rest, value, false);
+            }
+        }
+        (Json::Object(map), [TargetSeg::Key(key)]) => {
+            map.insert(key.clone(), value);
+        }
+        (Json::Object(map), [TargetSeg::Key(key), rest @ ..]) => {
+            let wants_list = matches!(rest.first(), Some(TargetSeg::Select { .. }));
+            let fits = map.get(key).is_some_and(|v| {
+                if wants_list {
+                    v.is_array()
+                } else {
+                    v.is_object()
+                }
+            });
+            if !fits {
+                let empty = if wants_list {
+                    Json::Array(Vec::new())
+                } else {
+                    Json::Object(Map::new())
+                };
+                map.insert(key.clone(), empty);
+            }
+            if let Some(child) = map.get_mut(key) {
+                insert_below(child, rest, value, primary);
+            }
+        }
+        _ => {}
+    }
+}

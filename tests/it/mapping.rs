@@ -1,0 +1,510 @@
+//! Mappings end to end: the shipped mappings pass their own tests, `$select` is derived from
+//! what a mapping reads, an old Oomnitza config keeps its mapping lines, the `mapping`
+//! commands work on the real binary, and no input — user or mapping — makes the engine panic.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use userload::config;
+use userload::diag::SourceText;
+use userload::mapping::{self, Context, Expectation, Mapping, On, Options};
+
+use crate::util::{outcome, repo, userload, write};
+
+fn shipped(name: &str) -> Mapping {
+    let text = mapping::shipped(name).unwrap();
+    let source = SourceText::new(format!("mappings/{name}.toml"), text);
+    mapping::compile_source(&source, Options::default())
+        .unwrap_or_else(|p| panic!("{name}: {}", userload::diag::render(&p, false)))
+}
+
+#[test]
+fn every_shipped_mapping_passes_its_tests() {
+    for (name, text) in mapping::SHIPPED {
+        // The built-in copy is the file in the repository.
+        let file = std::fs::read_to_string(repo().join(format!("mappings/{name}.toml"))).unwrap();
+        assert_eq!(&file, text, "{name}");
+        let m = shipped(name);
+        let outcomes = m.run_tests();
+        assert!(
+            outcomes.len() >= 5,
+            "{name} has only {} tests",
+            outcomes.len()
+        );
+        let failures: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| Some(format!("{}: {}", o.name, o.failure.as_ref()?)))
+            .collect();
+        assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
+    }
+}
+
+#[test]
+fn shipped_tests_cover_the_awkward_users() {
+    for (name, _) in mapping::SHIPPED {
+        let m = shipped(name);
+        let users: Vec<&Value> = m.tests().iter().map(|t| &t.user).collect();
+        let text = |u: &Value| u.to_string();
+        assert!(
+            users.iter().any(|u| !text(u).is_ascii()),
+            "{name}: unicode names"
+        );
+        assert!(
+            users.iter().any(|u| u["accountEnabled"] == false),
+            "{name}: a disabled user"
+        );
+        assert!(
+            users.iter().any(|u| text(u).contains("#EXT#")),
+            "{name}: a guest"
+        );
+        assert!(
+            users.iter().any(|u| u.get("mail").is_none()),
+            "{name}: missing fields"
+        );
+        assert!(
+            m.tests()
+                .iter()
+                .any(|t| matches!(t.expect, Expectation::Skip(_))),
+            "{name}: a skipped user"
+        );
+    }
+}
+
+#[test]
+fn select_names_what_the_mapping_reads() {
+    let scim = shipped("scim");
+    assert_eq!(
+        scim.select(),
+        [
+            "accountEnabled",
+            "businessPhones",
+            "city",
+            "companyName",
+            "country",
+            "department",
+            "displayName",
+            "employeeId",
+            "employeeOrgData",
+            "faxNumber",
+            "givenName",
+            "id",
+            "jobTitle",
+            "mail",
+            "mobilePhone",
+            "postalCode",
+            "preferredLanguage",
+            "state",
+            "streetAddress",
+            "surname",
+            "userPrincipalName",
+            "userType",
+        ]
+    );
+    assert_eq!(scim.manager_select(), Some(vec!["id".to_string()]));
+    assert_eq!(scim.match_key(), "userName");
+    assert_eq!(scim.active_field().unwrap().inactive, json!(false));
+    assert_eq!(scim.field("externalId").unwrap().on(), On::Create);
+    assert!(scim.field("userName").unwrap().is_required());
+
+    let snipeit = shipped("snipeit");
+    assert_eq!(snipeit.manager_select(), None);
+    // The template reads only the sync time: nothing more to select.
+    assert!(!snipeit.select().iter().any(|p| p == "connectorSyncTime"));
+    assert!(snipeit.select().contains(&"id".to_string()));
+}
+
+#[test]
+fn templates_and_first_non_empty_count_towards_select() {
+    let text = "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\nsource = \"mail\"\nconvert = [{ first_non_empty = [\"otherMails[0]\", \"userPrincipalName\"] }]\n[fields.label]\ntemplate = \"{{upper surname}}, {{givenName}} ({{manager.displayName}}) {{EMPLOYEEORGDATA.division}}\"\n";
+    let m = mapping::compile_source(&SourceText::new("m.toml", text), Options::default()).unwrap();
+    assert_eq!(
+        m.select(),
+        [
+            "accountEnabled",
+            "employeeOrgData",
+            "givenName",
+            "id",
+            "mail",
+            "otherMails",
+            "surname",
+            "userPrincipalName"
+        ]
+    );
+    assert_eq!(m.manager_select(), Some(vec!["displayName".to_string()]));
+    let settings = BTreeMap::new();
+    let ctx = Context {
+        settings: &settings,
+        sync_time: "2024-01-01T00:00:00Z",
+    };
+    let user = json!({"userPrincipalName": "a@x.com", "mail": null, "otherMails": [], "surname": "Øberg", "givenName": "Åsa", "manager": {"displayName": "Bo"}});
+    let record = m.map(&user, &ctx).unwrap();
+    assert_eq!(record["login"], "a@x.com");
+    // A property the user lacks renders as nothing, even in strict mode.
+    assert_eq!(record["label"], "ØBERG, Åsa (Bo) ");
+}
+
+#[test]
+fn directory_extensions_are_read_and_selected() {
+    let ext = "extension_0123456789abcdef0123456789abcdef_costCode";
+    let text = "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\nsource = \"userPrincipalName\"\n[fields.cost]\nsource = \"EXTENSION_0123456789ABCDEF0123456789ABCDEF_costCode\"\n";
+    let m = mapping::compile_source(&SourceText::new("m.toml", text), Options::default()).unwrap();
+    assert!(m.select().contains(&ext.to_string()), "{:?}", m.select());
+    let settings = BTreeMap::new();
+    let ctx = Context {
+        settings: &settings,
+        sync_time: "2024-01-01T00:00:00Z",
+    };
+    let record = m
+        .map(&json!({"userPrincipalName": "a@x.com", ext: "CC-9"}), &ctx)
+        .unwrap();
+    assert_eq!(record["cost"], "CC-9");
+}
+
+fn config_in(dir: &std::path::Path, name: &str, text: &str) -> config::Config {
+    let path = write(dir, name, text);
+    config::load(&path).unwrap_or_else(|e| panic!("{e}")).config
+}
+
+const SOURCE: &str = "[source]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\n";
+
+#[test]
+fn an_old_oomnitza_config_keeps_its_mapping_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "token.txt", "t\n");
+    let config = config_in(
+        dir.path(),
+        "config.ini",
+        "[oomnitza]\nurl = https://example.oomnitza.com\napi_token = file:token.txt\n\n[azureusers]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\ndefault_role = 25\ndefault_position = Employee\nsync_field = EMAIL\nmapping.FIRST_NAME = {\"source\": \"Given Name\", \"converter\": \"upper\"}\nmapping.ENABLED = {\"source\": \"Is Account Enabled\"}\nmapping.SYNCED = {\"source\": \"Connector Sync Time\"}\nmapping.SITE = {\"hardcoded\": \"HQ\"}\nmapping.LOGIN = {\"source\": \"userPrincipalName\", \"converter\": \"split_email\"}\n",
+    );
+    let m =
+        mapping::load(&config).unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
+    assert_eq!(m.match_key(), "EMAIL");
+    assert!(m.select().contains(&"accountEnabled".to_string()));
+    let ctx = Context {
+        settings: &config.settings,
+        sync_time: "2024-05-01T06:00:00Z",
+    };
+    let user = json!({"userPrincipalName": "jose@contoso.com", "givenName": "José", "mail": "jose@contoso.com", "accountEnabled": true});
+    let record = m.map(&user, &ctx).unwrap();
+    assert_eq!(record["FIRST_NAME"], "JOSÉ");
+    assert_eq!(record["ENABLED"], true);
+    assert_eq!(record["SYNCED"], "2024-05-01T06:00:00Z");
+    assert_eq!(record["SITE"], "HQ");
+    assert_eq!(record["LOGIN"], "jose");
+    assert_eq!(record["POSITION"], "Employee");
+    assert_eq!(record["PERMISSIONS_ID"], 25);
+    // The sync field is the match key, so it is required.
+    let skip = m
+        .map(&json!({"userPrincipalName": "x@y.z"}), &ctx)
+        .unwrap_err();
+    assert_eq!(skip.field, "EMAIL");
+}
+
+#[test]
+fn the_legacy_fixture_validates() {
+    let (code, stdout, stderr) = outcome(&userload(
+        &repo(),
+        &["validate", "--config", "tests/fixtures/oomnitza-legacy.ini"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("mappings/oomnitza.toml (built in)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("users matched on USER"), "{stdout}");
+}
+
+#[test]
+fn a_rest_target_must_name_its_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{SOURCE}[target]\ntype = rest\nurl = https://assets.example.com/api\n");
+    let config = config_in(dir.path(), "c.ini", &text);
+    let problems = mapping::load(&config).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0]
+            .message
+            .contains("a `rest` target has no shipped mapping")
+    );
+    assert!(
+        problems[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("mappings/snipeit.toml")
+    );
+    assert_eq!(problems[0].line_col(), (6, 1));
+
+    let snipeit = repo().join("mappings/snipeit.toml");
+    let text = format!("{text}[sync]\nmapping = {}\n", snipeit.display());
+    let config = config_in(dir.path(), "c.ini", &text);
+    assert_eq!(mapping::load(&config).unwrap().match_key(), "username");
+
+    let text = text.replace("type = rest", "type = scim");
+    let config = config_in(dir.path(), "c.ini", &text);
+    let problems = mapping::load(&config).unwrap_err();
+    assert!(
+        problems[0]
+            .message
+            .contains("builds snipeit records, but the config's target is of type `scim`")
+    );
+}
+
+#[test]
+fn validate_reports_mapping_problems_with_a_caret_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m.toml",
+        "version = 1\ntarget = \"scim\"\nmatch = \"userName\"\n[fields.userName]\nsource = \"userPrincipalNam\"\n[fields.title]\nsetting = \"default_titel\"\n",
+    );
+    let text = format!(
+        "{SOURCE}[target]\ntype = scim\nurl = https://a.example.com\n[sync]\nmapping = m.toml\n[settings]\ndefault_title = Staff\n"
+    );
+    write(dir.path(), "c.ini", &text);
+    let (code, _, stderr) = outcome(&userload(dir.path(), &["validate", "--config", "c.ini"]));
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "m.toml:5:11]",
+        "`userPrincipalNam` is not a Graph user property",
+        "did you mean `userPrincipalName`?",
+        "m.toml:7:11]",
+        "setting `default_titel` is not defined in the config",
+        "did you mean `default_title`?",
+        "2 error(s) in the mapping; nothing was run",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn mapping_test_runs_the_cases_of_a_file() {
+    let (code, stdout, _) = outcome(&userload(
+        &repo(),
+        &["mapping", "test", "mappings/scim.toml"],
+    ));
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("mappings/scim.toml: 6 tests passed"),
+        "{stdout}"
+    );
+    // A shipped mapping by name, as built into the binary.
+    let (code, stdout, _) = outcome(&userload(&repo(), &["mapping", "test", "oomnitza"]));
+    assert_eq!(code, 0, "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\nsource = \"userPrincipalName\"\nconvert = [\"lower\"]\n\n[[test]]\nname = \"lower case\"\nuser = { userPrincipalName = \"Ann@X.com\" }\nexpect = { login = \"ann@x.com\" }\n\n[[test]]\nname = \"wrong on purpose\"\nuser = { userPrincipalName = \"Bob@X.com\" }\nexpect = { login = \"Bob@X.com\" }\n";
+    write(dir.path(), "m.toml", text);
+    let (code, stdout, _) = outcome(&userload(dir.path(), &["mapping", "test", "m.toml"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("ok    lower case"), "{stdout}");
+    assert!(stdout.contains("FAIL  wrong on purpose"), "{stdout}");
+    assert!(
+        stdout.contains("`login`: expected \"Bob@X.com\", got \"bob@x.com\""),
+        "{stdout}"
+    );
+
+    write(
+        dir.path(),
+        "bad.toml",
+        "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\nsource = \"upn\"\n",
+    );
+    let (code, _, stderr) = outcome(&userload(dir.path(), &["mapping", "test", "bad.toml"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bad.toml:5:11]"), "{stderr}");
+}
+
+#[test]
+fn mapping_preview_shows_records_and_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "users.jsonl",
+        "{\"id\":\"1\",\"userPrincipalName\":\"ann@contoso.com\",\"givenName\":\"Ann\",\"accountEnabled\":true,\"emails\":null}\n\n{\"id\":\"2\",\"displayName\":\"No UPN\"}\n",
+    );
+    let config = repo().join("config.ini.example");
+    let config = config.to_str().unwrap();
+    let (code, stdout, stderr) = outcome(&userload(
+        dir.path(),
+        &[
+            "mapping",
+            "preview",
+            "--config",
+            config,
+            "--users",
+            "users.jsonl",
+        ],
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("ann@contoso.com\n  userName "), "{stdout}");
+    assert!(stdout.contains("name.givenName"), "{stdout}");
+    assert!(
+        stdout.contains("skipped: field `userName`: required"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("2 users: 1 mapped, 1 skipped"), "{stderr}");
+
+    let (_, stdout, _) = outcome(&userload(
+        dir.path(),
+        &[
+            "mapping",
+            "preview",
+            "--config",
+            config,
+            "--users",
+            "users.jsonl",
+            "--json",
+        ],
+    ));
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["record"]["name"]["givenName"], "Ann");
+    assert_eq!(lines[0]["record"]["externalId"], "1");
+    assert_eq!(lines[1]["skip"]["field"], "userName");
+}
+
+#[test]
+fn hostile_mapping_files_are_refused_without_panicking() {
+    let deep_blocks = format!("{}x{}", "{{#if mail}}".repeat(5000), "{{/if}}".repeat(5000));
+    let deep_toml = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let cases = [
+        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\ntemplate = \"{deep_blocks}\"\n"),
+        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\nvalue = {deep_toml}\n"),
+        "version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\nsource = \"mail\"\nconvert = [{ regex_replace = [\"(a{1000}){1000}\", \"\"] }]\n".to_string(),
+        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\ntemplate = \"{}\"\n", "x".repeat(100_000)),
+        "\u{feff}version = 1\n\0\0[[[".to_string(),
+        "version = 1\ntarget = \"rest\"\nmatch = \"ü\"\n[fields.\"ü.ß[x eq \\\"ö\\\"].ç\"]\nsource = \"mail\"\n[fields.\"\"]\nvalue = 1\n".to_string(),
+    ];
+    for text in cases {
+        let result = mapping::compile_source(&SourceText::new("m.toml", text), Options::default());
+        if let Err(problems) = result {
+            // Drawing the problems must not panic either.
+            userload::diag::render(&problems, false);
+        }
+    }
+}
+
+/// Any JSON value, nested a little, with text from all over Unicode.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,12}".prop_map(Value::from),
+        "[a-z]{1,6}@[a-z]{1,6}\\.com".prop_map(Value::from),
+        "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z]{1,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+const PROPERTIES: &[&str] = &[
+    "id",
+    "userPrincipalName",
+    "accountEnabled",
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "mobilePhone",
+    "businessPhones",
+    "department",
+    "jobTitle",
+    "employeeId",
+    "employeeOrgData",
+    "manager",
+    "userType",
+    "companyName",
+    "city",
+    "country",
+    "faxNumber",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_users_never_panic_the_shipped_mappings(
+        values in prop::collection::vec(any_json(), PROPERTIES.len()),
+        present in prop::collection::vec(any::<bool>(), PROPERTIES.len()),
+    ) {
+        let user: serde_json::Map<String, Value> = PROPERTIES
+            .iter()
+            .zip(values)
+            .zip(present)
+            .filter(|(_, present)| *present)
+            .map(|((name, value), _)| (name.to_string(), value))
+            .collect();
+        let user = Value::Object(user);
+        let settings = BTreeMap::from([("default_role".to_string(), json!(25))]);
+        let ctx = Context { settings: &settings, sync_time: "2024-01-01T00:00:00Z" };
+        for (name, _) in mapping::SHIPPED {
+            let m = shipped(name);
+            if let Ok(record) = m.map(&user, &ctx) {
+                prop_assert!(record.get(m.match_key()).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn random_templates_and_converters_never_panic(
+        template in "[{}a-zA-Z# /().\"@^!>~-]{0,40}",
+        converter in "[a-z_]{0,16}",
+        arg in ".{0,8}",
+    ) {
+        let text = format!(
+            "version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\ntemplate = {}\n[fields.b]\nsource = \"mail\"\nconvert = [{{ {} = {} }}]\n",
+            Value::from(template),
+            if converter.is_empty() { "x".to_string() } else { converter },
+            Value::from(arg),
+        );
+        if let Ok(m) = mapping::compile_source(&SourceText::new("m.toml", text), Options::default()) {
+            let settings = BTreeMap::new();
+            let ctx = Context { settings: &settings, sync_time: "2024-01-01T00:00:00Z" };
+            let _ = m.map(&json!({"mail": "a@b.c", "givenName": "Ann"}), &ctx);
+        }
+    }
+}
+
+#[test]
+fn readme_documents_every_converter_and_oomnitza_name() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    for (name, ..) in mapping::convert::CONVERTERS {
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README does not list the converter {name}"
+        );
+    }
+    for (display, graph) in userload::graph::catalog::DISPLAY_NAMES {
+        assert!(
+            readme.contains(&format!("| {display} | `{graph}`")),
+            "README does not list the Oomnitza name {display}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_example_mapping_compiles_and_passes_its_test() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let format = &readme[readme.find("### Format").unwrap()..];
+    let start = format.find("```toml\n").unwrap() + "```toml\n".len();
+    let text = &format[start..start + format[start..].find("```").unwrap()];
+    let m = mapping::compile_source(&SourceText::new("README.md", text), Options::default())
+        .unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
+    let outcomes = m.run_tests();
+    assert_eq!(outcomes.len(), 1);
+    assert!(outcomes[0].failure.is_none(), "{:?}", outcomes[0].failure);
+}

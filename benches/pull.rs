@@ -7,13 +7,45 @@
 //! counted). Simulator and client share this machine's cores, which a real pull does not.
 //!
 //! Run with `cargo bench --bench pull` (`-- USERS LATENCY_MS RUNS` to change the defaults;
-//! `BENCH_SELECT=a,b,c` to read other properties than `pull`'s default set).
+//! `BENCH_SELECT=a,b,c` to read other properties than the 27 common ones below, or
+//! `BENCH_SELECT=` (empty) for what the shipped SCIM mapping reads, manager included).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use userload::sim::graph::{self as sim, GraphSim};
 use userload::sim::tenant::Tenant;
+
+/// Names, mail, UPN, job, department, employee data, phones, location, extension attributes.
+const COMMON: &[&str] = &[
+    "accountEnabled",
+    "businessPhones",
+    "city",
+    "companyName",
+    "country",
+    "createdDateTime",
+    "department",
+    "displayName",
+    "employeeHireDate",
+    "employeeId",
+    "employeeOrgData",
+    "employeeType",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mailNickname",
+    "mobilePhone",
+    "officeLocation",
+    "onPremisesExtensionAttributes",
+    "postalCode",
+    "preferredLanguage",
+    "state",
+    "streetAddress",
+    "surname",
+    "usageLocation",
+    "userPrincipalName",
+    "userType",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -48,9 +80,11 @@ fn main() {
         ),
     )
     .expect("config");
-    let select: Vec<String> = std::env::var("BENCH_SELECT")
-        .map(|s| vec!["--select".to_owned(), s])
-        .unwrap_or_default();
+    let select: Vec<String> = match std::env::var("BENCH_SELECT") {
+        Ok(s) if s.is_empty() => Vec::new(),
+        Ok(s) => vec!["--select".to_owned(), s],
+        Err(_) => vec!["--select".to_owned(), COMMON.join(",")],
+    };
     let pages = users.div_ceil(999).max(1);
     let floor = latency * pages as u32;
     for run in 1..=runs {

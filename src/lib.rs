@@ -12,3 +12,4 @@ pub mod filter;
 pub mod graph;
 pub mod mapping;
 pub mod sim;
+pub mod target;

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::{Outcome, load_config, load_mapping};
 use crate::config::{Config, Credential, Limit};
+use crate::graph::UserQuery;
 use crate::mapping::Mapping;
 
 pub fn run(path: &Path) -> Outcome {
@@ -40,11 +41,17 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
         Limit::Count(n) => format!("{n} users"),
         Limit::Percent(p) => format!("{p}% of owned users"),
     };
+    let query = UserQuery::new(source, mapping.selection());
     let reads = match mapping.manager_select() {
         Some(manager) => format!(
-            "{}; manager: {}",
+            "{}; manager: {}{}",
             mapping.select().join(", "),
-            manager.join(", ")
+            manager.join(", "),
+            if query.managers_apart() {
+                " (by a second query: Graph cannot expand in advanced query mode)"
+            } else {
+                ""
+            }
         ),
         None => mapping.select().join(", "),
     };

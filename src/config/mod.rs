@@ -134,6 +134,47 @@ pub struct TargetConfig {
     pub token: Option<Secret>,
     /// Oomnitza: the field that identifies users (the old connector's `sync_field`).
     pub sync_field: Option<String>,
+    /// How requests prove who sends them (`auth`).
+    pub auth: TargetAuth,
+    /// `rest` targets: the preset (`snipeit`) or a file of request templates.
+    pub api: Option<RestApi>,
+    /// Users per page when listing the target, 1–1000 (default 100).
+    pub page_size: u32,
+    /// Whether to list every target user (`list = true`, the default); `false` looks users
+    /// up one by one with a filter, for servers that do not allow listing.
+    pub list: bool,
+    /// Oomnitza: records per bulk upload, 1–10000 (default 500).
+    pub batch_size: usize,
+    /// Tries per idempotent request before giving up, 1–20 (default 6).
+    pub max_attempts: u32,
+    /// How long one request may take, 1–600 s (default 60).
+    pub request_timeout: std::time::Duration,
+}
+
+/// How userload signs its requests to the target (`auth` in `[target]`).
+#[derive(Debug, Clone)]
+pub enum TargetAuth {
+    /// `bearer` (the default): `Authorization: Bearer <token>`.
+    Bearer,
+    /// `basic`: `username` and `password`.
+    Basic {
+        /// `username`.
+        username: String,
+        /// `password`.
+        password: Secret,
+    },
+    /// `header`: the token in a header of this name (`auth_header`), e.g. `X-API-Key`;
+    /// Oomnitza's `Authorization2` by default for `type = oomnitza`.
+    Header(String),
+}
+
+/// What a `rest` target's API looks like.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestApi {
+    /// A preset built into userload (`preset = snipeit`).
+    Preset(String),
+    /// A TOML file of request templates (`templates = path`).
+    Templates(PathBuf),
 }
 
 /// Which changes a run may make to target users (`mode` in `[sync]`).
@@ -184,6 +225,11 @@ pub struct SyncConfig {
     pub state: PathBuf,
     /// How many requests to the target may be under way at once, 1–64.
     pub concurrency: usize,
+    /// At most this many requests to the target per second (`rate_limit`); none if unset.
+    pub rate_limit: Option<u32>,
+    /// Whether users disabled in Entra are created in the target (inactive); `false` (the
+    /// default) leaves them out until they are enabled.
+    pub create_disabled: bool,
 }
 
 /// One `mapping.FIELD = {json}` line, kept with its place for the mapping compiler.
@@ -383,7 +429,23 @@ const SOURCE_KEYS: &[&str] = &[
     "assertion_algorithm",
     "enable",
 ];
-const TARGET_KEYS: &[&str] = &["type", "url", "token", "sync_field"];
+const TARGET_KEYS: &[&str] = &[
+    "type",
+    "url",
+    "token",
+    "sync_field",
+    "auth",
+    "username",
+    "password",
+    "auth_header",
+    "preset",
+    "templates",
+    "page_size",
+    "list",
+    "batch_size",
+    "max_attempts",
+    "request_timeout",
+];
 const SYNC_KEYS: &[&str] = &[
     "mapping",
     "mode",
@@ -393,6 +455,8 @@ const SYNC_KEYS: &[&str] = &[
     "max_deactivations",
     "state",
     "concurrency",
+    "rate_limit",
+    "create_disabled",
 ];
 /// The sections of a config and their keys (the Oomnitza aliases aside).
 pub const SECTIONS: &[(&str, &[&str])] = &[
@@ -414,6 +478,9 @@ fn modern_name(name: &str) -> &str {
 
 /// Keys of the old Oomnitza `[oomnitza]` section that userload does not use.
 const OOMNITZA_UNUSED: &[&str] = &["username", "password", "env_password", "user_pem_file"];
+
+/// The REST API presets built into userload (`preset` in `[target]`).
+pub const REST_PRESETS: &[&str] = &["snipeit"];
 
 /// Default maximum share of owned users one run may deactivate.
 pub const DEFAULT_MAX_DEACTIVATIONS: Limit = Limit::Percent(10.0);
@@ -1203,12 +1270,81 @@ impl<'d> Checker<'d> {
             None if source_keys.legacy => self.text(source_keys, "sync_field").map(|(f, _)| f),
             None => None,
         };
+        let kind = kind?;
+        let auth = self.target_auth(keys, kind)?;
+        let api = match (self.text(keys, "preset"), keys.given("templates").is_some()) {
+            (Some((preset, entry)), _) => {
+                if !REST_PRESETS.contains(&preset.as_str()) {
+                    self.error(
+                        entry.value_span.clone(),
+                        format!("unknown preset `{}`", shorten(&preset, 40)),
+                        format!("presets: {}", REST_PRESETS.join(", ")),
+                    );
+                }
+                Some(RestApi::Preset(preset))
+            }
+            (None, true) => self
+                .existing_file(keys, "templates")
+                .map(RestApi::Templates),
+            (None, false) => None,
+        };
+        if kind == TargetKind::Rest && api.is_none() {
+            self.missing(
+                keys,
+                "preset",
+                "add: preset = snipeit (or templates = my-api.toml)",
+            );
+        }
+        let page_size = self.integer(keys, "page_size", 1..=1000).unwrap_or(100) as u32;
+        let list = self.boolean(keys, "list").unwrap_or(true);
+        let batch_size = self.integer(keys, "batch_size", 1..=10_000).unwrap_or(500) as usize;
+        let max_attempts = self.integer(keys, "max_attempts", 1..=20).unwrap_or(6) as u32;
+        let timeout = self.integer(keys, "request_timeout", 1..=600).unwrap_or(60);
         Some(TargetConfig {
-            kind: kind?,
+            kind,
             url: url?,
             token,
             sync_field,
+            auth,
+            api,
+            page_size,
+            list,
+            batch_size,
+            max_attempts,
+            request_timeout: std::time::Duration::from_secs(timeout as u64),
         })
+    }
+
+    /// `auth`: bearer (the default), basic (`username`, `password`) or header
+    /// (`auth_header`). Oomnitza sends its token in `Authorization2`. Without a token, bearer
+    /// and header requests carry no credentials (a test server); `check` shows whether the
+    /// target accepts that.
+    fn target_auth(&mut self, keys: &mut Keys<'d>, kind: TargetKind) -> Option<TargetAuth> {
+        let choices = [("bearer", 0), ("basic", 1), ("header", 2)];
+        let chosen = self.choice(keys, "auth", &choices);
+        let chosen = chosen.unwrap_or(if kind == TargetKind::Oomnitza { 2 } else { 0 });
+        let auth = match chosen {
+            1 => {
+                let username = self.text(keys, "username").map(|(u, _)| u);
+                let password = self.secret(keys, "password");
+                if username.is_none() {
+                    self.missing(keys, "username", "add: username = … (auth = basic)");
+                }
+                if password.is_none() {
+                    self.missing(keys, "password", "add: password = env:ASSET_PASSWORD");
+                }
+                TargetAuth::Basic {
+                    username: username?,
+                    password: password?,
+                }
+            }
+            2 => {
+                let header = self.text(keys, "auth_header").map(|(h, _)| h);
+                TargetAuth::Header(header.unwrap_or_else(|| "Authorization2".to_string()))
+            }
+            _ => TargetAuth::Bearer,
+        };
+        Some(auth)
     }
 
     fn sync_config(
@@ -1226,6 +1362,10 @@ impl<'d> Checker<'d> {
         let deactivate = self.boolean(keys, "deactivate").unwrap_or(true);
         let max_deactivations = self.limit(keys).unwrap_or(DEFAULT_MAX_DEACTIVATIONS);
         let concurrency = self.integer(keys, "concurrency", 1..=64).unwrap_or(8) as usize;
+        let rate_limit = self
+            .integer(keys, "rate_limit", 1..=10_000)
+            .map(|n| n as u32);
+        let create_disabled = self.boolean(keys, "create_disabled").unwrap_or(false);
         let state = self.state_path(keys);
         for key in ["default_role", "default_position"] {
             // The Oomnitza connector kept these in [azureusers].
@@ -1246,6 +1386,8 @@ impl<'d> Checker<'d> {
             max_deactivations,
             state: state?,
             concurrency,
+            rate_limit,
+            create_disabled,
         })
     }
 

@@ -28,7 +28,7 @@ use serde_json::{Map, Value as Json};
 
 pub use compile::Options;
 
-use crate::config::{Config, TargetKind};
+use crate::config::{Config, RestApi, TargetKind};
 use crate::diag::{Problem, SourceText};
 use crate::graph::Selection;
 use path::{GraphPath, TargetSeg};
@@ -389,8 +389,8 @@ pub fn load_file(path: &Path) -> Result<Mapping, Vec<Problem>> {
 }
 
 /// The mapping a config uses, compiled and checked against the config: the file named by
-/// `[sync] mapping`, else the shipped mapping for the target type (`scim`, `oomnitza`;
-/// `rest` has none), with an Oomnitza config's `mapping.FIELD` lines laid over it and its
+/// `[sync] mapping`, else the shipped mapping for the target type (`scim`, `oomnitza`, and
+/// `snipeit` for the Snipe-IT preset; other `rest` targets must name one), with an Oomnitza config's `mapping.FIELD` lines laid over it and its
 /// `sync_field` as the match key. Settings the mapping reads must be set in the config.
 pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
     let config_text = std::fs::read_to_string(&config.path).unwrap_or_default();
@@ -408,10 +408,11 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
             }
         }
         None => {
-            let name = match config.target.kind {
-                TargetKind::Scim => "scim",
-                TargetKind::Oomnitza => "oomnitza",
-                TargetKind::Rest => {
+            let name = match (config.target.kind, &config.target.api) {
+                (TargetKind::Scim, _) => "scim",
+                (TargetKind::Oomnitza, _) => "oomnitza",
+                (TargetKind::Rest, Some(RestApi::Preset(p))) if p == "snipeit" => "snipeit",
+                (TargetKind::Rest, _) => {
                     let span = place_of(&config_source, "type");
                     return Err(vec![
                         Problem::error(

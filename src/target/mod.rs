@@ -1,0 +1,171 @@
+//! The asset systems users are written to.
+//!
+//! Every target offers the same operations to the sync engine ([`Target`]): list its users,
+//! find one by a field, create one, and update the fields that changed. Deactivating and
+//! reactivating are updates of the mapping's active field, so they need nothing of their
+//! own. A target with a bulk API (Oomnitza) also takes writes in batches.
+//!
+//! A target user is held as the target returns it, laid out by the same target paths the
+//! mapping writes (`name.givenName`, `emails[type eq "work"].value`), so the engine reads
+//! each mapped field from it with [`Field::get`](crate::mapping::Field::get).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value as Json};
+
+use crate::mapping::Record;
+
+/// A user as the target holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetUser {
+    /// The target's own id of the user (SCIM `id`, a REST object's id).
+    pub id: String,
+    /// The user's attributes as the target returned them.
+    pub data: Map<String, Json>,
+    /// The version the target gave (an HTTP ETag), sent back with `If-Match` on writes.
+    pub etag: Option<String>,
+}
+
+/// One mapped field whose value differs between the record and the target user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    /// The field's place in [`Mapping::fields`](crate::mapping::Mapping::fields).
+    pub field: usize,
+    /// Its target path as the mapping writes it (`name.givenName`).
+    pub target: String,
+    /// The target's value now; `None` when it has none.
+    pub old: Option<Json>,
+    /// The value to write; `None` removes it.
+    pub new: Option<Json>,
+}
+
+/// One write of a batch (targets with a bulk API).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Create this user.
+    Create {
+        /// The whole record.
+        record: Record,
+    },
+    /// Change these fields of an existing user.
+    Update {
+        /// The user as the target holds it.
+        user: TargetUser,
+        /// The fields that change (the active field for a deactivation).
+        changes: Vec<FieldChange>,
+        /// The whole record, for APIs that take the user whole.
+        record: Record,
+    },
+}
+
+/// Why a request to the target did not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TargetError {
+    /// The target refused the credentials (401, 403): no further request can succeed.
+    #[error("{target} refused the credentials (HTTP {status}): {detail}")]
+    Unauthorized {
+        /// Which target, e.g. `SCIM at https://…`.
+        target: String,
+        /// The status answered.
+        status: u16,
+        /// What the target said, shortened.
+        detail: String,
+    },
+    /// The target refused this request (another 4xx): this user fails, the run goes on.
+    #[error("HTTP {status}: {detail}")]
+    Rejected {
+        /// The status answered.
+        status: u16,
+        /// What the target said, shortened.
+        detail: String,
+    },
+    /// The target could not be reached or kept failing (5xx, 429, timeouts) after retries.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The target answered something userload cannot read.
+    #[error("unexpected answer: {0}")]
+    Malformed(String),
+    /// The target cannot do this (listing turned off, no bulk API).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl TargetError {
+    /// Whether no later request of this run can succeed either, so the run should stop
+    /// writing (credentials refused).
+    pub fn stops_run(&self) -> bool {
+        matches!(self, TargetError::Unauthorized { .. })
+    }
+}
+
+/// Requests made to a target, for summaries and the no-write checks.
+#[derive(Debug, Default)]
+pub struct TargetStats {
+    /// Every request sent, retries included.
+    pub requests: AtomicU64,
+    /// Requests that change something (POST, PATCH, PUT, DELETE), retries included.
+    pub writes: AtomicU64,
+    /// Requests sent again after a 429, a 5xx or a broken connection.
+    pub retries: AtomicU64,
+}
+
+impl TargetStats {
+    /// Counts one request; `write` when it changes something.
+    pub fn count(&self, write: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if write {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An asset system's user API.
+#[async_trait::async_trait]
+pub trait Target: Send + Sync {
+    /// What the target is, for messages: `SCIM at https://assets.example.com/scim/v2`.
+    fn describe(&self) -> String;
+
+    /// Whether values of this target field match without regard to case (SCIM `userName`
+    /// and e-mail addresses do; `externalId` does not).
+    fn folds_case(&self, field: &str) -> bool;
+
+    /// Every user in the target, in pages; fails rather than return part of them.
+    async fn list(&self) -> Result<Vec<TargetUser>, TargetError>;
+
+    /// The user whose target field `field` (a mapping target path) equals `value`.
+    async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError>;
+
+    /// Creates a user from a record. A target that finds the user already exists (SCIM 409)
+    /// looks it up and updates it instead; either way the user as it now stands is returned.
+    async fn create(&self, record: &Record) -> Result<TargetUser, TargetError>;
+
+    /// Writes the changed fields of an existing user.
+    async fn update(
+        &self,
+        user: &TargetUser,
+        changes: &[FieldChange],
+        record: &Record,
+    ) -> Result<(), TargetError>;
+
+    /// Writes per batch instead of per user: the batch size, for targets with a bulk API.
+    fn batch_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Sends a batch of writes at once (when [`Target::batch_size`] is set): for each write,
+    /// in order, the target id when known, or why it failed.
+    async fn write_batch(&self, writes: &[Write]) -> Vec<Result<Option<String>, TargetError>> {
+        writes
+            .iter()
+            .map(|_| {
+                Err(TargetError::Unsupported(format!(
+                    "{} takes no batches",
+                    self.describe()
+                )))
+            })
+            .collect()
+    }
+
+    /// The requests made so far.
+    fn stats(&self) -> &TargetStats;
+}

@@ -12,4 +12,5 @@ pub mod filter;
 pub mod graph;
 pub mod mapping;
 pub mod sim;
+pub mod state;
 pub mod target;

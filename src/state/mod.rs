@@ -1,0 +1,553 @@
+//! What userload remembers between runs, in one SQLite file (`state` in `[sync]`):
+//!
+//! - the target users it owns — the ones it created or matched to an Entra user — by Entra
+//!   object id, with the target's id, the match key, and a hash of the last record written,
+//!   so an unchanged user costs no request and only owned users are ever deactivated;
+//! - Graph delta links, per query;
+//! - the history of runs.
+//!
+//! The schema is versioned (`PRAGMA user_version`) and migrated forward on open. A lock file
+//! beside the database keeps two runs from working on one state at once. A create is
+//! recorded as pending before the request goes out and completed after it, so a run killed
+//! in between leaves a row that makes the next run look the user up before creating it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::graph::delta::DeltaLinks;
+
+/// The schema this build writes; older files are migrated up to it.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Each migration takes the schema from the version before it to its own number.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE owned (
+        entra_id   TEXT PRIMARY KEY,
+        match_key  TEXT NOT NULL,
+        target_id  TEXT,
+        hash       TEXT,
+        active     INTEGER NOT NULL DEFAULT 1,
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX owned_by_key ON owned (match_key);
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE delta_links (scope TEXT PRIMARY KEY, link TEXT NOT NULL);
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        started     TEXT NOT NULL,
+        finished    TEXT,
+        mode        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        exit_code   INTEGER,
+        created     INTEGER NOT NULL DEFAULT 0,
+        updated     INTEGER NOT NULL DEFAULT 0,
+        deactivated INTEGER NOT NULL DEFAULT 0,
+        reactivated INTEGER NOT NULL DEFAULT 0,
+        unchanged   INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        failed      INTEGER NOT NULL DEFAULT 0,
+        message     TEXT
+    );",
+)];
+
+/// Why the state file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another run holds the lock.
+    #[error(
+        "another userload run is using {0} (its lock file {0}.lock is held); wait for it to finish"
+    )]
+    Busy(PathBuf),
+    /// The file was written for another target.
+    #[error(
+        "{path} belongs to the target {owner}, not {target}; give this config its own `state` file"
+    )]
+    OtherTarget {
+        /// The state file.
+        path: PathBuf,
+        /// The target it records.
+        owner: String,
+        /// The target this run writes to.
+        target: String,
+    },
+    /// The file was written by a newer userload.
+    #[error("{path} has schema version {found}; this userload reads up to {SCHEMA_VERSION}")]
+    TooNew {
+        /// The state file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+    },
+    /// SQLite or the file system failed.
+    #[error("state file {path}: {source}")]
+    Sqlite {
+        /// The state file.
+        path: PathBuf,
+        /// What failed.
+        source: rusqlite::Error,
+    },
+    /// The lock file could not be created.
+    #[error("state file {path}: cannot create its lock file: {source}")]
+    Io {
+        /// The state file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A target user userload owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The Entra user's object id.
+    pub entra_id: String,
+    /// The value of the match key last written (as compared: folded when the target folds
+    /// case).
+    pub key: String,
+    /// The target's id of the user; `None` while its create is pending.
+    pub target_id: Option<String>,
+    /// Hash of the last record written; `None` until one was.
+    pub hash: Option<String>,
+    /// Whether userload last left the user active.
+    pub active: bool,
+}
+
+/// The counts of one run, for the history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Users created.
+    pub created: i64,
+    /// Users updated.
+    pub updated: i64,
+    /// Users deactivated.
+    pub deactivated: i64,
+    /// Users reactivated.
+    pub reactivated: i64,
+    /// Users that needed no write.
+    pub unchanged: i64,
+    /// Users skipped (mapping, mode, duplicates).
+    pub skipped: i64,
+    /// Writes that failed.
+    pub failed: i64,
+}
+
+/// One run of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Its number.
+    pub id: i64,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When it finished; `None` if it never did (killed).
+    pub finished: Option<String>,
+    /// `run` or `plan`.
+    pub mode: String,
+    /// `running`, `ok`, `partial`, `failed`, `limited` (deactivation limit hit).
+    pub status: String,
+    /// The process exit code.
+    pub exit_code: Option<i64>,
+    /// What it did.
+    pub counts: RunCounts,
+    /// Why it failed or was limited.
+    pub message: Option<String>,
+}
+
+/// An open state file, locked for this run.
+#[derive(Debug)]
+pub struct State {
+    path: PathBuf,
+    db: Connection,
+    /// Held for as long as the state is open: the lock against a second run.
+    _lock: File,
+}
+
+impl State {
+    /// Opens (or creates) the state file for a run against `target` (a stable description
+    /// of the target, such as its URL), migrating its schema and taking the lock.
+    pub fn open(path: &Path, target: &str) -> Result<State, StateError> {
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(lock_name))
+            .map_err(|source| StateError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(StateError::Busy(path.to_owned()));
+        }
+        let sql = |source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let db = Connection::open(path).map_err(sql)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sql)?;
+        db.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        let mut state = State {
+            path: path.to_owned(),
+            db,
+            _lock: lock,
+        };
+        state.migrate()?;
+        state.claim(target)?;
+        Ok(state)
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |source| StateError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let version: i64 = self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(self.sql())?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::TooNew {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        for (to, script) in MIGRATIONS.iter().filter(|(to, _)| *to > version) {
+            let tx = self.db.transaction().map_err(sql)?;
+            tx.execute_batch(script).map_err(sql)?;
+            tx.pragma_update(None, "user_version", to).map_err(sql)?;
+            tx.commit().map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Records which target this state belongs to, or refuses one written for another.
+    fn claim(&self, target: &str) -> Result<(), StateError> {
+        let owner: Option<String> = self
+            .db
+            .query_row("SELECT value FROM meta WHERE name = 'target'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.sql())?;
+        match owner {
+            Some(owner) if owner != target => Err(StateError::OtherTarget {
+                path: self.path.clone(),
+                owner,
+                target: target.to_owned(),
+            }),
+            Some(_) => Ok(()),
+            None => self
+                .db
+                .execute(
+                    "INSERT INTO meta (name, value) VALUES ('target', ?1)",
+                    [target],
+                )
+                .map(|_| ())
+                .map_err(self.sql()),
+        }
+    }
+
+    /// Every owned user, by Entra object id.
+    pub fn owned(&self) -> Result<HashMap<String, Owned>, StateError> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Owned {
+                    entra_id: r.get(0)?,
+                    key: r.get(1)?,
+                    target_id: r.get(2)?,
+                    hash: r.get(3)?,
+                    active: r.get(4)?,
+                })
+            })
+            .map_err(self.sql())?;
+        let mut owned = HashMap::new();
+        for row in rows {
+            let row = row.map_err(self.sql())?;
+            owned.insert(row.entra_id.clone(), row);
+        }
+        Ok(owned)
+    }
+
+    /// Records a create about to be sent: the user is owned from now on, its target id
+    /// still unknown. Committed before the request goes out.
+    pub fn create_pending(&self, entra_id: &str, key: &str) -> Result<(), StateError> {
+        self.db
+            .execute(
+                "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+                 VALUES (?1, ?2, NULL, NULL, 1, ?3)
+                 ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
+                params![entra_id, key, now()],
+            )
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+
+    /// Records users as owned with what the target now holds for them: after a write, or
+    /// when a user was matched and found unchanged. One transaction for all of them.
+    pub fn record(&mut self, users: &[Owned]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.db.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, target_id = ?3,
+                         hash = ?4, active = ?5, changed_at = ?6",
+                )
+                .map_err(sql)?;
+            let at = now();
+            for user in users {
+                stmt.execute(params![
+                    user.entra_id,
+                    user.key,
+                    user.target_id,
+                    user.hash,
+                    user.active,
+                    at
+                ])
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Forgets owned users (their target user no longer exists).
+    pub fn forget(&mut self, entra_ids: &[String]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.db.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM owned WHERE entra_id = ?1")
+                .map_err(sql)?;
+            for id in entra_ids {
+                stmt.execute([id]).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Starts a run in the history; returns its number.
+    pub fn start_run(&self, mode: &str) -> Result<i64, StateError> {
+        self.db
+            .execute(
+                "INSERT INTO runs (started, mode, status) VALUES (?1, ?2, 'running')",
+                params![now(), mode],
+            )
+            .map_err(self.sql())?;
+        Ok(self.db.last_insert_rowid())
+    }
+
+    /// Finishes a run in the history.
+    pub fn finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        exit_code: i32,
+        counts: &RunCounts,
+        message: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.db
+            .execute(
+                "UPDATE runs SET finished = ?2, status = ?3, exit_code = ?4, created = ?5,
+                     updated = ?6, deactivated = ?7, reactivated = ?8, unchanged = ?9,
+                     skipped = ?10, failed = ?11, message = ?12
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now(),
+                    status,
+                    exit_code,
+                    counts.created,
+                    counts.updated,
+                    counts.deactivated,
+                    counts.reactivated,
+                    counts.unchanged,
+                    counts.skipped,
+                    counts.failed,
+                    message
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+
+    /// The latest runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let mut stmt = self
+            .db
+            .prepare(
+                "SELECT id, started, finished, mode, status, exit_code, created, updated,
+                        deactivated, reactivated, unchanged, skipped, failed, message
+                 FROM runs ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    started: r.get(1)?,
+                    finished: r.get(2)?,
+                    mode: r.get(3)?,
+                    status: r.get(4)?,
+                    exit_code: r.get(5)?,
+                    counts: RunCounts {
+                        created: r.get(6)?,
+                        updated: r.get(7)?,
+                        deactivated: r.get(8)?,
+                        reactivated: r.get(9)?,
+                        unchanged: r.get(10)?,
+                        skipped: r.get(11)?,
+                        failed: r.get(12)?,
+                    },
+                    message: r.get(13)?,
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+}
+
+impl DeltaLinks for State {
+    fn load(&self, scope: &str) -> std::io::Result<Option<String>> {
+        self.db
+            .query_row(
+                "SELECT link FROM delta_links WHERE scope = ?1",
+                [scope],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(std::io::Error::other)
+    }
+
+    fn save(&mut self, scope: &str, link: &str) -> std::io::Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO delta_links (scope, link) VALUES (?1, ?2)
+                 ON CONFLICT (scope) DO UPDATE SET link = ?2",
+                [scope, link],
+            )
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// The current time, RFC 3339 in UTC, to the second.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(id: &str, key: &str, target: Option<&str>) -> Owned {
+        Owned {
+            entra_id: id.into(),
+            key: key.into(),
+            target_id: target.map(Into::into),
+            hash: target.map(|_| "h".into()),
+            active: true,
+        }
+    }
+
+    #[test]
+    fn owned_users_pending_creates_and_runs_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let mut state = State::open(&path, "scim http://x").unwrap();
+            state.create_pending("e1", "ann@x").unwrap();
+            state.create_pending("e2", "bob@x").unwrap();
+            state.record(&[owned("e2", "bob@x", Some("t2"))]).unwrap();
+            let run = state.start_run("run").unwrap();
+            let counts = RunCounts {
+                created: 1,
+                ..RunCounts::default()
+            };
+            state.finish_run(run, "ok", 0, &counts, None).unwrap();
+            state.save("scope", "https://graph/delta?token=1").unwrap();
+        }
+        let mut state = State::open(&path, "scim http://x").unwrap();
+        let all = state.owned().unwrap();
+        assert_eq!(all["e1"].target_id, None, "still pending");
+        assert_eq!(all["e2"], owned("e2", "bob@x", Some("t2")));
+        assert_eq!(state.runs(10).unwrap()[0].counts.created, 1);
+        assert_eq!(state.runs(10).unwrap()[0].status, "ok");
+        assert_eq!(
+            state.load("scope").unwrap().as_deref(),
+            Some("https://graph/delta?token=1")
+        );
+        state.forget(&["e1".into()]).unwrap();
+        assert_eq!(state.owned().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_second_open_waits_for_no_one_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let _first = State::open(&path, "t").unwrap();
+        let second = State::open(&path, "t").unwrap_err();
+        assert!(matches!(second, StateError::Busy(_)), "{second}");
+        assert!(second.to_string().contains("another userload run"));
+    }
+
+    #[test]
+    fn a_state_written_for_another_target_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(State::open(&path, "scim https://a").unwrap());
+        let e = State::open(&path, "scim https://b").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("belongs to the target scim https://a"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_an_older_one_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let e = State::open(&path, "t").unwrap_err();
+        assert!(matches!(e, StateError::TooNew { found: 99, .. }), "{e}");
+        let fresh = dir.path().join("fresh.db");
+        drop(State::open(&fresh, "t").unwrap());
+        let db = Connection::open(&fresh).unwrap();
+        let v: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+}

@@ -13,4 +13,5 @@ pub mod graph;
 pub mod mapping;
 pub mod sim;
 pub mod state;
+pub mod sync;
 pub mod target;

@@ -219,6 +219,19 @@ impl Mapping {
         self.fields.iter().find(|f| f.target == target)
     }
 
+    /// The place of the field of a given target path in [`Mapping::fields`].
+    pub fn field_index(&self, target: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.target == target)
+    }
+
+    /// A record holding what a target user has in each mapped field (read with
+    /// [`Field::get`]): the starting point for writing a user no Entra user maps to any more,
+    /// such as a deactivation.
+    pub fn record_from(&self, data: &Map<String, Json>) -> Record {
+        let values = self.fields.iter().map(|f| f.get(data).cloned()).collect();
+        Record::new(Arc::clone(&self.shape), values)
+    }
+
     /// The target field that identifies a user (its value is required of every user).
     pub fn match_key(&self) -> &str {
         &self.matching

@@ -72,6 +72,18 @@ impl Record {
         self.values.get(index)?.as_ref()
     }
 
+    /// Sets the value of the field at `index` (nothing happens past the last field).
+    pub fn set(&mut self, index: usize, value: Option<Json>) {
+        if let Some(slot) = self.values.get_mut(index) {
+            *slot = value;
+        }
+    }
+
+    /// Every field's value, in field order.
+    pub fn values(&self) -> &[Option<Json>] {
+        &self.values
+    }
+
     /// The value of the field whose target path is `target` (as the mapping writes it).
     pub fn get(&self, target: &str) -> Option<&Json> {
         let index = self.shape.targets.iter().position(|t| t == target)?;

@@ -1,0 +1,488 @@
+//! The planner: from the mapped Entra users, the target's users and what the state file
+//! remembers, decide what each user needs. Pure: no I/O, so every rule is tested directly.
+//!
+//! The rules, in the order they apply:
+//!
+//! - A user is matched to a target user first through the state file (the Entra object id
+//!   owns a target id, so a renamed user is updated, not created again), then by the match
+//!   key (compared without case where the target does).
+//! - Two Entra users that map to the same key are both skipped and reported, never merged;
+//!   the target user with that key is left alone (not deactivated either).
+//! - A user with no target user is created, unless the run is `update_only` or the user is
+//!   disabled in Entra (and `create_disabled` is off).
+//! - A matched user whose last written record is unchanged (same hash) needs nothing. Else
+//!   its fields mapped `on = "always"` are compared with the target's values and only those
+//!   that differ are written; a change of the active field makes it a deactivation or a
+//!   reactivation. `create_only` runs update nothing.
+//! - An owned target user whose Entra user is gone (deleted, out of the filter) is
+//!   deactivated when `deactivate` is on; target users userload does not own are never
+//!   touched.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value as Json;
+
+use crate::config::Mode;
+use crate::mapping::{Mapping, On, Record, Skip};
+use crate::state::Owned;
+use crate::target::{FieldChange, TargetUser};
+
+/// One Entra user, mapped.
+#[derive(Debug, Clone)]
+pub struct SourceUser {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// How to name the user in messages (user principal name, else id).
+    pub label: String,
+    /// The record, or why the mapping skipped the user.
+    pub mapped: Result<Record, Skip>,
+}
+
+/// The choices of the config that shape a plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+    /// `mode` in `[sync]`.
+    pub mode: Mode,
+    /// `deactivate` in `[sync]`.
+    pub deactivate: bool,
+    /// `create_disabled` in `[sync]`.
+    pub create_disabled: bool,
+    /// Whether the target compares match keys without case.
+    pub fold_case: bool,
+}
+
+/// What happens to a user that exists in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// Fields change; the active flag does not.
+    Update,
+    /// The user becomes inactive.
+    Deactivate,
+    /// The user becomes active again.
+    Reactivate,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct Create {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// The match key, as compared.
+    pub key: String,
+    /// For messages.
+    pub label: String,
+    /// What to write.
+    pub record: Record,
+    /// Whether a create of this user was started before and may have gone through: look it
+    /// up before creating it.
+    pub pending: bool,
+}
+
+/// A user to write fields of.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// The match key, as compared.
+    pub key: String,
+    /// For messages.
+    pub label: String,
+    /// The target user.
+    pub user: TargetUser,
+    /// The fields that change.
+    pub changes: Vec<FieldChange>,
+    /// The whole record as it will stand.
+    pub record: Record,
+    /// Update, deactivation or reactivation.
+    pub kind: UpdateKind,
+}
+
+/// A user left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// For messages.
+    pub label: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a run will do.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Users to create.
+    pub creates: Vec<Create>,
+    /// Users to update, deactivate or reactivate.
+    pub updates: Vec<Update>,
+    /// Users that need no write, as the state should remember them.
+    pub unchanged: Vec<Owned>,
+    /// Users left alone, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Owned users whose target user no longer exists: forgotten.
+    pub forget: Vec<String>,
+    /// Owned users that would be deactivated if `deactivate` were on.
+    pub kept_by_config: usize,
+    /// Target users userload does not own (never touched).
+    pub not_owned: usize,
+    /// Things the admin should know that are not about one user.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The updates of one kind.
+    pub fn of_kind(&self, kind: UpdateKind) -> impl Iterator<Item = &Update> {
+        self.updates.iter().filter(move |u| u.kind == kind)
+    }
+
+    /// How many updates are of one kind.
+    pub fn count(&self, kind: UpdateKind) -> usize {
+        self.of_kind(kind).count()
+    }
+
+    /// Whether the plan writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty() && self.updates.is_empty()
+    }
+}
+
+/// A stable hash of what a record writes on update (its `on = "always"` fields): equal
+/// hashes mean nothing changed since the last write.
+pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
+    let written: Vec<&Option<Json>> = mapping
+        .fields()
+        .iter()
+        .zip(record.values())
+        .filter(|(f, _)| f.on() == On::Always)
+        .map(|(_, v)| v)
+        .collect();
+    let text = serde_json::to_string(&written).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A match key as compared: the value's text, lower-cased when the target ignores case.
+pub fn key_of(value: &Json, fold_case: bool) -> String {
+    let text = match value {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if fold_case { text.to_lowercase() } else { text }
+}
+
+/// Builds the plan. `target` is every target user (a listing); `owned` is the state file's
+/// owned users by Entra object id.
+pub fn plan(
+    mapping: &Mapping,
+    sources: Vec<SourceUser>,
+    target: &[TargetUser],
+    owned: &HashMap<String, Owned>,
+    options: PlanOptions,
+) -> Plan {
+    let mut plan = Plan::default();
+    let Some(key_index) = mapping.field_index(mapping.match_key()) else {
+        plan.notes.push(format!(
+            "the mapping's match key `{}` is not one of its fields; nothing can be matched",
+            mapping.match_key()
+        ));
+        return plan;
+    };
+    let key_field = &mapping.fields()[key_index];
+    let active = mapping.active_field().and_then(|a| {
+        let index = mapping.field_index(&a.field)?;
+        Some((index, a))
+    });
+    let by_id: HashMap<&str, &TargetUser> = target.iter().map(|u| (u.id.as_str(), u)).collect();
+    let mut by_key: HashMap<String, Vec<&TargetUser>> = HashMap::new();
+    for user in target {
+        if let Some(key) = key_field.get(&user.data) {
+            by_key
+                .entry(key_of(key, options.fold_case))
+                .or_default()
+                .push(user);
+        }
+    }
+    // Every Entra user seen, mapped or not: none of them counts as gone.
+    let present: HashSet<String> = sources.iter().map(|s| s.entra_id.clone()).collect();
+
+    // Keys, and the users that map to each.
+    let mut mapped: Vec<(String, SourceUser, Record)> = Vec::with_capacity(sources.len());
+    for source in sources {
+        match source.mapped.clone() {
+            Ok(record) => match record.value(key_index) {
+                Some(key) => mapped.push((key_of(key, options.fold_case), source, record)),
+                None => plan.skipped.push(Skipped {
+                    label: source.label,
+                    reason: format!("no value for the match key `{}`", mapping.match_key()),
+                }),
+            },
+            Err(skip) => plan.skipped.push(Skipped {
+                label: source.label,
+                reason: skip.to_string(),
+            }),
+        }
+    }
+    let mut users_of_key: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (key, source, _) in &mapped {
+        users_of_key
+            .entry(key.as_str())
+            .or_default()
+            .push(source.label.as_str());
+    }
+    let held: HashSet<String> = users_of_key
+        .iter()
+        .filter(|(_, users)| users.len() > 1)
+        .map(|(key, _)| (*key).to_owned())
+        .collect();
+    let duplicates: HashMap<String, String> = users_of_key
+        .into_iter()
+        .filter(|(_, users)| users.len() > 1)
+        .map(|(key, users)| (key.to_owned(), users.join(", ")))
+        .collect();
+
+    let mut claimed: HashSet<&str> = HashSet::new();
+    for (key, source, record) in mapped {
+        if let Some(users) = duplicates.get(&key) {
+            plan.skipped.push(Skipped {
+                label: source.label,
+                reason: format!(
+                    "{} Entra users map to {} `{key}` ({users}); none is written until one changes",
+                    users.matches(", ").count() + 1,
+                    mapping.match_key()
+                ),
+            });
+            continue;
+        }
+        let known = owned.get(&source.entra_id);
+        // Matched through the state first (renames), then by key.
+        let through_state = known
+            .and_then(|o| o.target_id.as_deref())
+            .and_then(|id| by_id.get(id).copied());
+        if let Some(o) = known
+            && o.target_id.is_some()
+            && through_state.is_none()
+        {
+            // The target user it owned is gone (deleted in the target).
+            plan.forget.push(o.entra_id.clone());
+        }
+        let found = match through_state {
+            Some(user) => Some(user),
+            None => match by_key.get(&key).map(Vec::as_slice) {
+                Some([user]) => Some(*user),
+                Some(several @ [_, _, ..]) => {
+                    plan.skipped.push(Skipped {
+                        label: source.label,
+                        reason: format!(
+                            "{} target users have {} `{key}`; match them up by hand",
+                            several.len(),
+                            mapping.match_key()
+                        ),
+                    });
+                    continue;
+                }
+                _ => None,
+            },
+        };
+        let enabled = active
+            .as_ref()
+            .is_none_or(|(i, a)| record.value(*i) != Some(&a.inactive));
+        let Some(user) = found else {
+            if options.mode == Mode::UpdateOnly {
+                plan.skipped.push(Skipped {
+                    label: source.label,
+                    reason: "not in the target, and the run is update_only".into(),
+                });
+            } else if !enabled && !options.create_disabled {
+                plan.skipped.push(Skipped {
+                    label: source.label,
+                    reason: "disabled in Entra; not created (create_disabled = false)".into(),
+                });
+            } else {
+                plan.creates.push(Create {
+                    pending: known.is_some_and(|o| o.target_id.is_none()),
+                    entra_id: source.entra_id,
+                    key,
+                    label: source.label,
+                    record,
+                });
+            }
+            continue;
+        };
+        if !claimed.insert(user.id.as_str()) {
+            plan.skipped.push(Skipped {
+                label: source.label,
+                reason: format!(
+                    "target user {} is already matched to another Entra user",
+                    user.id
+                ),
+            });
+            continue;
+        }
+        let hash = record_hash(mapping, &record);
+        let remembered = known.is_some_and(|o| {
+            o.hash.as_deref() == Some(hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
+        });
+        let mut changes = if remembered {
+            Vec::new()
+        } else {
+            differences(mapping, &record, user, key_index, options.fold_case)
+        };
+        let mut kind = UpdateKind::Update;
+        if let Some((index, a)) = &active
+            && let Some(at) = changes.iter().position(|c| c.field == *index)
+        {
+            let was_active = changes[at].old.as_ref() != Some(&a.inactive);
+            kind = match (was_active, enabled) {
+                (true, false) => UpdateKind::Deactivate,
+                (false, true) => UpdateKind::Reactivate,
+                _ => UpdateKind::Update,
+            };
+            if kind == UpdateKind::Deactivate && !options.deactivate {
+                changes.remove(at);
+                kind = UpdateKind::Update;
+                plan.kept_by_config += 1;
+            }
+        }
+        let owned_now = Owned {
+            entra_id: source.entra_id.clone(),
+            key: key.clone(),
+            target_id: Some(user.id.clone()),
+            hash: Some(hash),
+            active: enabled,
+        };
+        if changes.is_empty() {
+            plan.unchanged.push(owned_now);
+        } else if options.mode == Mode::CreateOnly {
+            plan.skipped.push(Skipped {
+                label: source.label,
+                reason: "changed in Entra, but the run is create_only".into(),
+            });
+        } else {
+            plan.updates.push(Update {
+                entra_id: source.entra_id,
+                key,
+                label: source.label,
+                user: user.clone(),
+                changes,
+                record,
+                kind,
+            });
+        }
+    }
+
+    // Owned users whose Entra user is gone.
+    let mut gone: Vec<&Owned> = owned
+        .values()
+        .filter(|o| !present.contains(&o.entra_id) && !held.contains(&o.key))
+        .collect();
+    gone.sort_by(|a, b| a.key.cmp(&b.key));
+    for o in gone {
+        let Some(user) = o.target_id.as_deref().and_then(|id| by_id.get(id).copied()) else {
+            plan.forget.push(o.entra_id.clone());
+            continue;
+        };
+        if !claimed.insert(user.id.as_str()) {
+            continue;
+        }
+        let Some((index, a)) = &active else {
+            continue;
+        };
+        let now = mapping.fields()[*index].get(&user.data);
+        if now == Some(&a.inactive) {
+            continue;
+        }
+        if !options.deactivate || options.mode == Mode::CreateOnly {
+            plan.kept_by_config += 1;
+            continue;
+        }
+        let mut record = mapping.record_from(&user.data);
+        record.set(*index, Some(a.inactive.clone()));
+        plan.updates.push(Update {
+            entra_id: o.entra_id.clone(),
+            key: o.key.clone(),
+            label: label_of(&o.key, user),
+            user: user.clone(),
+            changes: vec![FieldChange {
+                field: *index,
+                target: a.field.clone(),
+                old: now.cloned(),
+                new: Some(a.inactive.clone()),
+            }],
+            record,
+            kind: UpdateKind::Deactivate,
+        });
+    }
+    if active.is_none() && options.deactivate {
+        plan.notes.push(
+            "the mapping names no active field, so no user can be deactivated or reactivated"
+                .into(),
+        );
+    }
+    let owned_targets: HashSet<&str> = owned
+        .values()
+        .filter_map(|o| o.target_id.as_deref())
+        .collect();
+    plan.not_owned = target
+        .iter()
+        .filter(|u| !owned_targets.contains(u.id.as_str()) && !claimed.contains(u.id.as_str()))
+        .count();
+    plan
+}
+
+/// The key, as the admin knows the user.
+fn label_of(key: &str, user: &TargetUser) -> String {
+    if key.is_empty() {
+        user.id.clone()
+    } else {
+        key.to_owned()
+    }
+}
+
+/// The `on = "always"` fields whose record value differs from the target's.
+fn differences(
+    mapping: &Mapping,
+    record: &Record,
+    user: &TargetUser,
+    key_index: usize,
+    fold_case: bool,
+) -> Vec<FieldChange> {
+    mapping
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.on() == On::Always)
+        .filter_map(|(i, field)| {
+            let new = record.value(i);
+            let old = field.get(&user.data).filter(|v| !v.is_null());
+            let same = match (new, old) {
+                (Some(a), Some(b)) if i == key_index && fold_case => {
+                    key_of(a, true) == key_of(b, true)
+                }
+                (Some(a), Some(b)) => same_value(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            (!same).then(|| FieldChange {
+                field: i,
+                target: field.target().to_owned(),
+                old: old.cloned(),
+                new: new.cloned(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a target's value is the one a record holds. Targets that store numbers as text
+/// (or the reverse) are not asked to change them.
+fn same_value(record: &Json, target: &Json) -> bool {
+    match (record, target) {
+        (Json::Number(n), Json::String(s)) | (Json::String(s), Json::Number(n)) => {
+            s.trim() == n.to_string()
+        }
+        (Json::Bool(b), Json::String(s)) | (Json::String(s), Json::Bool(b)) => {
+            s.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
+        _ => record == target,
+    }
+}

@@ -1,0 +1,330 @@
+//! The planner's rules, one by one, on a small SCIM mapping.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+use userload::config::Mode;
+use userload::diag::SourceText;
+use userload::mapping::{self, Context, Mapping, Options};
+use userload::state::Owned;
+use userload::sync::plan::{PlanOptions, SourceUser, UpdateKind, plan, record_hash};
+use userload::target::TargetUser;
+
+const MAPPING: &str = r#"
+version = 1
+target = "scim"
+match = "userName"
+active = { field = "active", active = true, inactive = false }
+[fields.userName]
+source = "userPrincipalName"
+[fields.externalId]
+source = "id"
+on = "create"
+[fields.active]
+source = "accountEnabled"
+[fields.title]
+source = "jobTitle"
+[fields."name.givenName"]
+source = "givenName"
+"#;
+
+fn mapping() -> Mapping {
+    mapping::compile_source(&SourceText::new("m.toml", MAPPING), Options::default()).unwrap()
+}
+
+fn source(m: &Mapping, user: Value) -> SourceUser {
+    let settings = BTreeMap::new();
+    let ctx = Context {
+        settings: &settings,
+        sync_time: "2024-01-01T00:00:00Z",
+    };
+    SourceUser {
+        entra_id: user["id"].as_str().unwrap().to_owned(),
+        label: user["userPrincipalName"].as_str().unwrap_or("?").to_owned(),
+        mapped: m.map(&user, &ctx),
+    }
+}
+
+fn entra(id: &str, upn: &str, enabled: bool, title: &str) -> Value {
+    json!({"id": id, "userPrincipalName": upn, "accountEnabled": enabled, "jobTitle": title, "givenName": "Ann"})
+}
+
+fn target(id: &str, user_name: &str, active: bool, title: &str) -> TargetUser {
+    let data: Map<String, Value> = json!({
+        "id": id, "userName": user_name, "active": active, "title": title,
+        "name": {"givenName": "Ann"}, "externalId": "whatever"
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    TargetUser {
+        id: id.to_owned(),
+        data,
+        etag: None,
+    }
+}
+
+fn owned(entra_id: &str, key: &str, target_id: &str) -> (String, Owned) {
+    (
+        entra_id.to_owned(),
+        Owned {
+            entra_id: entra_id.to_owned(),
+            key: key.to_owned(),
+            target_id: Some(target_id.to_owned()),
+            hash: None,
+            active: true,
+        },
+    )
+}
+
+fn options() -> PlanOptions {
+    PlanOptions {
+        mode: Mode::CreateUpdate,
+        deactivate: true,
+        create_disabled: false,
+        fold_case: true,
+    }
+}
+
+#[test]
+fn new_users_are_created_but_disabled_ones_only_when_asked() {
+    let m = mapping();
+    let sources = || {
+        vec![
+            source(&m, entra("e1", "ann@x.com", true, "Eng")),
+            source(&m, entra("e2", "bob@x.com", false, "Eng")),
+        ]
+    };
+    let p = plan(&m, sources(), &[], &HashMap::new(), options());
+    assert_eq!(p.creates.len(), 1);
+    assert_eq!(p.creates[0].key, "ann@x.com");
+    assert_eq!(p.skipped.len(), 1);
+    assert!(p.skipped[0].reason.contains("disabled in Entra"));
+    let with_disabled = PlanOptions {
+        create_disabled: true,
+        ..options()
+    };
+    assert_eq!(
+        plan(&m, sources(), &[], &HashMap::new(), with_disabled)
+            .creates
+            .len(),
+        2
+    );
+    let update_only = PlanOptions {
+        mode: Mode::UpdateOnly,
+        ..options()
+    };
+    let p = plan(&m, sources(), &[], &HashMap::new(), update_only);
+    assert!(p.creates.is_empty());
+    assert!(p.skipped.iter().any(|s| s.reason.contains("update_only")));
+}
+
+#[test]
+fn a_match_by_key_ignores_case_and_writes_only_changed_fields() {
+    let m = mapping();
+    let targets = [target("t1", "ANN@x.com", true, "Engineer")];
+    let p = plan(
+        &m,
+        vec![source(
+            &m,
+            entra("e1", "ann@X.com", true, "Senior Engineer"),
+        )],
+        &targets,
+        &HashMap::new(),
+        options(),
+    );
+    assert!(p.creates.is_empty());
+    assert_eq!(p.updates.len(), 1);
+    let update = &p.updates[0];
+    assert_eq!(update.kind, UpdateKind::Update);
+    // externalId is on = "create": never compared; userName differs only in case.
+    let changed: Vec<&str> = update.changes.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(changed, ["title"]);
+    assert_eq!(update.changes[0].old, Some(json!("Engineer")));
+    assert_eq!(update.changes[0].new, Some(json!("Senior Engineer")));
+    // The target user is adopted: not counted as someone else's.
+    assert_eq!(p.not_owned, 0);
+}
+
+#[test]
+fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() {
+    let m = mapping();
+    let user = entra("e1", "ann@x.com", true, "Engineer");
+    let p = plan(
+        &m,
+        vec![source(&m, user.clone())],
+        &[target("t1", "ann@x.com", true, "Engineer")],
+        &HashMap::new(),
+        options(),
+    );
+    assert!(p.is_empty());
+    assert_eq!(p.unchanged.len(), 1);
+    assert_eq!(p.unchanged[0].target_id.as_deref(), Some("t1"));
+    // The target shows the title otherwise (it normalises it), but userload wrote this very
+    // record last time: no write.
+    let record = source(&m, user.clone()).mapped.unwrap();
+    let mut state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    state.get_mut("e1").unwrap().hash = Some(record_hash(&m, &record));
+    let p = plan(
+        &m,
+        vec![source(&m, user)],
+        &[target("t1", "ann@x.com", true, "ENGINEER")],
+        &state,
+        options(),
+    );
+    assert!(p.is_empty(), "{:?}", p.updates);
+}
+
+#[test]
+fn a_renamed_user_is_updated_through_the_state_not_created_again() {
+    let m = mapping();
+    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let p = plan(
+        &m,
+        vec![source(&m, entra("e1", "ann.lee@x.com", true, "Eng"))],
+        &[target("t1", "ann@x.com", true, "Eng")],
+        &state,
+        options(),
+    );
+    assert!(p.creates.is_empty());
+    assert_eq!(p.count(UpdateKind::Deactivate), 0);
+    assert_eq!(p.updates.len(), 1);
+    assert_eq!(p.updates[0].changes[0].target, "userName");
+    assert_eq!(p.updates[0].changes[0].new, Some(json!("ann.lee@x.com")));
+}
+
+#[test]
+fn two_entra_users_with_one_key_are_both_skipped_and_their_target_user_kept() {
+    let m = mapping();
+    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let p = plan(
+        &m,
+        vec![
+            source(&m, entra("e1", "ann@x.com", true, "Eng")),
+            source(&m, entra("e9", "Ann@x.com", true, "Eng")),
+        ],
+        &[target("t1", "ann@x.com", true, "Eng")],
+        &state,
+        options(),
+    );
+    assert!(p.is_empty(), "nothing written: {:?}", p.updates);
+    assert_eq!(p.skipped.len(), 2);
+    assert!(
+        p.skipped[0]
+            .reason
+            .contains("2 Entra users map to userName")
+    );
+    assert!(p.skipped[0].reason.contains("ann@x.com, Ann@x.com"));
+}
+
+#[test]
+fn leavers_are_deactivated_only_if_owned_and_only_when_deactivate_is_on() {
+    let m = mapping();
+    let state = HashMap::from([
+        owned("e1", "ann@x.com", "t1"),
+        owned("e2", "bob@x.com", "t2"),
+    ]);
+    let targets = [
+        target("t1", "ann@x.com", true, "Eng"),
+        target("t2", "bob@x.com", true, "Eng"),
+        target("t3", "admin@x.com", true, "Root"),
+    ];
+    let sources = || vec![source(&m, entra("e1", "ann@x.com", true, "Eng"))];
+    let p = plan(&m, sources(), &targets, &state, options());
+    let gone: Vec<&str> = p
+        .of_kind(UpdateKind::Deactivate)
+        .map(|u| u.user.id.as_str())
+        .collect();
+    assert_eq!(gone, ["t2"]);
+    let update = &p.updates[0];
+    assert_eq!(update.changes.len(), 1);
+    assert_eq!(update.changes[0].new, Some(json!(false)));
+    assert_eq!(update.record.get("active"), Some(&json!(false)));
+    assert_eq!(update.record.get("title"), Some(&json!("Eng")));
+    assert_eq!(p.not_owned, 1, "admin@x.com is not userload's");
+    let off = PlanOptions {
+        deactivate: false,
+        ..options()
+    };
+    let p = plan(&m, sources(), &targets, &state, off);
+    assert!(p.is_empty());
+    assert_eq!(p.kept_by_config, 1);
+}
+
+#[test]
+fn disabling_and_enabling_in_entra_deactivates_and_reactivates() {
+    let m = mapping();
+    let state = HashMap::from([
+        owned("e1", "ann@x.com", "t1"),
+        owned("e2", "bob@x.com", "t2"),
+    ]);
+    let p = plan(
+        &m,
+        vec![
+            source(&m, entra("e1", "ann@x.com", false, "Eng")),
+            source(&m, entra("e2", "bob@x.com", true, "Eng")),
+        ],
+        &[
+            target("t1", "ann@x.com", true, "Eng"),
+            target("t2", "bob@x.com", false, "Eng"),
+        ],
+        &state,
+        options(),
+    );
+    assert_eq!(p.count(UpdateKind::Deactivate), 1);
+    assert_eq!(p.count(UpdateKind::Reactivate), 1);
+    assert_eq!(
+        p.of_kind(UpdateKind::Deactivate).next().unwrap().user.id,
+        "t1"
+    );
+    let create_only = PlanOptions {
+        mode: Mode::CreateOnly,
+        ..options()
+    };
+    let p = plan(
+        &m,
+        vec![source(&m, entra("e1", "ann@x.com", true, "Boss"))],
+        &[target("t1", "ann@x.com", true, "Eng")],
+        &state,
+        create_only,
+    );
+    assert!(p.is_empty());
+    assert!(p.skipped.iter().any(|s| s.reason.contains("create_only")));
+}
+
+#[test]
+fn an_owned_user_deleted_in_the_target_is_forgotten_and_created_again() {
+    let m = mapping();
+    let state = HashMap::from([
+        owned("e1", "ann@x.com", "t1"),
+        owned("e2", "bob@x.com", "t2"),
+    ]);
+    let p = plan(
+        &m,
+        vec![source(&m, entra("e1", "ann@x.com", true, "Eng"))],
+        &[],
+        &state,
+        options(),
+    );
+    assert_eq!(p.creates.len(), 1);
+    let mut forgotten = p.forget.clone();
+    forgotten.sort();
+    assert_eq!(forgotten, ["e1", "e2"]);
+    assert_eq!(p.count(UpdateKind::Deactivate), 0);
+}
+
+#[test]
+fn users_the_mapping_skips_are_reported_and_never_deactivated() {
+    let m = mapping();
+    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let p = plan(
+        &m,
+        vec![source(&m, json!({"id": "e1", "accountEnabled": true}))],
+        &[target("t1", "ann@x.com", true, "Eng")],
+        &state,
+        options(),
+    );
+    assert!(p.is_empty());
+    assert_eq!(p.skipped.len(), 1);
+    assert!(p.skipped[0].reason.contains("userName"), "{:?}", p.skipped);
+}

@@ -90,8 +90,8 @@ pub enum StateError {
         /// What failed.
         source: rusqlite::Error,
     },
-    /// The lock file could not be created.
-    #[error("state file {path}: cannot create its lock file: {source}")]
+    /// The lock file could not be created or locked.
+    #[error("state file {path}: cannot lock it ({path}.lock): {source}")]
     Io {
         /// The state file.
         path: PathBuf,
@@ -180,8 +180,17 @@ impl State {
                 path: path.to_owned(),
                 source,
             })?;
-        if lock.try_lock().is_err() {
-            return Err(StateError::Busy(path.to_owned()));
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Busy(path.to_owned()));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StateError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
         let sql = |source| StateError::Sqlite {
             path: path.to_owned(),

@@ -212,6 +212,33 @@ impl State {
         Ok(state)
     }
 
+    /// What a state file remembers of owned users, read without writing anything (no lock,
+    /// no migration): for `plan`. A missing file owns nothing.
+    pub fn peek_owned(path: &Path) -> Result<HashMap<String, Owned>, StateError> {
+        if !path.exists() {
+            return Ok(HashMap::new());
+        }
+        let sql = |source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(sql)?;
+        let version: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        if version == 0 {
+            return Ok(HashMap::new());
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StateError::TooNew {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        read_owned(&db).map_err(sql)
+    }
+
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         |source| StateError::Sqlite {
             path: self.path.clone(),
@@ -273,41 +300,32 @@ impl State {
 
     /// Every owned user, by Entra object id.
     pub fn owned(&self) -> Result<HashMap<String, Owned>, StateError> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Owned {
-                    entra_id: r.get(0)?,
-                    key: r.get(1)?,
-                    target_id: r.get(2)?,
-                    hash: r.get(3)?,
-                    active: r.get(4)?,
-                })
-            })
-            .map_err(self.sql())?;
-        let mut owned = HashMap::new();
-        for row in rows {
-            let row = row.map_err(self.sql())?;
-            owned.insert(row.entra_id.clone(), row);
-        }
-        Ok(owned)
+        read_owned(&self.db).map_err(self.sql())
     }
 
-    /// Records a create about to be sent: the user is owned from now on, its target id
-    /// still unknown. Committed before the request goes out.
-    pub fn create_pending(&self, entra_id: &str, key: &str) -> Result<(), StateError> {
-        self.db
-            .execute(
-                "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
-                 VALUES (?1, ?2, NULL, NULL, 1, ?3)
-                 ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
-                params![entra_id, key, now()],
-            )
-            .map(|_| ())
-            .map_err(self.sql())
+    /// Records creates about to be sent, `(Entra id, key)`: the users are owned from now
+    /// on, their target ids still unknown. Committed before any request goes out.
+    pub fn create_pending(&mut self, users: &[(&str, &str)]) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let sql = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.db.transaction().map_err(sql)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+                     VALUES (?1, ?2, NULL, NULL, 1, ?3)
+                     ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
+                )
+                .map_err(sql)?;
+            let at = now();
+            for (entra_id, key) in users {
+                stmt.execute(params![entra_id, key, at]).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
     }
 
     /// Records users as owned with what the target now holds for them: after a write, or
@@ -468,6 +486,21 @@ impl DeltaLinks for State {
     }
 }
 
+fn read_owned(db: &Connection) -> rusqlite::Result<HashMap<String, Owned>> {
+    let mut stmt = db.prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Owned {
+            entra_id: r.get(0)?,
+            key: r.get(1)?,
+            target_id: r.get(2)?,
+            hash: r.get(3)?,
+            active: r.get(4)?,
+        })
+    })?;
+    rows.map(|row| row.map(|o| (o.entra_id.clone(), o)))
+        .collect()
+}
+
 /// The current time, RFC 3339 in UTC, to the second.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -493,8 +526,9 @@ mod tests {
         let path = dir.path().join("s.db");
         {
             let mut state = State::open(&path, "scim http://x").unwrap();
-            state.create_pending("e1", "ann@x").unwrap();
-            state.create_pending("e2", "bob@x").unwrap();
+            state
+                .create_pending(&[("e1", "ann@x"), ("e2", "bob@x")])
+                .unwrap();
             state.record(&[owned("e2", "bob@x", Some("t2"))]).unwrap();
             let run = state.start_run("run").unwrap();
             let counts = RunCounts {

@@ -1,0 +1,538 @@
+//! One sync: read Entra and the target side by side, plan, judge, write, remember.
+//!
+//! Graph is read page by page and each user mapped as its page arrives, while the target's
+//! users are listed at the same time. Writes go out with bounded concurrency (and an
+//! optional rate limit), creates and updates first, deactivations last and only if the
+//! guards allow them. Each write's outcome is recorded in the state file as it completes;
+//! creates are recorded as pending before any is sent, so a run killed half-way never
+//! creates a user twice. Ctrl-C or SIGTERM stops starting new writes: those under way
+//! finish, the state is saved and the summary printed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use super::plan::{self, Create, Plan, PlanOptions, SourceUser, Update, UpdateKind};
+use super::safety::{self, Verdict};
+use crate::config::Config;
+use crate::graph::users_file::label;
+use crate::graph::{GraphClient, GraphError, Managers, UserPager, UserQuery};
+use crate::mapping::{Context, Mapping};
+use crate::state::{Owned, RunCounts, State, StateError};
+use crate::target::{Target, TargetError, Write};
+
+/// Why a sync could not run at all. Nothing was written to the target.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Reading Entra failed: the run stops before planning, so nothing is deactivated.
+    #[error("reading users from Graph failed; nothing was written: {0}")]
+    Graph(#[from] GraphError),
+    /// The target's users could not be listed.
+    #[error("listing the target's users failed; nothing was written: {0}")]
+    Target(#[from] TargetError),
+    /// The state file is unusable.
+    #[error("{0}")]
+    State(#[from] StateError),
+}
+
+/// What the caller asks of a sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// `--allow-deactivations N`.
+    pub allow_deactivations: Option<usize>,
+    /// The run's start time (RFC 3339), the mapping's `connectorSyncTime`.
+    pub sync_time: String,
+}
+
+/// One write that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The user, as the admin knows them.
+    pub user: String,
+    /// `create`, `update`, `deactivate`, `reactivate`.
+    pub action: &'static str,
+    /// Why.
+    pub error: String,
+}
+
+/// How a sync went.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plan made.
+    pub plan: Plan,
+    /// What the guards decided.
+    pub verdict: Verdict,
+    /// Users read from Graph.
+    pub source_users: usize,
+    /// Target users listed.
+    pub target_users: usize,
+    /// Target users owned before the run.
+    pub owned: usize,
+    /// What was written (all zero for a plan).
+    pub counts: RunCounts,
+    /// Writes that failed.
+    pub failures: Vec<Failure>,
+    /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
+    pub interrupted: bool,
+    /// Requests to Graph.
+    pub graph_requests: u64,
+    /// Requests to the target, and how many of them wrote.
+    pub target_requests: u64,
+    /// Write requests to the target.
+    pub target_writes: u64,
+    /// Reading both sides.
+    pub read_time: Duration,
+    /// Writing.
+    pub write_time: Duration,
+}
+
+impl Outcome {
+    /// The exit status: 0 all done, 1 some writes failed, deactivations were held or the run
+    /// was stopped, 2 refused.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Refuse(_) => 2,
+            Verdict::HoldDeactivations(_) => 1,
+            Verdict::Proceed if !self.failures.is_empty() || self.interrupted => 1,
+            Verdict::Proceed => 0,
+        }
+    }
+
+    /// The word the run history keeps.
+    pub fn status(&self) -> &'static str {
+        match (&self.verdict, self.exit_code()) {
+            (Verdict::Refuse(_), _) => "refused",
+            (Verdict::HoldDeactivations(_), _) => "limited",
+            (_, 0) => "ok",
+            _ if self.interrupted => "stopped",
+            _ => "partial",
+        }
+    }
+}
+
+/// Set by Ctrl-C or SIGTERM: no new write starts.
+#[derive(Debug, Default, Clone)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Stops the run at the next write.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the run should stop.
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Stops the run on Ctrl-C or SIGTERM, from a background task.
+    pub fn on_signals(&self) {
+        let stop = self.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("stopping: writes under way finish, then the state is saved");
+            stop.stop();
+        });
+    }
+}
+
+/// Reads the users in scope and maps each as its page arrives.
+pub async fn read_source(
+    config: &Config,
+    mapping: &Mapping,
+    sync_time: &str,
+    client: &Arc<GraphClient>,
+) -> Result<Vec<SourceUser>, GraphError> {
+    let query = UserQuery::new(&config.source, mapping.selection());
+    let managers = Managers::read(client, &query).await?;
+    let ctx = Context {
+        settings: &config.settings,
+        sync_time,
+    };
+    let mut pager = UserPager::new(Arc::clone(client), &query);
+    let mut users = Vec::new();
+    while let Some(page) = pager.next_page().await? {
+        for mut user in page {
+            if let Some(managers) = &managers {
+                managers.attach(&mut user);
+            }
+            let entra_id = user
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            users.push(SourceUser {
+                label: label(&user),
+                mapped: mapping.map(&user, &ctx),
+                entra_id,
+            });
+        }
+    }
+    Ok(users)
+}
+
+/// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
+/// (`plan`) nothing is written anywhere. `owned` is what the state file remembers.
+pub async fn sync(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    owned: &HashMap<String, Owned>,
+    state: Option<&mut State>,
+    options: &SyncOptions,
+    stop: &StopSignal,
+) -> Result<Outcome, SyncError> {
+    let started = Instant::now();
+    let client = Arc::new(GraphClient::new(&config.source)?);
+    let (source, listed) = tokio::join!(
+        read_source(config, mapping, &options.sync_time, &client),
+        target.list()
+    );
+    let (source, listed) = (source?, listed?);
+    let read_time = started.elapsed();
+    let plan_options = PlanOptions {
+        mode: config.sync.mode,
+        deactivate: config.sync.deactivate,
+        create_disabled: config.sync.create_disabled,
+        fold_case: target.folds_case(mapping.match_key()),
+    };
+    let source_users = source.len();
+    let plan = plan::plan(mapping, source, &listed, owned, plan_options);
+    let owned_count = owned.values().filter(|o| o.target_id.is_some()).count();
+    let verdict = safety::judge(
+        source_users,
+        owned_count,
+        plan.count(UpdateKind::Deactivate),
+        config.sync.max_deactivations,
+        options.allow_deactivations,
+    );
+    let mut outcome = Outcome {
+        plan,
+        verdict,
+        source_users,
+        target_users: listed.len(),
+        owned: owned_count,
+        counts: RunCounts::default(),
+        failures: Vec::new(),
+        interrupted: false,
+        graph_requests: 0,
+        target_requests: 0,
+        target_writes: 0,
+        read_time,
+        write_time: Duration::ZERO,
+    };
+    if let Some(state) = state
+        && !matches!(outcome.verdict, Verdict::Refuse(_))
+    {
+        let writing = Instant::now();
+        apply(config, mapping, target, state, &mut outcome, stop).await?;
+        outcome.write_time = writing.elapsed();
+    }
+    outcome.graph_requests = client.stats.requests.load(Ordering::Relaxed);
+    let stats = target.stats();
+    outcome.target_requests = stats.requests.load(Ordering::Relaxed);
+    outcome.target_writes = stats.writes.load(Ordering::Relaxed);
+    Ok(outcome)
+}
+
+/// One write to make.
+enum Action {
+    Create(Create),
+    Update(Update),
+}
+
+impl Action {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Create(_) => "create",
+            Action::Update(u) => match u.kind {
+                UpdateKind::Update => "update",
+                UpdateKind::Deactivate => "deactivate",
+                UpdateKind::Reactivate => "reactivate",
+            },
+        }
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Action::Create(c) => &c.label,
+            Action::Update(u) => &u.label,
+        }
+    }
+}
+
+/// Writes the plan and records every outcome in the state.
+async fn apply(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    state: &mut State,
+    outcome: &mut Outcome,
+    stop: &StopSignal,
+) -> Result<(), SyncError> {
+    let plan = &mut outcome.plan;
+    state.forget(&plan.forget)?;
+    state.record(&plan.unchanged)?;
+    outcome.counts.unchanged = plan.unchanged.len() as i64;
+    outcome.counts.skipped = plan.skipped.len() as i64;
+    // Owned from before the first request: a create cut short is looked up next time.
+    let pending: Vec<(&str, &str)> = plan
+        .creates
+        .iter()
+        .map(|c| (c.entra_id.as_str(), c.key.as_str()))
+        .collect();
+    state.create_pending(&pending)?;
+    let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
+        .into_iter()
+        .partition(|u| u.kind == UpdateKind::Deactivate);
+    let mut first: Vec<Action> = std::mem::take(&mut plan.creates)
+        .into_iter()
+        .map(Action::Create)
+        .collect();
+    first.extend(others.into_iter().map(Action::Update));
+    let pacer = config.sync.rate_limit.map(Pacer::new);
+    let writer = Writer {
+        mapping,
+        target,
+        pacer: pacer.as_ref(),
+        stop,
+        concurrency: config.sync.concurrency,
+    };
+    let mut done = writer.write(first, state, outcome).await?;
+    if matches!(outcome.verdict, Verdict::Proceed) && !stop.stopped() {
+        done.extend(
+            writer
+                .write(
+                    deactivations.into_iter().map(Action::Update).collect(),
+                    state,
+                    outcome,
+                )
+                .await?,
+        );
+    } else {
+        // Shown in the plan, not made.
+        outcome.plan.updates.extend(deactivations);
+    }
+    outcome.plan.updates.extend(done);
+    outcome.interrupted = stop.stopped();
+    Ok(())
+}
+
+/// A write and how it went: the target id when known.
+type Written = (Action, Result<Option<String>, TargetError>);
+
+/// Sends writes with bounded concurrency.
+struct Writer<'a> {
+    mapping: &'a Mapping,
+    target: &'a dyn Target,
+    pacer: Option<&'a Pacer>,
+    stop: &'a StopSignal,
+    concurrency: usize,
+}
+
+impl Writer<'_> {
+    /// Makes the writes and records each in the state; returns the updates made (kept for
+    /// the report).
+    async fn write(
+        &self,
+        actions: Vec<Action>,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> Result<Vec<Update>, SyncError> {
+        let mut made = Vec::new();
+        let mut record = Vec::new();
+        let stop = self.stop;
+        let mut results: futures_util::stream::BoxStream<'_, Written> =
+            match self.target.batch_size() {
+                Some(size) => {
+                    let mut batches = Vec::new();
+                    let mut actions = actions.into_iter().peekable();
+                    while actions.peek().is_some() {
+                        batches.push(actions.by_ref().take(size.max(1)).collect::<Vec<_>>());
+                    }
+                    futures_util::stream::iter(batches)
+                        .take_while(move |_| std::future::ready(!stop.stopped()))
+                        .then(|batch| self.write_batch(batch))
+                        .flat_map(futures_util::stream::iter)
+                        .boxed()
+                }
+                None => futures_util::stream::iter(actions)
+                    .take_while(move |_| std::future::ready(!stop.stopped()))
+                    .map(|action| async move {
+                        let result = self.write_one(&action).await;
+                        (action, result)
+                    })
+                    .buffer_unordered(self.concurrency.max(1))
+                    .boxed(),
+            };
+        while let Some((action, result)) = results.next().await {
+            match result {
+                Ok(target_id) => {
+                    let (owned, counter) = self.owned_after(&action, target_id, outcome);
+                    *counter += 1;
+                    if let Some(owned) = owned {
+                        record.push(owned);
+                    }
+                    if let Action::Update(update) = action {
+                        made.push(update);
+                    }
+                }
+                Err(error) => {
+                    if error.stops_run() {
+                        stop.stop();
+                    }
+                    outcome.failures.push(Failure {
+                        user: action.label().to_owned(),
+                        action: action.name(),
+                        error: error.to_string(),
+                    });
+                    outcome.counts.failed += 1;
+                }
+            }
+            // Remembered in small transactions as the writes complete.
+            if record.len() >= 256 {
+                state.record(&record)?;
+                record.clear();
+            }
+        }
+        state.record(&record)?;
+        Ok(made)
+    }
+
+    /// What the state should remember after a write, and the count it adds to.
+    fn owned_after<'o>(
+        &self,
+        action: &Action,
+        target_id: Option<String>,
+        outcome: &'o mut Outcome,
+    ) -> (Option<Owned>, &'o mut i64) {
+        match action {
+            Action::Create(c) => (
+                target_id.map(|id| Owned {
+                    entra_id: c.entra_id.clone(),
+                    key: c.key.clone(),
+                    target_id: Some(id),
+                    hash: Some(plan::record_hash(self.mapping, &c.record)),
+                    active: true,
+                }),
+                &mut outcome.counts.created,
+            ),
+            Action::Update(u) => {
+                let owned = Owned {
+                    entra_id: u.entra_id.clone(),
+                    key: u.key.clone(),
+                    target_id: Some(u.user.id.clone()),
+                    hash: Some(plan::record_hash(self.mapping, &u.record)),
+                    active: u.kind != UpdateKind::Deactivate,
+                };
+                let counter = match u.kind {
+                    UpdateKind::Update => &mut outcome.counts.updated,
+                    UpdateKind::Deactivate => &mut outcome.counts.deactivated,
+                    UpdateKind::Reactivate => &mut outcome.counts.reactivated,
+                };
+                (Some(owned), counter)
+            }
+        }
+    }
+
+    async fn write_one(&self, action: &Action) -> Result<Option<String>, TargetError> {
+        if let Some(pacer) = self.pacer {
+            pacer.wait().await;
+        }
+        match action {
+            Action::Create(c) => {
+                if c.pending {
+                    // A create of this user may have gone through in a run cut short.
+                    let key = self.mapping.match_key();
+                    if let Some(value) = c.record.get(key)
+                        && let Some(found) = self.target.find(key, value).await?
+                    {
+                        return Ok(Some(found.id));
+                    }
+                }
+                self.target.create(&c.record).await.map(|u| Some(u.id))
+            }
+            Action::Update(u) => self
+                .target
+                .update(&u.user, &u.changes, &u.record)
+                .await
+                .map(|()| Some(u.user.id.clone())),
+        }
+    }
+
+    async fn write_batch(&self, batch: Vec<Action>) -> Vec<Written> {
+        let writes: Vec<Write> = batch
+            .iter()
+            .map(|a| match a {
+                Action::Create(c) => Write::Create {
+                    record: c.record.clone(),
+                },
+                Action::Update(u) => Write::Update {
+                    user: u.user.clone(),
+                    changes: u.changes.clone(),
+                    record: u.record.clone(),
+                },
+            })
+            .collect();
+        if let Some(pacer) = self.pacer {
+            pacer.wait().await;
+        }
+        let mut answers = self.target.write_batch(&writes).await.into_iter();
+        batch
+            .into_iter()
+            .map(|action| {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(TargetError::Malformed(
+                        "the target answered for fewer records than were sent".into(),
+                    ))
+                });
+                (action, answer)
+            })
+            .collect()
+    }
+}
+
+/// Spaces requests to at most `rate` per second.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate: u32) -> Pacer {
+        Pacer {
+            interval: Duration::from_secs(1) / rate.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}

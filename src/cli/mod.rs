@@ -5,6 +5,7 @@ mod check;
 mod filter;
 mod mapping;
 mod pull;
+mod sync;
 mod validate;
 
 use std::io::IsTerminal;
@@ -45,6 +46,10 @@ enum Command {
     /// Test mapping files and preview the records they make.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
+    /// Show what a run would change, writing nothing anywhere.
+    Plan(sync::PlanArgs),
+    /// Sync: create, update, deactivate and reactivate target users.
+    Run(sync::RunArgs),
 }
 
 /// How a command ended, as a scheduler sees it.
@@ -82,6 +87,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Check { config } => check::run(&config),
         Command::Pull(args) => pull::run(&args),
         Command::Mapping(command) => mapping::run(command),
+        Command::Plan(args) => sync::plan(&args),
+        Command::Run(args) => sync::run(&args),
     }
 }
 

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value as Json};
 
-use crate::mapping::Record;
+use crate::config::Config;
+use crate::mapping::{Mapping, Record};
 
 /// A user as the target holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,4 +169,13 @@ pub trait Target: Send + Sync {
 
     /// The requests made so far.
     fn stats(&self) -> &TargetStats;
+}
+
+/// The target a config names, ready for requests.
+pub fn connect(config: &Config, mapping: &Mapping) -> Result<Box<dyn Target>, TargetError> {
+    let _ = mapping;
+    Err(TargetError::Unsupported(format!(
+        "no client for {} targets yet",
+        config.target.kind.name()
+    )))
 }

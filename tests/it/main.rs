@@ -9,4 +9,5 @@ mod mapping;
 mod mapping_corpus;
 mod plan;
 mod shipped;
+mod sync;
 mod util;

@@ -1,0 +1,370 @@
+//! The sync engine end to end, against the Graph simulator and a target kept in memory: what
+//! is written on a first load and on a quiet night, what the guards stop, what the state
+//! remembers.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+use userload::config::{self, Config};
+use userload::mapping::{self, Mapping, Record};
+use userload::sim::graph::{self as sim, GraphSim};
+use userload::sim::tenant::Tenant;
+use userload::state::State;
+use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
+use userload::sync::safety::Verdict;
+use userload::target::{FieldChange, Target, TargetError, TargetStats, TargetUser};
+
+/// A target that keeps its users in memory and writes records whole.
+#[derive(Default)]
+struct MemoryTarget {
+    users: Mutex<BTreeMap<String, TargetUser>>,
+    next: AtomicU64,
+    stats: TargetStats,
+    /// Every write fails with this, when set.
+    refuse: Mutex<Option<TargetError>>,
+}
+
+impl MemoryTarget {
+    fn user_named(&self, user_name: &str) -> Option<TargetUser> {
+        let users = self.users.lock().unwrap();
+        users
+            .values()
+            .find(|u| u.data["userName"].as_str() == Some(user_name))
+            .cloned()
+    }
+
+    fn refused(&self) -> Result<(), TargetError> {
+        match &*self.refuse.lock().unwrap() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for MemoryTarget {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn folds_case(&self, field: &str) -> bool {
+        field == "userName"
+    }
+
+    async fn list(&self) -> Result<Vec<TargetUser>, TargetError> {
+        self.stats.count(false);
+        Ok(self.users.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn find(&self, field: &str, value: &Value) -> Result<Option<TargetUser>, TargetError> {
+        self.stats.count(false);
+        let users = self.users.lock().unwrap();
+        Ok(users
+            .values()
+            .find(|u| u.data.get(field) == Some(value))
+            .cloned())
+    }
+
+    async fn create(&self, record: &Record) -> Result<TargetUser, TargetError> {
+        self.stats.count(true);
+        self.refused()?;
+        let id = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let user = TargetUser {
+            id: id.clone(),
+            data: record.to_json(),
+            etag: None,
+        };
+        self.users.lock().unwrap().insert(id, user.clone());
+        Ok(user)
+    }
+
+    async fn update(
+        &self,
+        user: &TargetUser,
+        _changes: &[FieldChange],
+        record: &Record,
+    ) -> Result<(), TargetError> {
+        self.stats.count(true);
+        self.refused()?;
+        let mut users = self.users.lock().unwrap();
+        let Some(stored) = users.get_mut(&user.id) else {
+            return Err(TargetError::Rejected {
+                status: 404,
+                detail: "no such user".into(),
+            });
+        };
+        stored.data = record.to_json();
+        Ok(())
+    }
+
+    fn stats(&self) -> &TargetStats {
+        &self.stats
+    }
+}
+
+struct Setup {
+    sim: GraphSim,
+    _dir: tempfile::TempDir,
+    config: Config,
+    mapping: Mapping,
+    target: MemoryTarget,
+}
+
+fn setup(users: usize, sync_lines: &str) -> Setup {
+    let sim = GraphSim::start(Tenant::synthetic(users, 11)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = sim.url();
+    let text = format!(
+        "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n\
+         max_attempts = 2\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n\
+         [sync]\ncreate_disabled = true\n{sync_lines}\n",
+        sim::TENANT_ID,
+        sim::CLIENT_ID,
+        sim::SECRET,
+    );
+    let path = crate::util::write(dir.path(), "userload.ini", &text);
+    let config = config::load(&path).unwrap_or_else(|e| panic!("{e}")).config;
+    let mapping = mapping::load(&config).unwrap();
+    Setup {
+        sim,
+        _dir: dir,
+        config,
+        mapping,
+        target: MemoryTarget::default(),
+    }
+}
+
+impl Setup {
+    fn run_with(&self, allow: Option<usize>, apply: bool) -> Result<Outcome, SyncError> {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let options = SyncOptions {
+                allow_deactivations: allow,
+                sync_time: "2024-05-01T06:00:00Z".into(),
+            };
+            if apply {
+                let mut state = State::open(&self.config.sync.state, "memory").unwrap();
+                let owned = state.owned().unwrap();
+                engine::sync(
+                    &self.config,
+                    &self.mapping,
+                    &self.target,
+                    &owned,
+                    Some(&mut state),
+                    &options,
+                    &StopSignal::default(),
+                )
+                .await
+            } else {
+                let owned = State::peek_owned(&self.config.sync.state).unwrap();
+                engine::sync(
+                    &self.config,
+                    &self.mapping,
+                    &self.target,
+                    &owned,
+                    None,
+                    &options,
+                    &StopSignal::default(),
+                )
+                .await
+            }
+        })
+    }
+
+    fn run(&self) -> Outcome {
+        self.run_with(None, true).unwrap()
+    }
+
+    fn writes(&self) -> u64 {
+        self.target.stats.writes.load(Ordering::SeqCst)
+    }
+
+    fn upn(&self, id: &str) -> String {
+        self.sim.with(|s| {
+            s.tenant.user(id).unwrap()["userPrincipalName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    }
+}
+
+#[test]
+fn a_first_load_creates_everyone_and_a_quiet_night_writes_nothing() {
+    let s = setup(60, "");
+    let first = s.run();
+    assert_eq!(first.verdict, Verdict::Proceed);
+    assert_eq!(first.counts.created, 60);
+    assert_eq!(first.exit_code(), 0);
+    assert_eq!(s.target.users.lock().unwrap().len(), 60);
+    let writes = s.writes();
+    let second = s.run();
+    assert_eq!(s.writes(), writes, "no write on a run without changes");
+    assert_eq!(second.counts.unchanged, 60);
+    assert!(second.plan.is_empty());
+}
+
+#[test]
+fn changes_in_entra_become_updates_deactivations_and_reactivations() {
+    let s = setup(60, "max_deactivations = 5");
+    s.run();
+    let ids = s.sim.with(|st| st.tenant.ids());
+    let (renamed, moved, disabled, deleted) = (&ids[0], &ids[1], &ids[2], &ids[3]);
+    let deleted_upn = s.upn(deleted);
+    s.sim.with(|st| {
+        st.tenant
+            .update(renamed, json!({"userPrincipalName": "renamed@contoso.com"}));
+        st.tenant.update(moved, json!({"department": "Moved Dept"}));
+        st.tenant.set_enabled(disabled, false);
+        st.tenant.hard_delete(deleted);
+    });
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created, 0, "a rename is not a new user");
+    assert_eq!(outcome.counts.updated, 2);
+    assert_eq!(outcome.counts.deactivated, 2);
+    assert!(s.target.user_named("renamed@contoso.com").is_some());
+    let gone = s.target.user_named(&deleted_upn).unwrap();
+    assert_eq!(gone.data["active"], false);
+    let moved_user = s.target.user_named(&s.upn(moved)).unwrap();
+    assert_eq!(
+        moved_user.data["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "Moved Dept"
+    );
+    // Enabled again: reactivated.
+    s.sim.with(|st| st.tenant.set_enabled(disabled, true));
+    let again = s.run();
+    assert_eq!(again.counts.reactivated, 1);
+    assert_eq!(
+        s.target.user_named(&s.upn(disabled)).unwrap().data["active"],
+        true
+    );
+}
+
+#[test]
+fn too_many_leavers_hold_the_deactivations_but_not_the_rest() {
+    let s = setup(40, "max_deactivations = 3");
+    s.run();
+    let ids = s.sim.with(|st| st.tenant.ids());
+    s.sim.with(|st| {
+        for id in &ids[..5] {
+            st.tenant.hard_delete(id);
+        }
+        st.tenant
+            .update(&ids[10], json!({"jobTitle": "Chief Tester"}));
+    });
+    let held = s.run();
+    assert!(
+        matches!(&held.verdict, Verdict::HoldDeactivations(m) if m.contains("--allow-deactivations 5")),
+        "{:?}",
+        held.verdict
+    );
+    assert_eq!(held.exit_code(), 1);
+    assert_eq!(held.counts.deactivated, 0);
+    assert_eq!(held.counts.updated, 1, "the other writes still happen");
+    let allowed = s.run_with(Some(5), true).unwrap();
+    assert_eq!(allowed.counts.deactivated, 5);
+    assert_eq!(allowed.exit_code(), 0);
+}
+
+#[test]
+fn a_failing_graph_page_writes_nothing_at_all() {
+    let s = setup(2500, "");
+    s.run();
+    let writes = s.writes();
+    s.sim.with(|st| {
+        for id in st.tenant.ids().into_iter().take(300) {
+            st.tenant.hard_delete(&id);
+        }
+        st.behaviour.failing_page = Some(2);
+    });
+    let error = s.run_with(Some(10_000), true).unwrap_err();
+    assert!(matches!(error, SyncError::Graph(_)), "{error}");
+    assert!(error.to_string().contains("nothing was written"));
+    assert_eq!(s.writes(), writes);
+}
+
+#[test]
+fn an_empty_source_while_users_are_owned_is_refused() {
+    let s = setup(20, "");
+    s.run();
+    let writes = s.writes();
+    s.sim.with(|st| {
+        for id in st.tenant.ids() {
+            st.tenant.hard_delete(&id);
+        }
+    });
+    let refused = s.run_with(Some(10_000), true).unwrap();
+    assert!(matches!(refused.verdict, Verdict::Refuse(_)));
+    assert_eq!(refused.exit_code(), 2);
+    assert_eq!(s.writes(), writes);
+}
+
+#[test]
+fn refused_credentials_stop_the_run_and_every_failure_is_reported() {
+    let s = setup(30, "concurrency = 1");
+    *s.target.refuse.lock().unwrap() = Some(TargetError::Unauthorized {
+        target: "memory".into(),
+        status: 401,
+        detail: "token expired".into(),
+    });
+    let outcome = s.run();
+    assert_eq!(outcome.exit_code(), 1);
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.failures.len(), 1, "the first refusal stops the run");
+    assert!(outcome.failures[0].error.contains("token expired"));
+    assert_eq!(s.writes(), 1);
+}
+
+#[test]
+fn a_plan_writes_nothing_anywhere() {
+    let s = setup(25, "");
+    let planned = s.run_with(None, false).unwrap();
+    assert_eq!(planned.plan.creates.len(), 25);
+    assert_eq!(s.writes(), 0);
+    assert!(!s.config.sync.state.exists(), "no state file was made");
+}
+
+#[test]
+fn a_create_cut_short_before_the_state_was_saved_is_not_made_twice() {
+    let s = setup(10, "");
+    s.run();
+    let id = s
+        .sim
+        .with(|st| st.tenant.add(userload::sim::tenant::new_hire(5, 1)));
+    let upn = s.upn(&id);
+    // The user was created, but the run died before remembering it: only the pending row
+    // is in the state.
+    {
+        let mut state = State::open(&s.config.sync.state, "memory").unwrap();
+        state
+            .create_pending(&[(id.as_str(), upn.as_str())])
+            .unwrap();
+    }
+    let record = s
+        .mapping
+        .map(
+            &s.sim.with(|st| st.tenant.user(&id).unwrap().clone()),
+            &mapping::Context {
+                settings: &s.config.settings,
+                sync_time: "2024-05-01T06:00:00Z",
+            },
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(s.target.create(&record)).unwrap();
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created, 0);
+    let named = s
+        .target
+        .users
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|u| u.data["userName"].as_str() == Some(upn.as_str()))
+        .count();
+    assert_eq!(named, 1);
+    let state = State::open(&s.config.sync.state, "memory").unwrap();
+    assert!(state.owned().unwrap()[&id].target_id.is_some());
+}

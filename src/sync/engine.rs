@@ -23,7 +23,7 @@ use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, UserPager, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, RunCounts, State, StateError};
-use crate::target::{Target, TargetError, Write};
+use crate::target::{Target, TargetError, TargetUser, Write};
 
 /// Why a sync could not run at all. Nothing was written to the target.
 #[derive(Debug, thiserror::Error)]
@@ -202,17 +202,24 @@ pub async fn sync(
 ) -> Result<Outcome, SyncError> {
     let started = Instant::now();
     let client = Arc::new(GraphClient::new(&config.source)?);
-    let (source, listed) = tokio::join!(
-        read_source(config, mapping, &options.sync_time, &client),
-        target.list()
-    );
-    let (source, listed) = (source?, listed?);
+    let (source, listed) = if config.target.list {
+        let (source, listed) = tokio::join!(
+            read_source(config, mapping, &options.sync_time, &client),
+            target.list()
+        );
+        (source?, listed?)
+    } else {
+        let source = read_source(config, mapping, &options.sync_time, &client).await?;
+        let found = look_up(config, mapping, target, &source, owned).await?;
+        (source, found)
+    };
     let read_time = started.elapsed();
     let plan_options = PlanOptions {
         mode: config.sync.mode,
         deactivate: config.sync.deactivate,
         create_disabled: config.sync.create_disabled,
         fold_case: target.folds_case(mapping.match_key()),
+        partial_view: !config.target.list,
     };
     let source_users = source.len();
     let plan = plan::plan(mapping, source, &listed, owned, plan_options);
@@ -251,6 +258,55 @@ pub async fn sync(
     outcome.target_requests = stats.requests.load(Ordering::Relaxed);
     outcome.target_writes = stats.writes.load(Ordering::Relaxed);
     Ok(outcome)
+}
+
+/// For a target that cannot list its users (`list = false`): the target users this run
+/// needs, looked up one by one by match key — users whose record changed since it was last
+/// written (or never was), and owned users whose Entra user is gone. Users written
+/// unchanged are not looked up at all.
+async fn look_up(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    source: &[SourceUser],
+    owned: &HashMap<String, Owned>,
+) -> Result<Vec<TargetUser>, TargetError> {
+    let key_field = mapping.match_key();
+    let key_index = mapping.field_index(key_field);
+    let present: std::collections::HashSet<&str> =
+        source.iter().map(|s| s.entra_id.as_str()).collect();
+    let mut keys: Vec<serde_json::Value> = Vec::new();
+    for user in source {
+        let Ok(record) = &user.mapped else { continue };
+        let Some(key) = key_index.and_then(|i| record.value(i)) else {
+            continue;
+        };
+        let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
+            o.target_id.is_some()
+                && o.hash.as_deref() == Some(plan::record_hash(mapping, record).as_str())
+        });
+        if !unchanged {
+            keys.push(key.clone());
+        }
+    }
+    keys.extend(
+        owned
+            .values()
+            .filter(|o| o.target_id.is_some() && !present.contains(o.entra_id.as_str()))
+            .map(|o| serde_json::Value::String(o.key.clone())),
+    );
+    let found: Vec<Result<Option<TargetUser>, TargetError>> = futures_util::stream::iter(keys)
+        .map(|key| async move { target.find(key_field, &key).await })
+        .buffer_unordered(config.sync.concurrency.max(1))
+        .collect()
+        .await;
+    let mut users: HashMap<String, TargetUser> = HashMap::new();
+    for user in found {
+        if let Some(user) = user? {
+            users.insert(user.id.clone(), user);
+        }
+    }
+    Ok(users.into_values().collect())
 }
 
 /// One write to make.

@@ -49,6 +49,10 @@ pub struct PlanOptions {
     pub create_disabled: bool,
     /// Whether the target compares match keys without case.
     pub fold_case: bool,
+    /// Whether `target` holds only the users looked up (`list = false`) rather than every
+    /// target user: an owned user that is not among them, and whose record is the one last
+    /// written, is then taken as present and unchanged.
+    pub partial_view: bool,
 }
 
 /// What happens to a user that exists in the target.
@@ -259,6 +263,15 @@ pub fn plan(
         let through_state = known
             .and_then(|o| o.target_id.as_deref())
             .and_then(|id| by_id.get(id).copied());
+        if options.partial_view
+            && through_state.is_none()
+            && let Some(o) = known
+            && o.target_id.is_some()
+            && o.hash.as_deref() == Some(record_hash(mapping, &record).as_str())
+        {
+            plan.unchanged.push(o.clone());
+            continue;
+        }
         if let Some(o) = known
             && o.target_id.is_some()
             && through_state.is_none()
@@ -423,9 +436,11 @@ pub fn plan(
         .values()
         .filter_map(|o| o.target_id.as_deref())
         .collect();
+    // A partial view holds only users looked up for userload's own users.
     plan.not_owned = target
         .iter()
         .filter(|u| !owned_targets.contains(u.id.as_str()) && !claimed.contains(u.id.as_str()))
+        .filter(|_| !options.partial_view)
         .count();
     plan
 }

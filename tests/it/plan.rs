@@ -83,6 +83,7 @@ fn options() -> PlanOptions {
         deactivate: true,
         create_disabled: false,
         fold_case: true,
+        partial_view: false,
     }
 }
 

@@ -368,3 +368,28 @@ fn a_create_cut_short_before_the_state_was_saved_is_not_made_twice() {
     let state = State::open(&s.config.sync.state, "memory").unwrap();
     assert!(state.owned().unwrap()[&id].target_id.is_some());
 }
+
+#[test]
+fn without_listing_only_changed_and_departed_users_are_looked_up() {
+    let mut s = setup(30, "");
+    s.config.target.list = false;
+    let first = s.run();
+    assert_eq!(first.counts.created, 30);
+    let requests = || s.target.stats.requests.load(Ordering::SeqCst);
+    let before = requests();
+    let quiet = s.run();
+    assert_eq!(quiet.counts.unchanged, 30);
+    assert_eq!(requests(), before, "nothing looked up, nothing written");
+    let ids = s.sim.with(|st| st.tenant.ids());
+    s.sim.with(|st| {
+        st.tenant.update(&ids[0], json!({"jobTitle": "Night Owl"}));
+        st.tenant.hard_delete(&ids[1]);
+    });
+    let before = requests();
+    let changed = s.run();
+    assert_eq!(changed.counts.updated, 1);
+    assert_eq!(changed.counts.deactivated, 1);
+    assert_eq!(changed.counts.unchanged, 28);
+    assert_eq!(requests() - before, 4, "two lookups, two writes");
+    assert_eq!(changed.plan.forget, Vec::<String>::new());
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{Outcome, color, load_config, load_mapping};
 use crate::config::Config;
 use crate::graph::{GraphClient, Selection, UserQuery};
+use crate::mapping::Mapping;
 
 /// Permissions that let an app read every user.
 const READ_USERS: &[&str] = &[
@@ -73,10 +74,42 @@ pub fn run(path: &std::path::Path) -> Outcome {
         ),
     );
     runtime.block_on(check_graph(&config, mapping.selection(), &mut report));
+    runtime.block_on(check_target(&config, &mapping, &mut report));
     if report.failed {
         Outcome::Failed
     } else {
         Outcome::Success
+    }
+}
+
+/// The target: reachable, the credentials accepted, listing (or a lookup) works.
+async fn check_target(config: &Config, mapping: &Mapping, report: &mut Report) {
+    let target = match crate::target::connect(config, mapping) {
+        Ok(target) => target,
+        Err(e) => return report.fail("target", e.to_string()),
+    };
+    let answer = if config.target.list {
+        target.list().await.map(|users| {
+            format!(
+                "{} answers; {} users listed",
+                target.describe(),
+                users.len()
+            )
+        })
+    } else {
+        // A lookup of a key no user has: proves the filter works without finding anyone.
+        let probe = serde_json::Value::from("userload-check-probe-no-such-user");
+        target.find(mapping.match_key(), &probe).await.map(|_| {
+            format!(
+                "{} answers a lookup by {}",
+                target.describe(),
+                mapping.match_key()
+            )
+        })
+    };
+    match answer {
+        Ok(detail) => report.pass("target", detail),
+        Err(e) => report.fail("target", e.to_string()),
     }
 }
 

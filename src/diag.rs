@@ -216,6 +216,19 @@ pub fn render(problems: &[Problem], color: bool) -> String {
 /// (the drawing would be unreadable, and the renderer cannot place carets that far right).
 const MAX_DRAWN_LINE: usize = 4096;
 
+/// The hint for an unknown name: "did you mean `x`?" when a known name is near, else
+/// `otherwise()` (usually the list of known names).
+pub fn did_you_mean<'a>(
+    word: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    otherwise: impl FnOnce() -> String,
+) -> String {
+    match nearest(word, known) {
+        Some(near) => format!("did you mean `{near}`?"),
+        None => otherwise(),
+    }
+}
+
 /// The known name closest to `word`, if it is close enough to be a plausible typo.
 pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();

@@ -59,6 +59,10 @@ fn compile(file: &Path) -> Result<Mapping, Outcome> {
         print_problems(&problems);
         let errors = problems.iter().filter(|p| p.is_error()).count();
         eprintln!("{}: {errors} error(s)", file.display());
+        if !file.exists() {
+            let names: Vec<&str> = mapping::SHIPPED.iter().map(|(n, _)| *n).collect();
+            eprintln!("(the shipped mappings, by name: {})", names.join(", "));
+        }
         Outcome::Failed
     })
 }
@@ -125,7 +129,7 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
         .chain(&file.must_match)
         .chain(&file.must_not_match)
         .collect();
-    let sync_time = now();
+    let sync_time = crate::state::now();
     let ctx = Context {
         settings: &config.settings,
         sync_time: &sync_time,
@@ -179,24 +183,7 @@ fn print_record(mapping: &Mapping, label: &str, record: &mapping::Record) {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        println!("  {:<width$}  {}", target, cut(&shown, 80));
+        println!("  {:<width$}  {}", target, crate::diag::shorten(&shown, 80));
     }
     println!();
-}
-
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
-}
-
-/// The current time, RFC 3339 in UTC: the preview's connector sync time.
-fn now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    chrono::DateTime::from_timestamp(i64::try_from(secs).unwrap_or(0), 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| mapping::TEST_SYNC_TIME.to_string())
 }

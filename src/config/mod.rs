@@ -26,7 +26,7 @@ use url::Url;
 pub use document::{Document, Entry, Format, Section, Value};
 pub use secret::Secret;
 
-use crate::diag::{Problem, Severity, SourceText, nearest, shorten};
+use crate::diag::{Problem, Severity, SourceText, did_you_mean, nearest, shorten};
 use crate::filter::Filter;
 
 /// A config that passed every offline check.
@@ -814,10 +814,9 @@ impl<'d> Checker<'d> {
             return Some(*v);
         }
         let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-        let hint = match nearest(&text, words.iter().copied()) {
-            Some(w) => format!("did you mean `{w}`?"),
-            None => format!("choose one of: {}", words.join(", ")),
-        };
+        let hint = did_you_mean(&text, words.iter().copied(), || {
+            format!("choose one of: {}", words.join(", "))
+        });
         self.error(
             entry.value_span.clone(),
             format!("`{}` is not a valid `{key}`", shorten(&text, 40)),

@@ -26,7 +26,7 @@ use super::{
     ValueSource,
 };
 use crate::config::TargetKind;
-use crate::diag::{Problem, SourceText, nearest};
+use crate::diag::{Problem, SourceText, did_you_mean, nearest};
 
 /// Longest template accepted, in bytes.
 pub const MAX_TEMPLATE_LEN: usize = 16 * 1024;
@@ -65,12 +65,16 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
     }
     c.lookups(&spec);
     let mut specs = std::mem::take(&mut spec.fields);
-    for extra in options.extra_fields {
+    // Oomnitza field names ignore case: `mapping.user` replaces `USER`, keeping its spelling.
+    for mut extra in options.extra_fields {
         match specs
             .iter_mut()
-            .find(|f| f.target.value == extra.target.value)
+            .find(|f| f.target.value.eq_ignore_ascii_case(&extra.target.value))
         {
-            Some(base) => *base = extra,
+            Some(base) => {
+                extra.target.value = base.target.value.clone();
+                *base = extra;
+            }
             None => specs.push(extra),
         }
     }
@@ -163,7 +167,7 @@ struct Compiler<'o> {
     settings: Option<&'o BTreeMap<String, Json>>,
     lookups: HashMap<String, Arc<Lookup>>,
     /// Regexes the templates use, by pattern.
-    regexes: HashMap<String, regex::Regex>,
+    regexes: HashMap<String, Arc<regex::Regex>>,
     /// Compiled templates, by the field they fill.
     templates: Vec<(String, handlebars::Template)>,
     target: TargetType,
@@ -241,10 +245,9 @@ impl Compiler<'_> {
             .find(|(n, _)| n.eq_ignore_ascii_case(&at.value))
         else {
             let names = TargetType::ALL.map(|(n, _)| n);
-            let hint = match nearest(&at.value, names) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => format!("choose one of: {}", names.join(", ")),
-            };
+            let hint = did_you_mean(&at.value, names, || {
+                format!("choose one of: {}", names.join(", "))
+            });
             self.error(
                 &spec.source,
                 at.span.clone(),
@@ -546,16 +549,26 @@ impl Compiler<'_> {
         let mut regex = convert::compile_regex;
         let mut path_problem: Option<(At<String>, PathError)> = None;
         let mut graph_path = |i: usize, text: &str| -> Result<GraphPath, ArgError> {
-            path::split(text)
-                .and_then(|s| path::resolve(&s))
-                .map_err(|e| {
+            match path::split(text).and_then(|s| path::resolve(&s)) {
+                // The run's start time is never missing: an alternative to it is pointless.
+                Ok(GraphPath::SyncTime) => Err(ArgError {
+                    arg: Some(i),
+                    message: format!(
+                        "`{}` is always set, so it cannot stand in for a missing value here; \
+                         use it as the field's `source` instead",
+                        path::SYNC_TIME
+                    ),
+                }),
+                Ok(p) => Ok(p),
+                Err(e) => {
                     let message = e.message.clone();
                     path_problem = Some((arg_at(i), e));
-                    ArgError {
+                    Err(ArgError {
                         arg: Some(i),
                         message,
-                    }
-                })
+                    })
+                }
+            }
         };
         let mut env = Env {
             lookups: &self.lookups,
@@ -605,7 +618,11 @@ impl Compiler<'_> {
                     value: v2,
                 },
             ) => a1.eq_ignore_ascii_case(a2) && v1 == v2,
-            _ => false,
+            // An attribute and a value filter under one name: an object against a list.
+            _ => true,
+        };
+        let clash = |a: &TargetSeg, b: &TargetSeg| {
+            matches!(a, TargetSeg::Key(_)) != matches!(b, TargetSeg::Key(_))
         };
         for (other, other_spec) in written {
             let common = other
@@ -617,7 +634,19 @@ impl Compiler<'_> {
                 continue;
             }
             let (line, _) = other_spec.source.line_col(other_spec.target.span.start);
-            let (message, hint) = if other.len() == path.len() {
+            let (message, hint) = if other.iter().zip(path).any(|(a, b)| clash(a, b)) {
+                (
+                    format!(
+                        "target field `{}` clashes with `{}`",
+                        spec.target.value, other_spec.target.value
+                    ),
+                    format!(
+                        "`{}` on line {line} makes the same attribute an object where a value \
+                         filter makes it a list; use one form for both",
+                        other_spec.target.value
+                    ),
+                )
+            } else if other.len() == path.len() {
                 (
                     format!("duplicate target field `{}`", spec.target.value),
                     format!(
@@ -675,10 +704,9 @@ impl Compiler<'_> {
         if specs.iter().any(|s| s.target.value == name) {
             return None;
         }
-        let hint = match nearest(&name, specs.iter().map(|s| s.target.value.as_str())) {
-            Some(n) => format!("did you mean `{n}`?"),
-            None => "name one of the mapping's fields".to_string(),
-        };
+        let hint = did_you_mean(&name, specs.iter().map(|s| s.target.value.as_str()), || {
+            "name one of the mapping's fields".to_string()
+        });
         self.error(
             &place_src,
             span,
@@ -814,7 +842,7 @@ impl Compiler<'_> {
             settings: Vec::new(),
             problems: 0,
         };
-        walk.elements(self, &compiled, true);
+        walk.elements(self, &compiled, true, 0);
         if walk.problems > 0 {
             return None;
         }
@@ -827,23 +855,38 @@ impl Compiler<'_> {
     }
 }
 
-/// Where blocks or sub-expressions nest deeper than allowed, if they do (a byte offset).
+/// Where blocks or sub-expressions nest deeper than allowed, if they do (a byte offset): a
+/// first, rough guard that keeps the template parser itself from recursing too deep. The
+/// parsed template is measured again exactly ([`Walk`]).
 fn too_deep(text: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut in_tag = false;
+    let mut quote: Option<u8> = None;
     let bytes = text.as_bytes();
     for (i, b) in bytes.iter().enumerate() {
         let next = bytes.get(i + 1).copied();
+        if let Some(q) = quote {
+            if *b == q {
+                quote = None;
+            }
+            continue;
+        }
         match b {
             b'{' if next == Some(b'{') && !in_tag => {
                 in_tag = true;
-                match bytes.get(i + 2) {
+                // `{{~#if}}` controls white space; the block opens all the same.
+                let mut at = i + 2;
+                while matches!(bytes.get(at), Some(b'{' | b'~')) {
+                    at += 1;
+                }
+                match bytes.get(at) {
                     Some(b'#') => depth += 1,
                     Some(b'/') => depth = depth.saturating_sub(1),
                     _ => {}
                 }
             }
             b'}' if next == Some(b'}') => in_tag = false,
+            b'"' | b'\'' if in_tag => quote = Some(*b),
             b'(' if in_tag => depth += 1,
             b')' if in_tag => depth = depth.saturating_sub(1),
             _ => {}
@@ -897,26 +940,44 @@ impl Walk<'_> {
         c.error(self.src, span, message, hint);
     }
 
-    fn elements(&mut self, c: &mut Compiler<'_>, template: &handlebars::Template, top: bool) {
+    fn elements(
+        &mut self,
+        c: &mut Compiler<'_>,
+        template: &handlebars::Template,
+        top: bool,
+        depth: usize,
+    ) {
         for (i, element) in template.elements.iter().enumerate() {
             let near = template
                 .mapping
                 .get(i)
                 .map_or(0, |m| offset_of(self.text, m.0, m.1));
+
             match element {
                 TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
                 TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
                     self.expression(c, h, top, near);
+                }
+                // Rendering recurses as deep as blocks nest (`else if` chains included).
+                TemplateElement::HelperBlock(_) if depth >= MAX_TEMPLATE_DEPTH => {
+                    self.problem(
+                        c,
+                        near,
+                        "{{",
+                        format!("the template nests blocks more than {MAX_TEMPLATE_DEPTH} deep"),
+                        None,
+                    );
+                    return;
                 }
                 TemplateElement::HelperBlock(h) => {
                     let name = self.expression(c, h, top, near);
                     // Inside `each` and `with` names refer to the element, not to the user.
                     let inner_top = top && !matches!(name.as_deref(), Some("each" | "with"));
                     if let Some(t) = &h.template {
-                        self.elements(c, t, inner_top);
+                        self.elements(c, t, inner_top, depth + 1);
                     }
                     if let Some(t) = &h.inverse {
-                        self.elements(c, t, top);
+                        self.elements(c, t, top, depth + 1);
                     }
                 }
                 _ => self.problem(
@@ -953,10 +1014,9 @@ impl Walk<'_> {
                 .chain(convert::EXTRA_HELPERS.iter().copied())
                 .chain(convert::BUILTIN_HELPERS.iter().copied())
                 .collect();
-            let hint = match nearest(&name, known.iter().copied()) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => format!("the helpers are: {}", known.join(", ")),
-            };
+            let hint = did_you_mean(&name, known.iter().copied(), || {
+                format!("the helpers are: {}", known.join(", "))
+            });
             self.problem(
                 c,
                 near,
@@ -1082,6 +1142,19 @@ impl Walk<'_> {
     /// A variable: at the top of a template, a Graph path (or `connectorSyncTime`).
     fn variable(&mut self, c: &mut Compiler<'_>, p: &Parameter, top: bool, near: usize) {
         if !top {
+            // Inside `each` and `with` names are the element's; reaching out of the block
+            // would read data the template is not given.
+            if let Parameter::Path(HbsPath::Relative((_, raw))) = p
+                && (raw.starts_with("..") || raw.starts_with("@root"))
+            {
+                self.problem(
+                    c,
+                    near,
+                    raw,
+                    format!("`{raw}` reads from outside the block, which mapping templates do not support"),
+                    Some("use the property outside the `each` or `with` block".to_string()),
+                );
+            }
             return;
         }
         let (segs, raw): (Vec<String>, String) = match p {

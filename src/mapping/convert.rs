@@ -127,7 +127,7 @@ pub enum Converter {
     /// `strip_diacritics`.
     StripDiacritics,
     /// `regex_replace`.
-    RegexReplace(Regex, String),
+    RegexReplace(Arc<Regex>, String),
     /// `replace`.
     Replace(String, String),
     /// `split`.
@@ -152,6 +152,32 @@ pub enum Converter {
     EmailDomain,
 }
 
+impl Converter {
+    /// The name a mapping file gives it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Converter::Lower => "lower",
+            Converter::Upper => "upper",
+            Converter::Trim => "trim",
+            Converter::Title => "title",
+            Converter::Capitalize => "capitalize",
+            Converter::StripDiacritics => "strip_diacritics",
+            Converter::RegexReplace(..) => "regex_replace",
+            Converter::Replace(..) => "replace",
+            Converter::Split(..) => "split",
+            Converter::Join(_) => "join",
+            Converter::FirstNonEmpty(_) => "first_non_empty",
+            Converter::Substring(..) => "substring",
+            Converter::Truncate(_) => "truncate",
+            Converter::Date(..) => "date",
+            Converter::Lookup(..) => "lookup",
+            Converter::BoolWords(..) => "bool_words",
+            Converter::EmailLocal => "email_local",
+            Converter::EmailDomain => "email_domain",
+        }
+    }
+}
+
 /// A converter's arguments that cannot be used: which one (if one), and why.
 #[derive(Debug)]
 pub struct ArgError {
@@ -174,7 +200,7 @@ pub struct Env<'a> {
     pub lookups: &'a HashMap<String, Arc<Lookup>>,
     /// Turns a pattern into a regex: compiles it (mapping compile time) or finds the one
     /// compiled before (template rendering).
-    pub regex: &'a mut dyn FnMut(&str) -> Result<Regex, String>,
+    pub regex: &'a mut dyn FnMut(&str) -> Result<Arc<Regex>, String>,
     /// Turns a Graph path into a checked path (`first_non_empty`).
     pub graph_path: &'a mut dyn FnMut(usize, &str) -> Result<GraphPath, ArgError>,
 }
@@ -337,8 +363,9 @@ pub fn build(name: &str, args: &[Json], env: &mut Env<'_>) -> Result<Option<Conv
     }))
 }
 
-/// Compiles a pattern with the size limit.
-pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+/// Compiles a pattern with the size limit. Shared, so that every use of the pattern (each
+/// template helper call included) reuses one compiled regex and its caches.
+pub fn compile_regex(pattern: &str) -> Result<Arc<Regex>, String> {
     RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
@@ -349,6 +376,7 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
             }
             other => format!("invalid regex: {}", last_line(&other.to_string())),
         })
+        .map(Arc::new)
 }
 
 /// The regex crate's messages draw the pattern over several lines; the last one says why.
@@ -536,11 +564,7 @@ fn text_of(value: &Json) -> String {
 
 /// A value quoted in a skip reason, cut short.
 pub fn shown(value: &Json) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    crate::diag::shorten(&value.to_string(), 40)
 }
 
 fn json_type(value: &Json) -> &'static str {
@@ -612,11 +636,13 @@ fn capitalize(s: &str) -> String {
 }
 
 /// Drops accents (`José` → `Jose`) and spells out letters that have no accent-free form in
-/// Unicode's decomposition (`ß` → `ss`, `Ł` → `L`).
+/// Unicode's decomposition (`ß` → `ss`, `Ł` → `L`). Only the combining diacritical marks
+/// (U+0300–U+036F) go: the vowel signs of other scripts are letters' parts, not accents, and
+/// the result is recomposed (NFC), so Hangul and the like come out as they went in.
 fn strip_diacritics(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.nfd() {
-        if unicode_normalization::char::is_combining_mark(c) {
+        if ('\u{0300}'..='\u{036F}').contains(&c) {
             continue;
         }
         match c {
@@ -637,14 +663,14 @@ fn strip_diacritics(s: &str) -> String {
             other => out.push(other),
         }
     }
-    out
+    out.nfc().collect()
 }
 
 /// What the helpers share: the regexes and lookup tables the templates use, prepared once.
 #[derive(Debug, Default)]
 pub struct Shared {
     /// Regexes by pattern, compiled while the mapping was compiled.
-    pub regexes: HashMap<String, Regex>,
+    pub regexes: HashMap<String, Arc<Regex>>,
     /// The mapping's lookup tables.
     pub lookups: HashMap<String, Arc<Lookup>>,
 }
@@ -817,6 +843,14 @@ mod tests {
             Some(json!("fabrikam.onmicrosoft.com"))
         );
         assert_eq!(run("email_domain", &[], json!("nobody")), None);
+    }
+
+    #[test]
+    fn strip_diacritics_leaves_other_scripts_as_they_were() {
+        assert_eq!(strip_diacritics("José Łódź Straße"), "Jose Lodz Strasse");
+        assert_eq!(strip_diacritics("한국 이름"), "한국 이름");
+        assert_eq!(strip_diacritics("हिन्दी"), "हिन्दी");
+        assert_eq!(strip_diacritics("Ἀθῆναι"), "Αθηναι");
     }
 
     #[test]

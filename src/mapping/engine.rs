@@ -109,7 +109,7 @@ impl Mapping {
             };
             value = converter
                 .apply(input, user)
-                .map_err(skip)?
+                .map_err(|e| skip(format!("converter `{}`: {e}", converter.name())))?
                 .filter(|v| !is_missing(v));
         }
         let value = value.or_else(|| field.default.clone());
@@ -286,6 +286,29 @@ mod tests {
         let field = m.field("emails[type eq \"home\"].value").unwrap();
         assert_eq!(field.get(&record), Some(&json!("a@home.net")));
         assert_eq!(record["schemas"], json!([crate::mapping::path::SCIM_CORE]));
+    }
+
+    #[test]
+    fn scim_attribute_names_ignore_case_in_records() {
+        let m = compile(
+            "[fields.userName]\nsource = \"id\"\n[fields.\"name.givenName\"]\nsource = \"givenName\"\n[fields.\"Name.familyName\"]\nsource = \"surname\"\n[fields.\"URN:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"]\nsource = \"department\"\n",
+        );
+        let settings = BTreeMap::new();
+        let ctx = Context {
+            settings: &settings,
+            sync_time: "2024-01-01T00:00:00Z",
+        };
+        let user = json!({"id": "a", "givenName": "Ann", "surname": "Lee", "department": "IT"});
+        let record = m.map(&user, &ctx).unwrap().to_json();
+        assert_eq!(
+            record["name"],
+            json!({"givenName": "Ann", "familyName": "Lee"})
+        );
+        assert!(record.get("Name").is_none());
+        assert_eq!(
+            record["schemas"][1],
+            "URN:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        );
     }
 
     #[test]

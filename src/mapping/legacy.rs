@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::spec::{Args, At, ConvertSpec, FieldSpec};
 use crate::config::LegacyMapping;
-use crate::diag::{Problem, nearest};
+use crate::diag::{Problem, did_you_mean, nearest};
 use crate::graph::catalog;
 
 const KEYS: &[&str] = &["source", "hardcoded", "setting", "converter"];
@@ -70,10 +70,10 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
                     // A display name with a typo would only meet the Graph path rules.
                     Some(s) if s.contains(' ') && catalog::by_display_name(&s).is_none() => {
                         let names = catalog::DISPLAY_NAMES.iter().map(|(d, _)| *d);
-                        let hint = match nearest(&s, names) {
-                            Some(n) => format!("did you mean `{n}`?"),
-                            None => "use a Graph property name or an Oomnitza field name (see the README)".to_string(),
-                        };
+                        let hint = did_you_mean(&s, names, || {
+                            "use a Graph property name or an Oomnitza field name (see the README)"
+                                .to_string()
+                        });
                         problems.push(
                             Problem::error(source, at, format!("`{s}` is neither a Graph user property nor an Oomnitza field name"))
                                 .with_hint(hint),
@@ -122,10 +122,9 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
                 },
                 other => {
                     let at = place(&Json::from(other));
-                    let hint = match nearest(other, KEYS.iter().copied()) {
-                        Some(k) => format!("did you mean `{k}`?"),
-                        None => format!("the keys are: {}", KEYS.join(", ")),
-                    };
+                    let hint = did_you_mean(other, KEYS.iter().copied(), || {
+                        format!("the keys are: {}", KEYS.join(", "))
+                    });
                     problems.push(
                         Problem::error(
                             source,

@@ -466,7 +466,7 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
     };
     match compile_source(&source, options) {
         Ok(mapping) if problems.is_empty() => Ok(mapping),
-        Ok(_) => Err(problems),
+        Ok(_) => Err(crate::diag::sorted(problems)),
         Err(more) => {
             problems.extend(more);
             Err(crate::diag::sorted(problems))

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use serde_json::Value as Json;
 
-use crate::diag::nearest;
+use crate::diag::{did_you_mean, nearest};
 use crate::graph::catalog::{self, Kind, Property};
 
 /// The built-in value that holds the run's start time (Oomnitza's "Connector Sync Time").
@@ -302,10 +302,9 @@ fn step(
 
 fn unknown_part(name: &str, part: &str, parts: &[Property], range: &Range<usize>) -> PathError {
     let known: Vec<&str> = parts.iter().map(|p| p.name).collect();
-    let hint = match nearest(part, known.iter().copied()) {
-        Some(near) => format!("did you mean `{near}`?"),
-        None => format!("the parts of `{name}` are: {}", known.join(", ")),
-    };
+    let hint = did_you_mean(part, known.iter().copied(), || {
+        format!("the parts of `{name}` are: {}", known.join(", "))
+    });
     PathError::new(range.clone(), format!("`{name}` has no part `{part}`")).hint(hint)
 }
 

@@ -39,12 +39,24 @@ impl Shape {
             let Some(TargetSeg::Key(key)) = path.first() else {
                 continue;
             };
-            match groups.iter_mut().find(|(k, _)| k == key) {
+            // SCIM attribute names ignore case: `name.givenName` and `Name.familyName` fill
+            // one `name` object, spelt as first written.
+            let same = |k: &String| {
+                if scim {
+                    k.eq_ignore_ascii_case(key)
+                } else {
+                    k == key
+                }
+            };
+            match groups.iter_mut().find(|(k, _)| same(k)) {
                 Some((_, members)) => members.push(i),
                 None => groups.push((key.clone(), vec![i])),
             }
         }
-        let scim = scim && !groups.iter().any(|(k, _)| k == "schemas");
+        let scim = scim
+            && !groups
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("schemas"));
         Shape {
             targets,
             paths,
@@ -135,7 +147,7 @@ impl Record {
                 shape
                     .groups
                     .iter()
-                    .filter(|(k, _)| k.starts_with("urn:") && object.contains_key(k))
+                    .filter(|(k, _)| is_urn(k) && object.contains_key(k))
                     .map(|(k, _)| Json::from(k.as_str())),
             );
             object.insert("schemas".to_string(), Json::Array(schemas));
@@ -216,4 +228,9 @@ fn insert_below(slot: &mut Json, path: &[TargetSeg], value: Json, primary: bool)
         }
         _ => {}
     }
+}
+
+/// Whether a record key is a schema URN (`urn:`, in any case).
+fn is_urn(key: &str) -> bool {
+    key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }

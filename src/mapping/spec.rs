@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::diag::{Problem, SourceText, nearest};
+use crate::diag::{Problem, SourceText, did_you_mean};
 
 /// A value and where it was written.
 #[derive(Debug, Clone)]
@@ -252,10 +252,9 @@ impl Reader<'_> {
     }
 
     fn unknown(&mut self, key: &Key<'_>, name: &str, known: &[&str], place: &str) {
-        let hint = match nearest(name, known.iter().copied()) {
-            Some(k) => format!("did you mean `{k}`?"),
-            None => format!("the keys of {place} are: {}", known.join(", ")),
-        };
+        let hint = did_you_mean(name, known.iter().copied(), || {
+            format!("the keys of {place} are: {}", known.join(", "))
+        });
         self.error(key.span(), format!("unknown key `{name}` in {place}"), hint);
     }
 
@@ -345,7 +344,25 @@ impl Reader<'_> {
                 continue;
             };
             let mut field = FieldSpec::new(self.source, target);
+            let mut dotted = false;
             for (k, v) in entries {
+                // `[fields.name.givenName]` unquoted: TOML reads a field `name` holding a
+                // table `givenName`.
+                if let DeValue::Table(_) = v.get_ref()
+                    && !FIELD_KEYS.contains(&k.get_ref().as_ref())
+                {
+                    let path = format!("{}.{}", key.get_ref(), k.get_ref());
+                    self.error(
+                        k.span(),
+                        format!(
+                            "TOML reads `{path}` as a field `{}` holding a table",
+                            key.get_ref()
+                        ),
+                        format!("quote the field's path: [fields.\"{path}\"]"),
+                    );
+                    dotted = true;
+                    continue;
+                }
                 match k.get_ref().as_ref() {
                     "source" => field.graph = self.sources(v),
                     "template" => field.template = self.string(v),
@@ -362,7 +379,9 @@ impl Reader<'_> {
                     }
                 }
             }
-            fields.push(field);
+            if !dotted {
+                fields.push(field);
+            }
         }
         fields
     }

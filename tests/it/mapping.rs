@@ -218,7 +218,17 @@ fn the_legacy_fixture_validates() {
 #[test]
 fn a_rest_target_must_name_its_mapping() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("{SOURCE}[target]\ntype = rest\nurl = https://assets.example.com/api\n");
+    // The Snipe-IT preset comes with its mapping.
+    let preset = format!(
+        "{SOURCE}[target]\ntype = rest\npreset = snipeit\nurl = https://assets.example.com/api\n"
+    );
+    let config = config_in(dir.path(), "c.ini", &preset);
+    assert_eq!(mapping::load(&config).unwrap().match_key(), "username");
+    // An API of the admin's own does not.
+    write(dir.path(), "api.toml", "");
+    let text = format!(
+        "{SOURCE}[target]\ntype = rest\nurl = https://assets.example.com/api\ntemplates = api.toml\n"
+    );
     let config = config_in(dir.path(), "c.ini", &text);
     let problems = mapping::load(&config).unwrap_err();
     assert_eq!(problems.len(), 1);

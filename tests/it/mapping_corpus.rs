@@ -396,6 +396,49 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
         13,
         "not an RFC 3339 date-time",
     ),
+    // Found in review.
+    (
+        "an unquoted dotted field name",
+        "[fields.name.givenName]\nsource = \"givenName\"\n",
+        6,
+        14,
+        "quote the field's path: [fields.\"name.givenName\"]",
+    ),
+    (
+        "blocks opened with white-space control still count",
+        "[fields.a]\ntemplate = \"{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}{{~#if id}}x{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}{{~/if}}\"\n",
+        7,
+        189,
+        "nests blocks or sub-expressions more than 16 deep",
+    ),
+    (
+        "an else-if chain nests as deep as it is long",
+        "[fields.a]\ntemplate = \"{{#if id}}{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{else if id}}x{{/if}}\"\n",
+        7,
+        13,
+        "nests blocks more than 16 deep",
+    ),
+    (
+        "reading outside an each block",
+        "[fields.a]\ntemplate = \"{{#each businessPhones}}{{../mail}}{{/each}}\"\n",
+        7,
+        39,
+        "`../mail` reads from outside the block",
+    ),
+    (
+        "an attribute and a value filter under one name",
+        "[fields.\"emails.value\"]\nsource = \"mail\"\n[fields.'emails[type eq \"work\"].value']\nsource = \"mail\"\n",
+        8,
+        9,
+        "makes the same attribute an object where a value filter makes it a list",
+    ),
+    (
+        "the sync time as an alternative",
+        "[fields.a]\nsource = \"mail\"\nconvert = [{ first_non_empty = [\"connectorSyncTime\"] }]\n",
+        8,
+        33,
+        "`connectorSyncTime` is always set",
+    ),
 ];
 
 fn settings() -> BTreeMap<String, Value> {

@@ -9,6 +9,10 @@
 //! mapping writes (`name.givenName`, `emails[type eq "work"].value`), so the engine reads
 //! each mapped field from it with [`Field::get`](crate::mapping::Field::get).
 
+mod http;
+pub mod oomnitza;
+pub mod rest;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value as Json};

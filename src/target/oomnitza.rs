@@ -1,0 +1,1 @@
+//! Oomnitza (placeholder while the REST target builds).

@@ -3,4 +3,6 @@
 //! Microsoft or a customer's asset system.
 
 pub mod graph;
+pub mod server;
+pub mod snipeit;
 pub mod tenant;

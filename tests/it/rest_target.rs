@@ -1,0 +1,841 @@
+//! The REST target against the Snipe-IT simulator (the preset, and API descriptions written
+//! for the test), and the Oomnitza target against the Oomnitza simulator: listing, finding,
+//! creating, changing only what changed, deactivating, retries, refusals and answers that
+//! make no sense.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use url::Url;
+use userload::config::{RestApi, Secret, TargetAuth, TargetConfig, TargetKind};
+use userload::diag::SourceText;
+use userload::graph::retry::RetryPolicy;
+use userload::mapping::{self, Context, Mapping, Options, Record};
+use userload::sim::server::Fault;
+use userload::sim::snipeit::{self, SnipeIt, SnipeItSim};
+use userload::target::rest::RestTarget;
+use userload::target::{FieldChange, Target, TargetError, TargetUser};
+
+use crate::util::write;
+
+const SYNC_TIME: &str = "2024-05-01T06:00:00Z";
+
+/// Retries without long waits (a server's Retry-After still rules).
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn compile(name: &str, text: &str) -> Mapping {
+    let source = SourceText::new(name, text);
+    mapping::compile_source(&source, Options::default())
+        .unwrap_or_else(|p| panic!("{name}: {}", userload::diag::render(&p, false)))
+}
+
+fn shipped(name: &str) -> Mapping {
+    compile(name, mapping::shipped(name).unwrap())
+}
+
+fn map(mapping: &Mapping, user: &Value) -> Record {
+    let settings = BTreeMap::from([
+        ("default_role".to_string(), json!(25)),
+        ("default_position".to_string(), json!("Employee")),
+    ]);
+    let ctx = Context {
+        settings: &settings,
+        sync_time: SYNC_TIME,
+    };
+    mapping.map(user, &ctx).unwrap()
+}
+
+/// A change of one mapped field.
+fn change(mapping: &Mapping, target: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
+    let field = mapping
+        .fields()
+        .iter()
+        .position(|f| f.target() == target)
+        .unwrap();
+    FieldChange {
+        field,
+        target: target.to_string(),
+        old,
+        new,
+    }
+}
+
+/// Every mapped field of `record` reads the same from `user`.
+fn assert_same(mapping: &Mapping, record: &Record, user: &TargetUser) {
+    for (i, field) in mapping.fields().iter().enumerate() {
+        assert_eq!(
+            field.get(&user.data),
+            record.value(i),
+            "field {} of {:?}",
+            field.target(),
+            user.data
+        );
+    }
+}
+
+fn graph_user(upn: &str, given: &str, department: &str) -> Value {
+    json!({
+        "userPrincipalName": upn,
+        "accountEnabled": true,
+        "givenName": given,
+        "surname": "Lee",
+        "mail": upn,
+        "employeeId": "E1001",
+        "jobTitle": "Engineer",
+        "businessPhones": ["+1 425 555 0100"],
+        "department": department,
+    })
+}
+
+// ----- Snipe-IT ----------------------------------------------------------------------------
+
+fn snipeit_config(sim: &SnipeItSim) -> TargetConfig {
+    TargetConfig {
+        kind: TargetKind::Rest,
+        url: Url::parse(&sim.url()).unwrap(),
+        token: Some(Secret::literal(snipeit::TOKEN)),
+        sync_field: None,
+        auth: TargetAuth::Bearer,
+        api: Some(RestApi::Preset("snipeit".to_string())),
+        page_size: 2,
+        list: true,
+        batch_size: 500,
+        max_attempts: 3,
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+/// A Snipe-IT simulator with the shipped mapping's departments.
+fn snipeit_sim() -> SnipeItSim {
+    let sim = SnipeIt::start().unwrap();
+    sim.with(|s| {
+        for name in [
+            "Unassigned",
+            "IT Operations",
+            "Finance",
+            "Human Resources",
+            "Sales",
+        ] {
+            s.add_department(name);
+        }
+    });
+    sim
+}
+
+fn snipeit_target(sim: &SnipeItSim, mapping: &Mapping) -> RestTarget {
+    RestTarget::with_policy(&snipeit_config(sim), mapping, quick()).unwrap()
+}
+
+/// The `(method, path)` of every request so far.
+fn requests(sim: &SnipeItSim) -> Vec<(String, String)> {
+    sim.with(|s| {
+        s.traffic
+            .log
+            .iter()
+            .map(|l| (l.method.clone(), l.path.clone()))
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn snipeit_lists_every_user_across_pages_in_the_mappings_layout() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        for i in 0..5 {
+            s.add_user(json!({
+                "first_name": format!("User{i}"),
+                "username": format!("user{i}@contoso.com"),
+                "department_id": 2,
+            }));
+        }
+        s.add_user(json!({"first_name": "Seán", "last_name": "O'Brien & <Sons>", "username": "sean@contoso.com"}));
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let users = target.list().await.unwrap();
+    assert_eq!(users.len(), 6);
+    let offsets: Vec<String> = sim.with(|s| {
+        s.traffic
+            .log
+            .iter()
+            .map(|l| format!("{} {}", l.query["offset"], l.query["limit"]))
+            .collect()
+    });
+    assert_eq!(offsets, ["0 2", "2 2", "4 2"]);
+    assert_eq!(users[0].data["department_id"], json!(2));
+    assert_eq!(users[0].data["department"], json!("IT Operations"));
+    assert!(!users[5].data.contains_key("department_id"));
+    assert_eq!(users[5].data["last_name"], json!("O'Brien & <Sons>"));
+    assert_eq!(users[5].id, "6");
+    assert_eq!(
+        target
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    assert_eq!(
+        target
+            .stats()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn snipeit_reads_back_a_created_user_as_equal_to_its_record() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let mut user = graph_user("ann.o'lee@contoso.com", "Ann & Jo", "IT Operations");
+    user["surname"] = json!("<Lee>");
+    let record = map(&mapping, &user);
+    let created = target.create(&record).await.unwrap();
+    assert_same(&mapping, &record, &created);
+    let listed = target.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, created.id);
+    assert_same(&mapping, &record, &listed[0]);
+    let found = target
+        .find("username", &json!("ANN.O'LEE@contoso.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_same(&mapping, &record, &found);
+}
+
+#[tokio::test]
+async fn snipeit_create_sends_the_whole_record() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let record = map(
+        &mapping,
+        &graph_user("ann.lee@contoso.com", "Ann", "Finance"),
+    );
+    let created = target.create(&record).await.unwrap();
+    assert_eq!(created.id, "1");
+    let posted = sim.with(|s| s.traffic.requests("POST", "/api/v1/users")[0].body.clone());
+    assert_eq!(
+        posted,
+        Some(json!({
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "username": "ann.lee@contoso.com",
+            "email": "ann.lee@contoso.com",
+            "employee_num": "E1001",
+            "jobtitle": "Engineer",
+            "phone": "+1 425 555 0100",
+            "activated": true,
+            "department_id": 3,
+            "notes": "Loaded from Entra ID (2024-05-01)",
+        }))
+    );
+    assert_eq!(requests(&sim).len(), 1);
+}
+
+#[tokio::test]
+async fn snipeit_find_keeps_only_the_exact_match() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        s.add_user(json!({"first_name": "Ann", "username": "ann.leeson@contoso.com"}));
+        s.add_user(json!({"first_name": "Ann", "username": "Ann.Lee@contoso.com"}));
+        s.add_user(
+            json!({"first_name": "Jo", "username": "jo@contoso.com", "employee_num": "ann.lee"}),
+        );
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let found = target
+        .find("username", &json!("ann.lee@contoso.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, "2");
+    let search = sim.with(|s| s.traffic.log[0].query.get("search").cloned());
+    assert_eq!(search.as_deref(), Some("ann.lee@contoso.com"));
+    assert!(
+        target
+            .find("username", &json!("nobody@contoso.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(target.folds_case("username"));
+    assert!(!target.folds_case("employee_num"));
+}
+
+#[tokio::test]
+async fn snipeit_update_sends_only_the_changed_fields() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let record = map(
+        &mapping,
+        &graph_user("ann.lee@contoso.com", "Ann", "Finance"),
+    );
+    let user = target.create(&record).await.unwrap();
+    let mut moved = graph_user("ann.lee@contoso.com", "Ann", "Sales");
+    moved["jobTitle"] = json!("Lead");
+    let record = map(&mapping, &moved);
+    let changes = [
+        change(
+            &mapping,
+            "jobtitle",
+            Some(json!("Engineer")),
+            Some(json!("Lead")),
+        ),
+        change(&mapping, "department_id", Some(json!(3)), Some(json!(5))),
+        change(&mapping, "phone", Some(json!("+1 425 555 0100")), None),
+    ];
+    target.update(&user, &changes, &record).await.unwrap();
+    let patch = sim.with(|s| {
+        s.traffic.requests("PATCH", "/api/v1/users/1")[0]
+            .body
+            .clone()
+    });
+    assert_eq!(
+        patch,
+        Some(json!({"jobtitle": "Lead", "department_id": 5, "phone": null}))
+    );
+    let stored = sim.with(|s| s.users[&1].clone());
+    assert_eq!(stored["jobtitle"], json!("Lead"));
+    assert_eq!(stored["department_id"], json!(5));
+    // Nothing to change: nothing sent.
+    target.update(&user, &[], &record).await.unwrap();
+    assert_eq!(sim.with(|s| s.traffic.writes()), 2);
+}
+
+#[tokio::test]
+async fn snipeit_deactivation_sets_activated_false() {
+    let sim = snipeit_sim();
+    let id =
+        sim.with(|s| s.add_user(json!({"first_name": "Left", "username": "left@contoso.com"})));
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let user = target
+        .find("username", &json!("left@contoso.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.data["activated"], json!(true));
+    let mut left = graph_user("left@contoso.com", "Left", "Sales");
+    left["accountEnabled"] = json!(false);
+    let record = map(&mapping, &left);
+    let changes = [change(
+        &mapping,
+        "activated",
+        Some(json!(true)),
+        Some(json!(false)),
+    )];
+    target.update(&user, &changes, &record).await.unwrap();
+    let patch = sim.with(|s| {
+        s.traffic.requests("PATCH", &format!("/api/v1/users/{id}"))[0]
+            .body
+            .clone()
+    });
+    assert_eq!(patch, Some(json!({"activated": false})));
+    assert_eq!(
+        sim.with(|s| s.users[&id]["activated"].clone()),
+        json!(false)
+    );
+}
+
+#[tokio::test]
+async fn snipeit_throttled_and_failed_reads_are_retried() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        for i in 0..3 {
+            s.add_user(json!({"first_name": "U", "username": format!("u{i}@contoso.com")}));
+        }
+        s.traffic.faults.insert(1, Fault::Throttle(0.01));
+        s.traffic.faults.insert(2, Fault::ServerError(503));
+        s.traffic.faults.insert(4, Fault::Drop);
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    assert_eq!(target.list().await.unwrap().len(), 3);
+    let statuses: Vec<u16> = sim.with(|s| s.traffic.log.iter().map(|l| l.status).collect());
+    assert_eq!(statuses, [429, 503, 200, 0, 200]);
+    let stats = target.stats();
+    assert_eq!(stats.retries.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(stats.requests.load(std::sync::atomic::Ordering::Relaxed), 5);
+}
+
+#[tokio::test]
+async fn snipeit_updates_are_retried_and_give_up_after_max_attempts() {
+    let sim = snipeit_sim();
+    let id = sim.with(|s| s.add_user(json!({"first_name": "Ann", "username": "ann@contoso.com"})));
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let user = target
+        .find("username", &json!("ann@contoso.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    let record = map(&mapping, &graph_user("ann@contoso.com", "Ann", "Sales"));
+    let changes = [change(&mapping, "jobtitle", None, Some(json!("Engineer")))];
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        s.traffic.faults.insert(next, Fault::ServerError(500));
+    });
+    target.update(&user, &changes, &record).await.unwrap();
+    assert_eq!(
+        sim.with(|s| s
+            .traffic
+            .requests("PATCH", &format!("/api/v1/users/{id}"))
+            .len()),
+        2
+    );
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        for n in next..next + 3 {
+            s.traffic.faults.insert(n, Fault::ServerError(502));
+        }
+    });
+    let error = target.update(&user, &changes, &record).await.unwrap_err();
+    assert!(matches!(error, TargetError::Unavailable(_)), "{error:?}");
+    assert!(error.to_string().contains("after 3 tries"), "{error}");
+}
+
+#[tokio::test]
+async fn snipeit_create_is_not_sent_again_when_the_first_one_was_carried_out() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        s.traffic.faults.insert(1, Fault::DropAfter);
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let record = map(&mapping, &graph_user("ann.lee@contoso.com", "Ann", "Sales"));
+    let user = target.create(&record).await.unwrap();
+    assert_eq!(user.id, "1");
+    assert_eq!(
+        requests(&sim),
+        [
+            ("POST".to_string(), "/api/v1/users".to_string()),
+            ("GET".to_string(), "/api/v1/users".to_string()),
+        ]
+    );
+    assert_eq!(sim.with(|s| s.users.len()), 1);
+}
+
+#[tokio::test]
+async fn snipeit_create_is_sent_again_only_after_looking_for_the_user() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        s.traffic.faults.insert(1, Fault::Throttle(0.01));
+        s.traffic.faults.insert(3, Fault::ServerError(503));
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let record = map(&mapping, &graph_user("ann.lee@contoso.com", "Ann", "Sales"));
+    let user = target.create(&record).await.unwrap();
+    assert_eq!(user.data["username"], json!("ann.lee@contoso.com"));
+    let methods: Vec<String> = requests(&sim).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(methods, ["POST", "GET", "POST", "GET", "POST"]);
+    assert_eq!(sim.with(|s| s.users.len()), 1);
+    // With no tries left, the last failure is the answer.
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        for n in next..next + 10 {
+            s.traffic.faults.insert(n, Fault::ServerError(500));
+        }
+    });
+    let other = map(&mapping, &graph_user("bo@contoso.com", "Bo", "Sales"));
+    let error = target.create(&other).await.unwrap_err();
+    assert!(matches!(error, TargetError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn snipeit_wrong_token_is_unauthorized_and_never_quoted() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let mut config = snipeit_config(&sim);
+    config.token = Some(Secret::literal("wrong-token-0123456789"));
+    let target = RestTarget::with_policy(&config, &mapping, quick()).unwrap();
+    let error = target.list().await.unwrap_err();
+    assert!(error.stops_run(), "{error:?}");
+    assert!(
+        matches!(error, TargetError::Unauthorized { status: 401, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("Unauthenticated."), "{error}");
+    // A server that echoes the credentials gets them redacted.
+    sim.with(|s| {
+        s.traffic.faults.insert(
+            2,
+            Fault::Answer(
+                403,
+                "{\"message\": \"token wrong-token-0123456789 is not allowed\"}".to_string(),
+            ),
+        );
+    });
+    let error = target.list().await.unwrap_err();
+    let said = format!("{error} {error:?}");
+    assert!(!said.contains("wrong-token-0123456789"), "{said}");
+    assert!(said.contains("[redacted]"), "{said}");
+    assert_eq!(sim.with(|s| s.traffic.log.len()), 2);
+}
+
+#[tokio::test]
+async fn snipeit_validation_errors_are_rejections_with_the_message() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let mut user = graph_user("ann.lee@contoso.com", "Ann", "Sales");
+    user["mail"] = json!("not an address");
+    let record = map(&mapping, &user);
+    match target.create(&record).await.unwrap_err() {
+        TargetError::Rejected {
+            status: 200,
+            detail,
+        } => {
+            assert_eq!(detail, "email: The email must be a valid email address.");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.with(|s| s.users.len()), 0);
+}
+
+#[tokio::test]
+async fn snipeit_create_of_an_existing_username_updates_that_user() {
+    let sim = snipeit_sim();
+    let id = sim.with(|s| {
+        s.add_user(json!({
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "username": "ANN.LEE@contoso.com",
+            "email": "ann.lee@contoso.com",
+            "employee_num": "E1001",
+            "jobtitle": "Intern",
+            "phone": "+1 425 555 0100",
+            "department_id": 5,
+            "notes": "made by hand",
+        }))
+    });
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let record = map(&mapping, &graph_user("ann.lee@contoso.com", "Ann", "Sales"));
+    let user = target.create(&record).await.unwrap();
+    assert_eq!(user.id, id.to_string());
+    let patch = sim.with(|s| {
+        s.traffic.requests("PATCH", &format!("/api/v1/users/{id}"))[0]
+            .body
+            .clone()
+    });
+    // The notes are written on create only; the username matches regardless of case.
+    assert_eq!(patch, Some(json!({"jobtitle": "Engineer"})));
+    assert_eq!(sim.with(|s| s.users.len()), 1);
+    assert_eq!(
+        sim.with(|s| s.users[&id]["notes"].clone()),
+        json!("made by hand")
+    );
+}
+
+#[tokio::test]
+async fn snipeit_department_names_are_resolved_once_per_run() {
+    let sim = snipeit_sim();
+    let text = r#"
+version = 1
+target = "snipeit"
+match = "username"
+active = { field = "activated", active = true, inactive = false }
+[fields.first_name]
+source = "givenName"
+[fields.username]
+source = "userPrincipalName"
+[fields.activated]
+source = "accountEnabled"
+[fields.department]
+source = "department"
+"#;
+    let mapping = compile("by-name.toml", text);
+    let target = snipeit_target(&sim, &mapping);
+    for upn in ["a@contoso.com", "b@contoso.com"] {
+        let record = map(&mapping, &graph_user(upn, "A", "human resources"));
+        target.create(&record).await.unwrap();
+    }
+    let departments = sim.with(|s| s.traffic.requests("GET", "/api/v1/departments").len());
+    assert_eq!(departments, 1);
+    let posted = sim.with(|s| {
+        s.traffic.requests("POST", "/api/v1/users")[1]
+            .body
+            .clone()
+            .unwrap()
+    });
+    assert_eq!(posted["department_id"], json!(4));
+    assert!(posted.get("department").is_none());
+    // Listed users carry the name again, so they compare equal.
+    let listed = target.list().await.unwrap();
+    assert_eq!(listed[0].data["department"], json!("Human Resources"));
+    let unknown = map(&mapping, &graph_user("c@contoso.com", "C", "Logistics"));
+    match target.create(&unknown).await.unwrap_err() {
+        TargetError::Rejected { detail, .. } => {
+            assert!(detail.contains("\"Logistics\""), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn snipeit_garbage_answers_are_errors_not_panics() {
+    let sim = snipeit_sim();
+    sim.with(|s| s.add_user(json!({"first_name": "A", "username": "a@contoso.com"})));
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let answers = [
+        (200, "<html>Whoops</html>".to_string(), "not JSON"),
+        (
+            200,
+            "{\"total\": 2, \"rows\": 5}".to_string(),
+            "no list of users",
+        ),
+        (
+            200,
+            "{\"total\": 2, \"rows\": [17]}".to_string(),
+            "not a JSON object",
+        ),
+        (
+            200,
+            "{\"total\": 2, \"rows\": [{\"username\": \"x\"}]}".to_string(),
+            "has no `id`",
+        ),
+        (
+            200,
+            "{\"total\": 9, \"rows\": [{\"id\": 1}, {\"id\": 1}]}".to_string(),
+            "repeats users",
+        ),
+        (200, deep, "not JSON"),
+        (200, "\u{0}\u{1}\u{ff}".to_string(), "not JSON"),
+        (418, "".to_string(), "no details"),
+        (302, "".to_string(), "HTTP 302"),
+    ];
+    for (status, body, expected) in answers {
+        sim.with(|s| {
+            let next = s.traffic.next_number();
+            s.traffic.faults.insert(next, Fault::Answer(status, body));
+        });
+        let error = target.list().await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+    // A find whose answer holds two exact matches is an error too.
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        let two =
+            "{\"rows\": [{\"id\": 1, \"username\": \"a\"}, {\"id\": 2, \"username\": \"A\"}]}";
+        s.traffic
+            .faults
+            .insert(next, Fault::Answer(200, two.to_string()));
+    });
+    let error = target.find("username", &json!("a")).await.unwrap_err();
+    assert!(
+        error.to_string().contains("2 users have the same username"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn listing_can_be_turned_off() {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let mut config = snipeit_config(&sim);
+    config.list = false;
+    let target = RestTarget::with_policy(&config, &mapping, quick()).unwrap();
+    let error = target.list().await.unwrap_err();
+    assert!(matches!(error, TargetError::Unsupported(_)), "{error:?}");
+    assert!(requests(&sim).is_empty());
+}
+
+// ----- API descriptions written by the admin -------------------------------------------------
+
+/// A description of the simulator's users with page numbers or cursors, and a deactivation
+/// of its own.
+fn generic_api(paging: &str) -> String {
+    let list = match paging {
+        "page" => {
+            "url = \"/api/v1/users?page={{page}}&limit={{limit}}&sort=id&order=asc\"\npaging = \"page\"\ntotal = \"total\""
+        }
+        "cursor" => {
+            "url = \"/api/v1/users?cursor={{cursor}}&limit={{limit}}&sort=id&order=asc\"\npaging = \"cursor\"\nnext = \"next_cursor\""
+        }
+        _ => {
+            "url = \"/api/v1/users?cursor=&limit={{limit}}&sort=id&order=asc\"\npaging = \"next\"\nnext = \"links.next\""
+        }
+    };
+    format!(
+        r#"name = "People API"
+
+[user]
+fields = {{ department_id = "department.id" }}
+unescape_html = true
+
+[answer]
+error = {{ path = "status", equals = "error" }}
+message = "messages"
+
+[list]
+{list}
+items = "rows"
+
+[find]
+url = "/api/v1/users?search={{{{value}}}}"
+items = "rows"
+
+[create]
+method = "POST"
+url = "/api/v1/users"
+body = '{{"first_name": "{{{{record.first_name}}}}", "username": "{{{{record.username}}}}"}}'
+user = "payload"
+
+[update]
+method = "PUT"
+url = "/api/v1/users/{{{{id}}}}"
+body = "{{{{json changes}}}}"
+
+[deactivate]
+method = "PATCH"
+url = "/api/v1/users/{{{{id}}}}"
+body = '{{"activated": false, "notes": "left {{{{user.username}}}}"}}'
+"#
+    )
+}
+
+fn templates_config(sim: &SnipeItSim, path: std::path::PathBuf) -> TargetConfig {
+    TargetConfig {
+        api: Some(RestApi::Templates(path)),
+        ..snipeit_config(sim)
+    }
+}
+
+#[tokio::test]
+async fn a_templates_file_pages_by_page_number_cursor_or_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = shipped("snipeit");
+    for paging in ["page", "cursor", "next"] {
+        let sim = snipeit_sim();
+        sim.with(|s| {
+            for i in 0..5 {
+                s.add_user(json!({"first_name": "U", "username": format!("u{i}@contoso.com")}));
+            }
+        });
+        let path = write(dir.path(), &format!("{paging}.toml"), &generic_api(paging));
+        let target =
+            RestTarget::with_policy(&templates_config(&sim, path), &mapping, quick()).unwrap();
+        assert!(
+            target
+                .describe()
+                .starts_with("People API at http://127.0.0.1:")
+        );
+        let users = target.list().await.unwrap();
+        let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3", "4", "5"], "{paging}");
+        let pages: Vec<BTreeMap<String, String>> =
+            sim.with(|s| s.traffic.log.iter().map(|l| l.query.clone()).collect());
+        assert_eq!(pages.len(), 3, "{paging}: {pages:?}");
+        match paging {
+            "page" => {
+                let numbers: Vec<&str> = pages.iter().map(|q| q["page"].as_str()).collect();
+                assert_eq!(numbers, ["1", "2", "3"]);
+            }
+            _ => {
+                assert_eq!(pages[0]["cursor"], "");
+                assert_ne!(pages[1]["cursor"], pages[2]["cursor"]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let path = write(dir.path(), "api.toml", &generic_api("page"));
+    let target = RestTarget::with_policy(&templates_config(&sim, path), &mapping, quick()).unwrap();
+    let record = map(
+        &mapping,
+        &graph_user("ann \"the\" lee@contoso.com", "Ann", "Sales"),
+    );
+    let user = target.create(&record).await.unwrap();
+    let posted = sim.with(|s| s.traffic.log[0].body.clone());
+    assert_eq!(
+        posted,
+        Some(json!({"first_name": "Ann", "username": "ann \"the\" lee@contoso.com"}))
+    );
+    let changes = [change(&mapping, "jobtitle", None, Some(json!("Lead")))];
+    target.update(&user, &changes, &record).await.unwrap();
+    let deactivation = [change(
+        &mapping,
+        "activated",
+        Some(json!(true)),
+        Some(json!(false)),
+    )];
+    target.update(&user, &deactivation, &record).await.unwrap();
+    let writes: Vec<(String, Option<Value>)> = sim.with(|s| {
+        s.traffic.log[1..]
+            .iter()
+            .map(|l| (l.method.clone(), l.body.clone()))
+            .collect()
+    });
+    assert_eq!(
+        writes,
+        [
+            ("PUT".to_string(), Some(json!({"jobtitle": "Lead"}))),
+            (
+                "PATCH".to_string(),
+                Some(json!({"activated": false, "notes": "left ann \"the\" lee@contoso.com"}))
+            ),
+        ]
+    );
+    assert_eq!(sim.with(|s| s.users[&1]["activated"].clone()), json!(false));
+}
+
+#[test]
+fn a_bad_templates_file_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let text = generic_api("page")
+        .replace(
+            "url = \"/api/v1/users/{{id}}\"",
+            "url = \"/api/v1/users/{{idd}}\"",
+        )
+        .replace("method = \"PATCH\"", "method = \"PATCHY\"");
+    let path = write(dir.path(), "broken.toml", &text);
+    let error = RestTarget::new(&templates_config(&sim, path.clone()), &mapping).unwrap_err();
+    let said = error.to_string();
+    let name = path.display().to_string();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(
+        said.contains(&format!("{name}:{}:", line_of("{{idd}}"))),
+        "{said}"
+    );
+    assert!(said.contains("unknown variable `idd`"), "{said}");
+    assert!(
+        said.contains(&format!("{name}:{}:", line_of("PATCHY"))),
+        "{said}"
+    );
+    assert!(said.contains("unknown method `PATCHY`"), "{said}");
+    // Broken TOML, and a missing file.
+    let path = write(dir.path(), "not-toml.toml", "[list]\nurl = \"/u\"\n[list\n");
+    let said = RestTarget::new(&templates_config(&sim, path.clone()), &mapping)
+        .unwrap_err()
+        .to_string();
+    assert!(said.contains(&format!("{}:3:", path.display())), "{said}");
+    let missing = dir.path().join("missing.toml");
+    let said = RestTarget::new(&templates_config(&sim, missing), &mapping)
+        .unwrap_err()
+        .to_string();
+    assert!(said.contains("cannot read the API description"), "{said}");
+    assert!(requests(&sim).is_empty());
+}

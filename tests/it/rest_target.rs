@@ -577,6 +577,7 @@ source = "department"
     // Listed users carry the name again, so they compare equal.
     let listed = target.list().await.unwrap();
     assert_eq!(listed[0].data["department"], json!("Human Resources"));
+    assert!(target.folds_case("department"));
     let unknown = map(&mapping, &graph_user("c@contoso.com", "C", "Logistics"));
     match target.create(&unknown).await.unwrap_err() {
         TargetError::Rejected { detail, .. } => {

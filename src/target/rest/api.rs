@@ -95,6 +95,8 @@ struct RawUser {
     #[serde(default)]
     unescape_html: bool,
     #[serde(default)]
+    fold_names: bool,
+    #[serde(default)]
     fields: BTreeMap<String, String>,
 }
 
@@ -198,6 +200,15 @@ pub struct Operation {
     pub paging: Paging,
     /// The number of the first page (`page` paging).
     pub first_page: u64,
+    /// The variables its templates read.
+    pub uses: Vec<String>,
+}
+
+impl Operation {
+    /// Whether its templates read `variable`.
+    pub fn uses(&self, variable: &str) -> bool {
+        self.uses.iter().any(|u| u == variable)
+    }
 }
 
 /// How a 200 answer says the request failed anyway (Snipe-IT's `"status": "error"`).
@@ -235,6 +246,9 @@ pub struct ApiDescription {
     pub folds_case: Vec<String>,
     /// Whether the API HTML-escapes text in its answers (`&amp;`), to be undone.
     pub unescape_html: bool,
+    /// Whether a user's keys are renamed to the mapping's field names they equal but for
+    /// case (`email` read as `EMAIL`).
+    pub fold_names: bool,
     /// Fields of a listed user read from elsewhere in it: target field → path.
     pub fields: BTreeMap<String, String>,
     /// How a 200 answer marks a failure.
@@ -327,17 +341,18 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
         problems: Vec::new(),
         urls: registry(url_escape),
         bodies: registry(json_escape),
+        uses: Vec::new(),
     };
     let list = raw.list.map(|l| c.list(l));
     let find = raw.find.map(|f| {
         let method = c.method(f.method.as_ref(), Method::GET);
         c.template("find", "url", &f.url, &["field", "value", "limit"], true);
-        operation("find", method, false, f.items, None)
+        c.finish(operation("find", method, false, f.items, None))
     });
     let get = raw.get.map(|g| {
         let method = c.method(g.method.as_ref(), Method::GET);
         c.template("get", "url", &g.url, &["id"], true);
-        operation("get", method, false, None, g.user)
+        c.finish(operation("get", method, false, None, g.user))
     });
     let create = raw
         .create
@@ -359,7 +374,7 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
             Resolver {
                 field: r.field,
                 send_as: r.send_as,
-                operation: operation(&name, Method::GET, false, r.items, None),
+                operation: c.finish(operation(&name, Method::GET, false, r.items, None)),
                 name: r.name.unwrap_or_else(|| "name".to_string()),
                 id: r.id.unwrap_or_else(|| "id".to_string()),
             }
@@ -391,6 +406,7 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
         id: raw.user.id.unwrap_or_else(|| "id".to_string()),
         folds_case: raw.user.folds_case,
         unescape_html: raw.user.unescape_html,
+        fold_names: raw.user.fold_names,
         fields: raw.user.fields,
         error: raw.answer.error.map(|e| ErrorAnswer {
             path: e.path,
@@ -427,6 +443,7 @@ fn operation(
         user,
         paging: Paging::None,
         first_page: 1,
+        uses: Vec::new(),
     }
 }
 
@@ -452,9 +469,17 @@ struct Compiler<'a> {
     problems: Vec<Problem>,
     urls: Handlebars<'static>,
     bodies: Handlebars<'static>,
+    /// The variables the templates compiled since the last operation read.
+    uses: Vec<String>,
 }
 
 impl Compiler<'_> {
+    /// `op` with the variables its templates read.
+    fn finish(&mut self, mut op: Operation) -> Operation {
+        op.uses = std::mem::take(&mut self.uses);
+        op
+    }
+
     fn error(&mut self, span: Range<usize>, message: String, hint: Option<String>) {
         let mut problem = Problem::error(self.source, span, message);
         if let Some(hint) = hint {
@@ -532,7 +557,7 @@ impl Compiler<'_> {
         op.next = l.next.map(Spanned::into_inner);
         op.paging = paging;
         op.first_page = l.first_page.unwrap_or(1);
-        op
+        self.finish(op)
     }
 
     fn write(&mut self, name: &str, w: RawWrite, default: Method, vars: &[&str]) -> Operation {
@@ -541,7 +566,8 @@ impl Compiler<'_> {
         if let Some(body) = &w.body {
             self.template(name, "body", body, vars, false);
         }
-        operation(name, method, w.body.is_some(), None, w.user)
+        let op = operation(name, method, w.body.is_some(), None, w.user);
+        self.finish(op)
     }
 
     /// Compiles one template and checks the variables it reads.
@@ -567,9 +593,15 @@ impl Compiler<'_> {
                 return;
             }
         };
-        let mut unknown = Vec::new();
-        check_names(&compiled, vars, &mut unknown);
-        for (variable, (line, col)) in unknown {
+        let mut found = Vec::new();
+        variables(&compiled, &mut found);
+        for (variable, (line, col)) in found {
+            if vars.contains(&variable.as_str()) {
+                if !self.uses.contains(&variable) {
+                    self.uses.push(variable);
+                }
+                continue;
+            }
             let offset = offset_of(text, line, col);
             let hint = match nearest(&variable, vars.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`?"),
@@ -612,14 +644,9 @@ impl Compiler<'_> {
     }
 }
 
-/// The variables a template reads that are not among `vars`, each with its line and column
-/// in the template. Inside `#each` and `#with` the context changes, so names there are not
-/// checked.
-fn check_names(
-    template: &handlebars::Template,
-    vars: &[&str],
-    unknown: &mut Vec<(String, (usize, usize))>,
-) {
+/// The variables a template reads, each with its line and column in the template. Inside
+/// `#each` and `#with` the context changes, so names there are not collected.
+fn variables(template: &handlebars::Template, found: &mut Vec<(String, (usize, usize))>) {
     for (i, element) in template.elements.iter().enumerate() {
         let place = template.mapping.get(i).map_or((1, 1), |m| (m.0, m.1));
         let helper = match element {
@@ -654,19 +681,15 @@ fn check_names(
                 .next()
                 .unwrap_or_default()
                 .to_string();
-            if !root.is_empty()
-                && !root.starts_with('@')
-                && root != "this"
-                && !vars.contains(&root.as_str())
-            {
-                unknown.push((root, place));
+            if !root.is_empty() && !root.starts_with('@') && root != "this" {
+                found.push((root, place));
             }
         }
         let changes_context =
             matches!(&helper.name, Parameter::Name(n) if n == "each" || n == "with");
         if helper.block && !changes_context {
             for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
-                check_names(inner, vars, unknown);
+                variables(inner, found);
             }
         }
     }

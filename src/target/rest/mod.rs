@@ -253,18 +253,6 @@ impl RestTarget {
                 self.client.scrub(&shorten(&item.to_string(), 80))
             )));
         };
-        let id = match json_at(item, &self.api.id) {
-            Some(Json::String(s)) if !s.is_empty() => s.clone(),
-            Some(Json::Number(n)) => n.to_string(),
-            _ => {
-                return Err(TargetError::Malformed(format!(
-                    "{}: a user has no `{}`: {}",
-                    self.client.name(),
-                    self.api.id,
-                    self.client.scrub(&shorten(&item.to_string(), 80))
-                )));
-            }
-        };
         let mut data = raw.clone();
         for (target, path) in &self.api.fields {
             match json_at(item, path).filter(|v| !v.is_null()) {
@@ -278,11 +266,47 @@ impl RestTarget {
                 unescape_all(value);
             }
         }
+        if self.api.fold_names {
+            self.fold_names(&mut data);
+        }
+        let id = match json_at_map(&data, &self.api.id).or_else(|| json_at(item, &self.api.id)) {
+            Some(Json::String(s)) if !s.is_empty() => s.clone(),
+            Some(Json::Number(n)) => n.to_string(),
+            _ => {
+                return Err(TargetError::Malformed(format!(
+                    "{}: a user has no `{}`: {}",
+                    self.client.name(),
+                    self.api.id,
+                    self.client.scrub(&shorten(&item.to_string(), 80))
+                )));
+            }
+        };
         Ok(TargetUser {
             id,
             data,
             etag: None,
         })
+    }
+
+    /// Renames keys to the mapping's field names they equal but for case.
+    fn fold_names(&self, data: &mut Map<String, Json>) {
+        let renames: Vec<(String, String)> = data
+            .keys()
+            .filter(|key| !self.mapping.targets.contains(key))
+            .filter_map(|key| {
+                let target = self
+                    .mapping
+                    .targets
+                    .iter()
+                    .find(|t| t.eq_ignore_ascii_case(key) && !data.contains_key(*t))?;
+                Some((key.clone(), target.clone()))
+            })
+            .collect();
+        for (key, target) in renames {
+            if let Some(value) = data.remove(&key) {
+                data.insert(target, value);
+            }
+        }
     }
 
     /// The users in an answer: an array at `items`, one object, or none.
@@ -475,7 +499,9 @@ impl Target for RestTarget {
     }
 
     fn folds_case(&self, field: &str) -> bool {
+        // Names are resolved regardless of case, so they compare that way too.
         self.api.folds_case.iter().any(|f| f == field)
+            || self.api.resolve.iter().any(|r| r.field == field)
     }
 
     async fn list(&self) -> Result<Vec<TargetUser>, TargetError> {
@@ -648,12 +674,19 @@ impl Target for RestTarget {
             .iter()
             .map(|c| (c.target.clone(), c.new.clone().unwrap_or(Json::Null)))
             .collect();
-        let vars = json!({
-            "id": user.id,
-            "changes": self.resolved_fields(changed).await?,
-            "record": self.resolved_fields(record.to_json()).await?,
-            "user": user.data,
-        });
+        // Names are looked up only for what the templates send.
+        let changed = if op.uses("changes") {
+            self.resolved_fields(changed).await?
+        } else {
+            changed
+        };
+        let record = if op.uses("record") {
+            self.resolved_fields(record.to_json()).await?
+        } else {
+            Map::new()
+        };
+        let vars =
+            json!({ "id": user.id, "changes": changed, "record": record, "user": user.data });
         let url = self.url(op, &vars)?;
         let body = self.body(op, &vars)?;
         let what = if op.name == "deactivate" {

@@ -12,10 +12,12 @@ use userload::config::{RestApi, Secret, TargetAuth, TargetConfig, TargetKind};
 use userload::diag::SourceText;
 use userload::graph::retry::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Options, Record};
+use userload::sim::oomnitza::{self, Oomnitza, OomnitzaSim};
 use userload::sim::server::Fault;
 use userload::sim::snipeit::{self, SnipeIt, SnipeItSim};
+use userload::target::oomnitza::OomnitzaTarget;
 use userload::target::rest::RestTarget;
-use userload::target::{FieldChange, Target, TargetError, TargetUser};
+use userload::target::{FieldChange, Target, TargetError, TargetUser, Write};
 
 use crate::util::write;
 
@@ -839,4 +841,451 @@ fn a_bad_templates_file_is_reported_with_file_and_line() {
         .to_string();
     assert!(said.contains("cannot read the API description"), "{said}");
     assert!(requests(&sim).is_empty());
+}
+
+// ----- Oomnitza ----------------------------------------------------------------------------
+
+fn oomnitza_config(sim: &OomnitzaSim) -> TargetConfig {
+    TargetConfig {
+        kind: TargetKind::Oomnitza,
+        url: Url::parse(&sim.url()).unwrap(),
+        token: Some(Secret::literal(oomnitza::TOKEN)),
+        sync_field: None,
+        auth: TargetAuth::Header("Authorization2".to_string()),
+        api: None,
+        page_size: 2,
+        list: true,
+        batch_size: 500,
+        max_attempts: 3,
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+fn oomnitza_target(sim: &OomnitzaSim, batch_size: usize) -> (OomnitzaTarget, Mapping) {
+    let mapping = shipped("oomnitza");
+    let config = TargetConfig {
+        batch_size,
+        ..oomnitza_config(sim)
+    };
+    let target = OomnitzaTarget::with_policy(&config, &mapping, quick()).unwrap();
+    (target, mapping)
+}
+
+fn oomnitza_user(upn: &str) -> Value {
+    json!({
+        "userPrincipalName": upn,
+        "accountEnabled": true,
+        "givenName": "Ann",
+        "surname": "Lee",
+        "mail": upn,
+        "mobilePhone": "+1 425 555 0101",
+        "department": "IT Operations",
+        "jobTitle": "Engineer",
+        "employeeId": "E1001",
+    })
+}
+
+/// A user as Oomnitza holds it, as the target would list it.
+fn held(fields: Value) -> TargetUser {
+    let data = fields.as_object().unwrap().clone();
+    TargetUser {
+        id: data["USER"].as_str().unwrap().to_string(),
+        data,
+        etag: None,
+    }
+}
+
+#[tokio::test]
+async fn oomnitza_lists_across_pages_and_finds_by_the_sync_field() {
+    let sim = Oomnitza::start().unwrap();
+    sim.with(|s| {
+        for i in 0..4 {
+            s.add_user(json!({"USER": format!("u{i}@contoso.com"), "STATUS": "Active"}));
+        }
+        s.add_user(json!({"user": "o'neil@contoso.com", "email": "o'neil@contoso.com"}));
+    });
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    assert!(
+        target
+            .describe()
+            .starts_with("Oomnitza at http://127.0.0.1:")
+    );
+    let users = target.list().await.unwrap();
+    assert_eq!(users.len(), 5);
+    // Keys that differ only in case are read as the mapping's names.
+    assert_eq!(users[4].id, "o'neil@contoso.com");
+    assert_eq!(users[4].data["EMAIL"], json!("o'neil@contoso.com"));
+    let email = mapping.field("EMAIL").unwrap();
+    assert_eq!(
+        email.get(&users[4].data),
+        Some(&json!("o'neil@contoso.com"))
+    );
+    let pages: Vec<String> = sim.with(|s| {
+        s.traffic
+            .log
+            .iter()
+            .map(|l| format!("{} {}", l.query["limit"], l.query["skip"]))
+            .collect()
+    });
+    assert_eq!(pages, ["2 0", "2 2", "2 4"]);
+    let found = target
+        .find("USER", &json!("O'Neil@contoso.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, "o'neil@contoso.com");
+    let filter = sim.with(|s| s.traffic.log.last().unwrap().query["filter"].clone());
+    assert_eq!(filter, "(USER eq 'O''Neil@contoso.com')");
+    assert!(
+        target
+            .find("USER", &json!("nobody@contoso.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(target.folds_case("USER") && target.folds_case("EMAIL"));
+    assert!(!target.folds_case("FIRST_NAME"));
+}
+
+#[tokio::test]
+async fn oomnitza_batch_is_one_upload_then_a_finalize() {
+    let sim = Oomnitza::start().unwrap();
+    let bob = json!({"USER": "bob@contoso.com", "JOB_TITLE": "Engineer", "POSITION": "Manager", "STATUS": "Active"});
+    let carl = json!({"USER": "carl@contoso.com", "STATUS": "Active"});
+    sim.with(|s| {
+        s.add_user(bob.clone());
+        s.add_user(carl.clone());
+    });
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    assert_eq!(target.batch_size(), Some(500));
+    let ann = map(&mapping, &oomnitza_user("ann.lee@contoso.com"));
+    let bob_record = map(&mapping, &oomnitza_user("bob@contoso.com"));
+    let carl_record = map(&mapping, &oomnitza_user("carl@contoso.com"));
+    let writes = [
+        Write::Create {
+            record: ann.clone(),
+        },
+        Write::Update {
+            user: held(bob),
+            changes: vec![change(
+                &mapping,
+                "JOB_TITLE",
+                Some(json!("Engineer")),
+                Some(json!("Lead")),
+            )],
+            record: bob_record,
+        },
+        Write::Update {
+            user: held(carl),
+            changes: vec![change(
+                &mapping,
+                "STATUS",
+                Some(json!("Active")),
+                Some(json!("Inactive")),
+            )],
+            record: carl_record,
+        },
+    ];
+    let outcomes = target.write_batch(&writes).await;
+    let ids: Vec<Option<String>> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        ids,
+        [
+            Some("ann.lee@contoso.com".to_string()),
+            Some("bob@contoso.com".to_string()),
+            Some("carl@contoso.com".to_string())
+        ]
+    );
+    let log: Vec<(String, String, Option<Value>)> = sim.with(|s| {
+        s.traffic
+            .log
+            .iter()
+            .map(|l| (l.method.clone(), l.path.clone(), l.body.clone()))
+            .collect()
+    });
+    assert_eq!(log.len(), 2, "{log:?}");
+    let upload = log[0].2.clone().unwrap();
+    let portion = upload["portion"].as_str().unwrap().to_string();
+    assert_eq!(
+        uuid::Uuid::parse_str(&portion).unwrap().get_version_num(),
+        4
+    );
+    assert_eq!(
+        upload,
+        json!({
+            "records": [
+                {
+                    "USER": "ann.lee@contoso.com",
+                    "FIRST_NAME": "Ann",
+                    "LAST_NAME": "Lee",
+                    "EMAIL": "ann.lee@contoso.com",
+                    "PHONE": "+1 425 555 0101",
+                    "DEPARTMENT": "IT Operations",
+                    "JOB_TITLE": "Engineer",
+                    "EMPLOYEE_ID": "E1001",
+                    "POSITION": "Employee",
+                    "PERMISSIONS_ID": 25,
+                    "STATUS": "Active",
+                },
+                {"USER": "bob@contoso.com", "JOB_TITLE": "Lead"},
+                {"USER": "carl@contoso.com", "STATUS": "Inactive"},
+            ],
+            "sync_field": "USER",
+            "portion": portion,
+            "data_type": "users",
+            "insert_only": false,
+            "update_only": false,
+        })
+    );
+    assert_eq!(log[0].1, "/api/v3/bulk");
+    assert_eq!(log[1].1, format!("/api/v3/bulk/{portion}/finalize"));
+    sim.with(|s| {
+        assert_eq!(s.users.len(), 3);
+        let bob = s.user("USER", "bob@contoso.com").unwrap();
+        assert_eq!(bob["JOB_TITLE"], json!("Lead"));
+        assert_eq!(bob["POSITION"], json!("Manager"));
+        assert_eq!(
+            s.user("USER", "carl@contoso.com").unwrap()["STATUS"],
+            json!("Inactive")
+        );
+        assert_eq!(
+            s.user("USER", "ann.lee@contoso.com").unwrap()["PERMISSIONS_ID"],
+            json!(25)
+        );
+    });
+    assert_eq!(
+        target
+            .stats()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[tokio::test]
+async fn oomnitza_batches_follow_the_batch_size_and_updates_alone_create_nobody() {
+    let sim = Oomnitza::start().unwrap();
+    sim.with(|s| {
+        s.add_user(json!({"USER": "a@contoso.com", "STATUS": "Active"}));
+        s.add_user(json!({"USER": "b@contoso.com", "STATUS": "Active"}));
+    });
+    let (target, mapping) = oomnitza_target(&sim, 2);
+    let deactivate = |upn: &str| Write::Update {
+        user: held(json!({"USER": upn, "STATUS": "Active"})),
+        changes: vec![change(
+            &mapping,
+            "STATUS",
+            Some(json!("Active")),
+            Some(json!("Inactive")),
+        )],
+        record: map(&mapping, &oomnitza_user(upn)),
+    };
+    let writes = [
+        deactivate("a@contoso.com"),
+        deactivate("b@contoso.com"),
+        deactivate("gone@contoso.com"),
+    ];
+    let outcomes = target.write_batch(&writes).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let uploads: Vec<Value> = sim.with(|s| {
+        s.traffic
+            .requests("POST", "/api/v3/bulk")
+            .iter()
+            .map(|l| l.body.clone().unwrap())
+            .collect()
+    });
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(uploads[0]["records"].as_array().unwrap().len(), 2);
+    assert_eq!(uploads[1]["records"].as_array().unwrap().len(), 1);
+    assert!(uploads.iter().all(|u| u["update_only"] == json!(true)));
+    assert_ne!(uploads[0]["portion"], uploads[1]["portion"]);
+    sim.with(|s| {
+        assert_eq!(s.users.len(), 2);
+        assert!(s.users.iter().all(|u| u["STATUS"] == json!("Inactive")));
+    });
+}
+
+#[tokio::test]
+async fn oomnitza_refused_records_fail_alone() {
+    let sim = Oomnitza::start().unwrap();
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    let mut bad = oomnitza_user("bad@contoso.com");
+    bad["mail"] = json!("not-an-address");
+    let writes = [
+        Write::Create {
+            record: map(&mapping, &bad),
+        },
+        Write::Create {
+            record: map(&mapping, &oomnitza_user("good@contoso.com")),
+        },
+    ];
+    let outcomes = target.write_batch(&writes).await;
+    match &outcomes[0] {
+        Err(TargetError::Rejected { detail, .. }) => assert!(detail.contains("EMAIL"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        outcomes[1].as_ref().unwrap().as_deref(),
+        Some("good@contoso.com")
+    );
+    sim.with(|s| assert_eq!(s.users.len(), 1));
+}
+
+#[tokio::test]
+async fn oomnitza_upload_and_finalize_are_resent_into_the_same_portion() {
+    let sim = Oomnitza::start().unwrap();
+    sim.with(|s| {
+        s.traffic.faults.insert(1, Fault::DropAfter);
+        s.traffic.faults.insert(3, Fault::Throttle(0.01));
+        s.traffic.faults.insert(4, Fault::DropAfter);
+    });
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    let writes = [Write::Create {
+        record: map(&mapping, &oomnitza_user("ann.lee@contoso.com")),
+    }];
+    let outcomes = target.write_batch(&writes).await;
+    assert!(outcomes[0].is_ok(), "{outcomes:?}");
+    let log: Vec<(String, u16)> = sim.with(|s| {
+        s.traffic
+            .log
+            .iter()
+            .map(|l| (l.path.clone(), l.status))
+            .collect()
+    });
+    let portion = sim.with(|s| s.portions.keys().next().unwrap().clone());
+    let finalize = format!("/api/v3/bulk/{portion}/finalize");
+    assert_eq!(
+        log,
+        [
+            ("/api/v3/bulk".to_string(), 0),
+            ("/api/v3/bulk".to_string(), 200),
+            (finalize.clone(), 429),
+            (finalize.clone(), 0),
+            (finalize, 200),
+        ]
+    );
+    sim.with(|s| {
+        assert_eq!(s.portions.len(), 1);
+        assert_eq!(s.users.len(), 1);
+    });
+    assert_eq!(
+        target
+            .stats()
+            .retries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+#[tokio::test]
+async fn oomnitza_single_writes_go_through_the_bulk_api() {
+    let sim = Oomnitza::start().unwrap();
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    let record = map(&mapping, &oomnitza_user("ann.lee@contoso.com"));
+    let user = target.create(&record).await.unwrap();
+    assert_eq!(user.id, "ann.lee@contoso.com");
+    let mut moved = oomnitza_user("ann.lee@contoso.com");
+    moved["jobTitle"] = json!("Lead");
+    let record = map(&mapping, &moved);
+    let changes = [change(
+        &mapping,
+        "JOB_TITLE",
+        Some(json!("Engineer")),
+        Some(json!("Lead")),
+    )];
+    target.update(&user, &changes, &record).await.unwrap();
+    let uploads: Vec<Value> = sim.with(|s| {
+        s.traffic
+            .requests("POST", "/api/v3/bulk")
+            .iter()
+            .map(|l| l.body.clone().unwrap())
+            .collect()
+    });
+    assert_eq!(uploads[0]["update_only"], json!(false));
+    assert_eq!(uploads[1]["update_only"], json!(true));
+    assert_eq!(
+        uploads[1]["records"],
+        json!([{"USER": "ann.lee@contoso.com", "JOB_TITLE": "Lead"}])
+    );
+    let listed = target.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_same(&mapping, &record, &listed[0]);
+}
+
+#[tokio::test]
+async fn oomnitza_create_whose_answer_was_lost_is_found() {
+    let sim = Oomnitza::start().unwrap();
+    sim.with(|s| {
+        s.traffic.faults.insert(2, Fault::DropAfter);
+        s.traffic.faults.insert(3, Fault::ServerError(503));
+        s.traffic.faults.insert(4, Fault::ServerError(503));
+    });
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    let record = map(&mapping, &oomnitza_user("ann.lee@contoso.com"));
+    let user = target.create(&record).await.unwrap();
+    assert_eq!(user.id, "ann.lee@contoso.com");
+    let last = sim.with(|s| {
+        s.traffic
+            .log
+            .last()
+            .map(|l| (l.method.clone(), l.path.clone()))
+    });
+    assert_eq!(last, Some(("GET".to_string(), "/api/v3/users".to_string())));
+    sim.with(|s| assert_eq!(s.users.len(), 1));
+}
+
+#[tokio::test]
+async fn oomnitza_wrong_token_is_unauthorized_for_every_write() {
+    let sim = Oomnitza::start().unwrap();
+    let mapping = shipped("oomnitza");
+    let mut config = oomnitza_config(&sim);
+    config.token = Some(Secret::literal("not-the-token-42"));
+    let target = OomnitzaTarget::with_policy(&config, &mapping, quick()).unwrap();
+    assert!(target.list().await.unwrap_err().stops_run());
+    let writes = [
+        Write::Create {
+            record: map(&mapping, &oomnitza_user("a@contoso.com")),
+        },
+        Write::Create {
+            record: map(&mapping, &oomnitza_user("b@contoso.com")),
+        },
+    ];
+    let outcomes = target.write_batch(&writes).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Err(TargetError::Unauthorized { status: 401, .. }))),
+        "{outcomes:?}"
+    );
+    // One refused upload, no finalize.
+    assert_eq!(sim.with(|s| s.traffic.log.len()), 2);
+}
+
+#[tokio::test]
+async fn oomnitza_garbage_answers_are_errors_not_panics() {
+    let sim = Oomnitza::start().unwrap();
+    let (target, mapping) = oomnitza_target(&sim, 500);
+    sim.with(|s| {
+        s.traffic
+            .faults
+            .insert(1, Fault::Answer(200, "{\"users\": []}".to_string()));
+        s.traffic
+            .faults
+            .insert(2, Fault::Answer(200, "[1, 2]".to_string()));
+        s.traffic
+            .faults
+            .insert(4, Fault::Answer(200, "{\"errors\": 7".to_string()));
+    });
+    let error = target.list().await.unwrap_err();
+    assert!(error.to_string().contains("no list of users"), "{error}");
+    let error = target.list().await.unwrap_err();
+    assert!(error.to_string().contains("not a JSON object"), "{error}");
+    let writes = [Write::Create {
+        record: map(&mapping, &oomnitza_user("a@contoso.com")),
+    }];
+    let outcomes = target.write_batch(&writes).await;
+    match &outcomes[0] {
+        Err(TargetError::Malformed(detail)) => assert!(detail.contains("not JSON"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -50,6 +50,7 @@ use std::sync::Arc;
 use handlebars::template::{Parameter, TemplateElement};
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, PathSeg, RenderContext,
+    RenderError, ScopedJson,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -723,7 +724,7 @@ fn offset_of(text: &str, line: usize, col: usize) -> usize {
 /// The helpers templates may call: handlebars' own and `json`.
 const HELPERS: &[&str] = &[
     "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte",
-    "and", "or", "not", "len", "json",
+    "and", "or", "not", "len", "json", "odata",
 ];
 
 /// A strict registry whose plain `{{value}}` output goes through `escape`.
@@ -732,6 +733,7 @@ fn registry(escape: fn(&str) -> String) -> Handlebars<'static> {
     registry.set_strict_mode(true);
     registry.register_escape_fn(escape);
     registry.register_helper("json", Box::new(JsonHelper));
+    registry.register_helper("odata", Box::new(ODataHelper));
     registry
 }
 
@@ -773,6 +775,27 @@ impl HelperDef for JsonHelper {
     }
 }
 
+/// `{{odata value}}`: the value as the inside of an OData string literal (`'` doubled), for
+/// filters such as `(USER eq '{{odata value}}')`; then escaped as any value is.
+struct ODataHelper;
+
+impl HelperDef for ODataHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let text = match h.param(0).map(|p| p.value()) {
+            Some(Json::String(s)) => s.clone(),
+            Some(Json::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        Ok(ScopedJson::Derived(Json::String(text.replace('\'', "''"))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,6 +830,12 @@ mod tests {
             .url("find", &json!({"field": "mail", "value": "a&b c/é"}))
             .unwrap();
         assert_eq!(url, "/u?mail=a%26b%20c%2F%C3%A9");
+        let api =
+            compile("[find]\nurl = \"/u?filter=({{field}} eq '{{odata value}}')\"\n").unwrap();
+        let url = api
+            .url("find", &json!({"field": "USER", "value": "o'neil"}))
+            .unwrap();
+        assert_eq!(url, "/u?filter=(USER eq 'o%27%27neil')");
         let record = json!({"n": "say \"hi\"\n", "k": 1});
         let body = api.body("create", &json!({"record": record})).unwrap();
         assert_eq!(body, Some(json!({"n": "say \"hi\"\n", "all": record})));

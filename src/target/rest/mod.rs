@@ -167,6 +167,30 @@ impl RestTarget {
         })
     }
 
+    /// A target that only reads, for another target that writes its own way (Oomnitza's
+    /// bulk uploads): `text` is its API description, reported under `name`.
+    pub(crate) fn reader(
+        text: &str,
+        name: &str,
+        config: &TargetConfig,
+        mapping: &Mapping,
+        policy: RetryPolicy,
+    ) -> Result<RestTarget, TargetError> {
+        let source = SourceText::new(name, text);
+        let api = api::parse(&source, Needs::Reads).map_err(|p| description_error(&p))?;
+        Self::from_description(api, config, MappingInfo::of(mapping), policy)
+    }
+
+    /// The API description in use.
+    pub fn description(&self) -> &ApiDescription {
+        &self.api
+    }
+
+    /// The HTTP client, for a target built on this one.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn operation<'a>(
         &self,
         op: &'a Option<Operation>,

@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use url::Url;
-use userload::config::{RestApi, Secret, TargetAuth, TargetConfig, TargetKind};
+use userload::config::{self, Config, RestApi, Secret, TargetAuth, TargetConfig, TargetKind};
 use userload::diag::SourceText;
 use userload::graph::retry::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Options, Record};
+use userload::sim::graph::{self as graph_sim, GraphSim};
 use userload::sim::oomnitza::{self, Oomnitza, OomnitzaSim};
 use userload::sim::server::Fault;
 use userload::sim::snipeit::{self, SnipeIt, SnipeItSim};
+use userload::sim::tenant::Tenant;
+use userload::state::State;
+use userload::sync::engine::{self, Outcome, StopSignal, SyncOptions};
 use userload::target::oomnitza::OomnitzaTarget;
 use userload::target::rest::RestTarget;
 use userload::target::{FieldChange, Target, TargetError, TargetUser, Write};
@@ -1288,4 +1292,147 @@ async fn oomnitza_garbage_answers_are_errors_not_panics() {
         Err(TargetError::Malformed(detail)) => assert!(detail.contains("not JSON"), "{detail}"),
         other => panic!("{other:?}"),
     }
+}
+
+// ----- through the sync engine -------------------------------------------------------------
+
+/// A config reading the Graph simulator and writing to `target_lines`' target.
+fn engine_config(dir: &std::path::Path, graph: &GraphSim, target_lines: &str) -> Config {
+    let url = graph.url();
+    let text = format!(
+        "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n\
+         [target]\n{target_lines}\n[sync]\ndefault_role = 25\ndefault_position = Employee\n",
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID,
+        graph_sim::SECRET,
+    );
+    let path = write(dir, "userload.ini", &text);
+    config::load(&path).unwrap_or_else(|e| panic!("{e}")).config
+}
+
+/// One run with the target the config names; the run's outcome and the target's writes.
+fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let target = userload::target::connect(config, mapping).unwrap();
+        let mut state = State::open(&config.sync.state, "test").unwrap();
+        let owned = state.owned().unwrap();
+        let options = SyncOptions {
+            allow_deactivations: None,
+            sync_time: SYNC_TIME.into(),
+        };
+        let outcome = engine::sync(
+            config,
+            mapping,
+            target.as_ref(),
+            &owned,
+            Some(&mut state),
+            &options,
+            &StopSignal::default(),
+        )
+        .await
+        .unwrap();
+        let writes = target
+            .stats()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (outcome, writes)
+    })
+}
+
+#[test]
+fn a_second_night_writes_nothing_to_snipeit_and_a_change_sends_one_field() {
+    let graph = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
+    let snipe = snipeit_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!(
+        "type = rest\npreset = snipeit\nurl = {}\ntoken = {}\npage_size = 7",
+        snipe.url(),
+        snipeit::TOKEN
+    );
+    let config = engine_config(dir.path(), &graph, &lines);
+    let mapping = mapping::load(&config).unwrap();
+    let (first, _) = engine_run(&config, &mapping);
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    assert!(first.counts.created > 10, "{:?}", first.counts);
+    assert_eq!(snipe.with(|s| s.users.len() as i64), first.counts.created);
+    let (second, writes) = engine_run(&config, &mapping);
+    assert_eq!(writes, 0, "{:?}", second.plan);
+    assert_eq!(second.counts.unchanged, first.counts.created);
+    // One changed job title: one PATCH with that field alone.
+    let id = graph.with(|g| g.tenant.ids()[0].clone());
+    graph.with(|g| {
+        g.tenant
+            .update(&id, json!({"jobTitle": "Night & Day <Lead>"}))
+    });
+    let before = snipe.with(|s| s.traffic.writes());
+    let (third, writes) = engine_run(&config, &mapping);
+    assert_eq!((third.counts.updated, writes), (1, 1));
+    let patch = snipe.with(|s| {
+        assert_eq!(s.traffic.writes(), before + 1);
+        s.traffic
+            .log
+            .iter()
+            .rev()
+            .find(|l| l.method == "PATCH")
+            .unwrap()
+            .body
+            .clone()
+    });
+    assert_eq!(patch, Some(json!({"jobtitle": "Night & Day <Lead>"})));
+    let (_, writes) = engine_run(&config, &mapping);
+    assert_eq!(writes, 0);
+}
+
+#[test]
+fn a_second_night_writes_nothing_to_oomnitza_and_a_departure_is_one_upload() {
+    let graph = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
+    let oomnitza = Oomnitza::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!(
+        "type = oomnitza\nurl = {}\ntoken = {}\npage_size = 7",
+        oomnitza.url(),
+        oomnitza::TOKEN
+    );
+    let config = engine_config(dir.path(), &graph, &lines);
+    let mapping = mapping::load(&config).unwrap();
+    let (first, writes) = engine_run(&config, &mapping);
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    assert!(first.counts.created > 10, "{:?}", first.counts);
+    // Everyone in one upload and its finalize.
+    assert_eq!(writes, 2);
+    assert_eq!(
+        oomnitza.with(|s| s.users.len() as i64),
+        first.counts.created
+    );
+    let (second, writes) = engine_run(&config, &mapping);
+    assert_eq!(writes, 0, "{:?}", second.plan);
+    let (id, upn) = graph.with(|g| {
+        let user = g
+            .tenant
+            .users()
+            .find(|u| u["accountEnabled"] == true)
+            .unwrap();
+        (
+            user["id"].as_str().unwrap().to_string(),
+            user["userPrincipalName"].clone(),
+        )
+    });
+    graph.with(|g| g.tenant.set_enabled(&id, false));
+    let (third, writes) = engine_run(&config, &mapping);
+    assert_eq!((third.counts.deactivated, writes), (1, 2));
+    let upload = oomnitza.with(|s| {
+        s.traffic
+            .requests("POST", "/api/v3/bulk")
+            .last()
+            .unwrap()
+            .body
+            .clone()
+            .unwrap()
+    });
+    assert_eq!(
+        upload["records"],
+        json!([{"USER": upn, "STATUS": "Inactive"}])
+    );
+    assert_eq!(upload["update_only"], json!(true));
 }

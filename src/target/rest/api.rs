@@ -830,9 +830,9 @@ mod tests {
             .url("find", &json!({"field": "mail", "value": "a&b c/é"}))
             .unwrap();
         assert_eq!(url, "/u?mail=a%26b%20c%2F%C3%A9");
-        let api =
+        let filter =
             compile("[find]\nurl = \"/u?filter=({{field}} eq '{{odata value}}')\"\n").unwrap();
-        let url = api
+        let url = filter
             .url("find", &json!({"field": "USER", "value": "o'neil"}))
             .unwrap();
         assert_eq!(url, "/u?filter=(USER eq 'o%27%27neil')");

@@ -170,6 +170,18 @@ impl Client {
         })
     }
 
+    /// A link an answer gives (a next page): resolved against the URL it came from, and
+    /// kept on the target's origin.
+    pub fn follow(&self, from: &Url, link: &str) -> Result<Url, TargetError> {
+        let resolved = from.join(link.trim()).map_err(|e| {
+            TargetError::Malformed(format!(
+                "not a usable link ({e}): {}",
+                self.scrub(&shorten(link, 80))
+            ))
+        })?;
+        self.url(resolved.as_str())
+    }
+
     /// Sends an idempotent request (GET, PUT, PATCH, DELETE, or a POST that is safe to
     /// repeat), trying again after transient failures up to the policy's limit.
     pub async fn send(

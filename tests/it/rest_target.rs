@@ -1436,3 +1436,42 @@ fn a_second_night_writes_nothing_to_oomnitza_and_a_departure_is_one_upload() {
     );
     assert_eq!(upload["update_only"], json!(true));
 }
+
+#[tokio::test]
+async fn next_links_resolve_against_the_page_and_stay_on_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let path = write(dir.path(), "api.toml", &generic_api("next"));
+    let target = RestTarget::with_policy(&templates_config(&sim, path), &mapping, quick()).unwrap();
+    sim.with(|s| {
+        s.add_user(json!({"first_name": "B", "username": "b@contoso.com"}));
+        let first = "{\"rows\": [{\"id\": 7}], \"links\": {\"next\": \"users?offset=1&cursor=x\"}}";
+        s.traffic
+            .faults
+            .insert(1, Fault::Answer(200, first.to_string()));
+    });
+    let users = target.list().await.unwrap();
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["7", "1"]);
+    let second = sim.with(|s| {
+        (
+            s.traffic.log[1].path.clone(),
+            s.traffic.log[1].query.clone(),
+        )
+    });
+    assert_eq!(second.0, "/api/v1/users");
+    assert_eq!(second.1["cursor"], "x");
+    // A link to another host is refused before any request goes there.
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        let away =
+            "{\"rows\": [{\"id\": 7}], \"links\": {\"next\": \"http://evil.example/steal\"}}";
+        s.traffic
+            .faults
+            .insert(next, Fault::Answer(200, away.to_string()));
+    });
+    let error = target.list().await.unwrap_err();
+    assert!(error.to_string().contains("points away"), "{error}");
+    assert_eq!(sim.with(|s| s.traffic.log.len()), 3);
+}

@@ -1,47 +1,72 @@
 //! The API description: what a REST API's user endpoints look like, in a small TOML file.
 //!
-//! One section per operation (`[list]`, `[find]`, `[get]`, `[create]`, `[update]`, and an
-//! optional `[deactivate]`) gives the HTTP method, a URL template and, for writes, a JSON
-//! body template; `[user]` says how a user in an answer is read, `[answer]` how an API that
-//! answers 200 to a failed request says so, and `[[resolve]]` which names the API wants as
-//! ids. Templates are handlebars in strict mode, compiled once when the file is read; every
-//! mistake in the file is reported with its line and column.
+//! One section per operation gives the HTTP method, a URL template (a path below the
+//! target's `url`) and, for writes, a JSON body template. Templates are handlebars in strict
+//! mode, compiled once when the file is read; every mistake in the file (a TOML error, an
+//! unknown key, a template syntax error, a variable the operation does not have, an unknown
+//! method or paging) is reported with its line and column.
 //!
 //! ```toml
-//! name = "Asset DB"
+//! name = "Asset DB"                # for messages: "Asset DB at https://…"
 //!
-//! [user]
-//! id = "id"                        # where a user's id is in a user object
+//! [user]                           # how a user object in an answer is read
+//! id = "id"                        # where its id is (default `id`)
 //! folds_case = ["login", "email"]  # fields whose values match regardless of case
+//! unescape_html = false            # the API answers `&amp;` for `&`: undo it
+//! fold_names = false               # read `Email` as the mapping's `email`
+//! fields = { dept_id = "dept.id" } # fields read from elsewhere in the user object
 //!
-//! [list]
+//! [answer]                         # an API that answers 200 to a refused request
+//! error = { path = "status", equals = "error" }
+//! message = "messages"             # where the refusal's message is
+//!
+//! [list]                           # optional; without it the target only looks users up
 //! url = "/api/people?page={{page}}&per_page={{limit}}"
-//! paging = "page"                  # offset | page | next | cursor | none
-//! items = "data"                   # where the users are in an answer
-//! total = "meta.total"
+//! paging = "page"                  # none | offset | page | next | cursor
+//! first_page = 1
+//! items = "data"                   # where the users are ("" for the answer itself)
+//! total = "meta.total"             # where the number of users is, if given
+//! # next = "links.next"            # `next`: the next page's URL; `cursor`: its cursor
 //!
-//! [find]
+//! [find]                           # a user by one field; only exact matches are kept
 //! url = "/api/people?{{field}}={{value}}"
 //! items = "data"
 //!
-//! [create]
+//! [get]                            # optional: one user by id
+//! url = "/api/people/{{id}}"
+//! user = "data"
+//!
+//! [create]                         # method POST unless given
 //! url = "/api/people"
 //! body = "{{json record}}"
 //! user = "data"                    # where the created user is in the answer
 //!
-//! [update]
-//! method = "PATCH"
+//! [update]                         # method PATCH unless given
 //! url = "/api/people/{{id}}"
 //! body = "{{json changes}}"
+//!
+//! [deactivate]                     # optional; otherwise [update] writes the active field
+//! method = "POST"
+//! url = "/api/people/{{id}}/suspend"
+//!
+//! [[resolve]]                      # a name the mapping writes that the API takes as an id
+//! field = "dept"                   # the mapping's field holding the name
+//! send_as = "dept_id"              # the field sent with the id instead
+//! url = "/api/departments?q={{value}}"
+//! items = "data"
+//! name = "name"
+//! id = "id"
 //! ```
 //!
-//! Values put into a URL are percent-encoded and values put into a body are escaped for a
-//! JSON string, so a name with `&` or `"` cannot break the request; `{{json x}}` writes a
-//! value as JSON (objects, numbers, `null`). The variables are `page`, `offset`, `limit`
-//! and `cursor` for `[list]`; `field`, `value` and `limit` for `[find]`; `id` for `[get]`;
-//! `record` (the mapped user) for `[create]`; `id`, `record`, `changes` (each changed
-//! field → its new value, `null` to clear it) and `user` (the user as listed) for
-//! `[update]` and `[deactivate]`; `value` for `[[resolve]]`.
+//! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
+//! and `limit` for `[find]`; `id` for `[get]`; `record` (the mapped user as a JSON object)
+//! for `[create]`; `id`, `record`, `changes` (each changed field → its new value, `null` to
+//! clear it) and `user` (the user as listed) for `[update]` and `[deactivate]`; `value` for
+//! `[[resolve]]`. A value put into a URL is percent-encoded and one put into a body is
+//! escaped for a JSON string, so a name with `&` or `"` cannot break the request;
+//! `{{json x}}` writes a value as JSON (objects, numbers, `null`), and `{{odata x}}` doubles
+//! single quotes for an OData string literal. A missing value is an error, not an empty
+//! string; test for it with `{{#if record.email}}…{{/if}}`.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -187,8 +212,6 @@ pub struct Operation {
     pub name: String,
     /// The HTTP method.
     pub method: Method,
-    /// Whether a body template was given.
-    pub has_body: bool,
     /// Where the users are in an answer (`rows`); empty for the answer itself.
     pub items: String,
     /// Where the total number of users is, if the API says.
@@ -348,12 +371,12 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
     let find = raw.find.map(|f| {
         let method = c.method(f.method.as_ref(), Method::GET);
         c.template("find", "url", &f.url, &["field", "value", "limit"], true);
-        c.finish(operation("find", method, false, f.items, None))
+        c.finish(operation("find", method, f.items, None))
     });
     let get = raw.get.map(|g| {
         let method = c.method(g.method.as_ref(), Method::GET);
         c.template("get", "url", &g.url, &["id"], true);
-        c.finish(operation("get", method, false, None, g.user))
+        c.finish(operation("get", method, None, g.user))
     });
     let create = raw
         .create
@@ -375,7 +398,7 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
             Resolver {
                 field: r.field,
                 send_as: r.send_as,
-                operation: c.finish(operation(&name, Method::GET, false, r.items, None)),
+                operation: c.finish(operation(&name, Method::GET, r.items, None)),
                 name: r.name.unwrap_or_else(|| "name".to_string()),
                 id: r.id.unwrap_or_else(|| "id".to_string()),
             }
@@ -427,17 +450,10 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
     })
 }
 
-fn operation(
-    name: &str,
-    method: Method,
-    has_body: bool,
-    items: Option<String>,
-    user: Option<String>,
-) -> Operation {
+fn operation(name: &str, method: Method, items: Option<String>, user: Option<String>) -> Operation {
     Operation {
         name: name.to_string(),
         method,
-        has_body,
         items: items.unwrap_or_default(),
         total: None,
         next: None,
@@ -553,7 +569,7 @@ impl Compiler<'_> {
                 Some("e.g. next = \"links.next\"".to_string()),
             );
         }
-        let mut op = operation("list", method, false, l.items, None);
+        let mut op = operation("list", method, l.items, None);
         op.total = l.total;
         op.next = l.next.map(Spanned::into_inner);
         op.paging = paging;
@@ -567,7 +583,7 @@ impl Compiler<'_> {
         if let Some(body) = &w.body {
             self.template(name, "body", body, vars, false);
         }
-        let op = operation(name, method, w.body.is_some(), None, w.user);
+        let op = operation(name, method, None, w.user);
         self.finish(op)
     }
 
@@ -807,6 +823,27 @@ mod tests {
 
     fn lines(problems: &[Problem]) -> Vec<String> {
         problems.iter().map(Problem::one_line).collect()
+    }
+
+    #[test]
+    fn the_documented_example_compiles() {
+        let text: String = include_str!("api.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let source = SourceText::new("example", text);
+        let api = parse(&source, Needs::Writes).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+        assert_eq!(api.list.as_ref().map(|l| l.paging), Some(Paging::Page));
+        assert_eq!(
+            api.deactivate.as_ref().map(|d| d.method.clone()),
+            Some(Method::POST)
+        );
+        assert_eq!(api.resolve.len(), 1);
     }
 
     #[test]

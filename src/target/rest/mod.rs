@@ -75,9 +75,15 @@ pub fn load_description(api: &RestApi, needs: Needs) -> Result<ApiDescription, V
     api::parse(&source, needs)
 }
 
-/// Problems as one error: each on its own line, `file:line:col: error: …`.
+/// Problems as one error: each on its own line, `file:line:col: error: … (help: …)`.
 pub(crate) fn description_error(problems: &[Problem]) -> TargetError {
-    let lines: Vec<String> = problems.iter().map(Problem::one_line).collect();
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| match &p.hint {
+            Some(hint) => format!("{} (help: {hint})", p.one_line()),
+            None => p.one_line(),
+        })
+        .collect();
     TargetError::Unsupported(format!("bad API description:\n{}", lines.join("\n")))
 }
 
@@ -156,7 +162,11 @@ impl RestTarget {
         mapping: MappingInfo,
         policy: RetryPolicy,
     ) -> Result<RestTarget, TargetError> {
-        let name = format!("{} at {}", api.name, config.url);
+        // A URL may carry a user name and password; messages show neither.
+        let mut shown = config.url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let name = format!("{} at {shown}", api.name);
         Ok(RestTarget {
             client: Client::new(config, policy, name)?,
             api,
@@ -597,8 +607,8 @@ impl Target for RestTarget {
                         .filter(|v| !is_empty(v));
                     match (op.paging, next) {
                         (_, None) => return Ok(users),
-                        (Paging::Next, Some(Json::String(url))) => {
-                            link = Some(self.client.url(url)?)
+                        (Paging::Next, Some(Json::String(next))) => {
+                            link = Some(self.client.follow(&url, next)?)
                         }
                         (Paging::Cursor, Some(next)) if *next != cursor => cursor = next.clone(),
                         (_, Some(other)) => {

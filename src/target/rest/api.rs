@@ -652,9 +652,13 @@ impl Compiler<'_> {
         match at {
             Some(start) => {
                 let text = written.get_ref();
-                let offset = offset.min(text.len().saturating_sub(1));
-                let len = text[offset..].chars().next().map_or(1, char::len_utf8);
-                start + offset..start + offset + len
+                // The character at `offset`, or the last one when it is past the end.
+                let (at, c) = text
+                    .char_indices()
+                    .take_while(|(i, _)| *i <= offset)
+                    .last()
+                    .unwrap_or((0, ' '));
+                start + at..start + at + c.len_utf8()
             }
             None => written.span(),
         }
@@ -911,6 +915,22 @@ mod tests {
         assert!(lines[2].starts_with("api.toml:6:"), "{lines:?}");
         assert!(lines[2].contains("template syntax error"), "{lines:?}");
         assert_eq!(problems[0].hint.as_deref(), Some("did you mean `page`?"));
+    }
+
+    #[test]
+    fn a_mistake_at_the_end_of_a_non_ascii_template_is_placed_without_panicking() {
+        let problems = compile("[find]\nurl = \"/u?q=é{{\"\n").unwrap_err();
+        assert!(
+            lines(&problems)[0].starts_with("api.toml:2:"),
+            "{:?}",
+            lines(&problems)
+        );
+        let problems = compile("[find]\nurl = \"/ü/{{välue}}\"\n").unwrap_err();
+        assert!(
+            lines(&problems)[0].contains("unknown variable `välue`"),
+            "{:?}",
+            lines(&problems)
+        );
     }
 
     #[test]

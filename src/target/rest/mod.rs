@@ -861,6 +861,18 @@ mod tests {
         assert_eq!(unescape_html("é&amp;ü"), "é&ü");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn unescaping_takes_any_text(text in "\\PC*", tail in "(&(#x?[0-9a-fA-F]{0,9}|[a-z]{0,6});?)*") {
+            let text = format!("{text}{tail}");
+            let out = unescape_html(&text);
+            proptest::prop_assert!(out.len() <= text.len() + 4 * text.matches('&').count());
+            if !text.contains('&') {
+                proptest::prop_assert_eq!(out, text);
+            }
+        }
+    }
+
     #[test]
     fn paths_reach_into_objects_and_lists() {
         let v = json!({"a": {"b": [1, {"c": true}]}});

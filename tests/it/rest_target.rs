@@ -23,7 +23,7 @@ use userload::target::oomnitza::OomnitzaTarget;
 use userload::target::rest::RestTarget;
 use userload::target::{FieldChange, Target, TargetError, TargetUser, Write};
 
-use crate::util::write;
+use crate::util::{outcome, userload, write};
 
 const SYNC_TIME: &str = "2024-05-01T06:00:00Z";
 
@@ -1474,4 +1474,41 @@ async fn next_links_resolve_against_the_page_and_stay_on_the_target() {
     let error = target.list().await.unwrap_err();
     assert!(error.to_string().contains("points away"), "{error}");
     assert_eq!(sim.with(|s| s.traffic.log.len()), 3);
+}
+
+#[test]
+fn check_reaches_snipeit_through_the_preset_and_never_prints_the_token() {
+    let graph = GraphSim::start(Tenant::synthetic(5, 3)).unwrap();
+    let snipe = snipeit_sim();
+    snipe.with(|s| s.add_user(json!({"first_name": "A", "username": "a@contoso.com"})));
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!(
+        "type = rest\npreset = snipeit\nurl = {}\ntoken = {}",
+        snipe.url(),
+        snipeit::TOKEN
+    );
+    engine_config(dir.path(), &graph, &lines);
+    let (code, stdout, stderr) = outcome(&userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ target: Snipe-IT at {}/ answers; 1 users listed",
+            snipe.url()
+        )),
+        "{stdout}"
+    );
+    snipe.with(|s| s.token = "another-token".to_string());
+    let (code, stdout, stderr) = outcome(&userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("✗ target:") && stdout.contains("refused the credentials (HTTP 401)"),
+        "{stdout}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(snipeit::TOKEN));
 }

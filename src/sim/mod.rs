@@ -3,4 +3,7 @@
 //! Microsoft or a customer's asset system.
 
 pub mod graph;
+pub mod oomnitza;
+pub mod server;
+pub mod snipeit;
 pub mod tenant;

@@ -9,11 +9,15 @@
 //! mapping writes (`name.givenName`, `emails[type eq "work"].value`), so the engine reads
 //! each mapped field from it with [`Field::get`](crate::mapping::Field::get).
 
+mod http;
+pub mod oomnitza;
+pub mod rest;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::Config;
+use crate::config::{Config, TargetKind};
 use crate::mapping::{Mapping, Record};
 
 /// A user as the target holds it.
@@ -173,9 +177,15 @@ pub trait Target: Send + Sync {
 
 /// The target a config names, ready for requests.
 pub fn connect(config: &Config, mapping: &Mapping) -> Result<Box<dyn Target>, TargetError> {
-    let _ = mapping;
-    Err(TargetError::Unsupported(format!(
-        "no client for {} targets yet",
-        config.target.kind.name()
-    )))
+    match config.target.kind {
+        TargetKind::Rest => Ok(Box::new(rest::RestTarget::new(&config.target, mapping)?)),
+        TargetKind::Oomnitza => Ok(Box::new(oomnitza::OomnitzaTarget::new(
+            &config.target,
+            mapping,
+        )?)),
+        TargetKind::Scim => Err(TargetError::Unsupported(format!(
+            "no client for {} targets yet",
+            config.target.kind.name()
+        ))),
+    }
 }

@@ -8,6 +8,7 @@ mod graph;
 mod mapping;
 mod mapping_corpus;
 mod plan;
+mod rest_target;
 mod shipped;
 mod sync;
 mod util;

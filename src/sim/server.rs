@@ -1,0 +1,324 @@
+//! What the asset-system simulators share: a loopback HTTP server on its own thread and
+//! runtime, a log of every request, and faults injected by request number.
+//!
+//! A simulator is a [`Service`]: plain state that answers one request at a time while it is
+//! locked, so tests can read and change it between requests through [`Server::with`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request as HttpRequest, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value as Json;
+
+/// The largest request body a simulator reads.
+const MAX_BODY: usize = 16 << 20;
+
+/// A fault to inject into one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// 429 with `Retry-After` (seconds, may be fractional); the request is not carried out.
+    Throttle(f64),
+    /// This server error (500, 502, 503, 504); the request is not carried out.
+    ServerError(u16),
+    /// The connection breaks after the status line; the request is not carried out.
+    Drop,
+    /// The request is carried out, then the connection breaks before the answer arrives.
+    DropAfter,
+    /// This status and body instead of the real answer (garbage, hostile answers); the
+    /// request is not carried out.
+    Answer(u16, String),
+}
+
+/// One request a simulator received.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// `GET`, `POST`, `PATCH`…
+    pub method: String,
+    /// The path, e.g. `/api/v1/users/3`.
+    pub path: String,
+    /// Query parameters, decoded.
+    pub query: BTreeMap<String, String>,
+    /// The body, when it was JSON.
+    pub body: Option<Json>,
+    /// The status answered (0 when the connection was dropped).
+    pub status: u16,
+}
+
+impl Logged {
+    /// Whether the request asks for a change (anything but GET).
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+/// The requests a simulator received and the faults waiting for later ones.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Every request so far, in order.
+    pub log: Vec<Logged>,
+    /// Faults by request number (1 = the first request).
+    pub faults: BTreeMap<u64, Fault>,
+    received: u64,
+}
+
+impl Traffic {
+    /// How many requests asked for a change.
+    pub fn writes(&self) -> usize {
+        self.log.iter().filter(|l| l.is_write()).count()
+    }
+
+    /// The requests with this method and path.
+    pub fn requests(&self, method: &str, path: &str) -> Vec<&Logged> {
+        self.log
+            .iter()
+            .filter(|l| l.method == method && l.path == path)
+            .collect()
+    }
+
+    /// The number the next request will have.
+    pub fn next_number(&self) -> u64 {
+        self.received + 1
+    }
+}
+
+/// A request as a service sees it.
+#[derive(Debug)]
+pub struct Request {
+    /// `GET`, `POST`…
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// Query parameters, decoded (the last of repeated ones).
+    pub query: BTreeMap<String, String>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, when it is JSON.
+    pub body: Option<Json>,
+    /// The body as sent.
+    pub raw: Bytes,
+}
+
+impl Request {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A service's answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: u16,
+    /// The body.
+    pub body: Json,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// An answer with this status and JSON body.
+    pub fn json(status: u16, body: Json) -> Reply {
+        Reply {
+            status,
+            body,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A simulated API.
+pub trait Service: Send + 'static {
+    /// The thread's name.
+    const NAME: &'static str;
+
+    /// Its traffic, for the log and the faults.
+    fn traffic(&mut self) -> &mut Traffic;
+
+    /// Answers one request.
+    fn serve(&mut self, request: &Request) -> Reply;
+}
+
+/// A running simulator; stops when dropped.
+#[derive(Debug)]
+pub struct Server<S> {
+    addr: SocketAddr,
+    state: Arc<Mutex<S>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<S: Service> Server<S> {
+    /// Starts `service` on a free loopback port, in its own thread and runtime (so it works
+    /// from any test, sync or async).
+    pub fn start(service: S) -> std::io::Result<Server<S>> {
+        let state = Arc::new(Mutex::new(service));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = Arc::clone(&state);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(S::NAME)
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(S::NAME.to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let app = axum::Router::new().fallback(handle::<S>).with_state(shared);
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+                runtime.shutdown_background();
+            })?;
+        Ok(Server {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `f` with the simulator's state locked: change its data or faults, read its log.
+    pub fn with<T>(&self, f: impl FnOnce(&mut S) -> T) -> T {
+        f(&mut lock(&self.state))
+    }
+}
+
+impl<S> Drop for Server<S> {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The state lock; a panic elsewhere never makes the simulator unusable.
+fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What to send back.
+enum Outcome {
+    Reply(Reply),
+    Raw(u16, String),
+    Dropped,
+}
+
+async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpRequest) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let headers = request.headers().clone();
+    let raw = axum::body::to_bytes(request.into_body(), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let body = serde_json::from_slice::<Json>(&raw).ok();
+    let request = Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        raw,
+    };
+    let outcome = {
+        let mut service = lock(&state);
+        let traffic = service.traffic();
+        traffic.received += 1;
+        let fault = traffic.faults.remove(&traffic.received);
+        let outcome = match fault {
+            None => Outcome::Reply(service.serve(&request)),
+            Some(Fault::Throttle(seconds)) => {
+                let mut reply =
+                    Reply::json(429, serde_json::json!({"message": "Too Many Attempts."}));
+                reply.headers.push(("retry-after", format!("{seconds}")));
+                Outcome::Reply(reply)
+            }
+            Some(Fault::ServerError(status)) => Outcome::Reply(Reply::json(
+                status,
+                serde_json::json!({"message": "Server Error"}),
+            )),
+            Some(Fault::Drop) => Outcome::Dropped,
+            Some(Fault::DropAfter) => {
+                service.serve(&request);
+                Outcome::Dropped
+            }
+            Some(Fault::Answer(status, body)) => Outcome::Raw(status, body),
+        };
+        let status = match &outcome {
+            Outcome::Reply(reply) => reply.status,
+            Outcome::Raw(status, _) => *status,
+            Outcome::Dropped => 0,
+        };
+        service.traffic().log.push(Logged {
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            body: request.body,
+            status,
+        });
+        outcome
+    };
+    respond(outcome)
+}
+
+fn respond(outcome: Outcome) -> Response {
+    let (status, body, headers) = match outcome {
+        Outcome::Dropped => {
+            // Headers go out, then the body fails: the client sees a broken connection.
+            let broken = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"{\"status\":")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "dropped",
+                )),
+            ]);
+            (200, Body::from_stream(broken), Vec::new())
+        }
+        Outcome::Raw(status, text) => (status, Body::from(text), Vec::new()),
+        Outcome::Reply(reply) => (
+            reply.status,
+            Body::from(reply.body.to_string()),
+            reply.headers,
+        ),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let out = response.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in headers {
+        if let Ok(value) = value.parse() {
+            out.insert(name, value);
+        }
+    }
+    response
+}

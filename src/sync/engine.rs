@@ -218,7 +218,11 @@ pub async fn sync(
         mode: config.sync.mode,
         deactivate: config.sync.deactivate,
         create_disabled: config.sync.create_disabled,
-        fold_case: target.folds_case(mapping.match_key()),
+        folds_case: mapping
+            .fields()
+            .iter()
+            .map(|f| target.folds_case(f.target()))
+            .collect(),
         partial_view: !config.target.list,
     };
     let source_users = source.len();

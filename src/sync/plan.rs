@@ -39,7 +39,7 @@ pub struct SourceUser {
 }
 
 /// The choices of the config that shape a plan.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PlanOptions {
     /// `mode` in `[sync]`.
     pub mode: Mode,
@@ -47,12 +47,14 @@ pub struct PlanOptions {
     pub deactivate: bool,
     /// `create_disabled` in `[sync]`.
     pub create_disabled: bool,
-    /// Whether the target compares match keys without case.
-    pub fold_case: bool,
     /// Whether `target` holds only the users looked up (`list = false`) rather than every
     /// target user: an owned user that is not among them, and whose record is the one last
     /// written, is then taken as present and unchanged.
     pub partial_view: bool,
+    /// For each mapping field, whether the target compares its values without case
+    /// ([`Target::folds_case`](crate::target::Target::folds_case)): such a value differing
+    /// only in case is not written again, and the match key is compared that way.
+    pub folds_case: Vec<bool>,
 }
 
 /// What happens to a user that exists in the target.
@@ -193,6 +195,7 @@ pub fn plan(
         return plan;
     };
     let key_field = &mapping.fields()[key_index];
+    let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
     let active = mapping.active_field().and_then(|a| {
         let index = mapping.field_index(&a.field)?;
         Some((index, a))
@@ -201,10 +204,7 @@ pub fn plan(
     let mut by_key: HashMap<String, Vec<&TargetUser>> = HashMap::new();
     for user in target {
         if let Some(key) = key_field.get(&user.data) {
-            by_key
-                .entry(key_of(key, options.fold_case))
-                .or_default()
-                .push(user);
+            by_key.entry(key_of(key, fold_key)).or_default().push(user);
         }
     }
     // Every Entra user seen, mapped or not: none of them counts as gone.
@@ -215,7 +215,7 @@ pub fn plan(
     for source in sources {
         match source.mapped.clone() {
             Ok(record) => match record.value(key_index) {
-                Some(key) => mapped.push((key_of(key, options.fold_case), source, record)),
+                Some(key) => mapped.push((key_of(key, fold_key), source, record)),
                 None => plan.skipped.push(Skipped {
                     label: source.label,
                     reason: format!("no value for the match key `{}`", mapping.match_key()),
@@ -339,7 +339,7 @@ pub fn plan(
         let mut changes = if remembered {
             Vec::new()
         } else {
-            differences(mapping, &record, user, key_index, options.fold_case)
+            differences(mapping, &record, user, &options.folds_case)
         };
         let mut kind = UpdateKind::Update;
         if let Some((index, a)) = &active
@@ -459,8 +459,7 @@ fn differences(
     mapping: &Mapping,
     record: &Record,
     user: &TargetUser,
-    key_index: usize,
-    fold_case: bool,
+    folds_case: &[bool],
 ) -> Vec<FieldChange> {
     mapping
         .fields()
@@ -471,8 +470,10 @@ fn differences(
             let new = record.value(i);
             let old = field.get(&user.data).filter(|v| !v.is_null());
             let same = match (new, old) {
-                (Some(a), Some(b)) if i == key_index && fold_case => {
-                    key_of(a, true) == key_of(b, true)
+                (Some(Json::String(a)), Some(Json::String(b)))
+                    if folds_case.get(i).copied().unwrap_or(false) =>
+                {
+                    a.to_lowercase() == b.to_lowercase()
                 }
                 (Some(a), Some(b)) => same_value(a, b),
                 (None, None) => true,

@@ -82,7 +82,8 @@ fn options() -> PlanOptions {
         mode: Mode::CreateUpdate,
         deactivate: true,
         create_disabled: false,
-        fold_case: true,
+        // userName, externalId, active, title, name.givenName
+        folds_case: vec![true, false, false, false, false],
         partial_view: false,
     }
 }

@@ -15,6 +15,10 @@ use serde_json::{Map, Value as Json};
 
 use crate::mapping::Record;
 
+pub mod scim;
+
+pub use scim::ScimTarget;
+
 /// A user as the target holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetUser {

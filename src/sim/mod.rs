@@ -3,4 +3,5 @@
 //! Microsoft or a customer's asset system.
 
 pub mod graph;
+pub mod scim;
 pub mod tenant;

@@ -233,7 +233,9 @@ impl Target for ScimTarget {
     }
 
     async fn list(&self) -> Result<Vec<TargetUser>, TargetError> {
-        list::all(&self.http, self.page_size, PAGES_AT_ONCE).await
+        let http = std::sync::Arc::clone(&self.http);
+        let fetch = move |start, count| list::fetch(std::sync::Arc::clone(&http), start, count);
+        list::all(fetch, self.page_size, PAGES_AT_ONCE).await
     }
 
     async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError> {

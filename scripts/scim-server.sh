@@ -24,7 +24,7 @@ RUNDIR=$PEERS/run
 
 say() { printf 'scim-server: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
-usage() { sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 command=${1:-}
 port=${2:-}
@@ -64,11 +64,17 @@ PY
     then
         return 0
     fi
-    say "installing scim2-server $VERSION in $VENV"
     mkdir -p "$PEERS"
-    [[ -x $python ]] || python3 -m venv "$VENV"
-    "$python" -m pip install --quiet --disable-pip-version-check "scim2-server==$VERSION" >&2 ||
-        fail "pip could not install scim2-server==$VERSION"
+    # Two starts at once (parallel test runs) must not build the same venv together.
+    exec 9>"$PEERS/install.lock"
+    command -v flock >/dev/null && flock 9
+    if ! "$python" -c 'import scim2_server' 2>/dev/null; then
+        say "installing scim2-server $VERSION in $VENV"
+        [[ -x $python ]] || python3 -m venv "$VENV"
+        "$python" -m pip install --quiet --disable-pip-version-check "scim2-server==$VERSION" >&2 ||
+            fail "pip could not install scim2-server==$VERSION"
+    fi
+    exec 9>&-
 }
 
 start() {
@@ -135,7 +141,7 @@ stop() {
     else
         say "stopped pid $pid"
     fi
-    rm -f "$pid_file"
+    rm -f "$pid_file" "$log_file"
 }
 
 status() {

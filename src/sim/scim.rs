@@ -677,7 +677,9 @@ fn single(state: &ScimState, status: u16, user: Value) -> Answer {
     let id = user["id"].as_str().unwrap_or_default().to_owned();
     let mut answer =
         Answer::json(status, user.clone()).header(header::LOCATION, state.location(&id));
-    if let Some(version) = user["meta"]["version"].as_str() {
+    if state.behaviour.etags
+        && let Some(version) = user["meta"]["version"].as_str()
+    {
         answer = answer.header(header::ETAG, version);
     }
     answer

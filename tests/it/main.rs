@@ -7,5 +7,6 @@ mod filter_props;
 mod graph;
 mod mapping;
 mod mapping_corpus;
+mod scim_target;
 mod shipped;
 mod util;

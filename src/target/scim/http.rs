@@ -173,6 +173,11 @@ impl Http {
 
     /// `…/Users/{id}`, the id escaped so that no id can point elsewhere.
     pub(super) fn user_url(&self, id: &str) -> Result<Url, TargetError> {
+        if matches!(id.trim(), "" | "." | "..") {
+            return Err(TargetError::Malformed(format!(
+                "`{id}` cannot be a user id"
+            )));
+        }
         let mut url = self.users.clone();
         url.path_segments_mut()
             .map_err(|()| TargetError::Malformed(format!("{} is not a base URL", self.users)))?
@@ -329,5 +334,94 @@ impl Http {
                 text
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, TargetKind};
+
+    fn config(auth: TargetAuth, token: Option<&str>) -> TargetConfig {
+        TargetConfig {
+            kind: TargetKind::Scim,
+            url: Url::parse("https://assets.example.com/scim/v2").unwrap(),
+            token: token.map(Secret::literal),
+            sync_field: None,
+            auth,
+            api: None,
+            page_size: 100,
+            list: true,
+            batch_size: 500,
+            max_attempts: 3,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {
+        let http = Http::new(&config(auth, token), RetryPolicy::default()).unwrap();
+        http.credentials.map(|(name, value)| {
+            assert!(value.is_sensitive());
+            (name.to_string(), value.to_str().unwrap().to_owned())
+        })
+    }
+
+    #[test]
+    fn credentials_follow_the_auth_setting() {
+        assert_eq!(
+            credentials(TargetAuth::Bearer, Some("t0ken")),
+            Some(("authorization".into(), "Bearer t0ken".into()))
+        );
+        assert_eq!(credentials(TargetAuth::Bearer, None), None);
+        let basic = TargetAuth::Basic {
+            username: "svc".into(),
+            password: Secret::literal("pa:ss"),
+        };
+        assert_eq!(
+            credentials(basic, None),
+            Some(("authorization".into(), "Basic c3ZjOnBhOnNz".into()))
+        );
+        let header = TargetAuth::Header("X-API-Key".into());
+        assert_eq!(
+            credentials(header.clone(), Some("k3y")),
+            Some(("x-api-key".into(), "k3y".into()))
+        );
+        assert_eq!(credentials(header, None), None);
+        let bad = TargetAuth::Header("Bad Header".into());
+        assert!(Http::new(&config(bad, Some("k")), RetryPolicy::default()).is_err());
+    }
+
+    #[test]
+    fn urls_stay_below_the_base() {
+        let http = Http::new(&config(TargetAuth::Bearer, None), RetryPolicy::default()).unwrap();
+        assert_eq!(
+            http.user_url("../../admin?x=1#y").unwrap().as_str(),
+            "https://assets.example.com/scim/v2/Users/..%2F..%2Fadmin%3Fx=1%23y"
+        );
+        assert!(http.user_url("..").is_err());
+        assert_eq!(
+            http.users_url(&[("filter", r#"userName eq "a+b c""#)])
+                .as_str(),
+            "https://assets.example.com/scim/v2/Users?filter=userName%20eq%20%22a%2Bb%20c%22"
+        );
+    }
+
+    #[test]
+    fn messages_never_carry_the_credentials() {
+        let http = Http::new(
+            &config(TargetAuth::Bearer, Some("s3cr3t")),
+            RetryPolicy::default(),
+        )
+        .unwrap();
+        let reply = Reply {
+            status: 400,
+            etag: None,
+            body: br#"{"detail": "token s3cr3t is not valid"}"#.to_vec(),
+        };
+        let said = http.refusal(&reply, "GET /Users").to_string();
+        assert!(
+            !said.contains("s3cr3t") && said.contains("[redacted]"),
+            "{said}"
+        );
     }
 }

@@ -926,3 +926,141 @@ async fn scim2_server_refuses_a_wrong_token() {
     );
     assert!(!error.to_string().contains("not-the-token"));
 }
+
+/// Sends the same requests to a SCIM server: (status, body) of each, and the user's
+/// attributes at the end without `id` and `meta`.
+async fn conversation(base: &str, token: &str) -> (Vec<(u16, Value)>, Value) {
+    let http = reqwest::Client::new();
+    let send =
+        |method: reqwest::Method, url: String, body: Option<Value>, if_match: Option<String>| {
+            let mut request = http.request(method, url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string());
+            }
+            if let Some(etag) = if_match {
+                request = request.header("if-match", etag);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+        };
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let users = format!("{base}/Users");
+    let mut said = Vec::new();
+    let ann = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+        "userName": "ann@contoso.com",
+        "externalId": "Ext-1",
+        "name": {"givenName": "Ann", "familyName": "Lee"},
+        "title": "Engineer",
+        ENTERPRISE: {"department": "IT", "manager": {"value": "m1"}},
+    });
+    let (status, created) = send(
+        reqwest::Method::POST,
+        users.clone(),
+        Some(ann.clone()),
+        None,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let stale = created["meta"]["version"].as_str().map(str::to_owned);
+    said.push((status, json!(null)));
+    let one = format!("{users}/{id}");
+    let mut again = ann.clone();
+    again["userName"] = json!("ANN@contoso.com");
+    let (status, error) = send(reqwest::Method::POST, users.clone(), Some(again), None).await;
+    said.push((status, error["scimType"].clone()));
+    let steps = [
+        json!([{"op": "replace", "path": WORK_EMAIL, "value": "ann@contoso.com"}]),
+        json!([{"op": "add", "path": "emails", "value": [{"type": "work", "value": "ann@contoso.com", "primary": true}]}]),
+        json!([{"op": "replace", "path": WORK_EMAIL, "value": "ann.lee@contoso.com"}]),
+        json!([{"op": "replace", "value": {"displayName": "Ann Lee", "active": false}}]),
+        json!([{"op": "remove", "path": format!("{ENTERPRISE}:department")}]),
+        json!([{"op": "add", "path": "phoneNumbers", "value": [{"type": "mobile", "value": "1"}, {"type": "work", "value": "2"}]}]),
+        json!([{"op": "remove", "path": r#"phoneNumbers[type eq "mobile"]"#}]),
+        json!([{"op": "remove", "path": "name.givenName"}, {"op": "replace", "path": format!("{ENTERPRISE}:manager.value"), "value": "m2"}]),
+    ];
+    for ops in steps {
+        let (status, answer) =
+            send(reqwest::Method::PATCH, one.clone(), Some(patch(ops)), None).await;
+        said.push((status, answer["scimType"].clone()));
+    }
+    let (status, _) = send(
+        reqwest::Method::PATCH,
+        one.clone(),
+        Some(patch(
+            json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+        )),
+        stale,
+    )
+    .await;
+    said.push((status, json!(null)));
+    for filter in [
+        r#"userName eq "ANN@CONTOSO.COM""#,
+        r#"emails[type eq "work"].value eq "Ann.Lee@contoso.com""#,
+        r#"externalId eq "ext-1""#,
+        r#"externalId eq "Ext-1""#,
+    ] {
+        let url = format!(
+            "{users}?filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let (status, list) = send(reqwest::Method::GET, url, None, None).await;
+        said.push((status, list["totalResults"].clone()));
+    }
+    let (_, mut user) = send(reqwest::Method::GET, one.clone(), None, None).await;
+    let user_map = user.as_object_mut().unwrap();
+    user_map.remove("id");
+    user_map.remove("meta");
+    let whole = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ann@contoso.com", "displayName": "Replaced"});
+    let (status, replaced) = send(reqwest::Method::PUT, one.clone(), Some(whole), None).await;
+    said.push((
+        status,
+        json!([replaced["displayName"], replaced.get("title").is_some()]),
+    ));
+    let (status, _) = send(reqwest::Method::DELETE, one.clone(), None, None).await;
+    said.push((status, json!(null)));
+    let (status, _) = send(reqwest::Method::GET, one, None, None).await;
+    said.push((status, json!(null)));
+    (said, user)
+}
+
+#[tokio::test]
+async fn the_simulator_answers_as_scim2_server_does() {
+    let server = RealServer::start(Some("peer-token-31337"));
+    let sim = ScimSim::start().unwrap();
+    sim.with(|s| {
+        s.behaviour.token = Some("peer-token-31337".into());
+        s.behaviour.patch_returns_user = false;
+    });
+    let (real, real_user) = conversation(&server.url, "peer-token-31337").await;
+    let (simulated, simulated_user) = conversation(&sim.url(), "peer-token-31337").await;
+    assert_eq!(simulated, real);
+    let sorted = |user: &Value| {
+        let mut user = user.clone();
+        if let Some(schemas) = user["schemas"].as_array_mut() {
+            schemas.sort_by_key(|s| s.to_string());
+        }
+        user
+    };
+    assert_eq!(sorted(&simulated_user), sorted(&real_user));
+    // The conversation went as expected, not merely the same way.
+    let statuses: Vec<u16> = real.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses,
+        [
+            201, 409, 400, 204, 204, 204, 204, 204, 204, 204, 412, 200, 200, 200, 200, 200, 204,
+            404
+        ]
+    );
+    assert_eq!(real[1].1, "uniqueness");
+    assert_eq!(real[2].1, "noTarget");
+    let counts: Vec<&Value> = real[11..15].iter().map(|(_, c)| c).collect();
+    assert_eq!(counts, [&json!(1), &json!(1), &json!(0), &json!(1)]);
+    assert_eq!(real[15].1, json!(["Replaced", false]));
+}

@@ -113,10 +113,10 @@ impl ScimTarget {
     /// The user whose match key is the record's, if any.
     async fn find_by_key(&self, record: &Record) -> Result<Option<TargetUser>, TargetError> {
         let Some(value) = record.value(self.match_key.index) else {
-            return Err(TargetError::Rejected {
-                status: 0,
-                detail: format!("the record has no {}", self.match_key.target),
-            });
+            return Err(TargetError::Unsupported(format!(
+                "the record has no value for the match key `{}`",
+                self.match_key.target
+            )));
         };
         self.find(&self.match_key.target, value).await
     }

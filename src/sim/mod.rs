@@ -4,6 +4,7 @@
 
 pub mod graph;
 pub mod oomnitza;
+pub mod scim;
 pub mod server;
 pub mod snipeit;
 pub mod tenant;

@@ -20,6 +20,10 @@ use serde_json::{Map, Value as Json};
 use crate::config::{Config, TargetKind};
 use crate::mapping::{Mapping, Record};
 
+pub mod scim;
+
+pub use scim::ScimTarget;
+
 /// A user as the target holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetUser {
@@ -183,9 +187,6 @@ pub fn connect(config: &Config, mapping: &Mapping) -> Result<Box<dyn Target>, Ta
             &config.target,
             mapping,
         )?)),
-        TargetKind::Scim => Err(TargetError::Unsupported(format!(
-            "no client for {} targets yet",
-            config.target.kind.name()
-        ))),
+        TargetKind::Scim => Ok(Box::new(ScimTarget::new(&config.target, mapping)?)),
     }
 }

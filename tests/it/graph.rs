@@ -14,6 +14,7 @@ use userload::graph::delta::{Change, GoneReason, delta_round};
 use userload::graph::retry::RetryPolicy;
 use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use userload::sim::graph::{self as sim, Fault, GraphSim};
+use userload::sim::scim::ScimSim;
 use userload::sim::tenant::{self, Tenant};
 
 use crate::util::repo;
@@ -770,24 +771,28 @@ async fn an_expired_delta_link_falls_back_to_a_full_round() {
 
 // ----- `userload check` and `userload pull` --------------------------------------------------
 
-/// A config pointing at the simulator, with `extra` lines in [source].
-fn sim_config(dir: &std::path::Path, sim: &GraphSim, extra: &str) -> std::path::PathBuf {
+/// A config pointing at the Graph simulator, with `extra` lines in [source], and at a SCIM
+/// simulator (returned: it answers as long as it is kept).
+fn sim_config(dir: &std::path::Path, sim: &GraphSim, extra: &str) -> ScimSim {
     let url = sim.url();
+    let target = ScimSim::start().unwrap();
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n{extra}\n\
-         [target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\ntoken = target-token\n",
+         [target]\ntype = scim\nurl = {}\ntoken = target-token\n",
         sim::TENANT_ID,
         sim::CLIENT_ID,
         sim::SECRET,
+        target.url(),
     );
-    crate::util::write(dir, "userload.ini", &text)
+    crate::util::write(dir, "userload.ini", &text);
+    target
 }
 
 #[test]
 fn check_is_all_green_against_a_healthy_tenant() {
     let sim = GraphSim::start(Tenant::synthetic(120, 4)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    sim_config(
+    let _target = sim_config(
         dir.path(),
         &sim,
         "filter = endsWith(mail,'@contoso.example')",
@@ -817,6 +822,11 @@ fn check_is_all_green_against_a_healthy_tenant() {
         stdout.contains(&format!("✓ users: {expected} user(s) in scope")),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("✓ target: SCIM at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 users listed"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
     assert!(!format!("{stdout}{stderr}").contains(sim::SECRET));
 }
@@ -825,7 +835,7 @@ fn check_is_all_green_against_a_healthy_tenant() {
 fn check_counts_a_standard_filter_with_a_separate_probe() {
     let sim = GraphSim::start(Tenant::synthetic(60, 4)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    sim_config(dir.path(), &sim, "");
+    let _target = sim_config(dir.path(), &sim, "");
     let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
         dir.path(),
         &["check", "--config", "userload.ini"],
@@ -839,7 +849,7 @@ fn check_is_red_without_permissions_and_exits_2() {
     let sim = GraphSim::start(Tenant::synthetic(10, 4)).unwrap();
     sim.with(|s| s.apps[0].roles = vec!["Mail.Read".to_owned()]);
     let dir = tempfile::tempdir().unwrap();
-    sim_config(
+    let _target = sim_config(
         dir.path(),
         &sim,
         &format!("group = {}", tenant::STAFF_GROUP),
@@ -865,7 +875,7 @@ fn check_reports_a_wrong_secret_in_one_line() {
     let sim = GraphSim::start(Tenant::synthetic(10, 4)).unwrap();
     sim.with(|s| s.apps[0].secret = Some("another value".to_owned()));
     let dir = tempfile::tempdir().unwrap();
-    sim_config(dir.path(), &sim, "");
+    let _target = sim_config(dir.path(), &sim, "");
     let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
         dir.path(),
         &["check", "--config", "userload.ini"],
@@ -883,7 +893,7 @@ fn pull_writes_every_user_as_json_lines() {
     let sim = GraphSim::start(Tenant::synthetic(2500, 8)).unwrap();
     sim.with(|s| s.behaviour.faults.insert(2, Fault::Throttle(0.01)));
     let dir = tempfile::tempdir().unwrap();
-    sim_config(dir.path(), &sim, "page_size = 700");
+    let _target = sim_config(dir.path(), &sim, "page_size = 700");
     let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
         dir.path(),
         &[
@@ -925,7 +935,7 @@ fn a_failed_pull_leaves_no_file() {
         s.behaviour.failing_page = Some(1);
     });
     let dir = tempfile::tempdir().unwrap();
-    sim_config(dir.path(), &sim, "page_size = 100\nmax_attempts = 2");
+    let _target = sim_config(dir.path(), &sim, "page_size = 100\nmax_attempts = 2");
     let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
         dir.path(),
         &["pull", "--config", "userload.ini", "--out", "users.jsonl"],

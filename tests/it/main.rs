@@ -9,6 +9,7 @@ mod mapping;
 mod mapping_corpus;
 mod plan;
 mod rest_target;
+mod scim_target;
 mod shipped;
 mod sync;
 mod util;

@@ -1,0 +1,332 @@
+//! SCIM 2.0 targets (RFC 7643, RFC 7644): users are listed from `/Users` page by page,
+//! found with a filter, created with a POST and changed with PATCH operations that touch only
+//! the fields that changed.
+//!
+//! A SCIM server is someone else's system, reached over a network that loses answers. So a
+//! create that hits "already exists" (409) adopts the existing user; a POST whose answer was
+//! lost is never sent again before looking for the user it may have created; a PATCH carries
+//! the user's ETag and, when another writer got there first (412), is rebuilt on a fresh read;
+//! and every answer is checked before it is believed.
+
+mod http;
+mod list;
+mod patch;
+mod resource;
+
+use reqwest::Method;
+use serde_json::Value as Json;
+
+use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
+use crate::config::TargetConfig;
+use crate::graph::retry::RetryPolicy;
+use crate::mapping::path::TargetSeg;
+use crate::mapping::{Mapping, On, Record};
+use http::{Http, Sent};
+use resource::{eq_filter, same, scim_path, segments, value_at};
+
+/// Pages of a listing requested at once, when the server says how many users it holds.
+const PAGES_AT_ONCE: usize = 4;
+
+/// A mapping field as the SCIM target needs it.
+#[derive(Debug)]
+struct FieldInfo {
+    /// Its place in the mapping's fields (and in a record).
+    index: usize,
+    /// Its target path as the mapping writes it.
+    target: String,
+    /// That path parsed.
+    segs: Vec<TargetSeg>,
+    /// Whether updates write it (not only creates).
+    always: bool,
+}
+
+/// A SCIM 2.0 service provider's `/Users` endpoint.
+#[derive(Debug)]
+pub struct ScimTarget {
+    http: std::sync::Arc<Http>,
+    page_size: u32,
+    fields: Vec<FieldInfo>,
+    /// The mapping field users are matched on.
+    match_key: FieldInfo,
+}
+
+impl ScimTarget {
+    /// A target for the server at `config.url` (the SCIM base, e.g.
+    /// `https://assets.example.com/scim/v2`), writing records of `mapping`, with the retry
+    /// settings of the config.
+    pub fn new(config: &TargetConfig, mapping: &Mapping) -> Result<ScimTarget, TargetError> {
+        let policy = RetryPolicy {
+            max_attempts: config.max_attempts.max(1),
+            timeout: config.request_timeout,
+            ..RetryPolicy::default()
+        };
+        Self::with_policy(config, mapping, policy)
+    }
+
+    /// A target with an explicit retry policy (tests shorten the waits).
+    pub fn with_policy(
+        config: &TargetConfig,
+        mapping: &Mapping,
+        policy: RetryPolicy,
+    ) -> Result<ScimTarget, TargetError> {
+        let http = Http::new(config, policy)?;
+        let fields: Vec<FieldInfo> = mapping
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(index, f)| FieldInfo {
+                index,
+                target: f.target().to_owned(),
+                segs: segments(f.target()),
+                always: f.on() == On::Always,
+            })
+            .collect();
+        let key = mapping.match_key();
+        let match_key = FieldInfo {
+            index: fields
+                .iter()
+                .find(|f| f.target == key)
+                .map_or(usize::MAX, |f| f.index),
+            target: key.to_owned(),
+            segs: segments(key),
+            always: true,
+        };
+        Ok(ScimTarget {
+            http: std::sync::Arc::new(http),
+            page_size: config.page_size.clamp(1, 1000),
+            fields,
+            match_key,
+        })
+    }
+
+    /// `GET /Users/{id}`.
+    async fn get_user(&self, id: &str) -> Result<TargetUser, TargetError> {
+        let url = self.http.user_url(id)?;
+        let what = "GET /Users/{id}";
+        let reply = self.http.send(Method::GET, &url, None, None, what).await?;
+        if !reply.ok() {
+            return Err(self.http.refusal(&reply, what));
+        }
+        resource::user(resource::json(&reply.body)?, reply.etag)
+    }
+
+    /// The user whose match key is the record's, if any.
+    async fn find_by_key(&self, record: &Record) -> Result<Option<TargetUser>, TargetError> {
+        let Some(value) = record.value(self.match_key.index) else {
+            return Err(TargetError::Unsupported(format!(
+                "the record has no value for the match key `{}`",
+                self.match_key.target
+            )));
+        };
+        self.find(&self.match_key.target, value).await
+    }
+
+    /// After a 409: the existing user, brought in line with the record.
+    async fn adopt(&self, record: &Record) -> Result<TargetUser, TargetError> {
+        let Some(user) = self.find_by_key(record).await? else {
+            return Err(TargetError::Rejected {
+                status: 409,
+                detail: format!(
+                    "the server says the user exists, but no user has {} = {}",
+                    self.match_key.target,
+                    crate::diag::shorten(&record[&self.match_key.target].to_string(), 80)
+                ),
+            });
+        };
+        let changes = self.differences(&user, record);
+        if changes.is_empty() {
+            return Ok(user);
+        }
+        self.update(&user, &changes, record).await?;
+        self.get_user(&user.id).await
+    }
+
+    /// The fields written on update whose values differ between the user and the record.
+    fn differences(&self, user: &TargetUser, record: &Record) -> Vec<FieldChange> {
+        self.fields
+            .iter()
+            .filter(|f| f.always)
+            .filter_map(|f| {
+                let new = record.value(f.index);
+                let old = value_at(&user.data, &f.segs).filter(|v| !v.is_null());
+                let fold = resource::folds_case(&f.segs);
+                let unchanged = match (old, new) {
+                    (Some(a), Some(b)) => same(a, b, fold),
+                    (None, None) => true,
+                    _ => false,
+                };
+                (!unchanged).then(|| FieldChange {
+                    field: f.index,
+                    target: f.target.clone(),
+                    old: old.cloned(),
+                    new: new.cloned(),
+                })
+            })
+            .collect()
+    }
+
+    /// One PATCH of `changes` to `user`, rebuilt on a fresh read when the server says the
+    /// user changed since it was read (412) or when an append may have been applied already.
+    async fn patch(
+        &self,
+        user: &TargetUser,
+        changes: &[FieldChange],
+        record: &Record,
+    ) -> Result<(), TargetError> {
+        let what = "PATCH /Users/{id}";
+        let url = self.http.user_url(&user.id)?;
+        let mut data = std::borrow::Cow::Borrowed(&user.data);
+        let mut etag = user.etag.clone();
+        let mut reread = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let patch = patch::build(changes, &data, record);
+            if patch.operations.is_empty() {
+                return Ok(());
+            }
+            let body = patch.body();
+            let sent = self
+                .http
+                .send_once(Method::PATCH, &url, Some(&body), etag.as_deref())
+                .await;
+            match sent {
+                Sent::Answered(reply) if reply.ok() => return Ok(()),
+                Sent::Answered(reply) if reply.status == 412 && !reread => {
+                    reread = true;
+                    attempt -= 1;
+                    let fresh = self.get_user(&user.id).await?;
+                    etag = fresh.etag;
+                    data = std::borrow::Cow::Owned(fresh.data);
+                }
+                Sent::Answered(reply) => return Err(self.http.refusal(&reply, what)),
+                Sent::Unreadable(why) => {
+                    return Err(TargetError::Malformed(format!("{what}: {why}")));
+                }
+                Sent::Transient {
+                    reason,
+                    retry_after,
+                    throttled,
+                } => {
+                    self.http.pause(what, attempt, &reason, retry_after).await?;
+                    // An append that reached the server must not be made twice: look again.
+                    // (With an ETag, a repeat that finds the user changed is answered 412.)
+                    if patch.appends && !throttled && etag.is_none() {
+                        let fresh = self.get_user(&user.id).await?;
+                        etag = fresh.etag;
+                        data = std::borrow::Cow::Owned(fresh.data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for ScimTarget {
+    fn describe(&self) -> String {
+        self.http.target.clone()
+    }
+
+    fn folds_case(&self, field: &str) -> bool {
+        resource::folds_case(&segments(field))
+    }
+
+    async fn list(&self) -> Result<Vec<TargetUser>, TargetError> {
+        let http = std::sync::Arc::clone(&self.http);
+        let fetch = move |start, count| list::fetch(std::sync::Arc::clone(&http), start, count);
+        list::all(fetch, self.page_size, PAGES_AT_ONCE).await
+    }
+
+    async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError> {
+        let segs = segments(field);
+        let attribute = scim_path(&segs);
+        let Some(filter) = eq_filter(&attribute, value) else {
+            return Ok(None);
+        };
+        let url = self.http.users_url(&[("filter", &filter)]);
+        let what = "GET /Users?filter";
+        let reply = self.http.send(Method::GET, &url, None, None, what).await?;
+        if !reply.ok() {
+            return Err(self.http.refusal(&reply, what));
+        }
+        let page = resource::page(&reply.body)?;
+        let fold = resource::folds_case(&segs);
+        let mut ids = std::collections::HashSet::new();
+        // A server that ignores the filter must not make us pick someone else.
+        let mut found: Vec<TargetUser> = page
+            .users
+            .into_iter()
+            .filter(|u| value_at(&u.data, &segs).is_some_and(|v| same(v, value, fold)))
+            .filter(|u| ids.insert(u.id.clone()))
+            .collect();
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(TargetError::Rejected {
+                status: 409,
+                detail: format!(
+                    "{n} users have {attribute} = {}; it must identify one user",
+                    crate::diag::shorten(&value.to_string(), 80)
+                ),
+            }),
+        }
+    }
+
+    async fn create(&self, record: &Record) -> Result<TargetUser, TargetError> {
+        let what = "POST /Users";
+        let url = self.http.users_url(&[]);
+        let body = Json::Object(record.to_json());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .http
+                .send_once(Method::POST, &url, Some(&body), None)
+                .await
+            {
+                Sent::Answered(reply) if reply.ok() => {
+                    if reply.body.iter().all(u8::is_ascii_whitespace) {
+                        // Created without saying what: read it back.
+                        return self.find_by_key(record).await?.ok_or_else(|| {
+                            TargetError::Malformed(format!(
+                                "{what} answered {} without the user, and no user has its {}",
+                                reply.status, self.match_key.target
+                            ))
+                        });
+                    }
+                    return resource::user(resource::json(&reply.body)?, reply.etag);
+                }
+                Sent::Answered(reply) if reply.status == 409 => return self.adopt(record).await,
+                Sent::Answered(reply) => return Err(self.http.refusal(&reply, what)),
+                Sent::Unreadable(why) => {
+                    return Err(TargetError::Malformed(format!("{what}: {why}")));
+                }
+                Sent::Transient {
+                    reason,
+                    retry_after,
+                    throttled,
+                } => {
+                    self.http.pause(what, attempt, &reason, retry_after).await?;
+                    // Throttled requests were not carried out; any other failure may have
+                    // created the user before the answer was lost.
+                    if !throttled && let Some(user) = self.find_by_key(record).await? {
+                        return Ok(user);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        user: &TargetUser,
+        changes: &[FieldChange],
+        record: &Record,
+    ) -> Result<(), TargetError> {
+        self.patch(user, changes, record).await
+    }
+
+    fn stats(&self) -> &TargetStats {
+        &self.http.stats
+    }
+}

@@ -1,0 +1,376 @@
+//! Reading what a SCIM server sends (users, list responses, errors) without trusting it,
+//! and writing what it reads (attribute paths and filter values).
+//!
+//! Answers come from a system userload does not control: a missing id, an id that is a
+//! number, a `Resources` that is not a list or a count far beyond reason becomes an error
+//! that says what was wrong, never a panic and never a guess.
+
+use serde_json::{Map, Value as Json};
+
+use super::super::{TargetError, TargetUser};
+use crate::diag::shorten;
+use crate::mapping::path::TargetSeg;
+
+/// The most users one listing may claim; more is taken for a broken count.
+pub(super) const MAX_TOTAL: u64 = 50_000_000;
+
+/// How much of an error body is repeated in messages.
+const DETAIL_CHARS: usize = 200;
+
+/// A mapping target path as a SCIM attribute path: `name.givenName`,
+/// `emails[type eq "work"].value`, `urn:…:User:manager.value`. Filter values are always
+/// written with double quotes, whichever quotes the mapping used.
+pub(super) fn scim_path(segs: &[TargetSeg]) -> String {
+    let mut out = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        match seg {
+            TargetSeg::Key(key) if i == 0 => out.push_str(key),
+            TargetSeg::Key(key) => {
+                let after_urn = i == 1 && is_urn(&segs[0]);
+                out.push(if after_urn { ':' } else { '.' });
+                out.push_str(key);
+            }
+            TargetSeg::Select { attr, value } => {
+                out.push('[');
+                out.push_str(attr);
+                out.push_str(" eq ");
+                out.push_str(&quote(value));
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+fn is_urn(seg: &TargetSeg) -> bool {
+    matches!(seg, TargetSeg::Key(k) if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")))
+}
+
+/// A string as a SCIM filter value: a JSON string, so `"` and `\` are escaped.
+pub(super) fn quote(value: &str) -> String {
+    Json::from(value).to_string()
+}
+
+/// `attr eq value` for a filter, or `None` when the value cannot be compared (a list, an
+/// object, null).
+pub(super) fn eq_filter(attr: &str, value: &Json) -> Option<String> {
+    let literal = match value {
+        Json::String(s) => quote(s),
+        Json::Number(_) | Json::Bool(_) => value.to_string(),
+        Json::Null | Json::Array(_) | Json::Object(_) => return None,
+    };
+    Some(format!("{attr} eq {literal}"))
+}
+
+/// The value at a target path in a SCIM resource (attribute names match without regard to
+/// case, as SCIM says; a value filter picks the first element whose attribute is the value).
+pub(super) fn value_at<'a>(data: &'a Map<String, Json>, segs: &[TargetSeg]) -> Option<&'a Json> {
+    let (first, rest) = segs.split_first()?;
+    let TargetSeg::Key(key) = first else {
+        return None;
+    };
+    let mut value = member(data, key)?;
+    for seg in rest {
+        value = match seg {
+            TargetSeg::Key(k) => member(value.as_object()?, k)?,
+            TargetSeg::Select {
+                attr,
+                value: wanted,
+            } => value.as_array()?.iter().find(|e| picks(e, attr, wanted))?,
+        };
+    }
+    Some(value)
+}
+
+/// Whether the element `e` of a multi-valued attribute is the one `[attr eq "wanted"]` picks.
+pub(super) fn picks(e: &Json, attr: &str, wanted: &str) -> bool {
+    e.as_object()
+        .and_then(|o| member(o, attr))
+        .and_then(Json::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+}
+
+/// An attribute of an object, its name matched exactly first and then without case.
+pub(super) fn member<'a>(object: &'a Map<String, Json>, name: &str) -> Option<&'a Json> {
+    object.get(name).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// Whether the target path names `userName` or an e-mail address, whose values SCIM
+/// compares without regard to case (RFC 7643 §4.1.1, §4.1.2).
+pub(super) fn folds_case(segs: &[TargetSeg]) -> bool {
+    let keys: Vec<&str> = segs
+        .iter()
+        .filter_map(|s| match s {
+            TargetSeg::Key(k) => Some(k.as_str()),
+            TargetSeg::Select { .. } => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [name] => name.eq_ignore_ascii_case("userName") || name.eq_ignore_ascii_case("emails"),
+        [emails, value] => {
+            emails.eq_ignore_ascii_case("emails") && value.eq_ignore_ascii_case("value")
+        }
+        _ => false,
+    }
+}
+
+/// Parses a mapping target path; a path the mapping accepted always parses, but should one
+/// not, it is taken as one attribute name.
+pub(super) fn segments(target: &str) -> Vec<TargetSeg> {
+    crate::mapping::path::target(target).unwrap_or_else(|_| vec![TargetSeg::Key(target.into())])
+}
+
+/// Whether two values of a field are the same for the target (ignoring case when the field
+/// folds it).
+pub(super) fn same(a: &Json, b: &Json, fold: bool) -> bool {
+    match (a, b) {
+        (Json::String(x), Json::String(y)) if fold => x.eq_ignore_ascii_case(y) || x == y,
+        _ => a == b,
+    }
+}
+
+/// A user from a resource the server sent; `etag` from the answer's header wins over
+/// `meta.version`.
+pub(super) fn user(resource: Json, etag: Option<String>) -> Result<TargetUser, TargetError> {
+    let Json::Object(data) = resource else {
+        return Err(TargetError::Malformed(format!(
+            "a user is {}, not an object",
+            kind(&resource)
+        )));
+    };
+    let id = match data.get("id") {
+        Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
+        Some(other) => {
+            return Err(TargetError::Malformed(format!(
+                "a user's id is {}, not a string",
+                kind(other)
+            )));
+        }
+        None => return Err(TargetError::Malformed("a user has no id".into())),
+    };
+    let version = data
+        .get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Json::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    Ok(TargetUser {
+        id,
+        data,
+        etag: etag.filter(|e| !e.is_empty()).or(version),
+    })
+}
+
+/// One page of a `GET /Users`.
+#[derive(Debug)]
+pub(super) struct Page {
+    /// `totalResults`, when the server gave a usable one.
+    pub(super) total: Option<u64>,
+    /// The users on the page.
+    pub(super) users: Vec<TargetUser>,
+}
+
+/// Reads a list response.
+pub(super) fn page(body: &[u8]) -> Result<Page, TargetError> {
+    let Json::Object(mut list) = json(body)? else {
+        return Err(TargetError::Malformed(
+            "a list of users is not a JSON object".into(),
+        ));
+    };
+    let total = match list.get("totalResults") {
+        None | Some(Json::Null) => None,
+        Some(n) => match n.as_u64() {
+            Some(n) if n <= MAX_TOTAL => Some(n),
+            _ => {
+                return Err(TargetError::Malformed(format!(
+                    "totalResults is {}",
+                    shorten(&n.to_string(), 40)
+                )));
+            }
+        },
+    };
+    let resources = match list.remove("Resources") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(items)) => items,
+        Some(other) => {
+            return Err(TargetError::Malformed(format!(
+                "Resources is {}, not a list",
+                kind(&other)
+            )));
+        }
+    };
+    let users = resources
+        .into_iter()
+        .map(|r| user(r, None))
+        .collect::<Result<_, _>>()?;
+    Ok(Page { total, users })
+}
+
+/// A JSON body, or why it is not one.
+pub(super) fn json(body: &[u8]) -> Result<Json, TargetError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let start = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+        TargetError::Malformed(format!(
+            "not JSON ({e}): {}",
+            shorten(start.trim(), DETAIL_CHARS)
+        ))
+    })
+}
+
+/// What an error answer says: the SCIM error's `detail` (with its `scimType`), else the
+/// start of the body; shortened.
+pub(super) fn detail(body: &[u8]) -> String {
+    let parsed: Option<Json> = serde_json::from_slice(body).ok();
+    let said = parsed.as_ref().and_then(|error| {
+        let text = error.get("detail").and_then(Json::as_str)?.trim();
+        let scim_type = error.get("scimType").and_then(Json::as_str);
+        Some(match scim_type {
+            Some(t) if !t.is_empty() => format!("{t}: {text}"),
+            _ => text.to_owned(),
+        })
+    });
+    let text = said.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+    if text.is_empty() {
+        "no details".to_owned()
+    } else {
+        shorten(
+            &text.split_whitespace().collect::<Vec<_>>().join(" "),
+            DETAIL_CHARS,
+        )
+    }
+}
+
+/// `an object`, `a number`… for messages about unexpected JSON.
+fn kind(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::path::SCIM_CORE;
+    use serde_json::json;
+
+    #[test]
+    fn paths_are_written_in_scim_syntax() {
+        assert_eq!(scim_path(&segments("name.givenName")), "name.givenName");
+        assert_eq!(
+            scim_path(&segments("emails[type eq 'work'].value")),
+            "emails[type eq \"work\"].value"
+        );
+        let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        assert_eq!(
+            scim_path(&segments(&format!("{urn}:manager.value"))),
+            format!("{urn}:manager.value")
+        );
+        assert_eq!(
+            scim_path(&segments(&format!("{SCIM_CORE}:userName"))),
+            "userName"
+        );
+    }
+
+    #[test]
+    fn filter_values_are_json_strings() {
+        assert_eq!(
+            eq_filter("userName", &json!("a\"b\\c")).unwrap(),
+            r#"userName eq "a\"b\\c""#
+        );
+        assert_eq!(eq_filter("active", &json!(true)).unwrap(), "active eq true");
+        assert_eq!(eq_filter("emails", &json!(["x"])), None);
+        assert_eq!(eq_filter("x", &Json::Null), None);
+    }
+
+    #[test]
+    fn case_folding_follows_the_attribute() {
+        assert!(folds_case(&segments("userName")));
+        assert!(folds_case(&segments("username")));
+        assert!(folds_case(&segments("emails[type eq \"work\"].value")));
+        assert!(folds_case(&segments(&format!("{SCIM_CORE}:userName"))));
+        assert!(!folds_case(&segments("externalId")));
+        assert!(!folds_case(&segments("name.givenName")));
+        assert!(!folds_case(&segments(
+            "phoneNumbers[type eq \"work\"].value"
+        )));
+    }
+
+    #[test]
+    fn values_are_read_by_target_path() {
+        let data = json!({
+            "id": "1",
+            "Name": {"givenName": "Ann"},
+            "emails": [{"type": "home", "value": "h"}, {"type": "Work", "value": "w"}],
+        });
+        let data = data.as_object().unwrap();
+        assert_eq!(
+            value_at(data, &segments("name.givenName")),
+            Some(&json!("Ann"))
+        );
+        assert_eq!(
+            value_at(data, &segments("emails[type eq \"work\"].value")),
+            Some(&json!("w"))
+        );
+        assert_eq!(value_at(data, &segments("title")), None);
+        assert_eq!(value_at(data, &segments("emails.value")), None);
+    }
+
+    #[test]
+    fn hostile_users_are_errors() {
+        assert!(matches!(
+            user(json!({"id": 7}), None),
+            Err(TargetError::Malformed(_))
+        ));
+        assert!(matches!(
+            user(json!({"id": " "}), None),
+            Err(TargetError::Malformed(_))
+        ));
+        assert!(matches!(
+            user(json!([1]), None),
+            Err(TargetError::Malformed(_))
+        ));
+        let u = user(json!({"id": "a", "meta": {"version": "W/\"3\""}}), None).unwrap();
+        assert_eq!(u.etag.as_deref(), Some("W/\"3\""));
+        let u = user(
+            json!({"id": "a", "meta": {"version": 3}}),
+            Some("\"x\"".into()),
+        )
+        .unwrap();
+        assert_eq!(u.etag.as_deref(), Some("\"x\""));
+    }
+
+    #[test]
+    fn hostile_pages_are_errors() {
+        assert!(page(b"<html>").is_err());
+        assert!(page(br#"{"Resources": {"id": "1"}}"#).is_err());
+        assert!(page(br#"{"totalResults": -1, "Resources": []}"#).is_err());
+        assert!(page(br#"{"totalResults": 1e300, "Resources": []}"#).is_err());
+        assert!(page(br#"{"totalResults": 99999999999999999999999, "Resources": []}"#).is_err());
+        assert!(page(br#"{"totalResults": 1, "Resources": [{"id": 1}]}"#).is_err());
+        let p = page(br#"{"totalResults": 1, "Resources": [{"id": "1"}]}"#).unwrap();
+        assert_eq!((p.total, p.users.len()), (Some(1), 1));
+        let p = page(br#"{"Resources": null}"#).unwrap();
+        assert_eq!((p.total, p.users.len()), (None, 0));
+    }
+
+    #[test]
+    fn error_details_are_short() {
+        let body = json!({"status": "400", "scimType": "invalidValue", "detail": "bad\n  value"});
+        assert_eq!(
+            detail(body.to_string().as_bytes()),
+            "invalidValue: bad value"
+        );
+        assert_eq!(detail(b""), "no details");
+        assert!(detail("x".repeat(5000).as_bytes()).chars().count() <= DETAIL_CHARS + 1);
+    }
+}

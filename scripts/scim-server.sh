@@ -6,6 +6,7 @@
 #                                              answers, print its base URL on stdout
 #   scripts/scim-server.sh stop PORT           stop the server this script started on PORT
 #   scripts/scim-server.sh status PORT         print the base URL; exit 1 unless it answers
+#   scripts/scim-server.sh install             only install (CI does this before the tests)
 #
 # TOKEN: the bearer token the server demands; none means it accepts anonymous requests.
 # The server keeps its users in memory, so every start begins with none.
@@ -24,10 +25,13 @@ RUNDIR=$PEERS/run
 
 say() { printf 'scim-server: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
-usage() { sed -n '5,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 command=${1:-}
 port=${2:-}
+if [[ $command == install ]]; then
+    port=1 # unused
+fi
 [[ -n $command && -n $port ]] || usage
 [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || fail "not a port number: $port"
 
@@ -156,6 +160,7 @@ status() {
 }
 
 case $command in
+install) ensure_installed ;;
 start) start "${3:-}" ;;
 stop) stop ;;
 status) status ;;

@@ -129,6 +129,14 @@ fn load_mapping(config: &crate::config::Config) -> Option<crate::mapping::Mappin
     }
 }
 
+/// This process's peak resident memory in MB, where the system tells it (Linux).
+pub(super) fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.div_ceil(1024))
+}
+
 /// A runtime for the commands that talk to servers; `None` (reported) if it cannot start.
 fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

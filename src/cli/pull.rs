@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Outcome, load_config, load_mapping};
+use super::{Outcome, load_config, load_mapping, peak_memory};
 use crate::config::Config;
 use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 
@@ -163,12 +163,4 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
             .unwrap_or_default(),
     );
     Ok(())
-}
-
-/// This process's peak resident memory in MB, where the system tells it (Linux).
-fn peak_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.div_ceil(1024))
 }

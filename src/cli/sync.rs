@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value as Json, json};
 
-use super::{Outcome, color, load_config, load_mapping, print_error};
+use super::{Outcome, color, load_config, load_mapping, peak_memory, print_error};
 use crate::config::Config;
 use crate::mapping::Mapping;
 use crate::state::{self, State};
@@ -367,12 +367,13 @@ fn summary(outcome: &engine::Outcome) -> String {
     let _ = writeln!(out, "{:<12} {:>8}", "skipped", outcome.counts.skipped);
     let _ = writeln!(
         out,
-        "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s{}",
+        "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",
         outcome.graph_requests,
         outcome.target_requests,
         outcome.target_writes,
         outcome.read_time.as_secs_f64(),
         outcome.write_time.as_secs_f64(),
+        peak_memory().map_or("unknown".to_owned(), |mb| format!("{mb} MB")),
         if outcome.interrupted {
             "; stopped before all writes were made"
         } else {
@@ -402,5 +403,6 @@ fn report_json(outcome: &engine::Outcome) -> Json {
         "skipped": outcome.plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
         "requests": {"graph": outcome.graph_requests, "target": outcome.target_requests, "target_writes": outcome.target_writes},
         "seconds": {"read": outcome.read_time.as_secs_f64(), "write": outcome.write_time.as_secs_f64()},
+        "peak_memory_mb": peak_memory(),
     })
 }

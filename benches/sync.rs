@@ -1,0 +1,110 @@
+//! How long `userload run` takes on a large tenant, how many requests it makes, and how much
+//! memory it needs: the first load, a night without changes, and a night where 1% of users
+//! changed.
+//!
+//! The Graph simulator serves a synthetic tenant and adds 20 ms to every request; the SCIM
+//! simulator adds 5 ms to every request. The real binary runs as a child process and reports
+//! its own figures in its `--report` (the simulators' memory is not counted). Simulators and
+//! client share this machine's cores, which a real run does not.
+//!
+//! Floors: the first load needs USERS creates at `concurrency` 32, so USERS × 5 ms / 32; a
+//! night without changes needs the Graph pull (pages × 20 ms, one after another) and the
+//! target listing (pages of 1,000, four at a time, × 5 ms), side by side, so the larger of
+//! the two. Targets: within 1.3 × the floor, peak memory under 300 MB.
+//!
+//! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use userload::sim::graph::{self as sim, GraphSim};
+use userload::sim::scim::ScimSim;
+use userload::sim::tenant::Tenant;
+
+const GRAPH_LATENCY: Duration = Duration::from_millis(20);
+const SCIM_LATENCY: Duration = Duration::from_millis(5);
+const CONCURRENCY: u32 = 32;
+
+fn main() {
+    let users: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let built = Instant::now();
+    let graph = GraphSim::start(Tenant::synthetic(users, 2024)).expect("Graph simulator");
+    graph.with(|s| s.behaviour.latency = GRAPH_LATENCY);
+    let scim = ScimSim::start().expect("SCIM simulator");
+    scim.with(|s| {
+        s.behaviour.latency = SCIM_LATENCY;
+        s.behaviour.max_page_size = 1000;
+    });
+    println!(
+        "tenant of {users} users built in {:.1} s; Graph {} ms, SCIM {} ms per request",
+        built.elapsed().as_secs_f64(),
+        GRAPH_LATENCY.as_millis(),
+        SCIM_LATENCY.as_millis()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("bench.ini");
+    let url = graph.url();
+    std::fs::write(
+        &config,
+        format!(
+            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:BENCH_SECRET\nauthority = {url}\n\
+             domain = {url}\npage_size = 999\n[target]\ntype = scim\nurl = {}\npage_size = 1000\n\
+             [sync]\nconcurrency = {CONCURRENCY}\ncreate_disabled = true\n",
+            sim::TENANT_ID,
+            sim::CLIENT_ID,
+            scim.url(),
+        ),
+    )
+    .expect("config");
+    let pages = |size: usize| users.div_ceil(size).max(1) as u32;
+    let pull_floor = GRAPH_LATENCY * pages(999);
+    let list_floor = SCIM_LATENCY * pages(1000).div_ceil(4);
+    let load_floor = SCIM_LATENCY * (users as u32).div_ceil(CONCURRENCY);
+
+    let run = |what: &str, floor: Duration| {
+        let report = dir.path().join("report.json");
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_userload"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--report")
+            .arg(&report)
+            .env("BENCH_SECRET", sim::SECRET)
+            .output()
+            .expect("userload runs");
+        let wall = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{what}: run failed: {stderr}");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
+                .expect("report is JSON");
+        println!(
+            "{what}: {:.2} s, floor {:.2} s ({:.2} × floor); requests: Graph {}, target {} \
+             ({} writes); peak RSS {} MB; {}",
+            wall.as_secs_f64(),
+            floor.as_secs_f64(),
+            wall.as_secs_f64() / floor.as_secs_f64(),
+            report["requests"]["graph"],
+            report["requests"]["target"],
+            report["requests"]["target_writes"],
+            report["peak_memory_mb"],
+            report["counts"],
+        );
+    };
+    run("first load", load_floor);
+    run("no change", pull_floor.max(list_floor));
+    let changed = users / 100;
+    graph.with(|s| {
+        for (i, id) in s.tenant.ids().into_iter().take(changed).enumerate() {
+            s.tenant
+                .update(&id, json!({"jobTitle": format!("Changed title {i}")}));
+        }
+    });
+    // 1% of users is 1,000 PATCHes at concurrency 32 after the same reads.
+    let patch_floor = SCIM_LATENCY * (changed as u32).div_ceil(CONCURRENCY);
+    run("1% changed", pull_floor.max(list_floor) + patch_floor);
+}

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
-use super::{Outcome, load_config, load_mapping};
+use super::{Outcome, load_config, load_mapping, print_problems};
+use crate::config::TargetKind;
 use crate::config::{Config, Credential, Limit};
 use crate::graph::UserQuery;
 use crate::mapping::Mapping;
+use crate::target::rest;
 
 pub fn run(path: &Path) -> Outcome {
     match load_config(path) {
@@ -14,6 +16,17 @@ pub fn run(path: &Path) -> Outcome {
             let Some(mapping) = load_mapping(&config) else {
                 return Outcome::Failed;
             };
+            // A REST target's API description is part of the config too.
+            if let (TargetKind::Rest, Some(api)) = (config.target.kind, &config.target.api)
+                && let Err(problems) = rest::load_description(api, rest::Needs::Writes)
+            {
+                print_problems(&problems);
+                eprintln!(
+                    "{}: the target's API description has problems; nothing was run",
+                    path.display()
+                );
+                return Outcome::Failed;
+            }
             println!("{}", summary(&config, &mapping));
             Outcome::Success
         }

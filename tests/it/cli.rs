@@ -171,3 +171,31 @@ fn filter_test_rejects_a_broken_users_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn validate_checks_a_rest_targets_api_description() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "api.toml",
+        "[list]\nurl = \"/people?page={{page}\"\npaging = \"page\"\n",
+    );
+    write(
+        dir.path(),
+        "userload.ini",
+        "[source]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\n\n[target]\ntype = rest\nurl = https://assets.example.com\ntemplates = api.toml\n\n[sync]\nmapping = mappings/snipeit.toml\n",
+    );
+    std::fs::create_dir(dir.path().join("mappings")).unwrap();
+    std::fs::copy(
+        repo().join("mappings/snipeit.toml"),
+        dir.path().join("mappings/snipeit.toml"),
+    )
+    .unwrap();
+    let (code, _, stderr) = outcome(&userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("api.toml:2:"), "{stderr}");
+    assert!(stderr.contains("API description has problems"), "{stderr}");
+}

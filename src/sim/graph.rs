@@ -24,7 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::server::{Loopback, lock};
+use super::server::{Loopback, broken, lock};
 use super::tenant::{ChangeKind, Tenant};
 use crate::filter::Filter;
 use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
@@ -309,15 +309,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
 
 fn respond(answer: Answer) -> Response {
     let body = if answer.drop {
-        // Headers go out, then the body fails: the client sees a broken connection.
-        let broken = futures_util::stream::iter([
-            Ok(Bytes::from_static(b"{\"value\":[")),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            )),
-        ]);
-        Body::from_stream(broken)
+        broken(b"{\"value\":[")
     } else if let Some(value) = answer.value {
         let head = answer.body.to_string();
         let head = format!("{},\"value\":[", head.trim_end_matches('}'));

@@ -18,13 +18,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::server::{Loopback, lock};
+use super::server::{Loopback, broken, lock};
 
 /// Where the SCIM endpoints live below the simulator's address.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -504,15 +504,7 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
 fn respond(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = if answer.drop {
-        // Headers go out, then the body fails: the client sees a broken connection.
-        let broken = futures_util::stream::iter([
-            Ok(Bytes::from_static(b"{\"schemas\":")),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            )),
-        ]);
-        Body::from_stream(broken)
+        broken(b"{\"schemas\":")
     } else if let Some(raw) = answer.raw {
         Body::from(raw)
     } else if answer.body.is_null() {

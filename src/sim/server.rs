@@ -247,6 +247,18 @@ pub(crate) fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A body that breaks after `start`: the headers go out, then the client sees a broken
+/// connection.
+pub(crate) fn broken(start: &'static [u8]) -> Body {
+    Body::from_stream(futures_util::stream::iter([
+        Ok(Bytes::from_static(start)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "dropped",
+        )),
+    ]))
+}
+
 /// What to send back.
 enum Outcome {
     Reply(Reply),
@@ -317,17 +329,7 @@ async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpReq
 
 fn respond(outcome: Outcome) -> Response {
     let (status, body, headers) = match outcome {
-        Outcome::Dropped => {
-            // Headers go out, then the body fails: the client sees a broken connection.
-            let broken = futures_util::stream::iter([
-                Ok(Bytes::from_static(b"{\"status\":")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "dropped",
-                )),
-            ]);
-            (200, Body::from_stream(broken), Vec::new())
-        }
+        Outcome::Dropped => (200, broken(b"{\"status\":"), Vec::new()),
         Outcome::Raw(status, text) => (status, Body::from(text), Vec::new()),
         Outcome::Reply(reply) => (
             reply.status,

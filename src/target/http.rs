@@ -386,7 +386,7 @@ impl Http {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{Secret, TargetKind};
 
@@ -398,7 +398,8 @@ mod tests {
         gave_up: |target, what, attempts, last| format!("{target}: {what}: {attempts}: {last}"),
     };
 
-    fn config(auth: TargetAuth, token: Option<&str>) -> TargetConfig {
+    /// A SCIM target's config at `https://assets.example.com/scim/v2`.
+    pub(crate) fn config(auth: TargetAuth, token: Option<&str>) -> TargetConfig {
         TargetConfig {
             kind: TargetKind::Scim,
             url: Url::parse("https://assets.example.com/scim/v2").unwrap(),

@@ -92,28 +92,13 @@ impl Users for Http {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::config::{Secret, TargetAuth, TargetKind};
+    use crate::config::TargetAuth;
+    use crate::target::http::tests::config;
 
     fn http(token: Option<&str>) -> Http {
-        let config = TargetConfig {
-            kind: TargetKind::Scim,
-            url: Url::parse("https://assets.example.com/scim/v2").unwrap(),
-            token: token.map(Secret::literal),
-            sync_field: None,
-            auth: TargetAuth::Bearer,
-            api: None,
-            page_size: 100,
-            list: true,
-            batch_size: 500,
-            max_attempts: 3,
-            request_timeout: Duration::from_secs(5),
-        };
-        connect(&config, RetryPolicy::default()).unwrap()
+        connect(&config(TargetAuth::Bearer, token), RetryPolicy::default()).unwrap()
     }
-
     #[test]
     fn urls_stay_below_the_base() {
         let http = http(None);

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::server::{Loopback, broken, lock};
+use super::server::{Loopback, broken, lock, response};
 use super::tenant::{ChangeKind, Tenant};
 use crate::filter::Filter;
 use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
@@ -345,18 +345,7 @@ fn respond(answer: Answer) -> Response {
     } else {
         Body::from(answer.body.to_string())
     };
-    let mut response = (answer.status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    for (name, value) in answer.headers {
-        if let Ok(value) = value.parse() {
-            headers.insert(name, value);
-        }
-    }
-    response
+    response(answer.status, body, "application/json", answer.headers)
 }
 
 // ----- the token endpoint ------------------------------------------------------------------

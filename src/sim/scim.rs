@@ -21,10 +21,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::server::{Loopback, broken, lock};
+use super::server::{Loopback, broken, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -512,18 +512,7 @@ fn respond(answer: Answer) -> Response {
     } else {
         Body::from(answer.body.to_string())
     };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/scim+json"),
-    );
-    for (name, value) in answer.headers {
-        if let Ok(value) = value.parse() {
-            headers.insert(name, value);
-        }
-    }
-    response
+    response(status, body, "application/scim+json", answer.headers)
 }
 
 /// Answers one request that no fault replaced.

@@ -338,15 +338,26 @@ fn respond(outcome: Outcome) -> Response {
         ),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response(status, body, "application/json", headers)
+}
+
+/// An answer of `status` with `body` of `content_type` and the `extra` headers (a value that
+/// cannot be a header value is left out).
+pub(crate) fn response<N: header::IntoHeaderName>(
+    status: StatusCode,
+    body: Body,
+    content_type: &'static str,
+    extra: Vec<(N, String)>,
+) -> Response {
     let mut response = (status, body).into_response();
-    let out = response.headers_mut();
-    out.insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(content_type),
     );
-    for (name, value) in headers {
+    for (name, value) in extra {
         if let Ok(value) = value.parse() {
-            out.insert(name, value);
+            headers.insert(name, value);
         }
     }
     response

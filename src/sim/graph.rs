@@ -13,17 +13,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use super::server::{Loopback, broken, lock, response};
 use super::tenant::{ChangeKind, Tenant};
 use crate::filter::Filter;
 use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
@@ -203,83 +204,35 @@ impl SimState {
 
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
-pub struct GraphSim {
-    addr: SocketAddr,
-    state: Arc<Mutex<SimState>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+pub struct GraphSim(Loopback<SimState>);
 
 impl GraphSim {
     /// Starts a simulator for `tenant` with the default app, on a free loopback port, in its
     /// own thread (so it works from any test, sync or async).
     pub fn start(tenant: Tenant) -> std::io::Result<GraphSim> {
-        let state = Arc::new(Mutex::new(SimState {
+        let state = |_| SimState {
             tenant,
             apps: vec![App::default()],
             ..SimState::default()
-        }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shared = Arc::clone(&state);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("graph-sim")
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name("graph-sim".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    // Graph answers without Nagle delays; so must its stand-in.
-                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    let app = axum::Router::new().fallback(handle).with_state(Shared {
-                        state: shared,
-                        addr,
-                    });
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-                runtime.shutdown_background();
-            })?;
-        Ok(GraphSim {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        };
+        // Graph answers without Nagle delays, and so does the loopback server.
+        let app = |state, addr| {
+            axum::Router::new()
+                .fallback(handle)
+                .with_state(Shared { state, addr })
+        };
+        Loopback::serve("graph-sim", 2, state, app).map(GraphSim)
     }
 
     /// `http://127.0.0.1:PORT`: both the authority and the Graph root.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.url()
     }
 
     /// Runs `f` with the simulator's state locked: change the tenant, the apps, the
     /// behaviour, or read the request log.
     pub fn with<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        f(&mut lock(&self.state))
-    }
-}
-
-impl Drop for GraphSim {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.0.with(f)
     }
 }
 
@@ -287,13 +240,6 @@ impl Drop for GraphSim {
 struct Shared {
     state: Arc<Mutex<SimState>>,
     addr: SocketAddr,
-}
-
-/// The state lock; a panic elsewhere never makes the simulator unusable.
-fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What a handler decided, before logging.
@@ -363,15 +309,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
 
 fn respond(answer: Answer) -> Response {
     let body = if answer.drop {
-        // Headers go out, then the body fails: the client sees a broken connection.
-        let broken = futures_util::stream::iter([
-            Ok(Bytes::from_static(b"{\"value\":[")),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            )),
-        ]);
-        Body::from_stream(broken)
+        broken(b"{\"value\":[")
     } else if let Some(value) = answer.value {
         let head = answer.body.to_string();
         let head = format!("{},\"value\":[", head.trim_end_matches('}'));
@@ -407,18 +345,7 @@ fn respond(answer: Answer) -> Response {
     } else {
         Body::from(answer.body.to_string())
     };
-    let mut response = (answer.status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    for (name, value) in answer.headers {
-        if let Ok(value) = value.parse() {
-            headers.insert(name, value);
-        }
-    }
-    response
+    response(answer.status, body, "application/json", answer.headers)
 }
 
 // ----- the token endpoint ------------------------------------------------------------------

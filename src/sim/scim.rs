@@ -15,15 +15,16 @@
 //! request is logged, PATCH operations included, for tests to inspect.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
+
+use super::server::{Loopback, broken, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -327,86 +328,30 @@ impl ScimState {
 
 /// A running simulator; stops when dropped.
 #[derive(Debug)]
-pub struct ScimSim {
-    addr: SocketAddr,
-    state: Arc<Mutex<ScimState>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+pub struct ScimSim(Loopback<ScimState>);
 
 impl ScimSim {
     /// Starts an empty simulator on a free loopback port, in its own thread and runtime (so
     /// it works from any test, sync or async).
     pub fn start() -> std::io::Result<ScimSim> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(ScimState {
+        let state = |addr| ScimState {
             base: format!("http://{addr}{BASE_PATH}"),
             ..ScimState::default()
-        }));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shared = Arc::clone(&state);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("scim-sim")
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name("scim-sim".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    let app = axum::Router::new().fallback(handle).with_state(shared);
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                });
-                runtime.shutdown_background();
-            })?;
-        Ok(ScimSim {
-            addr,
-            state,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        };
+        let app = |state, _| axum::Router::new().fallback(handle).with_state(state);
+        Loopback::serve("scim-sim", 2, state, app).map(ScimSim)
     }
 
     /// The SCIM base URL, `http://127.0.0.1:PORT/scim/v2`.
     pub fn url(&self) -> String {
-        format!("http://{}{BASE_PATH}", self.addr)
+        format!("{}{BASE_PATH}", self.0.url())
     }
 
     /// Runs `f` with the simulator's state locked: add users, change the behaviour, read
     /// the users or the request log.
     pub fn with<T>(&self, f: impl FnOnce(&mut ScimState) -> T) -> T {
-        f(&mut lock(&self.state))
+        self.0.with(f)
     }
-}
-
-impl Drop for ScimSim {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The state lock; a panic elsewhere never makes the simulator unusable.
-fn lock(state: &Mutex<ScimState>) -> MutexGuard<'_, ScimState> {
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What a handler decided, before logging.
@@ -559,15 +504,7 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
 fn respond(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = if answer.drop {
-        // Headers go out, then the body fails: the client sees a broken connection.
-        let broken = futures_util::stream::iter([
-            Ok(Bytes::from_static(b"{\"schemas\":")),
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "dropped",
-            )),
-        ]);
-        Body::from_stream(broken)
+        broken(b"{\"schemas\":")
     } else if let Some(raw) = answer.raw {
         Body::from(raw)
     } else if answer.body.is_null() {
@@ -575,18 +512,7 @@ fn respond(answer: Answer) -> Response {
     } else {
         Body::from(answer.body.to_string())
     };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/scim+json"),
-    );
-    for (name, value) in answer.headers {
-        if let Ok(value) = value.parse() {
-            headers.insert(name, value);
-        }
-    }
-    response
+    response(status, body, "application/scim+json", answer.headers)
 }
 
 /// Answers one request that no fault replaced.

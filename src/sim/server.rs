@@ -1,8 +1,10 @@
-//! What the asset-system simulators share: a loopback HTTP server on its own thread and
-//! runtime, a log of every request, and faults injected by request number.
+//! What the simulators share: a loopback HTTP server on its own thread and runtime
+//! ([`Loopback`], which every simulator runs on), and for the asset-system simulators a log
+//! of every request and faults injected by request number.
 //!
-//! A simulator is a [`Service`]: plain state that answers one request at a time while it is
-//! locked, so tests can read and change it between requests through [`Server::with`].
+//! An asset-system simulator is a [`Service`]: plain state that answers one request at a
+//! time while it is locked, so tests can read and change it between requests through
+//! [`Loopback::with`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -143,38 +145,51 @@ pub trait Service: Send + 'static {
     fn serve(&mut self, request: &Request) -> Reply;
 }
 
-/// A running simulator; stops when dropped.
+/// An axum app served on a free loopback port from its own thread and runtime (so it works
+/// from any test, sync or async), around state that tests reach through [`Loopback::with`];
+/// stops when dropped.
 #[derive(Debug)]
-pub struct Server<S> {
+pub struct Loopback<S> {
     addr: SocketAddr,
     state: Arc<Mutex<S>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl<S: Service> Server<S> {
-    /// Starts `service` on a free loopback port, in its own thread and runtime (so it works
-    /// from any test, sync or async).
-    pub fn start(service: S) -> std::io::Result<Server<S>> {
-        let state = Arc::new(Mutex::new(service));
+/// A running asset-system simulator; stops when dropped.
+pub type Server<S> = Loopback<S>;
+
+impl<S: Send + 'static> Loopback<S> {
+    /// Starts serving on a free loopback port, with `workers` runtime threads named `name`:
+    /// `state` makes the state for the address, `app` the routes for the shared state and
+    /// the address. Answers go out without Nagle delays.
+    pub fn serve(
+        name: &'static str,
+        workers: usize,
+        state: impl FnOnce(SocketAddr) -> S,
+        app: impl FnOnce(Arc<Mutex<S>>, SocketAddr) -> axum::Router,
+    ) -> std::io::Result<Loopback<S>> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(state(addr)));
+        let app = app(Arc::clone(&state), addr);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shared = Arc::clone(&state);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(S::NAME)
+            .worker_threads(workers)
+            .thread_name(name)
             .enable_all()
             .build()?;
         let thread = std::thread::Builder::new()
-            .name(S::NAME.to_owned())
+            .name(name.to_owned())
             .spawn(move || {
                 runtime.block_on(async move {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let app = axum::Router::new().fallback(handle::<S>).with_state(shared);
+                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = stopped.await;
@@ -183,7 +198,7 @@ impl<S: Service> Server<S> {
                 });
                 runtime.shutdown_background();
             })?;
-        Ok(Server {
+        Ok(Loopback {
             addr,
             state,
             stop: Some(stop),
@@ -202,7 +217,19 @@ impl<S: Service> Server<S> {
     }
 }
 
-impl<S> Drop for Server<S> {
+impl<S: Service> Loopback<S> {
+    /// Starts `service` on a free loopback port.
+    pub fn start(service: S) -> std::io::Result<Server<S>> {
+        Loopback::serve(
+            S::NAME,
+            1,
+            |_| service,
+            |state, _| axum::Router::new().fallback(handle::<S>).with_state(state),
+        )
+    }
+}
+
+impl<S> Drop for Loopback<S> {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -214,10 +241,22 @@ impl<S> Drop for Server<S> {
 }
 
 /// The state lock; a panic elsewhere never makes the simulator unusable.
-fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
+pub(crate) fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A body that breaks after `start`: the headers go out, then the client sees a broken
+/// connection.
+pub(crate) fn broken(start: &'static [u8]) -> Body {
+    Body::from_stream(futures_util::stream::iter([
+        Ok(Bytes::from_static(start)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "dropped",
+        )),
+    ]))
 }
 
 /// What to send back.
@@ -290,17 +329,7 @@ async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpReq
 
 fn respond(outcome: Outcome) -> Response {
     let (status, body, headers) = match outcome {
-        Outcome::Dropped => {
-            // Headers go out, then the body fails: the client sees a broken connection.
-            let broken = futures_util::stream::iter([
-                Ok(Bytes::from_static(b"{\"status\":")),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "dropped",
-                )),
-            ]);
-            (200, Body::from_stream(broken), Vec::new())
-        }
+        Outcome::Dropped => (200, broken(b"{\"status\":"), Vec::new()),
         Outcome::Raw(status, text) => (status, Body::from(text), Vec::new()),
         Outcome::Reply(reply) => (
             reply.status,
@@ -309,15 +338,26 @@ fn respond(outcome: Outcome) -> Response {
         ),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response(status, body, "application/json", headers)
+}
+
+/// An answer of `status` with `body` of `content_type` and the `extra` headers (a value that
+/// cannot be a header value is left out).
+pub(crate) fn response<N: header::IntoHeaderName>(
+    status: StatusCode,
+    body: Body,
+    content_type: &'static str,
+    extra: Vec<(N, String)>,
+) -> Response {
     let mut response = (status, body).into_response();
-    let out = response.headers_mut();
-    out.insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(content_type),
     );
-    for (name, value) in headers {
+    for (name, value) in extra {
         if let Ok(value) = value.parse() {
-            out.insert(name, value);
+            headers.insert(name, value);
         }
     }
     response

@@ -306,48 +306,27 @@ impl State {
     /// Records creates about to be sent, `(Entra id, key)`: the users are owned from now
     /// on, their target ids still unknown. Committed before any request goes out.
     pub fn create_pending(&mut self, users: &[(&str, &str)]) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let sql = |source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.db.transaction().map_err(sql)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
-                     VALUES (?1, ?2, NULL, NULL, 1, ?3)
-                     ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
-                )
-                .map_err(sql)?;
-            let at = now();
-            for (entra_id, key) in users {
-                stmt.execute(params![entra_id, key, at]).map_err(sql)?;
-            }
-        }
-        tx.commit().map_err(sql)
+        let at = now();
+        self.execute_each(
+            "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+             VALUES (?1, ?2, NULL, NULL, 1, ?3)
+             ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
+            users,
+            |stmt, (entra_id, key)| stmt.execute(params![entra_id, key, at]),
+        )
     }
 
     /// Records users as owned with what the target now holds for them: after a write, or
     /// when a user was matched and found unchanged. One transaction for all of them.
     pub fn record(&mut self, users: &[Owned]) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let sql = |source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.db.transaction().map_err(sql)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, target_id = ?3,
-                         hash = ?4, active = ?5, changed_at = ?6",
-                )
-                .map_err(sql)?;
-            let at = now();
-            for user in users {
+        let at = now();
+        self.execute_each(
+            "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, target_id = ?3,
+                 hash = ?4, active = ?5, changed_at = ?6",
+            users,
+            |stmt, user| {
                 stmt.execute(params![
                     user.entra_id,
                     user.key,
@@ -356,29 +335,38 @@ impl State {
                     user.active,
                     at
                 ])
-                .map_err(sql)?;
-            }
-        }
-        tx.commit().map_err(sql)
+            },
+        )
     }
 
     /// Forgets owned users (their target user no longer exists).
     pub fn forget(&mut self, entra_ids: &[String]) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let sql = |source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.db.transaction().map_err(sql)?;
-        {
-            let mut stmt = tx
-                .prepare_cached("DELETE FROM owned WHERE entra_id = ?1")
-                .map_err(sql)?;
-            for id in entra_ids {
-                stmt.execute([id]).map_err(sql)?;
+        self.execute_each(
+            "DELETE FROM owned WHERE entra_id = ?1",
+            entra_ids,
+            |stmt, id| stmt.execute([id]),
+        )
+    }
+
+    /// Runs the statement `sql` once for each row, `execute` binding the row, all in one
+    /// transaction: every row is written or none.
+    fn execute_each<T>(
+        &mut self,
+        sql: &str,
+        rows: &[T],
+        execute: impl Fn(&mut rusqlite::Statement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<(), StateError> {
+        let run = |db: &mut Connection| {
+            let tx = db.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(sql)?;
+                for row in rows {
+                    execute(&mut stmt, row)?;
+                }
             }
-        }
-        tx.commit().map_err(sql)
+            tx.commit()
+        };
+        run(&mut self.db).map_err(self.sql())
     }
 
     /// Starts a run in the history; returns its number.

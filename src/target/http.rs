@@ -1,17 +1,21 @@
-//! One HTTP conversation with an asset system, shared by the REST and Oomnitza targets.
+//! One HTTP conversation with an asset system, shared by every target.
 //!
 //! Every request goes out signed the way the config says (bearer, a custom header, basic),
-//! is counted in [`TargetStats`], and has its answer read within a size limit and sorted
-//! into success, refusal or a transient failure. Idempotent requests are retried here on
-//! 429, 5xx, timeouts and broken connections, honouring `Retry-After`; a request that must
-//! not simply be sent again (a POST that creates) gets a single attempt, and its caller
-//! decides what to do after a transient failure. No error ever carries the token: answers
-//! are shortened and scrubbed of it before they are quoted.
+//! with a time limit and no redirects, is counted in [`TargetStats`], and has its answer
+//! read within a size limit. Throttling, the 5xx a target's [`Dialect`] names, timeouts and
+//! broken connections are transient: [`Http::send`] tries idempotent requests again,
+//! honouring `Retry-After`; a request that must not simply be sent again (a POST that
+//! creates) is sent with [`Http::send_once`], and its caller decides what to do after a
+//! transient failure. No error ever carries a credential: answers are scrubbed of them
+//! before they are quoted.
+//!
+//! What differs between targets (media types, how an error answer is quoted, how giving up
+//! is worded) is the target's [`Dialect`]; what its answers mean stays in the target.
 
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{self, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 use url::Url;
 
@@ -24,64 +28,96 @@ use crate::graph::retry::{RetryPolicy, parse_retry_after};
 /// The largest answer read; anything longer is refused rather than held in memory.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
 
-/// How much of an answer is quoted in an error.
-const QUOTED_CHARS: usize = 300;
+/// Secrets shorter than this are not scrubbed from messages (they would blank out words).
+const MIN_SECRET_CHARS: usize = 3;
 
-/// A 2xx answer.
+/// The retry settings of a target's config.
+pub(crate) fn policy_of(config: &TargetConfig) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: config.max_attempts.max(1),
+        timeout: config.request_timeout,
+        ..RetryPolicy::default()
+    }
+}
+
+/// How one kind of target speaks HTTP.
 #[derive(Debug)]
-pub(crate) struct Answer {
-    /// The status, 200–299.
+pub(crate) struct Dialect {
+    /// The `Accept` header of every request.
+    pub accept: &'static str,
+    /// The `Content-Type` of every body.
+    pub content_type: &'static str,
+    /// The statuses worth trying again (besides timeouts and broken connections).
+    pub transient: &'static [u16],
+    /// What an answer's body says, shortened for a message, without credentials.
+    pub quote: fn(&Http, &[u8]) -> String,
+    /// The message after the last try of `what` failed:
+    /// `(target, what, attempts, last failure)`.
+    pub gave_up: fn(&str, &str, u32, &str) -> String,
+}
+
+/// An answer that trying again would not change, whatever its status.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// The HTTP status.
     pub status: u16,
-    /// The body as JSON; `null` when empty.
-    pub body: Json,
+    /// The `ETag` header, if any.
+    pub etag: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
 /// How one attempt failed.
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    /// Worth trying again later (429, 5xx, a timeout, a broken connection): what happened,
-    /// and how long the server asked us to wait.
+    /// Worth trying again later (a transient status, a timeout, a broken connection).
     Transient {
         /// What happened, for the error if no later try succeeds.
         detail: String,
         /// The server's `Retry-After`, if it gave one.
         retry_after: Option<Duration>,
+        /// Whether it was a 429: the server says it did nothing with the request.
+        throttled: bool,
     },
-    /// Trying again cannot help.
+    /// Trying again cannot help (the answer is too large to read).
     Final(TargetError),
-}
-
-/// How requests prove who sends them.
-#[derive(Debug)]
-enum Auth {
-    None,
-    Header(HeaderName, HeaderValue),
-    Basic(String, String),
 }
 
 /// An authenticated HTTP client for one target.
 #[derive(Debug)]
-pub(crate) struct Client {
-    http: reqwest::Client,
+pub(crate) struct Http {
+    client: reqwest::Client,
+    /// The URL requests are made below.
     base: Url,
-    auth: Auth,
-    /// Secrets to scrub from anything quoted back (the token, the password).
+    credentials: Option<(HeaderName, HeaderValue)>,
+    /// Credential texts to scrub from anything quoted back.
     secrets: Vec<String>,
-    policy: RetryPolicy,
-    /// Which target, for messages.
-    name: String,
+    dialect: &'static Dialect,
+    /// The retry policy.
+    pub policy: RetryPolicy,
     /// The requests made so far.
     pub stats: TargetStats,
+    /// What the target is, for messages (`SCIM at https://…`).
+    name: String,
 }
 
-impl Client {
-    /// A client for the target in `config`; `name` says what it is in messages
-    /// (`Snipe-IT at https://…`).
+impl Http {
+    /// A client for the target in `config`, making requests below `base`; `name` says what
+    /// the target is in messages.
     pub fn new(
         config: &TargetConfig,
         policy: RetryPolicy,
         name: String,
-    ) -> Result<Client, TargetError> {
+        base: Url,
+        dialect: &'static Dialect,
+    ) -> Result<Http, TargetError> {
         let setup = |detail: String| TargetError::Unsupported(format!("{name}: {detail}"));
         let token = match &config.token {
             Some(secret) => Some(
@@ -93,48 +129,60 @@ impl Client {
             None => None,
         };
         let mut secrets: Vec<String> = token.iter().cloned().collect();
-        let auth = match (&config.auth, token) {
+        let credentials = match (&config.auth, token) {
             (TargetAuth::Basic { username, password }, _) => {
                 let password = password
                     .expose()
-                    .map_err(|why| setup(format!("the password is unavailable: {why}")))?
-                    .to_string();
-                secrets.push(password.clone());
-                Auth::Basic(username.clone(), password)
+                    .map_err(|why| setup(format!("the password is unavailable: {why}")))?;
+                let encoded = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("{username}:{password}"),
+                );
+                secrets.push(password.to_string());
+                let value = format!("Basic {encoded}");
+                secrets.push(encoded);
+                Some((header::AUTHORIZATION, value))
             }
-            (_, None) => Auth::None,
-            (TargetAuth::Bearer, Some(token)) => Auth::Header(
-                reqwest::header::AUTHORIZATION,
-                header_value(&format!("Bearer {token}"), &setup)?,
-            ),
-            (TargetAuth::Header(header), Some(token)) => {
-                let header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+            (TargetAuth::Bearer, Some(token)) => {
+                Some((header::AUTHORIZATION, format!("Bearer {token}")))
+            }
+            (TargetAuth::Header(name), Some(token)) => {
+                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                     setup(format!(
                         "`{}` is not a valid header name",
-                        shorten(header, 40)
+                        shorten(name, 40)
                     ))
                 })?;
-                Auth::Header(header, header_value(&token, &setup)?)
+                Some((name, token))
             }
+            (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
         };
-        let http = reqwest::Client::builder()
+        let credentials = match credentials {
+            Some((name, value)) => {
+                let mut value = HeaderValue::from_str(&value)
+                    .map_err(|_| setup("the credentials cannot be sent in a header".to_string()))?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+            None => None,
+        };
+        secrets.retain(|s| s.len() >= MIN_SECRET_CHARS);
+        let client = reqwest::Client::builder()
             .user_agent(concat!("userload/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15).min(policy.timeout))
             // A redirect could carry the credentials to another host.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| setup(format!("cannot set up HTTPS: {e}")))?;
-        let mut base = config.url.clone();
-        base.set_query(None);
-        base.set_fragment(None);
-        Ok(Client {
-            http,
+        Ok(Http {
+            client,
             base,
-            auth,
+            credentials,
             secrets,
+            dialect,
             policy,
-            name,
             stats: TargetStats::default(),
+            name,
         })
     }
 
@@ -143,14 +191,14 @@ impl Client {
         &self.name
     }
 
-    /// The retry policy.
-    pub fn policy(&self) -> &RetryPolicy {
-        &self.policy
+    /// The URL requests are made below.
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
     /// The URL a rendered template or a followed link names: a path (with its query) below
-    /// the configured URL, or an absolute URL that must stay on the target's origin so an
-    /// answer cannot send our credentials elsewhere.
+    /// the base, or an absolute URL that must stay on the target's origin so an answer
+    /// cannot send our credentials elsewhere.
     pub fn url(&self, written: &str) -> Result<Url, TargetError> {
         let written = written.trim();
         if written.starts_with("http://") || written.starts_with("https://") {
@@ -182,206 +230,239 @@ impl Client {
         self.url(resolved.as_str())
     }
 
-    /// Sends an idempotent request (GET, PUT, PATCH, DELETE, or a POST that is safe to
-    /// repeat), trying again after transient failures up to the policy's limit.
+    /// Sends a request that may be repeated (GET, PUT, PATCH, DELETE, or a POST that is safe
+    /// to repeat) until an answer comes that trying again would not change, or the tries run
+    /// out. `what` names the request in errors.
     pub async fn send(
         &self,
         method: Method,
         url: &Url,
         body: Option<&Json>,
+        if_match: Option<&str>,
         what: &str,
-    ) -> Result<Answer, TargetError> {
+    ) -> Result<Reply, TargetError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(method.clone(), url, body, what).await {
-                Ok(answer) => return Ok(answer),
+            match self
+                .send_once(method.clone(), url, body, if_match, what)
+                .await
+            {
+                Ok(reply) => return Ok(reply),
                 Err(Attempt::Final(error)) => return Err(error),
                 Err(Attempt::Transient {
                     detail,
                     retry_after,
-                }) => {
-                    if attempt >= self.policy.max_attempts {
-                        return Err(self.gave_up(what, attempt, &detail));
-                    }
-                    self.pause(attempt, retry_after).await;
-                }
+                    ..
+                }) => self.pause(what, attempt, &detail, retry_after).await?,
             }
         }
     }
 
-    /// The error after the last try failed.
-    pub fn gave_up(&self, what: &str, attempts: u32, last: &str) -> TargetError {
-        let tries = if attempts == 1 { "try" } else { "tries" };
-        TargetError::Unavailable(format!(
-            "{}: {what} failed after {attempts} {tries}: {last}",
-            self.name
-        ))
-    }
-
-    /// Waits before try number `attempt + 1` and counts the retry.
-    pub async fn pause(&self, attempt: u32, retry_after: Option<Duration>) {
+    /// Waits before try `attempt + 1` and counts the retry, or, when the tries have run out,
+    /// says so with the `last` failure.
+    pub async fn pause(
+        &self,
+        what: &str,
+        attempt: u32,
+        last: &str,
+        retry_after: Option<Duration>,
+    ) -> Result<(), TargetError> {
+        if attempt >= self.policy.max_attempts {
+            return Err(self.gave_up(what, attempt, last));
+        }
         self.stats
             .retries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+        Ok(())
     }
 
-    /// Sends a request once and sorts its outcome.
+    /// The error after the last of `attempts` tries of `what` failed with `last`.
+    pub fn gave_up(&self, what: &str, attempts: u32, last: &str) -> TargetError {
+        TargetError::Unavailable((self.dialect.gave_up)(&self.name, what, attempts, last))
+    }
+
+    /// Sends a request once (with `If-Match` when given) and reads the whole answer.
     pub async fn send_once(
         &self,
         method: Method,
         url: &Url,
         body: Option<&Json>,
+        if_match: Option<&str>,
         what: &str,
-    ) -> Result<Answer, Attempt> {
+    ) -> Result<Reply, Attempt> {
         self.stats
             .count(method != Method::GET && method != Method::HEAD);
         let mut request = self
-            .http
+            .client
             .request(method, url.clone())
             .timeout(self.policy.timeout)
-            .header(reqwest::header::ACCEPT, "application/json");
-        request = match &self.auth {
-            Auth::None => request,
-            Auth::Header(name, value) => request.header(name.clone(), value.clone()),
-            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
-        };
+            .header(header::ACCEPT, self.dialect.accept);
+        if let Some((name, value)) = &self.credentials {
+            request = request.header(name, value.clone());
+        }
+        if let Some(etag) = if_match {
+            request = request.header(header::IF_MATCH, etag);
+        }
         if let Some(body) = body {
-            request = request.json(body);
+            request = request
+                .header(header::CONTENT_TYPE, self.dialect.content_type)
+                .body(body.to_string());
         }
         let mut response = match request.send().await {
             Ok(response) => response,
-            Err(e) => {
-                return Err(Attempt::Transient {
-                    detail: self.scrub(&describe(&e)),
-                    retry_after: None,
-                });
-            }
+            Err(e) => return Err(self.transient(describe(&e), None, false)),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let text = |name: HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = text(header::ETAG);
+        let retry_after = text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
         let mut bytes = Vec::new();
         loop {
             match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
-                        return Err(Attempt::Final(TargetError::Malformed(format!(
-                            "{what}: the answer is longer than {} MiB",
-                            MAX_ANSWER_BYTES >> 20
-                        ))));
-                    }
-                    bytes.extend_from_slice(&chunk);
+                Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_ANSWER_BYTES => {
+                    return Err(Attempt::Final(TargetError::Malformed(format!(
+                        "{what}: the answer is longer than {} MiB",
+                        MAX_ANSWER_BYTES >> 20
+                    ))));
                 }
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => {
-                    return Err(Attempt::Transient {
-                        detail: self.scrub(&describe(&e)),
-                        retry_after: None,
-                    });
-                }
+                Err(e) => return Err(self.transient(describe(&e), None, false)),
             }
         }
+        if self.dialect.transient.contains(&status) {
+            let detail = format!("HTTP {status}: {}", self.quote(&bytes));
+            return Err(self.transient(detail, retry_after, status == 429));
+        }
+        Ok(Reply {
+            status,
+            etag,
+            body: bytes,
+        })
+    }
+
+    fn transient(&self, detail: String, retry_after: Option<Duration>, throttled: bool) -> Attempt {
+        Attempt::Transient {
+            detail: self.scrub(&detail),
+            retry_after,
+            throttled,
+        }
+    }
+
+    /// The error for an answer that is not a success: refused credentials (401, 403) stop
+    /// the run, any other status refuses this request.
+    pub fn refusal(&self, status: u16, detail: String) -> TargetError {
         match status {
-            200..=299 => {
-                let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                    Json::Null
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| {
-                        Attempt::Final(TargetError::Malformed(format!(
-                            "{what}: the answer is not JSON ({e}): {}",
-                            self.quote(&bytes)
-                        )))
-                    })?
-                };
-                Ok(Answer { status, body })
-            }
-            401 | 403 => Err(Attempt::Final(TargetError::Unauthorized {
+            401 | 403 => TargetError::Unauthorized {
                 target: self.name.clone(),
                 status,
-                detail: self.quote(&bytes),
-            })),
-            408 | 429 | 500 | 502 | 503 | 504 => Err(Attempt::Transient {
-                detail: format!("HTTP {status}: {}", self.quote(&bytes)),
-                retry_after,
-            }),
-            _ => Err(Attempt::Final(TargetError::Rejected {
-                status,
-                detail: self.quote(&bytes),
-            })),
+                detail,
+            },
+            _ => TargetError::Rejected { status, detail },
         }
     }
 
-    /// What an answer said, shortened for an error: the message of a JSON error body when
-    /// there is one, else the text; never the credentials.
-    pub fn quote(&self, bytes: &[u8]) -> String {
-        let text = match serde_json::from_slice::<Json>(bytes) {
-            Ok(json) => message_of(&json).unwrap_or_else(|| json.to_string()),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-        };
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if text.is_empty() {
-            return "no details".to_string();
-        }
-        shorten(&self.scrub(&text), QUOTED_CHARS)
+    /// What an answer said, in the target's words, shortened and without credentials.
+    pub fn quote(&self, body: &[u8]) -> String {
+        (self.dialect.quote)(self, body)
     }
 
-    /// `text` with every secret replaced.
+    /// `text` with every credential replaced (a server may echo a header it refused).
     pub fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
-        for secret in self.secrets.iter().filter(|s| s.len() >= 4) {
+        for secret in &self.secrets {
             text = text.replace(secret.as_str(), "[redacted]");
         }
         text
     }
 }
 
-fn header_value(
-    value: &str,
-    setup: &impl Fn(String) -> TargetError,
-) -> Result<HeaderValue, TargetError> {
-    let mut value = HeaderValue::from_str(value)
-        .map_err(|_| setup("the token cannot be sent in a header".to_string()))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{Secret, TargetKind};
 
-/// The message in a JSON error body, in the shapes APIs commonly use: `messages` (a text,
-/// or an object of field → texts, as Snipe-IT answers), `message`, `error`, `detail`,
-/// `errors`.
-pub(crate) fn message_of(body: &Json) -> Option<String> {
-    [
-        "messages",
-        "message",
-        "error",
-        "detail",
-        "errors",
-        "error_description",
-    ]
-    .iter()
-    .find_map(|key| body.get(key).and_then(flatten_message))
-}
-
-/// A message value as one line: texts joined, objects as `key: text`.
-pub(crate) fn flatten_message(value: &Json) -> Option<String> {
-    let text = match value {
-        Json::String(s) => s.clone(),
-        Json::Array(items) => items
-            .iter()
-            .filter_map(flatten_message)
-            .collect::<Vec<_>>()
-            .join("; "),
-        Json::Object(map) => map
-            .iter()
-            .filter_map(|(k, v)| Some(format!("{k}: {}", flatten_message(v)?)))
-            .collect::<Vec<_>>()
-            .join("; "),
-        Json::Null => String::new(),
-        other => other.to_string(),
+    const PLAIN: Dialect = Dialect {
+        accept: "application/json",
+        content_type: "application/json",
+        transient: &[429, 503],
+        quote: |http, body| http.scrub(&String::from_utf8_lossy(body)),
+        gave_up: |target, what, attempts, last| format!("{target}: {what}: {attempts}: {last}"),
     };
-    (!text.trim().is_empty()).then_some(text)
+
+    /// A SCIM target's config at `https://assets.example.com/scim/v2`.
+    pub(crate) fn config(auth: TargetAuth, token: Option<&str>) -> TargetConfig {
+        TargetConfig {
+            kind: TargetKind::Scim,
+            url: Url::parse("https://assets.example.com/scim/v2").unwrap(),
+            token: token.map(Secret::literal),
+            sync_field: None,
+            auth,
+            api: None,
+            page_size: 100,
+            list: true,
+            batch_size: 500,
+            max_attempts: 3,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn http(auth: TargetAuth, token: Option<&str>) -> Result<Http, TargetError> {
+        let config = config(auth, token);
+        let base = config.url.clone();
+        Http::new(&config, policy_of(&config), "test".into(), base, &PLAIN)
+    }
+
+    fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {
+        http(auth, token).unwrap().credentials.map(|(name, value)| {
+            assert!(value.is_sensitive());
+            (name.to_string(), value.to_str().unwrap().to_owned())
+        })
+    }
+
+    #[test]
+    fn credentials_follow_the_auth_setting() {
+        assert_eq!(
+            credentials(TargetAuth::Bearer, Some("t0ken")),
+            Some(("authorization".into(), "Bearer t0ken".into()))
+        );
+        assert_eq!(credentials(TargetAuth::Bearer, None), None);
+        let basic = TargetAuth::Basic {
+            username: "svc".into(),
+            password: Secret::literal("pa:ss"),
+        };
+        assert_eq!(
+            credentials(basic, None),
+            Some(("authorization".into(), "Basic c3ZjOnBhOnNz".into()))
+        );
+        let header = TargetAuth::Header("X-API-Key".into());
+        assert_eq!(
+            credentials(header.clone(), Some("k3y")),
+            Some(("x-api-key".into(), "k3y".into()))
+        );
+        assert_eq!(credentials(header, None), None);
+        let bad = TargetAuth::Header("Bad Header".into());
+        assert!(http(bad, Some("k")).is_err());
+    }
+
+    #[test]
+    fn every_credential_is_scrubbed() {
+        let basic = TargetAuth::Basic {
+            username: "svc".into(),
+            password: Secret::literal("pa:ss"),
+        };
+        let http = http(basic, Some("t0ken")).unwrap();
+        assert_eq!(
+            http.scrub("t0ken pa:ss c3ZjOnBhOnNz ok"),
+            "[redacted] [redacted] [redacted] ok"
+        );
+    }
 }

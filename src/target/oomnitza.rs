@@ -31,7 +31,8 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde_json::{Map, Value as Json, json};
 
-use super::rest::{RestTarget, text_of};
+use super::http::policy_of;
+use super::rest::{self, RestTarget, text_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser, Write};
 use crate::config::TargetConfig;
 use crate::graph::retry::RetryPolicy;
@@ -72,12 +73,7 @@ impl OomnitzaTarget {
     /// The Oomnitza at `config`'s URL, with users laid out by `mapping` and matched on its
     /// match key (the config's `sync_field` when it has one).
     pub fn new(config: &TargetConfig, mapping: &Mapping) -> Result<OomnitzaTarget, TargetError> {
-        let policy = RetryPolicy {
-            max_attempts: config.max_attempts.max(1),
-            timeout: config.request_timeout,
-            ..RetryPolicy::default()
-        };
-        Self::with_policy(config, mapping, policy)
+        Self::with_policy(config, mapping, policy_of(config))
     }
 
     /// Like [`OomnitzaTarget::new`] with an explicit retry policy (tests shorten the waits).
@@ -194,11 +190,10 @@ impl OomnitzaTarget {
         });
         let url = client.url("/api/v3/bulk")?;
         let what = format!("uploading {} users", records.len());
-        client.send(Method::POST, &url, Some(&body), &what).await?;
+        rest::send(client, Method::POST, &url, Some(&body), &what).await?;
         let url = client.url(&format!("/api/v3/bulk/{portion}/finalize"))?;
-        let answer = client
-            .send(Method::POST, &url, Some(&json!({})), "finalizing an upload")
-            .await?;
+        let what = "finalizing an upload";
+        let answer = rest::send(client, Method::POST, &url, Some(&json!({})), what).await?;
         let mut refused = HashMap::new();
         if let Some(Json::Array(errors)) = answer.body.get("errors") {
             for error in errors {

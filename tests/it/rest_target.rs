@@ -140,6 +140,22 @@ fn snipeit_target(sim: &SnipeItSim, mapping: &Mapping) -> RestTarget {
     RestTarget::with_policy(&snipeit_config(sim), mapping, quick()).unwrap()
 }
 
+/// A Snipe-IT simulator, the shipped mapping and a target for both.
+fn snipeit() -> (SnipeItSim, Mapping, RestTarget) {
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let target = snipeit_target(&sim, &mapping);
+    (sim, mapping, target)
+}
+
+/// Ann Lee of Finance's record.
+fn ann(mapping: &Mapping) -> Record {
+    map(
+        mapping,
+        &graph_user("ann.lee@contoso.com", "Ann", "Finance"),
+    )
+}
+
 /// The `(method, path)` of every request so far.
 fn requests(sim: &SnipeItSim) -> Vec<(String, String)> {
     sim.with(|s| {
@@ -199,9 +215,7 @@ async fn snipeit_lists_every_user_across_pages_in_the_mappings_layout() {
 
 #[tokio::test]
 async fn snipeit_reads_back_a_created_user_as_equal_to_its_record() {
-    let sim = snipeit_sim();
-    let mapping = shipped("snipeit");
-    let target = snipeit_target(&sim, &mapping);
+    let (_sim, mapping, target) = snipeit();
     let mut user = graph_user("ann.o'lee@contoso.com", "Ann & Jo", "IT Operations");
     user["surname"] = json!("<Lee>");
     let record = map(&mapping, &user);
@@ -221,13 +235,8 @@ async fn snipeit_reads_back_a_created_user_as_equal_to_its_record() {
 
 #[tokio::test]
 async fn snipeit_create_sends_the_whole_record() {
-    let sim = snipeit_sim();
-    let mapping = shipped("snipeit");
-    let target = snipeit_target(&sim, &mapping);
-    let record = map(
-        &mapping,
-        &graph_user("ann.lee@contoso.com", "Ann", "Finance"),
-    );
+    let (sim, mapping, target) = snipeit();
+    let record = ann(&mapping);
     let created = target.create(&record).await.unwrap();
     assert_eq!(created.id, "1");
     let posted = sim.with(|s| s.traffic.requests("POST", "/api/v1/users")[0].body.clone());
@@ -282,13 +291,8 @@ async fn snipeit_find_keeps_only_the_exact_match() {
 
 #[tokio::test]
 async fn snipeit_update_sends_only_the_changed_fields() {
-    let sim = snipeit_sim();
-    let mapping = shipped("snipeit");
-    let target = snipeit_target(&sim, &mapping);
-    let record = map(
-        &mapping,
-        &graph_user("ann.lee@contoso.com", "Ann", "Finance"),
-    );
+    let (sim, mapping, target) = snipeit();
+    let record = ann(&mapping);
     let user = target.create(&record).await.unwrap();
     let mut moved = graph_user("ann.lee@contoso.com", "Ann", "Sales");
     moved["jobTitle"] = json!("Lead");
@@ -494,9 +498,7 @@ async fn snipeit_wrong_token_is_unauthorized_and_never_quoted() {
 
 #[tokio::test]
 async fn snipeit_validation_errors_are_rejections_with_the_message() {
-    let sim = snipeit_sim();
-    let mapping = shipped("snipeit");
-    let target = snipeit_target(&sim, &mapping);
+    let (sim, mapping, target) = snipeit();
     let mut user = graph_user("ann.lee@contoso.com", "Ann", "Sales");
     user["mail"] = json!("not an address");
     let record = map(&mapping, &user);
@@ -1310,6 +1312,26 @@ fn engine_config(dir: &std::path::Path, graph: &GraphSim, target_lines: &str) ->
     config::load(&path).unwrap_or_else(|e| panic!("{e}")).config
 }
 
+/// A Snipe-IT simulator's `[target]` lines.
+fn snipeit_lines(sim: &SnipeItSim) -> String {
+    format!(
+        "type = rest\npreset = snipeit\nurl = {}\ntoken = {}",
+        sim.url(),
+        snipeit::TOKEN
+    )
+}
+
+/// The Graph simulator with 30 users, and in a fresh folder a config that syncs them to the
+/// target of `target_lines`, 7 users a page, with the config's mapping.
+fn nightly(target_lines: &str) -> (GraphSim, tempfile::TempDir, Config, Mapping) {
+    let graph = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!("{target_lines}\npage_size = 7");
+    let config = engine_config(dir.path(), &graph, &lines);
+    let mapping = mapping::load(&config).unwrap();
+    (graph, dir, config, mapping)
+}
+
 /// One run with the target the config names; the run's outcome and the target's writes.
 fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -1342,16 +1364,8 @@ fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
 
 #[test]
 fn a_second_night_writes_nothing_to_snipeit_and_a_change_sends_one_field() {
-    let graph = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
     let snipe = snipeit_sim();
-    let dir = tempfile::tempdir().unwrap();
-    let lines = format!(
-        "type = rest\npreset = snipeit\nurl = {}\ntoken = {}\npage_size = 7",
-        snipe.url(),
-        snipeit::TOKEN
-    );
-    let config = engine_config(dir.path(), &graph, &lines);
-    let mapping = mapping::load(&config).unwrap();
+    let (graph, _dir, config, mapping) = nightly(&snipeit_lines(&snipe));
     let (first, _) = engine_run(&config, &mapping);
     assert!(first.failures.is_empty(), "{:?}", first.failures);
     assert!(first.counts.created > 10, "{:?}", first.counts);
@@ -1386,16 +1400,13 @@ fn a_second_night_writes_nothing_to_snipeit_and_a_change_sends_one_field() {
 
 #[test]
 fn a_second_night_writes_nothing_to_oomnitza_and_a_departure_is_one_upload() {
-    let graph = GraphSim::start(Tenant::synthetic(30, 7)).unwrap();
     let oomnitza = Oomnitza::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let lines = format!(
-        "type = oomnitza\nurl = {}\ntoken = {}\npage_size = 7",
+        "type = oomnitza\nurl = {}\ntoken = {}",
         oomnitza.url(),
         oomnitza::TOKEN
     );
-    let config = engine_config(dir.path(), &graph, &lines);
-    let mapping = mapping::load(&config).unwrap();
+    let (graph, _dir, config, mapping) = nightly(&lines);
     let (first, writes) = engine_run(&config, &mapping);
     assert!(first.failures.is_empty(), "{:?}", first.failures);
     assert!(first.counts.created > 10, "{:?}", first.counts);
@@ -1482,12 +1493,7 @@ fn check_reaches_snipeit_through_the_preset_and_never_prints_the_token() {
     let snipe = snipeit_sim();
     snipe.with(|s| s.add_user(json!({"first_name": "A", "username": "a@contoso.com"})));
     let dir = tempfile::tempdir().unwrap();
-    let lines = format!(
-        "type = rest\npreset = snipeit\nurl = {}\ntoken = {}",
-        snipe.url(),
-        snipeit::TOKEN
-    );
-    engine_config(dir.path(), &graph, &lines);
+    engine_config(dir.path(), &graph, &snipeit_lines(&snipe));
     let (code, stdout, stderr) = outcome(&userload(
         dir.path(),
         &["check", "--config", "userload.ini"],

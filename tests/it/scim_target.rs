@@ -119,6 +119,34 @@ fn seed(sim: &ScimSim, mapping: &Mapping, n: u32) -> Vec<String> {
     sim.with(|s| records.into_iter().map(|r| s.insert(r).unwrap()).collect())
 }
 
+/// A simulator holding users `user1…usern` made by the shipped mapping, that mapping, and a
+/// target for them.
+fn seeded(n: u32) -> (ScimSim, Mapping, ScimTarget) {
+    let sim = ScimSim::start().unwrap();
+    let m = scim_mapping();
+    seed(&sim, &m, n);
+    let target = target(&sim, &m);
+    (sim, m, target)
+}
+
+/// `user{n}@contoso.com` as the target finds it.
+async fn find_user(target: &ScimTarget, n: u32) -> TargetUser {
+    target
+        .find("userName", &json!(format!("user{n}@contoso.com")))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The record of Graph user `n` once `edits` (Graph properties) changed it.
+fn edited(mapping: &Mapping, n: u32, edits: Value) -> Record {
+    let mut graph = graph_user(n);
+    for (name, value) in edits.as_object().unwrap() {
+        graph[name] = value.clone();
+    }
+    record(mapping, &graph)
+}
+
 /// Injects a fault into the next request.
 fn next_fails(sim: &ScimSim, fault: Fault) {
     sim.with(|s| {
@@ -218,11 +246,8 @@ async fn list_fails_whole_when_a_page_keeps_failing() {
 
 #[tokio::test]
 async fn listing_turned_off_is_refused_with_a_hint_and_find_still_works() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 3);
+    let (sim, _, target) = seeded(3);
     sim.with(|s| s.behaviour.listing = false);
-    let target = target(&sim, &m);
     let error = target.list().await.unwrap_err();
     match &error {
         TargetError::Unauthorized { status, detail, .. } => {
@@ -242,15 +267,12 @@ async fn listing_turned_off_is_refused_with_a_hint_and_find_still_works() {
 
 #[tokio::test]
 async fn find_quotes_the_value_and_folds_case_only_where_scim_does() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 3);
+    let (sim, _, target) = seeded(3);
     let odd = r#"o"brien\x@contoso.com"#;
     let id = sim.with(|s| {
         s.insert(json!({"userName": odd, "externalId": "Ext-1", "emails": [{"type": "work", "value": "Ob@Contoso.com"}]}))
             .unwrap()
     });
-    let target = target(&sim, &m);
     let found = target.find("userName", &json!(odd)).await.unwrap().unwrap();
     assert_eq!(found.id, id);
     let filter = sim.with(|s| s.log.last().unwrap().query["filter"].clone());
@@ -407,22 +429,16 @@ async fn a_post_refused_before_writing_is_sent_again_after_a_look() {
 
 #[tokio::test]
 async fn update_patches_only_the_changed_fields() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 2);
-    let target = target(&sim, &m);
-    let user = target
-        .find("userName", &json!("user2@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut graph = graph_user(2);
-    graph["department"] = json!("Finance");
-    graph["jobTitle"] = Value::Null;
-    graph["mail"] = json!("u2.new@contoso.com");
-    graph["accountEnabled"] = json!(false);
-    graph["displayName"] = json!("User 2 (ignored: not among the changes)");
-    let r = record(&m, &graph);
+    let (sim, m, target) = seeded(2);
+    let user = find_user(&target, 2).await;
+    let edits = json!({
+        "department": "Finance",
+        "jobTitle": null,
+        "mail": "u2.new@contoso.com",
+        "accountEnabled": false,
+        "displayName": "User 2 (ignored: not among the changes)",
+    });
+    let r = edited(&m, 2, edits);
     let department = format!("{ENTERPRISE}:department");
     let changes = changes(&m, &user, &r, &[&department, "title", WORK_EMAIL, "active"]);
     assert_eq!(changes.len(), 4);
@@ -452,18 +468,9 @@ async fn update_patches_only_the_changed_fields() {
 
 #[tokio::test]
 async fn a_field_of_a_missing_element_appends_the_element() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 1);
-    let target = target(&sim, &m);
-    let user = target
-        .find("userName", &json!("user1@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut graph = graph_user(1);
-    graph["mobilePhone"] = json!("+47 555 0101");
-    let r = record(&m, &graph);
+    let (sim, m, target) = seeded(1);
+    let user = find_user(&target, 1).await;
+    let r = edited(&m, 1, json!({"mobilePhone": "+47 555 0101"}));
     let mobile = r#"phoneNumbers[type eq "mobile"].value"#;
     let changes = changes(&m, &user, &r, &[mobile]);
     target.update(&user, &changes, &r).await.unwrap();
@@ -487,15 +494,9 @@ async fn an_append_whose_answer_was_lost_is_not_made_twice() {
     sim.with(|s| s.behaviour.etags = false);
     seed(&sim, &m, 1);
     let target = target(&sim, &m);
-    let user = target
-        .find("userName", &json!("user1@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
+    let user = find_user(&target, 1).await;
     assert_eq!(user.etag, None);
-    let mut graph = graph_user(1);
-    graph["mobilePhone"] = json!("+47 555 0101");
-    let r = record(&m, &graph);
+    let r = edited(&m, 1, json!({"mobilePhone": "+47 555 0101"}));
     let mobile = r#"phoneNumbers[type eq "mobile"].value"#;
     let changes = changes(&m, &user, &r, &[mobile]);
     next_fails(&sim, Fault::DropAfterWrite);
@@ -512,15 +513,8 @@ async fn an_append_whose_answer_was_lost_is_not_made_twice() {
 
 #[tokio::test]
 async fn a_stale_etag_is_refreshed_once() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 1);
-    let target = target(&sim, &m);
-    let stale = target
-        .find("userName", &json!("user1@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
+    let (sim, m, target) = seeded(1);
+    let stale = find_user(&target, 1).await;
     // Someone else changes the user meanwhile.
     let mut graph = graph_user(1);
     graph["jobTitle"] = json!("Lead");
@@ -566,11 +560,7 @@ async fn a_stale_etag_is_refreshed_once() {
         (json!("Lead"), json!("Ops"))
     );
     // A second 412 in a row is not retried again.
-    let user = target
-        .find("userName", &json!("user1@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
+    let user = find_user(&target, 1).await;
     let precondition = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"412","detail":"changed"}"#;
     sim.with(|s| {
         let n = s.requests();
@@ -595,20 +585,11 @@ async fn a_stale_etag_is_refreshed_once() {
 
 #[tokio::test]
 async fn throttled_and_failed_reads_and_patches_are_retried() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 1);
-    let target = target(&sim, &m);
+    let (sim, m, target) = seeded(1);
     next_fails(&sim, Fault::Throttle(0.02));
-    let user = target
-        .find("userName", &json!("user1@contoso.com"))
-        .await
-        .unwrap()
-        .unwrap();
+    let user = find_user(&target, 1).await;
     next_fails(&sim, Fault::Drop);
-    let mut graph = graph_user(1);
-    graph["jobTitle"] = json!("Lead");
-    let r = record(&m, &graph);
+    let r = edited(&m, 1, json!({"jobTitle": "Lead"}));
     target
         .update(&user, &changes(&m, &user, &r, &["title"]), &r)
         .await
@@ -681,10 +662,7 @@ async fn refused_credentials_stop_the_run_and_never_show_the_token() {
 
 #[tokio::test]
 async fn hostile_answers_are_errors_not_panics() {
-    let sim = ScimSim::start().unwrap();
-    let m = scim_mapping();
-    seed(&sim, &m, 1);
-    let target = target(&sim, &m);
+    let (sim, m, target) = seeded(1);
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let bodies = [
         "<html>Bad gateway</html>".to_owned(),

@@ -15,6 +15,7 @@
 //! then looks each name up with `GET /api/v1/departments?search=` (once per name and run)
 //! and sends its id as `department_id`; a name Snipe-IT does not know fails that user.
 
+mod answer;
 pub mod api;
 
 use std::collections::{HashMap, HashSet};
@@ -26,7 +27,10 @@ use url::Url;
 
 pub use api::{ApiDescription, Needs, Paging};
 
-use super::http::{Attempt, Client, flatten_message, message_of};
+pub(crate) use answer::send;
+use answer::{flatten_message, message_of};
+
+use super::http::{Attempt, Http, policy_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 use crate::config::{RestApi, TargetConfig};
 use crate::diag::{Problem, SourceText, shorten};
@@ -122,7 +126,7 @@ impl MappingInfo {
 #[derive(Debug)]
 pub struct RestTarget {
     api: ApiDescription,
-    client: Client,
+    client: Http,
     list_enabled: bool,
     page_size: u32,
     mapping: MappingInfo,
@@ -133,12 +137,7 @@ pub struct RestTarget {
 impl RestTarget {
     /// A target for `config` (its `preset` or `templates`), writing records of `mapping`.
     pub fn new(config: &TargetConfig, mapping: &Mapping) -> Result<RestTarget, TargetError> {
-        let policy = RetryPolicy {
-            max_attempts: config.max_attempts.max(1),
-            timeout: config.request_timeout,
-            ..RetryPolicy::default()
-        };
-        Self::with_policy(config, mapping, policy)
+        Self::with_policy(config, mapping, policy_of(config))
     }
 
     /// Like [`RestTarget::new`] with an explicit retry policy (tests shorten the waits).
@@ -167,8 +166,11 @@ impl RestTarget {
         let _ = shown.set_username("");
         let _ = shown.set_password(None);
         let name = format!("{} at {shown}", api.name);
+        let mut base = config.url.clone();
+        base.set_query(None);
+        base.set_fragment(None);
         Ok(RestTarget {
-            client: Client::new(config, policy, name)?,
+            client: Http::new(config, policy, name, base, &answer::REST)?,
             api,
             list_enabled: config.list,
             page_size: config.page_size.max(1),
@@ -197,7 +199,7 @@ impl RestTarget {
     }
 
     /// The HTTP client, for a target built on this one.
-    pub(crate) fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Http {
         &self.client
     }
 
@@ -240,17 +242,17 @@ impl RestTarget {
         let answer = if op.method == Method::POST {
             match self
                 .client
-                .send_once(op.method.clone(), url, body, what)
+                .send_once(op.method.clone(), url, body, None, what)
                 .await
             {
-                Ok(answer) => answer,
+                Ok(reply) => answer::read(&self.client, reply, what)?,
                 Err(Attempt::Final(e)) => return Err(e),
                 Err(Attempt::Transient { detail, .. }) => {
                     return Err(self.client.gave_up(what, 1, &detail));
                 }
             }
         } else {
-            self.client.send(op.method.clone(), url, body, what).await?
+            send(&self.client, op.method.clone(), url, body, what).await?
         };
         let body = self.refused(answer.status, answer.body)?;
         Ok((answer.status, body))
@@ -661,33 +663,36 @@ impl Target for RestTarget {
             attempt += 1;
             let outcome = self
                 .client
-                .send_once(op.method.clone(), &url, body.as_ref(), what)
+                .send_once(op.method.clone(), &url, body.as_ref(), None, what)
                 .await;
-            let (detail, retry_after) = match outcome {
-                Ok(answer) => {
+            let (detail, retry_after) = match outcome.map(|r| answer::read(&self.client, r, what)) {
+                Ok(Ok(answer)) => {
                     return match self.refused(answer.status, answer.body) {
                         Ok(answer) => self.created(op, &answer, record).await,
                         Err(refusal) => self.existing(refusal, record).await,
                     };
                 }
-                Err(Attempt::Final(refusal @ TargetError::Rejected { .. })) => {
+                Ok(Err(refusal @ TargetError::Rejected { .. })) => {
                     return self.existing(refusal, record).await;
                 }
-                Err(Attempt::Final(error)) => return Err(error),
+                Ok(Err(error)) | Err(Attempt::Final(error)) => return Err(error),
                 Err(Attempt::Transient {
                     detail,
                     retry_after,
+                    ..
                 }) => (detail, retry_after),
             };
             // The request may have been carried out before it failed: look before resending.
             let key = record.get(&self.mapping.match_key);
-            if key.is_none() || attempt >= self.client.policy().max_attempts {
+            if key.is_none() || attempt >= self.client.policy.max_attempts {
                 return Err(self.client.gave_up(what, attempt, &detail));
             }
             if let Some(user) = self.find_by_key(record).await? {
                 return Ok(user);
             }
-            self.client.pause(attempt, retry_after).await;
+            self.client
+                .pause(what, attempt, &detail, retry_after)
+                .await?;
         }
     }
 

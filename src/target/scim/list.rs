@@ -16,8 +16,9 @@ use std::sync::Arc;
 use reqwest::Method;
 use tokio::task::JoinSet;
 
-use super::http::Http;
+use super::endpoint::Users;
 use super::resource::{self, Page};
+use crate::target::http::Http;
 use crate::target::{TargetError, TargetUser};
 
 /// A page being fetched.
@@ -145,7 +146,7 @@ pub(super) fn fetch(http: Arc<Http>, start: u64, count: u64) -> PageFuture {
             return resource::page(&reply.body);
         }
         let hint = "if this server does not allow listing users, set `list = false` in [target]";
-        match http.refusal(&reply, &what) {
+        match http.refused(&reply, &what) {
             TargetError::Unauthorized {
                 target,
                 status,

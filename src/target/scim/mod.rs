@@ -8,7 +8,7 @@
 //! the user's ETag and, when another writer got there first (412), is rebuilt on a fresh read;
 //! and every answer is checked before it is believed.
 
-mod http;
+mod endpoint;
 mod list;
 mod patch;
 mod resource;
@@ -16,12 +16,13 @@ mod resource;
 use reqwest::Method;
 use serde_json::Value as Json;
 
+use super::http::{Attempt, Http, policy_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 use crate::config::TargetConfig;
 use crate::graph::retry::RetryPolicy;
 use crate::mapping::path::TargetSeg;
 use crate::mapping::{Mapping, On, Record};
-use http::{Http, Sent};
+use endpoint::Users;
 use resource::{eq_filter, same, scim_path, segments, value_at};
 
 /// Pages of a listing requested at once, when the server says how many users it holds.
@@ -55,12 +56,7 @@ impl ScimTarget {
     /// `https://assets.example.com/scim/v2`), writing records of `mapping`, with the retry
     /// settings of the config.
     pub fn new(config: &TargetConfig, mapping: &Mapping) -> Result<ScimTarget, TargetError> {
-        let policy = RetryPolicy {
-            max_attempts: config.max_attempts.max(1),
-            timeout: config.request_timeout,
-            ..RetryPolicy::default()
-        };
-        Self::with_policy(config, mapping, policy)
+        Self::with_policy(config, mapping, policy_of(config))
     }
 
     /// A target with an explicit retry policy (tests shorten the waits).
@@ -69,7 +65,7 @@ impl ScimTarget {
         mapping: &Mapping,
         policy: RetryPolicy,
     ) -> Result<ScimTarget, TargetError> {
-        let http = Http::new(config, policy)?;
+        let http = endpoint::connect(config, policy)?;
         let fields: Vec<FieldInfo> = mapping
             .fields()
             .iter()
@@ -105,7 +101,7 @@ impl ScimTarget {
         let what = "GET /Users/{id}";
         let reply = self.http.send(Method::GET, &url, None, None, what).await?;
         if !reply.ok() {
-            return Err(self.http.refusal(&reply, what));
+            return Err(self.http.refused(&reply, what));
         }
         resource::user(resource::json(&reply.body)?, reply.etag)
     }
@@ -188,27 +184,25 @@ impl ScimTarget {
             let body = patch.body();
             let sent = self
                 .http
-                .send_once(Method::PATCH, &url, Some(&body), etag.as_deref())
+                .send_once(Method::PATCH, &url, Some(&body), etag.as_deref(), what)
                 .await;
             match sent {
-                Sent::Answered(reply) if reply.ok() => return Ok(()),
-                Sent::Answered(reply) if reply.status == 412 && !reread => {
+                Ok(reply) if reply.ok() => return Ok(()),
+                Ok(reply) if reply.status == 412 && !reread => {
                     reread = true;
                     attempt -= 1;
                     let fresh = self.get_user(&user.id).await?;
                     etag = fresh.etag;
                     data = std::borrow::Cow::Owned(fresh.data);
                 }
-                Sent::Answered(reply) => return Err(self.http.refusal(&reply, what)),
-                Sent::Unreadable(why) => {
-                    return Err(TargetError::Malformed(format!("{what}: {why}")));
-                }
-                Sent::Transient {
-                    reason,
+                Ok(reply) => return Err(self.http.refused(&reply, what)),
+                Err(Attempt::Final(error)) => return Err(error),
+                Err(Attempt::Transient {
+                    detail,
                     retry_after,
                     throttled,
-                } => {
-                    self.http.pause(what, attempt, &reason, retry_after).await?;
+                }) => {
+                    self.http.pause(what, attempt, &detail, retry_after).await?;
                     // An append that reached the server must not be made twice: look again.
                     // (With an ETag, a repeat that finds the user changed is answered 412.)
                     if patch.appends && !throttled && etag.is_none() {
@@ -225,7 +219,7 @@ impl ScimTarget {
 #[async_trait::async_trait]
 impl Target for ScimTarget {
     fn describe(&self) -> String {
-        self.http.target.clone()
+        self.http.name().to_owned()
     }
 
     fn folds_case(&self, field: &str) -> bool {
@@ -248,7 +242,7 @@ impl Target for ScimTarget {
         let what = "GET /Users?filter";
         let reply = self.http.send(Method::GET, &url, None, None, what).await?;
         if !reply.ok() {
-            return Err(self.http.refusal(&reply, what));
+            return Err(self.http.refused(&reply, what));
         }
         let page = resource::page(&reply.body)?;
         let fold = resource::folds_case(&segs);
@@ -281,10 +275,10 @@ impl Target for ScimTarget {
             attempt += 1;
             match self
                 .http
-                .send_once(Method::POST, &url, Some(&body), None)
+                .send_once(Method::POST, &url, Some(&body), None, what)
                 .await
             {
-                Sent::Answered(reply) if reply.ok() => {
+                Ok(reply) if reply.ok() => {
                     if reply.body.iter().all(u8::is_ascii_whitespace) {
                         // Created without saying what: read it back.
                         return self.find_by_key(record).await?.ok_or_else(|| {
@@ -296,17 +290,15 @@ impl Target for ScimTarget {
                     }
                     return resource::user(resource::json(&reply.body)?, reply.etag);
                 }
-                Sent::Answered(reply) if reply.status == 409 => return self.adopt(record).await,
-                Sent::Answered(reply) => return Err(self.http.refusal(&reply, what)),
-                Sent::Unreadable(why) => {
-                    return Err(TargetError::Malformed(format!("{what}: {why}")));
-                }
-                Sent::Transient {
-                    reason,
+                Ok(reply) if reply.status == 409 => return self.adopt(record).await,
+                Ok(reply) => return Err(self.http.refused(&reply, what)),
+                Err(Attempt::Final(error)) => return Err(error),
+                Err(Attempt::Transient {
+                    detail,
                     retry_after,
                     throttled,
-                } => {
-                    self.http.pause(what, attempt, &reason, retry_after).await?;
+                }) => {
+                    self.http.pause(what, attempt, &detail, retry_after).await?;
                     // Throttled requests were not carried out; any other failure may have
                     // created the user before the answer was lost.
                     if !throttled && let Some(user) = self.find_by_key(record).await? {

@@ -5,6 +5,7 @@ mod config;
 mod filter_corpus;
 mod filter_props;
 mod graph;
+mod interop;
 mod mapping;
 mod mapping_corpus;
 mod plan;

@@ -718,13 +718,15 @@ async fn hostile_answers_are_errors_not_panics() {
 // ----- a real SCIM server ---------------------------------------------------------------------
 
 /// scim2-server running on a free loopback port for one test; stopped when dropped.
-struct RealServer {
+pub(crate) struct RealServer {
     port: u16,
-    url: String,
+    /// The SCIM base URL, `http://127.0.0.1:PORT/v2`.
+    pub(crate) url: String,
 }
 
 impl RealServer {
-    fn start(token: Option<&str>) -> RealServer {
+    /// Starts it (installing it first when needed), demanding `token` when given.
+    pub(crate) fn start(token: Option<&str>) -> RealServer {
         // One start at a time: the first installs the server.
         static STARTING: Mutex<()> = Mutex::new(());
         let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());

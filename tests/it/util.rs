@@ -24,15 +24,20 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Runs the `userload` binary in `dir` with `args`; no colours, no inherited config.
-pub fn userload(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_userload"))
+/// The `userload` binary to run in `dir` with `args`; no colours, no inherited config.
+pub fn userload_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_userload"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("USERLOAD_CONFIG")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs the `userload` binary in `dir` with `args`; no colours, no inherited config.
+pub fn userload(dir: &Path, args: &[&str]) -> Output {
+    userload_command(dir, args).output().unwrap()
 }
 
 /// What a finished command printed: (exit code, stdout, stderr).

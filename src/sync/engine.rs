@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::plan::{self, Create, Plan, PlanOptions, SourceUser, Update, UpdateKind};
+use super::plan::{self, Create, Listed, Plan, PlanOptions, SourceUser, Update, UpdateKind};
 use super::safety::{self, Verdict};
 use crate::config::Config;
 use crate::graph::users_file::label;
@@ -205,12 +205,13 @@ pub async fn sync(
     let (source, listed) = if config.target.list {
         let (source, listed) = tokio::join!(
             read_source(config, mapping, &options.sync_time, &client),
-            target.list()
+            list_target(mapping, target)
         );
         (source?, listed?)
     } else {
         let source = read_source(config, mapping, &options.sync_time, &client).await?;
         let found = look_up(config, mapping, target, &source, owned).await?;
+        let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
         (source, found)
     };
     let read_time = started.elapsed();
@@ -262,6 +263,15 @@ pub async fn sync(
     outcome.target_requests = stats.requests.load(Ordering::Relaxed);
     outcome.target_writes = stats.writes.load(Ordering::Relaxed);
     Ok(outcome)
+}
+
+/// Every target user, kept flat as its page arrives.
+async fn list_target(mapping: &Mapping, target: &dyn Target) -> Result<Vec<Listed>, TargetError> {
+    let mut listed = Vec::new();
+    target
+        .list_each(&mut |user| listed.push(Listed::of(mapping, user)))
+        .await?;
+    Ok(listed)
 }
 
 /// For a target that cannot list its users (`list = false`): the target users this run
@@ -532,7 +542,7 @@ impl Writer<'_> {
             }
             Action::Update(u) => self
                 .target
-                .update(&u.user, &u.changes, &u.record)
+                .update(&u.user.to_target_user(), &u.changes, &u.record)
                 .await
                 .map(|()| Some(u.user.id.clone())),
         }
@@ -546,7 +556,7 @@ impl Writer<'_> {
                     record: c.record.clone(),
                 },
                 Action::Update(u) => Write::Update {
-                    user: u.user.clone(),
+                    user: u.user.to_target_user(),
                     changes: u.changes.clone(),
                     record: u.record.clone(),
                 },

@@ -27,6 +27,39 @@ use crate::mapping::{Mapping, On, Record, Skip};
 use crate::state::Owned;
 use crate::target::{FieldChange, TargetUser};
 
+/// A target user as the planner keeps it: the target's id and version, and the values of the
+/// mapping's fields (read with [`Mapping::record_from`]). Flat, so that a listing of 100,000
+/// users stays small; the nested form is rebuilt only for the users written.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The target's id of the user.
+    pub id: String,
+    /// Its version (ETag), when the target gives one.
+    pub etag: Option<String>,
+    /// What it holds in each mapped field.
+    pub record: Record,
+}
+
+impl Listed {
+    /// Keeps what the planner needs of a target user.
+    pub fn of(mapping: &Mapping, user: TargetUser) -> Listed {
+        Listed {
+            record: mapping.record_from(&user.data),
+            id: user.id,
+            etag: user.etag,
+        }
+    }
+
+    /// The user as a target takes it back: its mapped fields, laid out by target paths.
+    pub fn to_target_user(&self) -> TargetUser {
+        TargetUser {
+            id: self.id.clone(),
+            data: self.record.to_json(),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
 /// One Entra user, mapped.
 #[derive(Debug, Clone)]
 pub struct SourceUser {
@@ -94,7 +127,7 @@ pub struct Update {
     /// For messages.
     pub label: String,
     /// The target user.
-    pub user: TargetUser,
+    pub user: Listed,
     /// The fields that change.
     pub changes: Vec<FieldChange>,
     /// The whole record as it will stand.
@@ -182,7 +215,7 @@ pub fn key_of(value: &Json, fold_case: bool) -> String {
 pub fn plan(
     mapping: &Mapping,
     sources: Vec<SourceUser>,
-    target: &[TargetUser],
+    target: &[Listed],
     owned: &HashMap<String, Owned>,
     options: PlanOptions,
 ) -> Plan {
@@ -194,16 +227,15 @@ pub fn plan(
         ));
         return plan;
     };
-    let key_field = &mapping.fields()[key_index];
     let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
     let active = mapping.active_field().and_then(|a| {
         let index = mapping.field_index(&a.field)?;
         Some((index, a))
     });
-    let by_id: HashMap<&str, &TargetUser> = target.iter().map(|u| (u.id.as_str(), u)).collect();
-    let mut by_key: HashMap<String, Vec<&TargetUser>> = HashMap::new();
+    let by_id: HashMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
+    let mut by_key: HashMap<String, Vec<&Listed>> = HashMap::new();
     for user in target {
-        if let Some(key) = key_field.get(&user.data) {
+        if let Some(key) = user.record.value(key_index) {
             by_key.entry(key_of(key, fold_key)).or_default().push(user);
         }
     }
@@ -401,7 +433,7 @@ pub fn plan(
         let Some((index, a)) = &active else {
             continue;
         };
-        let now = mapping.fields()[*index].get(&user.data);
+        let now = user.record.value(*index);
         if now == Some(&a.inactive) {
             continue;
         }
@@ -409,7 +441,7 @@ pub fn plan(
             plan.kept_by_config += 1;
             continue;
         }
-        let mut record = mapping.record_from(&user.data);
+        let mut record = user.record.clone();
         record.set(*index, Some(a.inactive.clone()));
         plan.updates.push(Update {
             entra_id: o.entra_id.clone(),
@@ -446,7 +478,7 @@ pub fn plan(
 }
 
 /// The key, as the admin knows the user.
-fn label_of(key: &str, user: &TargetUser) -> String {
+fn label_of(key: &str, user: &Listed) -> String {
     if key.is_empty() {
         user.id.clone()
     } else {
@@ -458,7 +490,7 @@ fn label_of(key: &str, user: &TargetUser) -> String {
 fn differences(
     mapping: &Mapping,
     record: &Record,
-    user: &TargetUser,
+    user: &Listed,
     folds_case: &[bool],
 ) -> Vec<FieldChange> {
     mapping
@@ -468,7 +500,7 @@ fn differences(
         .filter(|(_, f)| f.on() == On::Always)
         .filter_map(|(i, field)| {
             let new = record.value(i);
-            let old = field.get(&user.data).filter(|v| !v.is_null());
+            let old = user.record.value(i).filter(|v| !v.is_null());
             let same = match (new, old) {
                 (Some(Json::String(a)), Some(Json::String(b)))
                     if folds_case.get(i).copied().unwrap_or(false) =>

@@ -141,6 +141,19 @@ pub trait Target: Send + Sync {
     /// Every user in the target, in pages; fails rather than return part of them.
     async fn list(&self) -> Result<Vec<TargetUser>, TargetError>;
 
+    /// Every user in the target, each handed to `each` as soon as its page is read, so the
+    /// caller keeps only what it needs of each; fails rather than hand on part of them (the
+    /// caller must then drop what it was given). The default lists them all first.
+    async fn list_each(
+        &self,
+        each: &mut (dyn FnMut(TargetUser) + Send),
+    ) -> Result<(), TargetError> {
+        for user in self.list().await? {
+            each(user);
+        }
+        Ok(())
+    }
+
     /// The user whose target field `field` (a mapping target path) equals `value`.
     async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError>;
 

@@ -7,7 +7,7 @@ use userload::config::Mode;
 use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
 use userload::state::Owned;
-use userload::sync::plan::{PlanOptions, SourceUser, UpdateKind, plan, record_hash};
+use userload::sync::plan::{Listed, PlanOptions, SourceUser, UpdateKind, plan, record_hash};
 use userload::target::TargetUser;
 
 const MAPPING: &str = r#"
@@ -49,7 +49,7 @@ fn entra(id: &str, upn: &str, enabled: bool, title: &str) -> Value {
     json!({"id": id, "userPrincipalName": upn, "accountEnabled": enabled, "jobTitle": title, "givenName": "Ann"})
 }
 
-fn target(id: &str, user_name: &str, active: bool, title: &str) -> TargetUser {
+fn target(id: &str, user_name: &str, active: bool, title: &str) -> Listed {
     let data: Map<String, Value> = json!({
         "id": id, "userName": user_name, "active": active, "title": title,
         "name": {"givenName": "Ann"}, "externalId": "whatever"
@@ -57,11 +57,14 @@ fn target(id: &str, user_name: &str, active: bool, title: &str) -> TargetUser {
     .as_object()
     .unwrap()
     .clone();
-    TargetUser {
-        id: id.to_owned(),
-        data,
-        etag: None,
-    }
+    Listed::of(
+        &mapping(),
+        TargetUser {
+            id: id.to_owned(),
+            data,
+            etag: None,
+        },
+    )
 }
 
 fn owned(entra_id: &str, key: &str, target_id: &str) -> (String, Owned) {

@@ -33,27 +33,57 @@ pub(super) async fn all<F>(
 where
     F: Fn(u64, u64) -> PageFuture + Clone + Send + Sync + 'static,
 {
+    let mut pages = Pages::default();
+    read(fetch, page_size, at_once, &mut pages).await?;
+    Ok(pages.into_users())
+}
+
+/// Every user, each once, handed to `each` as its page arrives (in no particular order), so
+/// that only the pages under way are held whole.
+pub(super) async fn each<F>(
+    fetch: F,
+    page_size: u32,
+    at_once: usize,
+    each: &mut (dyn FnMut(TargetUser) + Send),
+) -> Result<(), TargetError>
+where
+    F: Fn(u64, u64) -> PageFuture + Clone + Send + Sync + 'static,
+{
+    let mut pages = Pages {
+        each: Some(each),
+        ..Pages::default()
+    };
+    read(fetch, page_size, at_once, &mut pages).await
+}
+
+async fn read<F>(
+    fetch: F,
+    page_size: u32,
+    at_once: usize,
+    pages: &mut Pages<'_>,
+) -> Result<(), TargetError>
+where
+    F: Fn(u64, u64) -> PageFuture + Clone + Send + Sync + 'static,
+{
     let page_size = u64::from(page_size.max(1));
     let first = fetch(1, page_size).await?;
-    let mut pages = Pages::default();
     let got = first.users.len() as u64;
     let total = first.total;
     pages.add(1, first.users)?;
     match total {
         Some(total) if got > 0 && got < total => {
-            concurrently(fetch, &mut pages, 1 + got, got, total, at_once.max(1)).await?;
+            concurrently(fetch, pages, 1 + got, got, total, at_once.max(1)).await
         }
-        Some(_) => {}
-        None if got > 0 => one_by_one(fetch, &mut pages, 1 + got, page_size).await?,
-        None => {}
+        Some(_) => Ok(()),
+        None if got > 0 => one_by_one(fetch, pages, 1 + got, page_size).await,
+        None => Ok(()),
     }
-    Ok(pages.into_users())
 }
 
 /// Pages from `start` to `total`, `step` users each, `at_once` in flight.
 async fn concurrently<F>(
     fetch: F,
-    pages: &mut Pages,
+    pages: &mut Pages<'_>,
     start: u64,
     step: u64,
     total: u64,
@@ -103,7 +133,7 @@ where
 /// Pages from `start` until an empty one.
 async fn one_by_one<F>(
     fetch: F,
-    pages: &mut Pages,
+    pages: &mut Pages<'_>,
     mut start: u64,
     page_size: u64,
 ) -> Result<(), TargetError>
@@ -166,14 +196,16 @@ pub(super) fn fetch(http: Arc<Http>, start: u64, count: u64) -> PageFuture {
     })
 }
 
-/// The pages read so far, by where they start.
+/// The pages read so far, by where they start; or, with `each`, their users handed on.
 #[derive(Default)]
-struct Pages {
+struct Pages<'e> {
     by_start: BTreeMap<u64, Vec<TargetUser>>,
     seen: HashSet<String>,
+    each: Option<&'e mut (dyn FnMut(TargetUser) + Send)>,
+    handed: HashSet<String>,
 }
 
-impl Pages {
+impl Pages<'_> {
     /// Adds a page; a whole page of users already listed means the server ignores
     /// `startIndex`, and listing would never end.
     fn add(&mut self, start: u64, users: Vec<TargetUser>) -> Result<(), TargetError> {
@@ -187,7 +219,21 @@ impl Pages {
                  does not seem to page by startIndex"
             )));
         }
-        self.by_start.insert(start, users);
+        match &mut self.each {
+            // Handed on at once: a user listed again on a later page was handed on already.
+            Some(each) => {
+                let mut handed = std::mem::take(&mut self.handed);
+                for user in users {
+                    if handed.insert(user.id.clone()) {
+                        each(user);
+                    }
+                }
+                self.handed = handed;
+            }
+            None => {
+                self.by_start.insert(start, users);
+            }
+        }
         Ok(())
     }
 

@@ -232,6 +232,15 @@ impl Target for ScimTarget {
         list::all(fetch, self.page_size, PAGES_AT_ONCE).await
     }
 
+    async fn list_each(
+        &self,
+        each: &mut (dyn FnMut(TargetUser) + Send),
+    ) -> Result<(), TargetError> {
+        let http = std::sync::Arc::clone(&self.http);
+        let fetch = move |start, count| list::fetch(std::sync::Arc::clone(&http), start, count);
+        list::each(fetch, self.page_size, PAGES_AT_ONCE, each).await
+    }
+
     async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError> {
         let segs = segments(field);
         let attribute = scim_path(&segs);

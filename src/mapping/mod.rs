@@ -33,7 +33,7 @@ use crate::diag::{Problem, SourceText};
 use crate::graph::Selection;
 use path::{GraphPath, TargetSeg};
 
-pub use record::Record;
+pub use record::{Packed, Record};
 
 /// What a mapping reads besides the user: the same for every user of one run.
 #[derive(Debug, Clone, Copy)]

@@ -23,38 +23,54 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value as Json;
 
 use crate::config::Mode;
-use crate::mapping::{Mapping, On, Record, Skip};
+use crate::mapping::{Mapping, On, Packed, Record, Skip};
 use crate::state::Owned;
 use crate::target::{FieldChange, TargetUser};
 
-/// A target user as the planner keeps it: the target's id and version, and the values of the
-/// mapping's fields (read with [`Mapping::record_from`]). Flat, so that a listing of 100,000
-/// users stays small; the nested form is rebuilt only for the users written.
+/// A target user as the planner keeps it: the target's id and version, its match key and
+/// active flag, and the values of the mapping's fields (read with
+/// [`Mapping::record_from`]), packed. Small, so that a listing of 100,000 users stays small;
+/// the values are unpacked only for the users compared or written.
 #[derive(Debug, Clone)]
 pub struct Listed {
     /// The target's id of the user.
     pub id: String,
     /// Its version (ETag), when the target gives one.
     pub etag: Option<String>,
-    /// What it holds in each mapped field.
-    pub record: Record,
+    /// Its value of the match key.
+    pub key: Option<Json>,
+    /// Its value of the active field.
+    pub active: Option<Json>,
+    values: Packed,
 }
 
 impl Listed {
     /// Keeps what the planner needs of a target user.
     pub fn of(mapping: &Mapping, user: TargetUser) -> Listed {
+        let record = mapping.record_from(&user.data);
+        let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
+        let active = mapping
+            .active_field()
+            .and_then(|a| mapping.field_index(&a.field));
         Listed {
-            record: mapping.record_from(&user.data),
+            key: value(mapping.field_index(mapping.match_key())),
+            active: value(active),
+            values: record.pack(),
             id: user.id,
             etag: user.etag,
         }
+    }
+
+    /// What it holds in each mapped field.
+    pub fn record(&self) -> Record {
+        self.values.unpack()
     }
 
     /// The user as a target takes it back: its mapped fields, laid out by target paths.
     pub fn to_target_user(&self) -> TargetUser {
         TargetUser {
             id: self.id.clone(),
-            data: self.record.to_json(),
+            data: self.record().to_json(),
             etag: self.etag.clone(),
         }
     }
@@ -235,7 +251,7 @@ pub fn plan(
     let by_id: HashMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
     let mut by_key: HashMap<String, Vec<&Listed>> = HashMap::new();
     for user in target {
-        if let Some(key) = user.record.value(key_index) {
+        if let Some(key) = &user.key {
             by_key.entry(key_of(key, fold_key)).or_default().push(user);
         }
     }
@@ -243,9 +259,15 @@ pub fn plan(
     let present: HashSet<String> = sources.iter().map(|s| s.entra_id.clone()).collect();
 
     // Keys, and the users that map to each.
-    let mut mapped: Vec<(String, SourceUser, Record)> = Vec::with_capacity(sources.len());
-    for source in sources {
-        match source.mapped.clone() {
+    let mut mapped: Vec<(String, Who, Record)> = Vec::with_capacity(sources.len());
+    for SourceUser {
+        entra_id,
+        label,
+        mapped: result,
+    } in sources
+    {
+        let source = Who { entra_id, label };
+        match result {
             Ok(record) => match record.value(key_index) {
                 Some(key) => mapped.push((key_of(key, fold_key), source, record)),
                 None => plan.skipped.push(Skipped {
@@ -433,7 +455,7 @@ pub fn plan(
         let Some((index, a)) = &active else {
             continue;
         };
-        let now = user.record.value(*index);
+        let now = user.active.as_ref();
         if now == Some(&a.inactive) {
             continue;
         }
@@ -441,7 +463,7 @@ pub fn plan(
             plan.kept_by_config += 1;
             continue;
         }
-        let mut record = user.record.clone();
+        let mut record = user.record();
         record.set(*index, Some(a.inactive.clone()));
         plan.updates.push(Update {
             entra_id: o.entra_id.clone(),
@@ -477,6 +499,12 @@ pub fn plan(
     plan
 }
 
+/// An Entra user whose record the planner holds apart.
+struct Who {
+    entra_id: String,
+    label: String,
+}
+
 /// The key, as the admin knows the user.
 fn label_of(key: &str, user: &Listed) -> String {
     if key.is_empty() {
@@ -493,6 +521,7 @@ fn differences(
     user: &Listed,
     folds_case: &[bool],
 ) -> Vec<FieldChange> {
+    let listed = user.record();
     mapping
         .fields()
         .iter()
@@ -500,7 +529,7 @@ fn differences(
         .filter(|(_, f)| f.on() == On::Always)
         .filter_map(|(i, field)| {
             let new = record.value(i);
-            let old = user.record.value(i).filter(|v| !v.is_null());
+            let old = listed.value(i).filter(|v| !v.is_null());
             let same = match (new, old) {
                 (Some(Json::String(a)), Some(Json::String(b)))
                     if folds_case.get(i).copied().unwrap_or(false) =>

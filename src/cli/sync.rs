@@ -284,7 +284,7 @@ fn plan_counts(plan: &Plan) -> String {
         plan.count(UpdateKind::Update),
         plan.count(UpdateKind::Deactivate),
         plan.count(UpdateKind::Reactivate),
-        plan.unchanged.len(),
+        plan.unchanged,
         plan.skipped.len()
     );
     if plan.kept_by_config > 0 {
@@ -322,7 +322,7 @@ fn plan_json(plan: &Plan, verdict: &Verdict) -> Json {
         "deactivate": updates(UpdateKind::Deactivate),
         "reactivate": updates(UpdateKind::Reactivate),
         "skip": plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
-        "unchanged": plan.unchanged.len(),
+        "unchanged": plan.unchanged,
         "not_owned": plan.not_owned,
         "notes": plan.notes,
         "verdict": match verdict {

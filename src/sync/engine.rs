@@ -179,11 +179,8 @@ pub async fn read_source(
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_owned();
-            users.push(SourceUser {
-                label: label(&user),
-                mapped: mapping.map(&user, &ctx),
-                entra_id,
-            });
+            let mapped = mapping.map(&user, &ctx);
+            users.push(SourceUser::new(mapping, entra_id, label(&user), mapped));
         }
     }
     Ok(users)
@@ -286,18 +283,16 @@ async fn look_up(
     owned: &HashMap<String, Owned>,
 ) -> Result<Vec<TargetUser>, TargetError> {
     let key_field = mapping.match_key();
-    let key_index = mapping.field_index(key_field);
     let present: std::collections::HashSet<&str> =
         source.iter().map(|s| s.entra_id.as_str()).collect();
     let mut keys: Vec<serde_json::Value> = Vec::new();
     for user in source {
         let Ok(record) = &user.mapped else { continue };
-        let Some(key) = key_index.and_then(|i| record.value(i)) else {
+        let Some(key) = &record.key else {
             continue;
         };
         let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
-            o.target_id.is_some()
-                && o.hash.as_deref() == Some(plan::record_hash(mapping, record).as_str())
+            o.target_id.is_some() && o.hash.as_deref() == Some(record.hash.as_str())
         });
         if !unchanged {
             keys.push(key.clone());
@@ -360,8 +355,8 @@ async fn apply(
 ) -> Result<(), SyncError> {
     let plan = &mut outcome.plan;
     state.forget(&plan.forget)?;
-    state.record(&plan.unchanged)?;
-    outcome.counts.unchanged = plan.unchanged.len() as i64;
+    state.record(&plan.remember)?;
+    outcome.counts.unchanged = plan.unchanged as i64;
     outcome.counts.skipped = plan.skipped.len() as i64;
     // Owned from before the first request: a create cut short is looked up next time.
     let pending: Vec<(&str, &str)> = plan

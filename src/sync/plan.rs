@@ -84,7 +84,60 @@ pub struct SourceUser {
     /// How to name the user in messages (user principal name, else id).
     pub label: String,
     /// The record, or why the mapping skipped the user.
-    pub mapped: Result<Record, Skip>,
+    pub mapped: Result<Mapped, Skip>,
+}
+
+impl SourceUser {
+    /// An Entra user as the mapping made it.
+    pub fn new(
+        mapping: &Mapping,
+        entra_id: String,
+        label: String,
+        mapped: Result<Record, Skip>,
+    ) -> SourceUser {
+        SourceUser {
+            entra_id,
+            label,
+            mapped: mapped.map(|record| Mapped::of(mapping, &record)),
+        }
+    }
+}
+
+/// A mapped user as the planner keeps it: what every user is compared on (match key, active
+/// flag, hash of what it writes), and its record, packed until it is written.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    /// Its value of the match key.
+    pub key: Option<Json>,
+    /// Whether it is active (not the mapping's inactive value; active without an active
+    /// field).
+    pub enabled: bool,
+    /// [`record_hash`] of its record.
+    pub hash: String,
+    values: Packed,
+}
+
+impl Mapped {
+    /// Keeps what the planner needs of a record.
+    pub fn of(mapping: &Mapping, record: &Record) -> Mapped {
+        let index = |field: &str| mapping.field_index(field);
+        let enabled = mapping
+            .active_field()
+            .is_none_or(|a| index(&a.field).and_then(|i| record.value(i)) != Some(&a.inactive));
+        Mapped {
+            key: index(mapping.match_key())
+                .and_then(|i| record.value(i))
+                .cloned(),
+            enabled,
+            hash: record_hash(mapping, record),
+            values: record.pack(),
+        }
+    }
+
+    /// The record.
+    pub fn record(&self) -> Record {
+        self.values.unpack()
+    }
 }
 
 /// The choices of the config that shape a plan.
@@ -168,8 +221,12 @@ pub struct Plan {
     pub creates: Vec<Create>,
     /// Users to update, deactivate or reactivate.
     pub updates: Vec<Update>,
-    /// Users that need no write, as the state should remember them.
-    pub unchanged: Vec<Owned>,
+    /// How many users need no write.
+    pub unchanged: usize,
+    /// What the state file should remember that it does not yet (users matched for the
+    /// first time, or whose record changed without a write being needed): no write to the
+    /// target, one to the state.
+    pub remember: Vec<Owned>,
     /// Users left alone, with the reason.
     pub skipped: Vec<Skipped>,
     /// Owned users whose target user no longer exists: forgotten.
@@ -259,7 +316,7 @@ pub fn plan(
     let present: HashSet<String> = sources.iter().map(|s| s.entra_id.clone()).collect();
 
     // Keys, and the users that map to each.
-    let mut mapped: Vec<(String, Who, Record)> = Vec::with_capacity(sources.len());
+    let mut mapped: Vec<(String, Who, Mapped)> = Vec::with_capacity(sources.len());
     for SourceUser {
         entra_id,
         label,
@@ -268,7 +325,7 @@ pub fn plan(
     {
         let source = Who { entra_id, label };
         match result {
-            Ok(record) => match record.value(key_index) {
+            Ok(record) => match &record.key {
                 Some(key) => mapped.push((key_of(key, fold_key), source, record)),
                 None => plan.skipped.push(Skipped {
                     label: source.label,
@@ -321,9 +378,9 @@ pub fn plan(
             && through_state.is_none()
             && let Some(o) = known
             && o.target_id.is_some()
-            && o.hash.as_deref() == Some(record_hash(mapping, &record).as_str())
+            && o.hash.as_deref() == Some(record.hash.as_str())
         {
-            plan.unchanged.push(o.clone());
+            plan.unchanged += 1;
             continue;
         }
         if let Some(o) = known
@@ -351,9 +408,7 @@ pub fn plan(
                 _ => None,
             },
         };
-        let enabled = active
-            .as_ref()
-            .is_none_or(|(i, a)| record.value(*i) != Some(&a.inactive));
+        let enabled = record.enabled;
         let Some(user) = found else {
             if options.mode == Mode::UpdateOnly {
                 plan.skipped.push(Skipped {
@@ -371,7 +426,7 @@ pub fn plan(
                     entra_id: source.entra_id,
                     key,
                     label: source.label,
-                    record,
+                    record: record.record(),
                 });
             }
             continue;
@@ -386,14 +441,14 @@ pub fn plan(
             });
             continue;
         }
-        let hash = record_hash(mapping, &record);
+        let hash = record.hash.clone();
         let remembered = known.is_some_and(|o| {
             o.hash.as_deref() == Some(hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
         });
         let mut changes = if remembered {
             Vec::new()
         } else {
-            differences(mapping, &record, user, &options.folds_case)
+            differences(mapping, &record.record(), user, &options.folds_case)
         };
         let mut kind = UpdateKind::Update;
         if let Some((index, a)) = &active
@@ -419,7 +474,10 @@ pub fn plan(
             active: enabled,
         };
         if changes.is_empty() {
-            plan.unchanged.push(owned_now);
+            plan.unchanged += 1;
+            if known != Some(&owned_now) {
+                plan.remember.push(owned_now);
+            }
         } else if options.mode == Mode::CreateOnly {
             plan.skipped.push(Skipped {
                 label: source.label,
@@ -432,7 +490,7 @@ pub fn plan(
                 label: source.label,
                 user: user.clone(),
                 changes,
-                record,
+                record: record.record(),
                 kind,
             });
         }

@@ -7,7 +7,7 @@ use userload::config::Mode;
 use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
 use userload::state::Owned;
-use userload::sync::plan::{Listed, PlanOptions, SourceUser, UpdateKind, plan, record_hash};
+use userload::sync::plan::{Listed, PlanOptions, SourceUser, UpdateKind, plan};
 use userload::target::TargetUser;
 
 const MAPPING: &str = r#"
@@ -38,11 +38,12 @@ fn source(m: &Mapping, user: Value) -> SourceUser {
         settings: &settings,
         sync_time: "2024-01-01T00:00:00Z",
     };
-    SourceUser {
-        entra_id: user["id"].as_str().unwrap().to_owned(),
-        label: user["userPrincipalName"].as_str().unwrap_or("?").to_owned(),
-        mapped: m.map(&user, &ctx),
-    }
+    SourceUser::new(
+        m,
+        user["id"].as_str().unwrap().to_owned(),
+        user["userPrincipalName"].as_str().unwrap_or("?").to_owned(),
+        m.map(&user, &ctx),
+    )
 }
 
 fn entra(id: &str, upn: &str, enabled: bool, title: &str) -> Value {
@@ -163,13 +164,15 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
         options(),
     );
     assert!(p.is_empty());
-    assert_eq!(p.unchanged.len(), 1);
-    assert_eq!(p.unchanged[0].target_id.as_deref(), Some("t1"));
+    assert_eq!(p.unchanged, 1);
+    // Matched for the first time: remembered as owned, with what was found.
+    assert_eq!(p.remember.len(), 1);
+    assert_eq!(p.remember[0].target_id.as_deref(), Some("t1"));
     // The target shows the title otherwise (it normalises it), but userload wrote this very
     // record last time: no write.
     let record = source(&m, user.clone()).mapped.unwrap();
     let mut state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
-    state.get_mut("e1").unwrap().hash = Some(record_hash(&m, &record));
+    state.get_mut("e1").unwrap().hash = Some(record.hash.clone());
     let p = plan(
         &m,
         vec![source(&m, user)],
@@ -178,6 +181,7 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
         options(),
     );
     assert!(p.is_empty(), "{:?}", p.updates);
+    assert!(p.remember.is_empty(), "nothing new for the state either");
 }
 
 #[test]

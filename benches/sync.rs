@@ -83,9 +83,11 @@ fn main() {
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
                 .expect("report is JSON");
         println!(
-            "{what}: {:.2} s, floor {:.2} s ({:.2} × floor); requests: Graph {}, target {} \
-             ({} writes); peak RSS {} MB; {}",
+            "{what}: {:.2} s (reading {:.2} s, writing {:.2} s), floor {:.2} s ({:.2} × floor); \
+             requests: Graph {}, target {} ({} writes); peak RSS {} MB; {}",
             wall.as_secs_f64(),
+            report["seconds"]["read"].as_f64().unwrap_or(0.0),
+            report["seconds"]["write"].as_f64().unwrap_or(0.0),
             floor.as_secs_f64(),
             wall.as_secs_f64() / floor.as_secs_f64(),
             report["requests"]["graph"],

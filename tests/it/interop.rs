@@ -722,3 +722,68 @@ fn a_run_killed_half_way_creates_no_duplicate() {
         );
     }
 }
+
+#[test]
+fn a_plan_shows_each_change_and_writes_nothing_anywhere() {
+    let mut w = World::new(Server::sim(), 30, 21, "");
+    let enabled = w.enabled();
+    w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
+    let [moved, gone] = w.leaves::<2>();
+    let upn = |id: &str| {
+        w.graph.with(|s| {
+            s.tenant.user(id).unwrap()["userPrincipalName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+    };
+    let (moved_upn, gone_upn) = (upn(&moved), upn(&gone));
+    let old_title = w
+        .graph
+        .with(|s| s.tenant.user(&moved).unwrap()["jobTitle"].clone());
+    w.graph.with(|s| {
+        s.tenant
+            .update(&moved, json!({"jobTitle": "Night Auditor"}));
+        s.tenant.hard_delete(&gone);
+    });
+    let state = w.dir.path().join("state.db");
+    let before = std::fs::read(&state).unwrap();
+    let writes = w.sim().with(|s| s.writes());
+
+    let output = util::userload(w.dir.path(), &["plan", "--config", "userload.ini"]);
+    let (code, stdout, stderr) = util::outcome(&output);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let update = format!("~ update {moved_upn}: title {old_title} → \"Night Auditor\"");
+    assert!(stdout.contains(&update), "{update:?} not in:\n{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "- deactivate {}: active true → false",
+            gone_upn.to_lowercase()
+        )),
+        "{stdout}"
+    );
+    assert!(stderr.contains("1 to update, 1 to deactivate"), "{stderr}");
+
+    let output = util::userload(
+        w.dir.path(),
+        &["plan", "--config", "userload.ini", "--json"],
+    );
+    let (code, stdout, _) = util::outcome(&output);
+    assert_eq!(code, 0);
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["update"][0]["changes"][0]["field"], "title");
+    assert_eq!(plan["update"][0]["changes"][0]["to"], "Night Auditor");
+    assert_eq!(plan["deactivate"].as_array().unwrap().len(), 1);
+    assert_eq!(plan["verdict"], "proceed");
+
+    assert_eq!(
+        w.sim().with(|s| s.writes()),
+        writes,
+        "no write to the target"
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the state file is untouched"
+    );
+}

@@ -479,9 +479,6 @@ fn modern_name(name: &str) -> &str {
 /// Keys of the old Oomnitza `[oomnitza]` section that userload does not use.
 const OOMNITZA_UNUSED: &[&str] = &["username", "password", "env_password", "user_pem_file"];
 
-/// The REST API presets built into userload (`preset` in `[target]`).
-pub const REST_PRESETS: &[&str] = &["snipeit"];
-
 /// Default maximum share of owned users one run may deactivate.
 pub const DEFAULT_MAX_DEACTIVATIONS: Limit = Limit::Percent(10.0);
 
@@ -1273,11 +1270,14 @@ impl<'d> Checker<'d> {
         let auth = self.target_auth(keys, kind)?;
         let api = match (self.text(keys, "preset"), keys.given("templates").is_some()) {
             (Some((preset, entry)), _) => {
-                if !REST_PRESETS.contains(&preset.as_str()) {
+                let presets = crate::target::rest::api::PRESETS
+                    .iter()
+                    .map(|(name, _)| *name);
+                if crate::target::rest::api::preset(&preset).is_none() {
                     self.error(
                         entry.value_span.clone(),
                         format!("unknown preset `{}`", shorten(&preset, 40)),
-                        format!("presets: {}", REST_PRESETS.join(", ")),
+                        format!("presets: {}", presets.collect::<Vec<_>>().join(", ")),
                     );
                 }
                 Some(RestApi::Preset(preset))

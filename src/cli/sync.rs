@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
@@ -46,7 +47,7 @@ pub struct RunArgs {
 struct Setup {
     config: Config,
     mapping: Mapping,
-    target: Box<dyn Target>,
+    target: Arc<dyn Target>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -55,7 +56,7 @@ fn setup(path: &Path) -> Option<Setup> {
     let mapping = load_mapping(&config)?;
     let runtime = super::runtime()?;
     let target = match target::connect(&config, &mapping) {
-        Ok(target) => target,
+        Ok(target) => Arc::from(target),
         Err(e) => {
             print_error(&e);
             return None;
@@ -88,7 +89,7 @@ pub fn plan(args: &PlanArgs) -> Outcome {
     let result = setup.runtime.block_on(engine::sync(
         &setup.config,
         &setup.mapping,
-        setup.target.as_ref(),
+        &setup.target,
         &owned,
         None,
         &options,
@@ -139,7 +140,7 @@ pub fn run(args: &RunArgs) -> Outcome {
         let result = engine::sync(
             &setup.config,
             &setup.mapping,
-            setup.target.as_ref(),
+            &setup.target,
             &owned,
             Some(&mut state),
             &options,

@@ -191,7 +191,7 @@ pub async fn read_source(
 pub async fn sync(
     config: &Config,
     mapping: &Mapping,
-    target: &dyn Target,
+    target: &Arc<dyn Target>,
     owned: &HashMap<String, Owned>,
     state: Option<&mut State>,
     options: &SyncOptions,
@@ -202,12 +202,12 @@ pub async fn sync(
     let (source, listed) = if config.target.list {
         let (source, listed) = tokio::join!(
             read_source(config, mapping, &options.sync_time, &client),
-            list_target(mapping, target)
+            list_target(mapping, target.as_ref())
         );
         (source?, listed?)
     } else {
         let source = read_source(config, mapping, &options.sync_time, &client).await?;
-        let found = look_up(config, mapping, target, &source, owned).await?;
+        let found = look_up(config, mapping, target.as_ref(), &source, owned).await?;
         let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
         (source, found)
     };
@@ -348,7 +348,7 @@ impl Action {
 async fn apply(
     config: &Config,
     mapping: &Mapping,
-    target: &dyn Target,
+    target: &Arc<dyn Target>,
     state: &mut State,
     outcome: &mut Outcome,
     stop: &StopSignal,
@@ -373,11 +373,13 @@ async fn apply(
         .map(Action::Create)
         .collect();
     first.extend(others.into_iter().map(Action::Update));
-    let pacer = config.sync.rate_limit.map(Pacer::new);
     let writer = Writer {
         mapping,
-        target,
-        pacer: pacer.as_ref(),
+        target: Arc::clone(target),
+        pacer: config
+            .sync
+            .rate_limit
+            .map(|rate| Arc::new(Pacer::new(rate))),
         stop,
         concurrency: config.sync.concurrency,
     };
@@ -407,8 +409,8 @@ type Written = (Action, Result<Option<String>, TargetError>);
 /// Sends writes with bounded concurrency.
 struct Writer<'a> {
     mapping: &'a Mapping,
-    target: &'a dyn Target,
-    pacer: Option<&'a Pacer>,
+    target: Arc<dyn Target>,
+    pacer: Option<Arc<Pacer>>,
     stop: &'a StopSignal,
     concurrency: usize,
 }
@@ -425,7 +427,7 @@ impl Writer<'_> {
         let mut made = Vec::new();
         let mut record = Vec::new();
         let stop = self.stop;
-        let mut results: futures_util::stream::BoxStream<'_, Written> =
+        let mut results: futures_util::stream::BoxStream<'_, Result<Written, Failure>> =
             match self.target.batch_size() {
                 Some(size) => {
                     let mut batches = Vec::new();
@@ -436,19 +438,43 @@ impl Writer<'_> {
                     futures_util::stream::iter(batches)
                         .take_while(move |_| std::future::ready(!stop.stopped()))
                         .then(|batch| self.write_batch(batch))
-                        .flat_map(futures_util::stream::iter)
+                        .flat_map(|written| futures_util::stream::iter(written.into_iter().map(Ok)))
                         .boxed()
                 }
+                // Each write is a task of its own, so that preparing requests and reading
+                // answers is spread over the runtime's threads.
                 None => futures_util::stream::iter(actions)
                     .take_while(move |_| std::future::ready(!stop.stopped()))
-                    .map(|action| async move {
-                        let result = self.write_one(&action).await;
-                        (action, result)
+                    .map(|action| {
+                        let (user, name) = (action.label().to_owned(), action.name());
+                        let task = tokio::spawn(write_one(
+                            Arc::clone(&self.target),
+                            self.pacer.clone(),
+                            self.mapping.match_key().to_owned(),
+                            action,
+                        ));
+                        // Only a panic ends a write task early: that user's write fails and
+                        // the next run makes it.
+                        async move {
+                            task.await.map_err(|e| Failure {
+                                user,
+                                action: name,
+                                error: format!("the write stopped: {e}"),
+                            })
+                        }
                     })
                     .buffer_unordered(self.concurrency.max(1))
                     .boxed(),
             };
-        while let Some((action, result)) = results.next().await {
+        while let Some(written) = results.next().await {
+            let (action, result) = match written {
+                Ok(written) => written,
+                Err(failure) => {
+                    outcome.failures.push(failure);
+                    outcome.counts.failed += 1;
+                    continue;
+                }
+            };
             match result {
                 Ok(target_id) => {
                     let (owned, counter) = self.owned_after(&action, target_id, outcome);
@@ -518,31 +544,6 @@ impl Writer<'_> {
         }
     }
 
-    async fn write_one(&self, action: &Action) -> Result<Option<String>, TargetError> {
-        if let Some(pacer) = self.pacer {
-            pacer.wait().await;
-        }
-        match action {
-            Action::Create(c) => {
-                if c.pending {
-                    // A create of this user may have gone through in a run cut short.
-                    let key = self.mapping.match_key();
-                    if let Some(value) = c.record.get(key)
-                        && let Some(found) = self.target.find(key, value).await?
-                    {
-                        return Ok(Some(found.id));
-                    }
-                }
-                self.target.create(&c.record).await.map(|u| Some(u.id))
-            }
-            Action::Update(u) => self
-                .target
-                .update(&u.user.to_target_user(), &u.changes, &u.record)
-                .await
-                .map(|()| Some(u.user.id.clone())),
-        }
-    }
-
     async fn write_batch(&self, batch: Vec<Action>) -> Vec<Written> {
         let writes: Vec<Write> = batch
             .iter()
@@ -557,7 +558,7 @@ impl Writer<'_> {
                 },
             })
             .collect();
-        if let Some(pacer) = self.pacer {
+        if let Some(pacer) = &self.pacer {
             pacer.wait().await;
         }
         let mut answers = self.target.write_batch(&writes).await.into_iter();
@@ -573,6 +574,38 @@ impl Writer<'_> {
             })
             .collect()
     }
+}
+
+/// One write, as a task of its own: the action comes back with how it went.
+async fn write_one(
+    target: Arc<dyn Target>,
+    pacer: Option<Arc<Pacer>>,
+    key: String,
+    action: Action,
+) -> Written {
+    if let Some(pacer) = &pacer {
+        pacer.wait().await;
+    }
+    let result = match &action {
+        Action::Create(c) => create(target.as_ref(), &key, c).await,
+        Action::Update(u) => target
+            .update(&u.user.to_target_user(), &u.changes, &u.record)
+            .await
+            .map(|()| Some(u.user.id.clone())),
+    };
+    (action, result)
+}
+
+async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<String>, TargetError> {
+    if c.pending {
+        // A create of this user may have gone through in a run cut short.
+        if let Some(value) = c.record.get(key)
+            && let Some(found) = target.find(key, value).await?
+        {
+            return Ok(Some(found.id));
+        }
+    }
+    target.create(&c.record).await.map(|u| Some(u.id))
 }
 
 /// Spaces requests to at most `rate` per second.

@@ -1336,7 +1336,8 @@ fn nightly(target_lines: &str) -> (GraphSim, tempfile::TempDir, Config, Mapping)
 fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let target = userload::target::connect(config, mapping).unwrap();
+        let target: std::sync::Arc<dyn userload::target::Target> =
+            userload::target::connect(config, mapping).unwrap().into();
         let mut state = State::open(&config.sync.state, "test").unwrap();
         let owned = state.owned().unwrap();
         let options = SyncOptions {
@@ -1346,7 +1347,7 @@ fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
         let outcome = engine::sync(
             config,
             mapping,
-            target.as_ref(),
+            &target,
             &owned,
             Some(&mut state),
             &options,

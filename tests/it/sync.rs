@@ -3,8 +3,8 @@
 //! remembers.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use userload::config::{self, Config};
@@ -109,7 +109,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     config: Config,
     mapping: Mapping,
-    target: MemoryTarget,
+    target: Arc<MemoryTarget>,
 }
 
 fn setup(users: usize, sync_lines: &str) -> Setup {
@@ -132,7 +132,7 @@ fn setup(users: usize, sync_lines: &str) -> Setup {
         _dir: dir,
         config,
         mapping,
-        target: MemoryTarget::default(),
+        target: Arc::default(),
     }
 }
 
@@ -150,7 +150,7 @@ impl Setup {
                 engine::sync(
                     &self.config,
                     &self.mapping,
-                    &self.target,
+                    &(Arc::clone(&self.target) as Arc<dyn Target>),
                     &owned,
                     Some(&mut state),
                     &options,
@@ -162,7 +162,7 @@ impl Setup {
                 engine::sync(
                     &self.config,
                     &self.mapping,
-                    &self.target,
+                    &(Arc::clone(&self.target) as Arc<dyn Target>),
                     &owned,
                     None,
                     &options,

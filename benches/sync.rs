@@ -22,6 +22,11 @@ use userload::sim::graph::{self as sim, GraphSim};
 use userload::sim::scim::ScimSim;
 use userload::sim::tenant::Tenant;
 
+// The simulators run in this process; the same allocator as the binary keeps their share
+// of the two cores small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GRAPH_LATENCY: Duration = Duration::from_millis(20);
 const SCIM_LATENCY: Duration = Duration::from_millis(5);
 const CONCURRENCY: u32 = 32;

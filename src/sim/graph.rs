@@ -24,7 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::server::{Loopback, broken, lock, response};
+use super::server::{Loopback, broken, delay, lock, response};
 use super::tenant::{ChangeKind, Tenant};
 use crate::filter::Filter;
 use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
@@ -635,11 +635,7 @@ async fn graph(
         let n = state.graph_requests;
         (state.behaviour.faults.remove(&n), state.behaviour.latency)
     };
-    if !latency.is_zero() {
-        // tokio's timer rounds up to whole milliseconds (often +1–2 ms); a thread sleep keeps
-        // the simulated latency what it says, which benchmarks compare against.
-        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
-    }
+    delay(latency).await;
     match fault {
         Some(Fault::Throttle(seconds)) => {
             return graph_error(429, "TooManyRequests", "Too many requests.")

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::server::{Loopback, broken, lock, response};
+use super::server::{Loopback, broken, delay, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -427,11 +427,8 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
         let n = state.requests;
         (state.behaviour.faults.remove(&n), state.behaviour.latency)
     };
-    if !latency.is_zero() {
-        // tokio's timer rounds up to whole milliseconds; a thread sleep keeps the simulated
-        // latency what it says, and no lock is held meanwhile.
-        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
-    }
+    // No lock is held meanwhile.
+    delay(latency).await;
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let operations = (method == "PATCH")
         .then(|| parsed.as_ref().and_then(|b| b.get("Operations")).cloned())

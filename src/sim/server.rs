@@ -247,6 +247,16 @@ pub(crate) fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Waits out a simulated latency on the runtime's timer. The timer fires on the first whole
+/// millisecond at or after its deadline, so the deadline is set half a millisecond early:
+/// on average the wait is the latency asked for, without a thread per waiting request.
+pub(crate) async fn delay(latency: std::time::Duration) {
+    if !latency.is_zero() {
+        let early = latency.saturating_sub(std::time::Duration::from_micros(500));
+        tokio::time::sleep(early).await;
+    }
+}
+
 /// A body that breaks after `start`: the headers go out, then the client sees a broken
 /// connection.
 pub(crate) fn broken(start: &'static [u8]) -> Body {

@@ -177,6 +177,9 @@ impl<S: Send + 'static> Loopback<S> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
+            // Busy workers look for ready sockets and due timers more often than tokio's
+            // default, so a simulated latency is not stretched while answers queue up.
+            .event_interval(4)
             .thread_name(name)
             .enable_all()
             .build()?;

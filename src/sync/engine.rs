@@ -441,30 +441,7 @@ impl Writer<'_> {
                         .flat_map(|written| futures_util::stream::iter(written.into_iter().map(Ok)))
                         .boxed()
                 }
-                // Each write is a task of its own, so that preparing requests and reading
-                // answers is spread over the runtime's threads.
-                None => futures_util::stream::iter(actions)
-                    .take_while(move |_| std::future::ready(!stop.stopped()))
-                    .map(|action| {
-                        let (user, name) = (action.label().to_owned(), action.name());
-                        let task = tokio::spawn(write_one(
-                            Arc::clone(&self.target),
-                            self.pacer.clone(),
-                            self.mapping.match_key().to_owned(),
-                            action,
-                        ));
-                        // Only a panic ends a write task early: that user's write fails and
-                        // the next run makes it.
-                        async move {
-                            task.await.map_err(|e| Failure {
-                                user,
-                                action: name,
-                                error: format!("the write stopped: {e}"),
-                            })
-                        }
-                    })
-                    .buffer_unordered(self.concurrency.max(1))
-                    .boxed(),
+                None => self.spawn_writers(actions),
             };
         while let Some(written) = results.next().await {
             let (action, result) = match written {
@@ -506,6 +483,53 @@ impl Writer<'_> {
         }
         state.record(&record)?;
         Ok(made)
+    }
+
+    /// Starts `concurrency` writer tasks that take the next write as soon as one is done,
+    /// so that the requests never wait for this loop's bookkeeping; each write also runs as
+    /// a task of its own, which keeps a panic to the one user whose write it was.
+    fn spawn_writers(
+        &self,
+        actions: Vec<Action>,
+    ) -> futures_util::stream::BoxStream<'static, Result<Written, Failure>> {
+        let queue = Arc::new(std::sync::Mutex::new(actions.into_iter()));
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..self.concurrency.max(1) {
+            let queue = Arc::clone(&queue);
+            let sender = sender.clone();
+            let target = Arc::clone(&self.target);
+            let pacer = self.pacer.clone();
+            let key = self.mapping.match_key().to_owned();
+            let stop = self.stop.clone();
+            tokio::spawn(async move {
+                while !stop.stopped() {
+                    let next = queue.lock().ok().and_then(|mut q| q.next());
+                    let Some(action) = next else { break };
+                    let (user, name) = (action.label().to_owned(), action.name());
+                    let write = write_one(Arc::clone(&target), pacer.clone(), key.clone(), action);
+                    // Only a panic ends a write task early: that user's write fails and the
+                    // next run makes it.
+                    let written = tokio::spawn(write).await.map_err(|e| Failure {
+                        user,
+                        action: name,
+                        error: format!("the write stopped: {e}"),
+                    });
+                    // Refused credentials stop the run before this writer takes another.
+                    if let Ok((_, Err(error))) = &written
+                        && error.stops_run()
+                    {
+                        stop.stop();
+                    }
+                    if sender.send(written).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|written| (written, receiver))
+        })
+        .boxed()
     }
 
     /// What the state should remember after a write, and the count it adds to.

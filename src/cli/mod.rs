@@ -2,9 +2,13 @@
 //! outcomes become exit codes.
 
 mod check;
+mod daemon;
+mod demo;
 mod filter;
+mod init;
 mod mapping;
 mod pull;
+mod status;
 mod sync;
 mod validate;
 
@@ -22,10 +26,16 @@ use crate::diag::Problem;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: crate::log::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// See a whole sync work on a simulated tenant and asset system, on this machine.
+    Demo(demo::DemoArgs),
+    /// Write a commented config and a mapping to start from (never overwrites).
+    Init(init::InitArgs),
     /// Check a config file and every file it names, without touching the network.
     Validate {
         /// The config file (.ini or .toml).
@@ -50,6 +60,10 @@ enum Command {
     Plan(sync::PlanArgs),
     /// Sync: create, update, deactivate and reactivate target users.
     Run(sync::RunArgs),
+    /// Run the sync on a schedule (daily at a time, or at an interval).
+    Daemon(daemon::DaemonArgs),
+    /// Show the latest runs from the state file.
+    Status(status::StatusArgs),
 }
 
 /// How a command ended, as a scheduler sees it.
@@ -81,6 +95,10 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and says how it ended.
 pub fn run(cli: Cli) -> Outcome {
+    if let Err(e) = crate::log::init(&cli.log) {
+        print_error(&e);
+        return Outcome::Failed;
+    }
     match cli.command {
         Command::Validate { config } => validate::run(&config),
         Command::Filter(command) => filter::run(command),
@@ -89,6 +107,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Mapping(command) => mapping::run(command),
         Command::Plan(args) => sync::plan(&args),
         Command::Run(args) => sync::run(&args),
+        Command::Daemon(args) => daemon::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Init(args) => init::run(&args),
     }
 }
 
@@ -162,7 +184,11 @@ fn print_error(error: &dyn std::error::Error) {
     let mut message = format!("error: {error}");
     let mut cause = error.source();
     while let Some(c) = cause {
-        message.push_str(&format!(": {c}"));
+        // Many errors quote their cause already.
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
+        }
         cause = c.source();
     }
     eprintln!("{message}");

@@ -20,27 +20,33 @@ use crate::target::{self, FieldChange, Target};
 pub struct PlanArgs {
     /// The config file (.ini or .toml).
     #[arg(long, short, env = "USERLOAD_CONFIG")]
-    config: PathBuf,
+    pub(super) config: PathBuf,
     /// Print the plan as one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// Plan as if this many deactivations were allowed.
     #[arg(long, value_name = "N")]
-    allow_deactivations: Option<usize>,
+    pub(super) allow_deactivations: Option<usize>,
+    /// Show at most N users of each kind of change (the counts stay complete).
+    #[arg(long, value_name = "N")]
+    pub(super) show: Option<usize>,
 }
 
 /// Arguments of `userload run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The config file (.ini or .toml).
     #[arg(long, short, env = "USERLOAD_CONFIG")]
-    config: PathBuf,
+    pub(super) config: PathBuf,
     /// Also write a JSON report of the run to this file.
     #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
+    pub(super) report: Option<PathBuf>,
+    /// Also write every change made (one row per field) to this CSV file, for auditors.
+    #[arg(long, value_name = "FILE")]
+    pub(super) changes: Option<PathBuf>,
     /// Allow up to N deactivations in this run, above `max_deactivations`.
     #[arg(long, value_name = "N")]
-    allow_deactivations: Option<usize>,
+    pub(super) allow_deactivations: Option<usize>,
 }
 
 /// What both commands need before they talk to anyone.
@@ -48,13 +54,12 @@ struct Setup {
     config: Config,
     mapping: Mapping,
     target: Arc<dyn Target>,
-    runtime: tokio::runtime::Runtime,
 }
 
+/// Reads the config and the mapping and sets up the target; must run inside a runtime.
 fn setup(path: &Path) -> Option<Setup> {
     let config = load_config(path)?;
     let mapping = load_mapping(&config)?;
-    let runtime = super::runtime()?;
     let target = match target::connect(&config, &mapping) {
         Ok(target) => Arc::from(target),
         Err(e) => {
@@ -66,12 +71,15 @@ fn setup(path: &Path) -> Option<Setup> {
         config,
         mapping,
         target,
-        runtime,
     })
 }
 
 /// `userload plan`: reads both sides and the state, writes nothing anywhere.
 pub fn plan(args: &PlanArgs) -> Outcome {
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
+    };
+    let _entered = runtime.enter();
     let Some(setup) = setup(&args.config) else {
         return Outcome::Failed;
     };
@@ -86,7 +94,7 @@ pub fn plan(args: &PlanArgs) -> Outcome {
         allow_deactivations: args.allow_deactivations,
         sync_time: state::now(),
     };
-    let result = setup.runtime.block_on(engine::sync(
+    let result = runtime.block_on(engine::sync(
         &setup.config,
         &setup.mapping,
         &setup.target,
@@ -105,7 +113,7 @@ pub fn plan(args: &PlanArgs) -> Outcome {
     if args.json {
         println!("{}", plan_json(&outcome.plan, &outcome.verdict));
     } else {
-        print!("{}", plan_text(&outcome.plan, color()));
+        print!("{}", plan_text(&outcome.plan, color(), args.show));
         eprintln!("{}", plan_counts(&outcome.plan));
         print_verdict(&outcome.verdict);
     }
@@ -118,83 +126,210 @@ pub fn plan(args: &PlanArgs) -> Outcome {
 
 /// `userload run`: applies the plan and remembers what it did.
 pub fn run(args: &RunArgs) -> Outcome {
-    let Some(setup) = setup(&args.config) else {
+    let Some(runtime) = super::runtime() else {
         return Outcome::Failed;
     };
-    let mut state = match State::open(&setup.config.sync.state, &setup.target.describe()) {
-        Ok(state) => state,
-        Err(e) => {
-            print_error(&e);
-            return Outcome::Failed;
-        }
-    };
-    let result = setup.runtime.block_on(async {
-        let owned = state.owned()?;
-        let run = state.start_run("run")?;
-        let stop = StopSignal::default();
+    let stop = StopSignal::default();
+    {
+        let _entered = runtime.enter();
         stop.on_signals();
-        let options = SyncOptions {
-            allow_deactivations: args.allow_deactivations,
-            sync_time: state::now(),
-        };
-        let result = engine::sync(
-            &setup.config,
-            &setup.mapping,
-            &setup.target,
-            &owned,
-            Some(&mut state),
-            &options,
-            &stop,
-        )
-        .await;
-        let (status, code, message) = match &result {
-            Ok(outcome) => (
-                outcome.status(),
-                outcome.exit_code(),
-                verdict_message(&outcome.verdict).map(str::to_owned),
-            ),
-            Err(e) => ("failed", 2, Some(e.to_string())),
-        };
-        let counts = result
-            .as_ref()
-            .map(|o| o.counts.clone())
-            .unwrap_or_default();
-        state.finish_run(run, status, code, &counts, message.as_deref())?;
-        result
-    });
-    let outcome = match result {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            print_error(&e);
-            return Outcome::Failed;
-        }
+    }
+    run_once(&runtime, args, &stop)
+}
+
+/// One run on `runtime`, stopped early by `stop`: the state is opened and locked, the run
+/// recorded in its history, the summary printed, the report and the changes written and the
+/// webhook told, as the config and `args` ask.
+pub(super) fn run_once(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    stop: &StopSignal,
+) -> Outcome {
+    let _entered = runtime.enter();
+    let started = state::now();
+    let clock = std::time::Instant::now();
+    tracing::info!(config = %args.config.display(), "run started");
+    let Some(setup) = setup(&args.config) else {
+        // The config could not be read, so neither can its webhook be.
+        tracing::error!(config = %args.config.display(), "run failed: the config or the mapping has errors");
+        return Outcome::Failed;
     };
-    print!("{}", summary(&outcome));
-    print_verdict(&outcome.verdict);
-    for failure in outcome.failures.iter().take(20) {
+    let result = match State::open(&setup.config.sync.state, &setup.target.describe()) {
+        Ok(mut state) => runtime.block_on(sync_and_record(&setup, &mut state, args, stop)),
+        Err(e) => Err(e.into()),
+    };
+    let ran = Ran {
+        started,
+        finished: state::now(),
+        seconds: clock.elapsed().as_secs_f64(),
+        result,
+    };
+    match &ran.result {
+        Ok(outcome) => {
+            print!("{}", summary(outcome));
+            print_verdict(&outcome.verdict);
+            print_failures(&outcome.failures);
+        }
+        Err(e) => print_error(e),
+    }
+    let code = ran.exit_code();
+    tracing::info!(
+        status = ran.status(),
+        exit_code = code,
+        seconds = ran.seconds,
+        "run finished"
+    );
+    let mut failed_output = false;
+    if let Some(path) = &args.report {
+        let text =
+            serde_json::to_string_pretty(&report_json(&setup.config, &ran)).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write the report {}: {e}", path.display());
+            failed_output = true;
+        }
+    }
+    if let (Some(path), Ok(outcome)) = (&args.changes, &ran.result)
+        && let Err(e) = std::fs::write(path, changes_csv(outcome))
+    {
+        eprintln!("error: cannot write the changes {}: {e}", path.display());
+        failed_output = true;
+    }
+    let notice = notice(&ran);
+    match runtime.block_on(crate::notify::send(&setup.config.notify, &notice)) {
+        Ok(_) => {}
+        Err(e) => tracing::warn!("{e}"),
+    }
+    match code {
+        _ if failed_output => Outcome::Failed,
+        0 => Outcome::Success,
+        1 => Outcome::Partial,
+        _ => Outcome::Failed,
+    }
+}
+
+/// Syncs with the state open, and records the run in its history.
+async fn sync_and_record(
+    setup: &Setup,
+    state: &mut State,
+    args: &RunArgs,
+    stop: &StopSignal,
+) -> Result<engine::Outcome, engine::SyncError> {
+    let owned = state.owned()?;
+    let run = state.start_run("run")?;
+    let options = SyncOptions {
+        allow_deactivations: args.allow_deactivations,
+        sync_time: state::now(),
+    };
+    let result = engine::sync(
+        &setup.config,
+        &setup.mapping,
+        &setup.target,
+        &owned,
+        Some(state),
+        &options,
+        stop,
+    )
+    .await;
+    let (status, code, message) = match &result {
+        Ok(outcome) => (
+            outcome.status(),
+            outcome.exit_code(),
+            verdict_message(&outcome.verdict).map(str::to_owned),
+        ),
+        Err(e) => ("failed", 2, Some(e.to_string())),
+    };
+    let counts = result
+        .as_ref()
+        .map(|o| o.counts.clone())
+        .unwrap_or_default();
+    state.finish_run(run, status, code, &counts, message.as_deref())?;
+    result
+}
+
+/// A run that was made, or could not be.
+struct Ran {
+    started: String,
+    finished: String,
+    seconds: f64,
+    result: Result<engine::Outcome, engine::SyncError>,
+}
+
+impl Ran {
+    fn exit_code(&self) -> i32 {
+        self.result.as_ref().map_or(2, engine::Outcome::exit_code)
+    }
+
+    fn status(&self) -> &'static str {
+        self.result
+            .as_ref()
+            .map_or("failed", engine::Outcome::status)
+    }
+}
+
+/// The first failures, and how many more the report holds.
+fn print_failures(failures: &[engine::Failure]) {
+    for failure in failures.iter().take(20) {
         eprintln!(
             "failed: {} {}: {}",
             failure.action, failure.user, failure.error
         );
     }
-    if outcome.failures.len() > 20 {
-        eprintln!(
-            "… and {} more failures (see --report)",
-            outcome.failures.len() - 20
-        );
+    if failures.len() > 20 {
+        eprintln!("… and {} more failures (see --report)", failures.len() - 20);
     }
-    if let Some(path) = &args.report {
-        let report = report_json(&outcome);
-        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("error: cannot write the report {}: {e}", path.display());
-            return Outcome::Failed;
+}
+
+/// What the webhook is told about a run.
+fn notice(ran: &Ran) -> crate::notify::Notice {
+    use crate::config::NotifyOn;
+    let outcome = match &ran.result {
+        Err(e) => {
+            return crate::notify::Notice {
+                status: NotifyOn::Failed,
+                headline: "the run failed; nothing was written".to_owned(),
+                details: vec![e.to_string()],
+            };
         }
+        Ok(outcome) => outcome,
+    };
+    let c = &outcome.counts;
+    let mut details = vec![format!(
+        "created {}, updated {}, deactivated {}, reactivated {}, unchanged {}, skipped {}, failed {}",
+        c.created, c.updated, c.deactivated, c.reactivated, c.unchanged, c.skipped, c.failed
+    )];
+    if let Some(message) = verdict_message(&outcome.verdict) {
+        details.push(message.to_owned());
     }
-    match outcome.exit_code() {
-        0 => Outcome::Success,
-        1 => Outcome::Partial,
-        _ => Outcome::Failed,
+    details.extend(
+        outcome
+            .failures
+            .iter()
+            .take(5)
+            .map(|f| format!("{} {}: {}", f.action, f.user, f.error)),
+    );
+    let (status, headline) = match (&outcome.verdict, outcome.exit_code()) {
+        (Verdict::Refuse(_), _) => (NotifyOn::Failed, "the run refused to write".to_owned()),
+        (Verdict::HoldDeactivations(_), _) => (
+            NotifyOn::Limited,
+            format!(
+                "{} deactivations held back by max_deactivations",
+                outcome.held.len()
+            ),
+        ),
+        (_, 0) => (NotifyOn::Ok, "the run finished".to_owned()),
+        _ if outcome.interrupted => (
+            NotifyOn::Partial,
+            "the run was stopped before all writes".to_owned(),
+        ),
+        _ => (
+            NotifyOn::Partial,
+            format!("{} writes failed", outcome.failures.len()),
+        ),
+    };
+    crate::notify::Notice {
+        status,
+        headline,
+        details,
     }
 }
 
@@ -236,8 +371,9 @@ fn change_text(changes: &[FieldChange]) -> String {
         .join("; ")
 }
 
-/// The plan as a diff, one user per line, each group sorted by user.
-pub fn plan_text(plan: &Plan, color: bool) -> String {
+/// The plan as a diff, one user per line, each group sorted by user; with `show`, at most
+/// that many users per group, and how many more.
+pub fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String {
     let paint = |code: &str, text: String| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -246,11 +382,18 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
         }
     };
     let mut out = String::new();
+    let show = show.unwrap_or(usize::MAX);
+    let more = |out: &mut String, total: usize| {
+        if total > show {
+            let _ = writeln!(out, "  … and {} more", total - show);
+        }
+    };
     let mut creates: Vec<&str> = plan.creates.iter().map(|c| c.label.as_str()).collect();
     creates.sort_unstable();
-    for label in creates {
+    for label in creates.iter().take(show) {
         let _ = writeln!(out, "{}", paint("32", format!("+ create {label}")));
     }
+    more(&mut out, creates.len());
     for (kind, sign, word, code) in [
         (UpdateKind::Update, "~", "update", "33"),
         (UpdateKind::Reactivate, "↑", "reactivate", "36"),
@@ -258,7 +401,7 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
     ] {
         let mut updates: Vec<_> = plan.of_kind(kind).collect();
         updates.sort_by(|a, b| a.label.cmp(&b.label));
-        for update in updates {
+        for update in updates.iter().take(show) {
             let line = format!(
                 "{sign} {word} {}: {}",
                 update.label,
@@ -266,12 +409,14 @@ pub fn plan_text(plan: &Plan, color: bool) -> String {
             );
             let _ = writeln!(out, "{}", paint(code, line));
         }
+        more(&mut out, updates.len());
     }
     let mut skipped: Vec<_> = plan.skipped.iter().collect();
     skipped.sort_by(|a, b| a.label.cmp(&b.label));
-    for skip in skipped {
+    for skip in skipped.iter().take(show) {
         let _ = writeln!(out, "! skip {}: {}", skip.label, skip.reason);
     }
+    more(&mut out, skipped.len());
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -384,13 +529,39 @@ fn summary(outcome: &engine::Outcome) -> String {
     out
 }
 
-fn report_json(outcome: &engine::Outcome) -> Json {
-    json!({
-        "status": outcome.status(),
-        "exit_code": outcome.exit_code(),
+/// The JSON report of a run: what it did, what failed and why, how long it took and how
+/// many requests it made. A run that could not run still gets one, with the error and, when
+/// Graph answered, the `request-id` Microsoft support asks for.
+fn report_json(config: &Config, ran: &Ran) -> Json {
+    let mut report = json!({
+        "userload": env!("CARGO_PKG_VERSION"),
+        "config": config.path.display().to_string(),
+        "target": config.target.url.as_str(),
+        "started": ran.started,
+        "finished": ran.finished,
+        "status": ran.status(),
+        "exit_code": ran.exit_code(),
+        "peak_memory_mb": peak_memory(),
+    });
+    let outcome = match &ran.result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let request_id = match e {
+                engine::SyncError::Graph(g) => g.request_id(),
+                _ => None,
+            };
+            report["message"] = json!(e.to_string());
+            report["error"] = json!({"message": e.to_string(), "graph_request_id": request_id});
+            report["seconds"] = json!({"total": ran.seconds});
+            return report;
+        }
+    };
+    let planned = |kind| outcome.plan.of_kind(kind).count();
+    let more = json!({
         "message": verdict_message(&outcome.verdict),
         "source_users": outcome.source_users,
         "target_users": outcome.target_users,
+        "owned_before": outcome.owned,
         "counts": {
             "created": outcome.counts.created,
             "updated": outcome.counts.updated,
@@ -400,10 +571,122 @@ fn report_json(outcome: &engine::Outcome) -> Json {
             "skipped": outcome.counts.skipped,
             "failed": outcome.counts.failed,
         },
+        "sent": {
+            "create": outcome.plan.creates.len(),
+            "update": planned(UpdateKind::Update),
+            "deactivate": planned(UpdateKind::Deactivate),
+            "reactivate": planned(UpdateKind::Reactivate),
+        },
+        "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
+        "interrupted": outcome.interrupted,
         "failures": outcome.failures,
         "skipped": outcome.plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
-        "requests": {"graph": outcome.graph_requests, "target": outcome.target_requests, "target_writes": outcome.target_writes},
-        "seconds": {"read": outcome.read_time.as_secs_f64(), "write": outcome.write_time.as_secs_f64()},
-        "peak_memory_mb": peak_memory(),
-    })
+        "requests": {
+            "graph": outcome.graph_requests,
+            "graph_retries": outcome.graph_retries,
+            "target": outcome.target_requests,
+            "target_writes": outcome.target_writes,
+            "target_retries": outcome.target_retries,
+        },
+        "seconds": {
+            "read": outcome.read_time.as_secs_f64(),
+            "write": outcome.write_time.as_secs_f64(),
+            "total": ran.seconds,
+        },
+    });
+    if let (Json::Object(report), Json::Object(more)) = (&mut report, more) {
+        report.extend(more);
+    }
+    report
+}
+
+/// The changes a run made, one CSV row per field: `action,user,entra_id,target_id,field,
+/// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation over the
+/// limit); values are JSON, so that an absent value and an empty text differ.
+pub fn changes_csv(outcome: &engine::Outcome) -> String {
+    let failed: std::collections::HashMap<(&str, &str), &str> = outcome
+        .failures
+        .iter()
+        .map(|f| ((f.action, f.user.as_str()), f.error.as_str()))
+        .collect();
+    let mut out = String::from("action,user,entra_id,target_id,field,from,to,result,error\n");
+    let mut row = |action: &str,
+                   label: &str,
+                   entra: &str,
+                   id: &str,
+                   field: &str,
+                   from: Option<&Json>,
+                   to: Option<&Json>,
+                   held: bool| {
+        let (result, error) = match failed.get(&(action, label)) {
+            _ if held => ("held", ""),
+            Some(error) => ("failed", *error),
+            None => ("done", ""),
+        };
+        let value = |v: Option<&Json>| v.map(Json::to_string).unwrap_or_default();
+        let cells = [
+            action,
+            label,
+            entra,
+            id,
+            field,
+            &value(from),
+            &value(to),
+            result,
+            error,
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    };
+    for create in &outcome.plan.creates {
+        for (field, value) in create.record.iter() {
+            row(
+                "create",
+                &create.label,
+                &create.entra_id,
+                "",
+                field,
+                None,
+                Some(value),
+                false,
+            );
+        }
+    }
+    let updates = outcome.plan.updates.iter().map(|u| (u, false));
+    for (update, held) in updates.chain(outcome.held.iter().map(|u| (u, true))) {
+        let action = match update.kind {
+            UpdateKind::Update => "update",
+            UpdateKind::Deactivate => "deactivate",
+            UpdateKind::Reactivate => "reactivate",
+        };
+        for c in &update.changes {
+            row(
+                action,
+                &update.label,
+                &update.entra_id,
+                &update.user.id,
+                &c.target,
+                c.old.as_ref(),
+                c.new.as_ref(),
+                held,
+            );
+        }
+    }
+    out
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break; a leading `=`, `+`,
+/// `-` or `@` is prefixed with `'` so that a spreadsheet does not run it as a formula.
+fn csv_cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
 }

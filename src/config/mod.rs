@@ -40,6 +40,8 @@ pub struct Config {
     pub target: TargetConfig,
     /// `[sync]`: how runs behave.
     pub sync: SyncConfig,
+    /// `[notify]`: who is told when a run goes wrong.
+    pub notify: NotifyConfig,
     /// Values mapping files may read with `setting = "…"`: `default_role`,
     /// `default_position`, and every key of `[settings]`.
     pub settings: BTreeMap<String, serde_json::Value>,
@@ -408,8 +410,14 @@ fn is_secret_key(key: &str) -> bool {
 }
 
 /// Keys whose values are secrets, in any section.
-pub(crate) const SECRET_KEYS: &[&str] =
-    &["secret", "token", "api_token", "password", "env_password"];
+pub(crate) const SECRET_KEYS: &[&str] = &[
+    "secret",
+    "token",
+    "api_token",
+    "password",
+    "env_password",
+    "webhook",
+];
 
 const SOURCE_KEYS: &[&str] = &[
     "tenant_id",
@@ -446,6 +454,7 @@ const TARGET_KEYS: &[&str] = &[
     "max_attempts",
     "request_timeout",
 ];
+const NOTIFY_KEYS: &[&str] = &["webhook", "on"];
 const SYNC_KEYS: &[&str] = &[
     "mapping",
     "mode",
@@ -463,6 +472,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("source", SOURCE_KEYS),
     ("target", TARGET_KEYS),
     ("sync", SYNC_KEYS),
+    ("notify", NOTIFY_KEYS),
 ];
 
 /// The Oomnitza connector's names for userload's sections.
@@ -481,6 +491,45 @@ const OOMNITZA_UNUSED: &[&str] = &["username", "password", "env_password", "user
 
 /// Default maximum share of owned users one run may deactivate.
 pub const DEFAULT_MAX_DEACTIVATIONS: Limit = Limit::Percent(10.0);
+
+/// `[notify]`: a webhook told about runs that need an admin.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// An incoming-webhook URL (Teams, Slack, or anything that takes their JSON); a secret,
+    /// since such URLs carry their own credentials.
+    pub webhook: Option<Secret>,
+    /// The run statuses that are sent.
+    pub on: Vec<NotifyOn>,
+}
+
+/// A kind of run the webhook hears about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// The run could not run, or refused to (exit code 2).
+    Failed,
+    /// Deactivations were held back by `max_deactivations`.
+    Limited,
+    /// Some writes failed, or the run was stopped.
+    Partial,
+    /// Everything worked.
+    Ok,
+}
+
+impl NotifyOn {
+    /// Its name in `on`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyOn::Failed => "failed",
+            NotifyOn::Limited => "limited",
+            NotifyOn::Partial => "partial",
+            NotifyOn::Ok => "ok",
+        }
+    }
+}
+
+/// What `on` holds when not given.
+pub const DEFAULT_NOTIFY_ON: &[NotifyOn] =
+    &[NotifyOn::Failed, NotifyOn::Limited, NotifyOn::Partial];
 
 /// One section being read: which of its entries have been used so far.
 struct Keys<'d> {
@@ -591,9 +640,11 @@ impl<'d> Checker<'d> {
         let mut source_keys = self.keys("source");
         let mut target_keys = self.keys("target");
         let mut sync_keys = self.keys("sync");
+        let mut notify_keys = self.keys("notify");
         let source = self.source_config(&mut source_keys);
         let target = self.target_config(&mut target_keys, &mut source_keys);
         let sync = self.sync_config(&mut sync_keys, &mut source_keys, &mut settings);
+        let notify = self.notify_config(&mut notify_keys);
         self.settings(&mut settings);
         if source_keys.legacy {
             legacy_mappings = self.legacy_mappings(&mut source_keys);
@@ -605,7 +656,7 @@ impl<'d> Checker<'d> {
                 );
             }
         }
-        for keys in [&source_keys, &target_keys, &sync_keys] {
+        for keys in [&source_keys, &target_keys, &sync_keys, &notify_keys] {
             self.unknown_keys(keys);
         }
         Some(Config {
@@ -613,6 +664,7 @@ impl<'d> Checker<'d> {
             source: source?,
             target: target?,
             sync: sync?,
+            notify,
             settings,
             legacy_mappings,
         })
@@ -640,7 +692,7 @@ impl<'d> Checker<'d> {
             let hint = nearest(name, known)
                 .map(|n| format!("did you mean [{n}]?"))
                 .unwrap_or_else(|| {
-                    "the sections are [source], [target], [sync] and [settings]".into()
+                    "the sections are [source], [target], [sync], [notify] and [settings]".into()
                 });
             self.error(
                 section.span.clone(),
@@ -1388,6 +1440,42 @@ impl<'d> Checker<'d> {
             rate_limit,
             create_disabled,
         })
+    }
+
+    /// `[notify]`: `webhook` (a secret) and `on`, a comma-separated list of statuses.
+    fn notify_config(&mut self, keys: &mut Keys<'d>) -> NotifyConfig {
+        let webhook = self.secret(keys, "webhook");
+        let choices = [
+            NotifyOn::Failed,
+            NotifyOn::Limited,
+            NotifyOn::Partial,
+            NotifyOn::Ok,
+        ];
+        let on = match self.text(keys, "on") {
+            None => DEFAULT_NOTIFY_ON.to_vec(),
+            Some((text, entry)) => {
+                let mut on = Vec::new();
+                for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    match choices.iter().find(|c| c.name().eq_ignore_ascii_case(word)) {
+                        Some(c) if !on.contains(c) => on.push(*c),
+                        Some(_) => {}
+                        None => {
+                            let names = choices.map(NotifyOn::name);
+                            let hint = did_you_mean(word, names.iter().copied(), || {
+                                format!("choose from: {}", names.join(", "))
+                            });
+                            self.error(
+                                entry.value_span.clone(),
+                                format!("`{}` is not a run status `on` knows", shorten(word, 40)),
+                                hint,
+                            );
+                        }
+                    }
+                }
+                on
+            }
+        };
+        NotifyConfig { webhook, on }
     }
 
     /// `max_deactivations`: a count (`25`) or a percentage (`"10%"`).

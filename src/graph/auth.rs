@@ -282,6 +282,10 @@ impl TokenSource {
             let (failure, retry_after) = match result {
                 Ok(response) => {
                     let status = response.status();
+                    tracing::debug!(
+                        url = %self.token_url, status = status.as_u16(),
+                        ms = sent.elapsed().as_millis() as u64, "sign-in"
+                    );
                     let retry_after = response
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
@@ -341,6 +345,7 @@ impl TokenSource {
             return Err(malformed("the token response holds an empty access_token"));
         }
         let lifetime = Duration::from_secs(seconds);
+        tracing::info!(tenant = %self.tenant, "signed in to Entra; the token is good for {} min", seconds / 60);
         Ok(AccessToken {
             value: response.access_token.into(),
             expires_at: sent + lifetime,

@@ -133,10 +133,16 @@ impl GraphClient {
             if advanced {
                 request = request.header("ConsistencyLevel", "eventual");
             }
+            let sent = std::time::Instant::now();
             let (failure, retry_after, request_id) = match request.send().await {
                 Err(e) => (describe(&e), None, None),
                 Ok(mut response) => {
                     let status = response.status().as_u16();
+                    tracing::trace!(
+                        %url, status, ms = sent.elapsed().as_millis() as u64,
+                        request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()),
+                        "Graph GET"
+                    );
                     let header = |name| {
                         response
                             .headers()
@@ -212,7 +218,12 @@ impl GraphClient {
                 });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+            let delay = self.policy.delay(attempt, retry_after);
+            tracing::warn!(
+                request = what, attempt, failure = %failure, request_id = request_id.as_deref(),
+                "Graph: trying again in {:.1} s", delay.as_secs_f64()
+            );
+            tokio::time::sleep(delay).await;
             // A retry may outlast the token.
             token = self.tokens.token().await?;
         }

@@ -169,13 +169,11 @@ impl State {
     /// Opens (or creates) the state file for a run against `target` (a stable description
     /// of the target, such as its URL), migrating its schema and taking the lock.
     pub fn open(path: &Path, target: &str) -> Result<State, StateError> {
-        let mut lock_name = path.as_os_str().to_owned();
-        lock_name.push(".lock");
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(PathBuf::from(lock_name))
+            .open(lock_path(path))
             .map_err(|source| StateError::Io {
                 path: path.to_owned(),
                 source,
@@ -215,28 +213,13 @@ impl State {
     /// What a state file remembers of owned users, read without writing anything (no lock,
     /// no migration): for `plan`. A missing file owns nothing.
     pub fn peek_owned(path: &Path) -> Result<HashMap<String, Owned>, StateError> {
-        if !path.exists() {
+        let Some(db) = open_read_only(path)? else {
             return Ok(HashMap::new());
-        }
-        let sql = |source| StateError::Sqlite {
+        };
+        read_owned(&db).map_err(|source| StateError::Sqlite {
             path: path.to_owned(),
             source,
-        };
-        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(sql)?;
-        let version: i64 = db
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
-        if version == 0 {
-            return Ok(HashMap::new());
-        }
-        if version > SCHEMA_VERSION {
-            return Err(StateError::TooNew {
-                path: path.to_owned(),
-                found: version,
-            });
-        }
-        read_owned(&db).map_err(sql)
+        })
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
@@ -416,38 +399,100 @@ impl State {
 
     /// The latest runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
-        let mut stmt = self
-            .db
-            .prepare(
-                "SELECT id, started, finished, mode, status, exit_code, created, updated,
-                        deactivated, reactivated, unchanged, skipped, failed, message
-                 FROM runs ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok(RunRecord {
-                    id: r.get(0)?,
-                    started: r.get(1)?,
-                    finished: r.get(2)?,
-                    mode: r.get(3)?,
-                    status: r.get(4)?,
-                    exit_code: r.get(5)?,
-                    counts: RunCounts {
-                        created: r.get(6)?,
-                        updated: r.get(7)?,
-                        deactivated: r.get(8)?,
-                        reactivated: r.get(9)?,
-                        unchanged: r.get(10)?,
-                        skipped: r.get(11)?,
-                        failed: r.get(12)?,
-                    },
-                    message: r.get(13)?,
-                })
-            })
-            .map_err(self.sql())?;
-        rows.collect::<Result<_, _>>().map_err(self.sql())
+        read_runs(&self.db, limit).map_err(self.sql())
     }
+
+    /// The latest runs (newest first) and how many target users are owned, read without
+    /// writing anything or taking the lock, so that it works while a run is going: for
+    /// `status`. A missing or never-used file has neither.
+    pub fn peek_history(path: &Path, limit: usize) -> Result<(Vec<RunRecord>, usize), StateError> {
+        let Some(db) = open_read_only(path)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let sql = |source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let runs = read_runs(&db, limit).map_err(sql)?;
+        let owned: i64 = db
+            .query_row(
+                "SELECT count(*) FROM owned WHERE target_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        Ok((runs, owned as usize))
+    }
+
+    /// Whether a run holds the state file's lock right now.
+    pub fn in_use(path: &Path) -> bool {
+        let Ok(lock) = File::options().write(true).open(lock_path(path)) else {
+            return false;
+        };
+        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+}
+
+/// The lock file beside a state file.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The state file opened read-only, or `None` when it is missing or was never migrated.
+fn open_read_only(path: &Path) -> Result<Option<Connection>, StateError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let sql = |source| StateError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sql)?;
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if version == 0 {
+        return Ok(None);
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StateError::TooNew {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    Ok(Some(db))
+}
+
+fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> {
+    let mut stmt = db.prepare(
+        "SELECT id, started, finished, mode, status, exit_code, created, updated,
+                deactivated, reactivated, unchanged, skipped, failed, message
+         FROM runs ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(RunRecord {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            finished: r.get(2)?,
+            mode: r.get(3)?,
+            status: r.get(4)?,
+            exit_code: r.get(5)?,
+            counts: RunCounts {
+                created: r.get(6)?,
+                updated: r.get(7)?,
+                deactivated: r.get(8)?,
+                reactivated: r.get(9)?,
+                unchanged: r.get(10)?,
+                skipped: r.get(11)?,
+                failed: r.get(12)?,
+            },
+            message: r.get(13)?,
+        })
+    })?;
+    rows.collect()
 }
 
 impl DeltaLinks for State {

@@ -62,8 +62,12 @@ pub struct Failure {
 /// How a sync went.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The plan made.
+    /// The plan made. After a run, its creates and updates are the writes that were sent
+    /// (each done, or failed as [`failures`](Self::failures) says); writes a stopped run
+    /// never sent, and held deactivations, are not in it.
     pub plan: Plan,
+    /// Deactivations planned but held back (the limit, or a stopped run).
+    pub held: Vec<Update>,
     /// What the guards decided.
     pub verdict: Verdict,
     /// Users read from Graph.
@@ -78,8 +82,12 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
     pub interrupted: bool,
-    /// Requests to Graph.
+    /// Requests to Graph, and how many of them were tries again.
     pub graph_requests: u64,
+    /// Graph requests that were tries again.
+    pub graph_retries: u64,
+    /// Target requests that were tries again.
+    pub target_retries: u64,
     /// Requests to the target, and how many of them wrote.
     pub target_requests: u64,
     /// Write requests to the target.
@@ -114,19 +122,38 @@ impl Outcome {
     }
 }
 
-/// Set by Ctrl-C or SIGTERM: no new write starts.
+/// Set by Ctrl-C or SIGTERM: no new write starts (and the daemon starts no new run).
 #[derive(Debug, Default, Clone)]
-pub struct StopSignal(Arc<AtomicBool>);
+pub struct StopSignal(Arc<Stopping>);
+
+#[derive(Debug, Default)]
+struct Stopping {
+    stopped: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl StopSignal {
     /// Stops the run at the next write.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.stopped.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     /// Whether the run should stop.
     pub fn stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Returns once [`stop`](Self::stop) was called.
+    pub async fn wait(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a stop in between is not missed.
+        notified.as_mut().enable();
+        if self.stopped() {
+            return;
+        }
+        notified.await;
     }
 
     /// Stops the run on Ctrl-C or SIGTERM, from a background task.
@@ -148,7 +175,7 @@ impl StopSignal {
             {
                 let _ = tokio::signal::ctrl_c().await;
             }
-            eprintln!("stopping: writes under way finish, then the state is saved");
+            tracing::warn!("stopping: writes under way finish, then the state is saved");
             stop.stop();
         });
     }
@@ -212,6 +239,12 @@ pub async fn sync(
         (source, found)
     };
     let read_time = started.elapsed();
+    tracing::info!(
+        entra_users = source.len(),
+        target_users = listed.len(),
+        seconds = read_time.as_secs_f64(),
+        "read Entra and the target"
+    );
     let plan_options = PlanOptions {
         mode: config.sync.mode,
         deactivate: config.sync.deactivate,
@@ -233,8 +266,23 @@ pub async fn sync(
         config.sync.max_deactivations,
         options.allow_deactivations,
     );
+    tracing::info!(
+        create = plan.creates.len(),
+        update = plan.count(UpdateKind::Update),
+        deactivate = plan.count(UpdateKind::Deactivate),
+        reactivate = plan.count(UpdateKind::Reactivate),
+        unchanged = plan.unchanged,
+        skipped = plan.skipped.len(),
+        "planned"
+    );
+    match &verdict {
+        Verdict::Proceed => {}
+        Verdict::HoldDeactivations(m) => tracing::warn!("{m}"),
+        Verdict::Refuse(m) => tracing::error!("{m}"),
+    }
     let mut outcome = Outcome {
         plan,
+        held: Vec::new(),
         verdict,
         source_users,
         target_users: listed.len(),
@@ -243,6 +291,8 @@ pub async fn sync(
         failures: Vec::new(),
         interrupted: false,
         graph_requests: 0,
+        graph_retries: 0,
+        target_retries: 0,
         target_requests: 0,
         target_writes: 0,
         read_time,
@@ -254,10 +304,21 @@ pub async fn sync(
         let writing = Instant::now();
         apply(config, mapping, target, state, &mut outcome, stop).await?;
         outcome.write_time = writing.elapsed();
+        tracing::info!(
+            created = outcome.counts.created,
+            updated = outcome.counts.updated,
+            deactivated = outcome.counts.deactivated,
+            reactivated = outcome.counts.reactivated,
+            failed = outcome.counts.failed,
+            seconds = outcome.write_time.as_secs_f64(),
+            "wrote"
+        );
     }
     outcome.graph_requests = client.stats.requests.load(Ordering::Relaxed);
+    outcome.graph_retries = client.stats.retries.load(Ordering::Relaxed);
     let stats = target.stats();
     outcome.target_requests = stats.requests.load(Ordering::Relaxed);
+    outcome.target_retries = stats.retries.load(Ordering::Relaxed);
     outcome.target_writes = stats.writes.load(Ordering::Relaxed);
     Ok(outcome)
 }
@@ -383,9 +444,9 @@ async fn apply(
         stop,
         concurrency: config.sync.concurrency,
     };
-    let mut done = writer.write(first, state, outcome).await?;
+    let mut sent = writer.write(first, state, outcome).await?;
     if matches!(outcome.verdict, Verdict::Proceed) && !stop.stopped() {
-        done.extend(
+        sent.extend(
             writer
                 .write(
                     deactivations.into_iter().map(Action::Update).collect(),
@@ -395,10 +456,14 @@ async fn apply(
                 .await?,
         );
     } else {
-        // Shown in the plan, not made.
-        outcome.plan.updates.extend(deactivations);
+        outcome.held = deactivations;
     }
-    outcome.plan.updates.extend(done);
+    for action in sent {
+        match action {
+            Action::Create(c) => outcome.plan.creates.push(c),
+            Action::Update(u) => outcome.plan.updates.push(u),
+        }
+    }
     outcome.interrupted = stop.stopped();
     Ok(())
 }
@@ -416,15 +481,15 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Makes the writes and records each in the state; returns the updates made (kept for
-    /// the report).
+    /// Makes the writes and records each in the state; returns the writes sent, done or
+    /// failed (kept for the report).
     async fn write(
         &self,
         actions: Vec<Action>,
         state: &mut State,
         outcome: &mut Outcome,
-    ) -> Result<Vec<Update>, SyncError> {
-        let mut made = Vec::new();
+    ) -> Result<Vec<Action>, SyncError> {
+        let mut sent = Vec::new();
         let mut record = Vec::new();
         let stop = self.stop;
         let mut results: futures_util::stream::BoxStream<'_, Result<Written, Failure>> =
@@ -447,6 +512,10 @@ impl Writer<'_> {
             let (action, result) = match written {
                 Ok(written) => written,
                 Err(failure) => {
+                    tracing::warn!(
+                        user = %failure.user, action = failure.action, error = %failure.error,
+                        "write failed"
+                    );
                     outcome.failures.push(failure);
                     outcome.counts.failed += 1;
                     continue;
@@ -454,19 +523,21 @@ impl Writer<'_> {
             };
             match result {
                 Ok(target_id) => {
+                    tracing::debug!(user = action.label(), action = action.name(), "written");
                     let (owned, counter) = self.owned_after(&action, target_id, outcome);
                     *counter += 1;
                     if let Some(owned) = owned {
                         record.push(owned);
-                    }
-                    if let Action::Update(update) = action {
-                        made.push(update);
                     }
                 }
                 Err(error) => {
                     if error.stops_run() {
                         stop.stop();
                     }
+                    tracing::warn!(
+                        user = action.label(), action = action.name(), error = %error,
+                        "write failed"
+                    );
                     outcome.failures.push(Failure {
                         user: action.label().to_owned(),
                         action: action.name(),
@@ -475,6 +546,7 @@ impl Writer<'_> {
                     outcome.counts.failed += 1;
                 }
             }
+            sent.push(action);
             // Remembered in small transactions as the writes complete.
             if record.len() >= 256 {
                 state.record(&record)?;
@@ -482,7 +554,7 @@ impl Writer<'_> {
             }
         }
         state.record(&record)?;
-        Ok(made)
+        Ok(sent)
     }
 
     /// Starts `concurrency` writer tasks that take the next write as soon as one is done,

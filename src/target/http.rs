@@ -274,7 +274,12 @@ impl Http {
         self.stats
             .retries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+        let delay = self.policy.delay(attempt, retry_after);
+        tracing::warn!(
+            target_name = %self.name, request = what, attempt, failure = last,
+            "target: trying again in {:.1} s", delay.as_secs_f64()
+        );
+        tokio::time::sleep(delay).await;
         Ok(())
     }
 
@@ -296,7 +301,7 @@ impl Http {
             .count(method != Method::GET && method != Method::HEAD);
         let mut request = self
             .client
-            .request(method, url.clone())
+            .request(method.clone(), url.clone())
             .timeout(self.policy.timeout)
             .header(header::ACCEPT, self.dialect.accept);
         if let Some((name, value)) = &self.credentials {
@@ -310,11 +315,16 @@ impl Http {
                 .header(header::CONTENT_TYPE, self.dialect.content_type)
                 .body(body.to_string());
         }
+        let sent = std::time::Instant::now();
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) => return Err(self.transient(describe(&e), None, false)),
         };
         let status = response.status().as_u16();
+        tracing::trace!(
+            %method, %url, status, ms = sent.elapsed().as_millis() as u64,
+            "target request"
+        );
         let text = |name: HeaderName| {
             response
                 .headers()

@@ -1,0 +1,229 @@
+//! `userload daemon`: runs the sync on a schedule, for servers without cron or a systemd
+//! timer (containers, Windows services).
+//!
+//! `--at 02:00` runs daily at that local time (several `--at` for several times a day);
+//! `--every 6h` runs at start and then every six hours from the start. `--random-delay`
+//! adds up to that much to each run's start, so that many sites do not call Graph at the
+//! same second. Runs never overlap: the next one is due only after the last one ended (slots
+//! that passed while a run was going are skipped and logged), and the state file's lock keeps
+//! out any other process. The config is read again before every run, so edits take effect at
+//! the next run without a restart; a config that is broken at start stops the daemon at once.
+//! SIGTERM or Ctrl-C while waiting ends the daemon at once; during a run, the writes under
+//! way finish and the state is saved first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, NaiveTime, TimeZone};
+
+use super::sync::{self, RunArgs};
+use super::{Outcome, load_config, load_mapping};
+use crate::sync::engine::StopSignal;
+
+/// Arguments of `userload daemon`.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("schedule").required(true).args(["at", "every"]))]
+pub struct DaemonArgs {
+    /// The config file (.ini or .toml).
+    #[arg(long, short, env = "USERLOAD_CONFIG")]
+    config: PathBuf,
+    /// Run daily at this local time (HH:MM); may be given more than once.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_time)]
+    at: Vec<NaiveTime>,
+    /// Run at start, then at this interval from the start (e.g. 6h, 90m, 1h30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "at")]
+    every: Option<Duration>,
+    /// Start each run up to this much later, at random (e.g. 15m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    random_delay: Option<Duration>,
+    /// Stop after this many runs (by default the daemon runs until it is stopped).
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+    /// Write each run's JSON report to this file (the latest run's is kept).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Write each run's changes as CSV to this file (the latest run's are kept).
+    #[arg(long, value_name = "FILE")]
+    changes: Option<PathBuf>,
+    /// Allow up to N deactivations in each run, above `max_deactivations`.
+    #[arg(long, value_name = "N")]
+    allow_deactivations: Option<usize>,
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(text.trim(), "%H:%M")
+        .map_err(|_| format!("`{text}` is not a time of day; write HH:MM, e.g. 02:00"))
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the duration must be longer than zero".to_owned()),
+        Err(_) => Err(format!(
+            "`{text}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m"
+        )),
+    }
+}
+
+/// The first of the daily `times` strictly after `now`, in `now`'s time zone. A time that
+/// does not exist that day (the hour skipped when clocks go forward) runs an hour later; a
+/// time that exists twice (clocks go back) runs the first time.
+pub fn next_daily<Tz: TimeZone>(now: &DateTime<Tz>, times: &[NaiveTime]) -> Option<DateTime<Tz>> {
+    let zone = now.timezone();
+    let today = now.date_naive();
+    (0..3)
+        .filter_map(|days| today.checked_add_days(chrono::Days::new(days)))
+        .flat_map(|day| times.iter().map(move |t| day.and_time(*t)))
+        .filter_map(|local| {
+            zone.from_local_datetime(&local).earliest().or_else(|| {
+                zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+        })
+        .filter(|at| at > now)
+        .min()
+}
+
+/// The first slot of `every` after the start that lies after `elapsed` (time since the
+/// start), and how many slots were passed over since `previous`.
+pub fn next_every(every: Duration, elapsed: Duration, previous: u64) -> (u64, u64) {
+    let slot = (elapsed.as_nanos() / every.as_nanos().max(1)) as u64 + 1;
+    let slot = slot.max(previous + 1);
+    (slot, slot - previous - 1)
+}
+
+/// `userload daemon`.
+pub fn run(args: &DaemonArgs) -> Outcome {
+    let Some(config) = load_config(&args.config) else {
+        return Outcome::Failed;
+    };
+    if load_mapping(&config).is_none() {
+        return Outcome::Failed;
+    }
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
+    };
+    let stop = StopSignal::default();
+    {
+        let _entered = runtime.enter();
+        stop.on_signals();
+    }
+    let run_args = RunArgs {
+        config: args.config.clone(),
+        report: args.report.clone(),
+        changes: args.changes.clone(),
+        allow_deactivations: args.allow_deactivations,
+    };
+    let start = tokio::time::Instant::now();
+    let mut slot = 0;
+    let mut made = 0;
+    let mut last = Outcome::Success;
+    tracing::info!(config = %args.config.display(), "daemon started");
+    loop {
+        let due = if let Some(every) = args.every {
+            if made > 0 {
+                let (next, skipped) = next_every(every, start.elapsed(), slot);
+                if skipped > 0 {
+                    tracing::warn!(
+                        "{skipped} scheduled run(s) skipped: the last run was still going"
+                    );
+                }
+                slot = next;
+            }
+            start + every * u32::try_from(slot).unwrap_or(u32::MAX)
+        } else {
+            let now = Local::now();
+            let Some(at) = next_daily(&now, &args.at) else {
+                tracing::error!("no next run time can be found");
+                return Outcome::Failed;
+            };
+            let wait = (at - now).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + wait
+        };
+        let delay = args
+            .random_delay
+            .map(|d| Duration::from_millis(fastrand::u64(0..=d.as_millis() as u64)))
+            .unwrap_or_default();
+        let due = due + delay;
+        let wait = due.saturating_duration_since(tokio::time::Instant::now());
+        let at = Local::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        tracing::info!(
+            "next run at {} (in {})",
+            at.format("%Y-%m-%d %H:%M:%S %:z"),
+            humantime::format_duration(Duration::from_secs(wait.as_secs()))
+        );
+        let stopped = runtime.block_on(async {
+            tokio::select! {
+                () = stop.wait() => true,
+                () = tokio::time::sleep_until(due) => false,
+            }
+        });
+        if stopped {
+            break;
+        }
+        last = sync::run_once(&runtime, &run_args, &stop);
+        made += 1;
+        if stop.stopped() || args.runs.is_some_and(|n| made >= n) {
+            break;
+        }
+    }
+    tracing::info!(runs = made, "daemon stopped");
+    if stop.stopped() {
+        Outcome::Success
+    } else {
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, Utc};
+
+    fn time(text: &str) -> NaiveTime {
+        parse_time(text).unwrap()
+    }
+
+    #[test]
+    fn the_next_daily_time_is_today_when_still_ahead_else_tomorrow() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 1, 30, 0).unwrap();
+        assert_eq!(
+            next_daily(&now, &[time("02:00")]).unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap()
+        );
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
+        assert_eq!(
+            next_daily(&now, &[time("02:00")]).unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 4, 2, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn several_daily_times_take_the_nearest() {
+        let zone = FixedOffset::east_opt(3600).unwrap();
+        let now = zone.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap();
+        let next = next_daily(&now, &[time("02:00"), time("14:00")]).unwrap();
+        assert_eq!(next, zone.with_ymd_and_hms(2026, 12, 3, 14, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn every_skips_slots_that_passed_during_a_run() {
+        let hour = Duration::from_secs(3600);
+        // Run 0 ended 10 minutes in: slot 1.
+        assert_eq!(next_every(hour, Duration::from_secs(600), 0), (1, 0));
+        // Run 1 (due at 1 h) ended at 3 h 10 min: slots 2 and 3 passed, slot 4 next.
+        assert_eq!(
+            next_every(hour, Duration::from_secs(3 * 3600 + 600), 1),
+            (4, 2)
+        );
+    }
+
+    #[test]
+    fn durations_and_times_are_checked() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("6h"));
+        assert!(parse_time("25:00").is_err());
+        assert!(parse_time("2am").unwrap_err().contains("HH:MM"));
+    }
+}

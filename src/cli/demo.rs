@@ -1,0 +1,253 @@
+//! `userload demo`: the whole job on an embedded default, without a tenant or an asset
+//! system.
+//!
+//! It starts the Graph simulator (a synthetic tenant) and the SCIM simulator on loopback in
+//! this process, writes a config for them, and then runs the very commands an admin runs —
+//! `plan`, `run`, `status` — through the same code: sign-in with a client secret, paged
+//! Graph reads, the shipped SCIM mapping, planning, the safety guards, concurrent writes and
+//! the SQLite state file. Between two nights the tenant changes (hires, leavers, disabled
+//! accounts, department moves, promotions), and the second night shows the updates and
+//! deactivations that follow. Nothing leaves the machine.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::status::{self, StatusArgs};
+use super::sync::{self, PlanArgs, RunArgs};
+use super::{Outcome, print_error};
+use crate::sim::graph::{self as graph_sim, GraphSim};
+use crate::sim::scim::ScimSim;
+use crate::sim::tenant::{self, Tenant};
+
+/// The synthetic tenant's seed: every demo shows the same people.
+const SEED: u64 = 2026;
+
+/// The bearer token the demo's SCIM server demands.
+const TOKEN: &str = "demo-scim-token-4e1f9a27c3";
+
+/// Arguments of `userload demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(50..=200_000))]
+    users: u32,
+    /// Keep the demo's config, state file, reports and CSV in this folder (created; it must
+    /// not hold a config already).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+}
+
+/// A folder for the demo's files: the one asked for, or a temporary one removed at the end.
+enum Folder {
+    Kept(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl Folder {
+    fn path(&self) -> &Path {
+        match self {
+            Folder::Kept(path) => path,
+            Folder::Temporary(dir) => dir.path(),
+        }
+    }
+}
+
+fn folder(keep: Option<&Path>) -> std::io::Result<Folder> {
+    match keep {
+        Some(path) => {
+            std::fs::create_dir_all(path)?;
+            if path.join("userload.ini").exists() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} already holds a userload.ini; choose an empty folder",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(Folder::Kept(path.to_owned()))
+        }
+        None => tempfile::Builder::new()
+            .prefix("userload-demo-")
+            .tempdir()
+            .map(Folder::Temporary),
+    }
+}
+
+/// Writes the demo's config (secrets in files beside it, as an admin would keep them).
+fn write_config(dir: &Path, graph: &str, scim: &str) -> std::io::Result<PathBuf> {
+    std::fs::write(dir.join("client-secret.txt"), graph_sim::SECRET)?;
+    std::fs::write(dir.join("scim-token.txt"), TOKEN)?;
+    let config = format!(
+        "# userload demo: a simulated tenant and SCIM server on this machine.\n\
+         [source]\n\
+         tenant_id = {tenant}\n\
+         client_id = {client}\n\
+         secret = file:client-secret.txt\n\
+         authority = {graph}\n\
+         domain = {graph}\n\
+         filter = accountEnabled eq true or accountEnabled eq false\n\
+         \n\
+         [target]\n\
+         type = scim\n\
+         url = {scim}\n\
+         token = file:scim-token.txt\n\
+         page_size = 1000\n\
+         \n\
+         [sync]\n\
+         default_role = 25\n\
+         default_position = Employee\n\
+         state = userload.db\n\
+         concurrency = 16\n",
+        tenant = graph_sim::TENANT_ID,
+        client = graph_sim::CLIENT_ID,
+    );
+    let path = dir.join("userload.ini");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+fn heading(text: &str) {
+    println!("\n=== {text}\n");
+}
+
+/// The night's changes in the tenant; returns a line per kind of change.
+fn change_tenant(graph: &GraphSim) -> Vec<String> {
+    graph.with(|s| {
+        let t = &mut s.tenant;
+        let mut enabled: Vec<String> = t
+            .users()
+            .filter(|u| u["accountEnabled"] == true)
+            .filter_map(|u| u["id"].as_str().map(str::to_owned))
+            .collect();
+        enabled.sort();
+        // Spread the changes over the tenant, each user changed one way only.
+        let mut pick = {
+            let mut next = enabled.into_iter().step_by(17);
+            move |n: usize| next.by_ref().take(n).collect::<Vec<_>>()
+        };
+        let mut lines = Vec::new();
+        let mut hired = 0;
+        for index in 0.. {
+            if hired == 25 {
+                break;
+            }
+            let user = tenant::new_hire(SEED, index);
+            if user["accountEnabled"] == true {
+                t.add(user);
+                hired += 1;
+            }
+        }
+        lines.push(format!("{hired} new hires"));
+        let gone = pick(10);
+        for id in &gone {
+            t.hard_delete(id);
+        }
+        let binned = pick(6);
+        for id in &binned {
+            t.soft_delete(id);
+        }
+        lines.push(format!(
+            "{} leavers ({} deleted, {} in the recycle bin)",
+            gone.len() + binned.len(),
+            gone.len(),
+            binned.len()
+        ));
+        let disabled = pick(8);
+        for id in &disabled {
+            t.set_enabled(id, false);
+        }
+        lines.push(format!("{} accounts disabled", disabled.len()));
+        let moved = pick(30);
+        for (i, id) in moved.iter().enumerate() {
+            let department = ["Finance", "Engineering", "Facilities", "Sales"][i % 4];
+            t.update(id, json!({ "department": department }));
+        }
+        lines.push(format!("{} department moves", moved.len()));
+        let promoted = pick(12);
+        for id in &promoted {
+            t.update(id, json!({ "jobTitle": "Senior Manager" }));
+        }
+        lines.push(format!("{} promotions", promoted.len()));
+        lines
+    })
+}
+
+/// `userload demo`.
+pub fn run(args: &DemoArgs) -> Outcome {
+    match demo(args) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            print_error(&e);
+            Outcome::Failed
+        }
+    }
+}
+
+fn demo(args: &DemoArgs) -> std::io::Result<Outcome> {
+    let started = std::time::Instant::now();
+    let users = args.users as usize;
+    let graph = GraphSim::start(Tenant::synthetic(users, SEED))?;
+    let scim = ScimSim::start()?;
+    scim.with(|s| s.behaviour.token = Some(TOKEN.to_owned()));
+    let folder = folder(args.keep.as_deref())?;
+    let dir = folder.path();
+    let config = write_config(dir, &graph.url(), &scim.url())?;
+    println!(
+        "userload demo: a simulated Entra tenant of {users} users at {} and an empty SCIM \
+         asset system at {}, both on this machine; nothing leaves it.\nConfig: {}",
+        graph.url(),
+        scim.url(),
+        config.display()
+    );
+    let plan = |show| PlanArgs {
+        config: config.clone(),
+        json: false,
+        allow_deactivations: None,
+        show: Some(show),
+    };
+    let run = |night: u32, changes: bool| RunArgs {
+        config: config.clone(),
+        report: Some(dir.join(format!("report-{night}.json"))),
+        changes: changes.then(|| dir.join(format!("changes-{night}.csv"))),
+        allow_deactivations: None,
+    };
+    let mut outcomes = Vec::new();
+    heading("1. userload plan: what the first night would do (5 of each kind shown)");
+    outcomes.push(sync::plan(&plan(5)));
+    heading("2. userload run: the first night loads everyone");
+    outcomes.push(sync::run(&run(1, false)));
+    heading("3. During the day, the tenant changes");
+    for line in change_tenant(&graph) {
+        println!("  {line}");
+    }
+    heading("4. userload plan: what the second night will do");
+    outcomes.push(sync::plan(&plan(8)));
+    heading("5. userload run: the second night");
+    outcomes.push(sync::run(&run(2, true)));
+    heading("6. userload status: the run history");
+    outcomes.push(status::run(&StatusArgs::of(&config)));
+    let held = scim.with(|s| s.len());
+    println!(
+        "\nThe SCIM server now holds {held} users. The demo took {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    match &folder {
+        Folder::Kept(path) => println!(
+            "Its config, state file, reports (report-1.json, report-2.json) and changes \
+             (changes-2.csv) are in {}.",
+            path.display()
+        ),
+        Folder::Temporary(_) => println!(
+            "Run `userload demo --keep demo` to keep its config, state file, reports and CSV."
+        ),
+    }
+    println!("To start on your own tenant: userload init --help");
+    let ok = outcomes.iter().all(|o| *o == Outcome::Success);
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}

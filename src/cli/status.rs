@@ -1,0 +1,162 @@
+//! `userload status`: the latest runs from the state file's history, for an admin or a
+//! monitoring check.
+//!
+//! It reads the state file without taking its lock, so it works while a run (or the daemon)
+//! is going. The exit code is that of the latest finished run (0 ok; 1 partial, limited or
+//! stopped; 2 failed or refused, or no run yet), so a monitoring system can call it as is.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{Outcome, load_config, print_error};
+use crate::state::{RunRecord, State};
+
+/// Arguments of `userload status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The config file (.ini or .toml); its `state` file is read.
+    #[arg(long, short, env = "USERLOAD_CONFIG")]
+    config: PathBuf,
+    /// How many runs to show.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    runs: usize,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatusArgs {
+    /// The latest runs of `config`, as text.
+    pub(super) fn of(config: &std::path::Path) -> StatusArgs {
+        StatusArgs {
+            config: config.to_owned(),
+            runs: 10,
+            json: false,
+        }
+    }
+}
+
+/// `userload status`.
+pub fn run(args: &StatusArgs) -> Outcome {
+    let Some(config) = load_config(&args.config) else {
+        return Outcome::Failed;
+    };
+    let path = &config.sync.state;
+    let (runs, owned) = match State::peek_history(path, args.runs.max(1)) {
+        Ok(history) => history,
+        Err(e) => {
+            print_error(&e);
+            return Outcome::Failed;
+        }
+    };
+    let busy = State::in_use(path);
+    if args.json {
+        let runs: Vec<_> = runs.iter().map(|r| run_json(r, busy)).collect();
+        let status = json!({
+            "state": path.display().to_string(),
+            "running": busy,
+            "owned": owned,
+            "runs": runs,
+        });
+        println!("{status:#}");
+    } else {
+        print!("{}", table(path, &runs, owned, busy));
+    }
+    match runs
+        .iter()
+        .find(|r| r.finished.is_some())
+        .map(|r| r.exit_code)
+    {
+        Some(Some(0)) => Outcome::Success,
+        Some(Some(1)) => Outcome::Partial,
+        _ => Outcome::Failed,
+    }
+}
+
+/// A run's status word: a run that never finished is `running` while the lock is held, and
+/// `killed` once nobody holds it.
+fn status_of(run: &RunRecord, busy: bool) -> &str {
+    match (&run.finished, busy) {
+        (Some(_), _) => &run.status,
+        (None, true) => "running",
+        (None, false) => "killed",
+    }
+}
+
+fn run_json(run: &RunRecord, busy: bool) -> serde_json::Value {
+    let c = &run.counts;
+    json!({
+        "id": run.id,
+        "started": run.started,
+        "finished": run.finished,
+        "status": status_of(run, busy),
+        "exit_code": run.exit_code,
+        "counts": {
+            "created": c.created, "updated": c.updated, "deactivated": c.deactivated,
+            "reactivated": c.reactivated, "unchanged": c.unchanged, "skipped": c.skipped,
+            "failed": c.failed,
+        },
+        "message": run.message,
+    })
+}
+
+/// Seconds between two RFC 3339 times, when both parse.
+fn seconds(started: &str, finished: Option<&str>) -> Option<i64> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    Some((parse(finished?)? - parse(started)?).num_seconds())
+}
+
+fn table(path: &std::path::Path, runs: &[RunRecord], owned: usize, busy: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {owned} target users owned{}",
+        path.display(),
+        if busy { "; a run is going now" } else { "" }
+    );
+    if runs.is_empty() {
+        let _ = writeln!(out, "no runs yet");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:>5}  {:<20}  {:>6}  {:<8}  {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>6}",
+        "run",
+        "started",
+        "secs",
+        "status",
+        "created",
+        "updated",
+        "deact",
+        "react",
+        "unchanged",
+        "skipped",
+        "failed"
+    );
+    for run in runs {
+        let c = &run.counts;
+        let took = seconds(&run.started, run.finished.as_deref())
+            .map_or("-".to_owned(), |s| s.to_string());
+        let _ = writeln!(
+            out,
+            "{:>5}  {:<20}  {:>6}  {:<8}  {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>6}",
+            run.id,
+            run.started,
+            took,
+            status_of(run, busy),
+            c.created,
+            c.updated,
+            c.deactivated,
+            c.reactivated,
+            c.unchanged,
+            c.skipped,
+            c.failed
+        );
+        if let Some(message) = &run.message {
+            let _ = writeln!(out, "{:>5}  {}", "", crate::diag::shorten(message, 200));
+        }
+    }
+    out
+}

@@ -138,6 +138,7 @@ where
     match format {
         Format::Text => base.with_ansi(ansi).boxed(),
         Format::Json => base
+            .with_target(true)
             .json()
             .flatten_event(true)
             .with_current_span(false)

@@ -191,6 +191,11 @@ impl SimState {
         self.tokens.clear();
     }
 
+    /// The access tokens issued and not revoked (to check that none is ever printed).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens.keys().cloned().collect()
+    }
+
     /// The Graph (non-token) requests so far.
     pub fn graph_log(&self) -> Vec<&Logged> {
         self.log.iter().filter(|l| !l.is_token()).collect()

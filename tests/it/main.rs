@@ -8,6 +8,7 @@ mod graph;
 mod interop;
 mod mapping;
 mod mapping_corpus;
+mod operations;
 mod plan;
 mod rest_target;
 mod scim_target;

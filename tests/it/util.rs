@@ -31,6 +31,10 @@ pub fn userload_command(dir: &Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(dir)
         .env_remove("USERLOAD_CONFIG")
+        .env_remove("USERLOAD_LOG")
+        .env_remove("USERLOAD_LOG_LEVEL")
+        .env_remove("USERLOAD_LOG_FORMAT")
+        .env_remove("USERLOAD_LOG_FILE")
         .env("NO_COLOR", "1");
     command
 }

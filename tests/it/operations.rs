@@ -1,0 +1,448 @@
+//! Running userload as an admin does: the demo, `init`, the daemon and `status`, logs that
+//! never show a secret, webhook notices, and the run report with its CSV of changes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use userload::sim::graph::{self as sim, GraphSim};
+use userload::sim::scim::ScimSim;
+use userload::sim::tenant::Tenant;
+
+use crate::util;
+
+const SCIM_TOKEN: &str = "scim-token-for-the-leak-test-93e1c7";
+
+/// A Graph simulator with `users` users and a SCIM simulator demanding [`SCIM_TOKEN`], and a
+/// config for them in a temp folder with `extra` appended.
+struct World {
+    graph: GraphSim,
+    scim: ScimSim,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(users: usize, sync_lines: &str, extra: &str) -> World {
+        let graph = GraphSim::start(Tenant::synthetic(users, 31)).unwrap();
+        let scim = ScimSim::start().unwrap();
+        scim.with(|s| s.behaviour.token = Some(SCIM_TOKEN.to_owned()));
+        let dir = tempfile::tempdir().unwrap();
+        util::write(dir.path(), "secret.txt", sim::SECRET);
+        util::write(dir.path(), "token.txt", SCIM_TOKEN);
+        let url = graph.url();
+        let text = format!(
+            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = file:secret.txt\n\
+             authority = {url}\ndomain = {url}\npage_size = 20\nmax_attempts = 2\n\
+             [target]\ntype = scim\nurl = {}\ntoken = file:token.txt\n\
+             [sync]\nstate = state.db\n{sync_lines}\n{extra}\n",
+            sim::TENANT_ID,
+            sim::CLIENT_ID,
+            scim.url(),
+        );
+        util::write(dir.path(), "userload.ini", &text);
+        World { graph, scim, dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn userload(&self, args: &[&str]) -> (i32, String, String) {
+        util::outcome(&util::userload(self.path(), args))
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+
+    fn status(&self) -> Value {
+        let (_, stdout, stderr) = self.userload(&["status", "--config", "userload.ini", "--json"]);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+    }
+}
+
+/// A loopback webhook: answers 200 to every POST and keeps the bodies.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start(path: &str) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                // Kept before the answer, so it is there once the sender has its answer.
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn the_demo_plans_and_runs_two_nights_through_the_real_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = util::outcome(&util::userload(
+        dir.path(),
+        &["demo", "--users", "300", "--keep", "kept"],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for expected in [
+        "+ create",
+        "~ update",
+        "- deactivate",
+        "25 new hires",
+        "run  started",
+    ] {
+        assert!(stdout.contains(expected), "no `{expected}` in:\n{stdout}");
+    }
+    let kept = dir.path().join("kept");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("report-2.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["counts"]["created"], 25);
+    assert!(
+        report["counts"]["deactivated"].as_u64().unwrap() >= 8,
+        "{report:#}"
+    );
+    assert!(
+        report["counts"]["updated"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    let csv = std::fs::read_to_string(kept.join("changes-2.csv")).unwrap();
+    assert!(csv.starts_with("action,user,entra_id,target_id,field,from,to,result,error\n"));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("deactivate,") && l.contains(",true,false,done,")),
+        "{csv}"
+    );
+    // A second demo into the same folder refuses rather than mixing state files.
+    let (code, _, stderr) = util::outcome(&util::userload(dir.path(), &["demo", "--keep", "kept"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("already holds a userload.ini"), "{stderr}");
+}
+
+#[test]
+fn init_writes_configs_that_validate_and_never_overwrites() {
+    for format in ["ini", "toml"] {
+        for target in ["scim", "snipeit", "oomnitza"] {
+            let dir = tempfile::tempdir().unwrap();
+            let args = [
+                "init",
+                "--format",
+                format,
+                "--target",
+                target,
+                "--tenant-id",
+                "contoso.onmicrosoft.com",
+                "--client-id",
+                "11111111-2222-3333-4444-555555555555",
+                "--url",
+                "https://assets.example.com/api",
+            ];
+            let (code, stdout, stderr) = util::outcome(&util::userload(dir.path(), &args));
+            assert_eq!(code, 0, "{format} {target}: {stdout}\n{stderr}");
+            let config = format!("userload.{format}");
+            let mapping = dir.path().join("mappings").join(format!("{target}.toml"));
+            assert_eq!(
+                std::fs::read_to_string(&mapping).unwrap(),
+                userload::mapping::shipped(target).unwrap()
+            );
+            let output = util::userload_command(dir.path(), &["validate", "--config", &config])
+                .env("USERLOAD_SECRET", "not-a-real-secret")
+                .env("ASSET_TOKEN", "not-a-real-token")
+                .output()
+                .unwrap();
+            let (code, stdout, stderr) = util::outcome(&output);
+            assert_eq!(code, 0, "{format} {target}: {stdout}\n{stderr}");
+            let text = std::fs::read_to_string(dir.path().join(&config)).unwrap();
+            assert!(text.contains("https://assets.example.com/api"), "{text}");
+            // Never overwritten: the second init writes nothing and says why.
+            std::fs::write(&mapping, "# edited by the admin\n").unwrap();
+            let (code, _, stderr) = util::outcome(&util::userload(dir.path(), &args));
+            assert_eq!(code, 2);
+            assert!(stderr.contains("never overwrites"), "{stderr}");
+            assert_eq!(
+                std::fs::read_to_string(&mapping).unwrap(),
+                "# edited by the admin\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join(&config)).unwrap(),
+                text
+            );
+        }
+    }
+}
+
+#[test]
+fn the_daemon_makes_two_scheduled_runs_one_after_the_other() {
+    let w = World::new(40, "concurrency = 1", "");
+    // Each run takes longer than the interval, so a daemon that overlapped runs would.
+    w.scim
+        .with(|s| s.behaviour.latency = std::time::Duration::from_millis(30));
+    let (code, stdout, stderr) = w.userload(&[
+        "daemon",
+        "--config",
+        "userload.ini",
+        "--every",
+        "1s",
+        "--runs",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let status = w.status();
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{status:#}");
+    let (second, first) = (&runs[0], &runs[1]);
+    for run in runs {
+        assert_eq!(run["status"], "ok", "{status:#}");
+        assert_eq!(run["exit_code"], 0);
+    }
+    // The second started once the first had finished, and saw all its writes.
+    assert!(
+        second["started"].as_str() >= first["finished"].as_str(),
+        "{status:#}"
+    );
+    let created = first["counts"]["created"].as_i64().unwrap();
+    assert!(created > 0);
+    assert_eq!(second["counts"]["created"], 0, "{status:#}");
+    assert_eq!(second["counts"]["unchanged"], created, "{status:#}");
+    assert_eq!(status["running"], false);
+    assert_eq!(status["owned"], created);
+    // The text form shows the same history, and its exit code is the last run's.
+    let (code, stdout, _) = w.userload(&["status", "--config", "userload.ini"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" ok ")).count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
+    let w = World::new(20, "", "");
+    let mut child = util::userload_command(
+        w.path(),
+        &[
+            "daemon",
+            "--config",
+            "userload.ini",
+            "--every",
+            "1h",
+            "--log-format",
+            "json",
+        ],
+    )
+    .stderr(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The first run is made at start; then the daemon says when the next is.
+    let mut waits = 0;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("next run at") {
+            waits += 1;
+            if waits == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(waits, 2);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("daemon stopped")),
+        "{rest:?}"
+    );
+    let runs = w.status()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "ok");
+}
+
+#[test]
+fn no_secret_or_token_appears_in_any_output_at_trace_level() {
+    let hook = Receiver::start("/hooks/T0SECRET/B0SECRET/webhook-secret-part-4f2a");
+    let w = World::new(
+        45,
+        "",
+        &format!("[notify]\nwebhook = {}\non = ok, failed\n", hook.url),
+    );
+    let mut outputs = Vec::new();
+    for format in ["json", "text"] {
+        let log = format!("{format}.log");
+        let output = util::userload_command(
+            w.path(),
+            &[
+                "run",
+                "--config",
+                "userload.ini",
+                "--report",
+                "report.json",
+                "--changes",
+                "changes.csv",
+                "--log-level",
+                "trace",
+                "--log-format",
+                format,
+                "--log-file",
+                &log,
+            ],
+        )
+        .env("USERLOAD_LOG", "trace")
+        .output()
+        .unwrap();
+        let (code, stdout, stderr) = util::outcome(&output);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        outputs.extend([
+            stdout,
+            stderr,
+            w.read(&log),
+            w.read("report.json"),
+            w.read("changes.csv"),
+        ]);
+        // The tenant changes between the two runs, so the second writes too.
+        w.graph.with(|s| {
+            let id = s.tenant.ids()[5].clone();
+            s.tenant
+                .update(&id, serde_json::json!({"jobTitle": "Renamed Title"}));
+        });
+    }
+    // Each run logged its requests, at trace level, and the webhook heard of each.
+    assert!(outputs[2].contains("target request"), "{}", outputs[2]);
+    assert!(outputs[2].contains("Graph GET"), "{}", outputs[2]);
+    assert_eq!(hook.bodies().len(), 2);
+    let mut secrets = vec![
+        sim::SECRET.to_owned(),
+        SCIM_TOKEN.to_owned(),
+        "webhook-secret-part-4f2a".to_owned(),
+    ];
+    let tokens = w.graph.with(|s| s.issued_tokens());
+    assert!(!tokens.is_empty());
+    for token in tokens {
+        // The whole token, and its signature part alone.
+        secrets.push(token.rsplit('.').next().unwrap().to_owned());
+        secrets.push(token);
+    }
+    for (i, output) in outputs.iter().enumerate() {
+        for secret in &secrets {
+            assert!(
+                !output.contains(secret.as_str()),
+                "output {i} holds a secret:\n{output}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_webhook_hears_of_a_failing_run_and_not_of_a_good_one() {
+    let hook = Receiver::start("/webhook");
+    let w = World::new(45, "", &format!("[notify]\nwebhook = {}\n", hook.url));
+    let (code, stdout, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // By default a good run is not sent; the post is made before the process exits.
+    assert!(hook.bodies().is_empty());
+    w.graph.with(|s| s.behaviour.failing_page = Some(1));
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--report", "r.json"]);
+    assert_eq!(code, 2, "{stderr}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let text = bodies[0]["text"].as_str().unwrap();
+    let title = bodies[0]["title"].as_str().unwrap();
+    assert!(title.contains("the run failed"), "{title}");
+    assert!(text.contains("reading users from Graph failed"), "{text}");
+    // The report of a run that could not run says why, with Graph's request-id.
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["exit_code"], 2);
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Graph"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_held_deactivation_is_sent_as_limited() {
+    let hook = Receiver::start("/webhook");
+    let w = World::new(
+        45,
+        "max_deactivations = 1",
+        &format!("[notify]\nwebhook = {}\n", hook.url),
+    );
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    w.graph.with(|s| {
+        let ids: Vec<String> = s
+            .tenant
+            .users()
+            .filter(|u| u["accountEnabled"] == true)
+            .filter_map(|u| u["id"].as_str().map(str::to_owned))
+            .take(3)
+            .collect();
+        for id in ids {
+            s.tenant.set_enabled(&id, false);
+        }
+    });
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--changes", "c.csv"]);
+    assert_eq!(code, 1, "{stderr}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(
+        bodies[0]["title"].as_str().unwrap().contains("held back"),
+        "{bodies:?}"
+    );
+    let csv = w.read("c.csv");
+    assert_eq!(
+        csv.lines().filter(|l| l.ends_with(",held,")).count(),
+        3,
+        "{csv}"
+    );
+}

@@ -1,5 +1,8 @@
 //! The files shipped with userload stay true: every example filter passes its own samples,
-//! and the README lists every property a filter may use.
+//! the README lists every property a filter may use, and the example configs and the README
+//! name every config key.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use userload::filter::Filter;
 use userload::graph::catalog::{self, Kind};
@@ -54,5 +57,68 @@ fn readme_lists_every_filterable_property() {
                 property.name
             );
         }
+    }
+}
+
+/// The keys a config file of `text` names per section, written or commented out
+/// (`key = …`, `# key = …`), the Oomnitza aliases aside.
+fn example_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+            continue;
+        }
+        let bare = line.trim_start_matches(['#', ';']).trim_start();
+        let Some((key, _)) = bare.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let one_word = !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if one_word && section != "settings" && !section.is_empty() {
+            keys.entry(section.clone()).or_default().insert(key.to_owned());
+        }
+    }
+    keys
+}
+
+/// The keys the README's config reference lists per section.
+fn readme_keys(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let start = readme.find("## The config file").unwrap();
+    let table = &readme[start..];
+    let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in table.lines().skip_while(|l| !l.starts_with("| section")).skip(2) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if let Some(name) = cells[1].strip_prefix("`[").and_then(|c| c.strip_suffix("]`")) {
+            section = name.to_owned();
+        }
+        if section == "settings" {
+            continue;
+        }
+        for key in cells[2].split(',') {
+            let key = key.trim().trim_matches('`');
+            keys.entry(section.clone()).or_default().insert(key.to_owned());
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_examples_and_the_readme_name_every_config_key() {
+    let known: BTreeMap<String, BTreeSet<String>> = userload::config::SECTIONS
+        .iter()
+        .map(|(s, keys)| (s.to_string(), keys.iter().map(|k| k.to_string()).collect()))
+        .collect();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert_eq!(readme_keys(&readme), known, "README's config reference");
+    for example in ["config.ini.example", "examples/userload.toml"] {
+        let text = std::fs::read_to_string(repo().join(example)).unwrap();
+        assert_eq!(example_keys(&text), known, "{example}");
     }
 }

@@ -227,7 +227,22 @@ pub fn run(args: &InitArgs) -> Outcome {
     println!("wrote {}", config.display());
     println!("wrote {}", mapping.display());
     println!("next:");
-    println!("  1. fill in tenant_id, client_id and url in {name} (see README: A real tenant)");
+    let missing: Vec<&str> = [
+        ("tenant_id", args.tenant_id.is_none()),
+        ("client_id", args.client_id.is_none()),
+        ("url", args.url.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(key, missing)| missing.then_some(key))
+    .collect();
+    match missing.as_slice() {
+        [] => println!("  1. read {name} through and change what does not fit"),
+        [key] => println!("  1. fill in {key} in {name} (see the README's \"A real tenant\")"),
+        [keys @ .., last] => println!(
+            "  1. fill in {} and {last} in {name} (see the README's \"A real tenant\")",
+            keys.join(", ")
+        ),
+    }
     println!("  2. export USERLOAD_SECRET=… and ASSET_TOKEN=… (or use file: paths)");
     println!("  3. userload validate --config {}", config.display());
     println!("  4. userload check --config {}", config.display());

@@ -74,6 +74,17 @@ fn setup(path: &Path) -> Option<Setup> {
     })
 }
 
+/// `enable = false` in [source] (the Oomnitza connector's switch) turns plans and runs into
+/// a no-op that says so and succeeds, so a scheduled job can be paused from the config alone.
+fn source_disabled(config: &Config) -> bool {
+    if config.source.enabled {
+        return false;
+    }
+    eprintln!("the source is disabled (`enable = false` in [source]); nothing was read or written");
+    tracing::info!("skipped: the source is disabled");
+    true
+}
+
 /// `userload plan`: reads both sides and the state, writes nothing anywhere.
 pub fn plan(args: &PlanArgs) -> Outcome {
     let Some(runtime) = super::runtime() else {
@@ -83,6 +94,9 @@ pub fn plan(args: &PlanArgs) -> Outcome {
     let Some(setup) = setup(&args.config) else {
         return Outcome::Failed;
     };
+    if source_disabled(&setup.config) {
+        return Outcome::Success;
+    }
     let owned = match State::peek_owned(&setup.config.sync.state) {
         Ok(owned) => owned,
         Err(e) => {
@@ -154,6 +168,9 @@ pub(super) fn run_once(
         tracing::error!(config = %args.config.display(), "run failed: the config or the mapping has errors");
         return Outcome::Failed;
     };
+    if source_disabled(&setup.config) {
+        return Outcome::Success;
+    }
     let result = match State::open(&setup.config.sync.state, &setup.target.describe()) {
         Ok(mut state) => runtime.block_on(sync_and_record(&setup, &mut state, args, stop)),
         Err(e) => Err(e.into()),

@@ -446,3 +446,20 @@ fn a_held_deactivation_is_sent_as_limited() {
         "{csv}"
     );
 }
+
+#[test]
+fn a_disabled_source_pauses_plans_and_runs_without_a_request() {
+    let w = World::new(20, "", "");
+    let ini = w
+        .read("userload.ini")
+        .replace("[target]", "enable = false\n[target]");
+    util::write(w.path(), "userload.ini", &ini);
+    for command in ["plan", "run"] {
+        let (code, _, stderr) = w.userload(&[command, "--config", "userload.ini"]);
+        assert_eq!(code, 0, "{command}: {stderr}");
+        assert!(stderr.contains("`enable = false`"), "{command}: {stderr}");
+    }
+    assert!(w.graph.with(|s| s.issued_tokens().is_empty()));
+    assert_eq!(w.scim.with(|s| s.len()), 0);
+    assert!(!w.path().join("state.db").exists());
+}

@@ -78,7 +78,9 @@ fn example_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
         let key = key.trim();
         let one_word = !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
         if one_word && section != "settings" && !section.is_empty() {
-            keys.entry(section.clone()).or_default().insert(key.to_owned());
+            keys.entry(section.clone())
+                .or_default()
+                .insert(key.to_owned());
         }
     }
     keys
@@ -90,12 +92,19 @@ fn readme_keys(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
     let table = &readme[start..];
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut section = String::new();
-    for line in table.lines().skip_while(|l| !l.starts_with("| section")).skip(2) {
+    for line in table
+        .lines()
+        .skip_while(|l| !l.starts_with("| section"))
+        .skip(2)
+    {
         if !line.starts_with('|') {
             break;
         }
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if let Some(name) = cells[1].strip_prefix("`[").and_then(|c| c.strip_suffix("]`")) {
+        if let Some(name) = cells[1]
+            .strip_prefix("`[")
+            .and_then(|c| c.strip_suffix("]`"))
+        {
             section = name.to_owned();
         }
         if section == "settings" {
@@ -103,7 +112,9 @@ fn readme_keys(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
         }
         for key in cells[2].split(',') {
             let key = key.trim().trim_matches('`');
-            keys.entry(section.clone()).or_default().insert(key.to_owned());
+            keys.entry(section.clone())
+                .or_default()
+                .insert(key.to_owned());
         }
     }
     keys

@@ -1,5 +1,5 @@
 //! `userload daemon`: runs the sync on a schedule, for servers without cron or a systemd
-//! timer (containers, Windows services).
+//! timer (a container that runs only userload).
 //!
 //! `--at 02:00` runs daily at that local time (several `--at` for several times a day);
 //! `--every 6h` runs at start and then every six hours from the start. `--random-delay`
@@ -84,6 +84,28 @@ pub fn next_daily<Tz: TimeZone>(now: &DateTime<Tz>, times: &[NaiveTime]) -> Opti
         .min()
 }
 
+/// How many of the daily `times` fell after the slot `previous` and up to `now`: the runs
+/// a long run made the daemon pass over.
+pub fn daily_slots_passed<Tz: TimeZone>(
+    previous: &DateTime<Tz>,
+    now: &DateTime<Tz>,
+    times: &[NaiveTime],
+) -> u64 {
+    let mut passed = 0;
+    let mut at = previous.clone();
+    // A run longer than a few days is not a case to count precisely.
+    while passed < 100 {
+        match next_daily(&at, times) {
+            Some(next) if next <= *now => {
+                passed += 1;
+                at = next;
+            }
+            _ => break,
+        }
+    }
+    passed
+}
+
 /// The first slot of `every` after the start that lies after `elapsed` (time since the
 /// start), and how many slots were passed over since `previous`.
 pub fn next_every(every: Duration, elapsed: Duration, previous: u64) -> (u64, u64) {
@@ -118,6 +140,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
     let mut slot = 0;
     let mut made = 0;
     let mut last = Outcome::Success;
+    let mut last_daily: Option<DateTime<Local>> = None;
     tracing::info!(config = %args.config.display(), "daemon started");
     loop {
         let due = if let Some(every) = args.every {
@@ -133,10 +156,15 @@ pub fn run(args: &DaemonArgs) -> Outcome {
             start + every * u32::try_from(slot).unwrap_or(u32::MAX)
         } else {
             let now = Local::now();
+            let skipped = last_daily.map_or(0, |at| daily_slots_passed(&at, &now, &args.at));
+            if skipped > 0 {
+                tracing::warn!("{skipped} scheduled run(s) skipped: the last run was still going");
+            }
             let Some(at) = next_daily(&now, &args.at) else {
                 tracing::error!("no next run time can be found");
                 return Outcome::Failed;
             };
+            last_daily = Some(at);
             let wait = (at - now).to_std().unwrap_or_default();
             tokio::time::Instant::now() + wait
         };
@@ -216,6 +244,17 @@ mod tests {
             next_every(hour, Duration::from_secs(3 * 3600 + 600), 1),
             (4, 2)
         );
+    }
+
+    #[test]
+    fn daily_slots_that_passed_during_a_run_are_counted() {
+        let times = [time("02:00"), time("14:00")];
+        let slot = Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
+        let soon = Utc.with_ymd_and_hms(2026, 12, 3, 3, 0, 0).unwrap();
+        assert_eq!(daily_slots_passed(&slot, &soon, &times), 0);
+        // The 02:00 run lasted until 14:30 the next day: three slots passed.
+        let late = Utc.with_ymd_and_hms(2026, 12, 4, 14, 30, 0).unwrap();
+        assert_eq!(daily_slots_passed(&slot, &late, &times), 3);
     }
 
     #[test]

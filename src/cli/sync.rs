@@ -1,7 +1,7 @@
 //! `userload plan` and `userload run`: one sync, planned only or applied.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
@@ -49,29 +49,28 @@ pub struct RunArgs {
     pub(super) allow_deactivations: Option<usize>,
 }
 
-/// What both commands need before they talk to anyone.
+/// What both commands need, beside the config, before they talk to anyone.
 struct Setup {
-    config: Config,
     mapping: Mapping,
     target: Arc<dyn Target>,
 }
 
-/// Reads the config and the mapping and sets up the target; must run inside a runtime.
-fn setup(path: &Path) -> Option<Setup> {
-    let config = load_config(path)?;
-    let mapping = load_mapping(&config)?;
-    let target = match target::connect(&config, &mapping) {
-        Ok(target) => Arc::from(target),
+/// Compiles the config's mapping and sets up the target; must run inside a runtime. On
+/// failure the problems are printed and the reason returned in one line.
+fn setup(config: &Config) -> Result<Setup, String> {
+    let Some(mapping) = load_mapping(config) else {
+        return Err("the mapping has errors (shown in the log); nothing was run".to_owned());
+    };
+    match target::connect(config, &mapping) {
+        Ok(target) => Ok(Setup {
+            mapping,
+            target: Arc::from(target),
+        }),
         Err(e) => {
             print_error(&e);
-            return None;
+            Err(format!("the target could not be set up: {e}"))
         }
-    };
-    Some(Setup {
-        config,
-        mapping,
-        target,
-    })
+    }
 }
 
 /// `enable = false` in [source] (the Oomnitza connector's switch) turns plans and runs into
@@ -91,13 +90,16 @@ pub fn plan(args: &PlanArgs) -> Outcome {
         return Outcome::Failed;
     };
     let _entered = runtime.enter();
-    let Some(setup) = setup(&args.config) else {
+    let Some(config) = load_config(&args.config) else {
         return Outcome::Failed;
     };
-    if source_disabled(&setup.config) {
+    if source_disabled(&config) {
         return Outcome::Success;
     }
-    let owned = match State::peek_owned(&setup.config.sync.state) {
+    let Ok(setup) = setup(&config) else {
+        return Outcome::Failed;
+    };
+    let owned = match State::peek_owned(&config.sync.state) {
         Ok(owned) => owned,
         Err(e) => {
             print_error(&e);
@@ -109,7 +111,7 @@ pub fn plan(args: &PlanArgs) -> Outcome {
         sync_time: state::now(),
     };
     let result = runtime.block_on(engine::sync(
-        &setup.config,
+        &config,
         &setup.mapping,
         &setup.target,
         &owned,
@@ -163,18 +165,25 @@ pub(super) fn run_once(
     let started = state::now();
     let clock = std::time::Instant::now();
     tracing::info!(config = %args.config.display(), "run started");
-    let Some(setup) = setup(&args.config) else {
-        // The config could not be read, so neither can its webhook be.
-        tracing::error!(config = %args.config.display(), "run failed: the config or the mapping has errors");
+    let Some(config) = load_config(&args.config) else {
+        // Without a config there is no webhook to tell and no report to write.
+        tracing::error!(config = %args.config.display(), "run failed: the config has errors");
         return Outcome::Failed;
     };
-    if source_disabled(&setup.config) {
+    if source_disabled(&config) {
         return Outcome::Success;
     }
-    let result = match State::open(&setup.config.sync.state, &setup.target.describe()) {
-        Ok(mut state) => runtime.block_on(sync_and_record(&setup, &mut state, args, stop)),
-        Err(e) => Err(e.into()),
-    };
+    // A mapping or target that cannot be set up is reported and notified like any failed run,
+    // but not recorded in the state's history: the state is kept per target.
+    let result = setup(&config).map_err(RunError::Setup).and_then(|setup| {
+        let state = State::open(&config.sync.state, &setup.target.describe());
+        match state {
+            Ok(mut state) => runtime
+                .block_on(sync_and_record(&config, &setup, &mut state, args, stop))
+                .map_err(RunError::Sync),
+            Err(e) => Err(RunError::Sync(e.into())),
+        }
+    });
     let ran = Ran {
         started,
         finished: state::now(),
@@ -187,7 +196,9 @@ pub(super) fn run_once(
             print_verdict(&outcome.verdict);
             print_failures(&outcome.failures);
         }
-        Err(e) => print_error(e),
+        Err(RunError::Sync(e)) => print_error(e),
+        // Its problems are printed already.
+        Err(RunError::Setup(_)) => {}
     }
     let code = ran.exit_code();
     tracing::info!(
@@ -198,21 +209,26 @@ pub(super) fn run_once(
     );
     let mut failed_output = false;
     if let Some(path) = &args.report {
-        let text =
-            serde_json::to_string_pretty(&report_json(&setup.config, &ran)).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&report_json(&config, &ran)).unwrap_or_default();
         if let Err(e) = std::fs::write(path, text + "\n") {
             eprintln!("error: cannot write the report {}: {e}", path.display());
             failed_output = true;
         }
     }
-    if let (Some(path), Ok(outcome)) = (&args.changes, &ran.result)
-        && let Err(e) = std::fs::write(path, changes_csv(outcome))
+    // A run that failed changed nothing it knows of: its CSV has the header only, so that
+    // last night's rows are never taken for tonight's.
+    let csv = ran
+        .result
+        .as_ref()
+        .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv);
+    if let Some(path) = &args.changes
+        && let Err(e) = std::fs::write(path, csv)
     {
         eprintln!("error: cannot write the changes {}: {e}", path.display());
         failed_output = true;
     }
     let notice = notice(&ran);
-    match runtime.block_on(crate::notify::send(&setup.config.notify, &notice)) {
+    match runtime.block_on(crate::notify::send(&config.notify, &notice)) {
         Ok(_) => {}
         Err(e) => tracing::warn!("{e}"),
     }
@@ -226,6 +242,7 @@ pub(super) fn run_once(
 
 /// Syncs with the state open, and records the run in its history.
 async fn sync_and_record(
+    config: &Config,
     setup: &Setup,
     state: &mut State,
     args: &RunArgs,
@@ -238,7 +255,7 @@ async fn sync_and_record(
         sync_time: state::now(),
     };
     let result = engine::sync(
-        &setup.config,
+        config,
         &setup.mapping,
         &setup.target,
         &owned,
@@ -268,7 +285,18 @@ struct Ran {
     started: String,
     finished: String,
     seconds: f64,
-    result: Result<engine::Outcome, engine::SyncError>,
+    result: Result<engine::Outcome, RunError>,
+}
+
+/// Why a run could not run.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// The mapping or the target could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// The sync failed before writing, or the state file failed.
+    #[error(transparent)]
+    Sync(engine::SyncError),
 }
 
 impl Ran {
@@ -564,7 +592,7 @@ fn report_json(config: &Config, ran: &Ran) -> Json {
         Ok(outcome) => outcome,
         Err(e) => {
             let request_id = match e {
-                engine::SyncError::Graph(g) => g.request_id(),
+                RunError::Sync(engine::SyncError::Graph(g)) => g.request_id(),
                 _ => None,
             };
             report["message"] = json!(e.to_string());
@@ -617,6 +645,9 @@ fn report_json(config: &Config, ran: &Ran) -> Json {
     report
 }
 
+/// The columns of the CSV of changes.
+const CSV_HEADER: &str = "action,user,entra_id,target_id,field,from,to,result,error";
+
 /// The changes a run made, one CSV row per field: `action,user,entra_id,target_id,field,
 /// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation over the
 /// limit); values are JSON, so that an absent value and an empty text differ.
@@ -626,7 +657,7 @@ pub fn changes_csv(outcome: &engine::Outcome) -> String {
         .iter()
         .map(|f| ((f.action, f.user.as_str()), f.error.as_str()))
         .collect();
-    let mut out = String::from("action,user,entra_id,target_id,field,from,to,result,error\n");
+    let mut out = format!("{CSV_HEADER}\n");
     let mut row = |action: &str,
                    label: &str,
                    entra: &str,

@@ -463,3 +463,41 @@ fn a_disabled_source_pauses_plans_and_runs_without_a_request() {
     assert_eq!(w.scim.with(|s| s.len()), 0);
     assert!(!w.path().join("state.db").exists());
 }
+
+#[test]
+fn a_target_that_cannot_be_set_up_is_reported_notified_and_clears_the_csv() {
+    let hook = Receiver::start("/webhook");
+    let w = World::new(20, "", &format!("[notify]\nwebhook = {}\n", hook.url));
+    let ini = w.read("userload.ini").replace(
+        "token = file:token.txt",
+        "token = env:USERLOAD_TEST_TOKEN_NEVER_SET",
+    );
+    util::write(w.path(), "userload.ini", &ini);
+    util::write(w.path(), "c.csv", "last night's rows\n");
+    let (code, _, stderr) = w.userload(&[
+        "run",
+        "--config",
+        "userload.ini",
+        "--report",
+        "r.json",
+        "--changes",
+        "c.csv",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("USERLOAD_TEST_TOKEN_NEVER_SET"), "{stderr}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let text = bodies[0]["text"].as_str().unwrap();
+    assert!(text.contains("the target could not be set up"), "{text}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("USERLOAD_TEST_TOKEN_NEVER_SET"),
+        "{report:#}"
+    );
+    assert_eq!(w.read("c.csv").lines().count(), 1);
+    assert!(w.graph.with(|s| s.issued_tokens().is_empty()));
+}

@@ -217,12 +217,13 @@ pub(super) fn run_once(
     }
     // A run that failed changed nothing it knows of: its CSV has the header only, so that
     // last night's rows are never taken for tonight's.
-    let csv = ran
-        .result
-        .as_ref()
-        .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv);
+    let csv = || {
+        ran.result
+            .as_ref()
+            .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv)
+    };
     if let Some(path) = &args.changes
-        && let Err(e) = std::fs::write(path, csv)
+        && let Err(e) = std::fs::write(path, csv())
     {
         eprintln!("error: cannot write the changes {}: {e}", path.display());
         failed_output = true;

@@ -468,6 +468,9 @@ async fn apply(
     Ok(())
 }
 
+/// How many completed writes are remembered in one state transaction.
+const RECORD_BATCH: usize = 4096;
+
 /// A write and how it went: the target id when known.
 type Written = (Action, Result<Option<String>, TargetError>);
 
@@ -547,8 +550,10 @@ impl Writer<'_> {
                 }
             }
             sent.push(action);
-            // Remembered in small transactions as the writes complete.
-            if record.len() >= 256 {
+            // Remembered in transactions of a few thousand as the writes complete (about a
+            // second of writes at full speed): each commit rewrites the pages it touches, and
+            // writes lost with a crash are found again by key on the next run.
+            if record.len() >= RECORD_BATCH {
                 state.record(&record)?;
                 record.clear();
             }

@@ -10,7 +10,6 @@
 //! are logged by method, URL and status, never by their headers or bodies.
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -151,7 +150,7 @@ where
 /// many commands in one process).
 pub fn init(args: &LogArgs) -> Result<(), LogError> {
     let file = args.log_file.as_deref().map(open).transpose()?;
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let ansi = crate::cli::color();
     let mut layers = vec![layer(args.log_format, std::io::stderr, ansi)];
     if let Some(file) = file {
         layers.push(layer(args.log_format, Arc::new(file), false));

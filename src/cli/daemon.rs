@@ -37,7 +37,7 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     random_delay: Option<Duration>,
     /// Stop after this many runs (by default the daemon runs until it is stopped).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
     /// Write each run's JSON report to this file (the latest run's is kept).
     #[arg(long, value_name = "FILE")]
@@ -55,10 +55,15 @@ fn parse_time(text: &str) -> Result<NaiveTime, String> {
         .map_err(|_| format!("`{text}` is not a time of day; write HH:MM, e.g. 02:00"))
 }
 
+/// The longest `--every` or `--random-delay`: a year, which keeps every date computed from
+/// it well inside the calendar.
+const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text.trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err("the duration must be longer than zero".to_owned()),
+        Ok(d) if d.is_zero() => Err("the duration must be longer than zero".to_owned()),
+        Ok(d) if d > LONGEST => Err("the duration must be at most a year (366d)".to_owned()),
+        Ok(d) => Ok(d),
         Err(_) => Err(format!(
             "`{text}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m"
         )),
@@ -155,7 +160,9 @@ pub fn run(args: &DaemonArgs) -> Outcome {
             }
             start + every * u32::try_from(slot).unwrap_or(u32::MAX)
         } else {
+            // A wall clock set back never brings a slot that already ran round again.
             let now = Local::now();
+            let now = last_daily.filter(|last| *last > now).unwrap_or(now);
             let skipped = last_daily.map_or(0, |at| daily_slots_passed(&at, &now, &args.at));
             if skipped > 0 {
                 tracing::warn!("{skipped} scheduled run(s) skipped: the last run was still going");
@@ -189,7 +196,18 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         if stopped {
             break;
         }
-        last = sync::run_once(&runtime, &run_args, &stop);
+        // Each run has a stop of its own, tripped by the daemon's: a run that stops itself
+        // (the target refused the credentials) ends that run, not the daemon.
+        let run_stop = StopSignal::default();
+        let forward = {
+            let (daemon, run) = (stop.clone(), run_stop.clone());
+            runtime.spawn(async move {
+                daemon.wait().await;
+                run.stop();
+            })
+        };
+        last = sync::run_once(&runtime, &run_args, &run_stop);
+        forward.abort();
         made += 1;
         if stop.stopped() || args.runs.is_some_and(|n| made >= n) {
             break;

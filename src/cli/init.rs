@@ -120,16 +120,11 @@ fn set(text: &str, format: InitFormat, section: &str, key: &str, value: Option<&
 /// The config `args` ask for.
 pub fn config_text(args: &InitArgs) -> String {
     let format = args.format;
-    let (template, mapping) = match format {
-        InitFormat::Ini => (
-            INI_TEMPLATE,
-            format!("mappings/{}.toml", args.target.name()),
-        ),
-        InitFormat::Toml => (
-            TOML_TEMPLATE,
-            format!("mappings/{}.toml", args.target.name()),
-        ),
+    let template = match format {
+        InitFormat::Ini => INI_TEMPLATE,
+        InitFormat::Toml => TOML_TEMPLATE,
     };
+    let mapping = format!("mappings/{}.toml", args.target.name());
     let heading = match format {
         InitFormat::Ini => {
             "# userload configuration (INI), written by `userload init`. Fill in the values, then\n\

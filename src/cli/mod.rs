@@ -170,7 +170,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// Whether stderr is a terminal that wants colour.
-fn color() -> bool {
+pub(crate) fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 

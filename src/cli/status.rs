@@ -1,9 +1,10 @@
 //! `userload status`: the latest runs from the state file's history, for an admin or a
 //! monitoring check.
 //!
-//! It reads the state file without taking its lock, so it works while a run (or the daemon)
-//! is going. The exit code is that of the latest finished run (0 ok; 1 partial, limited or
-//! stopped; 2 failed or refused, or no run yet), so a monitoring system can call it as is.
+//! It reads the state file without waiting for its lock, so it works while a run (or the
+//! daemon) is going. The exit code is that of the latest run that is not going now (0 ok;
+//! 1 partial, limited or stopped; 2 failed, refused or killed, or no run yet), so a
+//! monitoring system can call it as is.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -53,7 +54,11 @@ pub fn run(args: &StatusArgs) -> Outcome {
     };
     let busy = State::in_use(path);
     if args.json {
-        let runs: Vec<_> = runs.iter().map(|r| run_json(r, busy)).collect();
+        let runs: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| run_json(r, busy && i == 0))
+            .collect();
         let status = json!({
             "state": path.display().to_string(),
             "running": busy,
@@ -64,19 +69,17 @@ pub fn run(args: &StatusArgs) -> Outcome {
     } else {
         print!("{}", table(path, &runs, owned, busy));
     }
-    match runs
-        .iter()
-        .find(|r| r.finished.is_some())
-        .map(|r| r.exit_code)
-    {
+    // The run going now has no code yet; a killed one counts as failed.
+    let skip = usize::from(busy && runs.first().is_some_and(|r| r.finished.is_none()));
+    match runs.get(skip).map(|r| r.exit_code) {
         Some(Some(0)) => Outcome::Success,
         Some(Some(1)) => Outcome::Partial,
         _ => Outcome::Failed,
     }
 }
 
-/// A run's status word: a run that never finished is `running` while the lock is held, and
-/// `killed` once nobody holds it.
+/// A run's status word: a run that never finished is `running` if it is the latest and the
+/// lock is held (`busy`), else `killed`.
 fn status_of(run: &RunRecord, busy: bool) -> &str {
     match (&run.finished, busy) {
         (Some(_), _) => &run.status,
@@ -93,11 +96,7 @@ fn run_json(run: &RunRecord, busy: bool) -> serde_json::Value {
         "finished": run.finished,
         "status": status_of(run, busy),
         "exit_code": run.exit_code,
-        "counts": {
-            "created": c.created, "updated": c.updated, "deactivated": c.deactivated,
-            "reactivated": c.reactivated, "unchanged": c.unchanged, "skipped": c.skipped,
-            "failed": c.failed,
-        },
+        "counts": c,
         "message": run.message,
     })
 }
@@ -135,7 +134,7 @@ fn table(path: &std::path::Path, runs: &[RunRecord], owned: usize, busy: bool) -
         "skipped",
         "failed"
     );
-    for run in runs {
+    for (i, run) in runs.iter().enumerate() {
         let c = &run.counts;
         let took = seconds(&run.started, run.finished.as_deref())
             .map_or("-".to_owned(), |s| s.to_string());
@@ -145,7 +144,7 @@ fn table(path: &std::path::Path, runs: &[RunRecord], owned: usize, busy: bool) -
             run.id,
             run.started,
             took,
-            status_of(run, busy),
+            status_of(run, busy && i == 0),
             c.created,
             c.updated,
             c.deactivated,

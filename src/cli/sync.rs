@@ -166,8 +166,21 @@ pub(super) fn run_once(
     let clock = std::time::Instant::now();
     tracing::info!(config = %args.config.display(), "run started");
     let Some(config) = load_config(&args.config) else {
-        // Without a config there is no webhook to tell and no report to write.
+        // Without a config there is no webhook to tell; the report and the CSV still say
+        // that this run failed, so that last night's are never taken for tonight's.
         tracing::error!(config = %args.config.display(), "run failed: the config has errors");
+        let message = "the config has errors; nothing was run";
+        let report = json!({
+            "userload": env!("CARGO_PKG_VERSION"),
+            "config": args.config.display().to_string(),
+            "started": started,
+            "finished": state::now(),
+            "status": "failed",
+            "exit_code": 2,
+            "message": message,
+            "error": {"message": message, "graph_request_id": null},
+        });
+        write_outputs(args, &report, || format!("{CSV_HEADER}\n"));
         return Outcome::Failed;
     };
     if source_disabled(&config) {
@@ -207,27 +220,13 @@ pub(super) fn run_once(
         seconds = ran.seconds,
         "run finished"
     );
-    let mut failed_output = false;
-    if let Some(path) = &args.report {
-        let text = serde_json::to_string_pretty(&report_json(&config, &ran)).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("error: cannot write the report {}: {e}", path.display());
-            failed_output = true;
-        }
-    }
     // A run that failed changed nothing it knows of: its CSV has the header only, so that
     // last night's rows are never taken for tonight's.
-    let csv = || {
+    let failed_output = !write_outputs(args, &report_json(&config, &ran), || {
         ran.result
             .as_ref()
             .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv)
-    };
-    if let Some(path) = &args.changes
-        && let Err(e) = std::fs::write(path, csv())
-    {
-        eprintln!("error: cannot write the changes {}: {e}", path.display());
-        failed_output = true;
-    }
+    });
     let notice = notice(&ran);
     match runtime.block_on(crate::notify::send(&config.notify, &notice)) {
         Ok(_) => {}
@@ -239,6 +238,26 @@ pub(super) fn run_once(
         1 => Outcome::Partial,
         _ => Outcome::Failed,
     }
+}
+
+/// Writes the `--report` and `--changes` files asked for (the CSV made by `csv` only then);
+/// false, with the problem printed, if one could not be written.
+fn write_outputs(args: &RunArgs, report: &Json, csv: impl FnOnce() -> String) -> bool {
+    let mut written = true;
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(report).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write the report {}: {e}", path.display());
+            written = false;
+        }
+    }
+    if let Some(path) = &args.changes
+        && let Err(e) = std::fs::write(path, csv())
+    {
+        eprintln!("error: cannot write the changes {}: {e}", path.display());
+        written = false;
+    }
+    written
 }
 
 /// Syncs with the state open, and records the run in its history.
@@ -332,7 +351,7 @@ fn notice(ran: &Ran) -> crate::notify::Notice {
         Err(e) => {
             return crate::notify::Notice {
                 status: NotifyOn::Failed,
-                headline: "the run failed; nothing was written".to_owned(),
+                headline: "the run failed".to_owned(),
                 details: vec![e.to_string()],
             };
         }
@@ -353,17 +372,17 @@ fn notice(ran: &Ran) -> crate::notify::Notice {
             .take(5)
             .map(|f| format!("{} {}: {}", f.action, f.user, f.error)),
     );
-    let (status, headline) = match (&outcome.verdict, outcome.exit_code()) {
-        (Verdict::Refuse(_), _) => (NotifyOn::Failed, "the run refused to write".to_owned()),
-        (Verdict::HoldDeactivations(_), _) => (
+    let (status, headline) = match outcome.status() {
+        "refused" => (NotifyOn::Failed, "the run refused to write".to_owned()),
+        "limited" => (
             NotifyOn::Limited,
             format!(
                 "{} deactivations held back by max_deactivations",
                 outcome.held.len()
             ),
         ),
-        (_, 0) => (NotifyOn::Ok, "the run finished".to_owned()),
-        _ if outcome.interrupted => (
+        "ok" => (NotifyOn::Ok, "the run finished".to_owned()),
+        "stopped" => (
             NotifyOn::Partial,
             "the run was stopped before all writes".to_owned(),
         ),
@@ -608,15 +627,7 @@ fn report_json(config: &Config, ran: &Ran) -> Json {
         "source_users": outcome.source_users,
         "target_users": outcome.target_users,
         "owned_before": outcome.owned,
-        "counts": {
-            "created": outcome.counts.created,
-            "updated": outcome.counts.updated,
-            "deactivated": outcome.counts.deactivated,
-            "reactivated": outcome.counts.reactivated,
-            "unchanged": outcome.counts.unchanged,
-            "skipped": outcome.counts.skipped,
-            "failed": outcome.counts.failed,
-        },
+        "counts": outcome.counts,
         "sent": {
             "create": outcome.plan.creates.len(),
             "update": planned(UpdateKind::Update),
@@ -650,8 +661,8 @@ fn report_json(config: &Config, ran: &Ran) -> Json {
 const CSV_HEADER: &str = "action,user,entra_id,target_id,field,from,to,result,error";
 
 /// The changes a run made, one CSV row per field: `action,user,entra_id,target_id,field,
-/// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation over the
-/// limit); values are JSON, so that an absent value and an empty text differ.
+/// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation not made:
+/// over the limit, or the run was stopped first); values are JSON, so that an absent value and an empty text differ.
 pub fn changes_csv(outcome: &engine::Outcome) -> String {
     let failed: std::collections::HashMap<(&str, &str), &str> = outcome
         .failures
@@ -704,11 +715,7 @@ pub fn changes_csv(outcome: &engine::Outcome) -> String {
     }
     let updates = outcome.plan.updates.iter().map(|u| (u, false));
     for (update, held) in updates.chain(outcome.held.iter().map(|u| (u, true))) {
-        let action = match update.kind {
-            UpdateKind::Update => "update",
-            UpdateKind::Deactivate => "deactivate",
-            UpdateKind::Reactivate => "reactivate",
-        };
+        let action = update.kind.name();
         for c in &update.changes {
             row(
                 action,

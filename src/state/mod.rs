@@ -116,8 +116,8 @@ pub struct Owned {
     pub active: bool,
 }
 
-/// The counts of one run, for the history.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The counts of one run, for the history (and, as JSON, for reports and `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunCounts {
     /// Users created.
     pub created: i64,
@@ -178,16 +178,25 @@ impl State {
                 path: path.to_owned(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StateError::Busy(path.to_owned()));
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StateError::Io {
-                    path: path.to_owned(),
-                    source,
-                });
+        // `userload status` holds the lock for an instant to see whether a run holds it; a
+        // run starting in that instant waits a little rather than fail.
+        let mut tries = 0;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StateError::Busy(path.to_owned()));
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(StateError::Io {
+                        path: path.to_owned(),
+                        source,
+                    });
+                }
             }
         }
         let sql = |source| StateError::Sqlite {
@@ -424,7 +433,8 @@ impl State {
         Ok((runs, owned as usize))
     }
 
-    /// Whether a run holds the state file's lock right now.
+    /// Whether a run holds the state file's lock right now. Finding out takes the lock for
+    /// an instant when nobody holds it ([`State::open`] waits that out).
     pub fn in_use(path: &Path) -> bool {
         let Ok(lock) = File::options().write(true).open(lock_path(path)) else {
             return false;

@@ -3,8 +3,8 @@
 //! Graph is read page by page and each user mapped as its page arrives, while the target's
 //! users are listed at the same time. Writes go out with bounded concurrency (and an
 //! optional rate limit), creates and updates first, deactivations last and only if the
-//! guards allow them. Each write's outcome is recorded in the state file as it completes;
-//! creates are recorded as pending before any is sent, so a run killed half-way never
+//! guards allow them. Each write's outcome is recorded in the state file soon after it
+//! completes (in transactions of a few thousand); creates are recorded as pending before any is sent, so a run killed half-way never
 //! creates a user twice. Ctrl-C or SIGTERM stops starting new writes: those under way
 //! finish, the state is saved and the summary printed.
 
@@ -25,7 +25,8 @@ use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, RunCounts, State, StateError};
 use crate::target::{Target, TargetError, TargetUser, Write};
 
-/// Why a sync could not run at all. Nothing was written to the target.
+/// Why a sync failed. Nothing was written to the target, except when the state file failed
+/// while the writes were going on.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Reading Entra failed: the run stops before planning, so nothing is deactivated.
@@ -82,13 +83,13 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
     pub interrupted: bool,
-    /// Requests to Graph, and how many of them were tries again.
+    /// Requests to Graph.
     pub graph_requests: u64,
     /// Graph requests that were tries again.
     pub graph_retries: u64,
     /// Target requests that were tries again.
     pub target_retries: u64,
-    /// Requests to the target, and how many of them wrote.
+    /// Requests to the target.
     pub target_requests: u64,
     /// Write requests to the target.
     pub target_writes: u64,
@@ -298,9 +299,11 @@ pub async fn sync(
         read_time,
         write_time: Duration::ZERO,
     };
-    if let Some(state) = state
-        && !matches!(outcome.verdict, Verdict::Refuse(_))
-    {
+    if state.is_some() && matches!(outcome.verdict, Verdict::Refuse(_)) {
+        // A refused run sends nothing, and after a run the plan holds the writes sent.
+        outcome.plan.creates.clear();
+        outcome.plan.updates.clear();
+    } else if let Some(state) = state {
         let writing = Instant::now();
         apply(config, mapping, target, state, &mut outcome, stop).await?;
         outcome.write_time = writing.elapsed();
@@ -389,11 +392,7 @@ impl Action {
     fn name(&self) -> &'static str {
         match self {
             Action::Create(_) => "create",
-            Action::Update(u) => match u.kind {
-                UpdateKind::Update => "update",
-                UpdateKind::Deactivate => "deactivate",
-                UpdateKind::Reactivate => "reactivate",
-            },
+            Action::Update(u) => u.kind.name(),
         }
     }
 

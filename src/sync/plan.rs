@@ -170,6 +170,17 @@ pub enum UpdateKind {
     Reactivate,
 }
 
+impl UpdateKind {
+    /// The action's name in logs, reports and the CSV of changes.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateKind::Update => "update",
+            UpdateKind::Deactivate => "deactivate",
+            UpdateKind::Reactivate => "reactivate",
+        }
+    }
+}
+
 /// A user to create.
 #[derive(Debug, Clone)]
 pub struct Create {

@@ -226,6 +226,8 @@ fn the_daemon_makes_two_scheduled_runs_one_after_the_other() {
         "2",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // 40 writes of at least 30 ms each outlast the 1 s slot after the start: it is skipped.
+    assert!(stderr.contains("1 scheduled run(s) skipped"), "{stderr}");
     let status = w.status();
     let runs = status["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{status:#}");
@@ -275,6 +277,20 @@ fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
     .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
+    // A daemon that ignored SIGTERM would hang the test: it is killed after a minute, and
+    // the exit code asserted below is then not 0.
+    let pid = child.id().to_string();
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if watchdog
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
+    });
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // The first run is made at start; then the daemon says when the next is.
     let mut waits = 0;
@@ -295,6 +311,7 @@ fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
     assert!(killed.success());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let status = child.wait().unwrap();
+    let _ = done.send(());
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("daemon stopped")),
@@ -356,7 +373,9 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     // Each run logged its requests, at trace level, and the webhook heard of each.
     assert!(outputs[2].contains("target request"), "{}", outputs[2]);
     assert!(outputs[2].contains("Graph GET"), "{}", outputs[2]);
-    assert_eq!(hook.bodies().len(), 2);
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 2);
+    outputs.extend(bodies.iter().map(Value::to_string));
     let mut secrets = vec![
         sim::SECRET.to_owned(),
         SCIM_TOKEN.to_owned(),
@@ -500,4 +519,60 @@ fn a_target_that_cannot_be_set_up_is_reported_notified_and_clears_the_csv() {
     );
     assert_eq!(w.read("c.csv").lines().count(), 1);
     assert!(w.graph.with(|s| s.issued_tokens().is_empty()));
+}
+
+#[test]
+fn a_refused_run_lists_no_changes_and_sends_nothing() {
+    let w = World::new(20, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Everyone vanishes from Graph: the guard refuses to deactivate the whole target.
+    w.graph.with(|s| {
+        for id in s.tenant.ids() {
+            s.tenant.hard_delete(&id);
+        }
+    });
+    let (code, _, stderr) = w.userload(&[
+        "run",
+        "--config",
+        "userload.ini",
+        "--report",
+        "r.json",
+        "--changes",
+        "c.csv",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("Graph returned no users"), "{stderr}");
+    assert_eq!(w.read("c.csv").lines().count(), 1, "{}", w.read("c.csv"));
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "refused");
+    assert_eq!(report["sent"]["deactivate"], 0, "{report:#}");
+    assert_eq!(report["requests"]["target_writes"], 0, "{report:#}");
+}
+
+#[test]
+fn a_run_stopped_by_refused_credentials_does_not_stop_the_daemon() {
+    let w = World::new(20, "concurrency = 1", "");
+    // The listing is request 1; the first create is answered 401, which stops that run.
+    w.scim.with(|s| {
+        s.behaviour
+            .faults
+            .insert(2, userload::sim::scim::Fault::ServerError(401, None));
+    });
+    let (code, stdout, stderr) = w.userload(&[
+        "daemon",
+        "--config",
+        "userload.ini",
+        "--every",
+        "1s",
+        "--runs",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let status = w.status();
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{status:#}");
+    assert_ne!(runs[1]["status"], "ok", "{status:#}");
+    assert_eq!(runs[0]["status"], "ok", "{status:#}");
+    assert_eq!(status["owned"], w.scim.with(|s| s.len()), "{status:#}");
 }

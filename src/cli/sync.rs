@@ -169,18 +169,19 @@ pub(super) fn run_once(
         // Without a config there is no webhook to tell; the report and the CSV still say
         // that this run failed, so that last night's are never taken for tonight's.
         tracing::error!(config = %args.config.display(), "run failed: the config has errors");
-        let message = "the config has errors; nothing was run";
-        let report = json!({
-            "userload": env!("CARGO_PKG_VERSION"),
-            "config": args.config.display().to_string(),
-            "started": started,
-            "finished": state::now(),
-            "status": "failed",
-            "exit_code": 2,
-            "message": message,
-            "error": {"message": message, "graph_request_id": null},
-        });
-        write_outputs(args, &report, || format!("{CSV_HEADER}\n"));
+        let ran = Ran {
+            started,
+            finished: state::now(),
+            seconds: clock.elapsed().as_secs_f64(),
+            result: Err(RunError::Setup(
+                "the config has errors; nothing was run".to_owned(),
+            )),
+        };
+        write_outputs(
+            args,
+            || report_json(&args.config, None, &ran),
+            || format!("{CSV_HEADER}\n"),
+        );
         return Outcome::Failed;
     };
     if source_disabled(&config) {
@@ -222,7 +223,8 @@ pub(super) fn run_once(
     );
     // A run that failed changed nothing it knows of: its CSV has the header only, so that
     // last night's rows are never taken for tonight's.
-    let failed_output = !write_outputs(args, &report_json(&config, &ran), || {
+    let report = || report_json(&args.config, Some(&config), &ran);
+    let failed_output = !write_outputs(args, report, || {
         ran.result
             .as_ref()
             .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv)
@@ -240,12 +242,16 @@ pub(super) fn run_once(
     }
 }
 
-/// Writes the `--report` and `--changes` files asked for (the CSV made by `csv` only then);
-/// false, with the problem printed, if one could not be written.
-fn write_outputs(args: &RunArgs, report: &Json, csv: impl FnOnce() -> String) -> bool {
+/// Writes the `--report` and `--changes` files asked for (each made only then); false, with
+/// the problem printed, if one could not be written.
+fn write_outputs(
+    args: &RunArgs,
+    report: impl FnOnce() -> Json,
+    csv: impl FnOnce() -> String,
+) -> bool {
     let mut written = true;
     if let Some(path) = &args.report {
-        let text = serde_json::to_string_pretty(report).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&report()).unwrap_or_default();
         if let Err(e) = std::fs::write(path, text + "\n") {
             eprintln!("error: cannot write the report {}: {e}", path.display());
             written = false;
@@ -596,12 +602,13 @@ fn summary(outcome: &engine::Outcome) -> String {
 
 /// The JSON report of a run: what it did, what failed and why, how long it took and how
 /// many requests it made. A run that could not run still gets one, with the error and, when
-/// Graph answered, the `request-id` Microsoft support asks for.
-fn report_json(config: &Config, ran: &Ran) -> Json {
+/// Graph answered, the `request-id` Microsoft support asks for. `path` is the config file;
+/// without `config` (it could not be read) the report names no target.
+fn report_json(path: &std::path::Path, config: Option<&Config>, ran: &Ran) -> Json {
     let mut report = json!({
         "userload": env!("CARGO_PKG_VERSION"),
-        "config": config.path.display().to_string(),
-        "target": config.target.url.as_str(),
+        "config": path.display().to_string(),
+        "target": config.map(|c| c.target.url.as_str()),
         "started": ran.started,
         "finished": ran.finished,
         "status": ran.status(),

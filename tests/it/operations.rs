@@ -53,6 +53,19 @@ impl World {
         util::outcome(&util::userload(self.path(), args))
     }
 
+    /// `userload run` with its report in `r.json` and its changes in `c.csv`.
+    fn run_reported(&self) -> (i32, String, String) {
+        self.userload(&[
+            "run",
+            "--config",
+            "userload.ini",
+            "--report",
+            "r.json",
+            "--changes",
+            "c.csv",
+        ])
+    }
+
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path().join(name)).unwrap()
     }
@@ -407,7 +420,7 @@ fn the_webhook_hears_of_a_failing_run_and_not_of_a_good_one() {
     // By default a good run is not sent; the post is made before the process exits.
     assert!(hook.bodies().is_empty());
     w.graph.with(|s| s.behaviour.failing_page = Some(1));
-    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--report", "r.json"]);
+    let (code, _, stderr) = w.run_reported();
     assert_eq!(code, 2, "{stderr}");
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
@@ -450,7 +463,7 @@ fn a_held_deactivation_is_sent_as_limited() {
             s.tenant.set_enabled(&id, false);
         }
     });
-    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--changes", "c.csv"]);
+    let (code, _, stderr) = w.run_reported();
     assert_eq!(code, 1, "{stderr}");
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
@@ -493,15 +506,7 @@ fn a_target_that_cannot_be_set_up_is_reported_notified_and_clears_the_csv() {
     );
     util::write(w.path(), "userload.ini", &ini);
     util::write(w.path(), "c.csv", "last night's rows\n");
-    let (code, _, stderr) = w.userload(&[
-        "run",
-        "--config",
-        "userload.ini",
-        "--report",
-        "r.json",
-        "--changes",
-        "c.csv",
-    ]);
+    let (code, _, stderr) = w.run_reported();
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("USERLOAD_TEST_TOKEN_NEVER_SET"), "{stderr}");
     let bodies = hook.bodies();
@@ -532,15 +537,7 @@ fn a_refused_run_lists_no_changes_and_sends_nothing() {
             s.tenant.hard_delete(&id);
         }
     });
-    let (code, _, stderr) = w.userload(&[
-        "run",
-        "--config",
-        "userload.ini",
-        "--report",
-        "r.json",
-        "--changes",
-        "c.csv",
-    ]);
+    let (code, _, stderr) = w.run_reported();
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("Graph returned no users"), "{stderr}");
     assert_eq!(w.read("c.csv").lines().count(), 1, "{}", w.read("c.csv"));

@@ -72,6 +72,7 @@ fn main() {
 
     let run = |what: &str, floor: Duration| {
         let report = dir.path().join("report.json");
+        let cpu_before = cpu_seconds();
         let started = Instant::now();
         let output = Command::new(env!("CARGO_BIN_EXE_userload"))
             .args(["run", "--config"])
@@ -82,6 +83,9 @@ fn main() {
             .output()
             .expect("userload runs");
         let wall = started.elapsed();
+        let cpu = cpu_seconds().map(|(sims, client)| {
+            cpu_before.map_or((sims, client), |(s0, c0)| (sims - s0, client - c0))
+        });
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{what}: run failed: {stderr}");
         let report: Value =
@@ -89,7 +93,7 @@ fn main() {
                 .expect("report is JSON");
         println!(
             "{what}: {:.2} s (reading {:.2} s, writing {:.2} s), floor {:.2} s ({:.2} × floor); \
-             requests: Graph {}, target {} ({} writes); peak RSS {} MB; {}",
+             requests: Graph {}, target {} ({} writes); peak RSS {} MB; CPU {}; {}",
             wall.as_secs_f64(),
             report["seconds"]["read"].as_f64().unwrap_or(0.0),
             report["seconds"]["write"].as_f64().unwrap_or(0.0),
@@ -99,6 +103,9 @@ fn main() {
             report["requests"]["target"],
             report["requests"]["target_writes"],
             report["peak_memory_mb"],
+            cpu.map_or("unknown".into(), |(sims, client)| format!(
+                "userload {client:.1} s, simulators {sims:.1} s"
+            )),
             report["counts"],
         );
     };
@@ -114,4 +121,21 @@ fn main() {
     // 1% of users is 1,000 PATCHes at concurrency 32 after the same reads.
     let patch_floor = SCIM_LATENCY * (changed as u32).div_ceil(CONCURRENCY);
     run("1% changed", pull_floor.max(list_floor) + patch_floor);
+}
+
+/// CPU seconds (user and system) of this process (the simulators) and of the child
+/// processes waited for (the runs of userload), from `/proc/self/stat`; Linux only.
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14 to 17, counted in clock ticks of 1/100 s
+    // (the kernel's USER_HZ on every Linux platform userload runs on).
+    let ticks = |i: usize| fields.get(i - 3).copied().unwrap_or(0.0) / 100.0;
+    Some((ticks(14) + ticks(15), ticks(16) + ticks(17)))
 }

@@ -627,6 +627,8 @@ fn graph_error(status: u16, code: &str, message: &str) -> Answer {
     .header("request-id", request_id)
 }
 
+/// A Graph request: answered at once, sent when the simulated latency since its arrival is
+/// up (so the work of building a page is part of the latency, as on a real server).
 async fn graph(
     shared: &Shared,
     method: &str,
@@ -634,13 +636,26 @@ async fn graph(
     query: &BTreeMap<String, String>,
     headers: &HeaderMap,
 ) -> Answer {
+    let arrived = Instant::now();
     let (fault, latency) = {
         let mut state = lock(&shared.state);
         state.graph_requests += 1;
         let n = state.graph_requests;
         (state.behaviour.faults.remove(&n), state.behaviour.latency)
     };
-    delay(latency).await;
+    let answer = graph_answer(shared, fault, method, path, query, headers).await;
+    delay(arrived, latency).await;
+    answer
+}
+
+async fn graph_answer(
+    shared: &Shared,
+    fault: Option<Fault>,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Answer {
     match fault {
         Some(Fault::Throttle(seconds)) => {
             return graph_error(429, "TooManyRequests", "Too many requests.")

@@ -176,7 +176,7 @@ impl ScimState {
     /// Adds a user as a POST would (for tests that start with users); returns its id.
     pub fn insert(&mut self, resource: Value) -> Result<String, String> {
         match self.create(resource) {
-            Ok(user) => Ok(user["id"].as_str().unwrap_or_default().to_owned()),
+            Ok(id) => Ok(id),
             Err(answer) => Err(answer.body["detail"]
                 .as_str()
                 .unwrap_or("refused")
@@ -209,7 +209,8 @@ impl ScimState {
     }
 
     /// Stores a new user from a POST body.
-    fn create(&mut self, body: Value) -> Result<Value, Answer> {
+    /// Stores a new user; returns its id.
+    fn create(&mut self, body: Value) -> Result<String, Answer> {
         let Value::Object(mut user) = body else {
             return Err(error(
                 400,
@@ -241,16 +242,15 @@ impl ScimState {
         self.next_seq += 1;
         let seq = self.next_seq;
         self.index(&id, &user);
-        let resource = Value::Object(user);
         self.order.insert(seq, id.clone());
         self.users.insert(
-            id,
+            id.clone(),
             Stored {
                 seq,
-                resource: resource.clone(),
+                resource: Value::Object(user),
             },
         );
-        Ok(resource)
+        Ok(id)
     }
 
     fn index(&mut self, id: &str, user: &Map<String, Value>) {
@@ -410,7 +410,10 @@ fn not_found(id: &str) -> Answer {
     error(404, None, &format!("Resource {id} not found"))
 }
 
+/// One request: carried out at once, answered when the simulated latency since its arrival
+/// is up.
 async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) -> Response {
+    let arrived = std::time::Instant::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query: BTreeMap<String, String> =
@@ -427,8 +430,6 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
         let n = state.requests;
         (state.behaviour.faults.remove(&n), state.behaviour.latency)
     };
-    // No lock is held meanwhile.
-    delay(latency).await;
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let operations = (method == "PATCH")
         .then(|| parsed.as_ref().and_then(|b| b.get("Operations")).cloned())
@@ -492,6 +493,7 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
         });
         (answer, stall)
     };
+    delay(arrived, latency).await;
     if let Some(wait) = stall {
         tokio::time::sleep(wait).await;
     }
@@ -560,10 +562,10 @@ fn serve(
     match (method, id) {
         ("GET", None) => list(state, query),
         ("POST", None) => match state.create(body) {
-            Ok(user) => single(state, 201, user),
+            Ok(id) => single(state, 201, &state.users[&id].resource),
             Err(answer) => answer,
         },
-        ("GET", Some(id)) => match state.user(&id).cloned() {
+        ("GET", Some(id)) => match state.user(&id) {
             Some(user) => single(state, 200, user),
             None => not_found(&id),
         },
@@ -595,11 +597,15 @@ fn serve(
     }
 }
 
-/// A single user, with its location and ETag.
-fn single(state: &ScimState, status: u16, user: Value) -> Answer {
-    let id = user["id"].as_str().unwrap_or_default().to_owned();
-    let mut answer =
-        Answer::json(status, user.clone()).header(header::LOCATION, state.location(&id));
+/// A single user, with its location and ETag; written out here, so the stored user is not
+/// copied for the answer.
+fn single(state: &ScimState, status: u16, user: &Value) -> Answer {
+    let id = user["id"].as_str().unwrap_or_default();
+    let mut answer = Answer {
+        raw: Some(user.to_string()),
+        ..Answer::empty(status)
+    }
+    .header(header::LOCATION, state.location(id));
     if state.behaviour.etags
         && let Some(version) = user["meta"]["version"].as_str()
     {
@@ -932,7 +938,7 @@ fn put(state: &mut ScimState, id: &str, body: Value) -> Answer {
     user.remove("meta");
     user.remove("id");
     match state.store(id, user) {
-        Ok(user) => single(state, 200, user),
+        Ok(user) => single(state, 200, &user),
         Err(answer) => answer,
     }
 }
@@ -958,7 +964,7 @@ fn patch(state: &mut ScimState, id: &str, current: &Value, body: &Value) -> Answ
         }
     }
     match state.store(id, user) {
-        Ok(user) if state.behaviour.patch_returns_user => single(state, 200, user),
+        Ok(user) if state.behaviour.patch_returns_user => single(state, 200, &user),
         Ok(user) => {
             let mut answer = Answer::empty(204).header(header::LOCATION, state.location(id));
             if let Some(version) = user["meta"]["version"].as_str() {

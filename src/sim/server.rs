@@ -250,13 +250,15 @@ pub(crate) fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Waits out a simulated latency on the runtime's timer. The timer fires on the first whole
-/// millisecond at or after its deadline, so the deadline is set half a millisecond early:
-/// on average the wait is the latency asked for, without a thread per waiting request.
-pub(crate) async fn delay(latency: std::time::Duration) {
+/// Waits until a simulated latency has passed since a request `arrived`, on the runtime's
+/// timer: the work of answering is part of the latency, as on a real server. The timer fires
+/// on the first whole millisecond at or after its deadline, so the deadline is set half a
+/// millisecond early: on average the answer leaves `latency` after the request came, without
+/// a thread per waiting request.
+pub(crate) async fn delay(arrived: std::time::Instant, latency: std::time::Duration) {
     if !latency.is_zero() {
         let early = latency.saturating_sub(std::time::Duration::from_micros(500));
-        tokio::time::sleep(early).await;
+        tokio::time::sleep_until((arrived + early).into()).await;
     }
 }
 

@@ -12,6 +12,10 @@ use super::error::{GraphError, GraphFault};
 use super::retry::{RetryPolicy, parse_retry_after};
 use crate::config::SourceConfig;
 
+/// The longest answer read from Graph: a page of 999 users with every attribute is a few
+/// MiB, so anything this long is a broken or hostile server.
+const MAX_PAGE_BYTES: usize = 64 << 20;
+
 /// A page of a Graph collection, as Graph sends it.
 #[derive(Debug, serde::Deserialize)]
 pub struct Page {
@@ -153,9 +157,18 @@ impl GraphClient {
                     let request_id = header("request-id").or_else(|| header("client-request-id"));
                     let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
                     let ok = (200..300).contains(&status);
-                    let mut body = Vec::new();
+                    let mut body = answer_buffer(response.content_length(), MAX_PAGE_BYTES);
                     let read = loop {
                         match response.chunk().await {
+                            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_PAGE_BYTES => {
+                                return Err(GraphError::Malformed {
+                                    what: what.to_owned(),
+                                    detail: format!(
+                                        "the answer is longer than {} MiB",
+                                        MAX_PAGE_BYTES >> 20
+                                    ),
+                                });
+                            }
                             Ok(Some(chunk)) => {
                                 body.extend_from_slice(&chunk);
                                 if ok
@@ -280,6 +293,12 @@ fn refusal(what: &str, status: u16, fault: GraphFault) -> GraphError {
 
 fn nonempty<'a>(text: &'a str, otherwise: &'a str) -> &'a str {
     if text.is_empty() { otherwise } else { text }
+}
+
+/// A buffer for an answer of `length` bytes (as the server announced it, up to `most`): a
+/// page of a thousand users is read into one allocation rather than grown chunk by chunk.
+pub(crate) fn answer_buffer(length: Option<u64>, most: usize) -> Vec<u8> {
+    Vec::with_capacity(length.map_or(0, |n| usize::try_from(n).unwrap_or(most).min(most)))
 }
 
 /// The `@odata.nextLink` of a page whose opening has arrived: `Some(Some(link))` when the

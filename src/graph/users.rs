@@ -250,21 +250,36 @@ impl Drop for InFlight {
 /// the users, so the pull costs about one round trip per page rather than a round trip plus
 /// the transfer. A page fetched ahead is used only if its link is the one the finished page
 /// gives; otherwise it is dropped and the right link fetched.
+///
+/// The pages are fetched by a task of its own, so the next request goes out the moment its
+/// link arrives, however long the caller takes over the page before; the task stays at most
+/// one finished page ahead of the caller.
 pub struct UserPager {
-    client: Arc<GraphClient>,
-    next: Option<String>,
-    current: Option<InFlight>,
-    ahead: Option<InFlight>,
-    advanced: bool,
+    chain: Option<Chain>,
+    fetched: Option<tokio::sync::mpsc::Receiver<Fetched>>,
+    task: Option<tokio::task::JoinHandle<()>>,
     label: String,
     pages: u32,
-    seen: HashSet<String>,
     /// Users handed out so far.
     pub delivered: u64,
     /// Users Graph sent more than once (dropped after the first).
     pub duplicates: u64,
     /// Graph's `@odata.count`, when the query asked for it.
     pub count: Option<u64>,
+}
+
+/// What the fetching task sends: a page with the pager's figures after it, the end, or why
+/// the pull failed.
+enum Fetched {
+    Page {
+        users: Vec<Box<RawValue>>,
+        pages: u32,
+        delivered: u64,
+        duplicates: u64,
+        count: Option<u64>,
+    },
+    End,
+    Failed(GraphError),
 }
 
 impl std::fmt::Debug for UserPager {
@@ -277,18 +292,36 @@ impl std::fmt::Debug for UserPager {
     }
 }
 
+impl Drop for UserPager {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
 impl UserPager {
     /// A pager at the first page of `query`.
     pub fn new(client: Arc<GraphClient>, query: &UserQuery) -> Self {
+        let label = format!("GET /v1.0/{}", query.collection());
         UserPager {
-            next: Some(query.first_url(client.root()).to_string()),
-            client,
-            current: None,
-            ahead: None,
-            advanced: query.advanced(),
-            label: format!("GET /v1.0/{}", query.collection()),
+            chain: Some(Chain {
+                next: Some(query.first_url(client.root()).to_string()),
+                client,
+                current: None,
+                ahead: None,
+                advanced: query.advanced(),
+                label: label.clone(),
+                pages: 0,
+                seen: HashSet::new(),
+                delivered: 0,
+                duplicates: 0,
+                count: None,
+            }),
+            fetched: None,
+            task: None,
+            label,
             pages: 0,
-            seen: HashSet::new(),
             delivered: 0,
             duplicates: 0,
             count: None,
@@ -298,24 +331,6 @@ impl UserPager {
     /// Pages fetched so far.
     pub fn pages(&self) -> u32 {
         self.pages
-    }
-
-    fn start(&self, link: String, page: u32) -> InFlight {
-        let what = format!("page {page} of {}", self.label);
-        let (sender, early_next) = tokio::sync::oneshot::channel();
-        let client = Arc::clone(&self.client);
-        let advanced = self.advanced;
-        let url = link.clone();
-        let task = tokio::spawn(async move {
-            client
-                .get_page_early(&url, advanced, &what, Some(sender))
-                .await
-        });
-        InFlight {
-            link,
-            early_next,
-            task,
-        }
     }
 
     /// The next page's users, or `None` after the last page.
@@ -338,6 +353,113 @@ impl UserPager {
     /// The next page's users as Graph wrote them (for passing them on unchanged), or `None`
     /// after the last page.
     pub async fn next_page_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, GraphError> {
+        if let Some(mut chain) = self.chain.take() {
+            let (send, fetched) = tokio::sync::mpsc::channel(1);
+            self.fetched = Some(fetched);
+            self.task = Some(tokio::spawn(async move {
+                loop {
+                    let (fetched, last) = match chain.next_page_raw().await {
+                        Ok(Some(users)) => (
+                            Fetched::Page {
+                                users,
+                                pages: chain.pages,
+                                delivered: chain.delivered,
+                                duplicates: chain.duplicates,
+                                count: chain.count,
+                            },
+                            false,
+                        ),
+                        Ok(None) => (Fetched::End, true),
+                        Err(error) => (Fetched::Failed(error), true),
+                    };
+                    if send.send(fetched).await.is_err() || last {
+                        break;
+                    }
+                }
+            }));
+        }
+        let Some(fetched) = &mut self.fetched else {
+            return Ok(None);
+        };
+        match fetched.recv().await {
+            Some(Fetched::Page {
+                users,
+                pages,
+                delivered,
+                duplicates,
+                count,
+            }) => {
+                self.pages = pages;
+                self.delivered = delivered;
+                self.duplicates = duplicates;
+                self.count = count;
+                Ok(Some(users))
+            }
+            Some(Fetched::End) => {
+                self.fetched = None;
+                Ok(None)
+            }
+            Some(Fetched::Failed(error)) => {
+                self.fetched = None;
+                Err(error)
+            }
+            // The task ended without saying how: never taken for the end of the users.
+            None => {
+                self.fetched = None;
+                Err(GraphError::Malformed {
+                    what: format!("page {} of {}", self.pages + 1, self.label),
+                    detail: "the pull stopped unexpectedly".to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Every remaining user, in one list (for small tenants, tests and `check`).
+    pub async fn collect(mut self) -> Result<Vec<serde_json::Value>, GraphError> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+}
+
+/// The pages of a query, fetched one after another by [`UserPager`]'s task.
+struct Chain {
+    client: Arc<GraphClient>,
+    next: Option<String>,
+    current: Option<InFlight>,
+    ahead: Option<InFlight>,
+    advanced: bool,
+    label: String,
+    pages: u32,
+    seen: HashSet<String>,
+    delivered: u64,
+    duplicates: u64,
+    count: Option<u64>,
+}
+
+impl Chain {
+    fn start(&self, link: String, page: u32) -> InFlight {
+        let what = format!("page {page} of {}", self.label);
+        let (sender, early_next) = tokio::sync::oneshot::channel();
+        let client = Arc::clone(&self.client);
+        let advanced = self.advanced;
+        let url = link.clone();
+        let task = tokio::spawn(async move {
+            client
+                .get_page_early(&url, advanced, &what, Some(sender))
+                .await
+        });
+        InFlight {
+            link,
+            early_next,
+            task,
+        }
+    }
+
+    /// The next page's users as Graph wrote them, or `None` after the last page.
+    async fn next_page_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, GraphError> {
         let mut current = match (self.current.take(), self.next.take()) {
             (Some(current), _) => current,
             (None, Some(link)) => self.start(link, self.pages + 1),
@@ -396,14 +518,5 @@ impl UserPager {
         }
         self.delivered += users.len() as u64;
         Ok(Some(users))
-    }
-
-    /// Every remaining user, in one list (for small tenants, tests and `check`).
-    pub async fn collect(mut self) -> Result<Vec<serde_json::Value>, GraphError> {
-        let mut all = Vec::new();
-        while let Some(page) = self.next_page().await? {
-            all.extend(page);
-        }
-        Ok(all)
     }
 }

@@ -250,15 +250,102 @@ pub(crate) fn lock<S>(state: &Mutex<S>) -> MutexGuard<'_, S> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Waits until a simulated latency has passed since a request `arrived`, on the runtime's
-/// timer: the work of answering is part of the latency, as on a real server. The timer fires
-/// on the first whole millisecond at or after its deadline, so the deadline is set half a
-/// millisecond early: on average the answer leaves `latency` after the request came, without
-/// a thread per waiting request.
+/// Waits until a simulated latency has passed since a request `arrived`: the work of
+/// answering is part of the latency, as on a real server.
+///
+/// The runtime's timer only fires on whole milliseconds (a 5 ms latency came out as 5.8 ms
+/// on average), so the waits are kept by one thread for all simulators of the process that
+/// sleeps to the next deadline with the operating system's timer, accurate to tens of
+/// microseconds, and wakes each waiting request when its time has come.
 pub(crate) async fn delay(arrived: std::time::Instant, latency: std::time::Duration) {
-    if !latency.is_zero() {
-        let early = latency.saturating_sub(std::time::Duration::from_micros(500));
-        tokio::time::sleep_until((arrived + early).into()).await;
+    if latency.is_zero() {
+        return;
+    }
+    let (wake, woken) = tokio::sync::oneshot::channel();
+    Alarms::global().set(arrived + latency, wake);
+    // The alarm thread never drops a waiter before its time.
+    let _ = woken.await;
+}
+
+/// The deadlines of the requests waiting in [`delay`], kept by one thread.
+struct Alarms {
+    due: Mutex<std::collections::BinaryHeap<Alarm>>,
+    changed: std::sync::Condvar,
+}
+
+/// One waiting request: its deadline, the order it came in (to break ties), its wake-up.
+struct Alarm(std::time::Instant, u64, tokio::sync::oneshot::Sender<()>);
+
+impl PartialEq for Alarm {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, self.1) == (other.0, other.1)
+    }
+}
+
+impl Eq for Alarm {}
+
+impl PartialOrd for Alarm {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Alarm {
+    /// The earliest deadline is the greatest, so the heap's top is the next one due.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.0, other.1).cmp(&(self.0, self.1))
+    }
+}
+
+impl Alarms {
+    fn global() -> &'static Alarms {
+        static ALARMS: std::sync::OnceLock<&'static Alarms> = std::sync::OnceLock::new();
+        ALARMS.get_or_init(|| {
+            let alarms: &'static Alarms = Box::leak(Box::new(Alarms {
+                due: Mutex::new(std::collections::BinaryHeap::new()),
+                changed: std::sync::Condvar::new(),
+            }));
+            std::thread::Builder::new()
+                .name("sim-latency".into())
+                .spawn(|| alarms.keep())
+                .expect("the simulators' latency thread starts");
+            alarms
+        })
+    }
+
+    fn set(&self, at: std::time::Instant, wake: tokio::sync::oneshot::Sender<()>) {
+        static ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let order = ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut due = lock(&self.due);
+        let first = due.peek().is_none_or(|next| at < next.0);
+        due.push(Alarm(at, order, wake));
+        if first {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Wakes each request at its deadline, for as long as the process runs.
+    fn keep(&self) {
+        let mut due = lock(&self.due);
+        loop {
+            let now = std::time::Instant::now();
+            while due.peek().is_some_and(|next| next.0 <= now) {
+                if let Some(Alarm(_, _, wake)) = due.pop() {
+                    // A request whose client went away no longer waits.
+                    let _ = wake.send(());
+                }
+            }
+            due = match due.peek().map(|next| next.0 - now) {
+                Some(wait) => match self.changed.wait_timeout(due, wait) {
+                    Ok((due, _)) => due,
+                    Err(poisoned) => poisoned.into_inner().0,
+                },
+                None => self
+                    .changed
+                    .wait(due)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            };
+        }
     }
 }
 

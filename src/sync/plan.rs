@@ -18,8 +18,9 @@
 //!   deactivated when `deactivate` is on; target users userload does not own are never
 //!   touched.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
 use crate::config::Mode;
@@ -195,6 +196,10 @@ pub struct Create {
     /// Whether a create of this user was started before and may have gone through: look it
     /// up before creating it.
     pub pending: bool,
+    /// Whether the user is active in Entra (created inactive otherwise, `create_disabled`).
+    pub enabled: bool,
+    /// [`record_hash`] of the record, remembered once it is written.
+    pub hash: String,
 }
 
 /// A user to write fields of.
@@ -279,10 +284,13 @@ pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
         .collect();
     let text = serde_json::to_string(&written).unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(32);
+    for b in &digest.as_ref()[..16] {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    hex
 }
 
 /// A match key as compared: the value's text, lower-cased when the target ignores case.
@@ -316,15 +324,20 @@ pub fn plan(
         let index = mapping.field_index(&a.field)?;
         Some((index, a))
     });
-    let by_id: HashMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
-    let mut by_key: HashMap<String, Vec<&Listed>> = HashMap::new();
+    let by_id: FastMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
+    let mut by_key: FastMap<String, Vec<&Listed>> = FastMap::default();
+    by_key.reserve(target.len());
     for user in target {
         if let Some(key) = &user.key {
             by_key.entry(key_of(key, fold_key)).or_default().push(user);
         }
     }
-    // Every Entra user seen, mapped or not: none of them counts as gone.
-    let present: HashSet<String> = sources.iter().map(|s| s.entra_id.clone()).collect();
+    // The owned users whose Entra user was seen, mapped or not: none of them is gone.
+    let present: FastSet<&str> = sources
+        .iter()
+        .filter_map(|s| owned.get_key_value(&s.entra_id))
+        .map(|(id, _)| id.as_str())
+        .collect();
 
     // Keys, and the users that map to each.
     let mut mapped: Vec<(String, Who, Mapped)> = Vec::with_capacity(sources.len());
@@ -349,25 +362,25 @@ pub fn plan(
             }),
         }
     }
-    let mut users_of_key: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (key, source, _) in &mapped {
-        users_of_key
-            .entry(key.as_str())
-            .or_default()
-            .push(source.label.as_str());
+    let mut users_of_key: FastMap<&str, u32> = FastMap::default();
+    users_of_key.reserve(mapped.len());
+    for (key, _, _) in &mapped {
+        *users_of_key.entry(key.as_str()).or_default() += 1;
     }
-    let held: HashSet<String> = users_of_key
-        .iter()
-        .filter(|(_, users)| users.len() > 1)
-        .map(|(key, _)| (*key).to_owned())
-        .collect();
-    let duplicates: HashMap<String, String> = users_of_key
-        .into_iter()
-        .filter(|(_, users)| users.len() > 1)
-        .map(|(key, users)| (key.to_owned(), users.join(", ")))
-        .collect();
+    // Keys more than one Entra user maps to, with those users.
+    let mut duplicates: FastMap<String, String> = FastMap::default();
+    for (key, source, _) in &mapped {
+        if users_of_key.get(key.as_str()).is_some_and(|&n| n > 1) {
+            let users = duplicates.entry(key.clone()).or_default();
+            if !users.is_empty() {
+                users.push_str(", ");
+            }
+            users.push_str(&source.label);
+        }
+    }
+    drop(users_of_key);
 
-    let mut claimed: HashSet<&str> = HashSet::new();
+    let mut claimed: FastSet<&str> = FastSet::default();
     for (key, source, record) in mapped {
         if let Some(users) = duplicates.get(&key) {
             plan.skipped.push(Skipped {
@@ -434,6 +447,8 @@ pub fn plan(
             } else {
                 plan.creates.push(Create {
                     pending: known.is_some_and(|o| o.target_id.is_none()),
+                    enabled,
+                    hash: record.hash.clone(),
                     entra_id: source.entra_id,
                     key,
                     label: source.label,
@@ -477,17 +492,18 @@ pub fn plan(
                 plan.kept_by_config += 1;
             }
         }
-        let owned_now = Owned {
-            entra_id: source.entra_id.clone(),
-            key: key.clone(),
-            target_id: Some(user.id.clone()),
-            hash: Some(hash),
-            active: enabled,
-        };
         if changes.is_empty() {
             plan.unchanged += 1;
-            if known != Some(&owned_now) {
-                plan.remember.push(owned_now);
+            // The state already says so (the common case): nothing to remember.
+            let same = remembered && known.is_some_and(|o| o.key == key && o.active == enabled);
+            if !same {
+                plan.remember.push(Owned {
+                    entra_id: source.entra_id,
+                    key,
+                    target_id: Some(user.id.clone()),
+                    hash: Some(hash),
+                    active: enabled,
+                });
             }
         } else if options.mode == Mode::CreateOnly {
             plan.skipped.push(Skipped {
@@ -510,7 +526,7 @@ pub fn plan(
     // Owned users whose Entra user is gone.
     let mut gone: Vec<&Owned> = owned
         .values()
-        .filter(|o| !present.contains(&o.entra_id) && !held.contains(&o.key))
+        .filter(|o| !present.contains(o.entra_id.as_str()) && !duplicates.contains_key(&o.key))
         .collect();
     gone.sort_by(|a, b| a.key.cmp(&b.key));
     for o in gone {
@@ -555,7 +571,7 @@ pub fn plan(
                 .into(),
         );
     }
-    let owned_targets: HashSet<&str> = owned
+    let owned_targets: FastSet<&str> = owned
         .values()
         .filter_map(|o| o.target_id.as_deref())
         .collect();

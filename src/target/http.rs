@@ -334,7 +334,8 @@ impl Http {
         };
         let etag = text(header::ETAG);
         let retry_after = text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
-        let mut bytes = Vec::new();
+        let mut bytes =
+            crate::graph::client::answer_buffer(response.content_length(), MAX_ANSWER_BYTES);
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_ANSWER_BYTES => {

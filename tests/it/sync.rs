@@ -199,11 +199,25 @@ fn a_first_load_creates_everyone_and_a_quiet_night_writes_nothing() {
     assert_eq!(first.counts.created, 60);
     assert_eq!(first.exit_code(), 0);
     assert_eq!(s.target.users.lock().unwrap().len(), 60);
+    // The state remembers each user as created: active or (disabled in Entra) not.
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    let disabled = s.sim.with(|st| {
+        st.tenant
+            .users()
+            .filter(|u| u["accountEnabled"] == false)
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert!(!disabled.is_empty(), "the tenant has disabled users");
+    for (id, o) in &owned {
+        assert_eq!(o.active, !disabled.contains(id), "{id}");
+    }
     let writes = s.writes();
     let second = s.run();
     assert_eq!(s.writes(), writes, "no write on a run without changes");
     assert_eq!(second.counts.unchanged, 60);
     assert!(second.plan.is_empty());
+    assert!(second.plan.remember.is_empty(), "nothing new to remember");
 }
 
 #[test]

@@ -534,7 +534,7 @@ fn plan_json(plan: &Plan, verdict: &Verdict) -> Json {
             .collect()
     };
     json!({
-        "create": plan.creates.iter().map(|c| json!({"user": c.label, "record": c.record.to_json()})).collect::<Vec<_>>(),
+        "create": plan.creates.iter().map(|c| json!({"user": c.label, "record": c.record().to_json()})).collect::<Vec<_>>(),
         "update": updates(UpdateKind::Update),
         "deactivate": updates(UpdateKind::Deactivate),
         "reactivate": updates(UpdateKind::Reactivate),
@@ -707,7 +707,7 @@ pub fn changes_csv(outcome: &engine::Outcome) -> String {
         out.push('\n');
     };
     for create in &outcome.plan.creates {
-        for (field, value) in create.record.iter() {
+        for (field, value) in create.record().iter() {
             row(
                 "create",
                 &create.label,

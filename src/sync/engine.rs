@@ -649,7 +649,7 @@ impl Writer<'_> {
             .iter()
             .map(|a| match a {
                 Action::Create(c) => Write::Create {
-                    record: c.record.clone(),
+                    record: c.record(),
                 },
                 Action::Update(u) => Write::Update {
                     user: u.user.to_target_user(),
@@ -697,15 +697,16 @@ async fn write_one(
 }
 
 async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<String>, TargetError> {
+    let record = c.record();
     if c.pending {
         // A create of this user may have gone through in a run cut short.
-        if let Some(value) = c.record.get(key)
+        if let Some(value) = record.get(key)
             && let Some(found) = target.find(key, value).await?
         {
             return Ok(Some(found.id));
         }
     }
-    target.create(&c.record).await.map(|u| Some(u.id))
+    target.create(&record).await.map(|u| Some(u.id))
 }
 
 /// Spaces requests to at most `rate` per second.

@@ -191,8 +191,8 @@ pub struct Create {
     pub key: String,
     /// For messages.
     pub label: String,
-    /// What to write.
-    pub record: Record,
+    /// What to write, packed until it is written.
+    values: Packed,
     /// Whether a create of this user was started before and may have gone through: look it
     /// up before creating it.
     pub pending: bool,
@@ -200,6 +200,13 @@ pub struct Create {
     pub enabled: bool,
     /// [`record_hash`] of the record, remembered once it is written.
     pub hash: String,
+}
+
+impl Create {
+    /// What to write.
+    pub fn record(&self) -> Record {
+        self.values.unpack()
+    }
 }
 
 /// A user to write fields of.
@@ -448,11 +455,11 @@ pub fn plan(
                 plan.creates.push(Create {
                     pending: known.is_some_and(|o| o.target_id.is_none()),
                     enabled,
-                    hash: record.hash.clone(),
+                    hash: record.hash,
                     entra_id: source.entra_id,
                     key,
                     label: source.label,
-                    record: record.record(),
+                    values: record.values,
                 });
             }
             continue;

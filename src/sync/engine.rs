@@ -182,12 +182,14 @@ impl StopSignal {
     }
 }
 
-/// Reads the users in scope and maps each as its page arrives.
+/// Reads the users in scope and maps each as its page arrives; `expected` is how many there
+/// probably are.
 pub async fn read_source(
     config: &Config,
     mapping: &Mapping,
     sync_time: &str,
     client: &Arc<GraphClient>,
+    expected: usize,
 ) -> Result<Vec<SourceUser>, GraphError> {
     let query = UserQuery::new(&config.source, mapping.selection());
     let managers = Managers::read(client, &query).await?;
@@ -196,7 +198,7 @@ pub async fn read_source(
         sync_time,
     };
     let mut pager = UserPager::new(Arc::clone(client), &query);
-    let mut users = Vec::new();
+    let mut users = Vec::with_capacity(expected);
     while let Some(page) = pager.next_page().await? {
         for mut user in page {
             if let Some(managers) = &managers {
@@ -227,14 +229,17 @@ pub async fn sync(
 ) -> Result<Outcome, SyncError> {
     let started = Instant::now();
     let client = Arc::new(GraphClient::new(&config.source)?);
+    // About as many users as last time: room for them from the start, rather than lists
+    // that double (and are briefly held twice) as they grow.
+    let expected = owned.len() + owned.len() / 16;
     let (source, listed) = if config.target.list {
         let (source, listed) = tokio::join!(
-            read_source(config, mapping, &options.sync_time, &client),
-            list_target(mapping, target.as_ref())
+            read_source(config, mapping, &options.sync_time, &client, expected),
+            list_target(mapping, target.as_ref(), expected)
         );
         (source?, listed?)
     } else {
-        let source = read_source(config, mapping, &options.sync_time, &client).await?;
+        let source = read_source(config, mapping, &options.sync_time, &client, expected).await?;
         let found = look_up(config, mapping, target.as_ref(), &source, owned).await?;
         let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
         (source, found)
@@ -327,8 +332,12 @@ pub async fn sync(
 }
 
 /// Every target user, kept flat as its page arrives.
-async fn list_target(mapping: &Mapping, target: &dyn Target) -> Result<Vec<Listed>, TargetError> {
-    let mut listed = Vec::new();
+async fn list_target(
+    mapping: &Mapping,
+    target: &dyn Target,
+    expected: usize,
+) -> Result<Vec<Listed>, TargetError> {
+    let mut listed = Vec::with_capacity(expected);
     target
         .list_each(&mut |user| listed.push(Listed::of(mapping, user)))
         .await?;

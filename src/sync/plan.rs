@@ -18,7 +18,9 @@
 //!   deactivated when `deactivate` is on; target users userload does not own are never
 //!   touched.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
@@ -302,11 +304,41 @@ pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
 
 /// A match key as compared: the value's text, lower-cased when the target ignores case.
 pub fn key_of(value: &Json, fold_case: bool) -> String {
-    let text = match value {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if fold_case { text.to_lowercase() } else { text }
+    compared_key(value, fold_case).into_owned()
+}
+
+/// [`key_of`], borrowed from the value when it is already as compared (most keys are).
+fn compared_key(value: &Json, fold_case: bool) -> Cow<'_, str> {
+    match value {
+        Json::String(s) if !fold_case || s.chars().all(|c| c.to_lowercase().eq([c])) => {
+            Cow::Borrowed(s)
+        }
+        Json::String(s) => Cow::Owned(s.to_lowercase()),
+        other if fold_case => Cow::Owned(other.to_string().to_lowercase()),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// The target users with one match key: nearly always one.
+enum Matches<'a> {
+    One(&'a Listed),
+    Many(Vec<&'a Listed>),
+}
+
+impl<'a> Matches<'a> {
+    fn add(&mut self, user: &'a Listed) {
+        match self {
+            Matches::One(first) => *self = Matches::Many(vec![*first, user]),
+            Matches::Many(users) => users.push(user),
+        }
+    }
+
+    fn as_slice(&self) -> &[&'a Listed] {
+        match self {
+            Matches::One(user) => std::slice::from_ref(user),
+            Matches::Many(users) => users,
+        }
+    }
 }
 
 /// Builds the plan. `target` is every target user (a listing); `owned` is the state file's
@@ -332,11 +364,16 @@ pub fn plan(
         Some((index, a))
     });
     let by_id: FastMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
-    let mut by_key: FastMap<String, Vec<&Listed>> = FastMap::default();
+    let mut by_key: FastMap<Cow<'_, str>, Matches<'_>> = FastMap::default();
     by_key.reserve(target.len());
     for user in target {
         if let Some(key) = &user.key {
-            by_key.entry(key_of(key, fold_key)).or_default().push(user);
+            match by_key.entry(compared_key(key, fold_key)) {
+                Entry::Vacant(entry) => {
+                    entry.insert(Matches::One(user));
+                }
+                Entry::Occupied(mut entry) => entry.get_mut().add(user),
+            }
         }
     }
     // The owned users whose Entra user was seen, mapped or not: none of them is gone.
@@ -423,7 +460,7 @@ pub fn plan(
         }
         let found = match through_state {
             Some(user) => Some(user),
-            None => match by_key.get(&key).map(Vec::as_slice) {
+            None => match by_key.get(key.as_str()).map(Matches::as_slice) {
                 Some([user]) => Some(*user),
                 Some(several @ [_, _, ..]) => {
                     plan.skipped.push(Skipped {

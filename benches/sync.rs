@@ -2,10 +2,12 @@
 //! memory it needs: the first load, a night without changes, and a night where 1% of users
 //! changed.
 //!
-//! The Graph simulator serves a synthetic tenant and adds 20 ms to every request; the SCIM
-//! simulator adds 5 ms to every request. The real binary runs as a child process and reports
-//! its own figures in its `--report` (the simulators' memory is not counted). Simulators and
-//! client share this machine's cores, which a real run does not.
+//! The Graph simulator serves a synthetic tenant and answers every request 20 ms after it
+//! arrived; the SCIM simulator answers 5 ms after (the work of answering is part of the
+//! latency, as on a real server). The real binary runs as a child process and reports its
+//! own figures in its `--report` (the simulators' memory is not counted); the CPU time of
+//! both sides is printed too. Simulators and client share this machine's cores, which a real
+//! run does not.
 //!
 //! Floors: the first load needs USERS creates at `concurrency` 32, so USERS × 5 ms / 32; a
 //! night without changes needs the Graph pull (pages × 20 ms, one after another) and the

@@ -115,7 +115,7 @@ pub enum Fault {
 /// What the simulator does besides answering correctly.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
-    /// Added to every Graph request.
+    /// How long after it arrived every request is answered (the work of answering included).
     pub latency: Duration,
     /// The lifetime of issued access tokens, in whole seconds.
     pub token_lifetime_secs: u64,

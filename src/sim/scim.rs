@@ -58,7 +58,7 @@ pub enum Fault {
 /// What the simulator does besides answering correctly.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
-    /// Added to every request (a thread sleep outside the state lock).
+    /// How long after it arrived every request is answered (the work of answering included).
     pub latency: Duration,
     /// Faults by request number (1 = the first request).
     pub faults: BTreeMap<u64, Fault>,

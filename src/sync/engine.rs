@@ -657,9 +657,7 @@ impl Writer<'_> {
         let writes: Vec<Write> = batch
             .iter()
             .map(|a| match a {
-                Action::Create(c) => Write::Create {
-                    record: c.record(),
-                },
+                Action::Create(c) => Write::Create { record: c.record() },
                 Action::Update(u) => Write::Update {
                     user: u.user.to_target_user(),
                     changes: u.changes.clone(),

@@ -183,13 +183,15 @@ impl StopSignal {
 }
 
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
-/// probably are.
+/// probably are. With `unwritten`, the record of a user that will not be written is dropped
+/// as soon as that is known.
 pub async fn read_source(
     config: &Config,
     mapping: &Mapping,
     sync_time: &str,
     client: &Arc<GraphClient>,
     expected: usize,
+    unwritten: Option<Unwritten<'_>>,
 ) -> Result<Vec<SourceUser>, GraphError> {
     let query = UserQuery::new(&config.source, mapping.selection());
     let managers = Managers::read(client, &query).await?;
@@ -199,6 +201,7 @@ pub async fn read_source(
     };
     let mut pager = UserPager::new(Arc::clone(client), &query);
     let mut users = Vec::with_capacity(expected);
+    let mut dropper = unwritten.map(Dropper::new);
     while let Some(page) = pager.next_page().await? {
         for mut user in page {
             if let Some(managers) = &managers {
@@ -212,8 +215,66 @@ pub async fn read_source(
             let mapped = mapping.map(&user, &ctx);
             users.push(SourceUser::new(mapping, entra_id, label(&user), mapped));
         }
+        if let Some(dropper) = &mut dropper {
+            dropper.drop_unwritten(&mut users);
+        }
     }
     Ok(users)
+}
+
+/// What tells, during the read, that a user will not be written: the state remembers its
+/// record exactly as it is now, for a target user the listing (once complete) still holds.
+/// The planner then never reads the record, so it is not kept: a quiet night holds one
+/// record per user (the target's), not two.
+#[derive(Clone, Copy)]
+pub struct Unwritten<'a> {
+    /// The state's owned users.
+    pub owned: &'a HashMap<String, Owned>,
+    /// The target's users, set when the listing is complete.
+    pub listing: &'a std::sync::OnceLock<Vec<Listed>>,
+}
+
+/// Drops the records of [`Unwritten`] users, page by page.
+struct Dropper<'a> {
+    unwritten: Unwritten<'a>,
+    /// The listed target ids, once the listing is complete.
+    listed: Option<foldhash::HashSet<&'a str>>,
+    /// Users read so far that were not looked at yet.
+    from: usize,
+}
+
+impl<'a> Dropper<'a> {
+    fn new(unwritten: Unwritten<'a>) -> Dropper<'a> {
+        Dropper {
+            unwritten,
+            listed: None,
+            from: 0,
+        }
+    }
+
+    /// Looks at the users read since the last call (all of them once the listing is there).
+    fn drop_unwritten(&mut self, users: &mut [SourceUser]) {
+        if self.listed.is_none() {
+            let Some(listing) = self.unwritten.listing.get() else {
+                return;
+            };
+            self.listed = Some(listing.iter().map(|u| u.id.as_str()).collect());
+        }
+        let Some(listed) = &self.listed else { return };
+        for user in &mut users[self.from..] {
+            let Ok(mapped) = &mut user.mapped else {
+                continue;
+            };
+            let unchanged = self.unwritten.owned.get(&user.entra_id).is_some_and(|o| {
+                o.hash.as_deref() == Some(mapped.hash.as_str())
+                    && o.target_id.as_deref().is_some_and(|id| listed.contains(id))
+            });
+            if unchanged {
+                mapped.drop_record();
+            }
+        }
+        self.from = users.len();
+    }
 }
 
 /// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
@@ -233,13 +294,32 @@ pub async fn sync(
     // that double (and are briefly held twice) as they grow.
     let expected = owned.len() + owned.len() / 16;
     let (source, listed) = if config.target.list {
+        let listing = std::sync::OnceLock::new();
+        let unwritten = Unwritten {
+            owned,
+            listing: &listing,
+        };
         let (source, listed) = tokio::join!(
-            read_source(config, mapping, &options.sync_time, &client, expected),
-            list_target(mapping, target.as_ref(), expected)
+            read_source(
+                config,
+                mapping,
+                &options.sync_time,
+                &client,
+                expected,
+                Some(unwritten)
+            ),
+            async {
+                let listed = list_target(mapping, target.as_ref(), expected).await?;
+                let _ = listing.set(listed);
+                Ok::<(), TargetError>(())
+            }
         );
-        (source?, listed?)
+        let source = source?;
+        listed?;
+        (source, listing.into_inner().unwrap_or_default())
     } else {
-        let source = read_source(config, mapping, &options.sync_time, &client, expected).await?;
+        let source =
+            read_source(config, mapping, &options.sync_time, &client, expected, None).await?;
         let found = look_up(config, mapping, target.as_ref(), &source, owned).await?;
         let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
         (source, found)

@@ -117,7 +117,8 @@ pub struct Mapped {
     pub enabled: bool,
     /// [`record_hash`] of its record.
     pub hash: String,
-    values: Packed,
+    /// The record; `None` once dropped because it will not be written.
+    values: Option<Packed>,
 }
 
 impl Mapped {
@@ -133,13 +134,20 @@ impl Mapped {
                 .cloned(),
             enabled,
             hash: record_hash(mapping, record),
-            values: record.pack(),
+            values: Some(record.pack()),
         }
     }
 
-    /// The record.
-    pub fn record(&self) -> Record {
-        self.values.unpack()
+    /// The record, unless it was dropped ([`Mapped::drop_record`]).
+    pub fn record(&self) -> Option<Record> {
+        self.values.as_ref().map(Packed::unpack)
+    }
+
+    /// Drops the record of a user that will not be written (the state remembers it as it
+    /// is, for a target user that is still there): the planner compares such a user by its
+    /// hash alone.
+    pub fn drop_record(&mut self) {
+        self.values = None;
     }
 }
 
@@ -488,7 +496,7 @@ pub fn plan(
                     label: source.label,
                     reason: "disabled in Entra; not created (create_disabled = false)".into(),
                 });
-            } else {
+            } else if let Some(values) = record.values {
                 plan.creates.push(Create {
                     pending: known.is_some_and(|o| o.target_id.is_none()),
                     enabled,
@@ -496,8 +504,10 @@ pub fn plan(
                     entra_id: source.entra_id,
                     key,
                     label: source.label,
-                    values: record.values,
+                    values,
                 });
+            } else {
+                plan.skipped.push(dropped(source.label));
             }
             continue;
         };
@@ -515,11 +525,19 @@ pub fn plan(
         let remembered = known.is_some_and(|o| {
             o.hash.as_deref() == Some(hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
         });
-        let mut changes = if remembered {
-            Vec::new()
-        } else {
-            differences(mapping, &record.record(), user, &options.folds_case)
+        // Only the record of a user remembered as it is can have been dropped.
+        let full = match (remembered, record.record()) {
+            (true, _) => None,
+            (false, Some(full)) => Some(full),
+            (false, None) => {
+                plan.skipped.push(dropped(source.label));
+                continue;
+            }
         };
+        let mut changes = full
+            .as_ref()
+            .map(|full| differences(mapping, full, user, &options.folds_case))
+            .unwrap_or_default();
         let mut kind = UpdateKind::Update;
         if let Some((index, a)) = &active
             && let Some(at) = changes.iter().position(|c| c.field == *index)
@@ -554,14 +572,14 @@ pub fn plan(
                 label: source.label,
                 reason: "changed in Entra, but the run is create_only".into(),
             });
-        } else {
+        } else if let Some(record) = full {
             plan.updates.push(Update {
                 entra_id: source.entra_id,
                 key,
                 label: source.label,
                 user: user.clone(),
                 changes,
-                record: record.record(),
+                record,
                 kind,
             });
         }
@@ -626,6 +644,18 @@ pub fn plan(
         .filter(|_| !options.partial_view)
         .count();
     plan
+}
+
+/// A user whose record is needed but was dropped during the read ([`Mapped::drop_record`]
+/// only drops records the planner does not read, so this is a fault, reported rather than
+/// guessed at).
+fn dropped(label: String) -> Skipped {
+    Skipped {
+        label,
+        reason: "its record was not kept while reading (a fault in userload); the next run \
+                 writes it"
+            .into(),
+    }
 }
 
 /// An Entra user whose record the planner holds apart.

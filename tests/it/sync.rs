@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use userload::config::{self, Config};
+use userload::graph::GraphClient;
 use userload::mapping::{self, Mapping, Record};
 use userload::sim::graph::{self as sim, GraphSim};
 use userload::sim::tenant::Tenant;
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
+use userload::sync::plan::Listed;
 use userload::sync::safety::Verdict;
 use userload::target::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 
@@ -218,6 +220,58 @@ fn a_first_load_creates_everyone_and_a_quiet_night_writes_nothing() {
     assert_eq!(second.counts.unchanged, 60);
     assert!(second.plan.is_empty());
     assert!(second.plan.remember.is_empty(), "nothing new to remember");
+}
+
+#[test]
+fn the_read_keeps_only_the_records_that_may_be_written() {
+    let s = setup(30, "");
+    s.run();
+    let ids = s.sim.with(|st| st.tenant.ids());
+    let (changed, lost) = (&ids[0], &ids[1]);
+    s.sim
+        .with(|st| st.tenant.update(changed, json!({"jobTitle": "Changed"})));
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    // The listing no longer holds the target user of `lost`.
+    let lost_target = owned[lost.as_str()].target_id.clone().unwrap();
+    let listed: Vec<_> = s
+        .target
+        .users
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|u| u.id != lost_target)
+        .map(|u| Listed::of(&s.mapping, u.clone()))
+        .collect();
+    let listing = std::sync::OnceLock::from(listed);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = Arc::new(GraphClient::new(&s.config.source).unwrap());
+    let unwritten = engine::Unwritten {
+        owned: &owned,
+        listing: &listing,
+    };
+    let users = runtime
+        .block_on(engine::read_source(
+            &s.config,
+            &s.mapping,
+            "2024-05-01T06:00:00Z",
+            &client,
+            0,
+            Some(unwritten),
+        ))
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    for user in &users {
+        let kept = user.mapped.as_ref().unwrap().record().is_some();
+        let needed = user.entra_id == *changed || user.entra_id == *lost;
+        assert_eq!(kept, needed, "{}", user.label);
+    }
+    // Deleted in the target while unchanged in Entra: created again in the same run.
+    s.target.users.lock().unwrap().remove(&lost_target);
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created, 1);
+    assert_eq!(outcome.counts.updated, 1);
+    assert_eq!(outcome.counts.unchanged, 28);
+    assert!(s.target.user_named(&s.upn(lost)).is_some());
 }
 
 #[test]

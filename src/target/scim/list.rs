@@ -13,8 +13,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use reqwest::Method;
-use tokio::task::JoinSet;
 
 use super::endpoint::Users;
 use super::resource::{self, Page};
@@ -80,7 +81,10 @@ where
     }
 }
 
-/// Pages from `start` to `total`, `step` users each, `at_once` in flight.
+/// Pages from `start` to `total`, `step` users each, `at_once` in flight. They are read
+/// within the listing's own task rather than tasks of their own: turning a page of a
+/// thousand users into values takes milliseconds, and the runtime's threads stay free for
+/// the requests of the Graph pull that runs beside the listing.
 async fn concurrently<F>(
     fetch: F,
     pages: &mut Pages<'_>,
@@ -96,7 +100,7 @@ where
     // No page starts at or after this: the users end there.
     let mut end = total + 1;
     let mut gaps: VecDeque<(u64, u64)> = VecDeque::new();
-    let mut running = JoinSet::new();
+    let mut running = FuturesUnordered::new();
     loop {
         while running.len() < at_once {
             let (from, count) = match gaps.pop_front() {
@@ -110,14 +114,11 @@ where
                 None => break,
             };
             let page = fetch(from, count);
-            running.spawn(async move { (from, count, page.await) });
+            running.push(async move { (from, count, page.await) });
         }
-        let Some(done) = running.join_next().await else {
+        let Some((from, count, page)) = running.next().await else {
             return Ok(());
         };
-        let (from, count, page) = done.map_err(|e| {
-            TargetError::Unavailable(format!("a page of the user listing was lost: {e}"))
-        })?;
         let page = page?;
         let got = page.users.len() as u64;
         if got == 0 {

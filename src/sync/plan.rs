@@ -310,20 +310,23 @@ pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
     hex
 }
 
-/// A match key as compared: the value's text, lower-cased when the target ignores case.
-pub fn key_of(value: &Json, fold_case: bool) -> String {
-    compared_key(value, fold_case).into_owned()
-}
-
-/// [`key_of`], borrowed from the value when it is already as compared (most keys are).
+/// A match key as compared: the value's text, lower-cased when the target ignores case;
+/// borrowed from the value when it is already so (most keys are).
 fn compared_key(value: &Json, fold_case: bool) -> Cow<'_, str> {
     match value {
-        Json::String(s) if !fold_case || s.chars().all(|c| c.to_lowercase().eq([c])) => {
-            Cow::Borrowed(s)
-        }
+        Json::String(s) if !fold_case || is_folded(s) => Cow::Borrowed(s),
         Json::String(s) => Cow::Owned(s.to_lowercase()),
         other if fold_case => Cow::Owned(other.to_string().to_lowercase()),
         other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Whether lower-casing leaves `text` as it is (checked byte by byte for ASCII text).
+fn is_folded(text: &str) -> bool {
+    if text.is_ascii() {
+        !text.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        text.chars().all(|c| c.to_lowercase().eq([c]))
     }
 }
 
@@ -391,50 +394,51 @@ pub fn plan(
         .map(|(id, _)| id.as_str())
         .collect();
 
-    // Keys, and the users that map to each.
-    let mut mapped: Vec<(String, Who, Mapped)> = Vec::with_capacity(sources.len());
-    for SourceUser {
-        entra_id,
-        label,
-        mapped: result,
-    } in sources
-    {
-        let source = Who { entra_id, label };
-        match result {
-            Ok(record) => match &record.key {
-                Some(key) => mapped.push((key_of(key, fold_key), source, record)),
-                None => plan.skipped.push(Skipped {
-                    label: source.label,
-                    reason: format!("no value for the match key `{}`", mapping.match_key()),
-                }),
-            },
-            Err(skip) => plan.skipped.push(Skipped {
-                label: source.label,
-                reason: skip.to_string(),
-            }),
-        }
-    }
-    let mut users_of_key: FastMap<&str, u32> = FastMap::default();
-    users_of_key.reserve(mapped.len());
-    for (key, _, _) in &mapped {
-        *users_of_key.entry(key.as_str()).or_default() += 1;
+    // How many users map to each key; the users that cannot be matched at all.
+    let mut users_of_key: FastMap<Cow<'_, str>, u32> = FastMap::default();
+    users_of_key.reserve(sources.len());
+    for user in &sources {
+        let reason = match &user.mapped {
+            Ok(Mapped { key: Some(key), .. }) => {
+                *users_of_key.entry(compared_key(key, fold_key)).or_default() += 1;
+                continue;
+            }
+            Ok(_) => format!("no value for the match key `{}`", mapping.match_key()),
+            Err(skip) => skip.to_string(),
+        };
+        plan.skipped.push(Skipped {
+            label: user.label.clone(),
+            reason,
+        });
     }
     // Keys more than one Entra user maps to, with those users.
     let mut duplicates: FastMap<String, String> = FastMap::default();
-    for (key, source, _) in &mapped {
-        if users_of_key.get(key.as_str()).is_some_and(|&n| n > 1) {
-            let users = duplicates.entry(key.clone()).or_default();
-            if !users.is_empty() {
-                users.push_str(", ");
+    for user in &sources {
+        if let Ok(Mapped { key: Some(key), .. }) = &user.mapped {
+            let key = compared_key(key, fold_key);
+            if users_of_key.get(key.as_ref()).is_some_and(|&n| n > 1) {
+                let users = duplicates.entry(key.into_owned()).or_default();
+                if !users.is_empty() {
+                    users.push_str(", ");
+                }
+                users.push_str(&user.label);
             }
-            users.push_str(&source.label);
         }
     }
     drop(users_of_key);
 
     let mut claimed: FastSet<&str> = FastSet::default();
-    for (key, source, record) in mapped {
-        if let Some(users) = duplicates.get(&key) {
+    for SourceUser {
+        entra_id,
+        label,
+        mapped,
+    } in sources
+    {
+        let Ok(record) = mapped else { continue };
+        let Some(key) = &record.key else { continue };
+        let key = compared_key(key, fold_key);
+        let source = Who { entra_id, label };
+        if let Some(users) = duplicates.get(key.as_ref()) {
             plan.skipped.push(Skipped {
                 label: source.label,
                 reason: format!(
@@ -468,7 +472,7 @@ pub fn plan(
         }
         let found = match through_state {
             Some(user) => Some(user),
-            None => match by_key.get(key.as_str()).map(Matches::as_slice) {
+            None => match by_key.get(key.as_ref()).map(Matches::as_slice) {
                 Some([user]) => Some(*user),
                 Some(several @ [_, _, ..]) => {
                     plan.skipped.push(Skipped {
@@ -502,7 +506,7 @@ pub fn plan(
                     enabled,
                     hash: record.hash,
                     entra_id: source.entra_id,
-                    key,
+                    key: key.into_owned(),
                     label: source.label,
                     values,
                 });
@@ -561,7 +565,7 @@ pub fn plan(
             if !same {
                 plan.remember.push(Owned {
                     entra_id: source.entra_id,
-                    key,
+                    key: key.into_owned(),
                     target_id: Some(user.id.clone()),
                     hash: Some(hash),
                     active: enabled,
@@ -575,7 +579,7 @@ pub fn plan(
         } else if let Some(record) = full {
             plan.updates.push(Update {
                 entra_id: source.entra_id,
-                key,
+                key: key.into_owned(),
                 label: source.label,
                 user: user.clone(),
                 changes,

@@ -261,8 +261,13 @@ pub(crate) async fn delay(arrived: std::time::Instant, latency: std::time::Durat
     if latency.is_zero() {
         return;
     }
+    let Some(alarms) = Alarms::global() else {
+        // Without the thread (it could not start), the runtime's timer does.
+        tokio::time::sleep_until((arrived + latency).into()).await;
+        return;
+    };
     let (wake, woken) = tokio::sync::oneshot::channel();
-    Alarms::global().set(arrived + latency, wake);
+    alarms.set(arrived + latency, wake);
     // The alarm thread never drops a waiter before its time.
     let _ = woken.await;
 }
@@ -298,9 +303,10 @@ impl Ord for Alarm {
 }
 
 impl Alarms {
-    fn global() -> &'static Alarms {
-        static ALARMS: std::sync::OnceLock<&'static Alarms> = std::sync::OnceLock::new();
-        ALARMS.get_or_init(|| {
+    /// The process's alarms, their thread started on first use; `None` if it cannot start.
+    fn global() -> Option<&'static Alarms> {
+        static ALARMS: std::sync::OnceLock<Option<&'static Alarms>> = std::sync::OnceLock::new();
+        *ALARMS.get_or_init(|| {
             let alarms: &'static Alarms = Box::leak(Box::new(Alarms {
                 due: Mutex::new(std::collections::BinaryHeap::new()),
                 changed: std::sync::Condvar::new(),
@@ -308,8 +314,8 @@ impl Alarms {
             std::thread::Builder::new()
                 .name("sim-latency".into())
                 .spawn(|| alarms.keep())
-                .expect("the simulators' latency thread starts");
-            alarms
+                .ok()
+                .map(|_| alarms)
         })
     }
 

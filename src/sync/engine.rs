@@ -507,13 +507,14 @@ async fn apply(
     state.record(&plan.remember)?;
     outcome.counts.unchanged = plan.unchanged as i64;
     outcome.counts.skipped = plan.skipped.len() as i64;
-    // Owned from before the first request: a create cut short is looked up next time.
-    let pending: Vec<(&str, &str)> = plan
-        .creates
-        .iter()
-        .map(|c| (c.entra_id.as_str(), c.key.as_str()))
-        .collect();
-    state.create_pending(&pending)?;
+    let mut pending = Pending {
+        rows: plan
+            .creates
+            .iter()
+            .map(|c| (c.entra_id.clone(), c.key.clone()))
+            .collect(),
+        marked: 0,
+    };
     let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
         .into_iter()
         .partition(|u| u.kind == UpdateKind::Deactivate);
@@ -532,12 +533,13 @@ async fn apply(
         stop,
         concurrency: config.sync.concurrency,
     };
-    let mut sent = writer.write(first, state, outcome).await?;
+    let mut sent = writer.write(first, &mut pending, state, outcome).await?;
     if matches!(outcome.verdict, Verdict::Proceed) && !stop.stopped() {
         sent.extend(
             writer
                 .write(
                     deactivations.into_iter().map(Action::Update).collect(),
+                    &mut Pending::default(),
                     state,
                     outcome,
                 )
@@ -559,6 +561,46 @@ async fn apply(
 /// How many completed writes are remembered in one state transaction.
 const RECORD_BATCH: usize = 4096;
 
+/// How many creates are marked pending ahead of the writers.
+const PENDING_AHEAD: usize = 4096;
+
+/// The creates of a write, `(Entra id, key)` in the order they are sent (creates come
+/// first): each is marked pending in the state before its request goes out, so that a
+/// create cut short is looked up on the next run rather than made twice. Per-user writes
+/// mark them a few thousand at a time, just ahead of the writers, so the first requests do
+/// not wait for all of them.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<(String, String)>,
+    /// How many are marked.
+    marked: usize,
+}
+
+impl Pending {
+    /// Marks the creates up to `end` (at most all).
+    fn mark(&mut self, state: &mut State, end: usize) -> Result<(), StateError> {
+        let end = end.min(self.rows.len());
+        if end > self.marked {
+            let rows: Vec<(&str, &str)> = self.rows[self.marked..end]
+                .iter()
+                .map(|(id, key)| (id.as_str(), key.as_str()))
+                .collect();
+            state.create_pending(&rows)?;
+            self.marked = end;
+        }
+        Ok(())
+    }
+
+    /// How many of the writes may go out: the creates marked, or all once every one is.
+    fn allowed(&self) -> usize {
+        if self.marked == self.rows.len() {
+            usize::MAX
+        } else {
+            self.marked
+        }
+    }
+}
+
 /// A write and how it went: the target id when known.
 type Written = (Action, Result<Option<String>, TargetError>);
 
@@ -577,15 +619,18 @@ impl Writer<'_> {
     async fn write(
         &self,
         actions: Vec<Action>,
+        pending: &mut Pending,
         state: &mut State,
         outcome: &mut Outcome,
     ) -> Result<Vec<Action>, SyncError> {
         let mut sent = Vec::new();
         let mut record = Vec::new();
         let stop = self.stop;
+        let mut gate = None;
         let mut results: futures_util::stream::BoxStream<'_, Result<Written, Failure>> =
             match self.target.batch_size() {
                 Some(size) => {
+                    pending.mark(state, usize::MAX)?;
                     let mut batches = Vec::new();
                     let mut actions = actions.into_iter().peekable();
                     while actions.peek().is_some() {
@@ -597,9 +642,24 @@ impl Writer<'_> {
                         .flat_map(|written| futures_util::stream::iter(written.into_iter().map(Ok)))
                         .boxed()
                 }
-                None => self.spawn_writers(actions),
+                None => {
+                    pending.mark(state, PENDING_AHEAD)?;
+                    let (open, allowed) = tokio::sync::watch::channel(pending.allowed());
+                    gate = Some(open);
+                    self.spawn_writers(actions, allowed)
+                }
             };
+        let mut received = 0;
         while let Some(written) = results.next().await {
+            received += 1;
+            // The next creates are marked while those before them are still being written.
+            if let Some(gate) = &gate
+                && pending.marked < pending.rows.len()
+                && received + PENDING_AHEAD / 2 >= pending.marked
+            {
+                pending.mark(state, pending.marked + PENDING_AHEAD)?;
+                gate.send_replace(pending.allowed());
+            }
             let (action, result) = match written {
                 Ok(written) => written,
                 Err(failure) => {
@@ -656,8 +716,9 @@ impl Writer<'_> {
     fn spawn_writers(
         &self,
         actions: Vec<Action>,
+        allowed: tokio::sync::watch::Receiver<usize>,
     ) -> futures_util::stream::BoxStream<'static, Result<Written, Failure>> {
-        let queue = Arc::new(std::sync::Mutex::new(actions.into_iter()));
+        let queue = Arc::new(std::sync::Mutex::new(actions.into_iter().enumerate()));
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         for _ in 0..self.concurrency.max(1) {
             let queue = Arc::clone(&queue);
@@ -666,10 +727,15 @@ impl Writer<'_> {
             let pacer = self.pacer.clone();
             let key = self.mapping.match_key().to_owned();
             let stop = self.stop.clone();
+            let mut allowed = allowed.clone();
             tokio::spawn(async move {
                 while !stop.stopped() {
                     let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some(action) = next else { break };
+                    let Some((index, action)) = next else { break };
+                    // A create goes out only once the state marks it pending.
+                    if allowed.wait_for(|allowed| index < *allowed).await.is_err() {
+                        break;
+                    }
                     let (user, name) = (action.label().to_owned(), action.name());
                     let write = write_one(Arc::clone(&target), pacer.clone(), key.clone(), action);
                     // Only a panic ends a write task early: that user's write fails and the

@@ -223,6 +223,23 @@ fn a_first_load_creates_everyone_and_a_quiet_night_writes_nothing() {
 }
 
 #[test]
+fn a_load_larger_than_one_chunk_of_pending_creates_writes_everyone_once() {
+    // More creates than are marked pending at a time (4,096): the writers wait for each
+    // next chunk, and every user is created once and remembered.
+    let s = setup(9_000, "");
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created, 9_000);
+    assert_eq!(s.target.users.lock().unwrap().len(), 9_000);
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    assert_eq!(owned.len(), 9_000);
+    assert!(
+        owned
+            .values()
+            .all(|o| o.target_id.is_some() && o.hash.is_some())
+    );
+}
+
+#[test]
 fn the_read_keeps_only_the_records_that_may_be_written() {
     let s = setup(30, "");
     s.run();

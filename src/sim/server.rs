@@ -278,12 +278,12 @@ struct Alarms {
     changed: std::sync::Condvar,
 }
 
-/// One waiting request: its deadline, the order it came in (to break ties), its wake-up.
-struct Alarm(std::time::Instant, u64, tokio::sync::oneshot::Sender<()>);
+/// One waiting request: its deadline and its wake-up.
+struct Alarm(std::time::Instant, tokio::sync::oneshot::Sender<()>);
 
 impl PartialEq for Alarm {
     fn eq(&self, other: &Self) -> bool {
-        (self.0, self.1) == (other.0, other.1)
+        self.0 == other.0
     }
 }
 
@@ -298,7 +298,7 @@ impl PartialOrd for Alarm {
 impl Ord for Alarm {
     /// The earliest deadline is the greatest, so the heap's top is the next one due.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.0, other.1).cmp(&(self.0, self.1))
+        other.0.cmp(&self.0)
     }
 }
 
@@ -320,11 +320,9 @@ impl Alarms {
     }
 
     fn set(&self, at: std::time::Instant, wake: tokio::sync::oneshot::Sender<()>) {
-        static ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let order = ORDER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut due = lock(&self.due);
         let first = due.peek().is_none_or(|next| at < next.0);
-        due.push(Alarm(at, order, wake));
+        due.push(Alarm(at, wake));
         if first {
             self.changed.notify_one();
         }
@@ -336,7 +334,7 @@ impl Alarms {
         loop {
             let now = std::time::Instant::now();
             while due.peek().is_some_and(|next| next.0 <= now) {
-                if let Some(Alarm(_, _, wake)) = due.pop() {
+                if let Some(Alarm(_, wake)) = due.pop() {
                     // A request whose client went away no longer waits.
                     let _ = wake.send(());
                 }

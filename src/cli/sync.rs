@@ -619,7 +619,10 @@ fn report_json(path: &std::path::Path, config: Option<&Config>, ran: &Ran) -> Js
         Ok(outcome) => outcome,
         Err(e) => {
             let request_id = match e {
-                RunError::Sync(engine::SyncError::Graph(g)) => g.request_id(),
+                RunError::Sync(
+                    engine::SyncError::Graph(g)
+                    | engine::SyncError::GraphAfterCreates { error: g, .. },
+                ) => g.request_id(),
                 _ => None,
             };
             report["message"] = json!(e.to_string());

@@ -237,6 +237,33 @@ impl Mapping {
         &self.matching
     }
 
+    /// Whether Entra itself keeps the match key unique: the key field is the user's
+    /// principal name or object id, with no default and at most trimmed or changed in case
+    /// (Entra refuses two principal names that differ only in case). No two Entra users can
+    /// then map to one key, so whether a user is created is known before every user is read.
+    pub fn key_is_unique_in_entra(&self) -> bool {
+        use convert::Converter;
+        use path::Seg;
+        let Some(field) = self.field(&self.matching) else {
+            return false;
+        };
+        let ValueSource::Graph(paths) = &field.value else {
+            return false;
+        };
+        let unique = match paths.as_slice() {
+            [GraphPath::User(segs)] => {
+                matches!(segs.as_slice(), [Seg::Key(k)] if k == "userPrincipalName" || k == "id")
+            }
+            _ => false,
+        };
+        unique
+            && field.default.is_none()
+            && field
+                .convert
+                .iter()
+                .all(|c| matches!(c, Converter::Lower | Converter::Upper | Converter::Trim))
+    }
+
     /// The field that carries the active flag and its two values, if the mapping has one.
     pub fn active_field(&self) -> Option<&Active> {
         self.active.as_ref()

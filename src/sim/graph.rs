@@ -112,6 +112,25 @@ pub enum Fault {
     Unauthorized,
 }
 
+/// Holds a request back until something else has happened: whoever sees it happen opens it.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    /// Lets the held requests through, and every later one.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether it opened within `wait`.
+    async fn opened(&self, wait: Duration) -> bool {
+        let mut open = self.0.subscribe();
+        tokio::time::timeout(wait, open.wait_for(|open| *open))
+            .await
+            .is_ok_and(|opened| opened.is_ok())
+    }
+}
+
 /// What the simulator does besides answering correctly.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
@@ -123,6 +142,9 @@ pub struct Behaviour {
     pub faults: BTreeMap<u64, Fault>,
     /// A page of a users listing (0 = the first) that always fails with 503.
     pub failing_page: Option<u32>,
+    /// A page of a users listing that is answered only once the gate opens (503 if it has
+    /// not opened within a minute).
+    pub held_page: Option<(u32, Gate)>,
     /// Delta pages hold at most this many entries (Graph's default is about 100–200).
     pub delta_page_size: usize,
 }
@@ -134,6 +156,7 @@ impl Default for Behaviour {
             token_lifetime_secs: 3599,
             faults: BTreeMap::new(),
             failing_page: None,
+            held_page: None,
             delta_page_size: 200,
         }
     }
@@ -637,12 +660,23 @@ async fn graph(
     headers: &HeaderMap,
 ) -> Answer {
     let arrived = Instant::now();
-    let (fault, latency) = {
+    let (fault, latency, held) = {
         let mut state = lock(&shared.state);
         state.graph_requests += 1;
         let n = state.graph_requests;
-        (state.behaviour.faults.remove(&n), state.behaviour.latency)
+        (
+            state.behaviour.faults.remove(&n),
+            state.behaviour.latency,
+            state.behaviour.held_page.clone(),
+        )
     };
+    if let Some((page, gate)) = held
+        && path.ends_with("/users")
+        && listed_page(query) == page
+        && !gate.opened(Duration::from_secs(60)).await
+    {
+        return graph_error(503, "serviceNotAvailable", "The held page was never let through.");
+    }
     let answer = graph_answer(shared, fault, method, path, query, headers).await;
     delay(arrived, latency).await;
     answer
@@ -1022,6 +1056,14 @@ fn encode_skiptoken(page: u32, after: &str) -> String {
         "RFNwdAI{}",
         URL_SAFE_NO_PAD.encode(format!("{page}|{after}"))
     )
+}
+
+/// The page of a users listing a request asks for (0 = the first).
+fn listed_page(query: &BTreeMap<String, String>) -> u32 {
+    query
+        .get("$skiptoken")
+        .and_then(|token| decode_skiptoken(token))
+        .map_or(0, |(page, _)| page)
 }
 
 fn decode_skiptoken(token: &str) -> Option<(u32, String)> {

@@ -1,12 +1,14 @@
 //! One sync: read Entra and the target side by side, plan, judge, write, remember.
 //!
 //! Graph is read page by page and each user mapped as its page arrives, while the target's
-//! users are listed at the same time. Writes go out with bounded concurrency (and an
-//! optional rate limit), creates and updates first, deactivations last and only if the
-//! guards allow them. Each write's outcome is recorded in the state file soon after it
-//! completes (in transactions of a few thousand); creates are recorded as pending before any is sent, so a run killed half-way never
-//! creates a user twice. Ctrl-C or SIGTERM stops starting new writes: those under way
-//! finish, the state is saved and the summary printed.
+//! users are listed at the same time. Once the listing is complete, users the plan is
+//! certain to create (see [`EarlyCreates`]) are created while the read goes on; every other
+//! write waits for the plan. Writes go out with bounded concurrency (and an optional rate
+//! limit), creates and updates first, deactivations last and only if the guards allow
+//! them. Each write's outcome is recorded in the state file soon after it completes (in
+//! transactions of a few thousand); each create is recorded as pending before it is sent,
+//! so a run killed half-way never creates a user twice. Ctrl-C or SIGTERM stops starting
+//! new writes: those under way finish, the state is saved and the summary printed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use serde::Serialize;
 
-use super::plan::{self, Create, Listed, Plan, PlanOptions, SourceUser, Update, UpdateKind};
+use super::plan::{
+    self, Create, Early, EarlyCreates, Listed, Plan, PlanOptions, Skipped, SourceUser, Update,
+    UpdateKind,
+};
 use super::safety::{self, Verdict};
 use crate::config::Config;
 use crate::graph::users_file::label;
@@ -25,13 +31,26 @@ use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, RunCounts, State, StateError};
 use crate::target::{Target, TargetError, TargetUser, Write};
 
-/// Why a sync failed. Nothing was written to the target, except when the state file failed
-/// while the writes were going on.
+/// Why a sync failed. Nothing was written to the target, except the creates a failed read
+/// had made ([`SyncError::GraphAfterCreates`]) and when the state file failed while the
+/// writes were going on.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Reading Entra failed: the run stops before planning, so nothing is deactivated.
     #[error("reading users from Graph failed; nothing was written: {0}")]
     Graph(#[from] GraphError),
+    /// Reading Entra failed after users certain to be created were created while reading
+    /// (no other write is made before the read completes).
+    #[error(
+        "reading users from Graph failed; {created} new users created while reading are \
+         remembered, nothing else was written: {error}"
+    )]
+    GraphAfterCreates {
+        /// How many users were created.
+        created: i64,
+        /// Why the read failed.
+        error: GraphError,
+    },
     /// The target's users could not be listed.
     #[error("listing the target's users failed; nothing was written: {0}")]
     Target(#[from] TargetError),
@@ -93,9 +112,9 @@ pub struct Outcome {
     pub target_requests: u64,
     /// Write requests to the target.
     pub target_writes: u64,
-    /// Reading both sides.
+    /// Reading both sides (creates certain early go out meanwhile).
     pub read_time: Duration,
-    /// Writing.
+    /// From the end of the read to the last write.
     pub write_time: Duration,
 }
 
@@ -183,16 +202,16 @@ impl StopSignal {
 }
 
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
-/// probably are. With `unwritten`, the record of a user that will not be written is dropped
-/// as soon as that is known.
+/// probably are. With `alongside`, what the other side tells lightens the plan as the read
+/// goes on (see [`Alongside`]).
 pub async fn read_source(
     config: &Config,
     mapping: &Mapping,
     sync_time: &str,
     client: &Arc<GraphClient>,
     expected: usize,
-    unwritten: Option<Unwritten<'_>>,
-) -> Result<Vec<SourceUser>, GraphError> {
+    alongside: Option<Alongside<'_>>,
+) -> Result<Read, GraphError> {
     let query = UserQuery::new(&config.source, mapping.selection());
     let managers = Managers::read(client, &query).await?;
     let ctx = Context {
@@ -200,8 +219,15 @@ pub async fn read_source(
         sync_time,
     };
     let mut pager = UserPager::new(Arc::clone(client), &query);
-    let mut users = Vec::with_capacity(expected);
-    let mut dropper = unwritten.map(Dropper::new);
+    let mut read = Read {
+        users: Vec::with_capacity(expected),
+        ..Read::default()
+    };
+    let mut sorter = alongside.map(|alongside| Sorter {
+        alongside,
+        ready: None,
+        from: 0,
+    });
     while let Some(page) = pager.next_page().await? {
         for mut user in page {
             if let Some(managers) = &managers {
@@ -213,59 +239,111 @@ pub async fn read_source(
                 .unwrap_or_default()
                 .to_owned();
             let mapped = mapping.map(&user, &ctx);
-            users.push(SourceUser::new(mapping, entra_id, label(&user), mapped));
+            read.users
+                .push(SourceUser::new(mapping, entra_id, label(&user), mapped));
         }
-        if let Some(dropper) = &mut dropper {
-            dropper.drop_unwritten(&mut users);
+        if let Some(sorter) = &mut sorter {
+            sorter.sort(mapping, &mut read);
         }
     }
-    Ok(users)
+    Ok(read)
 }
 
-/// What tells, during the read, that a user will not be written: the state remembers its
-/// record exactly as it is now, for a target user the listing (once complete) still holds.
-/// The planner then never reads the record, so it is not kept: a quiet night holds one
-/// record per user (the target's), not two.
-#[derive(Clone, Copy)]
-pub struct Unwritten<'a> {
+/// The users read from Entra.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// The users left to the plan.
+    pub users: Vec<SourceUser>,
+    /// Users created while reading ([`EarlyCreates`]).
+    pub created: usize,
+    /// Users left alone while reading, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Read {
+    /// How many users Entra returned.
+    pub fn total(&self) -> usize {
+        self.users.len() + self.created + self.skipped.len()
+    }
+}
+
+/// What the read learns from the other side once the target's listing is complete. The
+/// record of a user the state remembers exactly as it is now, for a target user the
+/// listing still holds, is dropped: the planner never reads it, so a quiet night holds one
+/// record per user (the target's), not two. And with `early`, the creates the plan is
+/// certain of ([`EarlyCreates`]) are sent to the writers at once rather than after the
+/// whole read.
+pub struct Alongside<'a> {
     /// The state's owned users.
-    pub owned: &'a HashMap<String, Owned>,
+    owned: &'a HashMap<String, Owned>,
     /// The target's users, set when the listing is complete.
-    pub listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    /// The run's plan options, and where the writers take creates from.
+    early: Option<(&'a PlanOptions, UnboundedSender<Action>)>,
 }
 
-/// Drops the records of [`Unwritten`] users, page by page.
-struct Dropper<'a> {
-    unwritten: Unwritten<'a>,
-    /// The listed target ids, once the listing is complete.
-    listed: Option<foldhash::HashSet<&'a str>>,
-    /// Users read so far that were not looked at yet.
+impl<'a> Alongside<'a> {
+    /// Records are dropped, nothing is created while reading.
+    pub fn new(
+        owned: &'a HashMap<String, Owned>,
+        listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    ) -> Alongside<'a> {
+        Alongside {
+            owned,
+            listing,
+            early: None,
+        }
+    }
+}
+
+/// Applies [`Alongside`] to the users read, page by page.
+struct Sorter<'a> {
+    alongside: Alongside<'a>,
+    /// Once the listing is complete: the listed target ids, and the early creates' decider.
+    ready: Option<(foldhash::HashSet<&'a str>, Option<EarlyCreates<'a>>)>,
+    /// Users read so far that were not looked at yet start here.
     from: usize,
 }
 
-impl<'a> Dropper<'a> {
-    fn new(unwritten: Unwritten<'a>) -> Dropper<'a> {
-        Dropper {
-            unwritten,
-            listed: None,
-            from: 0,
-        }
-    }
-
+impl Sorter<'_> {
     /// Looks at the users read since the last call (all of them once the listing is there).
-    fn drop_unwritten(&mut self, users: &mut [SourceUser]) {
-        if self.listed.is_none() {
-            let Some(listing) = self.unwritten.listing.get() else {
+    fn sort(&mut self, mapping: &Mapping, read: &mut Read) {
+        let Alongside {
+            owned,
+            listing,
+            early,
+        } = &self.alongside;
+        if self.ready.is_none() {
+            let Some(listing) = listing.get() else {
                 return;
             };
-            self.listed = Some(listing.iter().map(|u| u.id.as_str()).collect());
+            let ids = listing.iter().map(|u| u.id.as_str()).collect();
+            let decider = early
+                .as_ref()
+                .and_then(|(options, _)| EarlyCreates::new(mapping, listing, owned, options));
+            self.ready = Some((ids, decider));
         }
-        let Some(listed) = &self.listed else { return };
-        for user in &mut users[self.from..] {
+        let Some((listed, decider)) = &mut self.ready else {
+            return;
+        };
+        if let (Some(decider), Some((_, writers))) = (decider, early) {
+            for user in read.users.split_off(self.from) {
+                match decider.decide(user) {
+                    Early::Later(user) => read.users.push(user),
+                    Early::Skip(skipped) => read.skipped.push(skipped),
+                    // Should the writers be gone, the run fails with their error.
+                    Early::Create(create) => {
+                        read.created += 1;
+                        let _ = writers.send(Action::Create(create));
+                    }
+                }
+            }
+        }
+        for user in &mut read.users[self.from..] {
             let Ok(mapped) = &mut user.mapped else {
                 continue;
             };
-            let unchanged = self.unwritten.owned.get(&user.entra_id).is_some_and(|o| {
+            let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
                 o.hash.as_deref() == Some(mapped.hash.as_str())
                     && o.target_id.as_deref().is_some_and(|id| listed.contains(id))
             });
@@ -273,7 +351,7 @@ impl<'a> Dropper<'a> {
                 mapped.drop_record();
             }
         }
-        self.from = users.len();
+        self.from = read.users.len();
     }
 }
 
@@ -284,7 +362,7 @@ pub async fn sync(
     mapping: &Mapping,
     target: &Arc<dyn Target>,
     owned: &HashMap<String, Owned>,
-    state: Option<&mut State>,
+    mut state: Option<&mut State>,
     options: &SyncOptions,
     stop: &StopSignal,
 ) -> Result<Outcome, SyncError> {
@@ -293,44 +371,6 @@ pub async fn sync(
     // About as many users as last time: room for them from the start, rather than lists
     // that double (and are briefly held twice) as they grow.
     let expected = owned.len() + owned.len() / 16;
-    let (source, listed) = if config.target.list {
-        let listing = std::sync::OnceLock::new();
-        let unwritten = Unwritten {
-            owned,
-            listing: &listing,
-        };
-        let (source, listed) = tokio::join!(
-            read_source(
-                config,
-                mapping,
-                &options.sync_time,
-                &client,
-                expected,
-                Some(unwritten)
-            ),
-            async {
-                let listed = list_target(mapping, target.as_ref(), expected).await?;
-                let _ = listing.set(listed);
-                Ok::<(), TargetError>(())
-            }
-        );
-        let source = source?;
-        listed?;
-        (source, listing.into_inner().unwrap_or_default())
-    } else {
-        let source =
-            read_source(config, mapping, &options.sync_time, &client, expected, None).await?;
-        let found = look_up(config, mapping, target.as_ref(), &source, owned).await?;
-        let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
-        (source, found)
-    };
-    let read_time = started.elapsed();
-    tracing::info!(
-        entra_users = source.len(),
-        target_users = listed.len(),
-        seconds = read_time.as_secs_f64(),
-        "read Entra and the target"
-    );
     let plan_options = PlanOptions {
         mode: config.sync.mode,
         deactivate: config.sync.deactivate,
@@ -342,37 +382,23 @@ pub async fn sync(
             .collect(),
         partial_view: !config.target.list,
     };
-    let source_users = source.len();
-    let plan = plan::plan(mapping, source, &listed, owned, plan_options);
-    let owned_count = owned.values().filter(|o| o.target_id.is_some()).count();
-    let verdict = safety::judge(
-        source_users,
-        owned_count,
-        plan.count(UpdateKind::Deactivate),
-        config.sync.max_deactivations,
-        options.allow_deactivations,
-    );
-    tracing::info!(
-        create = plan.creates.len(),
-        update = plan.count(UpdateKind::Update),
-        deactivate = plan.count(UpdateKind::Deactivate),
-        reactivate = plan.count(UpdateKind::Reactivate),
-        unchanged = plan.unchanged,
-        skipped = plan.skipped.len(),
-        "planned"
-    );
-    match &verdict {
-        Verdict::Proceed => {}
-        Verdict::HoldDeactivations(m) => tracing::warn!("{m}"),
-        Verdict::Refuse(m) => tracing::error!("{m}"),
-    }
+    let writer = Writer {
+        mapping,
+        target: Arc::clone(target),
+        pacer: config
+            .sync
+            .rate_limit
+            .map(|rate| Arc::new(Pacer::new(rate))),
+        stop,
+        concurrency: config.sync.concurrency,
+    };
     let mut outcome = Outcome {
-        plan,
+        plan: Plan::default(),
         held: Vec::new(),
-        verdict,
-        source_users,
-        target_users: listed.len(),
-        owned: owned_count,
+        verdict: Verdict::Proceed,
+        source_users: 0,
+        target_users: 0,
+        owned: owned.values().filter(|o| o.target_id.is_some()).count(),
         counts: RunCounts::default(),
         failures: Vec::new(),
         interrupted: false,
@@ -381,17 +407,120 @@ pub async fn sync(
         target_retries: 0,
         target_requests: 0,
         target_writes: 0,
-        read_time,
+        read_time: Duration::ZERO,
         write_time: Duration::ZERO,
     };
+    let (read, listed, early, read_end) = if config.target.list {
+        let listing = std::sync::OnceLock::new();
+        // A run that writes user by user starts the creates it is certain of while Entra
+        // is still being read; a failed read stops them (those under way finish).
+        let (writers, creates) = match (&state, target.batch_size()) {
+            (Some(_), None) => {
+                let (writers, creates) = tokio::sync::mpsc::unbounded_channel();
+                (Some((&plan_options, writers)), Some(creates))
+            }
+            _ => (None, None),
+        };
+        let read_failed = StopSignal::default();
+        let alongside = Alongside {
+            owned,
+            listing: &listing,
+            early: writers,
+        };
+        let (read, listed, early) = tokio::join!(
+            async {
+                let read = read_source(
+                    config,
+                    mapping,
+                    &options.sync_time,
+                    &client,
+                    expected,
+                    Some(alongside),
+                )
+                .await;
+                if read.is_err() {
+                    read_failed.stop();
+                }
+                read.map(|read| (read, Instant::now()))
+            },
+            async {
+                let listed = list_target(mapping, target.as_ref(), expected).await?;
+                let _ = listing.set(listed);
+                Ok::<Instant, TargetError>(Instant::now())
+            },
+            async {
+                match (creates, state.as_deref_mut()) {
+                    (Some(creates), Some(state)) => {
+                        writer
+                            .stream(creates, Some(&read_failed), state, &mut outcome)
+                            .await
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            }
+        );
+        let early = early?;
+        let read = match read {
+            Err(error) if outcome.counts.created > 0 => {
+                return Err(SyncError::GraphAfterCreates {
+                    created: outcome.counts.created,
+                    error,
+                });
+            }
+            read => read?,
+        };
+        let (read, read_end) = read;
+        let read_end = read_end.max(listed?);
+        (read, listing.into_inner().unwrap_or_default(), early, read_end)
+    } else {
+        let read =
+            read_source(config, mapping, &options.sync_time, &client, expected, None).await?;
+        let found = look_up(config, mapping, target.as_ref(), &read.users, owned).await?;
+        let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
+        (read, found, Vec::new(), Instant::now())
+    };
+    // Writes made while reading count as writing time from the end of the read only.
+    outcome.read_time = read_end - started;
+    outcome.source_users = read.total();
+    outcome.target_users = listed.len();
+    tracing::info!(
+        entra_users = outcome.source_users,
+        target_users = outcome.target_users,
+        created_while_reading = read.created,
+        seconds = outcome.read_time.as_secs_f64(),
+        "read Entra and the target"
+    );
+    let mut plan = plan::plan(mapping, read.users, &listed, owned, plan_options);
+    plan.skipped.extend(read.skipped);
+    outcome.verdict = safety::judge(
+        outcome.source_users,
+        outcome.owned,
+        plan.count(UpdateKind::Deactivate),
+        config.sync.max_deactivations,
+        options.allow_deactivations,
+    );
+    tracing::info!(
+        create = read.created + plan.creates.len(),
+        update = plan.count(UpdateKind::Update),
+        deactivate = plan.count(UpdateKind::Deactivate),
+        reactivate = plan.count(UpdateKind::Reactivate),
+        unchanged = plan.unchanged,
+        skipped = plan.skipped.len(),
+        "planned"
+    );
+    match &outcome.verdict {
+        Verdict::Proceed => {}
+        Verdict::HoldDeactivations(m) => tracing::warn!("{m}"),
+        Verdict::Refuse(m) => tracing::error!("{m}"),
+    }
+    outcome.plan = plan;
     if state.is_some() && matches!(outcome.verdict, Verdict::Refuse(_)) {
         // A refused run sends nothing, and after a run the plan holds the writes sent.
         outcome.plan.creates.clear();
         outcome.plan.updates.clear();
     } else if let Some(state) = state {
-        let writing = Instant::now();
-        apply(config, mapping, target, state, &mut outcome, stop).await?;
-        outcome.write_time = writing.elapsed();
+        apply(&writer, state, &mut outcome, early).await?;
+        outcome.write_time = read_end.elapsed();
         tracing::info!(
             created = outcome.counts.created,
             updated = outcome.counts.updated,
@@ -493,28 +622,19 @@ impl Action {
     }
 }
 
-/// Writes the plan and records every outcome in the state.
+/// Writes the plan and records every outcome in the state; `early` are the creates sent
+/// while Entra was read.
 async fn apply(
-    config: &Config,
-    mapping: &Mapping,
-    target: &Arc<dyn Target>,
+    writer: &Writer<'_>,
     state: &mut State,
     outcome: &mut Outcome,
-    stop: &StopSignal,
+    early: Vec<Action>,
 ) -> Result<(), SyncError> {
     let plan = &mut outcome.plan;
     state.forget(&plan.forget)?;
     state.record(&plan.remember)?;
     outcome.counts.unchanged = plan.unchanged as i64;
     outcome.counts.skipped = plan.skipped.len() as i64;
-    let mut pending = Pending {
-        rows: plan
-            .creates
-            .iter()
-            .map(|c| (c.entra_id.clone(), c.key.clone()))
-            .collect(),
-        marked: 0,
-    };
     let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
         .into_iter()
         .partition(|u| u.kind == UpdateKind::Deactivate);
@@ -523,28 +643,11 @@ async fn apply(
         .map(Action::Create)
         .collect();
     first.extend(others.into_iter().map(Action::Update));
-    let writer = Writer {
-        mapping,
-        target: Arc::clone(target),
-        pacer: config
-            .sync
-            .rate_limit
-            .map(|rate| Arc::new(Pacer::new(rate))),
-        stop,
-        concurrency: config.sync.concurrency,
-    };
-    let mut sent = writer.write(first, &mut pending, state, outcome).await?;
-    if matches!(outcome.verdict, Verdict::Proceed) && !stop.stopped() {
-        sent.extend(
-            writer
-                .write(
-                    deactivations.into_iter().map(Action::Update).collect(),
-                    &mut Pending::default(),
-                    state,
-                    outcome,
-                )
-                .await?,
-        );
+    let mut sent = early;
+    sent.extend(writer.write(first, state, outcome).await?);
+    if matches!(outcome.verdict, Verdict::Proceed) && !writer.stop.stopped() {
+        let deactivations = deactivations.into_iter().map(Action::Update).collect();
+        sent.extend(writer.write(deactivations, state, outcome).await?);
     } else {
         outcome.held = deactivations;
     }
@@ -554,52 +657,15 @@ async fn apply(
             Action::Update(u) => outcome.plan.updates.push(u),
         }
     }
-    outcome.interrupted = stop.stopped();
+    outcome.interrupted = writer.stop.stopped();
     Ok(())
 }
 
 /// How many completed writes are remembered in one state transaction.
 const RECORD_BATCH: usize = 4096;
 
-/// How many creates are marked pending ahead of the writers.
+/// How many creates are marked pending in one state transaction, ahead of the writers.
 const PENDING_AHEAD: usize = 4096;
-
-/// The creates of a write, `(Entra id, key)` in the order they are sent (creates come
-/// first): each is marked pending in the state before its request goes out, so that a
-/// create cut short is looked up on the next run rather than made twice. Per-user writes
-/// mark them a few thousand at a time, just ahead of the writers, so the first requests do
-/// not wait for all of them.
-#[derive(Default)]
-struct Pending {
-    rows: Vec<(String, String)>,
-    /// How many are marked.
-    marked: usize,
-}
-
-impl Pending {
-    /// Marks the creates up to `end` (at most all).
-    fn mark(&mut self, state: &mut State, end: usize) -> Result<(), StateError> {
-        let end = end.min(self.rows.len());
-        if end > self.marked {
-            let rows: Vec<(&str, &str)> = self.rows[self.marked..end]
-                .iter()
-                .map(|(id, key)| (id.as_str(), key.as_str()))
-                .collect();
-            state.create_pending(&rows)?;
-            self.marked = end;
-        }
-        Ok(())
-    }
-
-    /// How many of the writes may go out: the creates marked, or all once every one is.
-    fn allowed(&self) -> usize {
-        if self.marked == self.rows.len() {
-            usize::MAX
-        } else {
-            self.marked
-        }
-    }
-}
 
 /// A write and how it went: the target id when known.
 type Written = (Action, Result<Option<String>, TargetError>);
@@ -613,94 +679,49 @@ struct Writer<'a> {
     concurrency: usize,
 }
 
+/// Stops a stream's writer tasks when the stream ends, however it ends.
+struct Quit(StopSignal);
+
+impl Drop for Quit {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 impl Writer<'_> {
     /// Makes the writes and records each in the state; returns the writes sent, done or
-    /// failed (kept for the report).
+    /// failed (kept for the report). Every create is marked pending in the state before
+    /// its request goes out, so that a create cut short is looked up on the next run
+    /// rather than made twice.
     async fn write(
         &self,
         actions: Vec<Action>,
-        pending: &mut Pending,
         state: &mut State,
         outcome: &mut Outcome,
     ) -> Result<Vec<Action>, SyncError> {
+        let Some(size) = self.target.batch_size() else {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            for action in actions {
+                let _ = sender.send(action);
+            }
+            drop(sender);
+            return self.stream(receiver, None, state, outcome).await;
+        };
+        state.create_pending(&pending_rows(&actions))?;
+        let mut batches = Vec::new();
+        let mut actions = actions.into_iter().peekable();
+        while actions.peek().is_some() {
+            batches.push(actions.by_ref().take(size.max(1)).collect::<Vec<_>>());
+        }
         let mut sent = Vec::new();
         let mut record = Vec::new();
-        let stop = self.stop;
-        let mut gate = None;
-        let mut results: futures_util::stream::BoxStream<'_, Result<Written, Failure>> =
-            match self.target.batch_size() {
-                Some(size) => {
-                    pending.mark(state, usize::MAX)?;
-                    let mut batches = Vec::new();
-                    let mut actions = actions.into_iter().peekable();
-                    while actions.peek().is_some() {
-                        batches.push(actions.by_ref().take(size.max(1)).collect::<Vec<_>>());
-                    }
-                    futures_util::stream::iter(batches)
-                        .take_while(move |_| std::future::ready(!stop.stopped()))
-                        .then(|batch| self.write_batch(batch))
-                        .flat_map(|written| futures_util::stream::iter(written.into_iter().map(Ok)))
-                        .boxed()
-                }
-                None => {
-                    pending.mark(state, PENDING_AHEAD)?;
-                    let (open, allowed) = tokio::sync::watch::channel(pending.allowed());
-                    gate = Some(open);
-                    self.spawn_writers(actions, allowed)
-                }
-            };
-        let mut received = 0;
-        while let Some(written) = results.next().await {
-            received += 1;
-            // The next creates are marked while those before them are still being written.
-            if let Some(gate) = &gate
-                && pending.marked < pending.rows.len()
-                && received + PENDING_AHEAD / 2 >= pending.marked
-            {
-                pending.mark(state, pending.marked + PENDING_AHEAD)?;
-                gate.send_replace(pending.allowed());
+        for batch in batches {
+            if self.stop.stopped() {
+                break;
             }
-            let (action, result) = match written {
-                Ok(written) => written,
-                Err(failure) => {
-                    tracing::warn!(
-                        user = %failure.user, action = failure.action, error = %failure.error,
-                        "write failed"
-                    );
-                    outcome.failures.push(failure);
-                    outcome.counts.failed += 1;
-                    continue;
-                }
-            };
-            match result {
-                Ok(target_id) => {
-                    tracing::debug!(user = action.label(), action = action.name(), "written");
-                    let (owned, counter) = self.owned_after(&action, target_id, outcome);
-                    *counter += 1;
-                    if let Some(owned) = owned {
-                        record.push(owned);
-                    }
-                }
-                Err(error) => {
-                    if error.stops_run() {
-                        stop.stop();
-                    }
-                    tracing::warn!(
-                        user = action.label(), action = action.name(), error = %error,
-                        "write failed"
-                    );
-                    outcome.failures.push(Failure {
-                        user: action.label().to_owned(),
-                        action: action.name(),
-                        error: error.to_string(),
-                    });
-                    outcome.counts.failed += 1;
-                }
+            for written in self.write_batch(batch).await {
+                self.note(Ok(written), outcome, &mut sent, &mut record);
             }
-            sent.push(action);
-            // Remembered in transactions of a few thousand as the writes complete (about a
-            // second of writes at full speed): each commit rewrites the pages it touches, and
-            // writes lost with a crash are found again by key on the next run.
             if record.len() >= RECORD_BATCH {
                 state.record(&record)?;
                 record.clear();
@@ -710,15 +731,131 @@ impl Writer<'_> {
         Ok(sent)
     }
 
-    /// Starts `concurrency` writer tasks that take the next write as soon as one is done,
-    /// so that the requests never wait for this loop's bookkeeping; each write also runs as
-    /// a task of its own, which keeps a panic to the one user whose write it was.
+    /// Makes the writes that arrive on `input`, a request each, as they arrive. The creates
+    /// are marked pending a few thousand at a time, just ahead of the writers, so the
+    /// first requests never wait for all of them; outcomes are remembered in transactions
+    /// of a few thousand. A stop of the run, or `halt`, ends the stream: writes under way
+    /// finish, no other starts.
+    async fn stream(
+        &self,
+        mut input: UnboundedReceiver<Action>,
+        halt: Option<&StopSignal>,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> Result<Vec<Action>, SyncError> {
+        let quit = Quit(StopSignal::default());
+        let (work, queue) = tokio::sync::mpsc::unbounded_channel();
+        let mut work = Some(work);
+        let mut results = self.spawn_writers(queue, &quit.0);
+        let halted = || halt.is_some_and(StopSignal::stopped);
+        let mut sent = Vec::new();
+        let mut record = Vec::new();
+        let mut chunk = Vec::with_capacity(PENDING_AHEAD);
+        // Handed to the writers and not yet done.
+        let mut queued = 0usize;
+        loop {
+            let room = work.is_some() && queued < PENDING_AHEAD / 2;
+            tokio::select! {
+                biased;
+                written = results.recv() => {
+                    let Some(written) = written else { break };
+                    queued = queued.saturating_sub(1);
+                    self.note(written, outcome, &mut sent, &mut record);
+                    // Remembered in transactions of a few thousand as the writes complete
+                    // (about a second of writes at full speed): each commit rewrites the
+                    // pages it touches, and writes lost with a crash are found again by key
+                    // on the next run.
+                    if record.len() >= RECORD_BATCH {
+                        state.record(&record)?;
+                        record.clear();
+                    }
+                }
+                taken = input.recv_many(&mut chunk, PENDING_AHEAD), if room => {
+                    if taken == 0 || halted() {
+                        if halted() {
+                            quit.0.stop();
+                        }
+                        // The writers end once the queue is empty.
+                        work = None;
+                        continue;
+                    }
+                    state.create_pending(&pending_rows(&chunk))?;
+                    for action in chunk.drain(..) {
+                        if work.as_ref().is_some_and(|w| w.send(action).is_ok()) {
+                            queued += 1;
+                        }
+                    }
+                }
+                () = stopped(self.stop, halt), if work.is_some() => {
+                    quit.0.stop();
+                    work = None;
+                }
+            }
+        }
+        state.record(&record)?;
+        Ok(sent)
+    }
+
+    /// Notes how a write went: counted, and what the state should remember pushed to
+    /// `record`; the write is kept in `sent` for the report.
+    fn note(
+        &self,
+        written: Result<Written, Failure>,
+        outcome: &mut Outcome,
+        sent: &mut Vec<Action>,
+        record: &mut Vec<Owned>,
+    ) {
+        let (action, result) = match written {
+            Ok(written) => written,
+            Err(failure) => {
+                tracing::warn!(
+                    user = %failure.user, action = failure.action, error = %failure.error,
+                    "write failed"
+                );
+                outcome.failures.push(failure);
+                outcome.counts.failed += 1;
+                return;
+            }
+        };
+        match result {
+            Ok(target_id) => {
+                tracing::debug!(user = action.label(), action = action.name(), "written");
+                let (owned, counter) = self.owned_after(&action, target_id, outcome);
+                *counter += 1;
+                if let Some(owned) = owned {
+                    record.push(owned);
+                }
+            }
+            Err(error) => {
+                if error.stops_run() {
+                    self.stop.stop();
+                }
+                tracing::warn!(
+                    user = action.label(), action = action.name(), error = %error,
+                    "write failed"
+                );
+                outcome.failures.push(Failure {
+                    user: action.label().to_owned(),
+                    action: action.name(),
+                    error: error.to_string(),
+                });
+                outcome.counts.failed += 1;
+            }
+        }
+        sent.push(action);
+    }
+
+    /// Starts `concurrency` writer tasks that take the next write from `queue` as soon as
+    /// one is done, so that the requests never wait for the stream's bookkeeping; each write
+    /// also runs as a task of its own, which keeps a panic to the one user whose write it
+    /// was. They end when the queue is empty and closed, or on a stop (of the run, or
+    /// `quit`).
     fn spawn_writers(
         &self,
-        actions: Vec<Action>,
-        allowed: tokio::sync::watch::Receiver<usize>,
-    ) -> futures_util::stream::BoxStream<'static, Result<Written, Failure>> {
-        let queue = Arc::new(std::sync::Mutex::new(actions.into_iter().enumerate()));
+        queue: UnboundedReceiver<Action>,
+        quit: &StopSignal,
+    ) -> UnboundedReceiver<Result<Written, Failure>> {
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         for _ in 0..self.concurrency.max(1) {
             let queue = Arc::clone(&queue);
@@ -726,14 +863,12 @@ impl Writer<'_> {
             let target = Arc::clone(&self.target);
             let pacer = self.pacer.clone();
             let key = self.mapping.match_key().to_owned();
-            let stop = self.stop.clone();
-            let mut allowed = allowed.clone();
+            let (stop, quit) = (self.stop.clone(), quit.clone());
             tokio::spawn(async move {
-                while !stop.stopped() {
-                    let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some((index, action)) = next else { break };
-                    // A create goes out only once the state marks it pending.
-                    if allowed.wait_for(|allowed| index < *allowed).await.is_err() {
+                loop {
+                    let next = queue.lock().await.recv().await;
+                    let Some(action) = next else { break };
+                    if stop.stopped() || quit.stopped() {
                         break;
                     }
                     let (user, name) = (action.label().to_owned(), action.name());
@@ -757,10 +892,7 @@ impl Writer<'_> {
                 }
             });
         }
-        futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|written| (written, receiver))
-        })
-        .boxed()
+        receiver
     }
 
     /// What the state should remember after a write, and the count it adds to.
@@ -827,6 +959,28 @@ impl Writer<'_> {
             })
             .collect()
     }
+}
+
+/// Returns once the run is stopped, or `halt` is.
+async fn stopped(stop: &StopSignal, halt: Option<&StopSignal>) {
+    match halt {
+        Some(halt) => tokio::select! {
+            () = stop.wait() => {}
+            () = halt.wait() => {}
+        },
+        None => stop.wait().await,
+    }
+}
+
+/// The `(Entra id, key)` of the creates among `actions`, to mark pending.
+fn pending_rows(actions: &[Action]) -> Vec<(&str, &str)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(c) => Some((c.entra_id.as_str(), c.key.as_str())),
+            Action::Update(_) => None,
+        })
+        .collect()
 }
 
 /// One write, as a task of its own: the action comes back with how it went.

@@ -650,6 +650,120 @@ pub fn plan(
     plan
 }
 
+/// Decides, while Entra is still being read, which users [`plan`] is certain to create, so
+/// that their creates need not wait for the end of the read. It only exists where that is
+/// certain whatever the rest of the read brings: the target's listing is complete, the run
+/// creates users, and Entra keeps the match key unique ([`Mapping::key_is_unique_in_entra`]),
+/// so no later user can share a key. A user the state file does not know, whose key no
+/// target user has, is then created, exactly as [`plan`] would.
+pub struct EarlyCreates<'a> {
+    /// The listed target users' keys, as compared.
+    listed: FastSet<Cow<'a, str>>,
+    owned: &'a HashMap<String, Owned>,
+    fold_key: bool,
+    create_disabled: bool,
+    /// The keys created so far. A second user with one of them (which Entra does not allow)
+    /// is skipped, never created again.
+    created: FastSet<String>,
+}
+
+/// What [`EarlyCreates`] makes of a user read.
+#[derive(Debug)]
+pub enum Early {
+    /// Create it now.
+    Create(Create),
+    /// Leave it alone, for this reason.
+    Skip(Skipped),
+    /// Leave it to the plan.
+    Later(SourceUser),
+}
+
+impl<'a> EarlyCreates<'a> {
+    /// The decider for a run, when the run allows one. `target` is the complete listing.
+    pub fn new(
+        mapping: &Mapping,
+        target: &'a [Listed],
+        owned: &'a HashMap<String, Owned>,
+        options: &PlanOptions,
+    ) -> Option<EarlyCreates<'a>> {
+        if options.partial_view
+            || options.mode == Mode::UpdateOnly
+            || !mapping.key_is_unique_in_entra()
+        {
+            return None;
+        }
+        let key_index = mapping.field_index(mapping.match_key())?;
+        let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
+        Some(EarlyCreates {
+            listed: target
+                .iter()
+                .filter_map(|u| u.key.as_ref())
+                .map(|key| compared_key(key, fold_key))
+                .collect(),
+            owned,
+            fold_key,
+            create_disabled: options.create_disabled,
+            created: FastSet::default(),
+        })
+    }
+
+    /// What becomes of a user just read.
+    pub fn decide(&mut self, user: SourceUser) -> Early {
+        let key = match &user.mapped {
+            Ok(Mapped {
+                key: Some(key),
+                enabled,
+                values: Some(_),
+                ..
+            }) if (*enabled || self.create_disabled)
+                && !self.owned.contains_key(&user.entra_id) =>
+            {
+                compared_key(key, self.fold_key)
+            }
+            _ => return Early::Later(user),
+        };
+        if self.listed.contains(key.as_ref()) {
+            return Early::Later(user);
+        }
+        let key = key.into_owned();
+        if !self.created.insert(key.clone()) {
+            return Early::Skip(Skipped {
+                label: user.label,
+                reason: format!(
+                    "read a second time, or sharing the key `{key}` with a user created \
+                     earlier in this run; left alone"
+                ),
+            });
+        }
+        let SourceUser {
+            entra_id,
+            label,
+            mapped,
+        } = user;
+        match mapped {
+            Ok(Mapped {
+                enabled,
+                hash,
+                values: Some(values),
+                ..
+            }) => Early::Create(Create {
+                entra_id,
+                key,
+                label,
+                values,
+                pending: false,
+                enabled,
+                hash,
+            }),
+            mapped => Early::Later(SourceUser {
+                entra_id,
+                label,
+                mapped,
+            }),
+        }
+    }
+}
+
 /// A user whose record is needed but was dropped during the read ([`Mapped::drop_record`]
 /// only drops records the planner does not read, so this is a fault, reported rather than
 /// guessed at).

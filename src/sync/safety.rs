@@ -2,7 +2,9 @@
 //! mistyped group) must never deactivate the user base.
 //!
 //! - No plan is made from a pull that failed or ended early: the pull either returns every
-//!   user in scope or the run stops before any write.
+//!   user in scope or the run stops. Before then only creates are made, of users read whom
+//!   any complete pull would create too (never an update or a deactivation); a failed pull
+//!   stops them and says how many were made.
 //! - Graph returning no users at all while userload owns target users refuses the run.
 //! - More deactivations than `max_deactivations` allows skip the deactivation phase (the
 //!   other writes still happen) and the run exits 1, saying how to allow them.

@@ -7,7 +7,9 @@ use userload::config::Mode;
 use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
 use userload::state::Owned;
-use userload::sync::plan::{Listed, PlanOptions, SourceUser, UpdateKind, plan};
+use userload::sync::plan::{
+    Early, EarlyCreates, Listed, Plan, PlanOptions, SourceUser, UpdateKind, plan,
+};
 use userload::target::TargetUser;
 
 const MAPPING: &str = r#"
@@ -336,4 +338,111 @@ fn users_the_mapping_skips_are_reported_and_never_deactivated() {
     assert!(p.is_empty());
     assert_eq!(p.skipped.len(), 1);
     assert!(p.skipped[0].reason.contains("userName"), "{:?}", p.skipped);
+}
+
+/// The users a run creates while reading (by key), and those it leaves to the plan.
+fn decide_early(early: &mut EarlyCreates, users: Vec<SourceUser>) -> (Vec<String>, Vec<SourceUser>) {
+    let (mut created, mut rest) = (Vec::new(), Vec::new());
+    for user in users {
+        match early.decide(user) {
+            Early::Create(c) => created.push(c.key),
+            Early::Later(user) => rest.push(user),
+            Early::Skip(s) => panic!("skipped {s:?}"),
+        }
+    }
+    (created, rest)
+}
+
+#[test]
+fn the_creates_decided_while_reading_are_exactly_the_plans() {
+    let m = mapping();
+    let users = || {
+        vec![
+            source(&m, entra("e1", "new@x.com", true, "Eng")),
+            // Its key is a target user's, but for case.
+            source(&m, entra("e2", "Listed@x.com", true, "Eng")),
+            // The state owns it.
+            source(&m, entra("e3", "owned@x.com", true, "Eng")),
+            // Disabled, and create_disabled is off.
+            source(&m, entra("e4", "off@x.com", false, "Eng")),
+            // No key.
+            source(&m, json!({"id": "e5", "accountEnabled": true})),
+            source(&m, entra("e6", "hire@x.com", true, "Eng")),
+        ]
+    };
+    let listed = vec![
+        target("t1", "listed@x.com", true, "Eng"),
+        target("t2", "owned@x.com", true, "Eng"),
+    ];
+    let owned: HashMap<String, Owned> = [owned("e3", "owned@x.com", "t2")].into();
+    let whole = plan(&m, users(), &listed, &owned, options());
+    let mut early = EarlyCreates::new(&m, &listed, &owned, &options()).unwrap();
+    let (created, rest) = decide_early(&mut early, users());
+    assert_eq!(created, ["new@x.com", "hire@x.com"]);
+    let keys = |p: &Plan| p.creates.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&whole), created);
+    // The plan of the other users is the whole plan without those creates.
+    let after = plan(&m, rest, &listed, &owned, options());
+    assert!(after.creates.is_empty());
+    assert_eq!(after.skipped, whole.skipped);
+    assert_eq!(after.unchanged, whole.unchanged);
+    assert_eq!(after.updates.len(), whole.updates.len());
+    assert_eq!(after.not_owned, whole.not_owned);
+}
+
+#[test]
+fn nothing_is_created_while_reading_unless_entra_keeps_the_key_unique() {
+    let with_key = |lines: &str| {
+        let text = MAPPING.replace(
+            "[fields.userName]\nsource = \"userPrincipalName\"\n",
+            &format!("[fields.userName]\n{lines}\n"),
+        );
+        assert_ne!(text, MAPPING);
+        mapping::compile_source(&SourceText::new("m.toml", &text), Options::default()).unwrap()
+    };
+    let owned = HashMap::new();
+    for (lines, unique) in [
+        ("source = \"userPrincipalName\"\nconvert = [\"lower\", \"trim\"]", true),
+        ("source = \"id\"", true),
+        ("source = \"mail\"", false),
+        ("source = [\"userPrincipalName\", \"mail\"]", false),
+        ("source = \"userPrincipalName\"\nconvert = [{ truncate = 8 }]", false),
+        ("source = \"userPrincipalName\"\ndefault = \"nobody\"", false),
+        ("template = \"{{userPrincipalName}}\"", false),
+    ] {
+        let m = with_key(lines);
+        assert_eq!(m.key_is_unique_in_entra(), unique, "{lines}");
+        let early = EarlyCreates::new(&m, &[], &owned, &options());
+        assert_eq!(early.is_some(), unique, "{lines}");
+    }
+    // Nor where the run creates no one, or sees only some target users.
+    let m = mapping();
+    for options in [
+        PlanOptions {
+            mode: Mode::UpdateOnly,
+            ..options()
+        },
+        PlanOptions {
+            partial_view: true,
+            ..options()
+        },
+    ] {
+        assert!(EarlyCreates::new(&m, &[], &owned, &options).is_none());
+    }
+}
+
+#[test]
+fn a_key_read_twice_is_created_once_and_the_second_user_reported() {
+    let m = mapping();
+    let owned = HashMap::new();
+    let mut early = EarlyCreates::new(&m, &[], &owned, &options()).unwrap();
+    let first = early.decide(source(&m, entra("e1", "ann@x.com", true, "Eng")));
+    assert!(matches!(first, Early::Create(_)), "{first:?}");
+    match early.decide(source(&m, entra("e2", "ANN@x.com", true, "Eng"))) {
+        Early::Skip(s) => {
+            assert_eq!(s.label, "ANN@x.com");
+            assert!(s.reason.contains("`ann@x.com`"), "{}", s.reason);
+        }
+        other => panic!("{other:?}"),
+    }
 }

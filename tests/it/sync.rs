@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use userload::config::{self, Config};
 use userload::graph::GraphClient;
 use userload::mapping::{self, Mapping, Record};
-use userload::sim::graph::{self as sim, GraphSim};
+use userload::sim::graph::{self as sim, Gate, GraphSim};
 use userload::sim::tenant::Tenant;
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
@@ -26,6 +26,8 @@ struct MemoryTarget {
     stats: TargetStats,
     /// Every write fails with this, when set.
     refuse: Mutex<Option<TargetError>>,
+    /// Opened by the first create.
+    opens_on_create: Mutex<Option<Gate>>,
 }
 
 impl MemoryTarget {
@@ -72,6 +74,9 @@ impl Target for MemoryTarget {
     async fn create(&self, record: &Record) -> Result<TargetUser, TargetError> {
         self.stats.count(true);
         self.refused()?;
+        if let Some(gate) = self.opens_on_create.lock().unwrap().take() {
+            gate.open();
+        }
         let id = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
         let user = TargetUser {
             id: id.clone(),
@@ -262,11 +267,8 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
     let listing = std::sync::OnceLock::from(listed);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Arc::new(GraphClient::new(&s.config.source).unwrap());
-    let unwritten = engine::Unwritten {
-        owned: &owned,
-        listing: &listing,
-    };
-    let users = runtime
+    let unwritten = engine::Alongside::new(&owned, &listing);
+    let read = runtime
         .block_on(engine::read_source(
             &s.config,
             &s.mapping,
@@ -276,8 +278,8 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
             Some(unwritten),
         ))
         .unwrap();
-    assert_eq!(users.len(), 30);
-    for user in &users {
+    assert_eq!(read.users.len(), 30);
+    for user in &read.users {
         let kept = user.mapped.as_ref().unwrap().record().is_some();
         let needed = user.entra_id == *changed || user.entra_id == *lost;
         assert_eq!(kept, needed, "{}", user.label);
@@ -351,6 +353,65 @@ fn too_many_leavers_hold_the_deactivations_but_not_the_rest() {
     let allowed = s.run_with(Some(5), true).unwrap();
     assert_eq!(allowed.counts.deactivated, 5);
     assert_eq!(allowed.exit_code(), 0);
+}
+
+/// Holds back the third page of Graph users (2,500 users come in pages of 999) until the
+/// target has created its first user.
+fn hold_the_last_page_until_a_create(s: &Setup) {
+    let gate = Gate::default();
+    *s.target.opens_on_create.lock().unwrap() = Some(gate.clone());
+    s.sim.with(|st| st.behaviour.held_page = Some((2, gate)));
+}
+
+#[test]
+fn creates_go_out_while_entra_is_still_being_read() {
+    let s = setup(2500, "");
+    // Were no user created before the whole read, the held page would fail the run.
+    hold_the_last_page_until_a_create(&s);
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created, 2500);
+    assert_eq!(outcome.plan.creates.len(), 2500, "each create is in the report");
+    assert_eq!(outcome.source_users, 2500);
+    assert_eq!(s.target.users.lock().unwrap().len(), 2500);
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    assert_eq!(owned.len(), 2500);
+    assert!(owned.values().all(|o| o.target_id.is_some()));
+}
+
+#[test]
+fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
+    let s = setup(2500, "");
+    hold_the_last_page_until_a_create(&s);
+    s.sim.with(|st| st.behaviour.failing_page = Some(2));
+    let error = s.run_with(None, true).unwrap_err();
+    let text = error.to_string();
+    let SyncError::GraphAfterCreates { created, .. } = error else {
+        panic!("{text}");
+    };
+    assert!(
+        text.contains("new users created while reading are remembered, nothing else was written"),
+        "{text}"
+    );
+    let made = s.target.users.lock().unwrap().len();
+    assert!(created > 0 && created as usize == made, "{created} created, {made} made");
+    // Each is owned with its target id; the creates not sent are pending.
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    assert_eq!(owned.values().filter(|o| o.target_id.is_some()).count(), made);
+    assert!(owned.len() < 2500, "only the users read were marked");
+
+    s.sim.with(|st| {
+        st.behaviour.failing_page = None;
+        st.behaviour.held_page = None;
+    });
+    let outcome = s.run();
+    assert_eq!(outcome.counts.created as usize, 2500 - made);
+    assert_eq!(outcome.counts.unchanged as usize, made);
+    let users = s.target.users.lock().unwrap();
+    let names: std::collections::BTreeSet<&str> = users
+        .values()
+        .map(|u| u.data["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!((users.len(), names.len()), (2500, 2500), "everyone once");
 }
 
 #[test]

@@ -675,7 +675,11 @@ async fn graph(
         && listed_page(query) == page
         && !gate.opened(Duration::from_secs(60)).await
     {
-        return graph_error(503, "serviceNotAvailable", "The held page was never let through.");
+        return graph_error(
+            503,
+            "serviceNotAvailable",
+            "The held page was never let through.",
+        );
     }
     let answer = graph_answer(shared, fault, method, path, query, headers).await;
     delay(arrived, latency).await;

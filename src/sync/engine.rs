@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use serde::Serialize;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::plan::{
     self, Create, Early, EarlyCreates, Listed, Plan, PlanOptions, Skipped, SourceUser, Update,
@@ -114,7 +114,7 @@ pub struct Outcome {
     pub target_writes: u64,
     /// Reading both sides (creates certain early go out meanwhile).
     pub read_time: Duration,
-    /// From the end of the read to the last write.
+    /// Writing, once the plan is made (creates made while reading are in the read's time).
     pub write_time: Duration,
 }
 
@@ -471,7 +471,12 @@ pub async fn sync(
         };
         let (read, read_end) = read;
         let read_end = read_end.max(listed?);
-        (read, listing.into_inner().unwrap_or_default(), early, read_end)
+        (
+            read,
+            listing.into_inner().unwrap_or_default(),
+            early,
+            read_end,
+        )
     } else {
         let read =
             read_source(config, mapping, &options.sync_time, &client, expected, None).await?;
@@ -479,14 +484,13 @@ pub async fn sync(
         let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
         (read, found, Vec::new(), Instant::now())
     };
-    // Writes made while reading count as writing time from the end of the read only.
     outcome.read_time = read_end - started;
     outcome.source_users = read.total();
     outcome.target_users = listed.len();
     tracing::info!(
         entra_users = outcome.source_users,
         target_users = outcome.target_users,
-        created_while_reading = read.created,
+        early_creates = read.created,
         seconds = outcome.read_time.as_secs_f64(),
         "read Entra and the target"
     );
@@ -519,8 +523,9 @@ pub async fn sync(
         outcome.plan.creates.clear();
         outcome.plan.updates.clear();
     } else if let Some(state) = state {
+        let writing = Instant::now();
         apply(&writer, state, &mut outcome, early).await?;
-        outcome.write_time = read_end.elapsed();
+        outcome.write_time = writing.elapsed();
         tracing::info!(
             created = outcome.counts.created,
             updated = outcome.counts.updated,
@@ -771,8 +776,8 @@ impl Writer<'_> {
                     }
                 }
                 taken = input.recv_many(&mut chunk, PENDING_AHEAD), if room => {
-                    if taken == 0 || halted() {
-                        if halted() {
+                    if taken == 0 || halted() || self.stop.stopped() {
+                        if halted() || self.stop.stopped() {
                             quit.0.stop();
                         }
                         // The writers end once the queue is empty.

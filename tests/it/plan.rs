@@ -341,7 +341,10 @@ fn users_the_mapping_skips_are_reported_and_never_deactivated() {
 }
 
 /// The users a run creates while reading (by key), and those it leaves to the plan.
-fn decide_early(early: &mut EarlyCreates, users: Vec<SourceUser>) -> (Vec<String>, Vec<SourceUser>) {
+fn decide_early(
+    early: &mut EarlyCreates,
+    users: Vec<SourceUser>,
+) -> (Vec<String>, Vec<SourceUser>) {
     let (mut created, mut rest) = (Vec::new(), Vec::new());
     for user in users {
         match early.decide(user) {
@@ -402,12 +405,21 @@ fn nothing_is_created_while_reading_unless_entra_keeps_the_key_unique() {
     };
     let owned = HashMap::new();
     for (lines, unique) in [
-        ("source = \"userPrincipalName\"\nconvert = [\"lower\", \"trim\"]", true),
+        (
+            "source = \"userPrincipalName\"\nconvert = [\"lower\", \"trim\"]",
+            true,
+        ),
         ("source = \"id\"", true),
         ("source = \"mail\"", false),
         ("source = [\"userPrincipalName\", \"mail\"]", false),
-        ("source = \"userPrincipalName\"\nconvert = [{ truncate = 8 }]", false),
-        ("source = \"userPrincipalName\"\ndefault = \"nobody\"", false),
+        (
+            "source = \"userPrincipalName\"\nconvert = [{ truncate = 8 }]",
+            false,
+        ),
+        (
+            "source = \"userPrincipalName\"\ndefault = \"nobody\"",
+            false,
+        ),
         ("template = \"{{userPrincipalName}}\"", false),
     ] {
         let m = with_key(lines);

@@ -370,7 +370,11 @@ fn creates_go_out_while_entra_is_still_being_read() {
     hold_the_last_page_until_a_create(&s);
     let outcome = s.run();
     assert_eq!(outcome.counts.created, 2500);
-    assert_eq!(outcome.plan.creates.len(), 2500, "each create is in the report");
+    assert_eq!(
+        outcome.plan.creates.len(),
+        2500,
+        "each create is in the report"
+    );
     assert_eq!(outcome.source_users, 2500);
     assert_eq!(s.target.users.lock().unwrap().len(), 2500);
     let owned = State::peek_owned(&s.config.sync.state).unwrap();
@@ -393,10 +397,16 @@ fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
         "{text}"
     );
     let made = s.target.users.lock().unwrap().len();
-    assert!(created > 0 && created as usize == made, "{created} created, {made} made");
+    assert!(
+        created > 0 && created as usize == made,
+        "{created} created, {made} made"
+    );
     // Each is owned with its target id; the creates not sent are pending.
     let owned = State::peek_owned(&s.config.sync.state).unwrap();
-    assert_eq!(owned.values().filter(|o| o.target_id.is_some()).count(), made);
+    assert_eq!(
+        owned.values().filter(|o| o.target_id.is_some()).count(),
+        made
+    );
     assert!(owned.len() < 2500, "only the users read were marked");
 
     s.sim.with(|st| {

@@ -221,13 +221,13 @@ pub(super) fn run_once(
         seconds = ran.seconds,
         "run finished"
     );
-    // A run that failed changed nothing it knows of: its CSV has the header only, so that
-    // last night's rows are never taken for tonight's.
+    // A run that failed has the changes it made anyway (creates made before the Graph read
+    // failed), else the header only, so that last night's rows are never taken for
+    // tonight's.
     let report = || report_json(&args.config, Some(&config), &ran);
     let failed_output = !write_outputs(args, report, || {
-        ran.result
-            .as_ref()
-            .map_or_else(|_| format!("{CSV_HEADER}\n"), changes_csv)
+        ran.made()
+            .map_or_else(|| format!("{CSV_HEADER}\n"), changes_csv)
     });
     let notice = notice(&ran);
     match runtime.block_on(crate::notify::send(&config.notify, &notice)) {
@@ -298,10 +298,10 @@ async fn sync_and_record(
         ),
         Err(e) => ("failed", 2, Some(e.to_string())),
     };
-    let counts = result
-        .as_ref()
-        .map(|o| o.counts.clone())
-        .unwrap_or_default();
+    let counts = match &result {
+        Ok(outcome) => outcome.counts.clone(),
+        Err(e) => e.made().map(|o| o.counts.clone()).unwrap_or_default(),
+    };
     state.finish_run(run, status, code, &counts, message.as_deref())?;
     result
 }
@@ -326,6 +326,15 @@ enum RunError {
 }
 
 impl Ran {
+    /// What the run wrote: all of it, or what a failed run made anyway.
+    fn made(&self) -> Option<&engine::Outcome> {
+        match &self.result {
+            Ok(outcome) => Some(outcome),
+            Err(RunError::Sync(e)) => e.made(),
+            Err(RunError::Setup(_)) => None,
+        }
+    }
+
     fn exit_code(&self) -> i32 {
         self.result.as_ref().map_or(2, engine::Outcome::exit_code)
     }
@@ -628,6 +637,10 @@ fn report_json(path: &std::path::Path, config: Option<&Config>, ran: &Ran) -> Js
             report["message"] = json!(e.to_string());
             report["error"] = json!({"message": e.to_string(), "graph_request_id": request_id});
             report["seconds"] = json!({"total": ran.seconds});
+            if let Some(made) = ran.made() {
+                report["counts"] = json!(made.counts);
+                report["failures"] = json!(made.failures);
+            }
             return report;
         }
     };

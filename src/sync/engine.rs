@@ -43,13 +43,15 @@ pub enum SyncError {
     /// (no other write is made before the read completes).
     #[error(
         "reading users from Graph failed; {created} new users created while reading are \
-         remembered, nothing else was written: {error}"
+         remembered, nothing else was written: {error}",
+        created = .made.counts.created
     )]
     GraphAfterCreates {
-        /// How many users were created.
-        created: i64,
         /// Why the read failed.
         error: GraphError,
+        /// What was written: the creates sent (its plan's creates), their counts and
+        /// failures.
+        made: Box<Outcome>,
     },
     /// The target's users could not be listed.
     #[error("listing the target's users failed; nothing was written: {0}")]
@@ -57,6 +59,16 @@ pub enum SyncError {
     /// The state file is unusable.
     #[error("{0}")]
     State(#[from] StateError),
+}
+
+impl SyncError {
+    /// What a failed sync wrote anyway, if anything.
+    pub fn made(&self) -> Option<&Outcome> {
+        match self {
+            SyncError::GraphAfterCreates { made, .. } => Some(made),
+            _ => None,
+        }
+    }
 }
 
 /// What the caller asks of a sync.
@@ -462,9 +474,16 @@ pub async fn sync(
         let early = early?;
         let read = match read {
             Err(error) if outcome.counts.created > 0 => {
+                for action in early {
+                    if let Action::Create(create) = action {
+                        outcome.plan.creates.push(create);
+                    }
+                }
+                outcome.read_time = started.elapsed();
+                outcome.interrupted = stop.stopped();
                 return Err(SyncError::GraphAfterCreates {
-                    created: outcome.counts.created,
                     error,
+                    made: Box::new(outcome),
                 });
             }
             read => read?,

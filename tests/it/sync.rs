@@ -389,9 +389,13 @@ fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
     s.sim.with(|st| st.behaviour.failing_page = Some(2));
     let error = s.run_with(None, true).unwrap_err();
     let text = error.to_string();
-    let SyncError::GraphAfterCreates { created, .. } = error else {
+    let SyncError::GraphAfterCreates { made, .. } = error else {
         panic!("{text}");
     };
+    let created = made.counts.created;
+    // What was made is there for the report and the CSV of changes.
+    assert_eq!(made.plan.creates.len() as i64, created);
+    assert!(made.plan.updates.is_empty() && made.failures.is_empty());
     assert!(
         text.contains("new users created while reading are remembered, nothing else was written"),
         "{text}"

@@ -346,13 +346,16 @@ impl State {
     }
 
     /// Runs the statement `sql` once for each row, `execute` binding the row, all in one
-    /// transaction: every row is written or none.
+    /// transaction: every row is written or none (no rows, no transaction).
     fn execute_each<T>(
         &mut self,
         sql: &str,
         rows: &[T],
         execute: impl Fn(&mut rusqlite::Statement<'_>, &T) -> rusqlite::Result<usize>,
     ) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let run = |db: &mut Connection| {
             let tx = db.transaction()?;
             {

@@ -126,7 +126,7 @@ pub struct Outcome {
     pub target_writes: u64,
     /// Reading both sides (creates certain early go out meanwhile).
     pub read_time: Duration,
-    /// Writing, once the plan is made (creates made while reading are in the read's time).
+    /// From the first write to the last (creates made while reading overlap the read).
     pub write_time: Duration,
 }
 
@@ -403,6 +403,7 @@ pub async fn sync(
             .map(|rate| Arc::new(Pacer::new(rate))),
         stop,
         concurrency: config.sync.concurrency,
+        began: std::sync::OnceLock::new(),
     };
     let mut outcome = Outcome {
         plan: Plan::default(),
@@ -480,6 +481,7 @@ pub async fn sync(
                     }
                 }
                 outcome.read_time = started.elapsed();
+                outcome.write_time = writer.write_time();
                 outcome.interrupted = stop.stopped();
                 return Err(SyncError::GraphAfterCreates {
                     error,
@@ -542,9 +544,8 @@ pub async fn sync(
         outcome.plan.creates.clear();
         outcome.plan.updates.clear();
     } else if let Some(state) = state {
-        let writing = Instant::now();
         apply(&writer, state, &mut outcome, early).await?;
-        outcome.write_time = writing.elapsed();
+        outcome.write_time = writer.write_time();
         tracing::info!(
             created = outcome.counts.created,
             updated = outcome.counts.updated,
@@ -701,6 +702,8 @@ struct Writer<'a> {
     pacer: Option<Arc<Pacer>>,
     stop: &'a StopSignal,
     concurrency: usize,
+    /// When the first write was handed out.
+    began: std::sync::OnceLock<Instant>,
 }
 
 /// Stops a stream's writer tasks when the stream ends, however it ends.
@@ -713,6 +716,11 @@ impl Drop for Quit {
 }
 
 impl Writer<'_> {
+    /// The time since the first write was handed out, if one was.
+    fn write_time(&self) -> Duration {
+        self.began.get().map_or(Duration::ZERO, Instant::elapsed)
+    }
+
     /// Makes the writes and records each in the state; returns the writes sent, done or
     /// failed (kept for the report). Every create is marked pending in the state before
     /// its request goes out, so that a create cut short is looked up on the next run
@@ -743,6 +751,7 @@ impl Writer<'_> {
             if self.stop.stopped() {
                 break;
             }
+            self.began.get_or_init(Instant::now);
             for written in self.write_batch(batch).await {
                 self.note(Ok(written), outcome, &mut sent, &mut record);
             }
@@ -795,8 +804,9 @@ impl Writer<'_> {
                     }
                 }
                 taken = input.recv_many(&mut chunk, PENDING_AHEAD), if room => {
-                    if taken == 0 || halted() || self.stop.stopped() {
-                        if halted() || self.stop.stopped() {
+                    let stopping = halted() || self.stop.stopped();
+                    if taken == 0 || stopping {
+                        if stopping {
                             quit.0.stop();
                         }
                         // The writers end once the queue is empty.
@@ -804,6 +814,7 @@ impl Writer<'_> {
                         continue;
                     }
                     state.create_pending(&pending_rows(&chunk))?;
+                    self.began.get_or_init(Instant::now);
                     for action in chunk.drain(..) {
                         if work.as_ref().is_some_and(|w| w.send(action).is_ok()) {
                             queued += 1;

@@ -657,8 +657,11 @@ pub fn plan(
 /// so no later user can share a key. A user the state file does not know, whose key no
 /// target user has, is then created, exactly as [`plan`] would.
 pub struct EarlyCreates<'a> {
-    /// The listed target users' keys, as compared.
-    listed: FastSet<Cow<'a, str>>,
+    /// The listed target users.
+    target: &'a [Listed],
+    /// Their keys, as compared; built for the first user the state does not know (on a
+    /// quiet night, none).
+    listed: Option<FastSet<Cow<'a, str>>>,
     owned: &'a HashMap<String, Owned>,
     fold_key: bool,
     create_disabled: bool,
@@ -695,11 +698,8 @@ impl<'a> EarlyCreates<'a> {
         let key_index = mapping.field_index(mapping.match_key())?;
         let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
         Some(EarlyCreates {
-            listed: target
-                .iter()
-                .filter_map(|u| u.key.as_ref())
-                .map(|key| compared_key(key, fold_key))
-                .collect(),
+            target,
+            listed: None,
             owned,
             fold_key,
             create_disabled: options.create_disabled,
@@ -722,7 +722,15 @@ impl<'a> EarlyCreates<'a> {
             }
             _ => return Early::Later(user),
         };
-        if self.listed.contains(key.as_ref()) {
+        let (target, fold_key) = (self.target, self.fold_key);
+        let listed = self.listed.get_or_insert_with(|| {
+            target
+                .iter()
+                .filter_map(|u| u.key.as_ref())
+                .map(|key| compared_key(key, fold_key))
+                .collect()
+        });
+        if listed.contains(key.as_ref()) {
             return Early::Later(user);
         }
         let key = key.into_owned();

@@ -210,7 +210,12 @@ pub(super) fn run_once(
             print_verdict(&outcome.verdict);
             print_failures(&outcome.failures);
         }
-        Err(RunError::Sync(e)) => print_error(e),
+        Err(RunError::Sync(e)) => {
+            if let Some(made) = e.made() {
+                print_failures(&made.failures);
+            }
+            print_error(e);
+        }
         // Its problems are printed already.
         Err(RunError::Setup(_)) => {}
     }

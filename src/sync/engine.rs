@@ -43,8 +43,9 @@ pub enum SyncError {
     /// (no other write is made before the read completes).
     #[error(
         "reading users from Graph failed; {created} new users created while reading are \
-         remembered, nothing else was written: {error}",
-        created = .made.counts.created
+         remembered ({failed} creates failed), nothing else was written: {error}",
+        created = .made.counts.created,
+        failed = .made.counts.failed
     )]
     GraphAfterCreates {
         /// Why the read failed.
@@ -266,7 +267,7 @@ pub async fn read_source(
 pub struct Read {
     /// The users left to the plan.
     pub users: Vec<SourceUser>,
-    /// Users created while reading ([`EarlyCreates`]).
+    /// Creates handed to the writers while reading ([`EarlyCreates`]).
     pub created: usize,
     /// Users left alone while reading, and why.
     pub skipped: Vec<Skipped>,
@@ -338,15 +339,21 @@ impl Sorter<'_> {
         let Some((listed, decider)) = &mut self.ready else {
             return;
         };
-        if let (Some(decider), Some((_, writers))) = (decider, early) {
+        // Once the writers are gone (the run was stopped, or the state failed), every user
+        // is left to the plan.
+        if let (Some(decider), Some((_, writers))) = (decider, early)
+            && !writers.is_closed()
+        {
             for user in read.users.split_off(self.from) {
                 match decider.decide(user) {
                     Early::Later(user) => read.users.push(user),
                     Early::Skip(skipped) => read.skipped.push(skipped),
-                    // Should the writers be gone, the run fails with their error.
+                    // A create the writers can no longer take is one of a stopped run's
+                    // writes never sent.
                     Early::Create(create) => {
-                        read.created += 1;
-                        let _ = writers.send(Action::Create(create));
+                        if writers.send(Action::Create(create)).is_ok() {
+                            read.created += 1;
+                        }
                     }
                 }
             }
@@ -404,6 +411,7 @@ pub async fn sync(
         stop,
         concurrency: config.sync.concurrency,
         began: std::sync::OnceLock::new(),
+        ended: std::sync::Mutex::new(None),
     };
     let mut outcome = Outcome {
         plan: Plan::default(),
@@ -474,7 +482,7 @@ pub async fn sync(
         );
         let early = early?;
         let read = match read {
-            Err(error) if outcome.counts.created > 0 => {
+            Err(error) if !early.is_empty() => {
                 for action in early {
                     if let Action::Create(create) = action {
                         outcome.plan.creates.push(create);
@@ -483,6 +491,7 @@ pub async fn sync(
                 outcome.read_time = started.elapsed();
                 outcome.write_time = writer.write_time();
                 outcome.interrupted = stop.stopped();
+                count_requests(&mut outcome, &client, target.as_ref());
                 return Err(SyncError::GraphAfterCreates {
                     error,
                     made: Box::new(outcome),
@@ -540,9 +549,14 @@ pub async fn sync(
     }
     outcome.plan = plan;
     if state.is_some() && matches!(outcome.verdict, Verdict::Refuse(_)) {
-        // A refused run sends nothing, and after a run the plan holds the writes sent.
+        // A refused run sends nothing more, and after a run the plan holds the writes sent.
         outcome.plan.creates.clear();
         outcome.plan.updates.clear();
+        for action in early {
+            if let Action::Create(create) = action {
+                outcome.plan.creates.push(create);
+            }
+        }
     } else if let Some(state) = state {
         apply(&writer, state, &mut outcome, early).await?;
         outcome.write_time = writer.write_time();
@@ -556,13 +570,18 @@ pub async fn sync(
             "wrote"
         );
     }
+    count_requests(&mut outcome, &client, target.as_ref());
+    Ok(outcome)
+}
+
+/// Notes in `outcome` the requests made to both sides.
+fn count_requests(outcome: &mut Outcome, client: &GraphClient, target: &dyn Target) {
     outcome.graph_requests = client.stats.requests.load(Ordering::Relaxed);
     outcome.graph_retries = client.stats.retries.load(Ordering::Relaxed);
     let stats = target.stats();
     outcome.target_requests = stats.requests.load(Ordering::Relaxed);
     outcome.target_retries = stats.retries.load(Ordering::Relaxed);
     outcome.target_writes = stats.writes.load(Ordering::Relaxed);
-    Ok(outcome)
 }
 
 /// Every target user, kept flat as its page arrives.
@@ -704,6 +723,8 @@ struct Writer<'a> {
     concurrency: usize,
     /// When the first write was handed out.
     began: std::sync::OnceLock<Instant>,
+    /// When the last write completed.
+    ended: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Stops a stream's writer tasks when the stream ends, however it ends.
@@ -716,9 +737,13 @@ impl Drop for Quit {
 }
 
 impl Writer<'_> {
-    /// The time since the first write was handed out, if one was.
+    /// The time from the first write handed out to the last completed.
     fn write_time(&self) -> Duration {
-        self.began.get().map_or(Duration::ZERO, Instant::elapsed)
+        let ended = self.ended.lock().ok().and_then(|ended| *ended);
+        match (self.began.get(), ended) {
+            (Some(began), Some(ended)) => ended.saturating_duration_since(*began),
+            _ => Duration::ZERO,
+        }
     }
 
     /// Makes the writes and records each in the state; returns the writes sent, done or
@@ -779,7 +804,7 @@ impl Writer<'_> {
         let quit = Quit(StopSignal::default());
         let (work, queue) = tokio::sync::mpsc::unbounded_channel();
         let mut work = Some(work);
-        let mut results = self.spawn_writers(queue, &quit.0);
+        let mut results = self.spawn_writers(queue, &quit.0, halt);
         let halted = || halt.is_some_and(StopSignal::stopped);
         let mut sent = Vec::new();
         let mut record = Vec::new();
@@ -808,6 +833,7 @@ impl Writer<'_> {
                     if taken == 0 || stopping {
                         if stopping {
                             quit.0.stop();
+                            input.close();
                         }
                         // The writers end once the queue is empty.
                         work = None;
@@ -822,7 +848,9 @@ impl Writer<'_> {
                     }
                 }
                 () = stopped(self.stop, halt), if work.is_some() => {
+                    // No more writes are taken; the writes under way finish.
                     quit.0.stop();
+                    input.close();
                     work = None;
                 }
             }
@@ -840,6 +868,9 @@ impl Writer<'_> {
         sent: &mut Vec<Action>,
         record: &mut Vec<Owned>,
     ) {
+        if let Ok(mut ended) = self.ended.lock() {
+            *ended = Some(Instant::now());
+        }
         let (action, result) = match written {
             Ok(written) => written,
             Err(failure) => {
@@ -883,12 +914,13 @@ impl Writer<'_> {
     /// Starts `concurrency` writer tasks that take the next write from `queue` as soon as
     /// one is done, so that the requests never wait for the stream's bookkeeping; each write
     /// also runs as a task of its own, which keeps a panic to the one user whose write it
-    /// was. They end when the queue is empty and closed, or on a stop (of the run, or
-    /// `quit`).
+    /// was. They end when the queue is empty and closed, or on a stop (of the run, `quit`
+    /// or `halt`).
     fn spawn_writers(
         &self,
         queue: UnboundedReceiver<Action>,
         quit: &StopSignal,
+        halt: Option<&StopSignal>,
     ) -> UnboundedReceiver<Result<Written, Failure>> {
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
@@ -898,12 +930,13 @@ impl Writer<'_> {
             let target = Arc::clone(&self.target);
             let pacer = self.pacer.clone();
             let key = self.mapping.match_key().to_owned();
-            let (stop, quit) = (self.stop.clone(), quit.clone());
+            let stops = [Some(self.stop), Some(quit), halt].map(|s| s.cloned());
+            let stop = self.stop.clone();
             tokio::spawn(async move {
                 loop {
                     let next = queue.lock().await.recv().await;
                     let Some(action) = next else { break };
-                    if stop.stopped() || quit.stopped() {
+                    if stops.iter().flatten().any(StopSignal::stopped) {
                         break;
                     }
                     let (user, name) = (action.label().to_owned(), action.name());

@@ -665,8 +665,9 @@ pub struct EarlyCreates<'a> {
     owned: &'a HashMap<String, Owned>,
     fold_key: bool,
     create_disabled: bool,
-    /// The keys created so far. A second user with one of them (which Entra does not allow)
-    /// is skipped, never created again.
+    /// The keys created so far. A second user with one of them (Entra allows that only
+    /// across a change made while the read goes on, such as a principal name given up by one
+    /// user and taken by another) is skipped, never created again.
     created: FastSet<String>,
 }
 
@@ -738,8 +739,8 @@ impl<'a> EarlyCreates<'a> {
             return Early::Skip(Skipped {
                 label: user.label,
                 reason: format!(
-                    "read a second time, or sharing the key `{key}` with a user created \
-                     earlier in this run; left alone"
+                    "shares the key `{key}` with a user created earlier in this run (Entra \
+                     changed while it was read); left alone until the next run"
                 ),
             });
         }

@@ -624,6 +624,10 @@ fn an_always_failing_graph_page_deactivates_no_one() {
         s.behaviour.failing_page = Some(1);
     });
     let hire = w.hire();
+    // The hire is not on the first page (pages of 25, in id order), the only one read: no
+    // create is certain before the read fails, so nothing at all is written.
+    let ids = w.graph.with(|s| s.tenant.ids());
+    assert!(hire > ids[24], "the hire sorts into the first page");
     let before = w.server.users();
     let run = w.run(&["--allow-deactivations", "100"]);
     assert_eq!(run.code, 2, "{run}");

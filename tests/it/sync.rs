@@ -28,6 +28,8 @@ struct MemoryTarget {
     refuse: Mutex<Option<TargetError>>,
     /// Opened by the first create.
     opens_on_create: Mutex<Option<Gate>>,
+    /// Stopped by the first create.
+    stops_on_create: Mutex<Option<StopSignal>>,
 }
 
 impl MemoryTarget {
@@ -74,6 +76,9 @@ impl Target for MemoryTarget {
     async fn create(&self, record: &Record) -> Result<TargetUser, TargetError> {
         self.stats.count(true);
         self.refused()?;
+        if let Some(stop) = self.stops_on_create.lock().unwrap().take() {
+            stop.stop();
+        }
         if let Some(gate) = self.opens_on_create.lock().unwrap().take() {
             gate.open();
         }
@@ -145,6 +150,15 @@ fn setup(users: usize, sync_lines: &str) -> Setup {
 
 impl Setup {
     fn run_with(&self, allow: Option<usize>, apply: bool) -> Result<Outcome, SyncError> {
+        self.run_stoppable(allow, apply, &StopSignal::default())
+    }
+
+    fn run_stoppable(
+        &self,
+        allow: Option<usize>,
+        apply: bool,
+        stop: &StopSignal,
+    ) -> Result<Outcome, SyncError> {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let options = SyncOptions {
@@ -161,7 +175,7 @@ impl Setup {
                     &owned,
                     Some(&mut state),
                     &options,
-                    &StopSignal::default(),
+                    stop,
                 )
                 .await
             } else {
@@ -173,7 +187,7 @@ impl Setup {
                     &owned,
                     None,
                     &options,
-                    &StopSignal::default(),
+                    stop,
                 )
                 .await
             }
@@ -397,7 +411,10 @@ fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
     assert_eq!(made.plan.creates.len() as i64, created);
     assert!(made.plan.updates.is_empty() && made.failures.is_empty());
     assert!(
-        text.contains("new users created while reading are remembered, nothing else was written"),
+        text.contains(&format!(
+            "{created} new users created while reading are remembered (0 creates failed), \
+             nothing else was written"
+        )),
         "{text}"
     );
     let made = s.target.users.lock().unwrap().len();
@@ -426,6 +443,33 @@ fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
         .map(|u| u.data["userName"].as_str().unwrap())
         .collect();
     assert_eq!((users.len(), names.len()), (2500, 2500), "everyone once");
+}
+
+#[test]
+fn a_stop_while_creating_during_the_read_sends_nothing_more() {
+    let s = setup(2500, "");
+    hold_the_last_page_until_a_create(&s);
+    let stop = StopSignal::default();
+    *s.target.stops_on_create.lock().unwrap() = Some(stop.clone());
+    let outcome = s.run_stoppable(None, true, &stop).unwrap();
+    assert!(outcome.interrupted);
+    assert_eq!(outcome.exit_code(), 1);
+    // Only the creates under way when the stop came (at most one per writer) were made, and
+    // each is in the report and the state.
+    let made = s.target.users.lock().unwrap().len();
+    assert!((1..=8).contains(&made), "{made} made after the stop");
+    assert_eq!(outcome.counts.created as usize, made);
+    assert_eq!(outcome.plan.creates.len(), made);
+    assert_eq!(outcome.source_users, 2500, "the read went on to the end");
+    let owned = State::peek_owned(&s.config.sync.state).unwrap();
+    assert_eq!(
+        owned.values().filter(|o| o.target_id.is_some()).count(),
+        made
+    );
+
+    let next = s.run();
+    assert_eq!(next.counts.created as usize, 2500 - made);
+    assert_eq!(s.target.users.lock().unwrap().len(), 2500);
 }
 
 #[test]

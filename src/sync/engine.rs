@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, UserPager, UserQuery};
 use crate::mapping::{Context, Mapping};
-use crate::state::{Owned, RunCounts, State, StateError};
+use crate::state::{Owned, OwnedUsers, RunCounts, State, StateError};
 use crate::target::{Target, TargetError, TargetUser, Write};
 
 /// Why a sync failed. Nothing was written to the target, except the creates a failed read
@@ -288,7 +288,7 @@ impl Read {
 /// whole read.
 pub struct Alongside<'a> {
     /// The state's owned users.
-    owned: &'a HashMap<String, Owned>,
+    owned: &'a OwnedUsers,
     /// The target's users, set when the listing is complete.
     listing: &'a std::sync::OnceLock<Vec<Listed>>,
     /// The run's plan options, and where the writers take creates from.
@@ -298,7 +298,7 @@ pub struct Alongside<'a> {
 impl<'a> Alongside<'a> {
     /// Records are dropped, nothing is created while reading.
     pub fn new(
-        owned: &'a HashMap<String, Owned>,
+        owned: &'a OwnedUsers,
         listing: &'a std::sync::OnceLock<Vec<Listed>>,
     ) -> Alongside<'a> {
         Alongside {
@@ -380,7 +380,7 @@ pub async fn sync(
     config: &Config,
     mapping: &Mapping,
     target: &Arc<dyn Target>,
-    owned: &HashMap<String, Owned>,
+    owned: &OwnedUsers,
     mut state: Option<&mut State>,
     options: &SyncOptions,
     stop: &StopSignal,
@@ -606,7 +606,7 @@ async fn look_up(
     mapping: &Mapping,
     target: &dyn Target,
     source: &[SourceUser],
-    owned: &HashMap<String, Owned>,
+    owned: &OwnedUsers,
 ) -> Result<Vec<TargetUser>, TargetError> {
     let key_field = mapping.match_key();
     let present: std::collections::HashSet<&str> =

@@ -19,7 +19,6 @@
 //!   touched.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
@@ -27,7 +26,7 @@ use serde_json::Value as Json;
 
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
-use crate::state::Owned;
+use crate::state::{Owned, OwnedUsers};
 use crate::target::{FieldChange, TargetUser};
 
 /// A target user as the planner keeps it: the target's id and version, its match key and
@@ -358,7 +357,7 @@ pub fn plan(
     mapping: &Mapping,
     sources: Vec<SourceUser>,
     target: &[Listed],
-    owned: &HashMap<String, Owned>,
+    owned: &OwnedUsers,
     options: PlanOptions,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -662,7 +661,7 @@ pub struct EarlyCreates<'a> {
     /// Their keys, as compared; built for the first user the state does not know (on a
     /// quiet night, none).
     listed: Option<FastSet<Cow<'a, str>>>,
-    owned: &'a HashMap<String, Owned>,
+    owned: &'a OwnedUsers,
     fold_key: bool,
     create_disabled: bool,
     /// The keys created so far. A second user with one of them (Entra allows that only
@@ -687,7 +686,7 @@ impl<'a> EarlyCreates<'a> {
     pub fn new(
         mapping: &Mapping,
         target: &'a [Listed],
-        owned: &'a HashMap<String, Owned>,
+        owned: &'a OwnedUsers,
         options: &PlanOptions,
     ) -> Option<EarlyCreates<'a>> {
         if options.partial_view

@@ -1,12 +1,12 @@
 //! The planner's rules, one by one, on a small SCIM mapping.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use userload::config::Mode;
 use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
-use userload::state::Owned;
+use userload::state::{Owned, OwnedUsers};
 use userload::sync::plan::{
     Early, EarlyCreates, Listed, Plan, PlanOptions, SourceUser, UpdateKind, plan,
 };
@@ -83,6 +83,10 @@ fn owned(entra_id: &str, key: &str, target_id: &str) -> (String, Owned) {
     )
 }
 
+fn owned_users<const N: usize>(users: [(String, Owned); N]) -> OwnedUsers {
+    users.into_iter().collect()
+}
+
 fn options() -> PlanOptions {
     PlanOptions {
         mode: Mode::CreateUpdate,
@@ -103,7 +107,7 @@ fn new_users_are_created_but_disabled_ones_only_when_asked() {
             source(&m, entra("e2", "bob@x.com", false, "Eng")),
         ]
     };
-    let p = plan(&m, sources(), &[], &HashMap::new(), options());
+    let p = plan(&m, sources(), &[], &OwnedUsers::default(), options());
     assert_eq!(p.creates.len(), 1);
     assert_eq!(p.creates[0].key, "ann@x.com");
     assert_eq!(p.skipped.len(), 1);
@@ -113,7 +117,7 @@ fn new_users_are_created_but_disabled_ones_only_when_asked() {
         ..options()
     };
     assert_eq!(
-        plan(&m, sources(), &[], &HashMap::new(), with_disabled)
+        plan(&m, sources(), &[], &OwnedUsers::default(), with_disabled)
             .creates
             .len(),
         2
@@ -122,7 +126,7 @@ fn new_users_are_created_but_disabled_ones_only_when_asked() {
         mode: Mode::UpdateOnly,
         ..options()
     };
-    let p = plan(&m, sources(), &[], &HashMap::new(), update_only);
+    let p = plan(&m, sources(), &[], &OwnedUsers::default(), update_only);
     assert!(p.creates.is_empty());
     assert!(p.skipped.iter().any(|s| s.reason.contains("update_only")));
 }
@@ -138,7 +142,7 @@ fn a_match_by_key_ignores_case_and_writes_only_changed_fields() {
             entra("e1", "ann@X.com", true, "Senior Engineer"),
         )],
         &targets,
-        &HashMap::new(),
+        &OwnedUsers::default(),
         options(),
     );
     assert!(p.creates.is_empty());
@@ -162,7 +166,7 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
         &m,
         vec![source(&m, user.clone())],
         &[target("t1", "ann@x.com", true, "Engineer")],
-        &HashMap::new(),
+        &OwnedUsers::default(),
         options(),
     );
     assert!(p.is_empty());
@@ -173,7 +177,7 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
     // The target shows the title otherwise (it normalises it), but userload wrote this very
     // record last time: no write.
     let record = source(&m, user.clone()).mapped.unwrap();
-    let mut state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let mut state = owned_users([owned("e1", "ann@x.com", "t1")]);
     state.get_mut("e1").unwrap().hash = Some(record.hash.clone());
     let p = plan(
         &m,
@@ -189,7 +193,7 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
 #[test]
 fn a_renamed_user_is_updated_through_the_state_not_created_again() {
     let m = mapping();
-    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let state = owned_users([owned("e1", "ann@x.com", "t1")]);
     let p = plan(
         &m,
         vec![source(&m, entra("e1", "ann.lee@x.com", true, "Eng"))],
@@ -207,7 +211,7 @@ fn a_renamed_user_is_updated_through_the_state_not_created_again() {
 #[test]
 fn two_entra_users_with_one_key_are_both_skipped_and_their_target_user_kept() {
     let m = mapping();
-    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let state = owned_users([owned("e1", "ann@x.com", "t1")]);
     let p = plan(
         &m,
         vec![
@@ -231,7 +235,7 @@ fn two_entra_users_with_one_key_are_both_skipped_and_their_target_user_kept() {
 #[test]
 fn leavers_are_deactivated_only_if_owned_and_only_when_deactivate_is_on() {
     let m = mapping();
-    let state = HashMap::from([
+    let state = owned_users([
         owned("e1", "ann@x.com", "t1"),
         owned("e2", "bob@x.com", "t2"),
     ]);
@@ -265,7 +269,7 @@ fn leavers_are_deactivated_only_if_owned_and_only_when_deactivate_is_on() {
 #[test]
 fn disabling_and_enabling_in_entra_deactivates_and_reactivates() {
     let m = mapping();
-    let state = HashMap::from([
+    let state = owned_users([
         owned("e1", "ann@x.com", "t1"),
         owned("e2", "bob@x.com", "t2"),
     ]);
@@ -306,7 +310,7 @@ fn disabling_and_enabling_in_entra_deactivates_and_reactivates() {
 #[test]
 fn an_owned_user_deleted_in_the_target_is_forgotten_and_created_again() {
     let m = mapping();
-    let state = HashMap::from([
+    let state = owned_users([
         owned("e1", "ann@x.com", "t1"),
         owned("e2", "bob@x.com", "t2"),
     ]);
@@ -327,7 +331,7 @@ fn an_owned_user_deleted_in_the_target_is_forgotten_and_created_again() {
 #[test]
 fn users_the_mapping_skips_are_reported_and_never_deactivated() {
     let m = mapping();
-    let state = HashMap::from([owned("e1", "ann@x.com", "t1")]);
+    let state = owned_users([owned("e1", "ann@x.com", "t1")]);
     let p = plan(
         &m,
         vec![source(&m, json!({"id": "e1", "accountEnabled": true}))],
@@ -377,7 +381,7 @@ fn the_creates_decided_while_reading_are_exactly_the_plans() {
         target("t1", "listed@x.com", true, "Eng"),
         target("t2", "owned@x.com", true, "Eng"),
     ];
-    let owned: HashMap<String, Owned> = [owned("e3", "owned@x.com", "t2")].into();
+    let owned = owned_users([owned("e3", "owned@x.com", "t2")]);
     let whole = plan(&m, users(), &listed, &owned, options());
     let mut early = EarlyCreates::new(&m, &listed, &owned, &options()).unwrap();
     let (created, rest) = decide_early(&mut early, users());
@@ -403,7 +407,7 @@ fn nothing_is_created_while_reading_unless_entra_keeps_the_key_unique() {
         assert_ne!(text, MAPPING);
         mapping::compile_source(&SourceText::new("m.toml", &text), Options::default()).unwrap()
     };
-    let owned = HashMap::new();
+    let owned = OwnedUsers::default();
     for (lines, unique) in [
         (
             "source = \"userPrincipalName\"\nconvert = [\"lower\", \"trim\"]",
@@ -446,7 +450,7 @@ fn nothing_is_created_while_reading_unless_entra_keeps_the_key_unique() {
 #[test]
 fn a_key_read_twice_is_created_once_and_the_second_user_reported() {
     let m = mapping();
-    let owned = HashMap::new();
+    let owned = OwnedUsers::default();
     let mut early = EarlyCreates::new(&m, &[], &owned, &options()).unwrap();
     let first = early.decide(source(&m, entra("e1", "ann@x.com", true, "Eng")));
     assert!(matches!(first, Early::Create(_)), "{first:?}");

@@ -132,6 +132,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A sync that has not read or written anything yet; `owned` target users are owned.
+    fn new(owned: usize) -> Outcome {
+        Outcome {
+            plan: Plan::default(),
+            held: Vec::new(),
+            verdict: Verdict::Proceed,
+            source_users: 0,
+            target_users: 0,
+            owned,
+            counts: RunCounts::default(),
+            failures: Vec::new(),
+            interrupted: false,
+            graph_requests: 0,
+            graph_retries: 0,
+            target_retries: 0,
+            target_requests: 0,
+            target_writes: 0,
+            read_time: Duration::ZERO,
+            write_time: Duration::ZERO,
+        }
+    }
+
     /// The exit status: 0 all done, 1 some writes failed, deactivations were held or the run
     /// was stopped, 2 refused.
     pub fn exit_code(&self) -> i32 {
@@ -413,24 +435,7 @@ pub async fn sync(
         began: std::sync::OnceLock::new(),
         ended: std::sync::Mutex::new(None),
     };
-    let mut outcome = Outcome {
-        plan: Plan::default(),
-        held: Vec::new(),
-        verdict: Verdict::Proceed,
-        source_users: 0,
-        target_users: 0,
-        owned: owned.values().filter(|o| o.target_id.is_some()).count(),
-        counts: RunCounts::default(),
-        failures: Vec::new(),
-        interrupted: false,
-        graph_requests: 0,
-        graph_retries: 0,
-        target_retries: 0,
-        target_requests: 0,
-        target_writes: 0,
-        read_time: Duration::ZERO,
-        write_time: Duration::ZERO,
-    };
+    let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
     let (read, listed, early, read_end) = if config.target.list {
         let listing = std::sync::OnceLock::new();
         // A run that writes user by user starts the creates it is certain of while Entra
@@ -483,11 +488,7 @@ pub async fn sync(
         let early = early?;
         let read = match read {
             Err(error) if !early.is_empty() => {
-                for action in early {
-                    if let Action::Create(create) = action {
-                        outcome.plan.creates.push(create);
-                    }
-                }
+                keep_sent(&mut outcome.plan, early);
                 outcome.read_time = started.elapsed();
                 outcome.write_time = writer.write_time();
                 outcome.interrupted = stop.stopped();
@@ -552,11 +553,7 @@ pub async fn sync(
         // A refused run sends nothing more, and after a run the plan holds the writes sent.
         outcome.plan.creates.clear();
         outcome.plan.updates.clear();
-        for action in early {
-            if let Action::Create(create) = action {
-                outcome.plan.creates.push(create);
-            }
-        }
+        keep_sent(&mut outcome.plan, early);
     } else if let Some(state) = state {
         apply(&writer, state, &mut outcome, early).await?;
         outcome.write_time = writer.write_time();
@@ -695,14 +692,19 @@ async fn apply(
     } else {
         outcome.held = deactivations;
     }
-    for action in sent {
-        match action {
-            Action::Create(c) => outcome.plan.creates.push(c),
-            Action::Update(u) => outcome.plan.updates.push(u),
-        }
-    }
+    keep_sent(&mut outcome.plan, sent);
     outcome.interrupted = writer.stop.stopped();
     Ok(())
+}
+
+/// Puts the writes sent back in the plan, which after a run holds those alone.
+fn keep_sent(plan: &mut Plan, sent: Vec<Action>) {
+    for action in sent {
+        match action {
+            Action::Create(c) => plan.creates.push(c),
+            Action::Update(u) => plan.updates.push(u),
+        }
+    }
 }
 
 /// How many completed writes are remembered in one state transaction.

@@ -651,7 +651,8 @@ pub fn plan(
 
 /// Decides, while Entra is still being read, which users [`plan`] is certain to create, so
 /// that their creates need not wait for the end of the read. It only exists where that is
-/// certain whatever the rest of the read brings: the target's listing is complete, the run
+/// certain whatever the rest of the read brings: the target's listing is complete (which
+/// also keeps creates from shifting the pages of a listing still being read), the run
 /// creates users, and Entra keeps the match key unique ([`Mapping::key_is_unique_in_entra`]),
 /// so no later user can share a key. A user the state file does not know, whose key no
 /// target user has, is then created, exactly as [`plan`] would.

@@ -226,9 +226,8 @@ pub(super) fn run_once(
         seconds = ran.seconds,
         "run finished"
     );
-    // A run that failed has the changes it made anyway (creates made before the Graph read
-    // failed), else the header only, so that last night's rows are never taken for
-    // tonight's.
+    // A run that failed has the changes it made before it failed, if any, else the header
+    // only, so that last night's rows are never taken for tonight's.
     let report = || report_json(&args.config, Some(&config), &ran);
     let failed_output = !write_outputs(args, report, || {
         ran.made()
@@ -325,7 +324,7 @@ enum RunError {
     /// The mapping or the target could not be set up.
     #[error("{0}")]
     Setup(String),
-    /// The sync failed before writing, or the state file failed.
+    /// The sync failed ([`engine::SyncError`] says what it may have written).
     #[error(transparent)]
     Sync(engine::SyncError),
 }

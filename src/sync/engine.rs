@@ -31,9 +31,9 @@ use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, OwnedUsers, RunCounts, State, StateError};
 use crate::target::{Target, TargetError, TargetUser, Write};
 
-/// Why a sync failed. Nothing was written to the target, except the creates a failed read
-/// had made ([`SyncError::GraphAfterCreates`]) and when the state file failed while the
-/// writes were going on.
+/// Why a sync failed. Nothing was written to the target, except by the syncs that failed
+/// once they had written: [`SyncError::GraphAfterCreates`] and
+/// [`SyncError::StateAfterWrites`], which hold what was made.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Reading Entra failed: the run stops before planning, so nothing is deactivated.
@@ -60,13 +60,23 @@ pub enum SyncError {
     /// The state file is unusable.
     #[error("{0}")]
     State(#[from] StateError),
+    /// The state file failed once writes had been made: they are in the report and the CSV
+    /// of changes, and those it could not remember are found again by key on the next run.
+    #[error("{error} (after {} writes to the target)", .made.plan.creates.len() + .made.plan.updates.len())]
+    StateAfterWrites {
+        /// Why the state file failed.
+        error: StateError,
+        /// What was written.
+        made: Box<Outcome>,
+    },
 }
 
 impl SyncError {
     /// What a failed sync wrote anyway, if anything.
     pub fn made(&self) -> Option<&Outcome> {
         match self {
-            SyncError::GraphAfterCreates { made, .. } => Some(made),
+            SyncError::GraphAfterCreates { made, .. }
+            | SyncError::StateAfterWrites { made, .. } => Some(made),
             _ => None,
         }
     }
@@ -436,7 +446,7 @@ pub async fn sync(
         ended: std::sync::Mutex::new(None),
     };
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
-    let (read, listed, early, read_end) = if config.target.list {
+    let (read, listed, read_end) = if config.target.list {
         let listing = std::sync::OnceLock::new();
         // A run that writes user by user starts the creates it is certain of while Entra
         // is still being read; a failed read stops them (those under way finish).
@@ -481,39 +491,27 @@ pub async fn sync(
                             .stream(creates, Some(&read_failed), state, &mut outcome)
                             .await
                     }
-                    _ => Ok(Vec::new()),
+                    _ => Ok(()),
                 }
             }
         );
-        let early = early?;
-        let read = match read {
-            Err(error) if !early.is_empty() => {
-                keep_sent(&mut outcome.plan, early);
-                outcome.read_time = started.elapsed();
-                outcome.write_time = writer.write_time();
-                outcome.interrupted = stop.stopped();
-                count_requests(&mut outcome, &client, target.as_ref());
-                return Err(SyncError::GraphAfterCreates {
-                    error,
-                    made: Box::new(outcome),
-                });
+        // The creates sent while reading are in the outcome's plan already.
+        let read = match (early, read) {
+            (Ok(()), Ok(read)) => read,
+            (Err(error), _) => return Err(failed_after(error, outcome, &client, &writer)),
+            (Ok(()), Err(error)) => {
+                return Err(failed_after(error.into(), outcome, &client, &writer));
             }
-            read => read?,
         };
         let (read, read_end) = read;
         let read_end = read_end.max(listed?);
-        (
-            read,
-            listing.into_inner().unwrap_or_default(),
-            early,
-            read_end,
-        )
+        (read, listing.into_inner().unwrap_or_default(), read_end)
     } else {
         let read =
             read_source(config, mapping, &options.sync_time, &client, expected, None).await?;
         let found = look_up(config, mapping, target.as_ref(), &read.users, owned).await?;
         let found = found.into_iter().map(|u| Listed::of(mapping, u)).collect();
-        (read, found, Vec::new(), Instant::now())
+        (read, found, Instant::now())
     };
     outcome.read_time = read_end - started;
     outcome.source_users = read.total();
@@ -548,14 +546,16 @@ pub async fn sync(
         Verdict::HoldDeactivations(m) => tracing::warn!("{m}"),
         Verdict::Refuse(m) => tracing::error!("{m}"),
     }
-    outcome.plan = plan;
+    // After a run the plan holds the writes sent, those made while reading first.
+    let early = std::mem::replace(&mut outcome.plan, plan).creates;
     if state.is_some() && matches!(outcome.verdict, Verdict::Refuse(_)) {
-        // A refused run sends nothing more, and after a run the plan holds the writes sent.
-        outcome.plan.creates.clear();
+        // A refused run sends nothing more.
+        outcome.plan.creates = early;
         outcome.plan.updates.clear();
-        keep_sent(&mut outcome.plan, early);
     } else if let Some(state) = state {
-        apply(&writer, state, &mut outcome, early).await?;
+        if let Err(error) = apply(&writer, state, &mut outcome, early).await {
+            return Err(failed_after(error, outcome, &client, &writer));
+        }
         outcome.write_time = writer.write_time();
         tracing::info!(
             created = outcome.counts.created,
@@ -569,6 +569,28 @@ pub async fn sync(
     }
     count_requests(&mut outcome, &client, target.as_ref());
     Ok(outcome)
+}
+
+/// The error of a sync that failed with `outcome` so far: with the writes it had made, if
+/// any, so that the report and the CSV of changes list them.
+fn failed_after(
+    error: SyncError,
+    mut outcome: Outcome,
+    client: &GraphClient,
+    writer: &Writer<'_>,
+) -> SyncError {
+    if outcome.plan.is_empty() {
+        return error;
+    }
+    outcome.write_time = writer.write_time();
+    outcome.interrupted = writer.stop.stopped();
+    count_requests(&mut outcome, client, writer.target.as_ref());
+    let made = Box::new(outcome);
+    match error {
+        SyncError::Graph(error) => SyncError::GraphAfterCreates { error, made },
+        SyncError::State(error) => SyncError::StateAfterWrites { error, made },
+        other => other,
+    }
 }
 
 /// Notes in `outcome` the requests made to both sides.
@@ -664,12 +686,12 @@ impl Action {
 }
 
 /// Writes the plan and records every outcome in the state; `early` are the creates sent
-/// while Entra was read.
+/// while Entra was read. The plan is left holding the writes sent (done or failed).
 async fn apply(
     writer: &Writer<'_>,
     state: &mut State,
     outcome: &mut Outcome,
-    early: Vec<Action>,
+    early: Vec<Create>,
 ) -> Result<(), SyncError> {
     let plan = &mut outcome.plan;
     state.forget(&plan.forget)?;
@@ -679,32 +701,20 @@ async fn apply(
     let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
         .into_iter()
         .partition(|u| u.kind == UpdateKind::Deactivate);
-    let mut first: Vec<Action> = std::mem::take(&mut plan.creates)
+    let mut first: Vec<Action> = std::mem::replace(&mut plan.creates, early)
         .into_iter()
         .map(Action::Create)
         .collect();
     first.extend(others.into_iter().map(Action::Update));
-    let mut sent = early;
-    sent.extend(writer.write(first, state, outcome).await?);
+    writer.write(first, state, outcome).await?;
     if matches!(outcome.verdict, Verdict::Proceed) && !writer.stop.stopped() {
         let deactivations = deactivations.into_iter().map(Action::Update).collect();
-        sent.extend(writer.write(deactivations, state, outcome).await?);
+        writer.write(deactivations, state, outcome).await?;
     } else {
         outcome.held = deactivations;
     }
-    keep_sent(&mut outcome.plan, sent);
     outcome.interrupted = writer.stop.stopped();
     Ok(())
-}
-
-/// Puts the writes sent back in the plan, which after a run holds those alone.
-fn keep_sent(plan: &mut Plan, sent: Vec<Action>) {
-    for action in sent {
-        match action {
-            Action::Create(c) => plan.creates.push(c),
-            Action::Update(u) => plan.updates.push(u),
-        }
-    }
 }
 
 /// How many completed writes are remembered in one state transaction.
@@ -748,8 +758,8 @@ impl Writer<'_> {
         }
     }
 
-    /// Makes the writes and records each in the state; returns the writes sent, done or
-    /// failed (kept for the report). Every create is marked pending in the state before
+    /// Makes the writes and records each in the state; the writes sent, done or failed, are
+    /// put back in the outcome's plan for the report. Every create is marked pending in the state before
     /// its request goes out, so that a create cut short is looked up on the next run
     /// rather than made twice.
     async fn write(
@@ -757,7 +767,7 @@ impl Writer<'_> {
         actions: Vec<Action>,
         state: &mut State,
         outcome: &mut Outcome,
-    ) -> Result<Vec<Action>, SyncError> {
+    ) -> Result<(), SyncError> {
         let Some(size) = self.target.batch_size() else {
             let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
             for action in actions {
@@ -772,7 +782,6 @@ impl Writer<'_> {
         while actions.peek().is_some() {
             batches.push(actions.by_ref().take(size.max(1)).collect::<Vec<_>>());
         }
-        let mut sent = Vec::new();
         let mut record = Vec::new();
         for batch in batches {
             if self.stop.stopped() {
@@ -780,7 +789,7 @@ impl Writer<'_> {
             }
             self.began.get_or_init(Instant::now);
             for written in self.write_batch(batch).await {
-                self.note(Ok(written), outcome, &mut sent, &mut record);
+                self.note(Ok(written), outcome, &mut record);
             }
             if record.len() >= RECORD_BATCH {
                 state.record(&record)?;
@@ -788,7 +797,7 @@ impl Writer<'_> {
             }
         }
         state.record(&record)?;
-        Ok(sent)
+        Ok(())
     }
 
     /// Makes the writes that arrive on `input`, a request each, as they arrive. The creates
@@ -802,13 +811,12 @@ impl Writer<'_> {
         halt: Option<&StopSignal>,
         state: &mut State,
         outcome: &mut Outcome,
-    ) -> Result<Vec<Action>, SyncError> {
+    ) -> Result<(), SyncError> {
         let quit = Quit(StopSignal::default());
         let (work, queue) = tokio::sync::mpsc::unbounded_channel();
         let mut work = Some(work);
         let mut results = self.spawn_writers(queue, &quit.0, halt);
         let halted = || halt.is_some_and(StopSignal::stopped);
-        let mut sent = Vec::new();
         let mut record = Vec::new();
         let mut chunk = Vec::with_capacity(PENDING_AHEAD);
         // Handed to the writers and not yet done.
@@ -820,7 +828,7 @@ impl Writer<'_> {
                 written = results.recv() => {
                     let Some(written) = written else { break };
                     queued = queued.saturating_sub(1);
-                    self.note(written, outcome, &mut sent, &mut record);
+                    self.note(written, outcome, &mut record);
                     // Remembered in transactions of a few thousand as the writes complete
                     // (about a second of writes at full speed): each commit rewrites the
                     // pages it touches, and writes lost with a crash are found again by key
@@ -858,16 +866,15 @@ impl Writer<'_> {
             }
         }
         state.record(&record)?;
-        Ok(sent)
+        Ok(())
     }
 
-    /// Notes how a write went: counted, and what the state should remember pushed to
-    /// `record`; the write is kept in `sent` for the report.
+    /// Notes how a write went: counted, what the state should remember pushed to `record`,
+    /// and the write put back in the outcome's plan for the report.
     fn note(
         &self,
         written: Result<Written, Failure>,
         outcome: &mut Outcome,
-        sent: &mut Vec<Action>,
         record: &mut Vec<Owned>,
     ) {
         if let Ok(mut ended) = self.ended.lock() {
@@ -910,7 +917,10 @@ impl Writer<'_> {
                 outcome.counts.failed += 1;
             }
         }
-        sent.push(action);
+        match action {
+            Action::Create(c) => outcome.plan.creates.push(c),
+            Action::Update(u) => outcome.plan.updates.push(u),
+        }
     }
 
     /// Starts `concurrency` writer tasks that take the next write from `queue` as soon as

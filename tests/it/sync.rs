@@ -30,6 +30,8 @@ struct MemoryTarget {
     opens_on_create: Mutex<Option<Gate>>,
     /// Stopped by the first create.
     stops_on_create: Mutex<Option<StopSignal>>,
+    /// A state file the first create breaks.
+    breaks_on_create: Mutex<Option<std::path::PathBuf>>,
 }
 
 impl MemoryTarget {
@@ -78,6 +80,11 @@ impl Target for MemoryTarget {
         self.refused()?;
         if let Some(stop) = self.stops_on_create.lock().unwrap().take() {
             stop.stop();
+        }
+        if let Some(path) = self.breaks_on_create.lock().unwrap().take() {
+            let db = rusqlite::Connection::open(path).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            db.execute_batch("DROP TABLE owned").unwrap();
         }
         if let Some(gate) = self.opens_on_create.lock().unwrap().take() {
             gate.open();
@@ -470,6 +477,24 @@ fn a_stop_while_creating_during_the_read_sends_nothing_more() {
     let next = s.run();
     assert_eq!(next.counts.created as usize, 2500 - made);
     assert_eq!(s.target.users.lock().unwrap().len(), 2500);
+}
+
+#[test]
+fn a_state_file_failing_after_writes_reports_the_writes_made() {
+    // 500 users: one page, marked pending at once before the first create, which breaks
+    // the state file; remembering the creates then fails.
+    let s = setup(500, "");
+    *s.target.breaks_on_create.lock().unwrap() = Some(s.config.sync.state.clone());
+    let error = s.run_with(None, true).unwrap_err();
+    let text = error.to_string();
+    let SyncError::StateAfterWrites { made, .. } = error else {
+        panic!("{text}");
+    };
+    assert!(text.contains("no such table"), "{text}");
+    assert!(text.ends_with("(after 500 writes to the target)"), "{text}");
+    assert_eq!(made.counts.created, 500);
+    assert_eq!(made.plan.creates.len(), 500, "each create is in the report");
+    assert_eq!(s.target.users.lock().unwrap().len(), 500);
 }
 
 #[test]

@@ -62,7 +62,10 @@ pub enum SyncError {
     State(#[from] StateError),
     /// The state file failed once writes had been made: they are in the report and the CSV
     /// of changes, and those it could not remember are found again by key on the next run.
-    #[error("{error} (after {} writes to the target)", .made.plan.creates.len() + .made.plan.updates.len())]
+    #[error(
+        "{error} (after {writes} writes to the target)",
+        writes = .made.plan.creates.len() + .made.plan.updates.len()
+    )]
     StateAfterWrites {
         /// Why the state file failed.
         error: StateError,
@@ -759,9 +762,9 @@ impl Writer<'_> {
     }
 
     /// Makes the writes and records each in the state; the writes sent, done or failed, are
-    /// put back in the outcome's plan for the report. Every create is marked pending in the state before
-    /// its request goes out, so that a create cut short is looked up on the next run
-    /// rather than made twice.
+    /// put back in the outcome's plan for the report. Every create is marked pending in the
+    /// state before its request goes out, so that a create cut short is looked up on the
+    /// next run rather than made twice.
     async fn write(
         &self,
         actions: Vec<Action>,

@@ -16,4 +16,4 @@ pub mod notify;
 pub mod sim;
 pub mod state;
 pub mod sync;
-pub mod target;
+pub mod targets;

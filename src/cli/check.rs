@@ -84,7 +84,7 @@ pub fn run(path: &std::path::Path) -> Outcome {
 
 /// The target: reachable, the credentials accepted, listing (or a lookup) works.
 async fn check_target(config: &Config, mapping: &Mapping, report: &mut Report) {
-    let target = match crate::target::connect(config, mapping) {
+    let target = match crate::targets::connect(config, mapping) {
         Ok(target) => target,
         Err(e) => return report.fail("target", e.to_string()),
     };

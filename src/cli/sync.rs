@@ -13,7 +13,7 @@ use crate::state::{self, State};
 use crate::sync::engine::{self, StopSignal, SyncOptions};
 use crate::sync::plan::{Plan, UpdateKind};
 use crate::sync::safety::Verdict;
-use crate::target::{self, FieldChange, Target};
+use crate::targets::{self, FieldChange, Target};
 
 /// Arguments of `userload plan`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,7 @@ fn setup(config: &Config) -> Result<Setup, String> {
     let Some(mapping) = load_mapping(config) else {
         return Err("the mapping has errors (shown in the log); nothing was run".to_owned());
     };
-    match target::connect(config, &mapping) {
+    match targets::connect(config, &mapping) {
         Ok(target) => Ok(Setup {
             mapping,
             target: Arc::from(target),

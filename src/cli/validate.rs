@@ -7,7 +7,7 @@ use crate::config::TargetKind;
 use crate::config::{Config, Credential, Limit};
 use crate::graph::UserQuery;
 use crate::mapping::Mapping;
-use crate::target::rest;
+use crate::targets::rest;
 
 pub fn run(path: &Path) -> Outcome {
     match load_config(path) {

@@ -1322,10 +1322,10 @@ impl<'d> Checker<'d> {
         let auth = self.target_auth(keys, kind)?;
         let api = match (self.text(keys, "preset"), keys.given("templates").is_some()) {
             (Some((preset, entry)), _) => {
-                let presets = crate::target::rest::api::PRESETS
+                let presets = crate::targets::rest::api::PRESETS
                     .iter()
                     .map(|(name, _)| *name);
-                if crate::target::rest::api::preset(&preset).is_none() {
+                if crate::targets::rest::api::preset(&preset).is_none() {
                     self.error(
                         entry.value_span.clone(),
                         format!("unknown preset `{}`", shorten(&preset, 40)),

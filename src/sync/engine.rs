@@ -29,7 +29,7 @@ use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, UserPager, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, OwnedUsers, RunCounts, State, StateError};
-use crate::target::{Target, TargetError, TargetUser, Write};
+use crate::targets::{Target, TargetError, TargetUser, Write};
 
 /// Why a sync failed. Nothing was written to the target, except by the syncs that failed
 /// once they had written: [`SyncError::GraphAfterCreates`] and

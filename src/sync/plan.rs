@@ -27,7 +27,7 @@ use serde_json::Value as Json;
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
 use crate::state::{Owned, OwnedUsers};
-use crate::target::{FieldChange, TargetUser};
+use crate::targets::{FieldChange, TargetUser};
 
 /// A target user as the planner keeps it: the target's id and version, its match key and
 /// active flag, and the values of the mapping's fields (read with
@@ -164,7 +164,7 @@ pub struct PlanOptions {
     /// written, is then taken as present and unchanged.
     pub partial_view: bool,
     /// For each mapping field, whether the target compares its values without case
-    /// ([`Target::folds_case`](crate::target::Target::folds_case)): such a value differing
+    /// ([`Target::folds_case`](crate::targets::Target::folds_case)): such a value differing
     /// only in case is not written again, and the match key is compared that way.
     pub folds_case: Vec<bool>,
 }

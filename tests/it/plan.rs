@@ -10,7 +10,7 @@ use userload::state::{Owned, OwnedUsers};
 use userload::sync::plan::{
     Early, EarlyCreates, Listed, Plan, PlanOptions, SourceUser, UpdateKind, plan,
 };
-use userload::target::TargetUser;
+use userload::targets::TargetUser;
 
 const MAPPING: &str = r#"
 version = 1

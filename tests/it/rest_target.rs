@@ -19,9 +19,9 @@ use userload::sim::snipeit::{self, SnipeIt, SnipeItSim};
 use userload::sim::tenant::Tenant;
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncOptions};
-use userload::target::oomnitza::OomnitzaTarget;
-use userload::target::rest::RestTarget;
-use userload::target::{FieldChange, Target, TargetError, TargetUser, Write};
+use userload::targets::oomnitza::OomnitzaTarget;
+use userload::targets::rest::RestTarget;
+use userload::targets::{FieldChange, Target, TargetError, TargetUser, Write};
 
 use crate::util::{outcome, userload, write};
 
@@ -1336,8 +1336,8 @@ fn nightly(target_lines: &str) -> (GraphSim, tempfile::TempDir, Config, Mapping)
 fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let target: std::sync::Arc<dyn userload::target::Target> =
-            userload::target::connect(config, mapping).unwrap().into();
+        let target: std::sync::Arc<dyn userload::targets::Target> =
+            userload::targets::connect(config, mapping).unwrap().into();
         let mut state = State::open(&config.sync.state, "test").unwrap();
         let owned = state.owned().unwrap();
         let options = SyncOptions {

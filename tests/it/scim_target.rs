@@ -16,7 +16,7 @@ use userload::diag::SourceText;
 use userload::graph::retry::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Record};
 use userload::sim::scim::{Fault, ScimSim};
-use userload::target::{FieldChange, ScimTarget, Target, TargetError, TargetUser};
+use userload::targets::{FieldChange, ScimTarget, Target, TargetError, TargetUser};
 
 use crate::util::repo;
 

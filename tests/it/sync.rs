@@ -16,7 +16,7 @@ use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
 use userload::sync::plan::Listed;
 use userload::sync::safety::Verdict;
-use userload::target::{FieldChange, Target, TargetError, TargetStats, TargetUser};
+use userload::targets::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 
 /// A target that keeps its users in memory and writes records whole.
 #[derive(Default)]

@@ -11,8 +11,8 @@ use url::Url;
 use super::resource;
 use crate::config::TargetConfig;
 use crate::graph::retry::RetryPolicy;
-use crate::target::TargetError;
-use crate::target::http::{Dialect, Http, Reply};
+use crate::targets::TargetError;
+use crate::targets::http::{Dialect, Http, Reply};
 
 /// SCIM's HTTP.
 pub(super) const SCIM: Dialect = Dialect {
@@ -94,7 +94,7 @@ impl Users for Http {
 mod tests {
     use super::*;
     use crate::config::TargetAuth;
-    use crate::target::http::tests::config;
+    use crate::targets::http::tests::config;
 
     fn http(token: Option<&str>) -> Http {
         connect(&config(TargetAuth::Bearer, token), RetryPolicy::default()).unwrap()

@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 use url::Url;
 
 use crate::diag::shorten;
-use crate::target::TargetError;
-use crate::target::http::{Dialect, Http, Reply};
+use crate::targets::TargetError;
+use crate::targets::http::{Dialect, Http, Reply};
 
 /// How much of an answer is quoted in an error.
 const QUOTED_CHARS: usize = 300;

@@ -356,7 +356,7 @@ pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, V
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             return Err(vec![Problem::error(source, span, message).with_hint(
-                "the API description format is described in src/target/rest/api.rs",
+                "the API description format is described in src/targets/rest/api.rs",
             )]);
         }
     };

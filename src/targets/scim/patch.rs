@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json, json};
 use super::resource::{scim_path, segments, value_at};
 use crate::mapping::Record;
 use crate::mapping::path::TargetSeg;
-use crate::target::FieldChange;
+use crate::targets::FieldChange;
 
 /// The schema of a PATCH request body.
 pub(super) const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

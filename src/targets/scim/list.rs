@@ -19,8 +19,8 @@ use reqwest::Method;
 
 use super::endpoint::Users;
 use super::resource::{self, Page};
-use crate::target::http::Http;
-use crate::target::{TargetError, TargetUser};
+use crate::targets::http::Http;
+use crate::targets::{TargetError, TargetUser};
 
 /// A page being fetched.
 pub(super) type PageFuture = Pin<Box<dyn Future<Output = Result<Page, TargetError>> + Send>>;

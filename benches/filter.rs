@@ -6,8 +6,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use odata::Filter;
 use serde_json::{Value, json};
-use userload::filter::Filter;
 
 const TYPICAL: &[&str] = &[
     "employeeType in ('Admin', 'Staff', 'Faculty', 'Contingent Workers', 'EmpStudent')",

@@ -13,8 +13,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use userload::sim::graph::{self as sim, GraphSim};
-use userload::sim::tenant::Tenant;
+use sim::graph::{self as graph_sim, GraphSim};
+use sim::tenant::Tenant;
 
 /// Names, mail, UPN, job, department, employee data, phones, location, extension attributes.
 const COMMON: &[&str] = &[
@@ -75,8 +75,8 @@ fn main() {
             "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:BENCH_SECRET\nauthority = {url}\n\
              domain = {url}\npage_size = 999\n[target]\ntype = scim\nurl = http://127.0.0.1:9/v2\n\
              token = env:BENCH_SECRET\n",
-            sim::TENANT_ID,
-            sim::CLIENT_ID
+            graph_sim::TENANT_ID,
+            graph_sim::CLIENT_ID
         ),
     )
     .expect("config");
@@ -94,7 +94,7 @@ fn main() {
             .arg(&config)
             .args(["--out", "/dev/null"])
             .args(&select)
-            .env("BENCH_SECRET", sim::SECRET)
+            .env("BENCH_SECRET", graph_sim::SECRET)
             .output()
             .expect("userload runs");
         let wall = started.elapsed();

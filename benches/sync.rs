@@ -20,9 +20,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use userload::sim::graph::{self as sim, GraphSim};
-use userload::sim::scim::ScimSim;
-use userload::sim::tenant::Tenant;
+use sim::graph::{self as graph_sim, GraphSim};
+use sim::scim::ScimSim;
+use sim::tenant::Tenant;
 
 // The simulators run in this process; the same allocator as the binary keeps their share
 // of the two cores small.
@@ -61,8 +61,8 @@ fn main() {
             "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:BENCH_SECRET\nauthority = {url}\n\
              domain = {url}\npage_size = 999\n[target]\ntype = scim\nurl = {}\npage_size = 1000\n\
              [sync]\nconcurrency = {CONCURRENCY}\ncreate_disabled = true\n",
-            sim::TENANT_ID,
-            sim::CLIENT_ID,
+            graph_sim::TENANT_ID,
+            graph_sim::CLIENT_ID,
             scim.url(),
         ),
     )
@@ -81,7 +81,7 @@ fn main() {
             .arg(&config)
             .arg("--report")
             .arg(&report)
-            .env("BENCH_SECRET", sim::SECRET)
+            .env("BENCH_SECRET", graph_sim::SECRET)
             .output()
             .expect("userload runs");
         let wall = started.elapsed();

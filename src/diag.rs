@@ -8,6 +8,8 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+pub use odata::nearest;
+
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
 };
@@ -227,17 +229,6 @@ pub fn did_you_mean<'a>(
         Some(near) => format!("did you mean `{near}`?"),
         None => otherwise(),
     }
-}
-
-/// The known name closest to `word`, if it is close enough to be a plausible typo.
-pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    known
-        .into_iter()
-        .map(|k| (strsim::jaro_winkler(&lower, &k.to_ascii_lowercase()), k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
 }
 
 /// `value` cut to at most `max` characters, with `…` when something was cut. Used wherever

@@ -13,7 +13,6 @@ pub mod graph;
 pub mod log;
 pub mod mapping;
 pub mod notify;
-pub mod sim;
 pub mod state;
 pub mod sync;
 pub mod targets;

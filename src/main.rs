@@ -1,6 +1,8 @@
 //! The `userload` command: parses arguments, runs the subcommand, turns the outcome into an
 //! exit code (0 all good, 1 some users or checks failed, 2 could not run).
 
+mod demo;
+
 use std::process::ExitCode;
 
 // A run allocates and frees many small values (JSON answers, records) on several threads;
@@ -9,5 +11,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    userload::cli::main()
+    userload::cli::main(demo::run)
 }

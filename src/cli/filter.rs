@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use super::{Outcome, print_problems};
 use crate::diag::SourceText;
-use crate::filter::Filter;
 use crate::graph::users_file::{self, UsersFile};
+use odata::Filter;
 
 #[derive(Debug, Subcommand)]
 pub enum FilterCommand {
@@ -71,7 +71,7 @@ fn read(path: &Path) -> Result<Arc<SourceText>, Outcome> {
 }
 
 fn compile(source: &Arc<SourceText>) -> Result<Option<Filter>, Outcome> {
-    Filter::compile_in(source, 0..source.text().len()).map_err(|problems| {
+    crate::filter::compile_in(source, 0..source.text().len()).map_err(|problems| {
         print_problems(&problems);
         Outcome::Failed
     })

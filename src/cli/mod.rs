@@ -3,7 +3,6 @@
 
 mod check;
 mod daemon;
-mod demo;
 mod filter;
 mod init;
 mod mapping;
@@ -33,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// See a whole sync work on a simulated tenant and asset system, on this machine.
-    Demo(demo::DemoArgs),
+    Demo(DemoArgs),
     /// Write a commented config and a mapping to start from (never overwrites).
     Init(init::InitArgs),
     /// Check a config file and every file it names, without touching the network.
@@ -66,6 +65,19 @@ enum Command {
     Status(status::StatusArgs),
 }
 
+/// Arguments of `userload demo`. The demo itself lives with the binary, which alone links
+/// the simulators; the library only knows its arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Users in the simulated tenant.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(50..=200_000))]
+    pub users: u32,
+    /// Keep the demo's config, state file, reports and CSV in this folder (created; it must
+    /// not hold a config already).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+}
+
 /// How a command ended, as a scheduler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -87,19 +99,37 @@ impl From<Outcome> for ExitCode {
     }
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
+/// Entry point of the binary; `demo` runs `userload demo`.
+pub fn main(demo: fn(&DemoArgs) -> Outcome) -> ExitCode {
     let cli = Cli::parse();
-    run(cli).into()
+    run(cli, demo).into()
 }
 
 /// Runs a parsed command line and says how it ended.
-pub fn run(cli: Cli) -> Outcome {
+pub fn run(cli: Cli, demo: fn(&DemoArgs) -> Outcome) -> Outcome {
     if let Err(e) = crate::log::init(&cli.log) {
         print_error(&e);
         return Outcome::Failed;
     }
-    match cli.command {
+    dispatch(cli.command, demo)
+}
+
+/// Runs one more command, as if typed after `userload` (logging is set up already): the
+/// demo runs `plan`, `run` and `status` this way, through the very code an admin's
+/// commands take.
+pub fn execute(args: impl IntoIterator<Item = std::ffi::OsString>) -> Outcome {
+    let words = std::iter::once(std::ffi::OsString::from("userload")).chain(args);
+    match Cli::try_parse_from(words) {
+        Ok(cli) => dispatch(cli.command, |_| Outcome::Failed),
+        Err(e) => {
+            eprintln!("{e}");
+            Outcome::Failed
+        }
+    }
+}
+
+fn dispatch(command: Command, demo: fn(&DemoArgs) -> Outcome) -> Outcome {
+    match command {
         Command::Validate { config } => validate::run(&config),
         Command::Filter(command) => filter::run(command),
         Command::Check { config } => check::run(&config),
@@ -109,7 +139,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Run(args) => sync::run(&args),
         Command::Daemon(args) => daemon::run(&args),
         Command::Status(args) => status::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => demo(&args),
         Command::Init(args) => init::run(&args),
     }
 }
@@ -180,7 +210,7 @@ fn print_problems(problems: &[Problem]) {
 }
 
 /// Prints an error that has no place in a file, with its causes.
-fn print_error(error: &dyn std::error::Error) {
+pub fn print_error(error: &dyn std::error::Error) {
     let mut message = format!("error: {error}");
     let mut cause = error.source();
     while let Some(c) = cause {

@@ -28,17 +28,6 @@ pub struct StatusArgs {
     json: bool,
 }
 
-impl StatusArgs {
-    /// The latest runs of `config`, as text.
-    pub(super) fn of(config: &std::path::Path) -> StatusArgs {
-        StatusArgs {
-            config: config.to_owned(),
-            runs: 10,
-            json: false,
-        }
-    }
-}
-
 /// `userload status`.
 pub fn run(args: &StatusArgs) -> Outcome {
     let Some(config) = load_config(&args.config) else {

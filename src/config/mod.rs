@@ -27,7 +27,7 @@ pub use document::{Document, Entry, Format, Section, Value};
 pub use secret::Secret;
 
 use crate::diag::{Problem, Severity, SourceText, did_you_mean, nearest, shorten};
-use crate::filter::Filter;
+use odata::Filter;
 
 /// A config that passed every offline check.
 #[derive(Debug)]
@@ -1254,7 +1254,7 @@ impl<'d> Checker<'d> {
                 };
             }
         };
-        match Filter::compile_in(&source, range) {
+        match crate::filter::compile_in(&source, range) {
             Ok(filter) => Some(filter),
             Err(problems) => {
                 self.problems.extend(problems);

@@ -1,8 +1,6 @@
-//! Microsoft Graph: what we know about its user objects, how to sign in to it, and how to
-//! read users from it (full pulls page by page, or incremental delta rounds).
+//! Microsoft Graph: how to sign in to it and how to read users from it (full pulls page by page, or incremental delta rounds).
 
 pub mod auth;
-pub mod catalog;
 pub mod client;
 pub mod delta;
 pub mod error;

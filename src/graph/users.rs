@@ -15,7 +15,7 @@ use url::Url;
 use super::client::{GraphClient, Page};
 use super::error::GraphError;
 use crate::config::SourceConfig;
-use crate::filter::Filter;
+use odata::Filter;
 
 /// The Graph properties a run reads: `$select`, and the manager's properties for
 /// `$expand=manager($select=…)` when the mapping reads the manager.

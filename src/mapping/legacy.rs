@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 use super::spec::{Args, At, ConvertSpec, FieldSpec};
 use crate::config::LegacyMapping;
 use crate::diag::{Problem, did_you_mean, nearest};
-use crate::graph::catalog;
+use odata::catalog;
 
 const KEYS: &[&str] = &["source", "hardcoded", "setting", "converter"];
 

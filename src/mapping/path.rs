@@ -10,7 +10,7 @@ use std::ops::Range;
 use serde_json::Value as Json;
 
 use crate::diag::{did_you_mean, nearest};
-use crate::graph::catalog::{self, Kind, Property};
+use odata::catalog::{self, Kind, Property};
 
 /// The built-in value that holds the run's start time (Oomnitza's "Connector Sync Time").
 pub const SYNC_TIME: &str = "connectorSyncTime";

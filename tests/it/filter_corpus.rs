@@ -6,7 +6,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use userload::filter::{Filter, FilterError};
+use odata::{Filter, FilterError};
 
 const SKU: &str = "184efa21-98c3-4e5d-95ab-d07053a96e67";
 

@@ -2,10 +2,10 @@
 //! parsing it back gives the same tree, no input makes compilation panic, and hostile sizes
 //! (long chains, deep nesting) end in a result or an error, never a stack overflow.
 
+use odata::ast::{CmpOp, Expr, Func, Ident, LambdaKind, Literal, Path, Span, Value};
+use odata::{Filter, MAX_DEPTH, parse};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use userload::filter::ast::{CmpOp, Expr, Func, Ident, LambdaKind, Literal, Path, Span, Value};
-use userload::filter::{Filter, MAX_DEPTH, parse};
 
 /// No `proptest-regressions` files: a failure prints its minimal case instead.
 fn config(cases: u32) -> Config {

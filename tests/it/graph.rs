@@ -6,16 +6,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use odata::Filter;
 use serde_json::{Value, json};
+use sim::graph::{self as graph_sim, Fault, GraphSim};
+use sim::scim::ScimSim;
+use sim::tenant::{self, Tenant};
 use url::Url;
 use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
-use userload::filter::Filter;
 use userload::graph::delta::{Change, GoneReason, delta_round};
 use userload::graph::retry::RetryPolicy;
 use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
-use userload::sim::graph::{self as sim, Fault, GraphSim};
-use userload::sim::scim::ScimSim;
-use userload::sim::tenant::{self, Tenant};
 
 use crate::util::repo;
 
@@ -23,9 +23,9 @@ fn source(sim: &GraphSim) -> SourceConfig {
     let url = Url::parse(&sim.url()).unwrap();
     SourceConfig {
         enabled: true,
-        tenant_id: sim::TENANT_ID.to_owned(),
-        client_id: sim::CLIENT_ID.to_owned(),
-        credential: Credential::Secret(Secret::literal(sim::SECRET)),
+        tenant_id: graph_sim::TENANT_ID.to_owned(),
+        client_id: graph_sim::CLIENT_ID.to_owned(),
+        credential: Credential::Secret(Secret::literal(graph_sim::SECRET)),
         authority: url.clone(),
         graph_root: url,
         filter: None,
@@ -77,12 +77,12 @@ fn sign_in_error(result: Result<Vec<Value>, GraphError>) -> String {
 async fn wrong_secret_says_value_not_id() {
     let sim = GraphSim::start(Tenant::synthetic(3, 1)).unwrap();
     let mut source = source(&sim);
-    source.credential = Credential::Secret(Secret::literal(sim::SECRET_ID));
+    source.credential = Credential::Secret(Secret::literal(graph_sim::SECRET_ID));
     let message = sign_in_error(pull(&source, Selection::default()).await);
     assert!(message.contains("AADSTS7000215"), "{message}");
     assert!(message.contains("Value (not its Secret ID)"), "{message}");
     assert!(message.contains("correlation id "), "{message}");
-    assert!(!message.contains(sim::SECRET_ID), "{message}");
+    assert!(!message.contains(graph_sim::SECRET_ID), "{message}");
 }
 
 #[tokio::test]
@@ -779,9 +779,9 @@ fn sim_config(dir: &std::path::Path, sim: &GraphSim, extra: &str) -> ScimSim {
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n{extra}\n\
          [target]\ntype = scim\nurl = {}\ntoken = target-token\n",
-        sim::TENANT_ID,
-        sim::CLIENT_ID,
-        sim::SECRET,
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID,
+        graph_sim::SECRET,
         target.url(),
     );
     crate::util::write(dir, "userload.ini", &text);
@@ -828,7 +828,7 @@ fn check_is_all_green_against_a_healthy_tenant() {
     );
     assert!(stdout.contains("0 users listed"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
-    assert!(!format!("{stdout}{stderr}").contains(sim::SECRET));
+    assert!(!format!("{stdout}{stderr}").contains(graph_sim::SECRET));
 }
 
 #[test]

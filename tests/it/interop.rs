@@ -13,11 +13,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sim::graph::{self as graph_sim, GraphSim};
+use sim::scim::ScimSim;
+use sim::tenant::{self, Tenant};
 use userload::config::{self, Config};
 use userload::mapping::{self, Context, Mapping};
-use userload::sim::graph::{self as sim, GraphSim};
-use userload::sim::scim::ScimSim;
-use userload::sim::tenant::{self, Tenant};
 use userload::state::State;
 
 use crate::scim_target::RealServer;
@@ -408,9 +408,9 @@ fn write_config(dir: &std::path::Path, graph: &str, scim: &str, sync_lines: &str
          domain = {graph}\npage_size = 25\nmax_attempts = 2\n\
          [target]\ntype = scim\nurl = {scim}\ntoken = {TOKEN}\n\
          [sync]\nstate = state.db\n{sync_lines}\n",
-        sim::TENANT_ID,
-        sim::CLIENT_ID,
-        sim::SECRET,
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID,
+        graph_sim::SECRET,
     );
     let path = util::write(dir, "userload.ini", &text);
     config::load(&path).unwrap_or_else(|e| panic!("{e}")).config

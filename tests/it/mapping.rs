@@ -498,7 +498,7 @@ fn readme_documents_every_converter_and_oomnitza_name() {
             "README does not list the converter {name}"
         );
     }
-    for (display, graph) in userload::graph::catalog::DISPLAY_NAMES {
+    for (display, graph) in odata::catalog::DISPLAY_NAMES {
         assert!(
             readme.contains(&format!("| {display} | `{graph}`")),
             "README does not list the Oomnitza name {display}"

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use userload::sim::graph::{self as sim, GraphSim};
-use userload::sim::scim::ScimSim;
-use userload::sim::tenant::Tenant;
+use sim::graph::{self as graph_sim, GraphSim};
+use sim::scim::ScimSim;
+use sim::tenant::Tenant;
 
 use crate::util;
 
@@ -29,7 +29,7 @@ impl World {
         let scim = ScimSim::start().unwrap();
         scim.with(|s| s.behaviour.token = Some(SCIM_TOKEN.to_owned()));
         let dir = tempfile::tempdir().unwrap();
-        util::write(dir.path(), "secret.txt", sim::SECRET);
+        util::write(dir.path(), "secret.txt", graph_sim::SECRET);
         util::write(dir.path(), "token.txt", SCIM_TOKEN);
         let url = graph.url();
         let text = format!(
@@ -37,8 +37,8 @@ impl World {
              authority = {url}\ndomain = {url}\npage_size = 20\nmax_attempts = 2\n\
              [target]\ntype = scim\nurl = {}\ntoken = file:token.txt\n\
              [sync]\nstate = state.db\n{sync_lines}\n{extra}\n",
-            sim::TENANT_ID,
-            sim::CLIENT_ID,
+            graph_sim::TENANT_ID,
+            graph_sim::CLIENT_ID,
             scim.url(),
         );
         util::write(dir.path(), "userload.ini", &text);
@@ -390,7 +390,7 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     assert_eq!(bodies.len(), 2);
     outputs.extend(bodies.iter().map(Value::to_string));
     let mut secrets = vec![
-        sim::SECRET.to_owned(),
+        graph_sim::SECRET.to_owned(),
         SCIM_TOKEN.to_owned(),
         "webhook-secret-part-4f2a".to_owned(),
     ];
@@ -554,7 +554,7 @@ fn a_run_stopped_by_refused_credentials_does_not_stop_the_daemon() {
     w.scim.with(|s| {
         s.behaviour
             .faults
-            .insert(2, userload::sim::scim::Fault::ServerError(401, None));
+            .insert(2, sim::scim::Fault::ServerError(401, None));
     });
     let (code, stdout, stderr) = w.userload(&[
         "daemon",

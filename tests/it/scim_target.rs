@@ -10,12 +10,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sim::scim::{Fault, ScimSim};
 use url::Url;
 use userload::config::{Secret, TargetAuth, TargetConfig, TargetKind};
 use userload::diag::SourceText;
 use userload::graph::retry::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Record};
-use userload::sim::scim::{Fault, ScimSim};
 use userload::targets::{FieldChange, ScimTarget, Target, TargetError, TargetUser};
 
 use crate::util::repo;

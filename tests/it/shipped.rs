@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use userload::filter::Filter;
-use userload::graph::catalog::{self, Kind};
+use odata::Filter;
+use odata::catalog::{self, Kind};
 use userload::graph::users_file::{UsersFile, label};
 
 use crate::util::repo;

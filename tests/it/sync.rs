@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+use sim::graph::{self as graph_sim, Gate, GraphSim};
+use sim::tenant::Tenant;
 use userload::config::{self, Config};
 use userload::graph::GraphClient;
 use userload::mapping::{self, Mapping, Record};
-use userload::sim::graph::{self as sim, Gate, GraphSim};
-use userload::sim::tenant::Tenant;
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
 use userload::sync::plan::Listed;
@@ -139,9 +139,9 @@ fn setup(users: usize, sync_lines: &str) -> Setup {
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n\
          max_attempts = 2\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n\
          [sync]\ncreate_disabled = true\n{sync_lines}\n",
-        sim::TENANT_ID,
-        sim::CLIENT_ID,
-        sim::SECRET,
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID,
+        graph_sim::SECRET,
     );
     let path = crate::util::write(dir.path(), "userload.ini", &text);
     let config = config::load(&path).unwrap_or_else(|e| panic!("{e}")).config;
@@ -559,9 +559,7 @@ fn a_plan_writes_nothing_anywhere() {
 fn a_create_cut_short_before_the_state_was_saved_is_not_made_twice() {
     let s = setup(10, "");
     s.run();
-    let id = s
-        .sim
-        .with(|st| st.tenant.add(userload::sim::tenant::new_hire(5, 1)));
+    let id = s.sim.with(|st| st.tenant.add(sim::tenant::new_hire(5, 1)));
     let upn = s.upn(&id);
     // The user was created, but the run died before remembering it: only the pending row
     // is in the state.

@@ -24,11 +24,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::server::{Loopback, broken, delay, lock, response};
-use super::tenant::{ChangeKind, Tenant};
-use crate::filter::Filter;
-use crate::graph::auth::{certificate_der, thumbprint_sha1, thumbprint_sha256};
-use crate::graph::catalog;
+use crate::server::{Loopback, broken, delay, lock, response};
+use crate::tenant::{ChangeKind, Tenant};
+use odata::{Filter, catalog};
 
 /// The tenant id the simulator's default app lives in.
 pub const TENANT_ID: &str = "7f3a2b1c-0d4e-4f56-8a9b-0c1d2e3f4a5b";
@@ -498,6 +496,19 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
     answer
 }
 
+/// The DER of the first certificate in a PEM file, as Entra keeps an uploaded certificate.
+fn certificate_der(pem_bytes: &[u8]) -> Option<Vec<u8>> {
+    let blocks = pem::parse_many(pem_bytes).ok()?;
+    let certificate = blocks.into_iter().find(|b| b.tag() == "CERTIFICATE")?;
+    Some(certificate.into_contents())
+}
+
+/// A certificate's thumbprint as an assertion header carries it: base64url of a digest of
+/// the DER (SHA-256 for `x5t#S256`, SHA-1 for the older `x5t`).
+fn thumbprint_of(der: &[u8], algorithm: &'static aws_lc_rs::digest::Algorithm) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(algorithm, der))
+}
+
 /// Checks a client assertion as Entra does: thumbprint of an uploaded certificate, signature
 /// by its key, audience, issuer, subject and time. Returns the algorithm and thumbprint kind.
 fn verify_assertion(app: &App, assertion: &str, audience: &str) -> Result<String, Answer> {
@@ -521,8 +532,8 @@ fn verify_assertion(app: &App, assertion: &str, audience: &str) -> Result<String
         }
     };
     let expected = match kind {
-        "x5t#S256" => thumbprint_sha256(der),
-        _ => thumbprint_sha1(der),
+        "x5t#S256" => thumbprint_of(der, &aws_lc_rs::digest::SHA256),
+        _ => thumbprint_of(der, &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY),
     };
     if thumbprint != expected {
         return Err(failed(

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::server::{Reply, Request, Server, Service, Traffic};
+use crate::server::{Reply, Request, Server, Service, Traffic};
 
 /// The API token the simulator accepts unless told otherwise.
 pub const TOKEN: &str = "oomnitza-sim-token-51c2e0d8a9";

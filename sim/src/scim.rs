@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::server::{Loopback, broken, delay, lock, response};
+use crate::server::{Loopback, broken, delay, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
 pub const BASE_PATH: &str = "/scim/v2";

@@ -9,34 +9,23 @@
 //! accounts, department moves, promotions), and the second night shows the updates and
 //! deactivations that follow. Nothing leaves the machine.
 
+//!
+//! It lives with the binary, not the library: the library never links the simulators.
+
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-
-use super::status::{self, StatusArgs};
-use super::sync::{self, PlanArgs, RunArgs};
-use super::{Outcome, print_error};
-use crate::sim::graph::{self as graph_sim, GraphSim};
-use crate::sim::scim::ScimSim;
-use crate::sim::tenant::{self, Tenant};
+use sim::graph::{self as graph_sim, GraphSim};
+use sim::scim::ScimSim;
+use sim::tenant::{self, Tenant};
+use userload::cli::{DemoArgs, Outcome, execute, print_error};
 
 /// The synthetic tenant's seed: every demo shows the same people.
 const SEED: u64 = 2026;
 
 /// The bearer token the demo's SCIM server demands.
 const TOKEN: &str = "demo-scim-token-4e1f9a27c3";
-
-/// Arguments of `userload demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// Users in the simulated tenant.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(50..=200_000))]
-    users: u32,
-    /// Keep the demo's config, state file, reports and CSV in this folder (created; it must
-    /// not hold a config already).
-    #[arg(long, value_name = "DIR")]
-    keep: Option<PathBuf>,
-}
 
 /// A folder for the demo's files: the one asked for, or a temporary one removed at the end.
 enum Folder {
@@ -201,33 +190,37 @@ fn demo(args: &DemoArgs) -> std::io::Result<Outcome> {
         scim.url(),
         config.display()
     );
-    let plan = |show| PlanArgs {
-        config: config.clone(),
-        json: false,
-        allow_deactivations: None,
-        show: Some(show),
+    let command = |words: &[&str], files: &[(&str, PathBuf)]| {
+        let mut args: Vec<OsString> = words.iter().map(OsString::from).collect();
+        args.extend(["--config".into(), config.clone().into_os_string()]);
+        for (flag, path) in files {
+            args.extend([OsString::from(flag), path.clone().into_os_string()]);
+        }
+        execute(args)
     };
-    let run = |night: u32, changes: bool| RunArgs {
-        config: config.clone(),
-        report: Some(dir.join(format!("report-{night}.json"))),
-        changes: changes.then(|| dir.join(format!("changes-{night}.csv"))),
-        allow_deactivations: None,
+    let plan = |show: &str| command(&["plan", "--show", show], &[]);
+    let run = |night: u32, changes: bool| {
+        let mut files = vec![("--report", dir.join(format!("report-{night}.json")))];
+        if changes {
+            files.push(("--changes", dir.join(format!("changes-{night}.csv"))));
+        }
+        command(&["run"], &files)
     };
     let mut outcomes = Vec::new();
     heading("1. userload plan: what the first night would do (5 of each kind shown)");
-    outcomes.push(sync::plan(&plan(5)));
+    outcomes.push(plan("5"));
     heading("2. userload run: the first night loads everyone");
-    outcomes.push(sync::run(&run(1, false)));
+    outcomes.push(run(1, false));
     heading("3. During the day, the tenant changes");
     for line in change_tenant(&graph) {
         println!("  {line}");
     }
     heading("4. userload plan: what the second night will do");
-    outcomes.push(sync::plan(&plan(8)));
+    outcomes.push(plan("8"));
     heading("5. userload run: the second night");
-    outcomes.push(sync::run(&run(2, true)));
+    outcomes.push(run(2, true));
     heading("6. userload status: the run history");
-    outcomes.push(status::run(&StatusArgs::of(&config)));
+    outcomes.push(command(&["status"], &[]));
     let held = scim.with(|s| s.len());
     println!(
         "\nThe SCIM server now holds {held} users. The demo took {:.1} s.",

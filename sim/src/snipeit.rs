@@ -21,7 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value as Json, json};
 
-use super::server::{Reply, Request, Server, Service, Traffic};
+use crate::server::{Reply, Request, Server, Service, Traffic};
 
 /// The API token the simulator accepts unless told otherwise.
 pub const TOKEN: &str = "snipeit-sim-token-7b0d2c94e1f3";

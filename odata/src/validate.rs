@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use super::FilterError;
 use super::ast::{CmpOp, Expr, Func, Ident, LambdaKind, Literal, Path, Span, Value};
-use crate::diag::nearest;
-use crate::graph::catalog::{self, Filtering, Kind, Ops, Property};
+use crate::catalog::{self, Filtering, Kind, Ops, Property};
+use crate::nearest;
 
 /// What validation learnt about a correct filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

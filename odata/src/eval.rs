@@ -166,7 +166,7 @@ fn ends_with_ci(text: &str, suffix: &str) -> bool {
 mod tests {
     use serde_json::json;
 
-    use crate::filter::Filter;
+    use crate::Filter;
 
     fn check(filter: &str, user: serde_json::Value) -> bool {
         Filter::compile(filter).unwrap().unwrap().matches(&user)

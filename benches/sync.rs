@@ -16,6 +16,9 @@
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size).
 
+// Test and benchmark code may stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

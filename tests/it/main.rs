@@ -1,5 +1,8 @@
 //! One integration-test binary for the whole crate (fast to build and link).
 
+// Test and benchmark code may stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli;
 mod config;
 mod filter_corpus;

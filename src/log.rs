@@ -150,7 +150,7 @@ where
 /// many commands in one process).
 pub fn init(args: &LogArgs) -> Result<(), LogError> {
     let file = args.log_file.as_deref().map(open).transpose()?;
-    let ansi = crate::cli::color();
+    let ansi = color();
     let mut layers = vec![layer(args.log_format, std::io::stderr, ansi)];
     if let Some(file) = file {
         layers.push(layer(args.log_format, Arc::new(file), false));
@@ -159,4 +159,9 @@ pub fn init(args: &LogArgs) -> Result<(), LogError> {
         .with(layers.with_filter(filter(args.log_level)?))
         .try_init();
     Ok(())
+}
+
+/// Whether stderr is a terminal that wants colour (`NO_COLOR` turns it off).
+pub fn color() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none()
 }

@@ -11,13 +11,13 @@ mod status;
 mod sync;
 mod validate;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::diag::Problem;
+use crate::log::color;
 
 /// Loads the users of a Microsoft Entra ID tenant into an asset-management system.
 #[derive(Debug, Parser)]
@@ -189,19 +189,14 @@ pub(super) fn peak_memory() -> Option<u64> {
     Some(kb.div_ceil(1024))
 }
 
-/// A runtime for the commands that talk to servers; `None` (reported) if it cannot start.
+/// A runtime for the commands that talk to servers, one worker thread per core (tokio's
+/// default); `None` (reported) if it cannot start.
 fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
         .inspect_err(|e| print_error(e))
         .ok()
-}
-
-/// Whether stderr is a terminal that wants colour.
-pub(crate) fn color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Prints problems to stderr with the source line and a caret (in colour on a terminal).

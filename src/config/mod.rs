@@ -174,9 +174,34 @@ pub enum TargetAuth {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RestApi {
     /// A preset built into userload (`preset = snipeit`).
-    Preset(String),
+    Preset(Preset),
     /// A TOML file of request templates (`templates = path`).
     Templates(PathBuf),
+}
+
+/// The API descriptions built into userload, by the name `preset` takes. The config knows
+/// their names; the REST target holds what each one says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Snipe-IT's users API.
+    Snipeit,
+}
+
+impl Preset {
+    /// Every preset, in the order the docs list them.
+    pub const ALL: [Preset; 1] = [Preset::Snipeit];
+
+    /// The `preset` value that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Snipeit => "snipeit",
+        }
+    }
+
+    /// The preset called `name`, if there is one.
+    pub fn named(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 /// Which changes a run may make to target users (`mode` in `[sync]`).
@@ -1321,19 +1346,18 @@ impl<'d> Checker<'d> {
         let kind = kind?;
         let auth = self.target_auth(keys, kind)?;
         let api = match (self.text(keys, "preset"), keys.given("templates").is_some()) {
-            (Some((preset, entry)), _) => {
-                let presets = crate::targets::rest::api::PRESETS
-                    .iter()
-                    .map(|(name, _)| *name);
-                if crate::targets::rest::api::preset(&preset).is_none() {
+            (Some((name, entry)), _) => match Preset::named(&name) {
+                Some(preset) => Some(RestApi::Preset(preset)),
+                None => {
+                    let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
                     self.error(
                         entry.value_span.clone(),
-                        format!("unknown preset `{}`", shorten(&preset, 40)),
-                        format!("presets: {}", presets.collect::<Vec<_>>().join(", ")),
+                        format!("unknown preset `{}`", shorten(&name, 40)),
+                        format!("presets: {}", known.join(", ")),
                     );
+                    None
                 }
-                Some(RestApi::Preset(preset))
-            }
+            },
             (None, true) => self
                 .existing_file(keys, "templates")
                 .map(RestApi::Templates),

@@ -28,7 +28,7 @@ use serde_json::{Map, Value as Json};
 
 pub use compile::Options;
 
-use crate::config::{Config, RestApi, TargetKind};
+use crate::config::{Config, Preset, RestApi, TargetKind};
 use crate::diag::{Problem, SourceText};
 use crate::graph::Selection;
 use path::{GraphPath, TargetSeg};
@@ -451,7 +451,7 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
             let name = match (config.target.kind, &config.target.api) {
                 (TargetKind::Scim, _) => "scim",
                 (TargetKind::Oomnitza, _) => "oomnitza",
-                (TargetKind::Rest, Some(RestApi::Preset(p))) if p == "snipeit" => "snipeit",
+                (TargetKind::Rest, Some(RestApi::Preset(Preset::Snipeit))) => "snipeit",
                 (TargetKind::Rest, _) => {
                     let span = place_of(&config_source, "type");
                     return Err(vec![

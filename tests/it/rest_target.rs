@@ -13,7 +13,9 @@ use sim::server::Fault;
 use sim::snipeit::{self, SnipeIt, SnipeItSim};
 use sim::tenant::Tenant;
 use url::Url;
-use userload::config::{self, Config, RestApi, Secret, TargetAuth, TargetConfig, TargetKind};
+use userload::config::{
+    self, Config, Preset, RestApi, Secret, TargetAuth, TargetConfig, TargetKind,
+};
 use userload::diag::SourceText;
 use userload::graph::retry::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Options, Record};
@@ -110,7 +112,7 @@ fn snipeit_config(sim: &SnipeItSim) -> TargetConfig {
         token: Some(Secret::literal(snipeit::TOKEN)),
         sync_field: None,
         auth: TargetAuth::Bearer,
-        api: Some(RestApi::Preset("snipeit".to_string())),
+        api: Some(RestApi::Preset(Preset::Snipeit)),
         page_size: 2,
         list: true,
         batch_size: 500,

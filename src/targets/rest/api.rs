@@ -82,14 +82,14 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Spanned;
 
+use crate::config::Preset;
 use crate::diag::{Problem, SourceText, nearest, shorten};
 
-/// The API descriptions built into userload: `(preset name, file text)`.
-pub const PRESETS: &[(&str, &str)] = &[("snipeit", include_str!("presets/snipeit.toml"))];
-
 /// The text of a built-in API description.
-pub fn preset(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+pub fn preset(preset: Preset) -> &'static str {
+    match preset {
+        Preset::Snipeit => include_str!("presets/snipeit.toml"),
+    }
 }
 
 // ----- the file as written ---------------------------------------------------------------
@@ -852,8 +852,9 @@ mod tests {
 
     #[test]
     fn every_preset_compiles() {
-        for (name, text) in PRESETS {
-            let source = SourceText::new(*name, *text);
+        for preset in Preset::ALL {
+            let (name, text) = (preset.name(), super::preset(preset));
+            let source = SourceText::new(name, text);
             if let Err(problems) = parse(&source, Needs::Writes) {
                 panic!("{name}: {:?}", lines(&problems));
             }

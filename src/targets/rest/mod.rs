@@ -46,21 +46,10 @@ const MAX_PAGES: usize = 1_000_000;
 /// problem in it. `validate` calls this without touching the network.
 pub fn load_description(api: &RestApi, needs: Needs) -> Result<ApiDescription, Vec<Problem>> {
     let source = match api {
-        RestApi::Preset(name) => match api::preset(name) {
-            Some(text) => SourceText::new(format!("preset {name} (built in)"), text),
-            None => {
-                let source = SourceText::new(format!("preset {name}"), "");
-                let known: Vec<&str> = api::PRESETS.iter().map(|(n, _)| *n).collect();
-                return Err(vec![
-                    Problem::error(
-                        &source,
-                        0..0,
-                        format!("unknown preset `{}`", shorten(name, 40)),
-                    )
-                    .with_hint(format!("presets: {}", known.join(", "))),
-                ]);
-            }
-        },
+        RestApi::Preset(preset) => SourceText::new(
+            format!("preset {} (built in)", preset.name()),
+            api::preset(*preset),
+        ),
         RestApi::Templates(path) => {
             let name = path.display().to_string();
             match std::fs::read_to_string(path) {

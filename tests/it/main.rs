@@ -9,6 +9,7 @@ mod filter_corpus;
 mod filter_props;
 mod graph;
 mod interop;
+mod layers;
 mod mapping;
 mod mapping_corpus;
 mod operations;

@@ -717,7 +717,8 @@ async fn hostile_answers_are_errors_not_panics() {
 
 // ----- a real SCIM server ---------------------------------------------------------------------
 
-/// scim2-server running on a free loopback port for one test; stopped when dropped.
+/// scim2-server running on a loopback port of its own choosing for one test; stopped when
+/// dropped.
 pub(crate) struct RealServer {
     port: u16,
     /// The SCIM base URL, `http://127.0.0.1:PORT/v2`.
@@ -730,24 +731,25 @@ impl RealServer {
         // One start at a time: the first installs the server.
         static STARTING: Mutex<()> = Mutex::new(());
         let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Port 0: the server binds a free port itself and the script prints the URL with it,
+        // so no other process can take the port between a probe and the bind.
         let mut command = Command::new(repo().join("scripts/scim-server.sh"));
-        command.arg("start").arg(port.to_string());
+        command.arg("start").arg("0");
         if let Some(token) = token {
             command.arg(token);
         }
         let output = command.output().unwrap();
         assert!(
             output.status.success(),
-            "scripts/scim-server.sh start {port} failed: {}",
+            "scripts/scim-server.sh start 0 failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        assert_eq!(url, format!("http://127.0.0.1:{port}/v2"));
+        let port = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.strip_suffix("/v2"))
+            .and_then(|port| port.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("not a loopback SCIM URL: {url}"));
         RealServer { port, url }
     }
 }

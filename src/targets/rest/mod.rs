@@ -210,14 +210,14 @@ impl RestTarget {
         let written = self
             .api
             .url(&op.name, vars)
-            .map_err(TargetError::Unsupported)?;
+            .map_err(|e| TargetError::Unsupported(e.to_string()))?;
         self.client.url(&written)
     }
 
     fn body(&self, op: &Operation, vars: &Json) -> Result<Option<Json>, TargetError> {
         self.api
             .body(&op.name, vars)
-            .map_err(TargetError::Unsupported)
+            .map_err(|e| TargetError::Unsupported(e.to_string()))
     }
 
     /// Sends an operation: retried when its method is idempotent, once for a POST.

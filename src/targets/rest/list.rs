@@ -28,6 +28,18 @@ struct Pager {
     link: Option<Url>,
 }
 
+impl Pager {
+    /// The variables of the next page's URL template.
+    fn vars(&self, limit: u64) -> Json {
+        json!({
+            "page": self.page,
+            "offset": self.offset,
+            "limit": limit,
+            "cursor": self.cursor,
+        })
+    }
+}
+
 impl RestTarget {
     /// Every user in the target; fails rather than return part of them.
     pub(super) async fn list_users(&self) -> Result<Vec<TargetUser>, TargetError> {
@@ -44,10 +56,7 @@ impl RestTarget {
         for number in 1..=MAX_PAGES {
             let url = match pager.link.take() {
                 Some(url) => url,
-                None => {
-                    let vars = json!({ "page": pager.page, "offset": pager.offset, "limit": limit, "cursor": pager.cursor });
-                    self.url(op, &vars)?
-                }
+                None => self.url(op, &pager.vars(limit))?,
             };
             let what = format!("listing users (page {number})");
             let (_, body) = self.call(op, &url, None, &what).await?;

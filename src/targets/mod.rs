@@ -12,6 +12,7 @@
 mod http;
 pub mod oomnitza;
 pub mod rest;
+pub mod scim;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,8 +21,8 @@ use serde_json::{Map, Value as Json};
 use crate::config::{Config, TargetKind};
 use crate::mapping::{Mapping, Record};
 
-pub mod scim;
-
+pub use oomnitza::OomnitzaTarget;
+pub use rest::RestTarget;
 pub use scim::ScimTarget;
 
 /// A user as the target holds it.
@@ -194,12 +195,11 @@ pub trait Target: Send + Sync {
 
 /// The target a config names, ready for requests.
 pub fn connect(config: &Config, mapping: &Mapping) -> Result<Box<dyn Target>, TargetError> {
-    match config.target.kind {
-        TargetKind::Rest => Ok(Box::new(rest::RestTarget::new(&config.target, mapping)?)),
-        TargetKind::Oomnitza => Ok(Box::new(oomnitza::OomnitzaTarget::new(
-            &config.target,
-            mapping,
-        )?)),
-        TargetKind::Scim => Ok(Box::new(ScimTarget::new(&config.target, mapping)?)),
-    }
+    let target = &config.target;
+    let connected: Box<dyn Target> = match target.kind {
+        TargetKind::Rest => Box::new(RestTarget::new(target, mapping)?),
+        TargetKind::Oomnitza => Box::new(OomnitzaTarget::new(target, mapping)?),
+        TargetKind::Scim => Box::new(ScimTarget::new(target, mapping)?),
+    };
+    Ok(connected)
 }

@@ -1,0 +1,259 @@
+//! The checks that turn a description as written into an [`ApiDescription`].
+//!
+//! Each section has its own small method saying which variables its templates may read and
+//! which method it defaults to; a new kind of request is one more such method. Problems are
+//! collected, not returned at the first, so an admin sees every mistake in one go.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use handlebars::Handlebars;
+use reqwest::Method;
+use serde_json::Value as Json;
+use toml::Spanned;
+
+use super::raw::{RawApi, RawFind, RawGet, RawList, RawResolve, RawWrite};
+use super::render::{body_registry, url_registry};
+use super::{ApiDescription, ErrorAnswer, Needs, Operation, Paging, Resolver};
+use crate::diag::{Problem, SourceText, nearest, shorten};
+
+/// What `[update]` and `[deactivate]` may read.
+const WRITE_VARS: &[&str] = &["id", "record", "changes", "user"];
+
+/// The sections a target that writes cannot do without.
+const NEEDED_FOR_WRITES: [&str; 3] = ["find", "create", "update"];
+
+/// A description being compiled: the templates so far and the problems found.
+pub(super) struct Compiler<'a> {
+    pub(super) source: &'a Arc<SourceText>,
+    problems: Vec<Problem>,
+    pub(super) urls: Handlebars<'static>,
+    pub(super) bodies: Handlebars<'static>,
+    /// The variables the templates compiled since the last operation read.
+    pub(super) uses: Vec<String>,
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for the description in `source`.
+    pub(super) fn new(source: &'a Arc<SourceText>) -> Compiler<'a> {
+        Compiler {
+            source,
+            problems: Vec::new(),
+            urls: url_registry(),
+            bodies: body_registry(),
+            uses: Vec::new(),
+        }
+    }
+
+    /// The description `raw` says, or every problem in it.
+    pub(super) fn compile(
+        mut self,
+        raw: RawApi,
+        needs: Needs,
+    ) -> Result<ApiDescription, Vec<Problem>> {
+        let list = raw.list.map(|l| self.list(l));
+        let find = raw.find.map(|f| self.find(f));
+        let get = raw.get.map(|g| self.get(g));
+        let create = raw
+            .create
+            .map(|w| self.write("create", w, Method::POST, &["record"]));
+        let update = raw
+            .update
+            .map(|w| self.write("update", w, Method::PATCH, WRITE_VARS));
+        let deactivate = raw
+            .deactivate
+            .map(|w| self.write("deactivate", w, Method::PATCH, WRITE_VARS));
+        let resolve: Vec<Resolver> = raw
+            .resolve
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| self.resolver(i, r))
+            .collect();
+        if needs == Needs::Writes {
+            let given = [find.is_some(), create.is_some(), update.is_some()];
+            self.require(NEEDED_FOR_WRITES.into_iter().zip(given));
+        }
+        if !self.problems.is_empty() {
+            return Err(crate::diag::sorted(self.problems));
+        }
+        Ok(ApiDescription {
+            name: raw.name.unwrap_or_else(|| "REST API".to_string()),
+            id: raw.user.id.unwrap_or_else(|| "id".to_string()),
+            folds_case: raw.user.folds_case,
+            unescape_html: raw.user.unescape_html,
+            fold_names: raw.user.fold_names,
+            fields: raw.user.fields,
+            error: raw.answer.error.map(|e| ErrorAnswer {
+                path: e.path,
+                equals: toml_to_json(e.equals),
+            }),
+            message: raw.answer.message,
+            list,
+            find,
+            get,
+            create,
+            update,
+            deactivate,
+            resolve,
+            source: self.source.name().to_string(),
+            urls: self.urls,
+            bodies: self.bodies,
+        })
+    }
+
+    /// `op` with the variables its templates read.
+    fn finish(&mut self, mut op: Operation) -> Operation {
+        op.uses = std::mem::take(&mut self.uses);
+        op
+    }
+
+    /// Records a problem at `span` of the file.
+    pub(super) fn error(&mut self, span: Range<usize>, message: String, hint: Option<String>) {
+        let mut problem = Problem::error(self.source, span, message);
+        if let Some(hint) = hint {
+            problem = problem.with_hint(hint);
+        }
+        self.problems.push(problem);
+    }
+
+    /// A problem for each section that is needed but not `given`.
+    fn require(&mut self, sections: impl Iterator<Item = (&'static str, bool)>) {
+        for (section, given) in sections {
+            if !given {
+                self.error(
+                    0..0,
+                    format!("the API description has no [{section}]"),
+                    Some(format!("add [{section}] with at least `url`")),
+                );
+            }
+        }
+    }
+
+    fn method(&mut self, written: Option<&Spanned<String>>, default: Method) -> Method {
+        let Some(written) = written else {
+            return default;
+        };
+        match written.get_ref().to_ascii_uppercase().as_str() {
+            "GET" => Method::GET,
+            "POST" => Method::POST,
+            "PUT" => Method::PUT,
+            "PATCH" => Method::PATCH,
+            "DELETE" => Method::DELETE,
+            _ => {
+                self.error(
+                    written.span(),
+                    format!("unknown method `{}`", shorten(written.get_ref(), 20)),
+                    Some("use GET, POST, PUT, PATCH or DELETE".to_string()),
+                );
+                default
+            }
+        }
+    }
+
+    fn list(&mut self, l: RawList) -> Operation {
+        let method = self.method(l.method.as_ref(), Method::GET);
+        self.template(
+            "list",
+            "url",
+            &l.url,
+            &["page", "offset", "limit", "cursor"],
+            true,
+        );
+        let paging = self.paging(l.paging.as_ref());
+        if matches!(paging, Paging::Next | Paging::Cursor) && l.next.is_none() {
+            let span = l.paging.as_ref().map_or(0..0, Spanned::span);
+            self.error(
+                span,
+                "this paging needs `next`: where the answer holds the next page".to_string(),
+                Some("e.g. next = \"links.next\"".to_string()),
+            );
+        }
+        let mut op = Operation::new("list", method, l.items, None);
+        op.total = l.total;
+        op.next = l.next.map(Spanned::into_inner);
+        op.paging = paging;
+        op.first_page = l.first_page.unwrap_or(1);
+        self.finish(op)
+    }
+
+    /// The paging a `[list]` names; none when it names none, or one this does not know.
+    fn paging(&mut self, written: Option<&Spanned<String>>) -> Paging {
+        let Some(written) = written else {
+            return Paging::None;
+        };
+        let kinds = [
+            ("none", Paging::None),
+            ("offset", Paging::Offset),
+            ("page", Paging::Page),
+            ("next", Paging::Next),
+            ("cursor", Paging::Cursor),
+        ];
+        if let Some((_, kind)) = kinds.iter().find(|(n, _)| n == written.get_ref()) {
+            return *kind;
+        }
+        let names = kinds.map(|(n, _)| n);
+        let hint = match nearest(written.get_ref(), names) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("use one of: {}", names.join(", ")),
+        };
+        self.error(
+            written.span(),
+            format!("unknown paging `{}`", shorten(written.get_ref(), 20)),
+            Some(hint),
+        );
+        Paging::None
+    }
+
+    fn find(&mut self, f: RawFind) -> Operation {
+        let method = self.method(f.method.as_ref(), Method::GET);
+        self.template("find", "url", &f.url, &["field", "value", "limit"], true);
+        self.finish(Operation::new("find", method, f.items, None))
+    }
+
+    fn get(&mut self, g: RawGet) -> Operation {
+        let method = self.method(g.method.as_ref(), Method::GET);
+        self.template("get", "url", &g.url, &["id"], true);
+        self.finish(Operation::new("get", method, None, g.user))
+    }
+
+    fn write(&mut self, name: &str, w: RawWrite, default: Method, vars: &[&str]) -> Operation {
+        let method = self.method(w.method.as_ref(), default);
+        self.template(name, "url", &w.url, vars, true);
+        if let Some(body) = &w.body {
+            self.template(name, "body", body, vars, false);
+        }
+        let op = Operation::new(name, method, None, w.user);
+        self.finish(op)
+    }
+
+    /// The `index`th `[[resolve]]`, known as `resolve.N` in messages.
+    fn resolver(&mut self, index: usize, r: RawResolve) -> Resolver {
+        let name = format!("resolve.{index}");
+        self.template(&name, "url", &r.url, &["value"], true);
+        Resolver {
+            field: r.field,
+            send_as: r.send_as,
+            operation: self.finish(Operation::new(&name, Method::GET, r.items, None)),
+            name: r.name.unwrap_or_else(|| "name".to_string()),
+            id: r.id.unwrap_or_else(|| "id".to_string()),
+        }
+    }
+}
+
+/// A TOML value as the JSON value an answer would hold.
+fn toml_to_json(value: toml::Value) -> Json {
+    match value {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => Json::from(f),
+        toml::Value::Boolean(b) => Json::Bool(b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Json::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,111 @@
+//! The API description: what a REST API's user endpoints look like, in a small TOML file.
+//!
+//! One section per operation gives the HTTP method, a URL template (a path below the
+//! target's `url`) and, for writes, a JSON body template. Templates are handlebars in strict
+//! mode, compiled once when the file is read; every mistake in the file (a TOML error, an
+//! unknown key, a template syntax error, a variable the operation does not have, an unknown
+//! method or paging) is reported with its line and column.
+//!
+//! ```toml
+//! name = "Asset DB"                # for messages: "Asset DB at https://…"
+//!
+//! [user]                           # how a user object in an answer is read
+//! id = "id"                        # where its id is (default `id`)
+//! folds_case = ["login", "email"]  # fields whose values match regardless of case
+//! unescape_html = false            # the API answers `&amp;` for `&`: undo it
+//! fold_names = false               # read `Email` as the mapping's `email`
+//! fields = { dept_id = "dept.id" } # fields read from elsewhere in the user object
+//!
+//! [answer]                         # an API that answers 200 to a refused request
+//! error = { path = "status", equals = "error" }
+//! message = "messages"             # where the refusal's message is
+//!
+//! [list]                           # optional; without it the target only looks users up
+//! url = "/api/people?page={{page}}&per_page={{limit}}"
+//! paging = "page"                  # none | offset | page | next | cursor
+//! first_page = 1
+//! items = "data"                   # where the users are ("" for the answer itself)
+//! total = "meta.total"             # where the number of users is, if given
+//! # next = "links.next"            # `next`: the next page's URL; `cursor`: its cursor
+//!
+//! [find]                           # a user by one field; only exact matches are kept
+//! url = "/api/people?{{field}}={{value}}"
+//! items = "data"
+//!
+//! [get]                            # optional: one user by id
+//! url = "/api/people/{{id}}"
+//! user = "data"
+//!
+//! [create]                         # method POST unless given
+//! url = "/api/people"
+//! body = "{{json record}}"
+//! user = "data"                    # where the created user is in the answer
+//!
+//! [update]                         # method PATCH unless given
+//! url = "/api/people/{{id}}"
+//! body = "{{json changes}}"
+//!
+//! [deactivate]                     # optional; otherwise [update] writes the active field
+//! method = "POST"
+//! url = "/api/people/{{id}}/suspend"
+//!
+//! [[resolve]]                      # a name the mapping writes that the API takes as an id
+//! field = "dept"                   # the mapping's field holding the name
+//! send_as = "dept_id"              # the field sent with the id instead
+//! url = "/api/departments?q={{value}}"
+//! items = "data"
+//! name = "name"
+//! id = "id"
+//! ```
+//!
+//! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
+//! and `limit` for `[find]`; `id` for `[get]`; `record` (the mapped user as a JSON object)
+//! for `[create]`; `id`, `record`, `changes` (each changed field → its new value, `null` to
+//! clear it) and `user` (the user as listed) for `[update]` and `[deactivate]`; `value` for
+//! `[[resolve]]`. A value put into a URL is percent-encoded and one put into a body is
+//! escaped for a JSON string, so a name with `&` or `"` cannot break the request;
+//! `{{json x}}` writes a value as JSON (objects, numbers, `null`), and `{{odata x}}` doubles
+//! single quotes for an OData string literal. A missing value is an error, not an empty
+//! string; test for it with `{{#if record.email}}…{{/if}}`.
+//!
+//! The file as written is `raw.rs`; `compile.rs` and `template.rs` check it into the
+//! [`ApiDescription`] of `model.rs`; `render.rs` makes a request's URL and body from it.
+
+mod compile;
+mod model;
+mod raw;
+mod render;
+mod template;
+
+use std::sync::Arc;
+
+use crate::config::Preset;
+use crate::diag::{Problem, SourceText};
+
+pub use model::{ApiDescription, ErrorAnswer, Operation, Paging, Resolver};
+pub use render::TemplateError;
+
+/// The text of a built-in API description.
+pub fn preset(preset: Preset) -> &'static str {
+    match preset {
+        Preset::Snipeit => include_str!("../presets/snipeit.toml"),
+    }
+}
+
+/// Which requirements a description must meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Everything a REST target does: `[find]`, `[create]` and `[update]` at least.
+    Writes,
+    /// Only reading (a target that writes some other way).
+    Reads,
+}
+
+/// Reads and compiles an API description; every problem in it is reported.
+pub fn parse(source: &Arc<SourceText>, needs: Needs) -> Result<ApiDescription, Vec<Problem>> {
+    let raw = raw::RawApi::read(source)?;
+    compile::Compiler::new(source).compile(raw, needs)
+}
+
+#[cfg(test)]
+mod tests;

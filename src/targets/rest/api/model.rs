@@ -1,0 +1,145 @@
+//! A compiled API description: what the REST target reads to build and read its requests.
+//!
+//! Everything here has been checked; the templates are compiled into the two registries
+//! (URLs and bodies) that [`ApiDescription::url`] and [`ApiDescription::body`] render.
+
+use std::collections::BTreeMap;
+
+use handlebars::Handlebars;
+use reqwest::Method;
+use serde_json::Value as Json;
+
+/// How a listing moves from one page to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// One request returns every user.
+    None,
+    /// `offset` grows by the users received; `limit` is the page size.
+    Offset,
+    /// `page` counts from `first_page`; `limit` is the page size.
+    Page,
+    /// The answer holds the next page's URL at `next`, followed as given.
+    Next,
+    /// The answer holds an opaque cursor at `next`, passed back as `cursor`.
+    Cursor,
+}
+
+/// One operation: its method and where to read its answer.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// `list`, `find`, `get`, `create`, `update`, `deactivate` or `resolve.N`.
+    pub name: String,
+    /// The HTTP method.
+    pub method: Method,
+    /// Where the users are in an answer (`rows`); empty for the answer itself.
+    pub items: String,
+    /// Where the total number of users is, if the API says.
+    pub total: Option<String>,
+    /// Where the next page's link or cursor is.
+    pub next: Option<String>,
+    /// Where the user is in the answer of a get or a write, if it returns one.
+    pub user: Option<String>,
+    /// How a listing pages.
+    pub paging: Paging,
+    /// The number of the first page (`page` paging).
+    pub first_page: u64,
+    /// The variables its templates read.
+    pub uses: Vec<String>,
+}
+
+impl Operation {
+    /// An operation that pages not at all, before its templates are compiled.
+    pub(super) fn new(
+        name: &str,
+        method: Method,
+        items: Option<String>,
+        user: Option<String>,
+    ) -> Operation {
+        Operation {
+            name: name.to_string(),
+            method,
+            items: items.unwrap_or_default(),
+            total: None,
+            next: None,
+            user,
+            paging: Paging::None,
+            first_page: 1,
+            uses: Vec::new(),
+        }
+    }
+
+    /// Whether its templates read `variable`.
+    pub fn uses(&self, variable: &str) -> bool {
+        self.uses.iter().any(|u| u == variable)
+    }
+}
+
+/// How a 200 answer says the request failed anyway (Snipe-IT's `"status": "error"`).
+#[derive(Debug, Clone)]
+pub struct ErrorAnswer {
+    /// Where the marker is.
+    pub path: String,
+    /// The marker's value on failure.
+    pub equals: Json,
+}
+
+/// A field the mapping fills with a name but the API takes as an id, looked up by name.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    /// The mapping's field that holds the name (`department`).
+    pub field: String,
+    /// The field the API takes the id in (`department_id`).
+    pub send_as: String,
+    /// The search request (`resolve.N`).
+    pub operation: Operation,
+    /// Where an item's name is.
+    pub name: String,
+    /// Where an item's id is.
+    pub id: String,
+}
+
+/// A compiled API description.
+#[derive(Debug)]
+pub struct ApiDescription {
+    /// What the API is called, for messages (`Snipe-IT`).
+    pub name: String,
+    /// Where a user object keeps its id.
+    pub id: String,
+    /// Fields whose values match regardless of case.
+    pub folds_case: Vec<String>,
+    /// Whether the API HTML-escapes text in its answers (`&amp;`), to be undone.
+    pub unescape_html: bool,
+    /// Whether a user's keys are renamed to the mapping's field names they equal but for
+    /// case (`email` read as `EMAIL`).
+    pub fold_names: bool,
+    /// Fields of a listed user read from elsewhere in it: target field → path.
+    pub fields: BTreeMap<String, String>,
+    /// How a 200 answer marks a failure.
+    pub error: Option<ErrorAnswer>,
+    /// Where a failure's message is.
+    pub message: Option<String>,
+    /// The operations given, by name.
+    pub list: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub find: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub get: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub create: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub update: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub deactivate: Option<Operation>,
+    /// Names the API takes as ids.
+    pub resolve: Vec<Resolver>,
+    pub(super) source: String,
+    pub(super) urls: Handlebars<'static>,
+    pub(super) bodies: Handlebars<'static>,
+}
+
+impl ApiDescription {
+    /// Where the description came from (a file name, or the preset).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}

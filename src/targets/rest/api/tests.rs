@@ -1,0 +1,134 @@
+//! The API description's own tests: the documented example, the presets, escaping and
+//! where each kind of mistake is reported.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::*;
+
+fn compile(text: &str) -> Result<ApiDescription, Vec<Problem>> {
+    parse(&SourceText::new("api.toml", text), Needs::Reads)
+}
+
+fn lines(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(Problem::one_line).collect()
+}
+
+#[test]
+fn the_documented_example_compiles() {
+    let text: String = include_str!("mod.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .skip_while(|l| *l != "```toml")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let source = SourceText::new("example", text);
+    let api = parse(&source, Needs::Writes).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+    assert_eq!(api.list.as_ref().map(|l| l.paging), Some(Paging::Page));
+    assert_eq!(
+        api.deactivate.as_ref().map(|d| d.method.clone()),
+        Some(Method::POST)
+    );
+    assert_eq!(api.resolve.len(), 1);
+}
+
+#[test]
+fn every_preset_compiles() {
+    for preset in Preset::ALL {
+        let (name, text) = (preset.name(), super::preset(preset));
+        let source = SourceText::new(name, text);
+        if let Err(problems) = parse(&source, Needs::Writes) {
+            panic!("{name}: {:?}", lines(&problems));
+        }
+    }
+}
+
+#[test]
+fn values_are_escaped_for_where_they_go() {
+    let api = compile(
+        "[find]\nurl = \"/u?{{field}}={{value}}\"\n\
+         [create]\nurl = \"/u\"\nbody = '{\"n\": \"{{record.n}}\", \"all\": {{json record}}}'\n",
+    )
+    .unwrap();
+    let url = api
+        .url("find", &json!({"field": "mail", "value": "a&b c/é"}))
+        .unwrap();
+    assert_eq!(url, "/u?mail=a%26b%20c%2F%C3%A9");
+    let filter = compile("[find]\nurl = \"/u?filter=({{field}} eq '{{odata value}}')\"\n").unwrap();
+    let url = filter
+        .url("find", &json!({"field": "USER", "value": "o'neil"}))
+        .unwrap();
+    assert_eq!(url, "/u?filter=(USER eq 'o%27%27neil')");
+    let record = json!({"n": "say \"hi\"\n", "k": 1});
+    let body = api.body("create", &json!({"record": record})).unwrap();
+    assert_eq!(body, Some(json!({"n": "say \"hi\"\n", "all": record})));
+}
+
+#[test]
+fn a_missing_value_is_an_error_not_an_empty_string() {
+    let api = compile("[create]\nurl = \"/u\"\nbody = '{\"e\": \"{{record.email}}\"}'\n").unwrap();
+    let error = api.body("create", &json!({"record": {}})).unwrap_err();
+    assert!(error.to_string().contains("record.email"), "{error}");
+    // `if` may test for a value that is not there.
+    let api = compile(
+        "[create]\nurl = \"/u\"\nbody = '{ {{#if record.email}}\"e\": {{json record.email}}{{/if}} }'\n",
+    )
+    .unwrap();
+    assert_eq!(
+        api.body("create", &json!({"record": {}})).unwrap(),
+        Some(json!({}))
+    );
+}
+
+#[test]
+fn mistakes_are_placed_on_their_line() {
+    let text = "name = \"x\"\n[list]\nurl = \"/u?p={{pgae}}\"\npaging = \"pages\"\n[find]\nurl = \"/u?{{#if}}\"\n";
+    let problems = compile(text).unwrap_err();
+    let lines = lines(&problems);
+    assert!(
+        lines[0].starts_with("api.toml:3:13: error: [list] url: unknown variable `pgae`"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("api.toml:4:10: error: unknown paging `pages`"),
+        "{lines:?}"
+    );
+    assert!(lines[2].starts_with("api.toml:6:"), "{lines:?}");
+    assert!(lines[2].contains("template syntax error"), "{lines:?}");
+    assert_eq!(problems[0].hint.as_deref(), Some("did you mean `page`?"));
+}
+
+#[test]
+fn a_mistake_at_the_end_of_a_non_ascii_template_is_placed_without_panicking() {
+    let problems = compile("[find]\nurl = \"/u?q=é{{\"\n").unwrap_err();
+    assert!(
+        lines(&problems)[0].starts_with("api.toml:2:"),
+        "{:?}",
+        lines(&problems)
+    );
+    let problems = compile("[find]\nurl = \"/ü/{{välue}}\"\n").unwrap_err();
+    assert!(
+        lines(&problems)[0].contains("unknown variable `välue`"),
+        "{:?}",
+        lines(&problems)
+    );
+}
+
+#[test]
+fn unknown_keys_and_missing_sections_are_reported() {
+    let problems = compile("[list]\nurl = \"/u\"\nitem = \"rows\"\n").unwrap_err();
+    assert!(
+        lines(&problems)[0].starts_with("api.toml:3:1:"),
+        "{:?}",
+        lines(&problems)
+    );
+    let source = SourceText::new("api.toml", "[list]\nurl = \"/u\"\n");
+    let problems = parse(&source, Needs::Writes).unwrap_err();
+    let said = lines(&problems).join("\n");
+    for section in ["find", "create", "update"] {
+        assert!(said.contains(&format!("no [{section}]")), "{said}");
+    }
+}

@@ -1,0 +1,187 @@
+//! Reading users: the listing of every user, page by page as `[list]` says, and the lookup
+//! of one user by a field (`[find]`).
+//!
+//! A listing fails rather than return part of the users, and a server that repeats a page
+//! or never ends its list is an error rather than a loop. A lookup keeps only exact matches,
+//! since search endpoints match parts of fields.
+
+use std::collections::HashSet;
+
+use serde_json::{Value as Json, json};
+use url::Url;
+
+use super::RestTarget;
+use super::api::{Operation, Paging};
+use super::json::{is_empty, json_at, json_at_map};
+use crate::diag::shorten;
+use crate::targets::{TargetError, TargetUser};
+
+/// No listing reads more pages than this: a server that never ends its list is an error.
+const MAX_PAGES: usize = 1_000_000;
+
+/// Where a listing stands: what the next page's request needs.
+struct Pager {
+    offset: u64,
+    page: u64,
+    cursor: Json,
+    /// The next page's URL as the last answer gave it (`next` paging).
+    link: Option<Url>,
+}
+
+impl Pager {
+    /// The variables of the next page's URL template.
+    fn vars(&self, limit: u64) -> Json {
+        json!({
+            "page": self.page,
+            "offset": self.offset,
+            "limit": limit,
+            "cursor": self.cursor,
+        })
+    }
+}
+
+impl RestTarget {
+    /// Every user in the target; fails rather than return part of them.
+    pub(super) async fn list_users(&self) -> Result<Vec<TargetUser>, TargetError> {
+        let op = self.listing()?;
+        let limit = u64::from(self.page_size);
+        let mut users: Vec<TargetUser> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut pager = Pager {
+            offset: 0,
+            page: op.first_page,
+            cursor: Json::Null,
+            link: None,
+        };
+        for number in 1..=MAX_PAGES {
+            let url = match pager.link.take() {
+                Some(url) => url,
+                None => self.url(op, &pager.vars(limit))?,
+            };
+            let what = format!("listing users (page {number})");
+            let (_, body) = self.call(op, &url, None, &what).await?;
+            let listed = self.users_in(&body, op)?;
+            let count = self.keep_new(listed, number, &mut seen, &mut users)?;
+            let total = op
+                .total
+                .as_deref()
+                .and_then(|p| json_at(&body, p))
+                .and_then(Json::as_u64);
+            let done = |listed: u64| count == 0 || total.map_or(count < limit, |t| listed >= t);
+            let more = match op.paging {
+                Paging::None => false,
+                Paging::Offset => {
+                    pager.offset += count;
+                    !done(pager.offset)
+                }
+                Paging::Page => {
+                    pager.page += 1;
+                    !done(users.len() as u64)
+                }
+                Paging::Next | Paging::Cursor => self.turn(op, &mut pager, &body, &url, number)?,
+            };
+            if !more {
+                return Ok(users);
+            }
+        }
+        Err(TargetError::Malformed(format!(
+            "{}: the user list did not end after {MAX_PAGES} pages",
+            self.client.name()
+        )))
+    }
+
+    /// `[list]`, unless the config turned listing off.
+    fn listing(&self) -> Result<&Operation, TargetError> {
+        if !self.list_enabled {
+            return Err(TargetError::Unsupported(format!(
+                "{}: listing is turned off (`list = false`)",
+                self.client.name()
+            )));
+        }
+        self.operation(&self.api.list, "list")
+    }
+
+    /// Adds the users of page `number` not listed before; how many the page held. A page of
+    /// users all listed before means the server is not moving on.
+    fn keep_new(
+        &self,
+        listed: Vec<TargetUser>,
+        number: usize,
+        seen: &mut HashSet<String>,
+        users: &mut Vec<TargetUser>,
+    ) -> Result<u64, TargetError> {
+        let count = listed.len() as u64;
+        let mut fresh = 0;
+        for user in listed {
+            if seen.insert(user.id.clone()) {
+                fresh += 1;
+                users.push(user);
+            }
+        }
+        if count > 0 && fresh == 0 {
+            return Err(TargetError::Malformed(format!(
+                "{}: page {number} of the user list repeats users already listed",
+                self.client.name()
+            )));
+        }
+        Ok(count)
+    }
+
+    /// Moves `pager` to the page after page `number` (read from `url`) for `next` and
+    /// `cursor` paging; false when there is none.
+    fn turn(
+        &self,
+        op: &Operation,
+        pager: &mut Pager,
+        body: &Json,
+        url: &Url,
+        number: usize,
+    ) -> Result<bool, TargetError> {
+        let next = op
+            .next
+            .as_deref()
+            .and_then(|p| json_at(body, p))
+            .filter(|v| !is_empty(v));
+        match (op.paging, next) {
+            (_, None) => return Ok(false),
+            (Paging::Next, Some(Json::String(next))) => {
+                pager.link = Some(self.client.follow(url, next)?)
+            }
+            (Paging::Cursor, Some(next)) if *next != pager.cursor => pager.cursor = next.clone(),
+            (_, Some(other)) => {
+                return Err(TargetError::Malformed(format!(
+                    "{}: page {number} of the user list has an unusable next page: {}",
+                    self.client.name(),
+                    self.client.scrub(&shorten(&other.to_string(), 80))
+                )));
+            }
+        }
+        Ok(true)
+    }
+
+    /// The user whose `field` equals `value`, exactly (or but for case where it folds).
+    pub(super) async fn find_user(
+        &self,
+        field: &str,
+        value: &Json,
+    ) -> Result<Option<TargetUser>, TargetError> {
+        let op = self.operation(&self.api.find, "find")?;
+        let vars = json!({ "field": field, "value": value, "limit": self.page_size });
+        let url = self.url(op, &vars)?;
+        let what = format!("looking up {field}");
+        let (_, body) = self.call(op, &url, None, &what).await?;
+        let mut matches: Vec<TargetUser> = self
+            .users_in(&body, op)?
+            .into_iter()
+            .filter(|u| json_at_map(&u.data, field).is_some_and(|v| self.same(field, v, value)))
+            .collect();
+        match matches.len() {
+            0 => Ok(None),
+            1 => Ok(matches.pop()),
+            n => Err(TargetError::Malformed(format!(
+                "{}: {n} users have the same {field}",
+                self.client.name()
+            ))),
+        }
+    }
+}

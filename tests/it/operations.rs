@@ -239,8 +239,14 @@ fn the_daemon_makes_two_scheduled_runs_one_after_the_other() {
         "2",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    // 40 writes of at least 30 ms each outlast the 1 s slot after the start: it is skipped.
-    assert!(stderr.contains("1 scheduled run(s) skipped"), "{stderr}");
+    // 40 writes of at least 30 ms each outlast the 1 s slot after the start: it is skipped
+    // (on a busy machine the run may outlast more than one slot; all of them are skipped).
+    let skipped = stderr
+        .split(" scheduled run(s) skipped")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(skipped.is_some_and(|n| n >= 1), "{stderr}");
     let status = w.status();
     let runs = status["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{status:#}");

@@ -202,6 +202,48 @@ fn an_old_oomnitza_config_keeps_its_mapping_lines() {
 }
 
 #[test]
+fn an_old_oomnitza_configs_mapping_mistakes_are_placed_on_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "token.txt", "t\n");
+    let lines = [
+        (
+            "mapping.A = {\"source\": \"Given Nmae\"}",
+            "\"Given Nmae\"",
+            "`Given Nmae` is neither a Graph user property nor an Oomnitza field name",
+        ),
+        (
+            "mapping.B = {\"converter\": \"spilt_email\"}",
+            "\"spilt_email\"",
+            "unknown converter `spilt_email`",
+        ),
+        (
+            "mapping.C = {\"setting\": 5}",
+            "5",
+            "`setting` must be text",
+        ),
+        (
+            "mapping.D = {\"sorce\": \"mail\"}",
+            "\"sorce\"",
+            "unknown key `sorce` in the mapping of `D`",
+        ),
+    ];
+    let head = "[oomnitza]\nurl = https://example.oomnitza.com\napi_token = file:token.txt\n\n[azureusers]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\nsync_field = EMAIL\n";
+    let text = lines
+        .iter()
+        .fold(head.to_string(), |text, (line, ..)| text + line + "\n");
+    let config = config_in(dir.path(), "config.ini", &text);
+    let problems = mapping::load(&config).unwrap_err();
+    for (i, (line, needle, message)) in lines.iter().enumerate() {
+        let found = problems
+            .iter()
+            .find(|p| p.message == *message)
+            .unwrap_or_else(|| panic!("no {message:?} in {problems:?}"));
+        let column = line.find(needle).unwrap() + 1;
+        assert_eq!(found.line_col(), (10 + i, column), "{message}");
+    }
+}
+
+#[test]
 fn the_legacy_fixture_validates() {
     let (code, stdout, stderr) = outcome(&userload(
         &repo(),

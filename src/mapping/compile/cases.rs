@@ -6,6 +6,7 @@ use crate::mapping::spec::{Expect, Spec};
 use crate::mapping::{Expectation, TEST_SYNC_TIME, TestCase};
 
 impl Compiler<'_> {
+    /// The `[[test]]` cases that are complete (the reader reported the rest).
     pub(super) fn tests(&mut self, spec: &Spec) -> Vec<TestCase> {
         let mut tests = Vec::new();
         for t in &spec.tests {

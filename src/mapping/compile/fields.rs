@@ -25,7 +25,8 @@ impl Compiler<'_> {
         fields
     }
 
-    pub(super) fn field(&mut self, spec: &FieldSpec) -> Option<Field> {
+    /// One field; `None` when anything in it is wrong (reported).
+    fn field(&mut self, spec: &FieldSpec) -> Option<Field> {
         let src = &spec.source;
         let path = match path::target(&spec.target.value) {
             Ok(path) => Some(path),
@@ -84,7 +85,7 @@ impl Compiler<'_> {
     }
 
     /// Exactly one of source, template, value, setting.
-    pub(super) fn value_source(&mut self, spec: &FieldSpec) -> Option<ValueSource> {
+    fn value_source(&mut self, spec: &FieldSpec) -> Option<ValueSource> {
         let src = &spec.source;
         let given: Vec<(&str, Range<usize>)> = [
             ("source", spec.graph.as_ref().map(|g| g.span.clone())),
@@ -141,11 +142,8 @@ impl Compiler<'_> {
         Some(ValueSource::Setting(setting.value.clone()))
     }
 
-    pub(super) fn graph_path(
-        &mut self,
-        src: &Arc<SourceText>,
-        at: &At<String>,
-    ) -> Option<GraphPath> {
+    /// A `source` path checked against the Graph catalogue.
+    fn graph_path(&mut self, src: &Arc<SourceText>, at: &At<String>) -> Option<GraphPath> {
         match path::split(&at.value).and_then(|segs| path::resolve(&segs)) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -155,12 +153,13 @@ impl Compiler<'_> {
         }
     }
 
+    /// Reports a Graph path mistake, placed inside the path where it is written verbatim.
     pub(super) fn path_error(&mut self, src: &Arc<SourceText>, at: &At<String>, e: PathError) {
         let span = inside(src, at, e.range.clone());
         self.error(src, span, e.message, e.hint);
     }
 
-    pub(super) fn check_overlap(
+    fn check_overlap(
         &mut self,
         written: &[(Vec<TargetSeg>, &FieldSpec)],
         path: &[TargetSeg],

@@ -8,6 +8,7 @@ use super::Compiler;
 use crate::diag::{SourceText, nearest};
 
 impl Compiler<'_> {
+    /// Reports a setting the config does not define, with the nearest one it does.
     pub(super) fn check_setting(&mut self, src: &Arc<SourceText>, name: &str, span: Range<usize>) {
         let Some(settings) = self.settings else {
             return;

@@ -12,6 +12,7 @@ use crate::mapping::spec::{At, FieldSpec, Spec};
 use crate::mapping::{Active, Field, TargetType};
 
 impl Compiler<'_> {
+    /// `version = 1`: the only format this build reads.
     pub(super) fn version(&mut self, spec: &Spec) {
         match &spec.version {
             Some(v) if v.value == 1 => {}
@@ -30,6 +31,7 @@ impl Compiler<'_> {
         }
     }
 
+    /// `target`: a known record type, suited to the config's target when there is one.
     pub(super) fn target(&mut self, spec: &Spec, kind: Option<TargetKind>) -> Option<TargetType> {
         let Some(at) = &spec.target else {
             self.error(
@@ -71,6 +73,7 @@ impl Compiler<'_> {
         Some(*t)
     }
 
+    /// `[lookup.NAME]` tables, each entry a single value.
     pub(super) fn lookups(&mut self, spec: &Spec) {
         for table in &spec.lookups {
             let mut entries = Vec::new();
@@ -93,6 +96,8 @@ impl Compiler<'_> {
         }
     }
 
+    /// The match key: set outside the file (Oomnitza `sync_field`) or by `match`; it must be a
+    /// mapped field, which becomes required.
     pub(super) fn matching(
         &mut self,
         src: &Arc<SourceText>,
@@ -138,6 +143,7 @@ impl Compiler<'_> {
         None
     }
 
+    /// `active`: its field must be a mapped one.
     pub(super) fn active(
         &mut self,
         spec: &Spec,

@@ -73,7 +73,11 @@ pub fn run(path: &std::path::Path) -> Outcome {
             mapping.name()
         ),
     );
-    runtime.block_on(check_graph(&config, mapping.selection(), &mut report));
+    let selection = Selection {
+        properties: mapping.select().into_iter().collect(),
+        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+    };
+    runtime.block_on(check_graph(&config, selection, &mut report));
     runtime.block_on(check_target(&config, &mapping, &mut report));
     if report.failed {
         Outcome::Failed

@@ -34,7 +34,10 @@ pub fn run(args: &PullArgs) -> Outcome {
     };
     let selection = if args.select.is_empty() {
         match load_mapping(&config) {
-            Some(mapping) => mapping.selection(),
+            Some(mapping) => Selection {
+                properties: mapping.select().into_iter().collect(),
+                manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+            },
             None => return Outcome::Failed,
         }
     } else {

@@ -64,81 +64,84 @@ pub fn fields(lines: &[LegacyMapping]) -> (Vec<FieldSpec>, Vec<Problem>) {
         };
         for (key, value) in spec {
             let at = place(value);
-            let text = || value.as_str().map(str::to_string);
-            match key.as_str() {
-                "source" => match text() {
-                    // A display name with a typo would only meet the Graph path rules.
-                    Some(s) if s.contains(' ') && catalog::by_display_name(&s).is_none() => {
-                        let names = catalog::DISPLAY_NAMES.iter().map(|(d, _)| *d);
-                        let hint = did_you_mean(&s, names, || {
-                            "use a Graph property name or an Oomnitza field name (see the README)"
-                                .to_string()
-                        });
-                        problems.push(
-                            Problem::error(source, at, format!("`{s}` is neither a Graph user property nor an Oomnitza field name"))
-                                .with_hint(hint),
-                        );
-                    }
-                    Some(s) => {
-                        let graph = catalog::by_display_name(&s).map_or(s, str::to_string);
-                        field.graph = Some(At {
-                            value: vec![At {
-                                value: graph,
-                                span: at.clone(),
-                            }],
-                            span: at,
-                        });
-                    }
-                    None => problems.push(not_text(source, at, key)),
-                },
+            let read = match key.as_str() {
+                "source" => read_source(&mut field, value, at),
                 "hardcoded" => {
                     field.constant = Some(At {
                         value: value.clone(),
                         span: at,
                     });
+                    Ok(())
                 }
-                "setting" => match text() {
-                    Some(s) => field.setting = Some(At { value: s, span: at }),
-                    None => problems.push(not_text(source, at, key)),
+                "setting" => match value.as_str() {
+                    Some(s) => {
+                        field.setting = Some(At {
+                            value: s.to_string(),
+                            span: at,
+                        });
+                        Ok(())
+                    }
+                    None => Err(not_text(source, at, key)),
                 },
-                "converter" => match text() {
-                    Some(name) => match converter(&name, at.clone()) {
-                        Some(c) => field.convert.push(c),
-                        None => {
-                            let known = converter_names().collect::<Vec<_>>().join(", ");
-                            let hint = match nearest(&name, converter_names()) {
-                                Some(n) => format!(
-                                    "did you mean `{n}`? The supported converters are: {known}"
-                                ),
-                                None => format!("the supported converters are: {known}"),
-                            };
-                            problems.push(
-                                Problem::error(source, at, format!("unknown converter `{name}`"))
-                                    .with_hint(hint),
-                            );
-                        }
-                    },
-                    None => problems.push(not_text(source, at, key)),
-                },
-                other => {
-                    let at = place(&Json::from(other));
-                    let hint = did_you_mean(other, KEYS.iter().copied(), || {
-                        format!("the keys are: {}", KEYS.join(", "))
-                    });
-                    problems.push(
-                        Problem::error(
-                            source,
-                            at,
-                            format!("unknown key `{other}` in the mapping of `{}`", line.field),
-                        )
-                        .with_hint(hint),
-                    );
-                }
-            }
+                "converter" => read_converter(&mut field, value, at),
+                other => Err(unknown_key(line, other, place(&Json::from(other)))),
+            };
+            problems.extend(read.err());
         }
         fields.push(field);
     }
     (fields, problems)
+}
+
+/// `"source": "…"`: a Graph path, or an Oomnitza display name for one.
+fn read_source(field: &mut FieldSpec, value: &Json, at: Range<usize>) -> Result<(), Problem> {
+    let Some(s) = value.as_str() else {
+        return Err(not_text(&field.source, at, "source"));
+    };
+    // A display name with a typo would only meet the Graph path rules.
+    if s.contains(' ') && catalog::by_display_name(s).is_none() {
+        let names = catalog::DISPLAY_NAMES.iter().map(|(d, _)| *d);
+        let hint = did_you_mean(s, names, || {
+            "use a Graph property name or an Oomnitza field name (see the README)".to_string()
+        });
+        let message = format!("`{s}` is neither a Graph user property nor an Oomnitza field name");
+        return Err(Problem::error(&field.source, at, message).with_hint(hint));
+    }
+    let graph = catalog::by_display_name(s).unwrap_or(s).to_string();
+    field.graph = Some(At {
+        value: vec![At {
+            value: graph,
+            span: at.clone(),
+        }],
+        span: at,
+    });
+    Ok(())
+}
+
+/// `"converter": "…"`: one of the connector's converters, as ours.
+fn read_converter(field: &mut FieldSpec, value: &Json, at: Range<usize>) -> Result<(), Problem> {
+    let Some(name) = value.as_str() else {
+        return Err(not_text(&field.source, at, "converter"));
+    };
+    if let Some(c) = converter(name, at.clone()) {
+        field.convert.push(c);
+        return Ok(());
+    }
+    let known = converter_names().collect::<Vec<_>>().join(", ");
+    let hint = match nearest(name, converter_names()) {
+        Some(n) => format!("did you mean `{n}`? The supported converters are: {known}"),
+        None => format!("the supported converters are: {known}"),
+    };
+    let message = format!("unknown converter `{name}`");
+    Err(Problem::error(&field.source, at, message).with_hint(hint))
+}
+
+fn unknown_key(line: &LegacyMapping, key: &str, at: Range<usize>) -> Problem {
+    let hint = did_you_mean(key, KEYS.iter().copied(), || {
+        format!("the keys are: {}", KEYS.join(", "))
+    });
+    let message = format!("unknown key `{key}` in the mapping of `{}`", line.field);
+    Problem::error(&line.source, at, message).with_hint(hint)
 }
 
 fn not_text(

@@ -11,28 +11,28 @@
 //! An old Oomnitza `config.ini` keeps working: its `mapping.FIELD = {"source": …}` lines are
 //! read into the same model and laid over the shipped Oomnitza mapping.
 
+mod cases;
 mod compile;
 pub mod convert;
 mod engine;
 mod legacy;
+mod load;
 pub mod path;
 mod record;
 pub mod spec;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-pub use compile::Options;
-
-use crate::config::{Config, Preset, RestApi, TargetKind};
-use crate::diag::{Problem, SourceText};
-use crate::graph::Selection;
+use crate::config::TargetKind;
 use path::{GraphPath, TargetSeg};
 
+pub use cases::{Expectation, TEST_SYNC_TIME, TestCase, TestOutcome};
+pub use compile::Options;
+pub use load::{SHIPPED, compile_source, load, load_file, shipped};
 pub use record::{Packed, Record};
 
 /// What a mapping reads besides the user: the same for every user of one run.
@@ -272,6 +272,12 @@ impl Mapping {
     /// The top-level Graph user properties the mapping reads, for `$select`: Graph's
     /// spelling, sorted, each once, always with `id` and `accountEnabled`. The manager is not
     /// among them; see [`Mapping::manager_select`].
+    ///
+    /// These are plain names on purpose. The mapping and the Graph client are neighbours in
+    /// the layering and neither imports the other: the callers that hold both (the commands
+    /// and the sync engine) build the client's `graph::Selection` from these two lists. The
+    /// selection stays in `graph` because turning it into `$select` and `$expand` parameters
+    /// is the client's business, not the mapping's.
     pub fn select(&self) -> Vec<String> {
         self.select.clone()
     }
@@ -281,240 +287,4 @@ impl Mapping {
     pub fn manager_select(&self) -> Option<Vec<String>> {
         self.manager_select.clone()
     }
-
-    /// What to ask Graph for: [`Mapping::select`] and [`Mapping::manager_select`] together.
-    pub fn selection(&self) -> Selection {
-        Selection {
-            properties: self.select.iter().cloned().collect(),
-            manager: self
-                .manager_select
-                .as_ref()
-                .map(|m| m.iter().cloned().collect()),
-        }
-    }
-
-    /// The `[[test]]` cases of the mapping file.
-    pub fn tests(&self) -> &[TestCase] {
-        &self.tests
-    }
-
-    /// Runs every `[[test]]` of the mapping file.
-    pub fn run_tests(&self) -> Vec<TestOutcome> {
-        self.tests.iter().map(|t| self.run_test(t)).collect()
-    }
-
-    fn run_test(&self, test: &TestCase) -> TestOutcome {
-        let ctx = Context {
-            settings: &test.settings,
-            sync_time: &test.sync_time,
-        };
-        let failure = match (&test.expect, self.map(&test.user, &ctx)) {
-            (Expectation::Record(expected), Ok(record)) => {
-                let actual = Json::Object(record.to_json());
-                (actual != *expected).then(|| record_difference(expected, &actual))
-            }
-            (Expectation::Record(_), Err(skip)) => Some(format!("skipped: {skip}")),
-            (Expectation::Skip(reason), Err(skip)) => {
-                let said = skip.to_string();
-                (!said.contains(reason.as_str())).then(|| {
-                    format!("skipped, but for another reason: {said} (expected {reason:?})")
-                })
-            }
-            (Expectation::Skip(reason), Ok(record)) => Some(format!(
-                "expected a skip ({reason:?}), got {}",
-                Json::Object(record.to_json())
-            )),
-        };
-        TestOutcome {
-            name: test.name.clone(),
-            failure,
-        }
-    }
-}
-
-/// The fields two records disagree on, one line each.
-fn record_difference(expected: &Json, actual: &Json) -> String {
-    let empty = Map::new();
-    let e = expected.as_object().unwrap_or(&empty);
-    let a = actual.as_object().unwrap_or(&empty);
-    let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let show = |v: Option<&Json>| v.map_or("(absent)".to_string(), Json::to_string);
-    keys.into_iter()
-        .filter(|k| e.get(*k) != a.get(*k))
-        .map(|k| format!("`{k}`: expected {}, got {}", show(e.get(k)), show(a.get(k))))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// One `[[test]]` of a mapping file.
-#[derive(Debug)]
-pub struct TestCase {
-    /// Its `name`.
-    pub name: String,
-    /// The Graph user.
-    pub user: Json,
-    /// The settings the test maps with.
-    pub settings: BTreeMap<String, Json>,
-    /// The connector sync time the test maps with.
-    pub sync_time: String,
-    /// What the mapping must make of the user.
-    pub expect: Expectation,
-}
-
-/// What a test expects.
-#[derive(Debug)]
-pub enum Expectation {
-    /// Exactly this record.
-    Record(Json),
-    /// A skip whose reason contains this text.
-    Skip(String),
-}
-
-/// How one test went.
-#[derive(Debug)]
-pub struct TestOutcome {
-    /// The test's name.
-    pub name: String,
-    /// What went wrong; `None` if the test passed.
-    pub failure: Option<String>,
-}
-
-/// The sync time tests map with unless they say otherwise.
-pub const TEST_SYNC_TIME: &str = "2024-01-01T00:00:00Z";
-
-/// The mappings shipped with userload, built into the binary: `(name, file text)`.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("scim", include_str!("../../mappings/scim.toml")),
-    ("oomnitza", include_str!("../../mappings/oomnitza.toml")),
-    ("snipeit", include_str!("../../mappings/snipeit.toml")),
-];
-
-/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`).
-pub fn shipped(name: &str) -> Option<&'static str> {
-    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
-}
-
-/// Compiles mapping text; problems are reported under `source`'s name.
-pub fn compile_source(
-    source: &Arc<SourceText>,
-    options: Options<'_>,
-) -> Result<Mapping, Vec<Problem>> {
-    let (spec, mut problems) = spec::read(source);
-    match compile::compile(spec, options) {
-        Ok(mapping) if problems.is_empty() => Ok(mapping),
-        Ok(_) => Err(crate::diag::sorted(problems)),
-        Err(more) => {
-            problems.extend(more);
-            Err(crate::diag::sorted(problems))
-        }
-    }
-}
-
-/// Reads and compiles a mapping file on its own (no config: settings are not checked).
-pub fn load_file(path: &Path) -> Result<Mapping, Vec<Problem>> {
-    let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => compile_source(&SourceText::new(name, text), Options::default()),
-        Err(e) => {
-            let source = SourceText::new(&name, "");
-            Err(vec![Problem::error(
-                &source,
-                0..0,
-                format!("cannot read {name}: {e}"),
-            )])
-        }
-    }
-}
-
-/// The mapping a config uses, compiled and checked against the config: the file named by
-/// `[sync] mapping`, else the shipped mapping for the target type (`scim`, `oomnitza`, and
-/// `snipeit` for the Snipe-IT preset; other `rest` targets must name one), with an Oomnitza config's `mapping.FIELD` lines laid over it and its
-/// `sync_field` as the match key. Settings the mapping reads must be set in the config.
-pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
-    let config_text = std::fs::read_to_string(&config.path).unwrap_or_default();
-    let config_source = SourceText::new(config.path.display().to_string(), config_text);
-    let source = match &config.sync.mapping {
-        Some(path) => {
-            let name = path.display().to_string();
-            match std::fs::read_to_string(path) {
-                Ok(text) => SourceText::new(name, text),
-                Err(e) => {
-                    let span = place_of(&config_source, "mapping");
-                    let message = format!("cannot read the mapping file {name}: {e}");
-                    return Err(vec![Problem::error(&config_source, span, message)]);
-                }
-            }
-        }
-        None => {
-            let name = match (config.target.kind, &config.target.api) {
-                (TargetKind::Scim, _) => "scim",
-                (TargetKind::Oomnitza, _) => "oomnitza",
-                (TargetKind::Rest, Some(RestApi::Preset(Preset::Snipeit))) => "snipeit",
-                (TargetKind::Rest, _) => {
-                    let span = place_of(&config_source, "type");
-                    return Err(vec![
-                        Problem::error(
-                            &config_source,
-                            span,
-                            "a `rest` target has no shipped mapping",
-                        )
-                        .with_hint(
-                            "name one in [sync]: mapping = \"mappings/snipeit.toml\" (or your own)",
-                        ),
-                    ]);
-                }
-            };
-            let text = shipped(name).unwrap_or_default();
-            SourceText::new(format!("mappings/{name}.toml (built in)"), text)
-        }
-    };
-    let (legacy, mut problems) = legacy::fields(&config.legacy_mappings);
-    // Oomnitza's `sync_field` names the field users are matched on.
-    let oomnitza = config.target.kind == TargetKind::Oomnitza;
-    let sync_field = config
-        .target
-        .sync_field
-        .as_ref()
-        .filter(|_| oomnitza)
-        .map(|f| {
-            (
-                f.clone(),
-                Arc::clone(&config_source),
-                place_of(&config_source, "sync_field"),
-            )
-        });
-    let options = Options {
-        settings: Some(&config.settings),
-        extra_fields: legacy,
-        match_field: sync_field,
-        target_kind: Some(config.target.kind),
-    };
-    match compile_source(&source, options) {
-        Ok(mapping) if problems.is_empty() => Ok(mapping),
-        Ok(_) => Err(crate::diag::sorted(problems)),
-        Err(more) => {
-            problems.extend(more);
-            Err(crate::diag::sorted(problems))
-        }
-    }
-}
-
-/// Where `key = …` is written in a config, for problems about it (the file's start if not).
-fn place_of(source: &SourceText, key: &str) -> std::ops::Range<usize> {
-    let text = source.text();
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        if trimmed
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with(['=', ':']))
-        {
-            return offset + indent..offset + indent + key.len();
-        }
-        offset += line.len();
-    }
-    0..0
 }

@@ -26,7 +26,7 @@ use super::plan::{
 use super::safety::{self, Verdict};
 use crate::config::Config;
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, UserPager, UserQuery};
+use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::{Owned, OwnedUsers, RunCounts, State, StateError};
 use crate::targets::{Target, TargetError, TargetUser, Write};
@@ -260,7 +260,11 @@ pub async fn read_source(
     expected: usize,
     alongside: Option<Alongside<'_>>,
 ) -> Result<Read, GraphError> {
-    let query = UserQuery::new(&config.source, mapping.selection());
+    let selection = Selection {
+        properties: mapping.select().into_iter().collect(),
+        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+    };
+    let query = UserQuery::new(&config.source, selection);
     let managers = Managers::read(client, &query).await?;
     let ctx = Context {
         settings: &config.settings,

@@ -202,6 +202,48 @@ fn an_old_oomnitza_config_keeps_its_mapping_lines() {
 }
 
 #[test]
+fn an_old_oomnitza_configs_mapping_mistakes_are_placed_on_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "token.txt", "t\n");
+    let lines = [
+        (
+            "mapping.A = {\"source\": \"Given Nmae\"}",
+            "\"Given Nmae\"",
+            "`Given Nmae` is neither a Graph user property nor an Oomnitza field name",
+        ),
+        (
+            "mapping.B = {\"converter\": \"spilt_email\"}",
+            "\"spilt_email\"",
+            "unknown converter `spilt_email`",
+        ),
+        (
+            "mapping.C = {\"setting\": 5}",
+            "5",
+            "`setting` must be text",
+        ),
+        (
+            "mapping.D = {\"sorce\": \"mail\"}",
+            "\"sorce\"",
+            "unknown key `sorce` in the mapping of `D`",
+        ),
+    ];
+    let head = "[oomnitza]\nurl = https://example.oomnitza.com\napi_token = file:token.txt\n\n[azureusers]\ntenant_id = contoso.onmicrosoft.com\nclient_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\nsync_field = EMAIL\n";
+    let text = lines
+        .iter()
+        .fold(head.to_string(), |text, (line, ..)| text + line + "\n");
+    let config = config_in(dir.path(), "config.ini", &text);
+    let problems = mapping::load(&config).unwrap_err();
+    for (i, (line, needle, message)) in lines.iter().enumerate() {
+        let found = problems
+            .iter()
+            .find(|p| p.message == *message)
+            .unwrap_or_else(|| panic!("no {message:?} in {problems:?}"));
+        let column = line.find(needle).unwrap() + 1;
+        assert_eq!(found.line_col(), (10 + i, column), "{message}");
+    }
+}
+
+#[test]
 fn the_legacy_fixture_validates() {
     let (code, stdout, stderr) = outcome(&userload(
         &repo(),
@@ -379,23 +421,73 @@ fn mapping_preview_shows_records_and_skips() {
     assert_eq!(lines[1]["skip"]["field"], "userName");
 }
 
+/// A problem a test expects: its line, its column if it matters, a phrase of its message.
+type Expected = (usize, Option<usize>, &'static str);
+
 #[test]
 fn hostile_mapping_files_are_refused_without_panicking() {
+    const HEAD: &str = "version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\n";
     let deep_blocks = format!("{}x{}", "{{#if mail}}".repeat(5000), "{{/if}}".repeat(5000));
     let deep_toml = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
-    let cases = [
-        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\ntemplate = \"{deep_blocks}\"\n"),
-        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\nvalue = {deep_toml}\n"),
-        "version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\nsource = \"mail\"\nconvert = [{ regex_replace = [\"(a{1000}){1000}\", \"\"] }]\n".to_string(),
-        format!("version = 1\ntarget = \"rest\"\nmatch = \"a\"\n[fields.a]\ntemplate = \"{}\"\n", "x".repeat(100_000)),
-        "\u{feff}version = 1\n\0\0[[[".to_string(),
-        "version = 1\ntarget = \"rest\"\nmatch = \"ü\"\n[fields.\"ü.ß[x eq \\\"ö\\\"].ç\"]\nsource = \"mail\"\n[fields.\"\"]\nvalue = 1\n".to_string(),
+    // Each file and what it must get, in order: (line, column, the message's key phrase).
+    // The column is `None` where the problem is about something missing from the file, which
+    // is shown on its first line.
+    let cases: [(String, &[Expected]); 6] = [
+        // Too long to parse at all: refused before its nesting is even looked at.
+        (
+            format!("{HEAD}template = \"{deep_blocks}\"\n"),
+            &[(5, Some(12), "the template is longer than 16384 bytes")],
+        ),
+        (
+            format!("{HEAD}value = {deep_toml}\n"),
+            &[(5, Some(89), "max recursion depth")],
+        ),
+        (
+            format!("{HEAD}source = \"mail\"\nconvert = [{{ regex_replace = [\"(a{{1000}}){{1000}}\", \"\"] }}]\n"),
+            &[(6, Some(31), "the regex is too large")],
+        ),
+        (
+            format!("{HEAD}template = \"{}\"\n", "x".repeat(100_000)),
+            &[(5, Some(12), "the template is longer than 16384 bytes")],
+        ),
+        (
+            "\u{feff}version = 1\n\0\0[[[".to_string(),
+            &[
+                (1, None, "does not say what it maps to"),
+                (1, None, "does not say which field identifies a user"),
+                (2, Some(1), "invalid unquoted key"),
+                (2, Some(3), "key with no value"),
+            ],
+        ),
+        (
+            "version = 1\ntarget = \"rest\"\nmatch = \"ü\"\n[fields.\"ü.ß[x eq \\\"ö\\\"].ç\"]\nsource = \"mail\"\n[fields.\"\"]\nvalue = 1\n".to_string(),
+            &[
+                (3, Some(9), "the match key `ü` is not a mapped field"),
+                (6, Some(9), "a field name is missing here"),
+            ],
+        ),
     ];
-    for text in cases {
+    for (i, (text, expected)) in cases.into_iter().enumerate() {
         let result = mapping::compile_source(&SourceText::new("m.toml", text), Options::default());
-        if let Err(problems) = result {
-            // Drawing the problems must not panic either.
-            userload::diag::render(&problems, false);
+        let Err(problems) = result else {
+            panic!("hostile file {i} compiled");
+        };
+        // Drawing the problems must not panic either.
+        let drawn = userload::diag::render(&problems, false);
+        let got: Vec<(usize, usize, &str)> = problems
+            .iter()
+            .map(|p| {
+                let (line, column) = p.line_col();
+                (line, column, p.message.as_str())
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len(), "file {i}: {got:?}\n{drawn}");
+        for (got, (line, column, phrase)) in got.iter().zip(expected.iter()) {
+            assert!(got.2.contains(phrase), "file {i}: {got:?} lacks {phrase:?}");
+            assert_eq!(got.0, *line, "file {i}: line of {got:?}");
+            if let Some(column) = column {
+                assert_eq!(got.1, *column, "file {i}: column of {got:?}");
+            }
         }
     }
 }
@@ -492,7 +584,7 @@ proptest! {
 #[test]
 fn readme_documents_every_converter_and_oomnitza_name() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    for (name, ..) in mapping::convert::CONVERTERS {
+    for name in mapping::convert::names() {
         assert!(
             readme.contains(&format!("`{name}`")),
             "README does not list the converter {name}"

@@ -491,7 +491,7 @@ proptest! {
 
 #[test]
 fn readme_documents_every_converter_and_oomnitza_name() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("docs/mapping.md")).unwrap();
     for (name, ..) in mapping::convert::CONVERTERS {
         assert!(
             readme.contains(&format!("`{name}`")),
@@ -508,7 +508,7 @@ fn readme_documents_every_converter_and_oomnitza_name() {
 
 #[test]
 fn the_readme_example_mapping_compiles_and_passes_its_test() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo().join("docs/mapping.md")).unwrap();
     let format = &readme[readme.find("### Format").unwrap()..];
     let start = format.find("```toml\n").unwrap() + "```toml\n".len();
     let text = &format[start..start + format[start..].find("```").unwrap()];

@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod docs;
 mod filter_corpus;
 mod filter_props;
 mod graph;

@@ -582,29 +582,29 @@ proptest! {
 }
 
 #[test]
-fn readme_documents_every_converter_and_oomnitza_name() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+fn the_mapping_docs_list_every_converter_and_oomnitza_name() {
+    let docs = std::fs::read_to_string(repo().join("docs/mapping.md")).unwrap();
     for name in mapping::convert::names() {
         assert!(
-            readme.contains(&format!("`{name}`")),
-            "README does not list the converter {name}"
+            docs.contains(&format!("`{name}`")),
+            "docs/mapping.md does not list the converter {name}"
         );
     }
     for (display, graph) in odata::catalog::DISPLAY_NAMES {
         assert!(
-            readme.contains(&format!("| {display} | `{graph}`")),
-            "README does not list the Oomnitza name {display}"
+            docs.contains(&format!("| {display} | `{graph}`")),
+            "docs/mapping.md does not list the Oomnitza name {display}"
         );
     }
 }
 
 #[test]
-fn the_readme_example_mapping_compiles_and_passes_its_test() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let format = &readme[readme.find("### Format").unwrap()..];
+fn the_documented_example_mapping_compiles_and_passes_its_test() {
+    let docs = std::fs::read_to_string(repo().join("docs/mapping.md")).unwrap();
+    let format = &docs[docs.find("### Format").unwrap()..];
     let start = format.find("```toml\n").unwrap() + "```toml\n".len();
     let text = &format[start..start + format[start..].find("```").unwrap()];
-    let m = mapping::compile_source(&SourceText::new("README.md", text), Options::default())
+    let m = mapping::compile_source(&SourceText::new("docs/mapping.md", text), Options::default())
         .unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
     let outcomes = m.run_tests();
     assert_eq!(outcomes.len(), 1);

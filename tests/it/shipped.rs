@@ -1,6 +1,6 @@
 //! The files shipped with userload stay true: every example filter passes its own samples,
-//! the README lists every property a filter may use, and the example configs and the README
-//! name every config key.
+//! docs/filters.md lists every property a filter may use, and the example configs and
+//! docs/configuration.md name every config key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,8 +44,8 @@ fn every_shipped_filter_passes_its_samples() {
 }
 
 #[test]
-fn readme_lists_every_filterable_property() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+fn docs_list_every_filterable_property() {
+    let readme = std::fs::read_to_string(repo().join("docs/filters.md")).unwrap();
     for property in catalog::USER {
         let filterable = property.filter.is_filterable()
             || catalog::parts(property.kind)
@@ -53,7 +53,7 @@ fn readme_lists_every_filterable_property() {
         if filterable && property.kind != Kind::Extension {
             assert!(
                 readme.contains(&format!("`{}", property.name)),
-                "README does not list the filterable property {}",
+                "docs/filters.md does not list the filterable property {}",
                 property.name
             );
         }
@@ -86,9 +86,9 @@ fn example_keys(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     keys
 }
 
-/// The keys the README's config reference lists per section.
+/// The keys the config reference (docs/configuration.md) lists per section.
 fn readme_keys(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let start = readme.find("## The config file").unwrap();
+    let start = readme.find("## Every key").unwrap();
     let table = &readme[start..];
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut section = String::new();
@@ -121,13 +121,13 @@ fn readme_keys(readme: &str) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 #[test]
-fn the_examples_and_the_readme_name_every_config_key() {
+fn the_examples_and_the_docs_name_every_config_key() {
     let known: BTreeMap<String, BTreeSet<String>> = userload::config::SECTIONS
         .iter()
         .map(|(s, keys)| (s.to_string(), keys.iter().map(|k| k.to_string()).collect()))
         .collect();
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    assert_eq!(readme_keys(&readme), known, "README's config reference");
+    let readme = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    assert_eq!(readme_keys(&readme), known, "docs/configuration.md");
     for example in ["config.ini.example", "examples/userload.toml"] {
         let text = std::fs::read_to_string(repo().join(example)).unwrap();
         assert_eq!(example_keys(&text), known, "{example}");

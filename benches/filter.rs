@@ -1,5 +1,5 @@
 //! Filter throughput: parse + validate of typical filters and of a 10,000-clause `or` chain,
-//! and local evaluation over 100,000 synthetic users. The README quotes these figures.
+//! and local evaluation over 100,000 synthetic users. docs/performance.md quotes these figures.
 //!
 //! Run with `cargo bench --bench filter`.
 

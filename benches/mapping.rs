@@ -1,7 +1,7 @@
 //! Mapping throughput: 100,000 synthetic Graph users through the shipped SCIM mapping, one
 //! core, compiled once. Mapped as a run maps them (a Graph page parsed, then its users
-//! mapped), and all held parsed at once (each user read from main memory). The README quotes
-//! the users/second figures.
+//! mapped), and all held parsed at once (each user read from main memory). docs/performance.md
+//! quotes the users/second figures.
 //!
 //! Run with `cargo bench --bench mapping`.
 

@@ -483,7 +483,7 @@ impl Validator {
         let hint = match nearest(&ident.name, known) {
             Some(name) => format!("did you mean `{name}`?"),
             None if what == "user property" => {
-                "see the property list in the README; directory extensions are written \
+                "see the property list in docs/filters.md; directory extensions are written \
                  extension_<appId>_<name>"
                     .to_string()
             }

@@ -33,7 +33,7 @@ const CONVERTERS: &[(&str, &str, &[&str])] = &[
     ("bool_words", "bool_words", &[]),
 ];
 
-/// The connector converter names userload understands, for messages and the README.
+/// The connector converter names userload understands, for messages and docs/mapping.md.
 pub fn converter_names() -> impl Iterator<Item = &'static str> {
     CONVERTERS.iter().map(|c| c.0)
 }
@@ -102,7 +102,7 @@ fn read_source(field: &mut FieldSpec, value: &Json, at: Range<usize>) -> Result<
     if s.contains(' ') && catalog::by_display_name(s).is_none() {
         let names = catalog::DISPLAY_NAMES.iter().map(|(d, _)| *d);
         let hint = did_you_mean(s, names, || {
-            "use a Graph property name or an Oomnitza field name (see the README)".to_string()
+            "use a Graph property name or an Oomnitza field name (see docs/mapping.md)".to_string()
         });
         let message = format!("`{s}` is neither a Graph user property nor an Oomnitza field name");
         return Err(Problem::error(&field.source, at, message).with_hint(hint));

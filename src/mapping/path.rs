@@ -263,7 +263,7 @@ fn unknown_property(name: &str, range: Range<usize>, of_manager: bool) -> PathEr
     } else if let Some(near) = nearest(name, names) {
         format!("did you mean `{near}`?")
     } else {
-        "see the property list in the README; directory extensions are extension_<appId>_<name>"
+        "see the property list in docs/filters.md; directory extensions are extension_<appId>_<name>"
             .to_string()
     };
     PathError::new(range, message).hint(hint)

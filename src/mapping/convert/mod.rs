@@ -39,13 +39,13 @@ pub struct Def {
     pub params: &'static [&'static str],
     /// How many of the arguments must be given.
     pub required: usize,
-    /// What it does, for the README and for messages.
+    /// What it does, for docs/mapping.md and for messages.
     pub about: &'static str,
     /// Builds it from arguments whose count has been checked.
     build: fn(&Args<'_>, &mut Env<'_>) -> Result<Converter, ArgError>,
 }
 
-/// Every converter, in the order the README lists them.
+/// Every converter, in the order docs/mapping.md lists them.
 pub const CONVERTERS: &[Def] = &[
     Def {
         name: "lower",

@@ -31,7 +31,7 @@ pub use model::{
     LegacyMapping, Limit, Mode, NotifyConfig, NotifyOn, Preset, RestApi, SourceConfig, SyncConfig,
     TargetAuth, TargetConfig, TargetKind,
 };
-pub use secret::Secret;
+pub use secret::{Secret, SecretError, SecretUnavailable};
 pub use sections::SECTIONS;
 
 use crate::diag::{Problem, SourceText};

@@ -63,7 +63,7 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secret = super::SECRET_KEYS.contains(&self.key.as_str());
+        let secret = super::sections::SECRET_KEYS.contains(&self.key.as_str());
         let value: &dyn std::fmt::Debug = if secret { &"[redacted]" } else { &self.value };
         f.debug_struct("Entry")
             .field("key", &self.key)

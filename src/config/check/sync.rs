@@ -1,0 +1,113 @@
+//! `[sync]`: how runs behave (mapping file, mode, deactivation and its limit, state file,
+//! pace).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{Checker, Keys};
+use crate::config::document::Value;
+use crate::config::model::{DEFAULT_MAX_DEACTIVATIONS, Limit, Mode, SyncConfig};
+use crate::diag::shorten;
+
+impl<'d> Checker<'d> {
+    /// `[sync]`; its `default_role` and `default_position` go into `settings`.
+    pub(super) fn sync_config(
+        &mut self,
+        keys: &mut Keys<'d>,
+        source_keys: &mut Keys<'d>,
+        settings: &mut BTreeMap<String, serde_json::Value>,
+    ) -> Option<SyncConfig> {
+        let mapping_given = keys.given("mapping").is_some();
+        let mapping = self.existing_file(keys, "mapping");
+        let modes = [Mode::CreateUpdate, Mode::CreateOnly, Mode::UpdateOnly].map(|m| (m.name(), m));
+        let mode = self
+            .choice(keys, "mode", &modes)
+            .unwrap_or(Mode::CreateUpdate);
+        let deactivate = self.boolean(keys, "deactivate").unwrap_or(true);
+        let max_deactivations = self.limit(keys).unwrap_or(DEFAULT_MAX_DEACTIVATIONS);
+        let concurrency = self.integer(keys, "concurrency", 1..=64).unwrap_or(8) as usize;
+        let rate_limit = self
+            .integer(keys, "rate_limit", 1..=10_000)
+            .map(|n| n as u32);
+        let create_disabled = self.boolean(keys, "create_disabled").unwrap_or(false);
+        let state = self.state_path(keys);
+        self.default_settings(keys, source_keys, settings);
+        if mapping_given && mapping.is_none() {
+            return None;
+        }
+        Some(SyncConfig {
+            mapping,
+            mode,
+            deactivate,
+            max_deactivations,
+            state: state?,
+            concurrency,
+            rate_limit,
+            create_disabled,
+        })
+    }
+
+    /// `max_deactivations`: a count (`25`) or a percentage (`"10%"`).
+    fn limit(&mut self, keys: &mut Keys<'d>) -> Option<Limit> {
+        let entry = keys.take("max_deactivations")?;
+        let written = match &entry.value {
+            Value::Int(n) => n.to_string(),
+            Value::Text(t) => t.trim().to_string(),
+            other => {
+                self.error(
+                    entry.value_span.clone(),
+                    format!(
+                        "`max_deactivations` must be a count or a percentage, not {}",
+                        other.type_name()
+                    ),
+                    "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
+                );
+                return None;
+            }
+        };
+        let parsed = match written.strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .map(Limit::Percent),
+            None => written.parse::<u32>().ok().map(Limit::Count),
+        };
+        if parsed.is_none() {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "`max_deactivations` must be a count or a percentage, not `{}`",
+                    shorten(&written, 40)
+                ),
+                "e.g. max_deactivations = \"10%\" or max_deactivations = 25",
+            );
+        }
+        parsed
+    }
+
+    /// The state file: relative to the config's folder; its folder must exist.
+    fn state_path(&mut self, keys: &mut Keys<'d>) -> Option<PathBuf> {
+        let Some((text, entry)) = self.text(keys, "state") else {
+            return Some(self.dir.join("userload.db"));
+        };
+        let path = self.dir.join(&text);
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "the folder for the state file does not exist: {}",
+                    parent.display()
+                ),
+                "create it, or point `state` at an existing folder",
+            );
+            return None;
+        }
+        Some(path)
+    }
+}

@@ -1,0 +1,156 @@
+//! `[target]` (or the Oomnitza connector's `[oomnitza]`): the asset system, how to reach it
+//! and sign in to it, and what its API looks like.
+
+use super::{Checker, Keys};
+use crate::config::model::{Preset, RestApi, TargetAuth, TargetConfig, TargetKind};
+use crate::config::secret::Secret;
+use crate::diag::shorten;
+
+impl<'d> Checker<'d> {
+    /// `[target]`. Without a usable `type` or `auth` the keys that depend on them are not
+    /// read, since their problems would only be guesses.
+    pub(super) fn target_config(
+        &mut self,
+        keys: &mut Keys<'d>,
+        source_keys: &mut Keys<'d>,
+    ) -> Option<TargetConfig> {
+        if keys.section.is_none() {
+            self.error(
+                0..0,
+                "missing [target] section",
+                "add [target] with type, url and token",
+            );
+            return None;
+        }
+        let kind = self.target_kind(keys);
+        let url = if keys.given("url").is_some() {
+            self.endpoint(keys, "url")
+        } else {
+            self.missing(keys, "url", "add: url = https://…");
+            None
+        };
+        let token = self.target_token(keys, kind);
+        let sync_field = self.sync_field(keys, source_keys);
+        let kind = kind?;
+        let auth = self.target_auth(keys, kind)?;
+        let api = self.rest_api(keys, kind);
+        let page_size = self.integer(keys, "page_size", 1..=1000).unwrap_or(100) as u32;
+        let list = self.boolean(keys, "list").unwrap_or(true);
+        let batch_size = self.integer(keys, "batch_size", 1..=10_000).unwrap_or(500) as usize;
+        let max_attempts = self.integer(keys, "max_attempts", 1..=20).unwrap_or(6) as u32;
+        let timeout = self.integer(keys, "request_timeout", 1..=600).unwrap_or(60);
+        Some(TargetConfig {
+            kind,
+            url: url?,
+            token,
+            sync_field,
+            auth,
+            api,
+            page_size,
+            list,
+            batch_size,
+            max_attempts,
+            request_timeout: std::time::Duration::from_secs(timeout as u64),
+        })
+    }
+
+    /// `type`; an old `[oomnitza]` section is an Oomnitza target without saying so.
+    fn target_kind(&mut self, keys: &mut Keys<'d>) -> Option<TargetKind> {
+        if keys.legacy {
+            return Some(TargetKind::Oomnitza);
+        }
+        let kinds =
+            [TargetKind::Scim, TargetKind::Rest, TargetKind::Oomnitza].map(|k| (k.name(), k));
+        let kind = self.choice(keys, "type", &kinds);
+        if kind.is_none() && keys.given("type").is_none() {
+            self.missing(keys, "type", "add: type = \"scim\" (or rest, oomnitza)");
+        }
+        kind
+    }
+
+    /// `token` (`api_token` in an old `[oomnitza]`), which Oomnitza cannot do without.
+    fn target_token(&mut self, keys: &mut Keys<'d>, kind: Option<TargetKind>) -> Option<Secret> {
+        let token_key = if keys.legacy { "api_token" } else { "token" };
+        let token = self.secret(keys, token_key);
+        if keys.legacy {
+            self.oomnitza_unused_keys(keys);
+        }
+        if kind == Some(TargetKind::Oomnitza) && token.is_none() {
+            let hint = format!("add: {token_key} = env:OOMNITZA_TOKEN (an Oomnitza API token)");
+            self.missing(keys, token_key, hint);
+        }
+        token
+    }
+
+    /// `sync_field`, which the Oomnitza connector kept in `[azureusers]`.
+    fn sync_field(&mut self, keys: &mut Keys<'d>, source_keys: &mut Keys<'d>) -> Option<String> {
+        match self.text(keys, "sync_field") {
+            Some((field, _)) => Some(field),
+            None if source_keys.legacy => self.text(source_keys, "sync_field").map(|(f, _)| f),
+            None => None,
+        }
+    }
+
+    /// `preset` or `templates`: what a `rest` target's API looks like; one of them is
+    /// required there.
+    fn rest_api(&mut self, keys: &mut Keys<'d>, kind: TargetKind) -> Option<RestApi> {
+        let api = match (self.text(keys, "preset"), keys.given("templates").is_some()) {
+            (Some((name, entry)), _) => match Preset::named(&name) {
+                Some(preset) => Some(RestApi::Preset(preset)),
+                None => {
+                    let known: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+                    self.error(
+                        entry.value_span.clone(),
+                        format!("unknown preset `{}`", shorten(&name, 40)),
+                        format!("presets: {}", known.join(", ")),
+                    );
+                    None
+                }
+            },
+            (None, true) => self
+                .existing_file(keys, "templates")
+                .map(RestApi::Templates),
+            (None, false) => None,
+        };
+        if kind == TargetKind::Rest && api.is_none() {
+            self.missing(
+                keys,
+                "preset",
+                "add: preset = snipeit (or templates = my-api.toml)",
+            );
+        }
+        api
+    }
+
+    /// `auth`: bearer (the default), basic (`username`, `password`) or header
+    /// (`auth_header`). Oomnitza sends its token in `Authorization2`. Without a token, bearer
+    /// and header requests carry no credentials (a test server); `check` shows whether the
+    /// target accepts that.
+    fn target_auth(&mut self, keys: &mut Keys<'d>, kind: TargetKind) -> Option<TargetAuth> {
+        let choices = [("bearer", 0), ("basic", 1), ("header", 2)];
+        let chosen = self.choice(keys, "auth", &choices);
+        let chosen = chosen.unwrap_or(if kind == TargetKind::Oomnitza { 2 } else { 0 });
+        let auth = match chosen {
+            1 => {
+                let username = self.text(keys, "username").map(|(u, _)| u);
+                let password = self.secret(keys, "password");
+                if username.is_none() {
+                    self.missing(keys, "username", "add: username = … (auth = basic)");
+                }
+                if password.is_none() {
+                    self.missing(keys, "password", "add: password = env:ASSET_PASSWORD");
+                }
+                TargetAuth::Basic {
+                    username: username?,
+                    password: password?,
+                }
+            }
+            2 => {
+                let header = self.text(keys, "auth_header").map(|(h, _)| h);
+                TargetAuth::Header(header.unwrap_or_else(|| "Authorization2".to_string()))
+            }
+            _ => TargetAuth::Bearer,
+        };
+        Some(auth)
+    }
+}

@@ -1,0 +1,302 @@
+//! The validated config: what a run may rely on once every offline check has passed.
+//!
+//! These types are the second of the config's two stages. Nothing here reads a file or
+//! reports a problem; `check` builds them from a [`Document`](super::Document) only when the
+//! document has no errors, so every value is already in range, every named file exists and
+//! the filter is compiled.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use odata::Filter;
+use url::Url;
+
+use super::secret::Secret;
+use crate::diag::SourceText;
+
+/// A config that passed every offline check.
+#[derive(Debug)]
+pub struct Config {
+    /// The config file this was read from.
+    pub path: PathBuf,
+    /// `[source]` (or `[azureusers]`): the Entra tenant and which of its users to read.
+    pub source: SourceConfig,
+    /// `[target]` (or `[oomnitza]`): the asset system users are written to.
+    pub target: TargetConfig,
+    /// `[sync]`: how runs behave.
+    pub sync: SyncConfig,
+    /// `[notify]`: who is told when a run goes wrong.
+    pub notify: NotifyConfig,
+    /// Values mapping files may read with `setting = "…"`: `default_role`,
+    /// `default_position`, and every key of `[settings]`.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// `mapping.FIELD = {…}` lines of an Oomnitza `[azureusers]` section.
+    pub legacy_mappings: Vec<LegacyMapping>,
+}
+
+/// `[source]`: the Entra tenant, how to sign in to it, and how to read its users from Graph.
+#[derive(Debug)]
+pub struct SourceConfig {
+    /// `enable = false` (Oomnitza's switch): runs skip the sync.
+    pub enabled: bool,
+    /// The directory (tenant) ID, a GUID, or one of the tenant's verified domains.
+    pub tenant_id: String,
+    /// The app registration's application (client) ID, a GUID.
+    pub client_id: String,
+    /// How the app signs in: a client secret or a certificate.
+    pub credential: Credential,
+    /// The sign-in endpoint, e.g. `https://login.microsoftonline.com`; `cloud` sets it unless
+    /// given.
+    pub authority: Url,
+    /// The Graph root, e.g. `https://graph.microsoft.com`.
+    pub graph_root: Url,
+    /// The compiled `$filter`; `None` reads every user.
+    pub filter: Option<Filter>,
+    /// Users asked for per Graph page, 1–999 (default 999).
+    pub page_size: u16,
+    /// Only members of this group (a GUID; transitive membership) are read.
+    pub group: Option<String>,
+    /// Tries per Graph request before the pull fails, 1–20 (default 6).
+    pub max_attempts: u32,
+    /// How long one Graph request may take, 1–600 seconds (default 60).
+    pub request_timeout: std::time::Duration,
+}
+
+/// How userload signs in to Entra (app-only, client credentials).
+#[derive(Debug)]
+pub enum Credential {
+    /// A client secret's value (`secret`).
+    Secret(Secret),
+    /// A certificate and its private key (`certificate` and `private_key`).
+    Certificate {
+        /// PEM file with a `CERTIFICATE` block, resolved against the config's folder.
+        certificate: PathBuf,
+        /// PEM file with a `PRIVATE KEY` block, resolved against the config's folder.
+        private_key: PathBuf,
+        /// How the client assertion is signed (`assertion_algorithm`).
+        algorithm: AssertionAlgorithm,
+    },
+}
+
+/// How a certificate sign-in signs its client assertion (`assertion_algorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionAlgorithm {
+    /// `PS256` with an `x5t#S256` thumbprint: what Entra documents today (the default).
+    Ps256,
+    /// `RS256` with an `x5t` (SHA-1) thumbprint: the older form, for tenants that need it.
+    Rs256,
+}
+
+/// The kind of API the asset system offers (`type` in `[target]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// `scim`: a SCIM users endpoint.
+    Scim,
+    /// `rest`: a plain REST API.
+    Rest,
+    /// `oomnitza`: the Oomnitza API; also implied by an old `[oomnitza]` section.
+    Oomnitza,
+}
+
+impl TargetKind {
+    /// The `type` value that selects this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Scim => "scim",
+            TargetKind::Rest => "rest",
+            TargetKind::Oomnitza => "oomnitza",
+        }
+    }
+}
+
+/// `[target]`: the asset system users are written to.
+#[derive(Debug)]
+pub struct TargetConfig {
+    /// Which kind of API `url` offers.
+    pub kind: TargetKind,
+    /// Base URL of the target's API: https, or plain http on a loopback host.
+    pub url: Url,
+    /// API token (`api_token` in an old `[oomnitza]`), sent as a bearer token; required for
+    /// Oomnitza.
+    pub token: Option<Secret>,
+    /// Oomnitza: the field that identifies users (the old connector's `sync_field`).
+    pub sync_field: Option<String>,
+    /// How requests prove who sends them (`auth`).
+    pub auth: TargetAuth,
+    /// `rest` targets: the preset (`snipeit`) or a file of request templates.
+    pub api: Option<RestApi>,
+    /// Users per page when listing the target, 1–1000 (default 100).
+    pub page_size: u32,
+    /// Whether to list every target user (`list = true`, the default); `false` looks users
+    /// up one by one with a filter, for servers that do not allow listing.
+    pub list: bool,
+    /// Oomnitza: records per bulk upload, 1–10000 (default 500).
+    pub batch_size: usize,
+    /// Tries per idempotent request before giving up, 1–20 (default 6).
+    pub max_attempts: u32,
+    /// How long one request may take, 1–600 s (default 60).
+    pub request_timeout: std::time::Duration,
+}
+
+/// How userload signs its requests to the target (`auth` in `[target]`).
+#[derive(Debug, Clone)]
+pub enum TargetAuth {
+    /// `bearer` (the default): `Authorization: Bearer <token>`.
+    Bearer,
+    /// `basic`: `username` and `password`.
+    Basic {
+        /// `username`.
+        username: String,
+        /// `password`.
+        password: Secret,
+    },
+    /// `header`: the token in a header of this name (`auth_header`), e.g. `X-API-Key`;
+    /// Oomnitza's `Authorization2` by default for `type = oomnitza`.
+    Header(String),
+}
+
+/// What a `rest` target's API looks like.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestApi {
+    /// A preset built into userload (`preset = snipeit`).
+    Preset(Preset),
+    /// A TOML file of request templates (`templates = path`).
+    Templates(PathBuf),
+}
+
+/// The API descriptions built into userload, by the name `preset` takes. The config knows
+/// their names; the REST target holds what each one says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Snipe-IT's users API.
+    Snipeit,
+}
+
+impl Preset {
+    /// Every preset, in the order the docs list them.
+    pub const ALL: [Preset; 1] = [Preset::Snipeit];
+
+    /// The `preset` value that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Snipeit => "snipeit",
+        }
+    }
+
+    /// The preset called `name`, if there is one.
+    pub fn named(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// Which changes a run may make to target users (`mode` in `[sync]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `create_update`: create missing users and update existing ones (the default).
+    CreateUpdate,
+    /// `create_only`: create missing users, leave existing ones alone.
+    CreateOnly,
+    /// `update_only`: update existing users, create none.
+    UpdateOnly,
+}
+
+impl Mode {
+    /// The `mode` value that selects this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::CreateUpdate => "create_update",
+            Mode::CreateOnly => "create_only",
+            Mode::UpdateOnly => "update_only",
+        }
+    }
+}
+
+/// The most deactivations one run may make without `--allow-deactivations`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// At most this many users.
+    Count(u32),
+    /// At most this percentage (0–100) of the target users userload owns.
+    Percent(f64),
+}
+
+/// Default maximum share of owned users one run may deactivate.
+pub const DEFAULT_MAX_DEACTIVATIONS: Limit = Limit::Percent(10.0);
+
+/// `[sync]`: how runs behave.
+#[derive(Debug)]
+pub struct SyncConfig {
+    /// The mapping file; `None` means the shipped mapping for the target type.
+    pub mapping: Option<PathBuf>,
+    /// Whether runs create users, update them, or both.
+    pub mode: Mode,
+    /// Whether to deactivate target users that left the filter or were disabled or deleted in
+    /// Entra.
+    pub deactivate: bool,
+    /// The most deactivations one run may make; 10% unless set.
+    pub max_deactivations: Limit,
+    /// The SQLite state file (owned users, last writes, run history); `userload.db` beside the
+    /// config unless set.
+    pub state: PathBuf,
+    /// How many requests to the target may be under way at once, 1–64.
+    pub concurrency: usize,
+    /// At most this many requests to the target per second (`rate_limit`); none if unset.
+    pub rate_limit: Option<u32>,
+    /// Whether users disabled in Entra are created in the target (inactive); `false` (the
+    /// default) leaves them out until they are enabled.
+    pub create_disabled: bool,
+}
+
+/// `[notify]`: a webhook told about runs that need an admin.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// An incoming-webhook URL (Teams, Slack, or anything that takes their JSON); a secret,
+    /// since such URLs carry their own credentials.
+    pub webhook: Option<Secret>,
+    /// The run statuses that are sent.
+    pub on: Vec<NotifyOn>,
+}
+
+/// A kind of run the webhook hears about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// The run could not run, or refused to (exit code 2).
+    Failed,
+    /// Deactivations were held back by `max_deactivations`.
+    Limited,
+    /// Some writes failed, or the run was stopped.
+    Partial,
+    /// Everything worked.
+    Ok,
+}
+
+impl NotifyOn {
+    /// Its name in `on`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyOn::Failed => "failed",
+            NotifyOn::Limited => "limited",
+            NotifyOn::Partial => "partial",
+            NotifyOn::Ok => "ok",
+        }
+    }
+}
+
+/// What `on` holds when not given.
+pub const DEFAULT_NOTIFY_ON: &[NotifyOn] =
+    &[NotifyOn::Failed, NotifyOn::Limited, NotifyOn::Partial];
+
+/// One `mapping.FIELD = {json}` line, kept with its place for the mapping compiler.
+#[derive(Debug)]
+pub struct LegacyMapping {
+    /// The target field, the `FIELD` of `mapping.FIELD`, in its written case.
+    pub field: String,
+    /// The JSON object given for it, e.g. `{"source": "userPrincipalName"}`.
+    pub spec: serde_json::Value,
+    /// The config text, for reporting problems in the mapping.
+    pub source: Arc<SourceText>,
+    /// Where the JSON was written in `source`.
+    pub span: Range<usize>,
+}

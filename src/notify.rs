@@ -145,7 +145,7 @@ impl Exchange for Post<'_> {
         }
     }
 
-    fn gave_up(&mut self, _: u32, last: Transient) -> NotifyError {
+    fn gave_up(&self, _: u32, last: Transient) -> NotifyError {
         self.refused(last.detail)
     }
 }

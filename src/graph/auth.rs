@@ -373,7 +373,7 @@ impl Exchange for SignIn<'_> {
         }
     }
 
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> GraphError {
+    fn gave_up(&self, attempts: u32, last: Transient) -> GraphError {
         GraphError::GaveUp {
             what: self.what.clone(),
             attempts,

@@ -97,7 +97,7 @@ impl Exchange for PageGet<'_> {
         self.failed(status, &body, request_id, retry_after).await
     }
 
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> GraphError {
+    fn gave_up(&self, attempts: u32, last: Transient) -> GraphError {
         GraphError::GaveUp {
             what: self.what.to_owned(),
             attempts,

@@ -26,8 +26,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long one request may take, answer included, before it counts as failed.
     pub timeout: Duration,
-    /// Whether a backoff is a random part (half to all) of its full length. Only a lone
-    /// caller whose waits are part of its promised behaviour (the webhook) goes without.
+    /// Whether a backoff is a random part (half to all) of its full length, so that
+    /// parallel clients spread out. Without, the waits are exactly as documented.
     pub jitter: bool,
 }
 
@@ -167,7 +167,7 @@ pub trait Exchange {
     fn attempt(&mut self) -> impl Future<Output = Step<Self::Output, Self::Error>> + Send;
 
     /// The error after `attempts` attempts, the last of which failed with `last`.
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> Self::Error;
+    fn gave_up(&self, attempts: u32, last: Transient) -> Self::Error;
 
     /// Whether the request may be sent again after a transient failure. A request that
     /// must not be repeated blindly (a POST that creates, with nothing to look for) says
@@ -314,7 +314,7 @@ mod tests {
             self.steps.remove(0)
         }
 
-        fn gave_up(&mut self, attempts: u32, last: Transient) -> String {
+        fn gave_up(&self, attempts: u32, last: Transient) -> String {
             format!("gave up after {attempts}: {}", last.detail)
         }
 

@@ -441,7 +441,7 @@ impl Exchange for Sending<'_> {
         self.http.attempt(&self.request).await
     }
 
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> TargetError {
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
         self.http.gave_up(self.request.what, attempts, &last.detail)
     }
 
@@ -474,7 +474,7 @@ where
         self.sending.attempt().await.map(Created::Answer)
     }
 
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> TargetError {
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
         self.sending.gave_up(attempts, last)
     }
 

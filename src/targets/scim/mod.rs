@@ -257,7 +257,7 @@ impl Exchange for Patching<'_> {
         }
     }
 
-    fn gave_up(&mut self, attempts: u32, last: Transient) -> TargetError {
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
         self.target.http.gave_up(Self::WHAT, attempts, &last.detail)
     }
 
@@ -350,9 +350,10 @@ impl Target for ScimTarget {
         let look = |last: &Transient| {
             let throttled = last.throttled;
             async move {
-                match throttled {
-                    true => Ok(None),
-                    false => self.find_by_key(record).await,
+                if throttled {
+                    Ok(None)
+                } else {
+                    self.find_by_key(record).await
                 }
             }
         };

@@ -12,12 +12,18 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::{NotifyConfig, NotifyOn};
+use crate::http::{self, Exchange, RetryOn, RetryPolicy, Step, Transient};
 
-/// How long one post may take.
-const TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Posts tried before giving up.
-const ATTEMPTS: u32 = 3;
+/// How a notice is posted: three tries at most, one and then two seconds apart, each within
+/// 15 s. A webhook's `Retry-After` is not waited for: a chat message is not worth holding
+/// up the end of a run.
+const POLICY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(2),
+    timeout: Duration::from_secs(15),
+    jitter: false,
+};
 
 /// A run's result, as the webhook hears it.
 #[derive(Debug, Clone)]
@@ -77,38 +83,71 @@ pub async fn send(config: &NotifyConfig, notice: &Notice) -> Result<bool, Notify
         return Err(NotifyError::NotUrl);
     }
     let host = url.host_str().unwrap_or_default().to_owned();
-    let refused = |detail: String| NotifyError::Refused {
+    let client = http::client(POLICY.timeout).map_err(|e| NotifyError::Refused {
         host: host.clone(),
-        detail,
-    };
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| refused(format!("cannot set up HTTPS: {e}")))?;
+        detail: e.to_string(),
+    })?;
     let body = body(notice, &hostname());
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        match client.post(url.clone()).json(&body).send().await {
-            Ok(answer) if answer.status().is_success() => {
-                tracing::info!(%host, status = notice.status.name(), "notified the webhook");
-                return Ok(true);
-            }
+    let mut post = Post {
+        client: &client,
+        url: &url,
+        body: &body,
+        host: &host,
+    };
+    http::run(&POLICY, &mut post).await?;
+    tracing::info!(%host, status = notice.status.name(), "notified the webhook");
+    Ok(true)
+}
+
+/// One notice posted to the webhook, as the retry loop sends it.
+struct Post<'a> {
+    client: &'a reqwest::Client,
+    /// The webhook (a secret).
+    url: &'a url::Url,
+    body: &'a serde_json::Value,
+    /// The webhook's host, the only part of it named in messages.
+    host: &'a str,
+}
+
+impl Post<'_> {
+    fn refused(&self, detail: String) -> NotifyError {
+        NotifyError::Refused {
+            host: self.host.to_owned(),
+            detail,
+        }
+    }
+}
+
+impl Exchange for Post<'_> {
+    type Output = ();
+    type Error = NotifyError;
+
+    async fn attempt(&mut self) -> Step<(), NotifyError> {
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .json(self.body)
+            .send()
+            .await;
+        match sent {
+            Ok(answer) if answer.status().is_success() => Step::Done(Ok(())),
             Ok(answer) => {
                 let status = answer.status().as_u16();
-                last = format!("HTTP {status}");
-                if !(status == 429 || status >= 500) {
-                    break;
+                let last = format!("HTTP {status}");
+                if RetryOn::ThrottlingAndServerErrors.covers(status) {
+                    Step::Retry(Transient::new(last))
+                } else {
+                    Step::Done(Err(self.refused(last)))
                 }
             }
             // Without the URL: it is the secret.
-            Err(e) => last = crate::graph::auth::describe(&e.without_url()),
-        }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            Err(e) => Step::Retry(Transient::new(http::describe(&e.without_url()))),
         }
     }
-    Err(refused(last))
+
+    fn gave_up(&self, _: u32, last: Transient) -> NotifyError {
+        self.refused(last.detail)
+    }
 }
 
 /// This machine's name, for the message.

@@ -17,8 +17,8 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use url::Url;
 
 use super::error::{GraphError, SignInError};
-use super::retry::{RetryPolicy, parse_retry_after};
 use crate::config::{AssertionAlgorithm, Credential, SourceConfig};
+use crate::http::{self, Exchange, RetryOn, RetryPolicy, Step, Transient, describe};
 
 /// A bearer token for Graph. Debug output never shows it.
 #[derive(Clone)]
@@ -249,76 +249,34 @@ impl TokenSource {
 
     /// Asks Entra for a token, retrying throttling, server errors and network failures.
     async fn request(&self) -> Result<AccessToken, GraphError> {
-        let what = format!("sign-in at {}", self.token_url);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut form = vec![
-                ("grant_type", "client_credentials".to_owned()),
-                ("client_id", self.client_id.clone()),
-                ("scope", self.scope.clone()),
-            ];
-            match &self.proof {
-                Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
-                Proof::Certificate(signer) => {
-                    form.push((
-                        "client_assertion_type",
-                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                    ));
-                    form.push((
-                        "client_assertion",
-                        signer.assertion(&self.client_id, self.token_url.as_str())?,
-                    ));
-                }
+        let mut sign_in = SignIn {
+            tokens: self,
+            what: format!("sign-in at {}", self.token_url),
+        };
+        http::run(&self.policy, &mut sign_in).await
+    }
+
+    /// The form that asks for a token, with a fresh proof of who we are.
+    fn form(&self) -> Result<Vec<(&'static str, String)>, GraphError> {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", self.client_id.clone()),
+            ("scope", self.scope.clone()),
+        ];
+        match &self.proof {
+            Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
+            Proof::Certificate(signer) => {
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push((
+                    "client_assertion",
+                    signer.assertion(&self.client_id, self.token_url.as_str())?,
+                ));
             }
-            let sent = Instant::now();
-            let result = self
-                .http
-                .post(self.token_url.clone())
-                .timeout(self.policy.timeout)
-                .form(&form)
-                .send()
-                .await;
-            let (failure, retry_after) = match result {
-                Ok(response) => {
-                    let status = response.status();
-                    tracing::debug!(
-                        url = %self.token_url, status = status.as_u16(),
-                        ms = sent.elapsed().as_millis() as u64, "sign-in"
-                    );
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    match response.bytes().await {
-                        Ok(body) if status.is_success() => return self.accept(&body, sent, &what),
-                        Ok(_) if status.as_u16() == 429 || status.is_server_error() => {
-                            (format!("HTTP {status}"), retry_after)
-                        }
-                        Ok(body) => {
-                            return Err(GraphError::SignIn(SignInError::from_response(
-                                status.as_u16(),
-                                &body,
-                                &self.tenant,
-                                &self.client_id,
-                            )));
-                        }
-                        Err(e) => (describe(&e), None),
-                    }
-                }
-                Err(e) => (describe(&e), None),
-            };
-            if attempt >= self.policy.max_attempts {
-                return Err(GraphError::GaveUp {
-                    what,
-                    attempts: attempt,
-                    last: failure,
-                    request_id: None,
-                });
-            }
-            tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
         }
+        Ok(form)
     }
 
     fn accept(&self, body: &[u8], sent: Instant, what: &str) -> Result<AccessToken, GraphError> {
@@ -362,23 +320,65 @@ pub fn join(base: &Url, path: &str) -> Url {
     url
 }
 
-/// A transport failure in words, without the URL (which reqwest includes and which may
-/// carry query text).
-pub fn describe(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "the connection broke while reading the answer"
-    } else if error.is_request() {
-        "the request failed"
-    } else {
-        "network error"
-    };
-    let mut root: &dyn std::error::Error = error;
-    while let Some(next) = root.source() {
-        root = next;
+/// One request for a token, as the retry loop sends it.
+struct SignIn<'a> {
+    tokens: &'a TokenSource,
+    /// The request in errors: "sign-in at <token URL>".
+    what: String,
+}
+
+impl Exchange for SignIn<'_> {
+    type Output = AccessToken;
+    type Error = GraphError;
+
+    async fn attempt(&mut self) -> Step<AccessToken, GraphError> {
+        let tokens = self.tokens;
+        let form = match tokens.form() {
+            Ok(form) => form,
+            Err(error) => return Step::Done(Err(error)),
+        };
+        let sent = Instant::now();
+        let result = tokens
+            .http
+            .post(tokens.token_url.clone())
+            .form(&form)
+            .send()
+            .await;
+        let response = match result {
+            Ok(response) => response,
+            Err(e) => return Step::Retry(Transient::new(describe(&e))),
+        };
+        let status = response.status();
+        tracing::debug!(
+            url = %tokens.token_url, status = status.as_u16(),
+            ms = sent.elapsed().as_millis() as u64, "sign-in"
+        );
+        let retry_after = http::retry_after(response.headers());
+        match response.bytes().await {
+            Ok(body) if status.is_success() => Step::Done(tokens.accept(&body, sent, &self.what)),
+            Ok(_) if RetryOn::ThrottlingAndServerErrors.covers(status.as_u16()) => {
+                Step::Retry(Transient {
+                    retry_after,
+                    throttled: status.as_u16() == 429,
+                    ..Transient::new(format!("HTTP {status}"))
+                })
+            }
+            Ok(body) => Step::Done(Err(GraphError::SignIn(SignInError::from_response(
+                status.as_u16(),
+                &body,
+                &tokens.tenant,
+                &tokens.client_id,
+            )))),
+            Err(e) => Step::Retry(Transient::new(describe(&e))),
+        }
     }
-    format!("{kind} ({root})")
+
+    fn gave_up(&self, attempts: u32, last: Transient) -> GraphError {
+        GraphError::GaveUp {
+            what: self.what.clone(),
+            attempts,
+            last: last.detail,
+            request_id: None,
+        }
+    }
 }

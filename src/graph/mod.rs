@@ -4,7 +4,7 @@ pub mod auth;
 pub mod client;
 pub mod delta;
 pub mod error;
-pub mod retry;
+mod get;
 pub mod users;
 pub mod users_file;
 

@@ -1,17 +1,19 @@
-//! One HTTP conversation with an asset system, shared by every target.
+//! One HTTP conversation with an asset system, shared by every target, on the crate's HTTP
+//! layer.
 //!
 //! Every request goes out signed the way the config says (bearer, a custom header, basic),
-//! with a time limit and no redirects, is counted in [`TargetStats`], and has its answer
-//! read within a size limit. Throttling, the 5xx a target's [`Dialect`] names, timeouts and
-//! broken connections are transient: [`Http::send`] tries idempotent requests again,
-//! honouring `Retry-After`; a request that must not simply be sent again (a POST that
-//! creates) is sent with [`Http::send_once`], and its caller decides what to do after a
-//! transient failure. No error ever carries a credential: answers are scrubbed of them
-//! before they are quoted.
+//! on the shared client (time limit, no redirects), is counted in [`TargetStats`], and has
+//! its answer read within a size limit. Throttling, the 5xx a target's [`Dialect`] names,
+//! timeouts and broken connections are transient: [`Http::send`] sends a request again
+//! through the shared retry loop, honouring `Retry-After`. A request that must not simply
+//! be sent again goes out with [`Http::send_once`], or, when it creates something that can
+//! be looked for, with [`Http::create`], which looks before it sends again. No error ever
+//! carries a credential: answers are scrubbed of them before they are quoted.
 //!
 //! What differs between targets (media types, how an error answer is quoted, how giving up
 //! is worded) is the target's [`Dialect`]; what its answers mean stays in the target.
 
+use std::future::Future;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -22,14 +24,12 @@ use url::Url;
 use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
-use crate::graph::auth::describe;
-use crate::graph::retry::{RetryPolicy, parse_retry_after};
+use crate::http::{
+    self as shared, BodyError, Exchange, Redactor, RetryOn, RetryPolicy, Step, Transient,
+};
 
 /// The largest answer read; anything longer is refused rather than held in memory.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
-
-/// Secrets shorter than this are not scrubbed from messages (they would blank out words).
-const MIN_SECRET_CHARS: usize = 3;
 
 /// The retry settings of a target's config.
 pub(crate) fn policy_of(config: &TargetConfig) -> RetryPolicy {
@@ -74,20 +74,28 @@ impl Reply {
     }
 }
 
-/// How one attempt failed.
+/// One request to a target.
+#[derive(Debug, Clone)]
+pub(crate) struct Request<'a> {
+    /// The method.
+    pub method: Method,
+    /// Where it goes.
+    pub url: &'a Url,
+    /// The JSON body, if any.
+    pub body: Option<&'a Json>,
+    /// The ETag to send as `If-Match`, if any.
+    pub if_match: Option<&'a str>,
+    /// The request in errors, e.g. `PATCH /Users/{id}`.
+    pub what: &'a str,
+}
+
+/// What a create came to.
 #[derive(Debug)]
-pub(crate) enum Attempt {
-    /// Worth trying again later (a transient status, a timeout, a broken connection).
-    Transient {
-        /// What happened, for the error if no later try succeeds.
-        detail: String,
-        /// The server's `Retry-After`, if it gave one.
-        retry_after: Option<Duration>,
-        /// Whether it was a 429: the server says it did nothing with the request.
-        throttled: bool,
-    },
-    /// Trying again cannot help (the answer is too large to read).
-    Final(TargetError),
+pub(crate) enum Created<T> {
+    /// The server's answer to the create, whatever its status.
+    Answer(Reply),
+    /// What the lookup found after an attempt whose answer was lost.
+    Found(T),
 }
 
 /// An authenticated HTTP client for one target.
@@ -97,11 +105,11 @@ pub(crate) struct Http {
     /// The URL requests are made below.
     base: Url,
     credentials: Option<(HeaderName, HeaderValue)>,
-    /// Credential texts to scrub from anything quoted back.
-    secrets: Vec<String>,
+    /// Scrubs the credentials from anything quoted back.
+    redactor: Redactor,
     dialect: &'static Dialect,
     /// The retry policy.
-    pub policy: RetryPolicy,
+    policy: RetryPolicy,
     /// The requests made so far.
     pub stats: TargetStats,
     /// What the target is, for messages (`SCIM at https://…`).
@@ -119,66 +127,13 @@ impl Http {
         dialect: &'static Dialect,
     ) -> Result<Http, TargetError> {
         let setup = |detail: String| TargetError::Unsupported(format!("{name}: {detail}"));
-        let token = match &config.token {
-            Some(secret) => Some(
-                secret
-                    .expose()
-                    .map_err(|why| setup(format!("the token is unavailable: {why}")))?
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let mut secrets: Vec<String> = token.iter().cloned().collect();
-        let credentials = match (&config.auth, token) {
-            (TargetAuth::Basic { username, password }, _) => {
-                let password = password
-                    .expose()
-                    .map_err(|why| setup(format!("the password is unavailable: {why}")))?;
-                let encoded = base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    format!("{username}:{password}"),
-                );
-                secrets.push(password.to_string());
-                let value = format!("Basic {encoded}");
-                secrets.push(encoded);
-                Some((header::AUTHORIZATION, value))
-            }
-            (TargetAuth::Bearer, Some(token)) => {
-                Some((header::AUTHORIZATION, format!("Bearer {token}")))
-            }
-            (TargetAuth::Header(name), Some(token)) => {
-                let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                    setup(format!(
-                        "`{}` is not a valid header name",
-                        shorten(name, 40)
-                    ))
-                })?;
-                Some((name, token))
-            }
-            (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
-        };
-        let credentials = match credentials {
-            Some((name, value)) => {
-                let mut value = HeaderValue::from_str(&value)
-                    .map_err(|_| setup("the credentials cannot be sent in a header".to_string()))?;
-                value.set_sensitive(true);
-                Some((name, value))
-            }
-            None => None,
-        };
-        secrets.retain(|s| s.len() >= MIN_SECRET_CHARS);
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("userload/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15).min(policy.timeout))
-            // A redirect could carry the credentials to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| setup(format!("cannot set up HTTPS: {e}")))?;
+        let (credentials, redactor) = credentials(config, setup)?;
+        let client = shared::client(policy.timeout).map_err(|e| setup(e.to_string()))?;
         Ok(Http {
             client,
             base,
             credentials,
-            secrets,
+            redactor,
             dialect,
             policy,
             stats: TargetStats::default(),
@@ -241,46 +196,76 @@ impl Http {
         if_match: Option<&str>,
         what: &str,
     ) -> Result<Reply, TargetError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .send_once(method.clone(), url, body, if_match, what)
-                .await
-            {
-                Ok(reply) => return Ok(reply),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(Attempt::Transient {
-                    detail,
-                    retry_after,
-                    ..
-                }) => self.pause(what, attempt, &detail, retry_after).await?,
-            }
-        }
+        let request = Request {
+            method,
+            url,
+            body,
+            if_match,
+            what,
+        };
+        self.run(&mut Sending::new(self, request, true)).await
     }
 
-    /// Waits before try `attempt + 1` and counts the retry, or, when the tries have run out,
-    /// says so with the `last` failure.
-    pub async fn pause(
+    /// Sends a request that must not simply be sent again (a POST that creates, with
+    /// nothing to look for): a transient failure is final.
+    pub async fn send_once(
         &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Json>,
+        if_match: Option<&str>,
         what: &str,
-        attempt: u32,
-        last: &str,
-        retry_after: Option<Duration>,
-    ) -> Result<(), TargetError> {
-        if attempt >= self.policy.max_attempts {
-            return Err(self.gave_up(what, attempt, last));
-        }
+    ) -> Result<Reply, TargetError> {
+        let request = Request {
+            method,
+            url,
+            body,
+            if_match,
+            what,
+        };
+        self.run(&mut Sending::new(self, request, false)).await
+    }
+
+    /// Sends a request that creates something (a POST). The first attempt may have been
+    /// carried out although its answer was lost, so before each further attempt `look`
+    /// is asked for what it would have made; what it finds ends the request. Without
+    /// `look` there is nothing to look for, and a transient failure is final.
+    pub async fn create<T, F, Fut>(
+        &self,
+        request: Request<'_>,
+        look: Option<F>,
+    ) -> Result<Created<T>, TargetError>
+    where
+        F: FnMut(&Transient) -> Fut + Send,
+        Fut: Future<Output = Result<Option<T>, TargetError>> + Send,
+        T: Send,
+    {
+        let repeat = look.is_some();
+        let mut creating = Creating {
+            sending: Sending::new(self, request, repeat),
+            look,
+        };
+        self.run(&mut creating).await
+    }
+
+    /// Drives `exchange` through the shared retry loop with this target's policy.
+    pub async fn run<X>(&self, exchange: &mut X) -> Result<X::Output, TargetError>
+    where
+        X: Exchange<Error = TargetError>,
+    {
+        shared::run(&self.policy, exchange).await
+    }
+
+    /// Counts a retry and says that one is coming: after try `attempt` of `what` failed with
+    /// `last`, the next goes out in `delay`.
+    pub fn waiting(&self, what: &str, attempt: u32, last: &Transient, delay: Duration) {
         self.stats
             .retries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let delay = self.policy.delay(attempt, retry_after);
         tracing::warn!(
-            target_name = %self.name, request = what, attempt, failure = last,
+            target_name = %self.name, request = what, attempt, failure = last.detail.as_str(),
             "target: trying again in {:.1} s", delay.as_secs_f64()
         );
-        tokio::time::sleep(delay).await;
-        Ok(())
     }
 
     /// The error after the last of `attempts` tries of `what` failed with `last`.
@@ -289,82 +274,65 @@ impl Http {
     }
 
     /// Sends a request once (with `If-Match` when given) and reads the whole answer.
-    pub async fn send_once(
-        &self,
-        method: Method,
-        url: &Url,
-        body: Option<&Json>,
-        if_match: Option<&str>,
-        what: &str,
-    ) -> Result<Reply, Attempt> {
+    pub async fn attempt(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+        let method = &request.method;
         self.stats
             .count(method != Method::GET && method != Method::HEAD);
-        let mut request = self
+        let mut builder = self
             .client
-            .request(method.clone(), url.clone())
-            .timeout(self.policy.timeout)
+            .request(method.clone(), request.url.clone())
             .header(header::ACCEPT, self.dialect.accept);
         if let Some((name, value)) = &self.credentials {
-            request = request.header(name, value.clone());
+            builder = builder.header(name, value.clone());
         }
-        if let Some(etag) = if_match {
-            request = request.header(header::IF_MATCH, etag);
+        if let Some(etag) = request.if_match {
+            builder = builder.header(header::IF_MATCH, etag);
         }
-        if let Some(body) = body {
-            request = request
+        if let Some(body) = request.body {
+            builder = builder
                 .header(header::CONTENT_TYPE, self.dialect.content_type)
                 .body(body.to_string());
         }
         let sent = std::time::Instant::now();
-        let mut response = match request.send().await {
+        let mut response = match builder.send().await {
             Ok(response) => response,
-            Err(e) => return Err(self.transient(describe(&e), None, false)),
+            Err(e) => return Step::Retry(self.transient(shared::describe(&e), None, false)),
         };
         let status = response.status().as_u16();
         tracing::trace!(
-            %method, %url, status, ms = sent.elapsed().as_millis() as u64,
-            "target request"
+            %method, url = %self.scrub(request.url.as_str()), status,
+            ms = sent.elapsed().as_millis() as u64, "target request"
         );
-        let text = |name: HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let etag = text(header::ETAG);
-        let retry_after = text(header::RETRY_AFTER).and_then(|v| parse_retry_after(&v));
-        let mut bytes =
-            crate::graph::client::answer_buffer(response.content_length(), MAX_ANSWER_BYTES);
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_ANSWER_BYTES => {
-                    return Err(Attempt::Final(TargetError::Malformed(format!(
-                        "{what}: the answer is longer than {} MiB",
-                        MAX_ANSWER_BYTES >> 20
-                    ))));
-                }
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                Ok(None) => break,
-                Err(e) => return Err(self.transient(describe(&e), None, false)),
+        let etag = shared::header(&response, header::ETAG.as_str());
+        let retry_after = shared::retry_after(response.headers());
+        let body = match shared::read_body(&mut response, MAX_ANSWER_BYTES, |_| {}).await {
+            Ok(body) => body,
+            Err(too_long @ BodyError::TooLong(_)) => {
+                let what = request.what;
+                return Step::Done(Err(TargetError::Malformed(format!("{what}: {too_long}"))));
             }
+            Err(broken @ BodyError::Broken(_)) => {
+                return Step::Retry(self.transient(broken.to_string(), None, false));
+            }
+        };
+        if RetryOn::Statuses(self.dialect.transient).covers(status) {
+            let detail = format!("HTTP {status}: {}", self.quote(&body));
+            return Step::Retry(self.transient(detail, retry_after, status == 429));
         }
-        if self.dialect.transient.contains(&status) {
-            let detail = format!("HTTP {status}: {}", self.quote(&bytes));
-            return Err(self.transient(detail, retry_after, status == 429));
-        }
-        Ok(Reply {
-            status,
-            etag,
-            body: bytes,
-        })
+        Step::Done(Ok(Reply { status, etag, body }))
     }
 
-    fn transient(&self, detail: String, retry_after: Option<Duration>, throttled: bool) -> Attempt {
-        Attempt::Transient {
+    fn transient(
+        &self,
+        detail: String,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    ) -> Transient {
+        Transient {
             detail: self.scrub(&detail),
             retry_after,
             throttled,
+            request_id: None,
         }
     }
 
@@ -388,11 +356,141 @@ impl Http {
 
     /// `text` with every credential replaced (a server may echo a header it refused).
     pub fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in &self.secrets {
-            text = text.replace(secret.as_str(), "[redacted]");
+        self.redactor.scrub(text)
+    }
+}
+
+/// The header that carries the credentials the config names, and the texts to scrub.
+fn credentials(
+    config: &TargetConfig,
+    setup: impl Fn(String) -> TargetError,
+) -> Result<(Option<(HeaderName, HeaderValue)>, Redactor), TargetError> {
+    let token = match &config.token {
+        Some(secret) => Some(
+            secret
+                .expose()
+                .map_err(|why| setup(format!("the token is unavailable: {why}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut secrets: Vec<String> = token.iter().cloned().collect();
+    let credentials = match (&config.auth, token) {
+        (TargetAuth::Basic { username, password }, _) => {
+            let password = password
+                .expose()
+                .map_err(|why| setup(format!("the password is unavailable: {why}")))?;
+            let encoded = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{username}:{password}"),
+            );
+            secrets.push(password.to_string());
+            let value = format!("Basic {encoded}");
+            secrets.push(encoded);
+            Some((header::AUTHORIZATION, value))
         }
-        text
+        (TargetAuth::Bearer, Some(token)) => {
+            Some((header::AUTHORIZATION, format!("Bearer {token}")))
+        }
+        (TargetAuth::Header(name), Some(token)) => {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                setup(format!(
+                    "`{}` is not a valid header name",
+                    shorten(name, 40)
+                ))
+            })?;
+            Some((name, token))
+        }
+        (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
+    };
+    let credentials = match credentials {
+        Some((name, value)) => {
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| setup("the credentials cannot be sent in a header".to_string()))?;
+            value.set_sensitive(true);
+            Some((name, value))
+        }
+        None => None,
+    };
+    Ok((credentials, Redactor::new(secrets)))
+}
+
+/// One request to the target, as the retry loop sends it.
+struct Sending<'a> {
+    http: &'a Http,
+    request: Request<'a>,
+    /// Whether a transient failure may be followed by another try.
+    repeat: bool,
+}
+
+impl<'a> Sending<'a> {
+    fn new(http: &'a Http, request: Request<'a>, repeat: bool) -> Sending<'a> {
+        Sending {
+            http,
+            request,
+            repeat,
+        }
+    }
+}
+
+impl Exchange for Sending<'_> {
+    type Output = Reply;
+    type Error = TargetError;
+
+    async fn attempt(&mut self) -> Step<Reply, TargetError> {
+        self.http.attempt(&self.request).await
+    }
+
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
+        self.http.gave_up(self.request.what, attempts, &last.detail)
+    }
+
+    fn repeatable(&self) -> bool {
+        self.repeat
+    }
+
+    fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {
+        self.http.waiting(self.request.what, attempt, last, delay);
+    }
+}
+
+/// A create, as the retry loop sends it: before it goes out again, `look` says whether the
+/// last attempt was carried out after all.
+struct Creating<'a, F> {
+    sending: Sending<'a>,
+    look: Option<F>,
+}
+
+impl<T, F, Fut> Exchange for Creating<'_, F>
+where
+    F: FnMut(&Transient) -> Fut + Send,
+    Fut: Future<Output = Result<Option<T>, TargetError>> + Send,
+    T: Send,
+{
+    type Output = Created<T>;
+    type Error = TargetError;
+
+    async fn attempt(&mut self) -> Step<Created<T>, TargetError> {
+        self.sending.attempt().await.map(Created::Answer)
+    }
+
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
+        self.sending.gave_up(attempts, last)
+    }
+
+    fn repeatable(&self) -> bool {
+        self.sending.repeatable()
+    }
+
+    fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {
+        self.sending.waiting(attempt, last, delay);
+    }
+
+    async fn before_resend(&mut self, last: &Transient) -> Result<Option<Created<T>>, TargetError> {
+        match &mut self.look {
+            Some(look) => Ok(look(last).await?.map(Created::Found)),
+            None => Ok(None),
+        }
     }
 }
 

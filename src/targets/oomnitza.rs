@@ -35,7 +35,7 @@ use super::http::policy_of;
 use super::rest::{self, RestTarget, text_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser, Write};
 use crate::config::TargetConfig;
-use crate::graph::retry::RetryPolicy;
+use crate::http::RetryPolicy;
 use crate::mapping::{Mapping, Record};
 
 /// Oomnitza's users: listed and found through API v3, written through bulk uploads.

@@ -14,8 +14,8 @@ use sim::tenant::{self, Tenant};
 use url::Url;
 use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
 use userload::graph::delta::{Change, GoneReason, delta_round};
-use userload::graph::retry::RetryPolicy;
 use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
+use userload::http::RetryPolicy;
 
 use crate::util::repo;
 
@@ -43,6 +43,7 @@ fn quick() -> RetryPolicy {
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
+        ..RetryPolicy::default()
     }
 }
 

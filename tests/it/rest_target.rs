@@ -17,7 +17,7 @@ use userload::config::{
     self, Config, Preset, RestApi, Secret, TargetAuth, TargetConfig, TargetKind,
 };
 use userload::diag::SourceText;
-use userload::graph::retry::RetryPolicy;
+use userload::http::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Options, Record};
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncOptions};
@@ -36,6 +36,7 @@ fn quick() -> RetryPolicy {
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
+        ..RetryPolicy::default()
     }
 }
 

@@ -14,7 +14,7 @@ use sim::scim::{Fault, ScimSim};
 use url::Url;
 use userload::config::{Secret, TargetAuth, TargetConfig, TargetKind};
 use userload::diag::SourceText;
-use userload::graph::retry::RetryPolicy;
+use userload::http::RetryPolicy;
 use userload::mapping::{self, Context, Mapping, Record};
 use userload::targets::{FieldChange, ScimTarget, Target, TargetError, TargetUser};
 
@@ -46,6 +46,7 @@ fn quick() -> RetryPolicy {
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
+        ..RetryPolicy::default()
     }
 }
 

@@ -42,11 +42,11 @@ pub(crate) use answer::send;
 use answer::{flatten_message, message_of};
 pub(crate) use json::text_of;
 
-use super::http::{Attempt, Http, policy_of};
+use super::http::{Created, Http, Request, policy_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 use crate::config::{RestApi, TargetConfig};
 use crate::diag::{Problem, SourceText, shorten};
-use crate::graph::retry::RetryPolicy;
+use crate::http::{RetryPolicy, Transient};
 use crate::mapping::{Active, Mapping, On, Record};
 
 use api::Operation;
@@ -239,17 +239,11 @@ impl RestTarget {
         what: &str,
     ) -> Result<(u16, Json), TargetError> {
         let answer = if op.method == Method::POST {
-            match self
+            let reply = self
                 .client
                 .send_once(op.method.clone(), url, body, None, what)
-                .await
-            {
-                Ok(reply) => answer::read(&self.client, reply, what)?,
-                Err(Attempt::Final(e)) => return Err(e),
-                Err(Attempt::Transient { detail, .. }) => {
-                    return Err(self.client.gave_up(what, 1, &detail));
-                }
-            }
+                .await?;
+            answer::read(&self.client, reply, what)?
         } else {
             send(&self.client, op.method.clone(), url, body, what).await?
         };
@@ -307,41 +301,27 @@ impl Target for RestTarget {
         let url = self.url(op, &vars)?;
         let body = self.body(op, &vars)?;
         let what = "creating a user";
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = self
-                .client
-                .send_once(op.method.clone(), &url, body.as_ref(), None, what)
-                .await;
-            let (detail, retry_after) = match outcome.map(|r| answer::read(&self.client, r, what)) {
-                Ok(Ok(answer)) => {
-                    return match self.refused(answer.status, answer.body) {
-                        Ok(answer) => self.created(op, &answer, record).await,
-                        Err(refusal) => self.existing(refusal, record).await,
-                    };
-                }
-                Ok(Err(refusal @ TargetError::Rejected { .. })) => {
-                    return self.existing(refusal, record).await;
-                }
-                Ok(Err(error)) | Err(Attempt::Final(error)) => return Err(error),
-                Err(Attempt::Transient {
-                    detail,
-                    retry_after,
-                    ..
-                }) => (detail, retry_after),
-            };
-            // The request may have been carried out before it failed: look before resending.
-            let key = record.get(&self.mapping.match_key);
-            if key.is_none() || attempt >= self.client.policy.max_attempts {
-                return Err(self.client.gave_up(what, attempt, &detail));
-            }
-            if let Some(user) = self.find_by_key(record).await? {
-                return Ok(user);
-            }
-            self.client
-                .pause(what, attempt, &detail, retry_after)
-                .await?;
+        let request = Request {
+            method: op.method.clone(),
+            url: &url,
+            body: body.as_ref(),
+            if_match: None,
+            what,
+        };
+        // The request may have been carried out before it failed: look before resending.
+        let key = record.get(&self.mapping.match_key);
+        let look = key.map(|_| |_: &Transient| self.find_by_key(record));
+        let reply = match self.client.create(request, look).await? {
+            Created::Answer(reply) => reply,
+            Created::Found(user) => return Ok(user),
+        };
+        match answer::read(&self.client, reply, what) {
+            Ok(answer) => match self.refused(answer.status, answer.body) {
+                Ok(answer) => self.created(op, &answer, record).await,
+                Err(refusal) => self.existing(refusal, record).await,
+            },
+            Err(refusal @ TargetError::Rejected { .. }) => self.existing(refusal, record).await,
+            Err(error) => Err(error),
         }
     }
 

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::resource;
 use crate::config::TargetConfig;
-use crate::graph::retry::RetryPolicy;
+use crate::http::RetryPolicy;
 use crate::targets::TargetError;
 use crate::targets::http::{Dialect, Http, Reply};
 

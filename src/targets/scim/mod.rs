@@ -13,13 +13,17 @@ mod list;
 mod patch;
 mod resource;
 
-use reqwest::Method;
-use serde_json::Value as Json;
+use std::borrow::Cow;
+use std::time::Duration;
 
-use super::http::{Attempt, Http, policy_of};
+use reqwest::Method;
+use serde_json::{Map, Value as Json};
+use url::Url;
+
+use super::http::{Created, Http, Request, policy_of};
 use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 use crate::config::TargetConfig;
-use crate::graph::retry::RetryPolicy;
+use crate::http::{Exchange, RetryPolicy, Step, Transient};
 use crate::mapping::path::TargetSeg;
 use crate::mapping::{Mapping, On, Record};
 use endpoint::Users;
@@ -169,50 +173,105 @@ impl ScimTarget {
         changes: &[FieldChange],
         record: &Record,
     ) -> Result<(), TargetError> {
-        let what = "PATCH /Users/{id}";
-        let url = self.http.user_url(&user.id)?;
-        let mut data = std::borrow::Cow::Borrowed(&user.data);
-        let mut etag = user.etag.clone();
-        let mut reread = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let patch = patch::build(changes, &data, record);
-            if patch.operations.is_empty() {
-                return Ok(());
-            }
-            let body = patch.body();
-            let sent = self
-                .http
-                .send_once(Method::PATCH, &url, Some(&body), etag.as_deref(), what)
-                .await;
-            match sent {
-                Ok(reply) if reply.ok() => return Ok(()),
-                Ok(reply) if reply.status == 412 && !reread => {
-                    reread = true;
-                    attempt -= 1;
-                    let fresh = self.get_user(&user.id).await?;
-                    etag = fresh.etag;
-                    data = std::borrow::Cow::Owned(fresh.data);
-                }
-                Ok(reply) => return Err(self.http.refused(&reply, what)),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(Attempt::Transient {
-                    detail,
-                    retry_after,
-                    throttled,
-                }) => {
-                    self.http.pause(what, attempt, &detail, retry_after).await?;
-                    // An append that reached the server must not be made twice: look again.
-                    // (With an ETag, a repeat that finds the user changed is answered 412.)
-                    if patch.appends && !throttled && etag.is_none() {
-                        let fresh = self.get_user(&user.id).await?;
-                        etag = fresh.etag;
-                        data = std::borrow::Cow::Owned(fresh.data);
-                    }
-                }
-            }
+        let mut patching = Patching {
+            target: self,
+            id: &user.id,
+            changes,
+            record,
+            url: self.http.user_url(&user.id)?,
+            data: Cow::Borrowed(&user.data),
+            etag: user.etag.clone(),
+            reread: false,
+            appends: false,
+        };
+        self.http.run(&mut patching).await
+    }
+}
+
+/// A PATCH of a user's changed fields, as the retry loop sends it: each attempt is built
+/// on the user as last read.
+struct Patching<'a> {
+    target: &'a ScimTarget,
+    /// The user's id.
+    id: &'a str,
+    changes: &'a [FieldChange],
+    record: &'a Record,
+    /// `…/Users/{id}`.
+    url: Url,
+    /// The user's attributes as last read.
+    data: Cow<'a, Map<String, Json>>,
+    /// The user's version as last read.
+    etag: Option<String>,
+    /// Whether the user was already read again after a 412.
+    reread: bool,
+    /// Whether the last PATCH sent appended to a list.
+    appends: bool,
+}
+
+impl Patching<'_> {
+    /// The request in errors.
+    const WHAT: &'static str = "PATCH /Users/{id}";
+
+    /// Reads the user again, so the next PATCH is built on what the server holds now.
+    async fn read_again(&mut self) -> Result<(), TargetError> {
+        let fresh = self.target.get_user(self.id).await?;
+        self.etag = fresh.etag;
+        self.data = Cow::Owned(fresh.data);
+        Ok(())
+    }
+}
+
+impl Exchange for Patching<'_> {
+    type Output = ();
+    type Error = TargetError;
+
+    async fn attempt(&mut self) -> Step<(), TargetError> {
+        let patch = patch::build(self.changes, &self.data, self.record);
+        if patch.operations.is_empty() {
+            return Step::Done(Ok(()));
         }
+        self.appends = patch.appends;
+        let body = patch.body();
+        let http = &self.target.http;
+        let request = Request {
+            method: Method::PATCH,
+            url: &self.url,
+            body: Some(&body),
+            if_match: self.etag.as_deref(),
+            what: Self::WHAT,
+        };
+        let reply = match http.attempt(&request).await {
+            Step::Done(Ok(reply)) => reply,
+            other => return other.map(|_| ()),
+        };
+        if reply.ok() {
+            Step::Done(Ok(()))
+        } else if reply.status == 412 && !self.reread {
+            self.reread = true;
+            match self.read_again().await {
+                Ok(()) => Step::Again,
+                Err(error) => Step::Done(Err(error)),
+            }
+        } else {
+            Step::Done(Err(http.refused(&reply, Self::WHAT)))
+        }
+    }
+
+    fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
+        self.target.http.gave_up(Self::WHAT, attempts, &last.detail)
+    }
+
+    fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {
+        self.target.http.waiting(Self::WHAT, attempt, last, delay);
+    }
+
+    async fn before_resend(&mut self, last: &Transient) -> Result<Option<()>, TargetError> {
+        // An append that reached the server must not be made twice: look again.
+        // (With an ETag, a repeat that finds the user changed is answered 412.)
+        if self.appends && !last.throttled && self.etag.is_none() {
+            self.read_again().await?;
+        }
+        Ok(None)
     }
 }
 
@@ -279,43 +338,45 @@ impl Target for ScimTarget {
         let what = "POST /Users";
         let url = self.http.users_url(&[]);
         let body = Json::Object(record.to_json());
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self
-                .http
-                .send_once(Method::POST, &url, Some(&body), None, what)
-                .await
-            {
-                Ok(reply) if reply.ok() => {
-                    if reply.body.iter().all(u8::is_ascii_whitespace) {
-                        // Created without saying what: read it back.
-                        return self.find_by_key(record).await?.ok_or_else(|| {
-                            TargetError::Malformed(format!(
-                                "{what} answered {} without the user, and no user has its {}",
-                                reply.status, self.match_key.target
-                            ))
-                        });
-                    }
-                    return resource::user(resource::json(&reply.body)?, reply.etag);
-                }
-                Ok(reply) if reply.status == 409 => return self.adopt(record).await,
-                Ok(reply) => return Err(self.http.refused(&reply, what)),
-                Err(Attempt::Final(error)) => return Err(error),
-                Err(Attempt::Transient {
-                    detail,
-                    retry_after,
-                    throttled,
-                }) => {
-                    self.http.pause(what, attempt, &detail, retry_after).await?;
-                    // Throttled requests were not carried out; any other failure may have
-                    // created the user before the answer was lost.
-                    if !throttled && let Some(user) = self.find_by_key(record).await? {
-                        return Ok(user);
-                    }
+        let request = Request {
+            method: Method::POST,
+            url: &url,
+            body: Some(&body),
+            if_match: None,
+            what,
+        };
+        // Throttled requests were not carried out; any other failure may have created the
+        // user before the answer was lost.
+        let look = |last: &Transient| {
+            let throttled = last.throttled;
+            async move {
+                if throttled {
+                    Ok(None)
+                } else {
+                    self.find_by_key(record).await
                 }
             }
+        };
+        let reply = match self.http.create(request, Some(look)).await? {
+            Created::Found(user) => return Ok(user),
+            Created::Answer(reply) => reply,
+        };
+        if reply.ok() {
+            if reply.body.iter().all(u8::is_ascii_whitespace) {
+                // Created without saying what: read it back.
+                return self.find_by_key(record).await?.ok_or_else(|| {
+                    TargetError::Malformed(format!(
+                        "{what} answered {} without the user, and no user has its {}",
+                        reply.status, self.match_key.target
+                    ))
+                });
+            }
+            return resource::user(resource::json(&reply.body)?, reply.etag);
         }
+        if reply.status == 409 {
+            return self.adopt(record).await;
+        }
+        Err(self.http.refused(&reply, what))
     }
 
     async fn update(

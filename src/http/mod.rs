@@ -1,0 +1,18 @@
+//! The one HTTP layer that Graph, the targets and the webhook all talk through.
+//!
+//! Everything about HTTP that does not depend on who is being talked to lives here, once:
+//! building the client (TLS, proxy, timeouts, user agent, no redirects), reading answers
+//! within a size limit, the retry policy with the one loop that applies it, and keeping
+//! credentials out of messages. What a server's answers mean stays with its caller.
+//!
+//! This is the bottom layer of the crate: it imports nothing else of userload.
+
+pub mod client;
+pub mod redact;
+pub mod retry;
+
+pub use client::{BodyError, ClientError, client, header, read_body};
+pub use redact::{Redactor, describe};
+pub use retry::{
+    Exchange, RetryOn, RetryPolicy, Step, Transient, parse_retry_after, retry_after, run,
+};

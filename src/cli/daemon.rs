@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone};
 
-use super::sync::{self, RunArgs};
+use super::run::{RunArgs, run_once};
 use super::{Outcome, load_config, load_mapping};
 use crate::sync::engine::StopSignal;
 
@@ -50,23 +50,38 @@ pub struct DaemonArgs {
     allow_deactivations: Option<usize>,
 }
 
-fn parse_time(text: &str) -> Result<NaiveTime, String> {
+/// Why a schedule option is not understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// `--at` is not a time of day.
+    #[error("`{0}` is not a time of day; write HH:MM, e.g. 02:00")]
+    Time(String),
+    /// A duration of zero.
+    #[error("the duration must be longer than zero")]
+    Zero,
+    /// A duration longer than [`LONGEST`].
+    #[error("the duration must be at most a year (366d)")]
+    TooLong,
+    /// Not a duration at all.
+    #[error("`{0}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m")]
+    Duration(String),
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime, ScheduleError> {
     NaiveTime::parse_from_str(text.trim(), "%H:%M")
-        .map_err(|_| format!("`{text}` is not a time of day; write HH:MM, e.g. 02:00"))
+        .map_err(|_| ScheduleError::Time(text.to_owned()))
 }
 
 /// The longest `--every` or `--random-delay`: a year, which keeps every date computed from
 /// it well inside the calendar.
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
     match humantime::parse_duration(text.trim()) {
-        Ok(d) if d.is_zero() => Err("the duration must be longer than zero".to_owned()),
-        Ok(d) if d > LONGEST => Err("the duration must be at most a year (366d)".to_owned()),
+        Ok(d) if d.is_zero() => Err(ScheduleError::Zero),
+        Ok(d) if d > LONGEST => Err(ScheduleError::TooLong),
         Ok(d) => Ok(d),
-        Err(_) => Err(format!(
-            "`{text}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m"
-        )),
+        Err(_) => Err(ScheduleError::Duration(text.to_owned())),
     }
 }
 
@@ -206,7 +221,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
                 run.stop();
             })
         };
-        last = sync::run_once(&runtime, &run_args, &run_stop);
+        last = run_once(&runtime, &run_args, &run_stop);
         forward.abort();
         made += 1;
         if stop.stopped() || args.runs.is_some_and(|n| made >= n) {
@@ -279,8 +294,13 @@ mod tests {
     fn durations_and_times_are_checked() {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").unwrap_err().contains("6h"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("6h")
+        );
         assert!(parse_time("25:00").is_err());
-        assert!(parse_time("2am").unwrap_err().contains("HH:MM"));
+        assert!(parse_time("2am").unwrap_err().to_string().contains("HH:MM"));
     }
 }

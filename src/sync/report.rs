@@ -380,3 +380,44 @@ fn csv_cell(text: &str) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_status_has_one_exit_code() {
+        assert_eq!(RunStatus::Ok.exit_code(), 0);
+        for status in [RunStatus::Partial, RunStatus::Stopped, RunStatus::Limited] {
+            assert_eq!(status.exit_code(), 1, "{}", status.name());
+        }
+        for status in [RunStatus::Refused, RunStatus::Failed] {
+            assert_eq!(status.exit_code(), 2, "{}", status.name());
+        }
+    }
+
+    #[test]
+    fn a_run_that_could_not_run_has_an_empty_csv_and_a_failed_row() {
+        let report = RunReport::new(
+            "2026-12-07T00:00:00Z".into(),
+            std::time::Instant::now(),
+            Err(RunError::Config),
+        );
+        assert_eq!(report.changes_csv(), format!("{CSV_HEADER}\n"));
+        let row = report.history_row();
+        assert_eq!((row.status, row.exit_code), ("failed", 2));
+        assert_eq!(
+            row.message.as_deref(),
+            Some("the config has errors; nothing was run")
+        );
+        assert_eq!(report.status().notify_on(), NotifyOn::Failed);
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+    }
+}

@@ -11,10 +11,9 @@
 //! SIGTERM stops starting new writes: those under way finish, the state is saved and the
 //! summary printed.
 //!
-//! The steps live apart: [`read`](super::read), the planner's match and decide
-//! ([`plan`](super::plan)), the guard ([`safety`]), [`apply`](super::apply) and
-//! [`record`](super::record). This file runs them in order and turns a failure part-way
-//! into an error that keeps what was written.
+//! The steps live apart: `read`, the planner's match and decide ([`plan`](super::plan)),
+//! the guard ([`safety`]), `apply` and `record`. This file runs them in order and turns a
+//! failure part-way into an error that keeps what was written.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

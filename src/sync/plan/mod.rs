@@ -18,8 +18,8 @@
 //!   deactivated when `deactivate` is on; target users userload does not own are never
 //!   touched.
 //!
-//! The steps: [`matching`] indexes the target users and finds each user's match (and the
-//! keys several Entra users share); [`decide`] decides what each matched or unmatched user
+//! The steps: `matching` indexes the target users and finds each user's match (and the
+//! keys several Entra users share); `decide` decides what each matched or unmatched user
 //! needs, and what the owned users that left need; [`early`] decides, while Entra is still
 //! being read, the creates that are certain.
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone};
 
-use super::sync::{self, RunArgs};
+use super::run::{RunArgs, run_once};
 use super::{Outcome, load_config, load_mapping};
 use crate::sync::engine::StopSignal;
 
@@ -50,23 +50,38 @@ pub struct DaemonArgs {
     allow_deactivations: Option<usize>,
 }
 
-fn parse_time(text: &str) -> Result<NaiveTime, String> {
+/// Why a schedule option is not understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// `--at` is not a time of day.
+    #[error("`{0}` is not a time of day; write HH:MM, e.g. 02:00")]
+    Time(String),
+    /// A duration of zero.
+    #[error("the duration must be longer than zero")]
+    Zero,
+    /// A duration longer than [`LONGEST`].
+    #[error("the duration must be at most a year (366d)")]
+    TooLong,
+    /// Not a duration at all.
+    #[error("`{0}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m")]
+    Duration(String),
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime, ScheduleError> {
     NaiveTime::parse_from_str(text.trim(), "%H:%M")
-        .map_err(|_| format!("`{text}` is not a time of day; write HH:MM, e.g. 02:00"))
+        .map_err(|_| ScheduleError::Time(text.to_owned()))
 }
 
 /// The longest `--every` or `--random-delay`: a year, which keeps every date computed from
 /// it well inside the calendar.
 const LONGEST: Duration = Duration::from_secs(366 * 24 * 3600);
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
     match humantime::parse_duration(text.trim()) {
-        Ok(d) if d.is_zero() => Err("the duration must be longer than zero".to_owned()),
-        Ok(d) if d > LONGEST => Err("the duration must be at most a year (366d)".to_owned()),
+        Ok(d) if d.is_zero() => Err(ScheduleError::Zero),
+        Ok(d) if d > LONGEST => Err(ScheduleError::TooLong),
         Ok(d) => Ok(d),
-        Err(_) => Err(format!(
-            "`{text}` is not a duration; write e.g. 6h, 30m, 90s or 1h30m"
-        )),
+        Err(_) => Err(ScheduleError::Duration(text.to_owned())),
     }
 }
 
@@ -141,39 +156,82 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         changes: args.changes.clone(),
         allow_deactivations: args.allow_deactivations,
     };
-    let start = tokio::time::Instant::now();
-    let mut slot = 0;
-    let mut made = 0;
+    let mut schedule = Schedule {
+        start: tokio::time::Instant::now(),
+        slot: 0,
+        made: 0,
+        last_daily: None,
+    };
     let mut last = Outcome::Success;
-    let mut last_daily: Option<DateTime<Local>> = None;
     tracing::info!(config = %args.config.display(), "daemon started");
     loop {
-        let due = if let Some(every) = args.every {
-            if made > 0 {
-                let (next, skipped) = next_every(every, start.elapsed(), slot);
-                if skipped > 0 {
-                    tracing::warn!(
-                        "{skipped} scheduled run(s) skipped: the last run was still going"
-                    );
-                }
-                slot = next;
+        let Some(due) = schedule.next(args) else {
+            tracing::error!("no next run time can be found");
+            return Outcome::Failed;
+        };
+        let stopped = runtime.block_on(async {
+            tokio::select! {
+                () = stop.wait() => true,
+                () = tokio::time::sleep_until(due) => false,
             }
-            start + every * u32::try_from(slot).unwrap_or(u32::MAX)
-        } else {
-            // A wall clock set back never brings a slot that already ran round again.
-            let now = Local::now();
-            let now = last_daily.filter(|last| *last > now).unwrap_or(now);
-            let skipped = last_daily.map_or(0, |at| daily_slots_passed(&at, &now, &args.at));
-            if skipped > 0 {
-                tracing::warn!("{skipped} scheduled run(s) skipped: the last run was still going");
-            }
-            let Some(at) = next_daily(&now, &args.at) else {
-                tracing::error!("no next run time can be found");
-                return Outcome::Failed;
-            };
-            last_daily = Some(at);
-            let wait = (at - now).to_std().unwrap_or_default();
-            tokio::time::Instant::now() + wait
+        });
+        if stopped {
+            break;
+        }
+        last = run_stoppable(&runtime, &run_args, &stop);
+        schedule.made += 1;
+        if stop.stopped() || args.runs.is_some_and(|n| schedule.made >= n) {
+            break;
+        }
+    }
+    tracing::info!(runs = schedule.made, "daemon stopped");
+    if stop.stopped() {
+        Outcome::Success
+    } else {
+        last
+    }
+}
+
+/// One run, stopped when the daemon is. Each run has a stop of its own, tripped by the
+/// daemon's: a run that stops itself (the target refused the credentials) ends that run,
+/// not the daemon.
+fn run_stoppable(
+    runtime: &tokio::runtime::Runtime,
+    run_args: &RunArgs,
+    stop: &StopSignal,
+) -> Outcome {
+    let run_stop = StopSignal::default();
+    let forward = {
+        let (daemon, run) = (stop.clone(), run_stop.clone());
+        runtime.spawn(async move {
+            daemon.wait().await;
+            run.stop();
+        })
+    };
+    let outcome = run_once(runtime, run_args, &run_stop);
+    forward.abort();
+    outcome
+}
+
+/// Where the daemon is in its schedule.
+struct Schedule {
+    /// When the daemon started (`--every` counts from there).
+    start: tokio::time::Instant,
+    /// The `--every` slot of the last run.
+    slot: u64,
+    /// Runs made so far.
+    made: u64,
+    /// The daily slot of the last run.
+    last_daily: Option<DateTime<Local>>,
+}
+
+impl Schedule {
+    /// When the next run is due, its random delay added, logged; `None` if no daily time
+    /// can be found.
+    fn next(&mut self, args: &DaemonArgs) -> Option<tokio::time::Instant> {
+        let due = match args.every {
+            Some(every) => self.next_every(every),
+            None => self.next_daily(&args.at)?,
         };
         let delay = args
             .random_delay
@@ -187,37 +245,36 @@ pub fn run(args: &DaemonArgs) -> Outcome {
             at.format("%Y-%m-%d %H:%M:%S %:z"),
             humantime::format_duration(Duration::from_secs(wait.as_secs()))
         );
-        let stopped = runtime.block_on(async {
-            tokio::select! {
-                () = stop.wait() => true,
-                () = tokio::time::sleep_until(due) => false,
-            }
-        });
-        if stopped {
-            break;
-        }
-        // Each run has a stop of its own, tripped by the daemon's: a run that stops itself
-        // (the target refused the credentials) ends that run, not the daemon.
-        let run_stop = StopSignal::default();
-        let forward = {
-            let (daemon, run) = (stop.clone(), run_stop.clone());
-            runtime.spawn(async move {
-                daemon.wait().await;
-                run.stop();
-            })
-        };
-        last = sync::run_once(&runtime, &run_args, &run_stop);
-        forward.abort();
-        made += 1;
-        if stop.stopped() || args.runs.is_some_and(|n| made >= n) {
-            break;
-        }
+        Some(due)
     }
-    tracing::info!(runs = made, "daemon stopped");
-    if stop.stopped() {
-        Outcome::Success
-    } else {
-        last
+
+    /// The next `--every` slot after the last run.
+    fn next_every(&mut self, every: Duration) -> tokio::time::Instant {
+        if self.made > 0 {
+            let (next, skipped) = next_every(every, self.start.elapsed(), self.slot);
+            if skipped > 0 {
+                tracing::warn!("{skipped} scheduled run(s) skipped: the last run was still going");
+            }
+            self.slot = next;
+        }
+        self.start + every * u32::try_from(self.slot).unwrap_or(u32::MAX)
+    }
+
+    /// The next of the daily `times` after the last run.
+    fn next_daily(&mut self, times: &[NaiveTime]) -> Option<tokio::time::Instant> {
+        // A wall clock set back never brings a slot that already ran round again.
+        let now = Local::now();
+        let now = self.last_daily.filter(|last| *last > now).unwrap_or(now);
+        let skipped = self
+            .last_daily
+            .map_or(0, |at| daily_slots_passed(&at, &now, times));
+        if skipped > 0 {
+            tracing::warn!("{skipped} scheduled run(s) skipped: the last run was still going");
+        }
+        let at = next_daily(&now, times)?;
+        self.last_daily = Some(at);
+        let wait = (at - now).to_std().unwrap_or_default();
+        Some(tokio::time::Instant::now() + wait)
     }
 }
 
@@ -279,8 +336,13 @@ mod tests {
     fn durations_and_times_are_checked() {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").unwrap_err().contains("6h"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("6h")
+        );
         assert!(parse_time("25:00").is_err());
-        assert!(parse_time("2am").unwrap_err().contains("HH:MM"));
+        assert!(parse_time("2am").unwrap_err().to_string().contains("HH:MM"));
     }
 }

@@ -6,7 +6,10 @@ mod daemon;
 mod filter;
 mod init;
 mod mapping;
+mod plan;
 mod pull;
+mod run;
+mod show;
 mod status;
 mod sync;
 mod validate;
@@ -56,9 +59,9 @@ enum Command {
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
     /// Show what a run would change, writing nothing anywhere.
-    Plan(sync::PlanArgs),
+    Plan(plan::PlanArgs),
     /// Sync: create, update, deactivate and reactivate target users.
-    Run(sync::RunArgs),
+    Run(run::RunArgs),
     /// Run the sync on a schedule (daily at a time, or at an interval).
     Daemon(daemon::DaemonArgs),
     /// Show the latest runs from the state file.
@@ -87,6 +90,18 @@ pub enum Outcome {
     Partial,
     /// The command could not run: bad config, bad input, unreachable service.
     Failed,
+}
+
+impl Outcome {
+    /// The outcome a run's exit code stands for (decided by
+    /// [`RunStatus::exit_code`](crate::sync::report::RunStatus::exit_code)).
+    fn of_exit_code(code: i64) -> Outcome {
+        match code {
+            0 => Outcome::Success,
+            1 => Outcome::Partial,
+            _ => Outcome::Failed,
+        }
+    }
 }
 
 impl From<Outcome> for ExitCode {
@@ -135,8 +150,8 @@ fn dispatch(command: Command, demo: fn(&DemoArgs) -> Outcome) -> Outcome {
         Command::Check { config } => check::run(&config),
         Command::Pull(args) => pull::run(&args),
         Command::Mapping(command) => mapping::run(command),
-        Command::Plan(args) => sync::plan(&args),
-        Command::Run(args) => sync::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Daemon(args) => daemon::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Demo(args) => demo(&args),

@@ -60,11 +60,9 @@ pub fn run(args: &StatusArgs) -> Outcome {
     }
     // The run going now has no code yet; a killed one counts as failed.
     let skip = usize::from(busy && runs.first().is_some_and(|r| r.finished.is_none()));
-    match runs.get(skip).map(|r| r.exit_code) {
-        Some(Some(0)) => Outcome::Success,
-        Some(Some(1)) => Outcome::Partial,
-        _ => Outcome::Failed,
-    }
+    runs.get(skip)
+        .and_then(|r| r.exit_code)
+        .map_or(Outcome::Failed, Outcome::of_exit_code)
 }
 
 /// A run's status word: a run that never finished is `running` if it is the latest and the

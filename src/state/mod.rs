@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::graph::delta::DeltaLinks;
+mod history;
+mod lock;
+
+pub use history::{RunCounts, RunEnd, RunRecord};
 
 /// The schema this build writes; older files are migrated up to it.
 const SCHEMA_VERSION: i64 = 2;
@@ -124,46 +127,6 @@ pub struct Owned {
 /// a run looks up every Entra user in it, a third faster than with std's SipHash.
 pub type OwnedUsers = foldhash::HashMap<String, Owned>;
 
-/// The counts of one run, for the history (and, as JSON, for reports and `status`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RunCounts {
-    /// Users created.
-    pub created: i64,
-    /// Users updated.
-    pub updated: i64,
-    /// Users deactivated.
-    pub deactivated: i64,
-    /// Users reactivated.
-    pub reactivated: i64,
-    /// Users that needed no write.
-    pub unchanged: i64,
-    /// Users skipped (mapping, mode, duplicates).
-    pub skipped: i64,
-    /// Writes that failed.
-    pub failed: i64,
-}
-
-/// One run of the history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunRecord {
-    /// Its number.
-    pub id: i64,
-    /// When it started (RFC 3339).
-    pub started: String,
-    /// When it finished; `None` if it never did (killed).
-    pub finished: Option<String>,
-    /// `run` or `plan`.
-    pub mode: String,
-    /// `running`, `ok`, `partial`, `failed`, `limited` (deactivation limit hit).
-    pub status: String,
-    /// The process exit code.
-    pub exit_code: Option<i64>,
-    /// What it did.
-    pub counts: RunCounts,
-    /// Why it failed or was limited.
-    pub message: Option<String>,
-}
-
 /// An open state file, locked for this run.
 #[derive(Debug)]
 pub struct State {
@@ -177,36 +140,7 @@ impl State {
     /// Opens (or creates) the state file for a run against `target` (a stable description
     /// of the target, such as its URL), migrating its schema and taking the lock.
     pub fn open(path: &Path, target: &str) -> Result<State, StateError> {
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(path))
-            .map_err(|source| StateError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-        // `userload status` holds the lock for an instant to see whether a run holds it; a
-        // run starting in that instant waits a little rather than fail.
-        let mut tries = 0;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(StateError::Busy(path.to_owned()));
-                }
-                Err(std::fs::TryLockError::Error(source)) => {
-                    return Err(StateError::Io {
-                        path: path.to_owned(),
-                        source,
-                    });
-                }
-            }
-        }
+        let lock = lock::take(path)?;
         let sql = |source| StateError::Sqlite {
             path: path.to_owned(),
             source,
@@ -372,93 +306,29 @@ impl State {
         run(&mut self.db).map_err(self.sql())
     }
 
-    /// Starts a run in the history; returns its number.
-    pub fn start_run(&self, mode: &str) -> Result<i64, StateError> {
+    /// The Graph delta link stored for `scope`, if any.
+    pub fn delta_link(&self, scope: &str) -> Result<Option<String>, StateError> {
         self.db
-            .execute(
-                "INSERT INTO runs (started, mode, status) VALUES (?1, ?2, 'running')",
-                params![now(), mode],
+            .query_row(
+                "SELECT link FROM delta_links WHERE scope = ?1",
+                [scope],
+                |r| r.get(0),
             )
-            .map_err(self.sql())?;
-        Ok(self.db.last_insert_rowid())
+            .optional()
+            .map_err(self.sql())
     }
 
-    /// Finishes a run in the history.
-    pub fn finish_run(
-        &self,
-        id: i64,
-        status: &str,
-        exit_code: i32,
-        counts: &RunCounts,
-        message: Option<&str>,
-    ) -> Result<(), StateError> {
+    /// Stores the Graph delta link for `scope`, replacing the previous one.
+    pub fn save_delta_link(&mut self, scope: &str, link: &str) -> Result<(), StateError> {
         self.db
             .execute(
-                "UPDATE runs SET finished = ?2, status = ?3, exit_code = ?4, created = ?5,
-                     updated = ?6, deactivated = ?7, reactivated = ?8, unchanged = ?9,
-                     skipped = ?10, failed = ?11, message = ?12
-                 WHERE id = ?1",
-                params![
-                    id,
-                    now(),
-                    status,
-                    exit_code,
-                    counts.created,
-                    counts.updated,
-                    counts.deactivated,
-                    counts.reactivated,
-                    counts.unchanged,
-                    counts.skipped,
-                    counts.failed,
-                    message
-                ],
+                "INSERT INTO delta_links (scope, link) VALUES (?1, ?2)
+                 ON CONFLICT (scope) DO UPDATE SET link = ?2",
+                [scope, link],
             )
             .map(|_| ())
             .map_err(self.sql())
     }
-
-    /// The latest runs, newest first.
-    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
-        read_runs(&self.db, limit).map_err(self.sql())
-    }
-
-    /// The latest runs (newest first) and how many target users are owned, read without
-    /// writing anything or taking the lock, so that it works while a run is going: for
-    /// `status`. A missing or never-used file has neither.
-    pub fn peek_history(path: &Path, limit: usize) -> Result<(Vec<RunRecord>, usize), StateError> {
-        let Some(db) = open_read_only(path)? else {
-            return Ok((Vec::new(), 0));
-        };
-        let sql = |source| StateError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
-        let runs = read_runs(&db, limit).map_err(sql)?;
-        let owned: i64 = db
-            .query_row(
-                "SELECT count(*) FROM owned WHERE target_id IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        Ok((runs, owned as usize))
-    }
-
-    /// Whether a run holds the state file's lock right now. Finding out takes the lock for
-    /// an instant when nobody holds it ([`State::open`] waits that out).
-    pub fn in_use(path: &Path) -> bool {
-        let Ok(lock) = File::options().write(true).open(lock_path(path)) else {
-            return false;
-        };
-        matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
-    }
-}
-
-/// The lock file beside a state file.
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 /// The state file opened read-only, or `None` when it is missing or was never migrated.
@@ -485,59 +355,6 @@ fn open_read_only(path: &Path) -> Result<Option<Connection>, StateError> {
         });
     }
     Ok(Some(db))
-}
-
-fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> {
-    let mut stmt = db.prepare(
-        "SELECT id, started, finished, mode, status, exit_code, created, updated,
-                deactivated, reactivated, unchanged, skipped, failed, message
-         FROM runs ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |r| {
-        Ok(RunRecord {
-            id: r.get(0)?,
-            started: r.get(1)?,
-            finished: r.get(2)?,
-            mode: r.get(3)?,
-            status: r.get(4)?,
-            exit_code: r.get(5)?,
-            counts: RunCounts {
-                created: r.get(6)?,
-                updated: r.get(7)?,
-                deactivated: r.get(8)?,
-                reactivated: r.get(9)?,
-                unchanged: r.get(10)?,
-                skipped: r.get(11)?,
-                failed: r.get(12)?,
-            },
-            message: r.get(13)?,
-        })
-    })?;
-    rows.collect()
-}
-
-impl DeltaLinks for State {
-    fn load(&self, scope: &str) -> std::io::Result<Option<String>> {
-        self.db
-            .query_row(
-                "SELECT link FROM delta_links WHERE scope = ?1",
-                [scope],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(std::io::Error::other)
-    }
-
-    fn save(&mut self, scope: &str, link: &str) -> std::io::Result<()> {
-        self.db
-            .execute(
-                "INSERT INTO delta_links (scope, link) VALUES (?1, ?2)
-                 ON CONFLICT (scope) DO UPDATE SET link = ?2",
-                [scope, link],
-            )
-            .map(|_| ())
-            .map_err(std::io::Error::other)
-    }
 }
 
 fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
@@ -589,8 +406,16 @@ mod tests {
                 created: 1,
                 ..RunCounts::default()
             };
-            state.finish_run(run, "ok", 0, &counts, None).unwrap();
-            state.save("scope", "https://graph/delta?token=1").unwrap();
+            let end = RunEnd {
+                status: "ok",
+                exit_code: 0,
+                counts,
+                message: None,
+            };
+            state.finish_run(run, &end).unwrap();
+            state
+                .save_delta_link("scope", "https://graph/delta?token=1")
+                .unwrap();
         }
         let mut state = State::open(&path, "scim http://x").unwrap();
         let all = state.owned().unwrap();
@@ -599,7 +424,7 @@ mod tests {
         assert_eq!(state.runs(10).unwrap()[0].counts.created, 1);
         assert_eq!(state.runs(10).unwrap()[0].status, "ok");
         assert_eq!(
-            state.load("scope").unwrap().as_deref(),
+            state.delta_link("scope").unwrap().as_deref(),
             Some("https://graph/delta?token=1")
         );
         state.forget(&["e1".into()]).unwrap();

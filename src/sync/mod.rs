@@ -1,6 +1,19 @@
 //! The sync engine: read the users in scope, map them, compare with the target and the
 //! state file, guard against accidents, and write what changed.
+//!
+//! One sync runs as named steps, each in a file of its own: `read` (Entra and the target),
+//! the pure [`plan`] (match, decide), the guards ([`safety`]), `apply` (the writers) and
+//! `record` (the state file). [`engine`] runs them in order; [`report`] is what a run
+//! produced, as every output reads it.
 
+mod apply;
 pub mod engine;
+pub mod outcome;
 pub mod plan;
+mod read;
+mod record;
+pub mod report;
 pub mod safety;
+mod stop;
+
+pub use engine::SyncError;

@@ -604,8 +604,11 @@ fn the_documented_example_mapping_compiles_and_passes_its_test() {
     let format = &docs[docs.find("### Format").unwrap()..];
     let start = format.find("```toml\n").unwrap() + "```toml\n".len();
     let text = &format[start..start + format[start..].find("```").unwrap()];
-    let m = mapping::compile_source(&SourceText::new("docs/mapping.md", text), Options::default())
-        .unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
+    let m = mapping::compile_source(
+        &SourceText::new("docs/mapping.md", text),
+        Options::default(),
+    )
+    .unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
     let outcomes = m.run_tests();
     assert_eq!(outcomes.len(), 1);
     assert!(outcomes[0].failure.is_none(), "{:?}", outcomes[0].failure);

@@ -1,0 +1,79 @@
+//! `userload plan`: one sync planned only, against both sides and the state file, writing
+//! nothing anywhere.
+
+use std::path::PathBuf;
+
+use super::show::{plan_counts, plan_json, plan_text, print_verdict};
+use super::sync::{setup, source_disabled};
+use super::{Outcome, color, load_config, print_error};
+use crate::state::{self, State};
+use crate::sync::engine::{self, StopSignal, SyncOptions};
+
+/// Arguments of `userload plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The config file (.ini or .toml).
+    #[arg(long, short, env = "USERLOAD_CONFIG")]
+    pub(super) config: PathBuf,
+    /// Print the plan as one JSON object.
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Plan as if this many deactivations were allowed.
+    #[arg(long, value_name = "N")]
+    pub(super) allow_deactivations: Option<usize>,
+    /// Show at most N users of each kind of change (the counts stay complete).
+    #[arg(long, value_name = "N")]
+    pub(super) show: Option<usize>,
+}
+
+/// `userload plan`: reads both sides and the state, writes nothing anywhere.
+pub fn run(args: &PlanArgs) -> Outcome {
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
+    };
+    let _entered = runtime.enter();
+    let Some(config) = load_config(&args.config) else {
+        return Outcome::Failed;
+    };
+    if source_disabled(&config) {
+        return Outcome::Success;
+    }
+    let Ok(setup) = setup(&config) else {
+        return Outcome::Failed;
+    };
+    let owned = match State::peek_owned(&config.sync.state) {
+        Ok(owned) => owned,
+        Err(e) => {
+            print_error(&e);
+            return Outcome::Failed;
+        }
+    };
+    let options = SyncOptions {
+        allow_deactivations: args.allow_deactivations,
+        sync_time: state::now(),
+    };
+    let result = runtime.block_on(engine::sync(
+        &config,
+        &setup.mapping,
+        &setup.target,
+        &owned,
+        None,
+        &options,
+        &StopSignal::default(),
+    ));
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            print_error(&e);
+            return Outcome::Failed;
+        }
+    };
+    if args.json {
+        println!("{}", plan_json(&outcome.plan, &outcome.verdict));
+    } else {
+        print!("{}", plan_text(&outcome.plan, color(), args.show));
+        eprintln!("{}", plan_counts(&outcome.plan));
+        print_verdict(&outcome.verdict);
+    }
+    Outcome::of_exit_code(outcome.exit_code().into())
+}

@@ -1,0 +1,260 @@
+//! `userload run`: one sync applied and remembered, then told: the summary printed, the run
+//! recorded in the state's history, the `--report` and `--changes` files written and the
+//! webhook notified, all from the one [`RunReport`].
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::Value as Json;
+
+use super::show::print_verdict;
+use super::sync::{Setup, setup, source_disabled};
+use super::{Outcome, load_config, peak_memory, print_error};
+use crate::config::Config;
+use crate::notify::Notice;
+use crate::state::{self, State};
+use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
+use crate::sync::report::{RunError, RunReport};
+
+/// Arguments of `userload run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The config file (.ini or .toml).
+    #[arg(long, short, env = "USERLOAD_CONFIG")]
+    pub(super) config: PathBuf,
+    /// Also write a JSON report of the run to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(super) report: Option<PathBuf>,
+    /// Also write every change made (one row per field) to this CSV file, for auditors.
+    #[arg(long, value_name = "FILE")]
+    pub(super) changes: Option<PathBuf>,
+    /// Allow up to N deactivations in this run, above `max_deactivations`.
+    #[arg(long, value_name = "N")]
+    pub(super) allow_deactivations: Option<usize>,
+}
+
+/// `userload run`: applies the plan and remembers what it did.
+pub fn run(args: &RunArgs) -> Outcome {
+    let Some(runtime) = super::runtime() else {
+        return Outcome::Failed;
+    };
+    let stop = StopSignal::default();
+    {
+        let _entered = runtime.enter();
+        stop.on_signals();
+    }
+    run_once(&runtime, args, &stop)
+}
+
+/// One run on `runtime`, stopped early by `stop`: the state is opened and locked, the run
+/// recorded in its history, the summary printed, the report and the changes written and the
+/// webhook told, as the config and `args` ask.
+pub(super) fn run_once(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    stop: &StopSignal,
+) -> Outcome {
+    let _entered = runtime.enter();
+    let started = state::now();
+    let clock = Instant::now();
+    tracing::info!(config = %args.config.display(), "run started");
+    let Some(config) = load_config(&args.config) else {
+        // Without a config there is no webhook to tell; the report and the CSV still say
+        // that this run failed, so that last night's are never taken for tonight's.
+        tracing::error!(config = %args.config.display(), "run failed: the config has errors");
+        let report = RunReport::new(started, clock, Err(RunError::Config));
+        write_outputs(
+            args,
+            || report.to_json(&args.config, None, peak_memory()),
+            || report.changes_csv(),
+        );
+        return Outcome::Failed;
+    };
+    if source_disabled(&config) {
+        return Outcome::Success;
+    }
+    // A mapping or target that cannot be set up is reported and notified like any failed run,
+    // but not recorded in the state's history: the state is kept per target.
+    let report = match setup(&config) {
+        Err(e) => RunReport::new(started, clock, Err(e)),
+        Ok(setup) => match State::open(&config.sync.state, &setup.target.describe()) {
+            Ok(mut state) => runtime.block_on(sync_and_record(
+                &config, &setup, &mut state, args, stop, started, clock,
+            )),
+            Err(e) => RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
+        },
+    };
+    print_report(&report);
+    let code = report.exit_code();
+    tracing::info!(
+        status = report.status().name(),
+        exit_code = code,
+        seconds = report.seconds,
+        "run finished"
+    );
+    let target = Some(config.target.url.as_str());
+    let failed_output = !write_outputs(
+        args,
+        || report.to_json(&args.config, target, peak_memory()),
+        || report.changes_csv(),
+    );
+    let notice = Notice {
+        status: report.status().notify_on(),
+        headline: report.headline(),
+        details: report.details(),
+    };
+    if let Err(e) = runtime.block_on(crate::notify::send(&config.notify, &notice)) {
+        tracing::warn!("{e}");
+    }
+    if failed_output {
+        Outcome::Failed
+    } else {
+        Outcome::of_exit_code(code.into())
+    }
+}
+
+/// Prints how the run went: the summary table and the failures, or why it failed.
+fn print_report(report: &RunReport) {
+    match &report.result {
+        Ok(outcome) => {
+            print!("{}", summary(outcome));
+            print_verdict(&outcome.verdict);
+            print_failures(&outcome.failures);
+        }
+        Err(RunError::Sync(e)) => {
+            if let Some(made) = e.made() {
+                print_failures(&made.failures);
+            }
+            print_error(e);
+        }
+        // Its problems are printed already.
+        Err(_) => {}
+    }
+}
+
+/// Writes the `--report` and `--changes` files asked for (each made only then); false, with
+/// the problem printed, if one could not be written.
+fn write_outputs(
+    args: &RunArgs,
+    report: impl FnOnce() -> Json,
+    csv: impl FnOnce() -> String,
+) -> bool {
+    let mut written = true;
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(&report()).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: cannot write the report {}: {e}", path.display());
+            written = false;
+        }
+    }
+    if let Some(path) = &args.changes
+        && let Err(e) = std::fs::write(path, csv())
+    {
+        eprintln!("error: cannot write the changes {}: {e}", path.display());
+        written = false;
+    }
+    written
+}
+
+/// Syncs with the state open, and records the run in its history. The run started at
+/// `started`, `clock` measuring it.
+async fn sync_and_record(
+    config: &Config,
+    setup: &Setup,
+    state: &mut State,
+    args: &RunArgs,
+    stop: &StopSignal,
+    started: String,
+    clock: Instant,
+) -> RunReport {
+    let begun = state
+        .owned()
+        .and_then(|owned| Ok((owned, state.start_run("run")?)));
+    let (owned, run) = match begun {
+        Ok(begun) => begun,
+        Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
+    };
+    let options = SyncOptions {
+        allow_deactivations: args.allow_deactivations,
+        sync_time: state::now(),
+    };
+    let result = engine::sync(
+        config,
+        &setup.mapping,
+        &setup.target,
+        &owned,
+        Some(&mut *state),
+        &options,
+        stop,
+    )
+    .await;
+    let mut report = RunReport::new(started, clock, result.map_err(RunError::Sync));
+    if let Err(e) = state.finish_run(run, &report.history_row()) {
+        report.result = Err(RunError::Sync(e.into()));
+    }
+    report
+}
+
+/// The first failures, and how many more the report holds.
+fn print_failures(failures: &[Failure]) {
+    for failure in failures.iter().take(20) {
+        eprintln!(
+            "failed: {} {}: {}",
+            failure.action, failure.user, failure.error
+        );
+    }
+    if failures.len() > 20 {
+        eprintln!("… and {} more failures (see --report)", failures.len() - 20);
+    }
+}
+
+/// The summary table of a run.
+fn summary(outcome: &engine::Outcome) -> String {
+    let failed = |action: &str| {
+        outcome
+            .failures
+            .iter()
+            .filter(|f| f.action == action)
+            .count()
+    };
+    let done = |action: &str| match action {
+        "create" => outcome.counts.created,
+        "update" => outcome.counts.updated,
+        "deactivate" => outcome.counts.deactivated,
+        _ => outcome.counts.reactivated,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} Entra users read, {} target users listed, {} owned before this run",
+        outcome.source_users, outcome.target_users, outcome.owned
+    );
+    let _ = writeln!(out, "{:<12} {:>8} {:>8}", "", "done", "failed");
+    for action in ["create", "update", "deactivate", "reactivate"] {
+        let _ = writeln!(
+            out,
+            "{action:<12} {:>8} {:>8}",
+            done(action),
+            failed(action)
+        );
+    }
+    let _ = writeln!(out, "{:<12} {:>8}", "unchanged", outcome.counts.unchanged);
+    let _ = writeln!(out, "{:<12} {:>8}", "skipped", outcome.counts.skipped);
+    let _ = writeln!(
+        out,
+        "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",
+        outcome.graph_requests,
+        outcome.target_requests,
+        outcome.target_writes,
+        outcome.read_time.as_secs_f64(),
+        outcome.write_time.as_secs_f64(),
+        peak_memory().map_or("unknown".to_owned(), |mb| format!("{mb} MB")),
+        if outcome.interrupted {
+            "; stopped before all writes were made"
+        } else {
+            ""
+        }
+    );
+    out
+}

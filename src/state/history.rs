@@ -1,0 +1,159 @@
+//! The history of runs in the state file: one row per run, started when the run starts and
+//! finished with its status, exit code, counts and message, for `userload status`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use super::{State, StateError, now, open_read_only};
+
+/// The counts of one run, for the history (and, as JSON, for reports and `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunCounts {
+    /// Users created.
+    pub created: i64,
+    /// Users updated.
+    pub updated: i64,
+    /// Users deactivated.
+    pub deactivated: i64,
+    /// Users reactivated.
+    pub reactivated: i64,
+    /// Users that needed no write.
+    pub unchanged: i64,
+    /// Users skipped (mapping, mode, duplicates).
+    pub skipped: i64,
+    /// Writes that failed.
+    pub failed: i64,
+}
+
+/// One run of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Its number.
+    pub id: i64,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When it finished; `None` if it never did (killed).
+    pub finished: Option<String>,
+    /// `run` or `plan`.
+    pub mode: String,
+    /// `running`, `ok`, `partial`, `failed`, `limited` (deactivation limit hit).
+    pub status: String,
+    /// The process exit code.
+    pub exit_code: Option<i64>,
+    /// What it did.
+    pub counts: RunCounts,
+    /// Why it failed or was limited.
+    pub message: Option<String>,
+}
+
+/// How a run ended, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd<'a> {
+    /// `ok`, `partial`, `stopped`, `limited`, `refused` or `failed`.
+    pub status: &'a str,
+    /// The process exit code.
+    pub exit_code: i32,
+    /// What it did.
+    pub counts: RunCounts,
+    /// Why it failed or was limited.
+    pub message: Option<String>,
+}
+
+impl State {
+    /// Starts a run in the history; returns its number.
+    pub fn start_run(&self, mode: &str) -> Result<i64, StateError> {
+        self.db
+            .execute(
+                "INSERT INTO runs (started, mode, status) VALUES (?1, ?2, 'running')",
+                params![now(), mode],
+            )
+            .map_err(self.sql())?;
+        Ok(self.db.last_insert_rowid())
+    }
+
+    /// Finishes a run in the history.
+    pub fn finish_run(&self, id: i64, end: &RunEnd<'_>) -> Result<(), StateError> {
+        let counts = &end.counts;
+        self.db
+            .execute(
+                "UPDATE runs SET finished = ?2, status = ?3, exit_code = ?4, created = ?5,
+                     updated = ?6, deactivated = ?7, reactivated = ?8, unchanged = ?9,
+                     skipped = ?10, failed = ?11, message = ?12
+                 WHERE id = ?1",
+                params![
+                    id,
+                    now(),
+                    end.status,
+                    end.exit_code,
+                    counts.created,
+                    counts.updated,
+                    counts.deactivated,
+                    counts.reactivated,
+                    counts.unchanged,
+                    counts.skipped,
+                    counts.failed,
+                    end.message
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+
+    /// The latest runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        read_runs(&self.db, limit).map_err(self.sql())
+    }
+
+    /// The latest runs (newest first) and how many target users are owned, read without
+    /// writing anything or taking the lock, so that it works while a run is going: for
+    /// `status`. A missing or never-used file has neither.
+    pub fn peek_history(path: &Path, limit: usize) -> Result<(Vec<RunRecord>, usize), StateError> {
+        let Some(db) = open_read_only(path)? else {
+            return Ok((Vec::new(), 0));
+        };
+        let sql = |source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let runs = read_runs(&db, limit).map_err(sql)?;
+        let owned: i64 = db
+            .query_row(
+                "SELECT count(*) FROM owned WHERE target_id IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        Ok((runs, owned as usize))
+    }
+}
+
+/// The latest `limit` runs, newest first.
+fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> {
+    let mut stmt = db.prepare(
+        "SELECT id, started, finished, mode, status, exit_code, created, updated,
+                deactivated, reactivated, unchanged, skipped, failed, message
+         FROM runs ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(RunRecord {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            finished: r.get(2)?,
+            mode: r.get(3)?,
+            status: r.get(4)?,
+            exit_code: r.get(5)?,
+            counts: RunCounts {
+                created: r.get(6)?,
+                updated: r.get(7)?,
+                deactivated: r.get(8)?,
+                reactivated: r.get(9)?,
+                unchanged: r.get(10)?,
+                skipped: r.get(11)?,
+                failed: r.get(12)?,
+            },
+            message: r.get(13)?,
+        })
+    })?;
+    rows.collect()
+}

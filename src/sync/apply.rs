@@ -1,0 +1,416 @@
+//! The apply step: the plan's writes sent to the target with bounded concurrency (and an
+//! optional rate limit), creates and updates first, deactivations last and only when the
+//! guards allow them. Creates are marked pending in the state before their request goes
+//! out, a few thousand at a time just ahead of the writers, so a run killed half-way never
+//! creates a user twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::SyncError;
+use super::outcome::{Failure, Outcome};
+use super::plan::{Create, Update, UpdateKind};
+use super::safety::Verdict;
+use super::stop::StopSignal;
+use crate::config::Config;
+use crate::mapping::Mapping;
+use crate::state::State;
+use crate::targets::{Target, TargetError, Write};
+
+/// One write to make.
+pub(super) enum Action {
+    /// A user to create.
+    Create(Create),
+    /// A user to update, deactivate or reactivate.
+    Update(Update),
+}
+
+impl Action {
+    /// The action's name in logs, reports and the CSV of changes.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Action::Create(_) => "create",
+            Action::Update(u) => u.kind.name(),
+        }
+    }
+
+    /// The user, as the admin knows them.
+    pub(super) fn label(&self) -> &str {
+        match self {
+            Action::Create(c) => &c.label,
+            Action::Update(u) => &u.label,
+        }
+    }
+}
+
+/// Writes the plan and records every outcome in the state; `early` are the creates sent
+/// while Entra was read. The plan is left holding the writes sent (done or failed).
+pub(super) async fn apply(
+    writer: &Writer<'_>,
+    state: &mut State,
+    outcome: &mut Outcome,
+    early: Vec<Create>,
+) -> Result<(), SyncError> {
+    let plan = &mut outcome.plan;
+    state.forget(&plan.forget)?;
+    state.record(&plan.remember)?;
+    outcome.counts.unchanged = plan.unchanged as i64;
+    outcome.counts.skipped = plan.skipped.len() as i64;
+    let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
+        .into_iter()
+        .partition(|u| u.kind == UpdateKind::Deactivate);
+    let mut first: Vec<Action> = std::mem::replace(&mut plan.creates, early)
+        .into_iter()
+        .map(Action::Create)
+        .collect();
+    first.extend(others.into_iter().map(Action::Update));
+    writer.write(first, state, outcome).await?;
+    if matches!(outcome.verdict, Verdict::Proceed) && !writer.stop.stopped() {
+        let deactivations = deactivations.into_iter().map(Action::Update).collect();
+        writer.write(deactivations, state, outcome).await?;
+    } else {
+        outcome.held = deactivations;
+    }
+    outcome.interrupted = writer.stop.stopped();
+    Ok(())
+}
+
+/// How many completed writes are remembered in one state transaction.
+pub(super) const RECORD_BATCH: usize = 4096;
+
+/// How many creates are marked pending in one state transaction, ahead of the writers.
+const PENDING_AHEAD: usize = 4096;
+
+/// A write and how it went: the target id when known.
+pub(super) type Written = (Action, Result<Option<String>, TargetError>);
+
+/// Sends writes with bounded concurrency.
+pub(super) struct Writer<'a> {
+    pub(super) mapping: &'a Mapping,
+    pub(super) target: Arc<dyn Target>,
+    pacer: Option<Arc<Pacer>>,
+    pub(super) stop: &'a StopSignal,
+    concurrency: usize,
+    /// When the first write was handed out.
+    began: std::sync::OnceLock<Instant>,
+    /// When the last write completed.
+    pub(super) ended: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Stops a stream's writer tasks when the stream ends, however it ends.
+struct Quit(StopSignal);
+
+impl Drop for Quit {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+impl<'a> Writer<'a> {
+    /// The writer of a run: as many at once as `concurrency` in `[sync]`, paced by
+    /// `rate_limit`, stopped by `stop`.
+    pub(super) fn new(
+        config: &Config,
+        mapping: &'a Mapping,
+        target: &Arc<dyn Target>,
+        stop: &'a StopSignal,
+    ) -> Writer<'a> {
+        Writer {
+            mapping,
+            target: Arc::clone(target),
+            pacer: config
+                .sync
+                .rate_limit
+                .map(|rate| Arc::new(Pacer::new(rate))),
+            stop,
+            concurrency: config.sync.concurrency,
+            began: std::sync::OnceLock::new(),
+            ended: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The time from the first write handed out to the last completed.
+    pub(super) fn write_time(&self) -> Duration {
+        let ended = self.ended.lock().ok().and_then(|ended| *ended);
+        match (self.began.get(), ended) {
+            (Some(began), Some(ended)) => ended.saturating_duration_since(*began),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Makes the writes and records each in the state; the writes sent, done or failed, are
+    /// put back in the outcome's plan for the report. Every create is marked pending in the
+    /// state before its request goes out, so that a create cut short is looked up on the
+    /// next run rather than made twice.
+    async fn write(
+        &self,
+        actions: Vec<Action>,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> Result<(), SyncError> {
+        let Some(size) = self.target.batch_size() else {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            for action in actions {
+                let _ = sender.send(action);
+            }
+            drop(sender);
+            return self.stream(receiver, None, state, outcome).await;
+        };
+        state.create_pending(&pending_rows(&actions))?;
+        let mut batches = Vec::new();
+        let mut actions = actions.into_iter().peekable();
+        while actions.peek().is_some() {
+            batches.push(actions.by_ref().take(size.max(1)).collect::<Vec<_>>());
+        }
+        let mut record = Vec::new();
+        for batch in batches {
+            if self.stop.stopped() {
+                break;
+            }
+            self.began.get_or_init(Instant::now);
+            for written in self.write_batch(batch).await {
+                self.note(Ok(written), outcome, &mut record);
+            }
+            if record.len() >= RECORD_BATCH {
+                state.record(&record)?;
+                record.clear();
+            }
+        }
+        state.record(&record)?;
+        Ok(())
+    }
+
+    /// Makes the writes that arrive on `input`, a request each, as they arrive. The creates
+    /// are marked pending a few thousand at a time, just ahead of the writers, so the
+    /// first requests never wait for all of them; outcomes are remembered in transactions
+    /// of a few thousand. A stop of the run, or `halt`, ends the stream: writes under way
+    /// finish, no other starts.
+    pub(super) async fn stream(
+        &self,
+        mut input: UnboundedReceiver<Action>,
+        halt: Option<&StopSignal>,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> Result<(), SyncError> {
+        let quit = Quit(StopSignal::default());
+        let (work, queue) = tokio::sync::mpsc::unbounded_channel();
+        let mut work = Some(work);
+        let mut results = self.spawn_writers(queue, &quit.0, halt);
+        let halted = || halt.is_some_and(StopSignal::stopped);
+        let mut record = Vec::new();
+        let mut chunk = Vec::with_capacity(PENDING_AHEAD);
+        // Handed to the writers and not yet done.
+        let mut queued = 0usize;
+        loop {
+            let room = work.is_some() && queued < PENDING_AHEAD / 2;
+            tokio::select! {
+                biased;
+                written = results.recv() => {
+                    let Some(written) = written else { break };
+                    queued = queued.saturating_sub(1);
+                    self.note(written, outcome, &mut record);
+                    // Remembered in transactions of a few thousand as the writes complete
+                    // (about a second of writes at full speed): each commit rewrites the
+                    // pages it touches, and writes lost with a crash are found again by key
+                    // on the next run.
+                    if record.len() >= RECORD_BATCH {
+                        state.record(&record)?;
+                        record.clear();
+                    }
+                }
+                taken = input.recv_many(&mut chunk, PENDING_AHEAD), if room => {
+                    let stopping = halted() || self.stop.stopped();
+                    if taken == 0 || stopping {
+                        if stopping {
+                            quit.0.stop();
+                            input.close();
+                        }
+                        // The writers end once the queue is empty.
+                        work = None;
+                        continue;
+                    }
+                    state.create_pending(&pending_rows(&chunk))?;
+                    self.began.get_or_init(Instant::now);
+                    for action in chunk.drain(..) {
+                        if work.as_ref().is_some_and(|w| w.send(action).is_ok()) {
+                            queued += 1;
+                        }
+                    }
+                }
+                () = stopped(self.stop, halt), if work.is_some() => {
+                    // No more writes are taken; the writes under way finish.
+                    quit.0.stop();
+                    input.close();
+                    work = None;
+                }
+            }
+        }
+        state.record(&record)?;
+        Ok(())
+    }
+
+    /// Starts `concurrency` writer tasks that take the next write from `queue` as soon as
+    /// one is done, so that the requests never wait for the stream's bookkeeping; each write
+    /// also runs as a task of its own, which keeps a panic to the one user whose write it
+    /// was. They end when the queue is empty and closed, or on a stop (of the run, `quit`
+    /// or `halt`).
+    fn spawn_writers(
+        &self,
+        queue: UnboundedReceiver<Action>,
+        quit: &StopSignal,
+        halt: Option<&StopSignal>,
+    ) -> UnboundedReceiver<Result<Written, Failure>> {
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..self.concurrency.max(1) {
+            let queue = Arc::clone(&queue);
+            let sender = sender.clone();
+            let target = Arc::clone(&self.target);
+            let pacer = self.pacer.clone();
+            let key = self.mapping.match_key().to_owned();
+            let stops = [Some(self.stop), Some(quit), halt].map(|s| s.cloned());
+            let stop = self.stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().await.recv().await;
+                    let Some(action) = next else { break };
+                    if stops.iter().flatten().any(StopSignal::stopped) {
+                        break;
+                    }
+                    let (user, name) = (action.label().to_owned(), action.name());
+                    let write = write_one(Arc::clone(&target), pacer.clone(), key.clone(), action);
+                    // Only a panic ends a write task early: that user's write fails and the
+                    // next run makes it.
+                    let written = tokio::spawn(write).await.map_err(|e| Failure {
+                        user,
+                        action: name,
+                        error: format!("the write stopped: {e}"),
+                    });
+                    // Refused credentials stop the run before this writer takes another.
+                    if let Ok((_, Err(error))) = &written
+                        && error.stops_run()
+                    {
+                        stop.stop();
+                    }
+                    if sender.send(written).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        receiver
+    }
+
+    async fn write_batch(&self, batch: Vec<Action>) -> Vec<Written> {
+        let writes: Vec<Write> = batch
+            .iter()
+            .map(|a| match a {
+                Action::Create(c) => Write::Create { record: c.record() },
+                Action::Update(u) => Write::Update {
+                    user: u.user.to_target_user(),
+                    changes: u.changes.clone(),
+                    record: u.record.clone(),
+                },
+            })
+            .collect();
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
+        let mut answers = self.target.write_batch(&writes).await.into_iter();
+        batch
+            .into_iter()
+            .map(|action| {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(TargetError::Malformed(
+                        "the target answered for fewer records than were sent".into(),
+                    ))
+                });
+                (action, answer)
+            })
+            .collect()
+    }
+}
+
+/// Returns once the run is stopped, or `halt` is.
+async fn stopped(stop: &StopSignal, halt: Option<&StopSignal>) {
+    match halt {
+        Some(halt) => tokio::select! {
+            () = stop.wait() => {}
+            () = halt.wait() => {}
+        },
+        None => stop.wait().await,
+    }
+}
+
+/// The `(Entra id, key)` of the creates among `actions`, to mark pending.
+fn pending_rows(actions: &[Action]) -> Vec<(&str, &str)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(c) => Some((c.entra_id.as_str(), c.key.as_str())),
+            Action::Update(_) => None,
+        })
+        .collect()
+}
+
+/// One write, as a task of its own: the action comes back with how it went.
+async fn write_one(
+    target: Arc<dyn Target>,
+    pacer: Option<Arc<Pacer>>,
+    key: String,
+    action: Action,
+) -> Written {
+    if let Some(pacer) = &pacer {
+        pacer.wait().await;
+    }
+    let result = match &action {
+        Action::Create(c) => create(target.as_ref(), &key, c).await,
+        Action::Update(u) => target
+            .update(&u.user.to_target_user(), &u.changes, &u.record)
+            .await
+            .map(|()| Some(u.user.id.clone())),
+    };
+    (action, result)
+}
+
+async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<String>, TargetError> {
+    let record = c.record();
+    if c.pending {
+        // A create of this user may have gone through in a run cut short.
+        if let Some(value) = record.get(key)
+            && let Some(found) = target.find(key, value).await?
+        {
+            return Ok(Some(found.id));
+        }
+    }
+    target.create(&record).await.map(|u| Some(u.id))
+}
+
+/// Spaces requests to at most `rate` per second.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate: u32) -> Pacer {
+        Pacer {
+            interval: Duration::from_secs(1) / rate.max(1),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}

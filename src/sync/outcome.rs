@@ -1,0 +1,111 @@
+//! What one sync did, as the engine hands it back: the plan and the writes sent, what the
+//! guards decided, the counts, the failures, the requests and the timings. The run report
+//! ([`super::report`]) and the tests read it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::plan::{Plan, Update};
+use super::report::RunStatus;
+use super::safety::Verdict;
+use crate::state::RunCounts;
+
+/// One write that failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The user, as the admin knows them.
+    pub user: String,
+    /// `create`, `update`, `deactivate`, `reactivate`.
+    pub action: &'static str,
+    /// Why.
+    pub error: String,
+}
+
+/// How a sync went.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The plan made. After a run, its creates and updates are the writes that were sent
+    /// (each done, or failed as [`failures`](Self::failures) says); writes a stopped run
+    /// never sent, and held deactivations, are not in it.
+    pub plan: Plan,
+    /// Deactivations planned but held back (the limit, or a stopped run).
+    pub held: Vec<Update>,
+    /// What the guards decided.
+    pub verdict: Verdict,
+    /// Users read from Graph.
+    pub source_users: usize,
+    /// Target users listed.
+    pub target_users: usize,
+    /// Target users owned before the run.
+    pub owned: usize,
+    /// What was written (all zero for a plan).
+    pub counts: RunCounts,
+    /// Writes that failed.
+    pub failures: Vec<Failure>,
+    /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
+    pub interrupted: bool,
+    /// Requests to Graph.
+    pub graph_requests: u64,
+    /// Graph requests that were tries again.
+    pub graph_retries: u64,
+    /// Target requests that were tries again.
+    pub target_retries: u64,
+    /// Requests to the target.
+    pub target_requests: u64,
+    /// Write requests to the target.
+    pub target_writes: u64,
+    /// Reading both sides (creates certain early go out meanwhile).
+    pub read_time: Duration,
+    /// From the first write to the last (creates made while reading overlap the read).
+    pub write_time: Duration,
+}
+
+impl Outcome {
+    /// A sync that has not read or written anything yet; `owned` target users are owned.
+    pub(super) fn new(owned: usize) -> Outcome {
+        Outcome {
+            plan: Plan::default(),
+            held: Vec::new(),
+            verdict: Verdict::Proceed,
+            source_users: 0,
+            target_users: 0,
+            owned,
+            counts: RunCounts::default(),
+            failures: Vec::new(),
+            interrupted: false,
+            graph_requests: 0,
+            graph_retries: 0,
+            target_retries: 0,
+            target_requests: 0,
+            target_writes: 0,
+            read_time: Duration::ZERO,
+            write_time: Duration::ZERO,
+        }
+    }
+
+    /// How the sync ended: refused or limited by the guards, stopped, some writes failed,
+    /// or all done.
+    pub fn status(&self) -> RunStatus {
+        match self.verdict {
+            Verdict::Refuse(_) => RunStatus::Refused,
+            Verdict::HoldDeactivations(_) => RunStatus::Limited,
+            Verdict::Proceed if self.interrupted => RunStatus::Stopped,
+            Verdict::Proceed if !self.failures.is_empty() => RunStatus::Partial,
+            Verdict::Proceed => RunStatus::Ok,
+        }
+    }
+
+    /// The exit status ([`RunStatus::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        self.status().exit_code()
+    }
+
+    /// What the guards said, when they held something back or refused.
+    pub fn verdict_message(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Proceed => None,
+            Verdict::HoldDeactivations(m) | Verdict::Refuse(m) => Some(m),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The decide step: for each Entra user, with its match (or none), whether it is created,
+//! updated, deactivated, reactivated, left unchanged or skipped, and why; then the owned
+//! users whose Entra user is gone. Only the fields mapped `on = "always"` that differ from
+//! the target's are written.
+
+use std::borrow::Cow;
+
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
+use serde_json::Value as Json;
+
+use super::matching::{Matches, TargetIndex, compared_key};
+use super::{Create, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind};
+use crate::config::Mode;
+use crate::mapping::{Active, Mapping, On, Packed, Record};
+use crate::state::{Owned, OwnedUsers};
+use crate::targets::FieldChange;
+
+/// Builds a plan user by user.
+pub(super) struct Planner<'a> {
+    mapping: &'a Mapping,
+    owned: &'a OwnedUsers,
+    options: &'a PlanOptions,
+    index: &'a TargetIndex<'a>,
+    /// The keys several Entra users map to, with those users.
+    duplicates: &'a FastMap<String, String>,
+    /// The mapping's active field, and its place among the fields.
+    active: Option<(usize, &'a Active)>,
+    /// The target users matched so far: each is matched to one Entra user at most.
+    claimed: FastSet<&'a str>,
+    plan: Plan,
+}
+
+/// A mapped Entra user with a match key, as the decide step takes it apart.
+struct Candidate<'k, 'a> {
+    who: Who,
+    /// Its match key, as compared.
+    key: Cow<'k, str>,
+    /// What the state remembers of it.
+    known: Option<&'a Owned>,
+    enabled: bool,
+    hash: String,
+    values: Option<Packed>,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner that adds to `plan` (which may hold skipped users already).
+    pub(super) fn new(
+        mapping: &'a Mapping,
+        owned: &'a OwnedUsers,
+        options: &'a PlanOptions,
+        index: &'a TargetIndex<'a>,
+        duplicates: &'a FastMap<String, String>,
+        plan: Plan,
+    ) -> Planner<'a> {
+        let active = mapping.active_field().and_then(|a| {
+            let index = mapping.field_index(&a.field)?;
+            Some((index, a))
+        });
+        Planner {
+            mapping,
+            owned,
+            options,
+            index,
+            duplicates,
+            active,
+            claimed: FastSet::default(),
+            plan,
+        }
+    }
+
+    fn skip(&mut self, label: String, reason: String) {
+        self.plan.skipped.push(Skipped { label, reason });
+    }
+
+    /// Decides one Entra user: finds its target user, through the state first (renames),
+    /// then by key.
+    pub(super) fn user(&mut self, source: SourceUser) {
+        let SourceUser {
+            entra_id,
+            label,
+            mapped,
+        } = source;
+        let Ok(Mapped {
+            key: Some(key),
+            enabled,
+            hash,
+            values,
+        }) = mapped
+        else {
+            return;
+        };
+        let key = compared_key(&key, self.index.fold_key);
+        let who = Who { entra_id, label };
+        if let Some(users) = self.duplicates.get(key.as_ref()) {
+            let reason = format!(
+                "{} Entra users map to {} `{key}` ({users}); none is written until one changes",
+                users.matches(", ").count() + 1,
+                self.mapping.match_key()
+            );
+            return self.skip(who.label, reason);
+        }
+        let known = self.owned.get(&who.entra_id);
+        let through_state = known
+            .and_then(|o| o.target_id.as_deref())
+            .and_then(|id| self.index.by_id.get(id).copied());
+        if self.options.partial_view
+            && through_state.is_none()
+            && let Some(o) = known
+            && o.target_id.is_some()
+            && o.hash.as_deref() == Some(hash.as_str())
+        {
+            self.plan.unchanged += 1;
+            return;
+        }
+        if let Some(o) = known
+            && o.target_id.is_some()
+            && through_state.is_none()
+        {
+            // The target user it owned is gone (deleted in the target).
+            self.plan.forget.push(o.entra_id.clone());
+        }
+        let found = match through_state {
+            Some(user) => Some(user),
+            None => match self.index.by_key.get(key.as_ref()).map(Matches::as_slice) {
+                Some([user]) => Some(*user),
+                Some(several @ [_, _, ..]) => {
+                    let reason = format!(
+                        "{} target users have {} `{key}`; match them up by hand",
+                        several.len(),
+                        self.mapping.match_key()
+                    );
+                    return self.skip(who.label, reason);
+                }
+                _ => None,
+            },
+        };
+        let candidate = Candidate {
+            who,
+            key,
+            known,
+            enabled,
+            hash,
+            values,
+        };
+        match found {
+            None => self.unmatched(candidate),
+            Some(user) => self.matched(candidate, user),
+        }
+    }
+
+    /// A user no target user matches: created, unless the run or the config says not to.
+    fn unmatched(&mut self, c: Candidate<'_, '_>) {
+        if self.options.mode == Mode::UpdateOnly {
+            let reason = "not in the target, and the run is update_only".into();
+            self.skip(c.who.label, reason);
+        } else if !c.enabled && !self.options.create_disabled {
+            let reason = "disabled in Entra; not created (create_disabled = false)".into();
+            self.skip(c.who.label, reason);
+        } else if let Some(values) = c.values {
+            self.plan.creates.push(Create {
+                pending: c.known.is_some_and(|o| o.target_id.is_none()),
+                enabled: c.enabled,
+                hash: c.hash,
+                entra_id: c.who.entra_id,
+                key: c.key.into_owned(),
+                label: c.who.label,
+                values,
+            });
+        } else {
+            self.plan.skipped.push(dropped(c.who.label));
+        }
+    }
+
+    /// A user matched to `user`: compared with it, and updated where it differs.
+    fn matched(&mut self, c: Candidate<'_, '_>, user: &'a Listed) {
+        if !self.claimed.insert(user.id.as_str()) {
+            let reason = format!(
+                "target user {} is already matched to another Entra user",
+                user.id
+            );
+            return self.skip(c.who.label, reason);
+        }
+        let remembered = c.known.is_some_and(|o| {
+            o.hash.as_deref() == Some(c.hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
+        });
+        // Only the record of a user remembered as it is can have been dropped.
+        let full = match (remembered, c.values.as_ref().map(Packed::unpack)) {
+            (true, _) => None,
+            (false, Some(full)) => Some(full),
+            (false, None) => {
+                self.plan.skipped.push(dropped(c.who.label));
+                return;
+            }
+        };
+        let mut changes = full
+            .as_ref()
+            .map(|full| differences(self.mapping, full, user, &self.options.folds_case))
+            .unwrap_or_default();
+        let kind = self.kind_of(&mut changes, c.enabled);
+        if changes.is_empty() {
+            self.unchanged(c, user, remembered);
+        } else if self.options.mode == Mode::CreateOnly {
+            let reason = "changed in Entra, but the run is create_only".into();
+            self.skip(c.who.label, reason);
+        } else if let Some(record) = full {
+            self.plan.updates.push(Update {
+                entra_id: c.who.entra_id,
+                key: c.key.into_owned(),
+                label: c.who.label,
+                user: user.clone(),
+                changes,
+                record,
+                kind,
+            });
+        }
+    }
+
+    /// What `changes` make of a user that is `enabled` in Entra: a change of the active
+    /// field is a deactivation or a reactivation. A deactivation the config does not allow
+    /// is taken out of the changes.
+    fn kind_of(&mut self, changes: &mut Vec<FieldChange>, enabled: bool) -> UpdateKind {
+        let Some((index, a)) = self.active else {
+            return UpdateKind::Update;
+        };
+        let Some(at) = changes.iter().position(|c| c.field == index) else {
+            return UpdateKind::Update;
+        };
+        let was_active = changes[at].old.as_ref() != Some(&a.inactive);
+        let kind = match (was_active, enabled) {
+            (true, false) => UpdateKind::Deactivate,
+            (false, true) => UpdateKind::Reactivate,
+            _ => UpdateKind::Update,
+        };
+        if kind == UpdateKind::Deactivate && !self.options.deactivate {
+            changes.remove(at);
+            self.plan.kept_by_config += 1;
+            return UpdateKind::Update;
+        }
+        kind
+    }
+
+    /// A matched user that needs no write; remembered unless the state already says so.
+    fn unchanged(&mut self, c: Candidate<'_, '_>, user: &Listed, remembered: bool) {
+        self.plan.unchanged += 1;
+        // The state already says so (the common case): nothing to remember.
+        let same = remembered
+            && c.known
+                .is_some_and(|o| o.key == c.key && o.active == c.enabled);
+        if !same {
+            self.plan.remember.push(Owned {
+                entra_id: c.who.entra_id,
+                key: c.key.into_owned(),
+                target_id: Some(user.id.clone()),
+                hash: Some(c.hash),
+                active: c.enabled,
+            });
+        }
+    }
+
+    /// Decides the owned users whose Entra user is gone (not among `present`), in key
+    /// order.
+    pub(super) fn gone(&mut self, present: &FastSet<&str>) {
+        let mut gone: Vec<&Owned> = self
+            .owned
+            .values()
+            .filter(|o| {
+                !present.contains(o.entra_id.as_str()) && !self.duplicates.contains_key(&o.key)
+            })
+            .collect();
+        gone.sort_by(|a, b| a.key.cmp(&b.key));
+        for o in gone {
+            self.leaver(o);
+        }
+    }
+
+    /// An owned user whose Entra user is gone: deactivated when the config allows it,
+    /// forgotten when its target user is gone too.
+    fn leaver(&mut self, o: &'a Owned) {
+        let Some(user) = o
+            .target_id
+            .as_deref()
+            .and_then(|id| self.index.by_id.get(id).copied())
+        else {
+            self.plan.forget.push(o.entra_id.clone());
+            return;
+        };
+        if !self.claimed.insert(user.id.as_str()) {
+            return;
+        }
+        let Some((index, a)) = self.active else {
+            return;
+        };
+        let now = user.active.as_ref();
+        if now == Some(&a.inactive) {
+            return;
+        }
+        if !self.options.deactivate || self.options.mode == Mode::CreateOnly {
+            self.plan.kept_by_config += 1;
+            return;
+        }
+        let mut record = user.record();
+        record.set(index, Some(a.inactive.clone()));
+        self.plan.updates.push(Update {
+            entra_id: o.entra_id.clone(),
+            key: o.key.clone(),
+            label: label_of(&o.key, user),
+            user: user.clone(),
+            changes: vec![FieldChange {
+                field: index,
+                target: a.field.clone(),
+                old: now.cloned(),
+                new: Some(a.inactive.clone()),
+            }],
+            record,
+            kind: UpdateKind::Deactivate,
+        });
+    }
+
+    /// The plan, with its notes and the count of target users nobody owns.
+    pub(super) fn finish(self, target: &[Listed]) -> Plan {
+        let mut plan = self.plan;
+        if self.active.is_none() && self.options.deactivate {
+            plan.notes.push(
+                "the mapping names no active field, so no user can be deactivated or reactivated"
+                    .into(),
+            );
+        }
+        let owned_targets: FastSet<&str> = self
+            .owned
+            .values()
+            .filter_map(|o| o.target_id.as_deref())
+            .collect();
+        // A partial view holds only users looked up for userload's own users.
+        plan.not_owned = target
+            .iter()
+            .filter(|u| {
+                !owned_targets.contains(u.id.as_str()) && !self.claimed.contains(u.id.as_str())
+            })
+            .filter(|_| !self.options.partial_view)
+            .count();
+        plan
+    }
+}
+
+/// A user whose record is needed but was dropped during the read ([`Mapped::drop_record`]
+/// only drops records the planner does not read, so this is a fault, reported rather than
+/// guessed at).
+fn dropped(label: String) -> Skipped {
+    Skipped {
+        label,
+        reason: "its record was not kept while reading (a fault in userload); the next run \
+                 writes it"
+            .into(),
+    }
+}
+
+/// An Entra user whose record the planner holds apart.
+struct Who {
+    entra_id: String,
+    label: String,
+}
+
+/// The key, as the admin knows the user.
+fn label_of(key: &str, user: &Listed) -> String {
+    if key.is_empty() {
+        user.id.clone()
+    } else {
+        key.to_owned()
+    }
+}
+
+/// The `on = "always"` fields whose record value differs from the target's.
+fn differences(
+    mapping: &Mapping,
+    record: &Record,
+    user: &Listed,
+    folds_case: &[bool],
+) -> Vec<FieldChange> {
+    let listed = user.record();
+    mapping
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.on() == On::Always)
+        .filter_map(|(i, field)| {
+            let new = record.value(i);
+            let old = listed.value(i).filter(|v| !v.is_null());
+            let same = match (new, old) {
+                (Some(Json::String(a)), Some(Json::String(b)))
+                    if folds_case.get(i).copied().unwrap_or(false) =>
+                {
+                    a.to_lowercase() == b.to_lowercase()
+                }
+                (Some(a), Some(b)) => same_value(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            (!same).then(|| FieldChange {
+                field: i,
+                target: field.target().to_owned(),
+                old: old.cloned(),
+                new: new.cloned(),
+            })
+        })
+        .collect()
+}
+
+/// Whether a target's value is the one a record holds. Targets that store numbers as text
+/// (or the reverse) are not asked to change them.
+fn same_value(record: &Json, target: &Json) -> bool {
+    match (record, target) {
+        (Json::Number(n), Json::String(s)) | (Json::String(s), Json::Number(n)) => {
+            s.trim() == n.to_string()
+        }
+        (Json::Bool(b), Json::String(s)) | (Json::String(s), Json::Bool(b)) => {
+            s.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
+        _ => record == target,
+    }
+}

@@ -1,0 +1,354 @@
+//! The planner: from the mapped Entra users, the target's users and what the state file
+//! remembers, decide what each user needs. Pure: no I/O, so every rule is tested directly.
+//!
+//! The rules, in the order they apply:
+//!
+//! - A user is matched to a target user first through the state file (the Entra object id
+//!   owns a target id, so a renamed user is updated, not created again), then by the match
+//!   key (compared without case where the target does).
+//! - Two Entra users that map to the same key are both skipped and reported, never merged;
+//!   the target user with that key is left alone (not deactivated either).
+//! - A user with no target user is created, unless the run is `update_only` or the user is
+//!   disabled in Entra (and `create_disabled` is off).
+//! - A matched user whose last written record is unchanged (same hash) needs nothing. Else
+//!   its fields mapped `on = "always"` are compared with the target's values and only those
+//!   that differ are written; a change of the active field makes it a deactivation or a
+//!   reactivation. `create_only` runs update nothing.
+//! - An owned target user whose Entra user is gone (deleted, out of the filter) is
+//!   deactivated when `deactivate` is on; target users userload does not own are never
+//!   touched.
+//!
+//! The steps: `matching` indexes the target users and finds each user's match (and the
+//! keys several Entra users share); `decide` decides what each matched or unmatched user
+//! needs, and what the owned users that left need; [`early`] decides, while Entra is still
+//! being read, the creates that are certain.
+
+mod decide;
+mod early;
+mod matching;
+
+use foldhash::HashSet as FastSet;
+use serde_json::Value as Json;
+
+use decide::Planner;
+pub use early::{Early, EarlyCreates};
+use matching::TargetIndex;
+
+use crate::config::Mode;
+use crate::mapping::{Mapping, On, Packed, Record, Skip};
+use crate::state::{Owned, OwnedUsers};
+use crate::targets::{FieldChange, TargetUser};
+
+/// A target user as the planner keeps it: the target's id and version, its match key and
+/// active flag, and the values of the mapping's fields (read with
+/// [`Mapping::record_from`]), packed. Small, so that a listing of 100,000 users stays small;
+/// the values are unpacked only for the users compared or written.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The target's id of the user.
+    pub id: String,
+    /// Its version (ETag), when the target gives one.
+    pub etag: Option<String>,
+    /// Its value of the match key.
+    pub key: Option<Json>,
+    /// Its value of the active field.
+    pub active: Option<Json>,
+    values: Packed,
+}
+
+impl Listed {
+    /// Keeps what the planner needs of a target user.
+    pub fn of(mapping: &Mapping, user: TargetUser) -> Listed {
+        let record = mapping.record_from(&user.data);
+        let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
+        let active = mapping
+            .active_field()
+            .and_then(|a| mapping.field_index(&a.field));
+        Listed {
+            key: value(mapping.field_index(mapping.match_key())),
+            active: value(active),
+            values: record.pack(),
+            id: user.id,
+            etag: user.etag,
+        }
+    }
+
+    /// What it holds in each mapped field.
+    pub fn record(&self) -> Record {
+        self.values.unpack()
+    }
+
+    /// The user as a target takes it back: its mapped fields, laid out by target paths.
+    pub fn to_target_user(&self) -> TargetUser {
+        TargetUser {
+            id: self.id.clone(),
+            data: self.record().to_json(),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
+/// One Entra user, mapped.
+#[derive(Debug, Clone)]
+pub struct SourceUser {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// How to name the user in messages (user principal name, else id).
+    pub label: String,
+    /// The record, or why the mapping skipped the user.
+    pub mapped: Result<Mapped, Skip>,
+}
+
+impl SourceUser {
+    /// An Entra user as the mapping made it.
+    pub fn new(
+        mapping: &Mapping,
+        entra_id: String,
+        label: String,
+        mapped: Result<Record, Skip>,
+    ) -> SourceUser {
+        SourceUser {
+            entra_id,
+            label,
+            mapped: mapped.map(|record| Mapped::of(mapping, &record)),
+        }
+    }
+}
+
+/// A mapped user as the planner keeps it: what every user is compared on (match key, active
+/// flag, hash of what it writes), and its record, packed until it is written.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    /// Its value of the match key.
+    pub key: Option<Json>,
+    /// Whether it is active (not the mapping's inactive value; active without an active
+    /// field).
+    pub enabled: bool,
+    /// [`record_hash`] of its record.
+    pub hash: String,
+    /// The record; `None` once dropped because it will not be written.
+    values: Option<Packed>,
+}
+
+impl Mapped {
+    /// Keeps what the planner needs of a record.
+    pub fn of(mapping: &Mapping, record: &Record) -> Mapped {
+        let index = |field: &str| mapping.field_index(field);
+        let enabled = mapping
+            .active_field()
+            .is_none_or(|a| index(&a.field).and_then(|i| record.value(i)) != Some(&a.inactive));
+        Mapped {
+            key: index(mapping.match_key())
+                .and_then(|i| record.value(i))
+                .cloned(),
+            enabled,
+            hash: record_hash(mapping, record),
+            values: Some(record.pack()),
+        }
+    }
+
+    /// The record, unless it was dropped ([`Mapped::drop_record`]).
+    pub fn record(&self) -> Option<Record> {
+        self.values.as_ref().map(Packed::unpack)
+    }
+
+    /// Drops the record of a user that will not be written (the state remembers it as it
+    /// is, for a target user that is still there): the planner compares such a user by its
+    /// hash alone.
+    pub fn drop_record(&mut self) {
+        self.values = None;
+    }
+}
+
+/// The choices of the config that shape a plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// `mode` in `[sync]`.
+    pub mode: Mode,
+    /// `deactivate` in `[sync]`.
+    pub deactivate: bool,
+    /// `create_disabled` in `[sync]`.
+    pub create_disabled: bool,
+    /// Whether `target` holds only the users looked up (`list = false`) rather than every
+    /// target user: an owned user that is not among them, and whose record is the one last
+    /// written, is then taken as present and unchanged.
+    pub partial_view: bool,
+    /// For each mapping field, whether the target compares its values without case
+    /// ([`Target::folds_case`](crate::targets::Target::folds_case)): such a value differing
+    /// only in case is not written again, and the match key is compared that way.
+    pub folds_case: Vec<bool>,
+}
+
+/// What happens to a user that exists in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// Fields change; the active flag does not.
+    Update,
+    /// The user becomes inactive.
+    Deactivate,
+    /// The user becomes active again.
+    Reactivate,
+}
+
+impl UpdateKind {
+    /// The action's name in logs, reports and the CSV of changes.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateKind::Update => "update",
+            UpdateKind::Deactivate => "deactivate",
+            UpdateKind::Reactivate => "reactivate",
+        }
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct Create {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// The match key, as compared.
+    pub key: String,
+    /// For messages.
+    pub label: String,
+    /// What to write, packed until it is written.
+    values: Packed,
+    /// Whether a create of this user was started before and may have gone through: look it
+    /// up before creating it.
+    pub pending: bool,
+    /// Whether the user is active in Entra (created inactive otherwise, `create_disabled`).
+    pub enabled: bool,
+    /// [`record_hash`] of the record, remembered once it is written.
+    pub hash: String,
+}
+
+impl Create {
+    /// What to write.
+    pub fn record(&self) -> Record {
+        self.values.unpack()
+    }
+}
+
+/// A user to write fields of.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// The Entra object id.
+    pub entra_id: String,
+    /// The match key, as compared.
+    pub key: String,
+    /// For messages.
+    pub label: String,
+    /// The target user.
+    pub user: Listed,
+    /// The fields that change.
+    pub changes: Vec<FieldChange>,
+    /// The whole record as it will stand.
+    pub record: Record,
+    /// Update, deactivation or reactivation.
+    pub kind: UpdateKind,
+}
+
+/// A user left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// For messages.
+    pub label: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a run will do.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Users to create.
+    pub creates: Vec<Create>,
+    /// Users to update, deactivate or reactivate.
+    pub updates: Vec<Update>,
+    /// How many users need no write.
+    pub unchanged: usize,
+    /// What the state file should remember that it does not yet (users matched for the
+    /// first time, or whose record changed without a write being needed): no write to the
+    /// target, one to the state.
+    pub remember: Vec<Owned>,
+    /// Users left alone, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Owned users whose target user no longer exists: forgotten.
+    pub forget: Vec<String>,
+    /// Owned users that would be deactivated if `deactivate` were on.
+    pub kept_by_config: usize,
+    /// Target users userload does not own (never touched).
+    pub not_owned: usize,
+    /// Things the admin should know that are not about one user.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The updates of one kind.
+    pub fn of_kind(&self, kind: UpdateKind) -> impl Iterator<Item = &Update> {
+        self.updates.iter().filter(move |u| u.kind == kind)
+    }
+
+    /// How many updates are of one kind.
+    pub fn count(&self, kind: UpdateKind) -> usize {
+        self.of_kind(kind).count()
+    }
+
+    /// Whether the plan writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty() && self.updates.is_empty()
+    }
+}
+
+/// A stable hash of what a record writes on update (its `on = "always"` fields): equal
+/// hashes mean nothing changed since the last write.
+pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
+    let written: Vec<&Option<Json>> = mapping
+        .fields()
+        .iter()
+        .zip(record.values())
+        .filter(|(f, _)| f.on() == On::Always)
+        .map(|(_, v)| v)
+        .collect();
+    let text = serde_json::to_string(&written).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(32);
+    for b in &digest.as_ref()[..16] {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    hex
+}
+
+/// Builds the plan. `target` is every target user (a listing); `owned` is the state file's
+/// owned users by Entra object id.
+pub fn plan(
+    mapping: &Mapping,
+    sources: Vec<SourceUser>,
+    target: &[Listed],
+    owned: &OwnedUsers,
+    options: PlanOptions,
+) -> Plan {
+    let mut plan = Plan::default();
+    let Some(key_index) = mapping.field_index(mapping.match_key()) else {
+        plan.notes.push(format!(
+            "the mapping's match key `{}` is not one of its fields; nothing can be matched",
+            mapping.match_key()
+        ));
+        return plan;
+    };
+    let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
+    let index = TargetIndex::new(target, fold_key);
+    // The owned users whose Entra user was seen, mapped or not: none of them is gone.
+    let present: FastSet<&str> = sources
+        .iter()
+        .filter_map(|s| owned.get_key_value(&s.entra_id))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let duplicates = matching::duplicate_keys(mapping, &sources, fold_key, &mut plan.skipped);
+    let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, plan);
+    for source in sources {
+        planner.user(source);
+    }
+    planner.gone(&present);
+    planner.finish(target)
+}

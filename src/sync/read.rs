@@ -1,0 +1,243 @@
+//! The read step: Entra pulled page by page and mapped as each page arrives, the target
+//! listed alongside (or, for a target that cannot list, looked up by key), and — once the
+//! listing is complete — the creates the plan is certain of handed to the writers while the
+//! read goes on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::apply::Action;
+use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
+use crate::config::Config;
+use crate::graph::users_file::label;
+use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
+use crate::mapping::{Context, Mapping};
+use crate::state::OwnedUsers;
+use crate::targets::{Target, TargetError, TargetUser};
+
+/// Reads the users in scope and maps each as its page arrives; `expected` is how many there
+/// probably are. With `alongside`, what the other side tells lightens the plan as the read
+/// goes on (see [`Alongside`]).
+pub async fn read_source(
+    config: &Config,
+    mapping: &Mapping,
+    sync_time: &str,
+    client: &Arc<GraphClient>,
+    expected: usize,
+    alongside: Option<Alongside<'_>>,
+) -> Result<Read, GraphError> {
+    let selection = Selection {
+        properties: mapping.select().into_iter().collect(),
+        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+    };
+    let query = UserQuery::new(&config.source, selection);
+    let managers = Managers::read(client, &query).await?;
+    let ctx = Context {
+        settings: &config.settings,
+        sync_time,
+    };
+    let mut pager = UserPager::new(Arc::clone(client), &query);
+    let mut read = Read {
+        users: Vec::with_capacity(expected),
+        ..Read::default()
+    };
+    let mut sorter = alongside.map(|alongside| Sorter {
+        alongside,
+        ready: None,
+        from: 0,
+    });
+    while let Some(page) = pager.next_page().await? {
+        for mut user in page {
+            if let Some(managers) = &managers {
+                managers.attach(&mut user);
+            }
+            let entra_id = user
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let mapped = mapping.map(&user, &ctx);
+            read.users
+                .push(SourceUser::new(mapping, entra_id, label(&user), mapped));
+        }
+        if let Some(sorter) = &mut sorter {
+            sorter.sort(mapping, &mut read);
+        }
+    }
+    Ok(read)
+}
+
+/// The users read from Entra.
+#[derive(Debug, Default)]
+pub struct Read {
+    /// The users left to the plan.
+    pub users: Vec<SourceUser>,
+    /// Creates handed to the writers while reading ([`EarlyCreates`]).
+    pub created: usize,
+    /// Users left alone while reading, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Read {
+    /// How many users Entra returned.
+    pub fn total(&self) -> usize {
+        self.users.len() + self.created + self.skipped.len()
+    }
+}
+
+/// What the read learns from the other side once the target's listing is complete. The
+/// record of a user the state remembers exactly as it is now, for a target user the
+/// listing still holds, is dropped: the planner never reads it, so a quiet night holds one
+/// record per user (the target's), not two. And with `early`, the creates the plan is
+/// certain of ([`EarlyCreates`]) are sent to the writers at once rather than after the
+/// whole read.
+pub struct Alongside<'a> {
+    /// The state's owned users.
+    pub(super) owned: &'a OwnedUsers,
+    /// The target's users, set when the listing is complete.
+    pub(super) listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    /// The run's plan options, and where the writers take creates from.
+    pub(super) early: Option<(&'a PlanOptions, UnboundedSender<Action>)>,
+}
+
+impl<'a> Alongside<'a> {
+    /// Records are dropped, nothing is created while reading.
+    pub fn new(
+        owned: &'a OwnedUsers,
+        listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    ) -> Alongside<'a> {
+        Alongside {
+            owned,
+            listing,
+            early: None,
+        }
+    }
+}
+
+/// Applies [`Alongside`] to the users read, page by page.
+struct Sorter<'a> {
+    alongside: Alongside<'a>,
+    /// Once the listing is complete: the listed target ids, and the early creates' decider.
+    ready: Option<(foldhash::HashSet<&'a str>, Option<EarlyCreates<'a>>)>,
+    /// Users read so far that were not looked at yet start here.
+    from: usize,
+}
+
+impl Sorter<'_> {
+    /// Looks at the users read since the last call (all of them once the listing is there).
+    fn sort(&mut self, mapping: &Mapping, read: &mut Read) {
+        let Alongside {
+            owned,
+            listing,
+            early,
+        } = &self.alongside;
+        if self.ready.is_none() {
+            let Some(listing) = listing.get() else {
+                return;
+            };
+            let ids = listing.iter().map(|u| u.id.as_str()).collect();
+            let decider = early
+                .as_ref()
+                .and_then(|(options, _)| EarlyCreates::new(mapping, listing, owned, options));
+            self.ready = Some((ids, decider));
+        }
+        let Some((listed, decider)) = &mut self.ready else {
+            return;
+        };
+        // Once the writers are gone (the run was stopped, or the state failed), every user
+        // is left to the plan.
+        if let (Some(decider), Some((_, writers))) = (decider, early)
+            && !writers.is_closed()
+        {
+            for user in read.users.split_off(self.from) {
+                match decider.decide(user) {
+                    Early::Later(user) => read.users.push(user),
+                    Early::Skip(skipped) => read.skipped.push(skipped),
+                    // A create the writers can no longer take is one of a stopped run's
+                    // writes never sent.
+                    Early::Create(create) => {
+                        if writers.send(Action::Create(create)).is_ok() {
+                            read.created += 1;
+                        }
+                    }
+                }
+            }
+        }
+        for user in &mut read.users[self.from..] {
+            let Ok(mapped) = &mut user.mapped else {
+                continue;
+            };
+            let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
+                o.hash.as_deref() == Some(mapped.hash.as_str())
+                    && o.target_id.as_deref().is_some_and(|id| listed.contains(id))
+            });
+            if unchanged {
+                mapped.drop_record();
+            }
+        }
+        self.from = read.users.len();
+    }
+}
+
+/// Every target user, kept flat as its page arrives.
+pub(super) async fn list_target(
+    mapping: &Mapping,
+    target: &dyn Target,
+    expected: usize,
+) -> Result<Vec<Listed>, TargetError> {
+    let mut listed = Vec::with_capacity(expected);
+    target
+        .list_each(&mut |user| listed.push(Listed::of(mapping, user)))
+        .await?;
+    Ok(listed)
+}
+
+/// For a target that cannot list its users (`list = false`): the target users this run
+/// needs, looked up one by one by match key — users whose record changed since it was last
+/// written (or never was), and owned users whose Entra user is gone. Users written
+/// unchanged are not looked up at all.
+pub(super) async fn look_up(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    source: &[SourceUser],
+    owned: &OwnedUsers,
+) -> Result<Vec<TargetUser>, TargetError> {
+    let key_field = mapping.match_key();
+    let present: std::collections::HashSet<&str> =
+        source.iter().map(|s| s.entra_id.as_str()).collect();
+    let mut keys: Vec<serde_json::Value> = Vec::new();
+    for user in source {
+        let Ok(record) = &user.mapped else { continue };
+        let Some(key) = &record.key else {
+            continue;
+        };
+        let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
+            o.target_id.is_some() && o.hash.as_deref() == Some(record.hash.as_str())
+        });
+        if !unchanged {
+            keys.push(key.clone());
+        }
+    }
+    keys.extend(
+        owned
+            .values()
+            .filter(|o| o.target_id.is_some() && !present.contains(o.entra_id.as_str()))
+            .map(|o| serde_json::Value::String(o.key.clone())),
+    );
+    let found: Vec<Result<Option<TargetUser>, TargetError>> = futures_util::stream::iter(keys)
+        .map(|key| async move { target.find(key_field, &key).await })
+        .buffer_unordered(config.sync.concurrency.max(1))
+        .collect()
+        .await;
+    let mut users: HashMap<String, TargetUser> = HashMap::new();
+    for user in found {
+        if let Some(user) = user? {
+            users.insert(user.id.clone(), user);
+        }
+    }
+    Ok(users.into_values().collect())
+}

@@ -1,0 +1,114 @@
+//! The record step: how each completed write is counted, what the state file remembers of
+//! it, and the state's side of the other things a sync keeps there (delta links).
+
+use std::time::Instant;
+
+use super::apply::{Action, Writer, Written};
+use super::outcome::{Failure, Outcome};
+use super::plan::{self, UpdateKind};
+use crate::graph::delta::DeltaLinks;
+use crate::state::{Owned, State};
+
+impl Writer<'_> {
+    /// Notes how a write went: counted, what the state should remember pushed to `record`,
+    /// and the write put back in the outcome's plan for the report.
+    pub(super) fn note(
+        &self,
+        written: Result<Written, Failure>,
+        outcome: &mut Outcome,
+        record: &mut Vec<Owned>,
+    ) {
+        if let Ok(mut ended) = self.ended.lock() {
+            *ended = Some(Instant::now());
+        }
+        let (action, result) = match written {
+            Ok(written) => written,
+            Err(failure) => {
+                tracing::warn!(
+                    user = %failure.user, action = failure.action, error = %failure.error,
+                    "write failed"
+                );
+                outcome.failures.push(failure);
+                outcome.counts.failed += 1;
+                return;
+            }
+        };
+        match result {
+            Ok(target_id) => {
+                tracing::debug!(user = action.label(), action = action.name(), "written");
+                let (owned, counter) = self.owned_after(&action, target_id, outcome);
+                *counter += 1;
+                if let Some(owned) = owned {
+                    record.push(owned);
+                }
+            }
+            Err(error) => {
+                if error.stops_run() {
+                    self.stop.stop();
+                }
+                tracing::warn!(
+                    user = action.label(), action = action.name(), error = %error,
+                    "write failed"
+                );
+                outcome.failures.push(Failure {
+                    user: action.label().to_owned(),
+                    action: action.name(),
+                    error: error.to_string(),
+                });
+                outcome.counts.failed += 1;
+            }
+        }
+        match action {
+            Action::Create(c) => outcome.plan.creates.push(c),
+            Action::Update(u) => outcome.plan.updates.push(u),
+        }
+    }
+
+    /// What the state should remember after a write, and the count it adds to.
+    fn owned_after<'o>(
+        &self,
+        action: &Action,
+        target_id: Option<String>,
+        outcome: &'o mut Outcome,
+    ) -> (Option<Owned>, &'o mut i64) {
+        match action {
+            Action::Create(c) => (
+                target_id.map(|id| Owned {
+                    entra_id: c.entra_id.clone(),
+                    key: c.key.clone(),
+                    target_id: Some(id),
+                    hash: Some(c.hash.clone()),
+                    active: c.enabled,
+                }),
+                &mut outcome.counts.created,
+            ),
+            Action::Update(u) => {
+                let owned = Owned {
+                    entra_id: u.entra_id.clone(),
+                    key: u.key.clone(),
+                    target_id: Some(u.user.id.clone()),
+                    hash: Some(plan::record_hash(self.mapping, &u.record)),
+                    active: u.kind != UpdateKind::Deactivate,
+                };
+                let counter = match u.kind {
+                    UpdateKind::Update => &mut outcome.counts.updated,
+                    UpdateKind::Deactivate => &mut outcome.counts.deactivated,
+                    UpdateKind::Reactivate => &mut outcome.counts.reactivated,
+                };
+                (Some(owned), counter)
+            }
+        }
+    }
+}
+
+/// Delta links are kept in the state file, beside the users they brought.
+impl DeltaLinks for State {
+    fn load(&self, scope: &str) -> std::io::Result<Option<String>> {
+        self.delta_link(scope).map_err(std::io::Error::other)
+    }
+
+    fn save(&mut self, scope: &str, link: &str) -> std::io::Result<()> {
+        self.save_delta_link(scope, link)
+            .map_err(std::io::Error::other)
+    }
+}

@@ -1,0 +1,423 @@
+//! The run report: everything one `userload run` produced, typed, so that every output of
+//! a run reads the same facts. The summary table, the `--report` JSON, the `--changes` CSV,
+//! the webhook's message and the state's history row are all made from a [`RunReport`],
+//! and the exit code of a run is decided here, by [`RunStatus::exit_code`].
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Value as Json, json};
+
+use super::engine::SyncError;
+use super::outcome::Outcome;
+use super::plan::UpdateKind;
+use crate::config::NotifyOn;
+use crate::state::RunEnd;
+use crate::targets::TargetError;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every write was made.
+    Ok,
+    /// Some writes failed.
+    Partial,
+    /// The run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
+    Stopped,
+    /// Deactivations were held back by `max_deactivations`.
+    Limited,
+    /// The guards refused the plan: nothing more was written.
+    Refused,
+    /// The run could not run (config, mapping, target set-up, Graph, the state file).
+    Failed,
+}
+
+impl RunStatus {
+    /// The word the run history, the report and `status` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Limited => "limited",
+            RunStatus::Refused => "refused",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// The process exit code, for a scheduler: 0 all done; 1 some writes failed,
+    /// deactivations were held or the run was stopped; 2 refused or could not run.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Ok => 0,
+            RunStatus::Partial | RunStatus::Stopped | RunStatus::Limited => 1,
+            RunStatus::Refused | RunStatus::Failed => 2,
+        }
+    }
+
+    /// Which of the webhook's `[notify] on` choices the run falls under.
+    pub fn notify_on(self) -> NotifyOn {
+        match self {
+            RunStatus::Ok => NotifyOn::Ok,
+            RunStatus::Partial | RunStatus::Stopped => NotifyOn::Partial,
+            RunStatus::Limited => NotifyOn::Limited,
+            RunStatus::Refused | RunStatus::Failed => NotifyOn::Failed,
+        }
+    }
+}
+
+/// Why a run could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config has errors (they were printed).
+    #[error("the config has errors; nothing was run")]
+    Config,
+    /// The mapping has errors (they were printed).
+    #[error("the mapping has errors (shown in the log); nothing was run")]
+    Mapping,
+    /// The target could not be set up.
+    #[error("the target could not be set up: {0}")]
+    Target(TargetError),
+    /// The sync failed ([`SyncError`] says what it may have written).
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+/// One run, made or not: when, how long, and what it produced.
+#[derive(Debug)]
+pub struct RunReport {
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// When it finished (RFC 3339).
+    pub finished: String,
+    /// How long it took.
+    pub seconds: f64,
+    /// What the sync did, or why the run could not run.
+    pub result: Result<Outcome, RunError>,
+}
+
+/// The columns of the CSV of changes.
+pub const CSV_HEADER: &str = "action,user,entra_id,target_id,field,from,to,result,error";
+
+impl RunReport {
+    /// The report of a run that started at `started` (RFC 3339), `clock` measuring it, and
+    /// ends now.
+    pub fn new(
+        started: String,
+        clock: std::time::Instant,
+        result: Result<Outcome, RunError>,
+    ) -> RunReport {
+        RunReport {
+            started,
+            finished: crate::state::now(),
+            seconds: clock.elapsed().as_secs_f64(),
+            result,
+        }
+    }
+
+    /// What the run wrote: all of it, or what a failed run made anyway.
+    pub fn made(&self) -> Option<&Outcome> {
+        match &self.result {
+            Ok(outcome) => Some(outcome),
+            Err(RunError::Sync(e)) => e.made(),
+            Err(_) => None,
+        }
+    }
+
+    /// How the run ended.
+    pub fn status(&self) -> RunStatus {
+        self.result
+            .as_ref()
+            .map_or(RunStatus::Failed, Outcome::status)
+    }
+
+    /// The process exit code ([`RunStatus::exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        self.status().exit_code()
+    }
+
+    /// Why the run failed, or what the guards held back or refused.
+    pub fn message(&self) -> Option<String> {
+        match &self.result {
+            Ok(outcome) => outcome.verdict_message().map(str::to_owned),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// The row the state's history keeps of this run.
+    pub fn history_row(&self) -> RunEnd<'static> {
+        RunEnd {
+            status: self.status().name(),
+            exit_code: self.exit_code(),
+            counts: self.made().map(|o| o.counts.clone()).unwrap_or_default(),
+            message: self.message(),
+        }
+    }
+
+    /// The webhook's one-line headline.
+    pub fn headline(&self) -> String {
+        let Ok(outcome) = &self.result else {
+            return "the run failed".to_owned();
+        };
+        match outcome.status() {
+            RunStatus::Refused => "the run refused to write".to_owned(),
+            RunStatus::Limited => format!(
+                "{} deactivations held back by max_deactivations",
+                outcome.held.len()
+            ),
+            RunStatus::Ok => "the run finished".to_owned(),
+            RunStatus::Stopped => "the run was stopped before all writes".to_owned(),
+            RunStatus::Partial | RunStatus::Failed => {
+                format!("{} writes failed", outcome.failures.len())
+            }
+        }
+    }
+
+    /// The webhook's further lines: the counts, the guards' message, the first failures.
+    pub fn details(&self) -> Vec<String> {
+        let outcome = match &self.result {
+            Err(e) => return vec![e.to_string()],
+            Ok(outcome) => outcome,
+        };
+        let c = &outcome.counts;
+        let mut details = vec![format!(
+            "created {}, updated {}, deactivated {}, reactivated {}, unchanged {}, skipped {}, failed {}",
+            c.created, c.updated, c.deactivated, c.reactivated, c.unchanged, c.skipped, c.failed
+        )];
+        if let Some(message) = outcome.verdict_message() {
+            details.push(message.to_owned());
+        }
+        details.extend(
+            outcome
+                .failures
+                .iter()
+                .take(5)
+                .map(|f| format!("{} {}: {}", f.action, f.user, f.error)),
+        );
+        details
+    }
+
+    /// The JSON report: what the run did, what failed and why, how long it took and how
+    /// many requests it made. A run that could not run still gets one, with the error and,
+    /// when Graph answered, the `request-id` Microsoft support asks for. `path` is the
+    /// config file, `target` the target's URL (none when the config could not be read),
+    /// `peak_memory` the process's peak in MB, where known.
+    pub fn to_json(&self, path: &Path, target: Option<&str>, peak_memory: Option<u64>) -> Json {
+        let mut report = json!({
+            "userload": env!("CARGO_PKG_VERSION"),
+            "config": path.display().to_string(),
+            "target": target,
+            "started": self.started,
+            "finished": self.finished,
+            "status": self.status().name(),
+            "exit_code": self.exit_code(),
+            "peak_memory_mb": peak_memory,
+        });
+        let more = match &self.result {
+            Ok(outcome) => self.outcome_json(outcome),
+            Err(e) => self.error_json(e),
+        };
+        if let (Json::Object(report), Json::Object(more)) = (&mut report, more) {
+            report.extend(more);
+        }
+        report
+    }
+
+    /// The report's fields for a run that could not run.
+    fn error_json(&self, e: &RunError) -> Json {
+        let request_id = match e {
+            RunError::Sync(SyncError::Graph(g) | SyncError::GraphAfterCreates { error: g, .. }) => {
+                g.request_id()
+            }
+            _ => None,
+        };
+        let mut more = json!({
+            "message": e.to_string(),
+            "error": {"message": e.to_string(), "graph_request_id": request_id},
+            "seconds": {"total": self.seconds},
+        });
+        if let Some(made) = self.made() {
+            more["counts"] = json!(made.counts);
+            more["failures"] = json!(made.failures);
+        }
+        more
+    }
+
+    /// The report's fields for a run that ran.
+    fn outcome_json(&self, outcome: &Outcome) -> Json {
+        let planned = |kind| outcome.plan.of_kind(kind).count();
+        json!({
+            "message": outcome.verdict_message(),
+            "source_users": outcome.source_users,
+            "target_users": outcome.target_users,
+            "owned_before": outcome.owned,
+            "counts": outcome.counts,
+            "sent": {
+                "create": outcome.plan.creates.len(),
+                "update": planned(UpdateKind::Update),
+                "deactivate": planned(UpdateKind::Deactivate),
+                "reactivate": planned(UpdateKind::Reactivate),
+            },
+            "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
+            "interrupted": outcome.interrupted,
+            "failures": outcome.failures,
+            "skipped": outcome.plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
+            "requests": {
+                "graph": outcome.graph_requests,
+                "graph_retries": outcome.graph_retries,
+                "target": outcome.target_requests,
+                "target_writes": outcome.target_writes,
+                "target_retries": outcome.target_retries,
+            },
+            "seconds": {
+                "read": outcome.read_time.as_secs_f64(),
+                "write": outcome.write_time.as_secs_f64(),
+                "total": self.seconds,
+            },
+        })
+    }
+
+    /// The CSV of changes: those the run made, else (it failed before writing) the header
+    /// only, so that last night's rows are never taken for tonight's.
+    pub fn changes_csv(&self) -> String {
+        self.made()
+            .map_or_else(|| format!("{CSV_HEADER}\n"), changes_csv)
+    }
+}
+
+/// The changes a sync made, one CSV row per field: `action,user,entra_id,target_id,field,
+/// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation not made:
+/// over the limit, or the run was stopped first); values are JSON, so that an absent value
+/// and an empty text differ.
+pub fn changes_csv(outcome: &Outcome) -> String {
+    let failed: HashMap<(&str, &str), &str> = outcome
+        .failures
+        .iter()
+        .map(|f| ((f.action, f.user.as_str()), f.error.as_str()))
+        .collect();
+    let mut out = format!("{CSV_HEADER}\n");
+    for create in &outcome.plan.creates {
+        for (field, value) in create.record().iter() {
+            let change = Change {
+                action: "create",
+                label: &create.label,
+                entra_id: &create.entra_id,
+                target_id: "",
+                field,
+                from: None,
+                to: Some(value),
+            };
+            change.write(&failed, false, &mut out);
+        }
+    }
+    let updates = outcome.plan.updates.iter().map(|u| (u, false));
+    for (update, held) in updates.chain(outcome.held.iter().map(|u| (u, true))) {
+        for c in &update.changes {
+            let change = Change {
+                action: update.kind.name(),
+                label: &update.label,
+                entra_id: &update.entra_id,
+                target_id: &update.user.id,
+                field: &c.target,
+                from: c.old.as_ref(),
+                to: c.new.as_ref(),
+            };
+            change.write(&failed, held, &mut out);
+        }
+    }
+    out
+}
+
+/// One field one write changed: a row of the CSV of changes.
+struct Change<'a> {
+    action: &'a str,
+    label: &'a str,
+    entra_id: &'a str,
+    target_id: &'a str,
+    field: &'a str,
+    from: Option<&'a Json>,
+    to: Option<&'a Json>,
+}
+
+impl Change<'_> {
+    /// Appends the row to `out`; `failed` holds the failed writes' errors by action and
+    /// user, `held` says the write was held back.
+    fn write(&self, failed: &HashMap<(&str, &str), &str>, held: bool, out: &mut String) {
+        let (result, error) = match failed.get(&(self.action, self.label)) {
+            _ if held => ("held", ""),
+            Some(error) => ("failed", *error),
+            None => ("done", ""),
+        };
+        let value = |v: Option<&Json>| v.map(Json::to_string).unwrap_or_default();
+        let cells = [
+            self.action,
+            self.label,
+            self.entra_id,
+            self.target_id,
+            self.field,
+            &value(self.from),
+            &value(self.to),
+            result,
+            error,
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+}
+
+/// A CSV cell: quoted when it holds a comma, a quote or a line break; a leading `=`, `+`,
+/// `-` or `@` is prefixed with `'` so that a spreadsheet does not run it as a formula.
+fn csv_cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_status_has_one_exit_code() {
+        assert_eq!(RunStatus::Ok.exit_code(), 0);
+        for status in [RunStatus::Partial, RunStatus::Stopped, RunStatus::Limited] {
+            assert_eq!(status.exit_code(), 1, "{}", status.name());
+        }
+        for status in [RunStatus::Refused, RunStatus::Failed] {
+            assert_eq!(status.exit_code(), 2, "{}", status.name());
+        }
+    }
+
+    #[test]
+    fn a_run_that_could_not_run_has_an_empty_csv_and_a_failed_row() {
+        let report = RunReport::new(
+            "2026-12-07T00:00:00Z".into(),
+            std::time::Instant::now(),
+            Err(RunError::Config),
+        );
+        assert_eq!(report.changes_csv(), format!("{CSV_HEADER}\n"));
+        let row = report.history_row();
+        assert_eq!((row.status, row.exit_code), ("failed", 2));
+        assert_eq!(
+            row.message.as_deref(),
+            Some("the config has errors; nothing was run")
+        );
+        assert_eq!(report.status().notify_on(), NotifyOn::Failed);
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+    }
+}

@@ -1,0 +1,65 @@
+//! How a run is stopped from outside: Ctrl-C, SIGTERM or the daemon set one flag that every
+//! writer looks at before it starts a write, so writes under way finish and the state is
+//! saved.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C or SIGTERM: no new write starts (and the daemon starts no new run).
+#[derive(Debug, Default, Clone)]
+pub struct StopSignal(Arc<Stopping>);
+
+#[derive(Debug, Default)]
+struct Stopping {
+    stopped: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl StopSignal {
+    /// Stops the run at the next write.
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Whether the run should stop.
+    pub fn stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Returns once [`stop`](Self::stop) was called.
+    pub async fn wait(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a stop in between is not missed.
+        notified.as_mut().enable();
+        if self.stopped() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Stops the run on Ctrl-C or SIGTERM, from a background task.
+    pub fn on_signals(&self) {
+        let stop = self.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            tracing::warn!("stopping: writes under way finish, then the state is saved");
+            stop.stop();
+        });
+    }
+}

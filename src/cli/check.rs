@@ -73,10 +73,7 @@ pub fn run(path: &std::path::Path) -> Outcome {
             mapping.name()
         ),
     );
-    let selection = Selection {
-        properties: mapping.select().into_iter().collect(),
-        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
-    };
+    let selection = crate::sync::selection(&mapping);
     runtime.block_on(check_graph(&config, selection, &mut report));
     runtime.block_on(check_target(&config, &mapping, &mut report));
     if report.failed {

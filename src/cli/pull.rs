@@ -34,10 +34,7 @@ pub fn run(args: &PullArgs) -> Outcome {
     };
     let selection = if args.select.is_empty() {
         match load_mapping(&config) {
-            Some(mapping) => Selection {
-                properties: mapping.select().into_iter().collect(),
-                manager: mapping.manager_select().map(|m| m.into_iter().collect()),
-            },
+            Some(mapping) => crate::sync::selection(&mapping),
             None => return Outcome::Failed,
         }
     } else {

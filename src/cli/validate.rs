@@ -5,7 +5,7 @@ use std::path::Path;
 use super::{Outcome, load_config, load_mapping, print_problems};
 use crate::config::TargetKind;
 use crate::config::{Config, Credential, Limit};
-use crate::graph::{Selection, UserQuery};
+use crate::graph::UserQuery;
 use crate::mapping::Mapping;
 use crate::targets::rest;
 
@@ -54,10 +54,7 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
         Limit::Count(n) => format!("{n} users"),
         Limit::Percent(p) => format!("{p}% of owned users"),
     };
-    let selection = Selection {
-        properties: mapping.select().into_iter().collect(),
-        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
-    };
+    let selection = crate::sync::selection(mapping);
     let query = UserQuery::new(source, selection);
     let reads = match mapping.manager_select() {
         Some(manager) => format!(

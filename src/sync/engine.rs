@@ -195,15 +195,7 @@ impl Run<'_> {
         };
         let (read, listed, early) = tokio::join!(
             async {
-                let read = read_source(
-                    self.config,
-                    self.mapping,
-                    &self.options.sync_time,
-                    &self.client,
-                    self.expected,
-                    Some(alongside),
-                )
-                .await;
+                let read = self.read_source(Some(alongside)).await;
                 if read.is_err() {
                     read_failed.stop();
                 }
@@ -234,17 +226,22 @@ impl Run<'_> {
         Ok((read, listing.into_inner().unwrap_or_default(), read_end))
     }
 
-    /// Reads Entra, then looks up the target users the plan needs (`list = false`).
-    async fn read_then_look_up(&self) -> Result<Sides, SyncError> {
-        let read = read_source(
+    /// Reads Entra with this run's config and mapping, `alongside` the target's listing or not.
+    async fn read_source(&self, alongside: Option<Alongside<'_>>) -> Result<Read, GraphError> {
+        read_source(
             self.config,
             self.mapping,
             &self.options.sync_time,
             &self.client,
             self.expected,
-            None,
+            alongside,
         )
-        .await?;
+        .await
+    }
+
+    /// Reads Entra, then looks up the target users the plan needs (`list = false`).
+    async fn read_then_look_up(&self) -> Result<Sides, SyncError> {
+        let read = self.read_source(None).await?;
         let found = look_up(
             self.config,
             self.mapping,

@@ -17,3 +17,4 @@ pub mod safety;
 mod stop;
 
 pub use engine::SyncError;
+pub use read::selection;

@@ -29,11 +29,7 @@ pub async fn read_source(
     expected: usize,
     alongside: Option<Alongside<'_>>,
 ) -> Result<Read, GraphError> {
-    let selection = Selection {
-        properties: mapping.select().into_iter().collect(),
-        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
-    };
-    let query = UserQuery::new(&config.source, selection);
+    let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
     let ctx = Context {
         settings: &config.settings,
@@ -68,6 +64,15 @@ pub async fn read_source(
         }
     }
     Ok(read)
+}
+
+/// What a mapping reads, as the Graph query selects it. Neither side knows the other (they
+/// are siblings in the layering), so the sync, which holds both, joins them here.
+pub fn selection(mapping: &Mapping) -> Selection {
+    Selection {
+        properties: mapping.select().into_iter().collect(),
+        manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+    }
 }
 
 /// The users read from Entra.

@@ -89,6 +89,24 @@ pub(crate) struct Request<'a> {
     pub what: &'a str,
 }
 
+impl<'a> Request<'a> {
+    fn new(
+        method: Method,
+        url: &'a Url,
+        body: Option<&'a Json>,
+        if_match: Option<&'a str>,
+        what: &'a str,
+    ) -> Self {
+        Request {
+            method,
+            url,
+            body,
+            if_match,
+            what,
+        }
+    }
+}
+
 /// What a create came to.
 #[derive(Debug)]
 pub(crate) enum Created<T> {
@@ -196,13 +214,7 @@ impl Http {
         if_match: Option<&str>,
         what: &str,
     ) -> Result<Reply, TargetError> {
-        let request = Request {
-            method,
-            url,
-            body,
-            if_match,
-            what,
-        };
+        let request = Request::new(method, url, body, if_match, what);
         self.run(&mut Sending::new(self, request, true)).await
     }
 
@@ -216,13 +228,7 @@ impl Http {
         if_match: Option<&str>,
         what: &str,
     ) -> Result<Reply, TargetError> {
-        let request = Request {
-            method,
-            url,
-            body,
-            if_match,
-            what,
-        };
+        let request = Request::new(method, url, body, if_match, what);
         self.run(&mut Sending::new(self, request, false)).await
     }
 

@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod engine;
+mod error;
 pub mod outcome;
 pub mod plan;
 mod read;
@@ -16,5 +17,5 @@ pub mod report;
 pub mod safety;
 mod stop;
 
-pub use engine::SyncError;
+pub use error::SyncError;
 pub use read::selection;

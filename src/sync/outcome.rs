@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::plan::{Plan, Update};
-use super::report::RunStatus;
 use super::safety::Verdict;
+use crate::config::NotifyOn;
 use crate::state::RunCounts;
 
 /// One write that failed.
@@ -106,6 +106,57 @@ impl Outcome {
         match &self.verdict {
             Verdict::Proceed => None,
             Verdict::HoldDeactivations(m) | Verdict::Refuse(m) => Some(m),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Every write was made.
+    Ok,
+    /// Some writes failed.
+    Partial,
+    /// The run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
+    Stopped,
+    /// Deactivations were held back by `max_deactivations`.
+    Limited,
+    /// The guards refused the plan: nothing more was written.
+    Refused,
+    /// The run could not run (config, mapping, target set-up, Graph, the state file).
+    Failed,
+}
+
+impl RunStatus {
+    /// The word the run history, the report and `status` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Limited => "limited",
+            RunStatus::Refused => "refused",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// The process exit code, for a scheduler: 0 all done; 1 some writes failed,
+    /// deactivations were held or the run was stopped; 2 refused or could not run.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Ok => 0,
+            RunStatus::Partial | RunStatus::Stopped | RunStatus::Limited => 1,
+            RunStatus::Refused | RunStatus::Failed => 2,
+        }
+    }
+
+    /// Which of the webhook's `[notify] on` choices the run falls under.
+    pub fn notify_on(self) -> NotifyOn {
+        match self {
+            RunStatus::Ok => NotifyOn::Ok,
+            RunStatus::Partial | RunStatus::Stopped => NotifyOn::Partial,
+            RunStatus::Limited => NotifyOn::Limited,
+            RunStatus::Refused | RunStatus::Failed => NotifyOn::Failed,
         }
     }
 }

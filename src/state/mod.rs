@@ -66,9 +66,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub enum StateError {
     /// Another run holds the lock.
     #[error(
-        "another userload run is using {0} (its lock file {0}.lock is held); wait for it to finish"
+        "another userload run is using {} (its lock file {} is held); wait for it to finish",
+        path.display(),
+        lock.display()
     )]
-    Busy(PathBuf),
+    Busy {
+        /// The state file, as the config names it.
+        path: PathBuf,
+        /// The lock file, beside the real state file.
+        lock: PathBuf,
+    },
     /// The file was written for another target.
     #[error(
         "{path} belongs to the target {owner}, not {target}; give this config its own `state` file"
@@ -437,7 +444,7 @@ mod tests {
         let path = dir.path().join("s.db");
         let _first = State::open(&path, "t").unwrap();
         let second = State::open(&path, "t").unwrap_err();
-        assert!(matches!(second, StateError::Busy(_)), "{second}");
+        assert!(matches!(second, StateError::Busy { .. }), "{second}");
         assert!(second.to_string().contains("another userload run"));
     }
 

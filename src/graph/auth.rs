@@ -303,7 +303,11 @@ impl TokenSource {
             return Err(malformed("the token response holds an empty access_token"));
         }
         let lifetime = Duration::from_secs(seconds);
-        tracing::info!(tenant = %self.tenant, "signed in to Entra; the token is good for {} min", seconds / 60);
+        tracing::info!(
+            tenant = %self.tenant,
+            "signed in to Entra; the token is good for {}",
+            lifetime_text(seconds)
+        );
         Ok(AccessToken {
             value: response.access_token.into(),
             expires_at: sent + lifetime,
@@ -380,5 +384,26 @@ impl Exchange for SignIn<'_> {
             last: last.detail,
             request_id: None,
         }
+    }
+}
+
+/// A token's lifetime in the unit that reads best: `59 min`, `45 s`.
+fn lifetime_text(seconds: u64) -> String {
+    if seconds < 120 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min", seconds / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_lifetimes_are_told_in_seconds() {
+        assert_eq!(lifetime_text(45), "45 s");
+        assert_eq!(lifetime_text(119), "119 s");
+        assert_eq!(lifetime_text(3599), "59 min");
     }
 }

@@ -124,7 +124,8 @@ impl SignInError {
             .get("error_codes")
             .and_then(|c| c.get(0))
             .and_then(|c| c.as_u64());
-        let error = text("error").unwrap_or_else(|| format!("HTTP {status}"));
+        let named = text("error");
+        let error = named.clone().unwrap_or_else(|| format!("HTTP {status}"));
         let message = match code {
             Some(7000215) => "the client secret is wrong; paste the secret's Value (not its \
                  Secret ID) from the app registration's Certificates & secrets page into `secret`"
@@ -152,7 +153,10 @@ impl SignInError {
                 let first = description.lines().next().unwrap_or_default();
                 let first = first.split_once(": ").map_or(first, |(_, rest)| rest);
                 if first.is_empty() {
-                    format!("Entra answered HTTP {status} {error}")
+                    match &named {
+                        Some(name) => format!("Entra answered HTTP {status} {name}"),
+                        None => format!("Entra answered HTTP {status} with no error"),
+                    }
                 } else {
                     crate::diag::shorten(first, 300)
                 }
@@ -214,5 +218,24 @@ impl GraphFault {
             message: crate::diag::shorten(&text(&error["message"]), 300),
             request_id: header_request_id.or(body_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_an_error_says_so_once() {
+        let empty = SignInError::from_response(307, b"", "t", "c").to_string();
+        assert_eq!(
+            empty,
+            "sign-in failed: Entra answered HTTP 307 with no error"
+        );
+        let named = SignInError::from_response(400, br#"{"error":"odd_error"}"#, "t", "c");
+        assert_eq!(
+            named.to_string(),
+            "sign-in failed: Entra answered HTTP 400 odd_error"
+        );
     }
 }

@@ -21,12 +21,14 @@ pub fn read(source: &Arc<SourceText>) -> (Document, Vec<Problem>) {
         sections: Vec::new(),
         current: None,
         continuable: None,
+        continued: false,
     };
     let mut offset = 0;
     for line in source.text().split_inclusive('\n') {
         reader.line(offset, line);
         offset += line.len();
     }
+    reader.finish_value();
     let document = Document {
         source: Arc::clone(source),
         format: Format::Ini,
@@ -43,6 +45,8 @@ struct Reader<'a> {
     current: Option<usize>,
     /// The indent of the last entry's key, while deeper-indented lines continue its value.
     continuable: Option<usize>,
+    /// Whether continuation lines have grown the last entry's span since its text was set.
+    continued: bool,
 }
 
 impl Reader<'_> {
@@ -59,9 +63,10 @@ impl Reader<'_> {
             .continuable
             .is_some_and(|key_indent| indent > key_indent)
         {
-            self.extend_last_value(start + content.len());
+            self.extend_last_value(start + indent, start + indent + trimmed.trim_end().len());
             return;
         }
+        self.finish_value();
         self.continuable = None;
         let at = start + indent;
         let trimmed = trimmed.trim_end();
@@ -162,22 +167,37 @@ impl Reader<'_> {
         self.continuable = Some(indent);
     }
 
-    /// Makes the last value run to `end` (the end of a continuation line).
-    fn extend_last_value(&mut self, end: usize) {
-        let text = self.source.text();
+    /// Makes the last value run to `end`, the end of a continuation line starting at `from`.
+    /// Only the span grows here; the text is taken once, when the value ends
+    /// ([`Self::finish_value`]), so a value of many lines costs time in proportion to its
+    /// length.
+    fn extend_last_value(&mut self, from: usize, end: usize) {
         let Some(entry) = self
             .current
             .and_then(|i| self.sections[i].entries.last_mut())
         else {
             return;
         };
-        let start = entry.value_span.start.min(end);
-        let written = &text[start..end];
         // An empty first line (`filter =` then indented lines) starts the value on the next.
-        let lead = written.len() - written.trim_start().len();
-        let written = written.trim();
-        entry.value_span = start + lead..start + lead + written.len();
-        entry.value = Value::Text(unquote(written).to_string());
+        if entry.value_span.is_empty() {
+            entry.value_span.start = from;
+        }
+        entry.value_span.end = end;
+        self.continued = true;
+    }
+
+    /// Sets the text of a value that continuation lines made longer.
+    fn finish_value(&mut self) {
+        if !std::mem::take(&mut self.continued) {
+            return;
+        }
+        let text = self.source.text();
+        if let Some(entry) = self
+            .current
+            .and_then(|i| self.sections[i].entries.last_mut())
+        {
+            entry.value = Value::Text(unquote(&text[entry.value_span.clone()]).to_string());
+        }
     }
 }
 

@@ -56,6 +56,14 @@ pub enum ConfigError {
         /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file is not UTF-8 text.
+    #[error("config file {} is not UTF-8 text: {problem}", path.display())]
+    Encoding {
+        /// The config file.
+        path: PathBuf,
+        /// What it is instead, and where the first offending byte is.
+        problem: String,
+    },
     /// The file name does not say whether the file is INI or TOML.
     #[error("config file {} must end in .ini or .toml (optionally followed by .example or .sample)", path.display())]
     Extension {
@@ -72,12 +80,37 @@ pub enum ConfigError {
     },
 }
 
+/// The file's bytes as text, or what they are instead: UTF-16 (as Notepad and PowerShell's
+/// `Out-File` write by default) is named as such, other bytes by their offset and line.
+fn utf8_text(bytes: Vec<u8>) -> Result<String, String> {
+    let utf16 = bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]);
+    if utf16 || (bytes.len() >= 2 && (bytes[0] == 0 || bytes[1] == 0)) {
+        return Err("it looks like UTF-16; save it as UTF-8 (in PowerShell: \
+                    `Set-Content -Encoding utf8`; in Notepad: Save as, Encoding UTF-8)"
+            .to_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..offset];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let byte = e.as_bytes()[offset];
+        format!(
+            "byte {offset} (line {line}) is 0x{byte:02x}, which does not start a UTF-8 \
+             character; save the file as UTF-8"
+        )
+    })
+}
+
 /// Reads, checks and builds the config at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let format = format_of(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = utf8_text(bytes).map_err(|problem| ConfigError::Encoding {
+        path: path.to_path_buf(),
+        problem,
     })?;
     // Editors on Windows may start UTF-8 files with a byte-order mark; it is not content.
     let text = match text.strip_prefix('\u{feff}') {

@@ -643,3 +643,25 @@ fn certificate_assertion_algorithm_defaults_to_ps256_and_accepts_rs256() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn a_config_that_is_not_utf8_is_named_with_its_encoding_or_the_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[source]\ntenant_id = x\n";
+    // UTF-16 with and without its byte-order mark, as Windows tools write it.
+    let mut utf16: Vec<u8> = vec![0xff, 0xfe];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let bare: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    for (name, bytes) in [("bom.ini", utf16), ("bare.ini", bare)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = config::load(&path).err().unwrap();
+        assert!(matches!(error, ConfigError::Encoding { .. }), "{error}");
+        assert!(error.to_string().contains("UTF-16"), "{error}");
+    }
+    // Latin-1 `é` on the second line.
+    let path = dir.path().join("latin1.ini");
+    std::fs::write(&path, b"[source]\ntenant_id = caf\xe9\n").unwrap();
+    let error = config::load(&path).err().unwrap().to_string();
+    assert!(error.contains("byte 24 (line 2) is 0xe9"), "{error}");
+}

@@ -9,17 +9,43 @@ use odata::{Filter, FilterError};
 
 use crate::diag::{Problem, SourceText};
 
+/// The most a filter may take of a Graph request URL, encoded. Graph documents no limit of
+/// its own; web front ends commonly refuse request URLs over 8 KiB (with 414 or 400), and a
+/// request also carries the Graph root, `$select` and paging. A longer filter could never
+/// be sent, so it is refused when the config is read rather than retried at every run.
+pub const MAX_ENCODED_FILTER: usize = 6 * 1024;
+
 /// Compiles the filter found at `range` of `source`, reporting problems there.
 pub fn compile_in(
     source: &Arc<SourceText>,
     range: Range<usize>,
 ) -> Result<Option<Filter>, Vec<Problem>> {
-    Filter::compile(&source.text()[range.clone()]).map_err(|errors| {
+    let filter = Filter::compile(&source.text()[range.clone()]).map_err(|errors| {
         errors
             .iter()
             .map(|e| to_problem(e, source, range.clone()))
-            .collect()
-    })
+            .collect::<Vec<_>>()
+    })?;
+    if let Some(filter) = &filter {
+        let encoded: usize = url::form_urlencoded::byte_serialize(filter.canonical().as_bytes())
+            .map(str::len)
+            .sum();
+        if encoded > MAX_ENCODED_FILTER {
+            let error = FilterError::new(
+                odata::Span::new(0, content_end(&source.text()[range.clone()])),
+                format!(
+                    "this filter takes {encoded} bytes of the request URL; at most \
+                     {MAX_ENCODED_FILTER} fit in a request Graph takes"
+                ),
+            )
+            .with_hint(
+                "shorten it: a group (`group`) instead of a long list of users, or fewer \
+                 values in an `in (...)` list",
+            );
+            return Err(vec![to_problem(&error, source, range)]);
+        }
+    }
+    Ok(filter)
 }
 
 /// The same mistake in a larger text where the filter occupies `range`. A mistake at the
@@ -65,6 +91,30 @@ fn content_end(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_too_long_to_send_is_refused_with_its_size_and_the_limit() {
+        let values: Vec<String> = (0..400)
+            .map(|i| format!("'department number {i}'"))
+            .collect();
+        let long = format!("department in ({})", values.join(", "));
+        let text = format!("[source]\nfilter = {long}\n");
+        let source = SourceText::new("c.ini", text.clone());
+        let start = text.find("department").unwrap();
+        let problems = compile_in(&source, start..text.len() - 1).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        let message = &problems[0].message;
+        assert!(
+            message.contains(&format!("at most {MAX_ENCODED_FILTER}")),
+            "{message}"
+        );
+        assert!(message.contains("bytes of the request URL"), "{message}");
+        assert_eq!(problems[0].line_col(), (2, 10));
+        // A filter of ordinary length passes.
+        let short = "[source]\nfilter = department in ('IT', 'Sales')\n";
+        let source = SourceText::new("c.ini", short);
+        assert!(compile_in(&source, 18..short.len() - 1).unwrap().is_some());
+    }
 
     #[test]
     fn end_of_input_mistakes_point_at_the_last_word_not_the_comment_after_it() {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::{Outcome, load_config, load_mapping, peak_memory};
 use crate::config::Config;
+use crate::graph::users::{MAX_NESTING, nesting_within_limit};
 use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 
 /// Arguments of `userload pull`.
@@ -112,6 +113,15 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
                     // them to keep one user per line.
                     None => {
                         let text = user.get();
+                        if !nesting_within_limit(text) {
+                            return Err(PullError::Graph(GraphError::Malformed {
+                                what: format!("page {} of the users", pager.pages()),
+                                detail: format!(
+                                    "a user that is not valid JSON (nested deeper than \
+                                     {MAX_NESTING} levels)"
+                                ),
+                            }));
+                        }
                         if text.contains(['\n', '\r']) {
                             sink.write_all(text.replace(['\n', '\r'], "").as_bytes())
                         } else {

@@ -17,6 +17,35 @@ use super::error::GraphError;
 use crate::config::SourceConfig;
 use odata::Filter;
 
+/// How deeply a user's JSON may nest (the user object itself is the first level): as deep
+/// as serde_json parses, which a run meets when it parses a user, and which `pull` checks on
+/// the users it passes through unparsed.
+pub const MAX_NESTING: usize = 127;
+
+/// Whether JSON `text` nests no deeper than [`MAX_NESTING`] (arrays and objects), found by
+/// one pass over its bytes.
+pub fn nesting_within_limit(text: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return false;
+                }
+            }
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 /// The Graph properties a run reads: `$select`, and the manager's properties for
 /// `$expand=manager($select=…)` when the mapping reads the manager.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -518,5 +547,29 @@ impl Chain {
         }
         self.delivered += users.len() as u64;
         Ok(Some(users))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!(
+            r#"{{"id":"a","x":"[{{\"","deep":{}1{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    }
+
+    #[test]
+    fn pull_and_run_refuse_the_same_depth() {
+        // The user object is one level; brackets inside strings do not count.
+        for depth in [1, 2, MAX_NESTING - 1, MAX_NESTING, MAX_NESTING + 1, 5000] {
+            let text = nested(depth);
+            let parsed = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(nesting_within_limit(&text), parsed, "depth {depth}");
+            assert_eq!(parsed, depth <= MAX_NESTING, "depth {depth}");
+        }
     }
 }

@@ -974,3 +974,37 @@ async fn delta_links_are_kept_per_query_between_runs() {
         .unwrap();
     assert!(!round.full && round.changes.is_empty());
 }
+
+#[test]
+fn pull_refuses_a_user_nested_deeper_than_a_run_can_read() {
+    let sim = GraphSim::start(Tenant::synthetic(20, 8)).unwrap();
+    let property = "extension_0123456789abcdef0123456789abcdef_deep";
+    let mut deep = json!(1);
+    for _ in 0..300 {
+        deep = Value::Array(vec![deep]);
+    }
+    sim.with(|s| {
+        let id = s.tenant.ids()[3].clone();
+        s.tenant.update(&id, json!({ property: deep }));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let _target = sim_config(dir.path(), &sim, "");
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &[
+            "pull",
+            "--config",
+            "userload.ini",
+            "--out",
+            "users.jsonl",
+            "--select",
+            property,
+        ],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("a user that is not valid JSON (nested deeper than 127 levels)"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("users.jsonl").exists());
+}

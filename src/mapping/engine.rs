@@ -96,7 +96,9 @@ impl Mapping {
                     .templates
                     .render_with_context(&field.target, &handlebars::Context::from(data))
                     .map_err(|e| skip(format!("the template failed: {}", render_reason(&e))))?;
-                Some(Json::String(rendered))
+                let rendered = Json::String(rendered);
+                within_cap(&rendered, "the template").map_err(skip)?;
+                Some(rendered)
             }
         }
         .filter(|v| !is_missing(v));
@@ -111,6 +113,9 @@ impl Mapping {
                 .apply(input, user)
                 .map_err(|e| skip(format!("converter `{}`: {e}", converter.name())))?
                 .filter(|v| !is_missing(v));
+            if let Some(value) = &value {
+                within_cap(value, &format!("converter `{}`", converter.name())).map_err(skip)?;
+            }
         }
         let value = value.or_else(|| field.default.clone());
         if value.is_none() && field.required {
@@ -120,6 +125,46 @@ impl Mapping {
             )));
         }
         Ok(value)
+    }
+}
+
+/// The most text one field's value may hold, in bytes (its strings together). Values this
+/// large are never a person's data; a chain of converters that multiplies its input (a
+/// regex replacement run several times, say) is stopped here, each step at a time, before it
+/// can fill memory.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// `Err` with the reason when `value` holds more text than [`MAX_VALUE_BYTES`]; `made_by`
+/// names the step that made it.
+fn within_cap(value: &Json, made_by: &str) -> Result<(), String> {
+    let size = text_bytes(value, MAX_VALUE_BYTES);
+    if size > MAX_VALUE_BYTES {
+        return Err(format!(
+            "{made_by} made a value of more than {MAX_VALUE_BYTES} bytes, the most a field holds"
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes of text in `value`, counted until they pass `stop`.
+fn text_bytes(value: &Json, stop: usize) -> usize {
+    match value {
+        Json::String(text) => text.len(),
+        Json::Array(items) => items
+            .iter()
+            .try_fold(0usize, |sum, item| {
+                let sum = sum + text_bytes(item, stop);
+                if sum > stop { Err(sum) } else { Ok(sum) }
+            })
+            .unwrap_or_else(|sum| sum),
+        Json::Object(map) => map
+            .iter()
+            .try_fold(0usize, |sum, (key, item)| {
+                let sum = sum + key.len() + text_bytes(item, stop);
+                if sum > stop { Err(sum) } else { Ok(sum) }
+            })
+            .unwrap_or_else(|sum| sum),
+        _ => 0,
     }
 }
 
@@ -286,6 +331,37 @@ mod tests {
         let field = m.field("emails[type eq \"home\"].value").unwrap();
         assert_eq!(field.get(&record), Some(&json!("a@home.net")));
         assert_eq!(record["schemas"], json!([crate::mapping::path::SCIM_CORE]));
+    }
+
+    #[test]
+    fn a_converter_chain_that_multiplies_its_input_stops_at_the_cap() {
+        let step = format!("{{ regex_replace = [\".\", \"{}\"] }}", "x".repeat(40));
+        let chain = vec![step; 5].join(", ");
+        let m = compile(&format!(
+            "[fields.userName]\nsource = \"id\"\n[fields.title]\nsource = \"displayName\"\nconvert = [{chain}]\n"
+        ));
+        let settings = BTreeMap::new();
+        let ctx = Context {
+            settings: &settings,
+            sync_time: "2024-01-01T00:00:00Z",
+        };
+        let user = json!({"id": "1", "displayName": "A".repeat(100)});
+        let skip = m.map(&user, &ctx).unwrap_err();
+        assert_eq!(skip.field, "title");
+        assert_eq!(
+            skip.reason,
+            format!(
+                "converter `regex_replace` made a value of more than {MAX_VALUE_BYTES} bytes, \
+                 the most a field holds"
+            )
+        );
+        // One step of the same chain stays well within the cap.
+        let one = compile(&format!(
+            "[fields.userName]\nsource = \"id\"\n[fields.title]\nsource = \"displayName\"\nconvert = [{}]\n",
+            format!("{{ regex_replace = [\".\", \"{}\"] }}", "x".repeat(40))
+        ));
+        let record = one.map(&user, &ctx).unwrap().to_json();
+        assert_eq!(record["title"].as_str().map(str::len), Some(4000));
     }
 
     #[test]

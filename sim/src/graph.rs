@@ -145,6 +145,9 @@ pub struct Behaviour {
     pub held_page: Option<(u32, Gate)>,
     /// Delta pages hold at most this many entries (Graph's default is about 100–200).
     pub delta_page_size: usize,
+    /// From this page of a users listing on, every page holds the same users again under a
+    /// fresh `$skiptoken`: a service paging in a loop, which never ends by itself.
+    pub endless_from: Option<u32>,
 }
 
 impl Default for Behaviour {
@@ -156,6 +159,7 @@ impl Default for Behaviour {
             failing_page: None,
             held_page: None,
             delta_page_size: 200,
+            endless_from: None,
         }
     }
 }
@@ -925,7 +929,15 @@ impl Listing<'_> {
             body["@odata.count"] = state.tenant.users().filter(|u| in_scope(u)).count().into();
         }
         if more && let Some(last) = chosen.last() {
-            let token = encode_skiptoken(page + 1, last["id"].as_str().unwrap_or_default());
+            let looping = state
+                .behaviour
+                .endless_from
+                .is_some_and(|from| page >= from);
+            let next_after = match &after {
+                Some(after) if looping => after.as_str(),
+                _ => last["id"].as_str().unwrap_or_default(),
+            };
+            let token = encode_skiptoken(page + 1, next_after);
             body["@odata.nextLink"] = next_link(self.base, self.query, "$skiptoken", &token).into();
         }
         let mut answer = Answer::json(StatusCode::OK, body);

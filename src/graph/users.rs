@@ -345,6 +345,8 @@ impl UserPager {
                 seen: HashSet::new(),
                 delivered: 0,
                 duplicates: 0,
+                links: HashSet::new(),
+                stale_pages: 0,
                 count: None,
             }),
             fetched: None,
@@ -466,7 +468,16 @@ struct Chain {
     delivered: u64,
     duplicates: u64,
     count: Option<u64>,
+    /// Every next link followed so far: one that comes back means the paging loops.
+    links: HashSet<String>,
+    /// Pages in a row that brought no user not read before.
+    stale_pages: u32,
 }
+
+/// Pages in a row without a new user after which the paging is taken to loop. Graph may
+/// repeat a user across pages now and then; a whole page of repeats, over and over, is a
+/// service that would page for ever.
+const MAX_STALE_PAGES: u32 = 3;
 
 impl Chain {
     fn start(&self, link: String, page: u32) -> InFlight {
@@ -520,6 +531,14 @@ impl Chain {
                 detail: "the page links to itself".to_owned(),
             });
         }
+        if let Some(link) = &page.next_link
+            && !self.links.insert(link.clone())
+        {
+            return Err(GraphError::Malformed {
+                what,
+                detail: "the page links back to a page already read: the paging loops".to_owned(),
+            });
+        }
         let ahead = self.ahead.take();
         match (page.next_link, ahead) {
             (Some(link), Some(ahead)) if ahead.link == link => self.current = Some(ahead),
@@ -531,7 +550,8 @@ impl Chain {
             #[serde(borrow)]
             id: std::borrow::Cow<'a, str>,
         }
-        let mut users = Vec::with_capacity(page.value.len());
+        let page_len = page.value.len();
+        let mut users = Vec::with_capacity(page_len);
         for user in page.value {
             let Ok(Id { id }) = serde_json::from_str::<Id>(user.get()) else {
                 return Err(GraphError::Malformed {
@@ -544,6 +564,20 @@ impl Chain {
             } else {
                 self.duplicates += 1;
             }
+        }
+        self.stale_pages = match (page_len, users.len()) {
+            (0, _) => 0,
+            (_, 0) => self.stale_pages + 1,
+            _ => 0,
+        };
+        if self.stale_pages >= MAX_STALE_PAGES {
+            return Err(GraphError::Malformed {
+                what,
+                detail: format!(
+                    "{MAX_STALE_PAGES} pages in a row held only users already read: the paging \
+                     loops"
+                ),
+            });
         }
         self.delivered += users.len() as u64;
         Ok(Some(users))

@@ -1008,3 +1008,31 @@ fn pull_refuses_a_user_nested_deeper_than_a_run_can_read() {
     );
     assert!(!dir.path().join("users.jsonl").exists());
 }
+
+#[test]
+fn a_graph_that_pages_in_a_loop_fails_the_pull_fast() {
+    let sim = GraphSim::start(Tenant::synthetic(500, 8)).unwrap();
+    // From the third page on, every page repeats the same users under a fresh $skiptoken.
+    sim.with(|s| s.behaviour.endless_from = Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let _target = sim_config(dir.path(), &sim, "page_size = 100");
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["pull", "--config", "userload.ini", "--out", "users.jsonl"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("page 6 of GET /v1.0/users")
+            && stderr.contains("3 pages in a row held only users already read: the paging loops"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("users.jsonl").exists());
+    // Six pages read, then it stopped: no endless reading.
+    let pages = sim.with(|s| {
+        s.graph_log()
+            .iter()
+            .filter(|r| r.path.contains("/users"))
+            .count()
+    });
+    assert!(pages <= 7, "{pages} requests");
+}

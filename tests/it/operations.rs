@@ -579,3 +579,24 @@ fn a_run_stopped_by_refused_credentials_does_not_stop_the_daemon() {
     assert_eq!(runs[0]["status"], "ok", "{status:#}");
     assert_eq!(status["owned"], w.scim.with(|s| s.len()), "{status:#}");
 }
+
+#[test]
+fn a_graph_paging_in_a_loop_fails_the_run_and_deactivates_nobody() {
+    let w = World::new(100, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    let active = || {
+        w.scim
+            .with(|s| s.users().filter(|u| u["active"] == true).count())
+    };
+    let before = active();
+    assert!(before > 90, "{before}");
+    // Pages of 20: from the third on, the same users again and again.
+    w.graph.with(|s| s.behaviour.endless_from = Some(2));
+    let (code, _, stderr) = w.run_reported();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("the paging loops"), "{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(active(), before, "nobody was deactivated");
+}

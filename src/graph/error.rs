@@ -10,6 +10,9 @@ use std::fmt;
 /// Why userload could not read users from Graph.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// The read was stopped from outside (Ctrl-C, SIGTERM) before it was complete.
+    #[error("stopped by a signal before every user was read")]
+    Stopped,
     /// Entra refused to issue a token.
     #[error("{0}")]
     SignIn(SignInError),
@@ -61,7 +64,7 @@ impl GraphError {
             GraphError::Refused { what: w, .. }
             | GraphError::GaveUp { what: w, .. }
             | GraphError::Malformed { what: w, .. } => *w = what,
-            GraphError::SignIn(_) | GraphError::Credential(_) => {}
+            GraphError::Stopped | GraphError::SignIn(_) | GraphError::Credential(_) => {}
         }
         self
     }
@@ -73,7 +76,7 @@ impl GraphError {
             GraphError::Refused { request_id, .. } | GraphError::GaveUp { request_id, .. } => {
                 request_id.as_deref()
             }
-            GraphError::Credential(_) | GraphError::Malformed { .. } => None,
+            GraphError::Stopped | GraphError::Credential(_) | GraphError::Malformed { .. } => None,
         }
     }
 }

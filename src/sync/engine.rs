@@ -149,7 +149,11 @@ impl Run<'_> {
                 read.map(|read| (read, Instant::now()))
             },
             async {
-                let listed = list_target(self.mapping, self.target.as_ref(), self.expected).await?;
+                // A failed or stopped read makes the listing moot: it ends with the read.
+                let listed = tokio::select! {
+                    listed = list_target(self.mapping, self.target.as_ref(), self.expected) => listed?,
+                    () = read_failed.wait() => return Ok(Instant::now()),
+                };
                 let _ = listing.set(listed);
                 Ok::<Instant, TargetError>(Instant::now())
             },
@@ -182,6 +186,7 @@ impl Run<'_> {
             &self.client,
             self.expected,
             alongside,
+            &self.writer.stop,
         )
         .await
     }

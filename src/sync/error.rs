@@ -49,6 +49,18 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether the sync ended because it was stopped from outside while reading.
+    pub fn stopped(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Graph(GraphError::Stopped)
+                | SyncError::GraphAfterCreates {
+                    error: GraphError::Stopped,
+                    ..
+                }
+        )
+    }
+
     /// What a failed sync wrote anyway, if anything.
     pub fn made(&self) -> Option<&Outcome> {
         match self {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::apply::Action;
 use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
+use super::stop::StopSignal;
 use crate::config::Config;
 use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
@@ -20,7 +21,7 @@ use crate::targets::{Target, TargetError, TargetUser};
 
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
 /// probably are. With `alongside`, what the other side tells lightens the plan as the read
-/// goes on (see [`Alongside`]).
+/// goes on (see [`Alongside`]). `stop` ends the read at once, with [`GraphError::Stopped`].
 pub async fn read_source(
     config: &Config,
     mapping: &Mapping,
@@ -28,6 +29,7 @@ pub async fn read_source(
     client: &Arc<GraphClient>,
     expected: usize,
     alongside: Option<Alongside<'_>>,
+    stop: &StopSignal,
 ) -> Result<Read, GraphError> {
     let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
@@ -45,7 +47,15 @@ pub async fn read_source(
         ready: None,
         from: 0,
     });
-    while let Some(page) = pager.next_page().await? {
+    loop {
+        // A stop ends the read between pages or during one: the page's request is dropped.
+        let page = tokio::select! {
+            page = pager.next_page() => page?,
+            () = stop.wait() => return Err(GraphError::Stopped),
+        };
+        let Some(page) = page else {
+            break;
+        };
         for mut user in page {
             if let Some(managers) = &managers {
                 managers.attach(&mut user);

@@ -75,9 +75,11 @@ impl RunReport {
 
     /// How the run ended.
     pub fn status(&self) -> RunStatus {
-        self.result
-            .as_ref()
-            .map_or(RunStatus::Failed, Outcome::status)
+        match &self.result {
+            Ok(outcome) => outcome.status(),
+            Err(RunError::Sync(e)) if e.stopped() => RunStatus::Stopped,
+            Err(_) => RunStatus::Failed,
+        }
     }
 
     /// The process exit code ([`RunStatus::exit_code`]).

@@ -1,6 +1,6 @@
-//! How a run is stopped from outside: Ctrl-C, SIGTERM or the daemon set one flag that every
-//! writer looks at before it starts a write, so writes under way finish and the state is
-//! saved.
+//! How a run is stopped from outside: Ctrl-C, SIGTERM or the daemon set one flag that ends
+//! the Graph read and the target listing at once and that every writer looks at before it
+//! starts a write, so writes under way finish and the state is saved.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,27 +39,42 @@ impl StopSignal {
         notified.await;
     }
 
-    /// Stops the run on Ctrl-C or SIGTERM, from a background task.
+    /// Stops the run on Ctrl-C or SIGTERM, from a background task; a second signal ends the
+    /// process at once (exit 130), for an admin who cannot wait for writes under way.
     pub fn on_signals(&self) {
         let stop = self.clone();
         tokio::spawn(async move {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{SignalKind, signal};
-                let Ok(mut term) = signal(SignalKind::terminate()) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+            if !signalled().await {
+                return;
             }
-            #[cfg(not(unix))]
-            {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-            tracing::warn!("stopping: writes under way finish, then the state is saved");
+            tracing::warn!(
+                "stopping: the read ends, writes under way finish, then the state is saved \
+                 (a second signal stops at once)"
+            );
             stop.stop();
+            if signalled().await {
+                tracing::warn!("stopped at once by a second signal");
+                std::process::exit(130);
+            }
         });
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM; `false` if they cannot be listened to.
+async fn signalled() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return false;
+        };
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.is_ok(),
+            _ = term.recv() => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
     }
 }

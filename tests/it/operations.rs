@@ -600,3 +600,73 @@ fn a_graph_paging_in_a_loop_fails_the_run_and_deactivates_nobody() {
     assert_eq!(report["status"], "failed");
     assert_eq!(active(), before, "nobody was deactivated");
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_a_slow_read_stops_it_and_the_run_ends_stopped() {
+    let w = World::new(600, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    // 30 pages of 20, each answered half a second after it was asked for.
+    w.graph
+        .with(|s| s.behaviour.latency = std::time::Duration::from_millis(500));
+    let before = w.graph.with(|s| s.graph_log().len());
+    let mut child = util::userload_command(
+        w.path(),
+        &[
+            "run",
+            "--config",
+            "userload.ini",
+            "--report",
+            "r.json",
+            "--log-level",
+            "trace",
+            "--log-format",
+            "json",
+        ],
+    )
+    .stderr(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // A run that ignored the signal would read all 30 pages (15 s) and exit 0.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut pages_seen = 0;
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Graph GET") {
+            pages_seen += 1;
+            if pages_seen == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(pages_seen, 2);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "stopped", "{report:#}");
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped by a signal before every user was read"),
+        "{report:#}"
+    );
+    let pages = w.graph.with(|s| {
+        s.graph_log()[before..]
+            .iter()
+            .filter(|r| r.path.ends_with("/users"))
+            .count()
+    });
+    assert!(pages < 10, "{pages} pages read after the signal");
+    // Nothing was planned, so nobody was deactivated or changed.
+    let runs = w.status()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs[0]["status"], "stopped");
+    assert_eq!(runs[0]["counts"]["deactivated"], 0);
+}

@@ -297,6 +297,7 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
             &client,
             0,
             Some(unwritten),
+            &engine::StopSignal::default(),
         ))
         .unwrap();
     assert_eq!(read.users.len(), 30);

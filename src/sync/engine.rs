@@ -186,7 +186,7 @@ impl Run<'_> {
             &self.client,
             self.expected,
             alongside,
-            &self.writer.stop,
+            self.writer.stop,
         )
         .await
     }

@@ -74,6 +74,9 @@ pub struct Behaviour {
     pub etags: bool,
     /// Whether a PATCH answers 200 with the user (else 204 without a body).
     pub patch_returns_user: bool,
+    /// Every write (POST, PUT, PATCH, DELETE) answered with this server error and not
+    /// carried out: a target whose back end is down while it still lists.
+    pub failing_writes: Option<u16>,
 }
 
 impl Default for Behaviour {
@@ -87,6 +90,7 @@ impl Default for Behaviour {
             default_page_size: 100,
             etags: true,
             patch_returns_user: true,
+            failing_writes: None,
         }
     }
 }
@@ -428,7 +432,10 @@ async fn handle(State(state): State<Arc<Mutex<ScimState>>>, request: Request) ->
         let mut state = lock(&state);
         state.requests += 1;
         let n = state.requests;
-        (state.behaviour.faults.remove(&n), state.behaviour.latency)
+        let fault = state.behaviour.faults.remove(&n);
+        let failing = state.behaviour.failing_writes.filter(|_| method != "GET");
+        let fault = fault.or(failing.map(|status| Fault::ServerError(status, None)));
+        (fault, state.behaviour.latency)
     };
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let operations = (method == "PATCH")

@@ -3,14 +3,16 @@
 //! Everything about HTTP that does not depend on who is being talked to lives here, once:
 //! building the client (TLS, proxy, timeouts, user agent, no redirects), reading answers
 //! within a size limit, the retry policy with the one loop that applies it, and keeping
-//! credentials out of messages. What a server's answers mean stays with its caller.
+//! credentials out of messages, and giving up on a server that stopped answering. What a server's answers mean stays with its caller.
 //!
 //! This is the bottom layer of the crate: it imports nothing else of userload.
 
+pub mod breaker;
 pub mod client;
 pub mod redact;
 pub mod retry;
 
+pub use breaker::{Admit, Breaker};
 pub use client::{BodyError, ClientError, client, header, read_body};
 pub use redact::{Redactor, describe};
 pub use retry::{

@@ -25,7 +25,8 @@ use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
 use crate::http::{
-    self as shared, BodyError, Exchange, Redactor, RetryOn, RetryPolicy, Step, Transient,
+    self as shared, Admit, BodyError, Breaker, Exchange, Redactor, RetryOn, RetryPolicy, Step,
+    Transient,
 };
 
 /// The largest answer read; anything longer is refused rather than held in memory.
@@ -132,6 +133,8 @@ pub(crate) struct Http {
     pub stats: TargetStats,
     /// What the target is, for messages (`SCIM at https://…`).
     name: String,
+    /// Gives up on a target that stopped answering, for every request of the run at once.
+    breaker: Breaker,
 }
 
 impl Http {
@@ -153,6 +156,7 @@ impl Http {
             credentials,
             redactor,
             dialect,
+            breaker: Breaker::new(&policy),
             policy,
             stats: TargetStats::default(),
             name,
@@ -280,7 +284,29 @@ impl Http {
     }
 
     /// Sends a request once (with `If-Match` when given) and reads the whole answer.
+    /// One attempt at `request`, unless the target stopped answering (see [`Breaker`]): an
+    /// answer to a write, of any status, tells the breaker the target is up; a transient
+    /// failure of any request that it failed again.
     pub async fn attempt(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+        if let Admit::Refuse(failures) = self.breaker.admit().await {
+            return Step::Done(Err(TargetError::Down {
+                target: self.name.clone(),
+                failures,
+            }));
+        }
+        let step = self.attempt_once(request).await;
+        // Only a write's answer shows the target can write again: a target whose reads
+        // work while every write fails is down for this run's purpose.
+        let write = request.method != Method::GET && request.method != Method::HEAD;
+        match &step {
+            Step::Retry(_) => self.breaker.failed(),
+            Step::Done(Ok(_)) if write => self.breaker.answered(),
+            Step::Done(_) | Step::Again => {}
+        }
+        step
+    }
+
+    async fn attempt_once(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
         let method = &request.method;
         self.stats
             .count(method != Method::GET && method != Method::HEAD);

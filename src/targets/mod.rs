@@ -81,6 +81,18 @@ pub enum TargetError {
         /// What the target said, shortened.
         detail: String,
     },
+    /// The target stopped answering: so many attempts in a row failed, and a last one after
+    /// a pause as well, that no later request is sent.
+    #[error(
+        "{target} stopped answering ({failures} attempts in a row failed, a last try after a \
+         pause too); no further request is sent, the next run makes the writes not made"
+    )]
+    Down {
+        /// Which target.
+        target: String,
+        /// Attempts in a row that failed.
+        failures: u32,
+    },
     /// The target refused this request (another 4xx): this user fails, the run goes on.
     #[error("HTTP {status}: {detail}")]
     Rejected {
@@ -102,9 +114,12 @@ pub enum TargetError {
 
 impl TargetError {
     /// Whether no later request of this run can succeed either, so the run should stop
-    /// writing (credentials refused).
+    /// writing (credentials refused, or the target stopped answering).
     pub fn stops_run(&self) -> bool {
-        matches!(self, TargetError::Unauthorized { .. })
+        matches!(
+            self,
+            TargetError::Unauthorized { .. } | TargetError::Down { .. }
+        )
     }
 }
 

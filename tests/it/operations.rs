@@ -670,3 +670,34 @@ fn sigterm_during_a_slow_read_stops_it_and_the_run_ends_stopped() {
     assert_eq!(runs[0]["status"], "stopped");
     assert_eq!(runs[0]["counts"]["deactivated"], 0);
 }
+
+#[test]
+fn a_target_that_stops_answering_ends_the_run_without_trying_every_user() {
+    let w = World::new(1000, "concurrency = 8", "");
+    w.scim.with(|s| s.behaviour.failing_writes = Some(500));
+    let (code, stdout, stderr) = w.run_reported();
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "stopped", "{report:#}");
+    let failures = report["failures"].as_array().unwrap();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f["error"].as_str().unwrap().contains("stopped answering")),
+        "{report:#}"
+    );
+    // Each user's create would have been tried six times: a thousand users, six thousand
+    // requests. The breaker gives up after a few dozen.
+    let writes = w.scim.with(|s| s.writes());
+    assert!(writes < 100, "{writes} creates sent");
+    assert_eq!(report["counts"]["created"], 0);
+    // What was not attempted is made by the next run once the target answers again.
+    w.scim.with(|s| s.behaviour.failing_writes = None);
+    let (code, _, stderr) = w.run_reported();
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert!(
+        report["counts"]["created"].as_u64().unwrap() > 900,
+        "{report:#}"
+    );
+}

@@ -52,6 +52,9 @@ impl Exchange for PageGet<'_> {
         let sent = Instant::now();
         let mut response = match request.send().await {
             Ok(response) => response,
+            // A request that cannot even be built (an unusable URL) fails the same way every
+            // time: it is not tried again.
+            Err(e) if e.is_builder() => return Step::Done(Err(self.malformed(describe(&e)))),
             Err(e) => return Step::Retry(Transient::new(describe(&e))),
         };
         let status = response.status().as_u16();

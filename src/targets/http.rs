@@ -328,6 +328,14 @@ impl Http {
         let sent = std::time::Instant::now();
         let mut response = match builder.send().await {
             Ok(response) => response,
+            // A request that cannot even be built fails the same way every time.
+            Err(e) if e.is_builder() => {
+                let what = request.what;
+                return Step::Done(Err(TargetError::Malformed(format!(
+                    "{what}: {}",
+                    shared::describe(&e)
+                ))));
+            }
             Err(e) => return Step::Retry(self.transient(shared::describe(&e), None, false)),
         };
         let status = response.status().as_u16();
@@ -604,6 +612,25 @@ pub(crate) mod tests {
         assert_eq!(
             http.scrub("t0ken pa:ss c3ZjOnBhOnNz ok"),
             "[redacted] [redacted] [redacted] ok"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_not_tried_again() {
+        // Longer than any URI the HTTP stack accepts: building it fails, every time.
+        let http = http(TargetAuth::Bearer, Some("t")).unwrap();
+        // Loopback, so that even a build that succeeded could reach nothing else.
+        let url = Url::parse(&format!("http://127.0.0.1:1/{}", "a".repeat(70_000))).unwrap();
+        let error = http
+            .send(Method::GET, &url, None, None, "GET /long")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, TargetError::Malformed(_)), "{error}");
+        assert_eq!(
+            http.stats
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
         );
     }
 }

@@ -665,3 +665,43 @@ fn a_config_that_is_not_utf8_is_named_with_its_encoding_or_the_byte() {
     let error = config::load(&path).err().unwrap().to_string();
     assert!(error.contains("byte 24 (line 2) is 0xe9"), "{error}");
 }
+
+#[test]
+fn a_credential_under_the_wrong_key_is_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary_secret = "Xy78Q~CanaryCanaryCanary1234567890abcdEF";
+    let canary_token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlY2FuYXJ5";
+    write(
+        dir.path(),
+        "userload.ini",
+        &format!(
+            "[source]\ntenant_id = 7f3a2b1c-0d4e-4f56-8a9b-0c1d2e3f4a5b\n\
+             client_id = {canary_secret}\nsecret = env:UNSET_SECRET_FOR_TEST\n\
+             foo_token = {canary_token}\n\
+             [target]\ntype = scim\nurl = https://assets.example.com/scim/v2\ntoken = x\n"
+        ),
+    );
+    for command in ["validate", "check", "plan", "run", "pull"] {
+        let output = crate::util::userload(
+            dir.path(),
+            &[command, "--config", "userload.ini", "--log-level", "trace"],
+        );
+        let (code, stdout, stderr) = crate::util::outcome(&output);
+        assert_eq!(code, 2, "{command}: {stdout}\n{stderr}");
+        // Both mistakes are still reported, at their lines.
+        assert!(
+            stderr.contains("`client_id` is not a GUID"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains("unknown key `foo_token`"),
+            "{command}: {stderr}"
+        );
+        for canary in ["Canary", "eyJ"] {
+            assert!(
+                !stdout.contains(canary) && !stderr.contains(canary),
+                "{command} echoed {canary}:\n{stdout}\n{stderr}"
+            );
+        }
+    }
+}

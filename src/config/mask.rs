@@ -103,6 +103,12 @@ pub(crate) fn looks_like_a_credential(value: &str) -> bool {
         && value.chars().any(|c| c.is_ascii_digit())
 }
 
+/// A secret key, or an unknown key that looks like a misspelt one.
+fn is_secret_key(key: &str) -> bool {
+    let known = SECTIONS.iter().any(|(_, keys)| keys.contains(&key));
+    SECRET_KEYS.contains(&key) || (!known && nearest(key, SECRET_KEYS.iter().copied()).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::looks_like_a_credential;
@@ -128,10 +134,4 @@ mod tests {
             assert!(!looks_like_a_credential(plain), "{plain}");
         }
     }
-}
-
-/// A secret key, or an unknown key that looks like a misspelt one.
-fn is_secret_key(key: &str) -> bool {
-    let known = SECTIONS.iter().any(|(_, keys)| keys.contains(&key));
-    SECRET_KEYS.contains(&key) || (!known && nearest(key, SECRET_KEYS.iter().copied()).is_some())
 }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::http::mask_tokens;
+
 /// Why userload could not read users from Graph.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -218,7 +220,8 @@ impl GraphFault {
         let body_id = inner["request-id"].as_str().map(str::to_owned);
         GraphFault {
             code: text(&error["code"]),
-            message: crate::diag::shorten(&text(&error["message"]), 300),
+            // Graph may quote the request back, Authorization header included.
+            message: crate::diag::shorten(&mask_tokens(&text(&error["message"])), 300),
             request_id: header_request_id.or(body_id),
         }
     }
@@ -240,5 +243,15 @@ mod tests {
             named.to_string(),
             "sign-in failed: Entra answered HTTP 400 odd_error"
         );
+    }
+
+    #[test]
+    fn a_graph_error_that_echoes_the_token_does_not_pass_it_on() {
+        let token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJl";
+        let body = format!(
+            r#"{{"error":{{"code":"InvalidAuthenticationToken","message":"Bad header: Bearer {token}"}}}}"#
+        );
+        let fault = GraphFault::parse(body.as_bytes(), None);
+        assert_eq!(fault.message, "Bad header: Bearer [redacted]");
     }
 }

@@ -14,7 +14,7 @@ pub mod retry;
 
 pub use breaker::{Admit, Breaker};
 pub use client::{BodyError, ClientError, client, header, read_body};
-pub use redact::{Redactor, describe};
+pub use redact::{Redactor, describe, mask_tokens};
 pub use retry::{
     Exchange, RetryOn, RetryPolicy, Step, Transient, parse_retry_after, retry_after, run,
 };

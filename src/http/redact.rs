@@ -34,6 +34,31 @@ pub fn describe(error: &reqwest::Error) -> String {
     format!("{kind} ({root})")
 }
 
+/// `text` with every token-shaped word blanked: a JWT (`eyJ….….…`, as Entra issues), and
+/// whatever follows `Bearer `. For answers quoted from a server that may echo the request's
+/// `Authorization` header, when the exact secret is not at hand.
+pub fn mask_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    for (i, word) in text
+        .split_inclusive(|c: char| c.is_whitespace() || c == '"')
+        .enumerate()
+    {
+        let bare = word.trim_end_matches(|c: char| c.is_whitespace() || c == '"');
+        let tail = &word[bare.len()..];
+        let jwt = bare.contains("eyJ") && bare.matches('.').count() >= 2;
+        if (after_bearer && !bare.is_empty()) || jwt {
+            out.push_str(REDACTED);
+            out.push_str(tail);
+        } else {
+            out.push_str(word);
+        }
+        after_bearer =
+            bare.eq_ignore_ascii_case("bearer") || (i > 0 && after_bearer && bare.is_empty());
+    }
+    out
+}
+
 /// The credentials one client sends, to be scrubbed from anything quoted back.
 #[derive(Clone, Default)]
 pub struct Redactor {
@@ -78,5 +103,18 @@ mod tests {
             "[redacted] [redacted] ab ok"
         );
         assert!(!format!("{redactor:?}").contains("t0ken"));
+    }
+
+    #[test]
+    fn tokens_echoed_by_a_server_are_blanked() {
+        let jwt = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJ4In0.c2ln";
+        let echoed =
+            format!("Invalid header Authorization: Bearer {jwt} (\"{jwt}\"); other words stay");
+        let masked = mask_tokens(&echoed);
+        assert!(!masked.contains("eyJ"), "{masked}");
+        assert!(masked.contains("Bearer [redacted]"), "{masked}");
+        assert!(masked.ends_with("other words stay"), "{masked}");
+        let opaque = mask_tokens("Authorization: Bearer abc123opaque rejected");
+        assert_eq!(opaque, "Authorization: Bearer [redacted] rejected");
     }
 }

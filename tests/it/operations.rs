@@ -276,6 +276,37 @@ fn the_daemon_makes_two_scheduled_runs_one_after_the_other() {
     );
 }
 
+/// Reads `child`'s stderr until `count` lines holding `mark` went by, sends it SIGTERM, and
+/// returns how it ended with the lines it wrote after.
+#[cfg(unix)]
+fn sigterm_after(
+    child: &mut std::process::Child,
+    mark: &str,
+    count: usize,
+) -> (std::process::ExitStatus, Vec<String>) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = 0;
+    for line in lines.by_ref() {
+        if line.unwrap().contains(mark) {
+            seen += 1;
+            if seen == count {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seen, count,
+        "the process ended before {count} lines with {mark:?}"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    (child.wait().unwrap(), rest)
+}
+
 #[cfg(unix)]
 #[test]
 fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
@@ -310,26 +341,8 @@ fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
                 .status();
         }
     });
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // The first run is made at start; then the daemon says when the next is.
-    let mut waits = 0;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("next run at") {
-            waits += 1;
-            if waits == 2 {
-                break;
-            }
-        }
-    }
-    assert_eq!(waits, 2);
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    let status = child.wait().unwrap();
+    let (status, rest) = sigterm_after(&mut child, "next run at", 2);
     let _ = done.send(());
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(
@@ -630,24 +643,7 @@ fn sigterm_during_a_slow_read_stops_it_and_the_run_ends_stopped() {
     .spawn()
     .unwrap();
     // A run that ignored the signal would read all 30 pages (15 s) and exit 0.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut pages_seen = 0;
-    for line in lines.by_ref() {
-        if line.unwrap().contains("Graph GET") {
-            pages_seen += 1;
-            if pages_seen == 2 {
-                break;
-            }
-        }
-    }
-    assert_eq!(pages_seen, 2);
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    let status = child.wait().unwrap();
+    let (status, rest) = sigterm_after(&mut child, "Graph GET", 2);
     assert_eq!(status.code(), Some(1), "{rest:?}");
     let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
     assert_eq!(report["status"], "stopped", "{report:#}");

@@ -150,22 +150,26 @@ fn within_cap(value: &Json, made_by: &str) -> Result<(), String> {
 fn text_bytes(value: &Json, stop: usize) -> usize {
     match value {
         Json::String(text) => text.len(),
-        Json::Array(items) => items
-            .iter()
-            .try_fold(0usize, |sum, item| {
-                let sum = sum + text_bytes(item, stop);
-                if sum > stop { Err(sum) } else { Ok(sum) }
-            })
-            .unwrap_or_else(|sum| sum),
-        Json::Object(map) => map
-            .iter()
-            .try_fold(0usize, |sum, (key, item)| {
-                let sum = sum + key.len() + text_bytes(item, stop);
-                if sum > stop { Err(sum) } else { Ok(sum) }
-            })
-            .unwrap_or_else(|sum| sum),
+        Json::Array(items) => sum_until(items.iter().map(|item| text_bytes(item, stop)), stop),
+        Json::Object(map) => sum_until(
+            map.iter()
+                .map(|(key, item)| key.len() + text_bytes(item, stop)),
+            stop,
+        ),
         _ => 0,
     }
+}
+
+/// The sum of `sizes`, stopping as soon as it passes `stop`.
+fn sum_until(sizes: impl Iterator<Item = usize>, stop: usize) -> usize {
+    let mut sum = 0;
+    for size in sizes {
+        sum += size;
+        if sum > stop {
+            break;
+        }
+    }
+    sum
 }
 
 impl Field {

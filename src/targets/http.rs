@@ -90,24 +90,6 @@ pub(crate) struct Request<'a> {
     pub what: &'a str,
 }
 
-impl<'a> Request<'a> {
-    fn new(
-        method: Method,
-        url: &'a Url,
-        body: Option<&'a Json>,
-        if_match: Option<&'a str>,
-        what: &'a str,
-    ) -> Self {
-        Request {
-            method,
-            url,
-            body,
-            if_match,
-            what,
-        }
-    }
-}
-
 /// What a create came to.
 #[derive(Debug)]
 pub(crate) enum Created<T> {
@@ -218,21 +200,19 @@ impl Http {
         if_match: Option<&str>,
         what: &str,
     ) -> Result<Reply, TargetError> {
-        let request = Request::new(method, url, body, if_match, what);
+        let request = Request {
+            method,
+            url,
+            body,
+            if_match,
+            what,
+        };
         self.run(&mut Sending::new(self, request, true)).await
     }
 
     /// Sends a request that must not simply be sent again (a POST that creates, with
     /// nothing to look for): a transient failure is final.
-    pub async fn send_once(
-        &self,
-        method: Method,
-        url: &Url,
-        body: Option<&Json>,
-        if_match: Option<&str>,
-        what: &str,
-    ) -> Result<Reply, TargetError> {
-        let request = Request::new(method, url, body, if_match, what);
+    pub async fn send_once(&self, request: Request<'_>) -> Result<Reply, TargetError> {
         self.run(&mut Sending::new(self, request, false)).await
     }
 

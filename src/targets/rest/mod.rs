@@ -239,10 +239,14 @@ impl RestTarget {
         what: &str,
     ) -> Result<(u16, Json), TargetError> {
         let answer = if op.method == Method::POST {
-            let reply = self
-                .client
-                .send_once(op.method.clone(), url, body, None, what)
-                .await?;
+            let request = Request {
+                method: op.method.clone(),
+                url,
+                body,
+                if_match: None,
+                what,
+            };
+            let reply = self.client.send_once(request).await?;
             answer::read(&self.client, reply, what)?
         } else {
             send(&self.client, op.method.clone(), url, body, what).await?

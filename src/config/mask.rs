@@ -13,6 +13,7 @@ use super::document::{Document, Entry, Value};
 use super::secret::Secret;
 use super::sections::{SECRET_KEYS, SECTIONS};
 use crate::diag::{Problem, SourceText, nearest};
+use crate::http::redact::looks_like_jwt;
 
 /// Entries that hold a literal secret, including misspelt secret keys (`secrte = …`).
 fn literal_secrets(doc: &Document) -> impl Iterator<Item = &Entry> {
@@ -85,7 +86,7 @@ pub(crate) fn looks_like_a_credential(value: &str) -> bool {
     if value.len() < 20 || value.contains(char::is_whitespace) || value.contains("://") {
         return false;
     }
-    if value.starts_with("eyJ") && value.matches('.').count() == 2 {
+    if looks_like_jwt(value) {
         return true;
     }
     let token_chars = |extra: &str| {

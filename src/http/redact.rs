@@ -34,27 +34,27 @@ pub fn describe(error: &reqwest::Error) -> String {
     format!("{kind} ({root})")
 }
 
+/// Whether a word has the shape of a JWT (`eyJ….….…`), as Entra's tokens do.
+pub fn looks_like_jwt(word: &str) -> bool {
+    word.contains("eyJ") && word.matches('.').count() >= 2
+}
+
 /// `text` with every token-shaped word blanked: a JWT (`eyJ….….…`, as Entra issues), and
 /// whatever follows `Bearer `. For answers quoted from a server that may echo the request's
 /// `Authorization` header, when the exact secret is not at hand.
 pub fn mask_tokens(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut after_bearer = false;
-    for (i, word) in text
-        .split_inclusive(|c: char| c.is_whitespace() || c == '"')
-        .enumerate()
-    {
+    for word in text.split_inclusive(|c: char| c.is_whitespace() || c == '"') {
         let bare = word.trim_end_matches(|c: char| c.is_whitespace() || c == '"');
         let tail = &word[bare.len()..];
-        let jwt = bare.contains("eyJ") && bare.matches('.').count() >= 2;
-        if (after_bearer && !bare.is_empty()) || jwt {
+        if (after_bearer && !bare.is_empty()) || looks_like_jwt(bare) {
             out.push_str(REDACTED);
             out.push_str(tail);
         } else {
             out.push_str(word);
         }
-        after_bearer =
-            bare.eq_ignore_ascii_case("bearer") || (i > 0 && after_bearer && bare.is_empty());
+        after_bearer = bare.eq_ignore_ascii_case("bearer") || (after_bearer && bare.is_empty());
     }
     out
 }

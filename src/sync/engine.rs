@@ -142,7 +142,7 @@ impl Run<'_> {
         };
         let (read, listed, early) = tokio::join!(
             async {
-                let read = self.read_source(Some(alongside)).await;
+                let read = self.read_entra(Some(alongside)).await;
                 if read.is_err() {
                     read_failed.stop();
                 }
@@ -178,7 +178,7 @@ impl Run<'_> {
     }
 
     /// Reads Entra with this run's config and mapping, `alongside` the target's listing or not.
-    async fn read_source(&self, alongside: Option<Alongside<'_>>) -> Result<Read, GraphError> {
+    async fn read_entra(&self, alongside: Option<Alongside<'_>>) -> Result<Read, GraphError> {
         read_source(
             self.config,
             self.mapping,
@@ -193,7 +193,7 @@ impl Run<'_> {
 
     /// Reads Entra, then looks up the target users the plan needs (`list = false`).
     async fn read_then_look_up(&self) -> Result<Sides, SyncError> {
-        let read = self.read_source(None).await?;
+        let read = self.read_entra(None).await?;
         let found = look_up(
             self.config,
             self.mapping,

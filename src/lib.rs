@@ -14,6 +14,7 @@ pub mod http;
 pub mod log;
 pub mod mapping;
 pub mod notify;
+pub mod secrets;
 pub mod state;
 pub mod sync;
 pub mod targets;

@@ -7,9 +7,12 @@
 //! (`info` by default: a handful of lines per run); the libraries underneath speak only of
 //! warnings unless `USERLOAD_LOG` (a `tracing` filter such as `userload=trace,reqwest=debug`)
 //! says otherwise. No event carries a secret, a token or an Authorization header: requests
-//! are logged by method, URL and status, never by their headers or bodies.
+//! are logged by method, URL and status, never by their headers or bodies; and every event is
+//! passed through [`crate::secrets::scrub`] on its way to stderr or the file, whatever
+//! the library that raised it put in it.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -125,14 +128,45 @@ fn open(path: &Path) -> Result<File, LogError> {
         .map_err(error)
 }
 
-/// A layer writing events in `format` to `writer`.
+/// A writer that blanks secrets out of each event before it reaches `W`. The formatter
+/// hands over each event whole in one `write`, so a secret is never split across two.
+struct Scrubbed<W>(W);
+
+impl<'w, W: tracing_subscriber::fmt::MakeWriter<'w>> tracing_subscriber::fmt::MakeWriter<'w>
+    for Scrubbed<W>
+{
+    type Writer = Scrubbing<W::Writer>;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        Scrubbing(self.0.make_writer())
+    }
+}
+
+/// One event's writer behind [`Scrubbed`].
+struct Scrubbing<W>(W);
+
+impl<W: Write> Write for Scrubbing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.0.write_all(crate::secrets::scrub(text).as_bytes())?,
+            Err(_) => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A layer writing events in `format` to `writer`, scrubbed of secrets.
 fn layer<S, W>(format: Format, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let base = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(Scrubbed(writer))
         .with_target(false);
     match format {
         Format::Text => base.with_ansi(ansi).boxed(),

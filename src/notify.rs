@@ -55,7 +55,8 @@ pub enum NotifyError {
     },
 }
 
-/// The JSON body posted for `notice`, sent from `host`.
+/// The JSON body posted for `notice`, sent from `host`, scrubbed of secrets like every
+/// other text userload writes.
 pub fn body(notice: &Notice, host: &str) -> serde_json::Value {
     let title = format!("userload on {host}: {}", notice.headline);
     let mut text = title.clone();
@@ -63,7 +64,8 @@ pub fn body(notice: &Notice, host: &str) -> serde_json::Value {
         text.push('\n');
         text.push_str(line);
     }
-    json!({ "title": title, "text": text })
+    let scrub = |text: &str| crate::secrets::scrub(text).into_owned();
+    json!({ "title": scrub(&title), "text": scrub(&text) })
 }
 
 /// Posts `notice` when the config has a webhook and asks for its status; `Ok(false)` when

@@ -108,6 +108,9 @@ pub enum Fault {
     Stall(Duration),
     /// 401 `InvalidAuthenticationToken`, as if the token had been revoked.
     Unauthorized,
+    /// This status, with an error message quoting the request's `Authorization` header
+    /// back, as a careless proxy or service might.
+    Echo(u16),
 }
 
 /// Holds a request back until something else has happened: whoever sees it happen opens it.
@@ -148,6 +151,9 @@ pub struct Behaviour {
     /// From this page of a users listing on, every page holds the same users again under a
     /// fresh `$skiptoken`: a service paging in a loop, which never ends by itself.
     pub endless_from: Option<u32>,
+    /// The token endpoint refuses a wrong client secret with a code userload does not know
+    /// (so its text is quoted), quoting the secret back.
+    pub echo_secret: bool,
 }
 
 impl Default for Behaviour {
@@ -160,6 +166,7 @@ impl Default for Behaviour {
             held_page: None,
             delta_page_size: 200,
             endless_from: None,
+            echo_secret: false,
         }
     }
 }
@@ -445,6 +452,16 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
             Ok(how) => verified = Some(how),
             Err(answer) => return answer,
         }
+    } else if state.behaviour.echo_secret && app.secret.as_deref() != Some(field("client_secret")) {
+        return aadsts(
+            401,
+            "invalid_client",
+            7000299,
+            &format!(
+                "The client secret '{}' was rejected.",
+                field("client_secret")
+            ),
+        );
     } else if app.secret.as_deref() != Some(field("client_secret"))
         || field("client_secret").is_empty()
     {
@@ -728,6 +745,17 @@ async fn graph_answer(
         }
         Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
         Some(Fault::Unauthorized) => return expired_token(),
+        Some(Fault::Echo(status)) => {
+            let sent = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            return graph_error(
+                status,
+                "Request_Rejected",
+                &format!("Request refused. Authorization: {sent}"),
+            );
+        }
         None => {}
     }
     let state = &mut *lock(&shared.state);

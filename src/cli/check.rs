@@ -37,7 +37,7 @@ impl Report {
         } else {
             "✓"
         };
-        println!("{mark} {what}: {}", detail.as_ref());
+        outln!("{mark} {what}: {}", detail.as_ref());
     }
 
     fn fail(&mut self, what: &str, detail: impl AsRef<str>) {
@@ -47,7 +47,7 @@ impl Report {
         } else {
             "✗"
         };
-        println!("{mark} {what}: {}", detail.as_ref());
+        outln!("{mark} {what}: {}", detail.as_ref());
     }
 }
 

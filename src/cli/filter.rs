@@ -44,7 +44,7 @@ pub fn run(command: FilterCommand) -> Outcome {
                     Err(outcome) => return outcome,
                 },
                 (None, None) => {
-                    eprintln!("error: give an expression or --file");
+                    errln!("error: give an expression or --file");
                     return Outcome::Failed;
                 }
             };
@@ -64,7 +64,7 @@ fn read(path: &Path) -> Result<Arc<SourceText>, Outcome> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(SourceText::new(path.display().to_string(), text)),
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", path.display());
+            errln!("error: cannot read {}: {e}", path.display());
             Err(Outcome::Failed)
         }
     }
@@ -79,17 +79,17 @@ fn compile(source: &Arc<SourceText>) -> Result<Option<Filter>, Outcome> {
 
 fn print_check(filter: Option<&Filter>) {
     let Some(filter) = filter else {
-        println!("no filter: every user is pulled");
+        outln!("no filter: every user is pulled");
         return;
     };
-    println!("canonical:  {}", filter.canonical());
+    outln!("canonical:  {}", filter.canonical());
     if filter.needs_advanced_query() {
-        println!("advanced:   yes (sent with ConsistencyLevel: eventual and $count=true)");
+        outln!("advanced:   yes (sent with ConsistencyLevel: eventual and $count=true)");
     } else {
-        println!("advanced:   no");
+        outln!("advanced:   no");
     }
     let properties: Vec<&str> = filter.properties().iter().map(String::as_str).collect();
-    println!("properties: {}", properties.join(", "));
+    outln!("properties: {}", properties.join(", "));
 }
 
 /// `NAME.users.json` beside `NAME.odata`.
@@ -113,12 +113,12 @@ fn test(file: &Path, users: Option<&Path>) -> Outcome {
     let users_path = users.map_or_else(|| sidecar(file), Path::to_path_buf);
     let users = match UsersFile::load(&users_path) {
         Ok(users) if users.is_empty() => {
-            eprintln!("error: {} holds no users", users_path.display());
+            errln!("error: {} holds no users", users_path.display());
             return Outcome::Failed;
         }
         Ok(users) => users,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Outcome::Failed;
         }
     };
@@ -126,18 +126,18 @@ fn test(file: &Path, users: Option<&Path>) -> Outcome {
     let mut wrong = 0;
     for user in &users.users {
         let verdict = if matches(user) { "match" } else { "no match" };
-        println!("{verdict:<9} {}", users_file::label(user));
+        outln!("{verdict:<9} {}", users_file::label(user));
     }
     for (expected, group) in [(true, &users.must_match), (false, &users.must_not_match)] {
         for user in group {
             let actual = matches(user);
             let verdict = if actual { "match" } else { "no match" };
             if actual == expected {
-                println!("ok    {verdict:<9} {}", users_file::label(user));
+                outln!("ok    {verdict:<9} {}", users_file::label(user));
             } else {
                 wrong += 1;
                 let wanted = if expected { "match" } else { "no match" };
-                println!(
+                outln!(
                     "FAIL  {verdict:<9} {} (expected {wanted})",
                     users_file::label(user)
                 );
@@ -147,14 +147,14 @@ fn test(file: &Path, users: Option<&Path>) -> Outcome {
     let checked = users.must_match.len() + users.must_not_match.len();
     if checked == 0 {
         let n = users.users.iter().filter(|u| matches(u)).count();
-        println!("{n} of {} users match", users.users.len());
+        outln!("{n} of {} users match", users.users.len());
         return Outcome::Success;
     }
     if wrong == 0 {
-        println!("{checked} users: all as expected");
+        outln!("{checked} users: all as expected");
         Outcome::Success
     } else {
-        println!("{checked} users: {wrong} not as expected");
+        outln!("{checked} users: {wrong} not as expected");
         Outcome::Partial
     }
 }

@@ -195,7 +195,7 @@ pub fn run(args: &InitArgs) -> Outcome {
     let mapping_name = format!("{}.toml", args.target.name());
     let mapping = args.dir.join("mappings").join(&mapping_name);
     let Some(shipped) = crate::mapping::shipped(args.target.name()) else {
-        eprintln!("error: no shipped mapping for {}", args.target.name());
+        errln!("error: no shipped mapping for {}", args.target.name());
         return Outcome::Failed;
     };
     let existing: Vec<&Path> = [config.as_path(), mapping.as_path()]
@@ -204,24 +204,24 @@ pub fn run(args: &InitArgs) -> Outcome {
         .collect();
     if !existing.is_empty() {
         for path in existing {
-            eprintln!(
+            errln!(
                 "error: {} exists; userload init never overwrites a file",
                 path.display()
             );
         }
-        eprintln!("nothing was written; move the file away or choose another --dir");
+        errln!("nothing was written; move the file away or choose another --dir");
         return Outcome::Failed;
     }
     let written = std::fs::create_dir_all(args.dir.join("mappings"))
         .and_then(|()| write_new(&mapping, shipped))
         .and_then(|()| write_new(&config, &config_text(args)));
     if let Err(e) = written {
-        eprintln!("error: cannot write into {}: {e}", args.dir.display());
+        errln!("error: cannot write into {}: {e}", args.dir.display());
         return Outcome::Failed;
     }
-    println!("wrote {}", config.display());
-    println!("wrote {}", mapping.display());
-    println!("next:");
+    outln!("wrote {}", config.display());
+    outln!("wrote {}", mapping.display());
+    outln!("next:");
     let missing: Vec<&str> = [
         ("tenant_id", args.tenant_id.is_none()),
         ("client_id", args.client_id.is_none()),
@@ -231,17 +231,17 @@ pub fn run(args: &InitArgs) -> Outcome {
     .filter_map(|(key, missing)| missing.then_some(key))
     .collect();
     match missing.as_slice() {
-        [] => println!("  1. read {name} through and change what does not fit"),
-        [key] => println!("  1. fill in {key} in {name} (see the README's \"A real tenant\")"),
-        [keys @ .., last] => println!(
+        [] => outln!("  1. read {name} through and change what does not fit"),
+        [key] => outln!("  1. fill in {key} in {name} (see the README's \"A real tenant\")"),
+        [keys @ .., last] => outln!(
             "  1. fill in {} and {last} in {name} (see the README's \"A real tenant\")",
             keys.join(", ")
         ),
     }
-    println!("  2. export USERLOAD_SECRET=… and ASSET_TOKEN=… (or use file: paths)");
-    println!("  3. userload validate --config {}", config.display());
-    println!("  4. userload check --config {}", config.display());
-    println!("  5. userload plan --config {}", config.display());
+    outln!("  2. export USERLOAD_SECRET=… and ASSET_TOKEN=… (or use file: paths)");
+    outln!("  3. userload validate --config {}", config.display());
+    outln!("  4. userload check --config {}", config.display());
+    outln!("  5. userload plan --config {}", config.display());
     Outcome::Success
 }
 

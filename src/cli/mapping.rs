@@ -58,10 +58,10 @@ fn compile(file: &Path) -> Result<Mapping, Outcome> {
     compiled.map_err(|problems| {
         print_problems(&problems);
         let errors = problems.iter().filter(|p| p.is_error()).count();
-        eprintln!("{}: {errors} error(s)", file.display());
+        errln!("{}: {errors} error(s)", file.display());
         if !file.exists() {
             let names: Vec<&str> = mapping::SHIPPED.iter().map(|(n, _)| *n).collect();
-            eprintln!("(the shipped mappings, by name: {})", names.join(", "));
+            errln!("(the shipped mappings, by name: {})", names.join(", "));
         }
         Outcome::Failed
     })
@@ -74,25 +74,25 @@ fn test(file: &Path) -> Outcome {
     };
     let outcomes = mapping.run_tests();
     if outcomes.is_empty() {
-        println!("{}: compiles; it has no [[test]] cases", mapping.name());
+        outln!("{}: compiles; it has no [[test]] cases", mapping.name());
         return Outcome::Success;
     }
     let mut failed = 0;
     for outcome in &outcomes {
         match &outcome.failure {
-            None => println!("ok    {}", outcome.name),
+            None => outln!("ok    {}", outcome.name),
             Some(why) => {
                 failed += 1;
-                println!("FAIL  {}\n      {why}", outcome.name);
+                outln!("FAIL  {}\n      {why}", outcome.name);
             }
         }
     }
     let total = outcomes.len();
     if failed == 0 {
-        println!("{}: {total} tests passed", mapping.name());
+        outln!("{}: {total} tests passed", mapping.name());
         Outcome::Success
     } else {
-        println!("{}: {failed} of {total} tests failed", mapping.name());
+        outln!("{}: {failed} of {total} tests failed", mapping.name());
         Outcome::Partial
     }
 }
@@ -119,7 +119,7 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
     let file = match UsersFile::load(users_path) {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Outcome::Failed;
         }
     };
@@ -148,15 +148,15 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
                     json!({ "user": label, "skip": { "field": skip.field, "reason": skip.reason } })
                 }
             };
-            println!("{line}");
+            outln!("{line}");
         } else {
             match result {
                 Ok(record) => print_record(&mapping, &label, &record),
-                Err(skip) => println!("{label}\n  skipped: {skip}\n"),
+                Err(skip) => outln!("{label}\n  skipped: {skip}\n"),
             }
         }
     }
-    eprintln!(
+    errln!(
         "{} users: {} mapped, {skipped} skipped",
         users.len(),
         users.len() - skipped
@@ -170,7 +170,7 @@ fn preview(config_path: &Path, users_path: &Path, as_json: bool) -> Outcome {
 
 /// One user's record as a two-column table, fields in mapping order.
 fn print_record(mapping: &Mapping, label: &str, record: &mapping::Record) {
-    println!("{label}");
+    outln!("{label}");
     let width = mapping
         .fields()
         .iter()
@@ -183,7 +183,7 @@ fn print_record(mapping: &Mapping, label: &str, record: &mapping::Record) {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         };
-        println!("  {:<width$}  {}", target, crate::diag::shorten(&shown, 80));
+        outln!("  {:<width$}  {}", target, crate::diag::shorten(&shown, 80));
     }
-    println!();
+    outln!();
 }

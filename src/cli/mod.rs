@@ -1,5 +1,31 @@
 //! The command line: one file per subcommand, all sharing how problems are printed and how
 //! outcomes become exit codes.
+//!
+//! Nothing here prints with `println!` or `eprintln!`: every line for the admin goes through
+//! [`outln!`] / [`errln!`] (and [`out!`] / [`err!`]), which pass it through
+//! [`crate::secrets::scrub`] and ignore a closed pipe (`userload plan | head`). A test keeps
+//! it that way.
+
+/// Prints a line to stdout, scrubbed of secrets.
+macro_rules! outln {
+    () => { $crate::cli::emit(false, "\n") };
+    ($($arg:tt)*) => { $crate::cli::emit(false, &format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Prints to stdout, scrubbed of secrets.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::emit(false, &format!($($arg)*)) };
+}
+
+/// Prints a line to stderr, scrubbed of secrets.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::cli::emit(true, &format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Prints to stderr, scrubbed of secrets.
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::cli::emit(true, &format!($($arg)*)) };
+}
 
 mod check;
 mod daemon;
@@ -137,7 +163,7 @@ pub fn execute(args: impl IntoIterator<Item = std::ffi::OsString>) -> Outcome {
     match Cli::try_parse_from(words) {
         Ok(cli) => dispatch(cli.command, |_| Outcome::Failed),
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             Outcome::Failed
         }
     }
@@ -169,7 +195,7 @@ fn load_config(path: &std::path::Path) -> Option<crate::config::Config> {
         Err(crate::config::ConfigError::Invalid { path, problems }) => {
             print_problems(&problems);
             let errors = problems.iter().filter(|p| p.is_error()).count();
-            eprintln!("{}: {errors} error(s); nothing was run", path.display());
+            errln!("{}: {errors} error(s); nothing was run", path.display());
             None
         }
         Err(e) => {
@@ -187,7 +213,7 @@ fn load_mapping(config: &crate::config::Config) -> Option<crate::mapping::Mappin
         Err(problems) => {
             print_problems(&problems);
             let errors = problems.iter().filter(|p| p.is_error()).count();
-            eprintln!(
+            errln!(
                 "{}: {errors} error(s) in the mapping; nothing was run",
                 config.path.display()
             );
@@ -214,9 +240,21 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
+/// Writes `text` to stderr or stdout with every secret blanked; a closed pipe is ignored
+/// (the reader went away; the run's outcome is in its exit code, log and report).
+pub(crate) fn emit(to_stderr: bool, text: &str) {
+    use std::io::Write;
+    let text = crate::secrets::scrub(text);
+    let _ = if to_stderr {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().lock().write_all(text.as_bytes())
+    };
+}
+
 /// Prints problems to stderr with the source line and a caret (in colour on a terminal).
 fn print_problems(problems: &[Problem]) {
-    eprint!("{}", crate::diag::render(problems, color()));
+    err!("{}", crate::diag::render(problems, color()));
 }
 
 /// Prints an error that has no place in a file, with its causes.
@@ -231,5 +269,5 @@ pub fn print_error(error: &dyn std::error::Error) {
         }
         cause = c.source();
     }
-    eprintln!("{message}");
+    errln!("{message}");
 }

@@ -69,10 +69,10 @@ pub fn run(args: &PlanArgs) -> Outcome {
         }
     };
     if args.json {
-        println!("{}", plan_json(&outcome.plan, &outcome.verdict));
+        outln!("{}", plan_json(&outcome.plan, &outcome.verdict));
     } else {
-        print!("{}", plan_text(&outcome.plan, color(), args.show));
-        eprintln!("{}", plan_counts(&outcome.plan));
+        out!("{}", plan_text(&outcome.plan, color(), args.show));
+        errln!("{}", plan_counts(&outcome.plan));
         print_verdict(&outcome.verdict);
     }
     Outcome::of_exit_code(outcome.exit_code().into())

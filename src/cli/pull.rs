@@ -48,11 +48,11 @@ pub fn run(args: &PullArgs) -> Outcome {
     match runtime.block_on(pull(&config, &query, args.out.as_deref())) {
         Ok(()) => Outcome::Success,
         Err(PullError::Graph(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Outcome::Failed
         }
         Err(PullError::Io(what, e)) => {
-            eprintln!("error: {what}: {e}");
+            errln!("error: {what}: {e}");
             Outcome::Failed
         }
     }
@@ -158,7 +158,7 @@ async fn pull(config: &Config, query: &UserQuery, out: Option<&Path>) -> Result<
             .map_err(|e| PullError::Io(format!("cannot write {}", out.display()), e))?;
     }
     let stats = &client.stats;
-    eprintln!(
+    errln!(
         "pulled {} users in {} page(s) and {:.1} s ({} request(s), {} retried, {} throttled{}){}",
         pager.delivered,
         pager.pages(),

@@ -118,7 +118,7 @@ pub(super) fn run_once(
 fn print_report(report: &RunReport) {
     match &report.result {
         Ok(outcome) => {
-            print!("{}", summary(outcome));
+            out!("{}", summary(outcome));
             print_verdict(&outcome.verdict);
             print_failures(&outcome.failures);
         }
@@ -133,8 +133,8 @@ fn print_report(report: &RunReport) {
     }
 }
 
-/// Writes the `--report` and `--changes` files asked for (each made only then); false, with
-/// the problem printed, if one could not be written.
+/// Writes the `--report` and `--changes` files asked for (each made only then), scrubbed of
+/// secrets; false, with the problem printed, if one could not be written.
 fn write_outputs(
     args: &RunArgs,
     report: impl FnOnce() -> Json,
@@ -143,15 +143,15 @@ fn write_outputs(
     let mut written = true;
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report()).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("error: cannot write the report {}: {e}", path.display());
+        if let Err(e) = std::fs::write(path, crate::secrets::scrub(&text).into_owned() + "\n") {
+            errln!("error: cannot write the report {}: {e}", path.display());
             written = false;
         }
     }
     if let Some(path) = &args.changes
-        && let Err(e) = std::fs::write(path, csv())
+        && let Err(e) = std::fs::write(path, crate::secrets::scrub(&csv()).as_bytes())
     {
-        eprintln!("error: cannot write the changes {}: {e}", path.display());
+        errln!("error: cannot write the changes {}: {e}", path.display());
         written = false;
     }
     written
@@ -199,13 +199,15 @@ async fn sync_and_record(
 /// The first failures, and how many more the report holds.
 fn print_failures(failures: &[Failure]) {
     for failure in failures.iter().take(20) {
-        eprintln!(
+        errln!(
             "failed: {} {}: {}",
-            failure.action, failure.user, failure.error
+            failure.action,
+            failure.user,
+            failure.error
         );
     }
     if failures.len() > 20 {
-        eprintln!("… and {} more failures (see --report)", failures.len() - 20);
+        errln!("… and {} more failures (see --report)", failures.len() - 20);
     }
 }
 

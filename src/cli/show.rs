@@ -13,8 +13,8 @@ use crate::targets::FieldChange;
 pub(super) fn print_verdict(verdict: &Verdict) {
     match verdict {
         Verdict::Proceed => {}
-        Verdict::HoldDeactivations(m) => eprintln!("warning: {m}"),
-        Verdict::Refuse(m) => eprintln!("error: {m}"),
+        Verdict::HoldDeactivations(m) => errln!("warning: {m}"),
+        Verdict::Refuse(m) => errln!("error: {m}"),
     }
 }
 

@@ -54,9 +54,9 @@ pub fn run(args: &StatusArgs) -> Outcome {
             "owned": owned,
             "runs": runs,
         });
-        println!("{status:#}");
+        outln!("{status:#}");
     } else {
-        print!("{}", table(path, &runs, owned, busy));
+        out!("{}", table(path, &runs, owned, busy));
     }
     // The run going now has no code yet; a killed one counts as failed.
     let skip = usize::from(busy && runs.first().is_some_and(|r| r.finished.is_none()));

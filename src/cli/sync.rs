@@ -39,7 +39,7 @@ pub(super) fn source_disabled(config: &Config) -> bool {
     if config.source.enabled {
         return false;
     }
-    eprintln!("the source is disabled (`enable = false` in [source]); nothing was read or written");
+    errln!("the source is disabled (`enable = false` in [source]); nothing was read or written");
     tracing::info!("skipped: the source is disabled");
     true
 }

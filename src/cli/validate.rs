@@ -21,13 +21,13 @@ pub fn run(path: &Path) -> Outcome {
                 && let Err(problems) = rest::load_description(api, rest::Needs::Writes)
             {
                 print_problems(&problems);
-                eprintln!(
+                errln!(
                     "{}: the target's API description has problems; nothing was run",
                     path.display()
                 );
                 return Outcome::Failed;
             }
-            println!("{}", summary(&config, &mapping));
+            outln!("{}", summary(&config, &mapping));
             Outcome::Success
         }
         None => Outcome::Failed,

@@ -13,7 +13,7 @@ use super::document::{Document, Entry, Value};
 use super::secret::Secret;
 use super::sections::{SECRET_KEYS, SECTIONS};
 use crate::diag::{Problem, SourceText, nearest};
-use crate::http::redact::looks_like_jwt;
+use crate::secrets::looks_like_jwt;
 
 /// Entries that hold a literal secret, including misspelt secret keys (`secrte = …`).
 fn literal_secrets(doc: &Document) -> impl Iterator<Item = &Entry> {

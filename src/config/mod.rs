@@ -134,6 +134,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let (built, mut found) = check::check(&document, dir, path);
+    if let Some(config) = &built {
+        crate::secrets::remember(config.secret_values());
+    }
     problems.append(&mut found);
     problems.extend(mask::literal_secret_warnings(path, &document));
     let problems = crate::diag::sorted(problems);

@@ -36,6 +36,28 @@ pub struct Config {
     pub legacy_mappings: Vec<LegacyMapping>,
 }
 
+impl Config {
+    /// The values of every secret the config holds that is available now, for
+    /// [`crate::secrets::remember`].
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut secrets: Vec<&Secret> = [&self.target.token, &self.notify.webhook]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Credential::Secret(secret) = &self.source.credential {
+            secrets.push(secret);
+        }
+        if let TargetAuth::Basic { password, .. } = &self.target.auth {
+            secrets.push(password);
+        }
+        secrets
+            .into_iter()
+            .filter_map(|s| s.expose().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// `[source]`: the Entra tenant, how to sign in to it, and how to read its users from Graph.
 #[derive(Debug)]
 pub struct SourceConfig {

@@ -302,6 +302,8 @@ impl TokenSource {
         if response.access_token.is_empty() {
             return Err(malformed("the token response holds an empty access_token"));
         }
+        // From here on no sink writes the token, whatever echoes it.
+        crate::secrets::remember([response.access_token.clone()]);
         let lifetime = Duration::from_secs(seconds);
         tracing::info!(
             tenant = %self.tenant,

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::http::mask_tokens;
+use crate::secrets::mask_tokens;
 
 /// Why userload could not read users from Graph.
 #[derive(Debug, thiserror::Error)]

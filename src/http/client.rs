@@ -47,7 +47,7 @@ pub enum BodyError {
     #[error("the answer is longer than {} MiB", .0 >> 20)]
     TooLong(usize),
     /// The connection broke while the answer arrived.
-    #[error("{}", super::redact::describe(.0))]
+    #[error("{}", describe(.0))]
     Broken(reqwest::Error),
 }
 
@@ -73,6 +73,27 @@ pub async fn read_body(
 /// page of a thousand users is read into one allocation rather than grown chunk by chunk.
 fn answer_buffer(length: Option<u64>, most: usize) -> Vec<u8> {
     Vec::with_capacity(length.map_or(0, |n| usize::try_from(n).unwrap_or(most).min(most)))
+}
+
+/// A transport failure in words, without the URL (which reqwest includes and which may
+/// carry query text).
+pub fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the connection broke while reading the answer"
+    } else if error.is_request() {
+        "the request failed"
+    } else {
+        "network error"
+    };
+    let mut root: &dyn std::error::Error = error;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    format!("{kind} ({root})")
 }
 
 #[cfg(test)]

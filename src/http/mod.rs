@@ -5,16 +5,14 @@
 //! within a size limit, the retry policy with the one loop that applies it, and keeping
 //! credentials out of messages, and giving up on a server that stopped answering. What a server's answers mean stays with its caller.
 //!
-//! This is the bottom layer of the crate: it imports nothing else of userload.
+//! It imports nothing else of userload but [`crate::secrets`].
 
 pub mod breaker;
 pub mod client;
-pub mod redact;
 pub mod retry;
 
 pub use breaker::{Admit, Breaker};
-pub use client::{BodyError, ClientError, client, header, read_body};
-pub use redact::{Redactor, describe, mask_tokens};
+pub use client::{BodyError, ClientError, client, describe, header, read_body};
 pub use retry::{
     Exchange, RetryOn, RetryPolicy, Step, Transient, parse_retry_after, retry_after, run,
 };

@@ -93,7 +93,7 @@ impl State {
                     counts.unchanged,
                     counts.skipped,
                     counts.failed,
-                    end.message
+                    end.message.as_deref().map(crate::secrets::scrub)
                 ],
             )
             .map(|_| ())

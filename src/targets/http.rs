@@ -25,9 +25,9 @@ use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
 use crate::http::{
-    self as shared, Admit, BodyError, Breaker, Exchange, Redactor, RetryOn, RetryPolicy, Step,
-    Transient,
+    self as shared, Admit, BodyError, Breaker, Exchange, RetryOn, RetryPolicy, Step, Transient,
 };
+use crate::secrets::Redactor;
 
 /// The largest answer read; anything longer is refused rather than held in memory.
 const MAX_ANSWER_BYTES: usize = 64 << 20;

@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["filter"],
     &["http", "diag", "log"],
+    &["secrets"],
 ];
 
 /// The files that make up the binary rather than the library; they may use anything.
@@ -214,6 +215,31 @@ fn every_top_level_module_of_the_library_has_a_layer() {
     assert!(!declared.is_empty());
     let missing: Vec<_> = declared.iter().filter(|m| layer_of(m).is_none()).collect();
     assert!(missing.is_empty(), "modules without a layer: {missing:?}");
+}
+
+/// Every line the library writes for the admin goes through the one place that scrubs
+/// secrets (`cli::emit`, behind `outln!`, `errln!`, `out!`, `err!`): nothing prints past it.
+#[test]
+fn the_library_prints_only_through_the_scrubbing_macros() {
+    let src = repo().join("src");
+    let mut wrong = Vec::new();
+    for file in sources(&src) {
+        let name = file.file_name().unwrap().to_string_lossy();
+        if BINARY.contains(&name.as_ref()) {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&file).unwrap());
+        for printing in ["println!", "eprintln!", "print!", "eprint!", "dbg!"] {
+            // A name ending in one of these (`outln!` does not) is another macro.
+            let found = code
+                .match_indices(printing)
+                .any(|(at, _)| !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+            if found {
+                wrong.push(format!("{}: {printing}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "printing past the scrubbing: {wrong:?}");
 }
 
 #[test]

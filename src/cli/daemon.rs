@@ -155,6 +155,8 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         report: args.report.clone(),
         changes: args.changes.clone(),
         allow_deactivations: args.allow_deactivations,
+        // Unattended runs keep the bound; one `run --allow-growth` lifts it when needed.
+        allow_growth: false,
     };
     let mut schedule = Schedule {
         start: tokio::time::Instant::now(),

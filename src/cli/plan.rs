@@ -24,6 +24,10 @@ pub struct PlanArgs {
     /// Show at most N users of each kind of change (the counts stay complete).
     #[arg(long, value_name = "N")]
     pub(super) show: Option<usize>,
+    /// Lift, for this plan, the bound on how far the Entra and target listings may grow
+    /// past the last complete run (three times as many users, and at least 1,000 more).
+    #[arg(long)]
+    pub(super) allow_growth: bool,
 }
 
 /// `userload plan`: reads both sides and the state, writes nothing anywhere.
@@ -41,8 +45,16 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let Ok(setup) = setup(&config) else {
         return Outcome::Failed;
     };
-    let owned = match State::peek_owned(&config.sync.state) {
-        Ok(owned) => owned,
+    let peeked = State::peek_owned(&config.sync.state).and_then(|owned| {
+        let last_read = if args.allow_growth {
+            None
+        } else {
+            State::peek_last_read(&config.sync.state)?
+        };
+        Ok((owned, last_read))
+    });
+    let (owned, last_read) = match peeked {
+        Ok(peeked) => peeked,
         Err(e) => {
             print_error(&e);
             return Outcome::Failed;
@@ -51,6 +63,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
     let options = SyncOptions {
         allow_deactivations: args.allow_deactivations,
         sync_time: state::now(),
+        last_read,
     };
     let result = runtime.block_on(engine::sync(
         &config,

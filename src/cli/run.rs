@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// Allow up to N deactivations in this run, above `max_deactivations`.
     #[arg(long, value_name = "N")]
     pub(super) allow_deactivations: Option<usize>,
+    /// Lift, for this run, the bound on how far the Entra and target listings may grow
+    /// past the last complete run (three times as many users, and at least 1,000 more).
+    #[arg(long)]
+    pub(super) allow_growth: bool,
 }
 
 /// `userload run`: applies the plan and remembers what it did.
@@ -168,16 +172,22 @@ async fn sync_and_record(
     started: String,
     clock: Instant,
 ) -> RunReport {
-    let begun = state
-        .owned()
-        .and_then(|owned| Ok((owned, state.start_run("run")?)));
-    let (owned, run) = match begun {
+    let begun = state.owned().and_then(|owned| {
+        let last_read = if args.allow_growth {
+            None
+        } else {
+            state.last_read()?
+        };
+        Ok((owned, last_read, state.start_run("run")?))
+    });
+    let (owned, last_read, run) = match begun {
         Ok(begun) => begun,
         Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
     };
     let options = SyncOptions {
         allow_deactivations: args.allow_deactivations,
         sync_time: state::now(),
+        last_read,
     };
     let result = engine::sync(
         config,

@@ -84,6 +84,7 @@ fn run_json(run: &RunRecord, busy: bool) -> serde_json::Value {
         "status": status_of(run, busy),
         "exit_code": run.exit_code,
         "counts": c,
+        "read": run.read,
         "message": run.message,
     })
 }

@@ -10,4 +10,4 @@ pub mod users_file;
 
 pub use client::GraphClient;
 pub use error::GraphError;
-pub use users::{Managers, Selection, UserPager, UserQuery};
+pub use users::{Managers, ReadLimit, Selection, UserPager, UserQuery};

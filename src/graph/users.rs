@@ -348,6 +348,7 @@ impl UserPager {
                 links: HashSet::new(),
                 stale_pages: 0,
                 count: None,
+                limit: None,
             }),
             fetched: None,
             task: None,
@@ -357,6 +358,14 @@ impl UserPager {
             duplicates: 0,
             count: None,
         }
+    }
+
+    /// The pager with a bound on the users it may bring (before the first page).
+    pub fn limited(mut self, limit: Option<ReadLimit>) -> Self {
+        if let Some(chain) = &mut self.chain {
+            chain.limit = limit;
+        }
+        self
     }
 
     /// Pages fetched so far.
@@ -472,6 +481,8 @@ struct Chain {
     links: HashSet<String>,
     /// Pages in a row that brought no user not read before.
     stale_pages: u32,
+    /// How many users the read may bring.
+    limit: Option<ReadLimit>,
 }
 
 /// Pages in a row without a new user after which the paging is taken to loop. Graph may
@@ -580,7 +591,60 @@ impl Chain {
             });
         }
         self.delivered += users.len() as u64;
+        if let Some(limit) = self.limit
+            && let Some(detail) = limit.exceeded(self.delivered, self.count)
+        {
+            return Err(GraphError::Malformed { what, detail });
+        }
         Ok(Some(users))
+    }
+}
+
+/// How many users a read may bring before it is taken to be running away: a service
+/// handing out fresh ids page after page would otherwise be read (and its users created)
+/// without end. Set from the last complete run ([`ReadLimit::after`]); Graph's own count,
+/// when the query asked for it, is a second bound that must be passed too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimit {
+    /// Users the last complete run read.
+    pub last: u64,
+}
+
+impl ReadLimit {
+    /// The bound after a complete run that read `last` users: three times as many, and at
+    /// least a thousand more (a small tenant may well double in a week).
+    pub fn after(last: u64) -> ReadLimit {
+        ReadLimit { last }
+    }
+
+    /// The most users allowed.
+    pub fn most(&self) -> u64 {
+        (self.last.saturating_mul(3)).max(self.last.saturating_add(1000))
+    }
+
+    /// Why `delivered` users are too many, or `None`; `count` is Graph's `@odata.count`,
+    /// which is eventually consistent, so a tenth more is allowed above it.
+    pub fn exceeded(&self, delivered: u64, count: Option<u64>) -> Option<String> {
+        let most = self.most();
+        if delivered <= most {
+            return None;
+        }
+        let mut detail = format!(
+            "{delivered} users read, more than the {most} allowed after the {} users of the \
+             last complete run",
+            self.last
+        );
+        if let Some(count) = count {
+            if delivered <= count.saturating_add(count / 10).saturating_add(1000) {
+                return None;
+            }
+            detail.push_str(&format!(" and more than Graph's own count of {count}"));
+        }
+        detail.push_str(
+            ": the paging is taken to run away; if the tenant (or the filter) really grew \
+             so, run once with --allow-growth",
+        );
+        Some(detail)
     }
 }
 
@@ -594,6 +658,24 @@ mod tests {
             "[".repeat(depth - 1),
             "]".repeat(depth - 1)
         )
+    }
+
+    #[test]
+    fn a_read_may_triple_and_always_grow_by_a_thousand_and_graphs_count_is_a_second_bound() {
+        let small = ReadLimit::after(10);
+        assert_eq!(small.most(), 1010);
+        assert!(small.exceeded(1010, None).is_none());
+        assert!(small.exceeded(1011, None).is_some());
+        let large = ReadLimit::after(100_000);
+        assert_eq!(large.most(), 300_000);
+        // Past three times the last run, but within what Graph counted (and its slack).
+        assert!(large.exceeded(310_000, Some(300_000)).is_none());
+        let past_both = large.exceeded(400_000, Some(300_000)).unwrap();
+        assert!(
+            past_both.contains("Graph's own count of 300000"),
+            "{past_both}"
+        );
+        assert!(past_both.contains("--allow-growth"), "{past_both}");
     }
 
     #[test]

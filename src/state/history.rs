@@ -45,6 +45,17 @@ pub struct RunRecord {
     pub counts: RunCounts,
     /// Why it failed or was limited.
     pub message: Option<String>,
+    /// The users it read in Entra and listed in the target, when it read both completely.
+    pub read: Option<SidesRead>,
+}
+
+/// How many users a run read on each side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SidesRead {
+    /// Entra users in scope.
+    pub entra: u64,
+    /// Target users listed, when the target was listed whole (not looked up user by user).
+    pub target: Option<u64>,
 }
 
 /// How a run ended, as the history keeps it.
@@ -58,6 +69,8 @@ pub struct RunEnd<'a> {
     pub counts: RunCounts,
     /// Why it failed or was limited.
     pub message: Option<String>,
+    /// The users it read on each side, when it read both completely.
+    pub read: Option<SidesRead>,
 }
 
 impl State {
@@ -79,7 +92,8 @@ impl State {
             .execute(
                 "UPDATE runs SET finished = ?2, status = ?3, exit_code = ?4, created = ?5,
                      updated = ?6, deactivated = ?7, reactivated = ?8, unchanged = ?9,
-                     skipped = ?10, failed = ?11, message = ?12
+                     skipped = ?10, failed = ?11, message = ?12, entra_users = ?13,
+                     target_users = ?14
                  WHERE id = ?1",
                 params![
                     id,
@@ -93,11 +107,30 @@ impl State {
                     counts.unchanged,
                     counts.skipped,
                     counts.failed,
-                    end.message.as_deref().map(crate::secrets::scrub)
+                    end.message.as_deref().map(crate::secrets::scrub),
+                    end.read.map(|r| r.entra as i64),
+                    end.read.and_then(|r| r.target).map(|t| t as i64),
                 ],
             )
             .map(|_| ())
             .map_err(self.sql())
+    }
+
+    /// What the latest run that read both sides completely read, for bounding this run's
+    /// listings; `None` before any such run.
+    pub fn last_read(&self) -> Result<Option<SidesRead>, StateError> {
+        last_read(&self.db).map_err(self.sql())
+    }
+
+    /// [`State::last_read`] without taking the lock, for `plan`; `None` for a missing file.
+    pub fn peek_last_read(path: &Path) -> Result<Option<SidesRead>, StateError> {
+        let Some(db) = open_read_only(path)? else {
+            return Ok(None);
+        };
+        last_read(&db).map_err(|source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// The latest runs, newest first.
@@ -128,11 +161,31 @@ impl State {
     }
 }
 
+/// What the latest run that read both sides completely read.
+fn last_read(db: &Connection) -> rusqlite::Result<Option<SidesRead>> {
+    let mut stmt = db.prepare(
+        "SELECT entra_users, target_users FROM runs
+         WHERE entra_users IS NOT NULL ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query_map([], |r| Ok(read_sides(r.get(0)?, r.get(1)?)))?;
+    Ok(rows.next().transpose()?.flatten())
+}
+
+/// The sides read, from the history's two columns.
+fn read_sides(entra: Option<i64>, target: Option<i64>) -> Option<SidesRead> {
+    let count = |n: i64| n.max(0) as u64;
+    entra.map(|entra| SidesRead {
+        entra: count(entra),
+        target: target.map(count),
+    })
+}
+
 /// The latest `limit` runs, newest first.
 fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> {
     let mut stmt = db.prepare(
         "SELECT id, started, finished, mode, status, exit_code, created, updated,
-                deactivated, reactivated, unchanged, skipped, failed, message
+                deactivated, reactivated, unchanged, skipped, failed, message,
+                entra_users, target_users
          FROM runs ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
@@ -153,6 +206,7 @@ fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> 
                 failed: r.get(12)?,
             },
             message: r.get(13)?,
+            read: read_sides(r.get(14)?, r.get(15)?),
         })
     })?;
     rows.collect()

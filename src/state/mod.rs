@@ -19,10 +19,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod history;
 mod lock;
 
-pub use history::{RunCounts, RunEnd, RunRecord};
+pub use history::{RunCounts, RunEnd, RunRecord, SidesRead};
 
 /// The schema this build writes; older files are migrated up to it.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Each migration takes the schema from the version before it to its own number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -59,6 +59,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
     // No query looks users up by key, and keeping that index up to date made each commit of
     // completed writes three times as slow.
     (2, "DROP INDEX IF EXISTS owned_by_key;"),
+    // How many users each run read on each side, when it read both completely: the next
+    // run's bound on a listing that runs away.
+    (
+        3,
+        "ALTER TABLE runs ADD COLUMN entra_users INTEGER;
+    ALTER TABLE runs ADD COLUMN target_users INTEGER;",
+    ),
 ];
 
 /// Why the state file cannot be used.
@@ -418,6 +425,10 @@ mod tests {
                 exit_code: 0,
                 counts,
                 message: None,
+                read: Some(SidesRead {
+                    entra: 2,
+                    target: Some(1),
+                }),
             };
             state.finish_run(run, &end).unwrap();
             state
@@ -505,7 +516,12 @@ mod tests {
         let v: i64 = db
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, SCHEMA_VERSION);
+        // The history learnt how many users each run read; older runs have no figure.
+        let runs: i64 = db
+            .query_row("SELECT count(entra_users) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 0);
         let indexes: i64 = db
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'owned_by_key'",

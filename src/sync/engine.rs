@@ -23,14 +23,14 @@ use super::apply::{Writer, apply};
 pub use super::error::SyncError;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Listed, Plan, PlanOptions, UpdateKind};
-pub use super::read::{Alongside, Read, read_source};
+pub use super::read::{Alongside, Expected, Read, read_source};
 use super::read::{list_target, look_up};
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
 use crate::config::Config;
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError, ReadLimit};
 use crate::mapping::Mapping;
-use crate::state::{OwnedUsers, State};
+use crate::state::{OwnedUsers, SidesRead, State};
 use crate::targets::{Target, TargetError};
 
 /// What the caller asks of a sync.
@@ -40,6 +40,9 @@ pub struct SyncOptions {
     pub allow_deactivations: Option<usize>,
     /// The run's start time (RFC 3339), the mapping's `connectorSyncTime`.
     pub sync_time: String,
+    /// What the last complete run read, which bounds this run's listings (see
+    /// [`crate::graph::ReadLimit`]); `None` before any, or with `--allow-growth`.
+    pub last_read: Option<SidesRead>,
 }
 
 /// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
@@ -65,7 +68,17 @@ pub async fn sync(
         writer: Writer::new(config, mapping, target, stop),
         // About as many users as last time: room for them from the start, rather than lists
         // that double (and are briefly held twice) as they grow.
-        expected: owned.len() + owned.len() / 16,
+        expected: Expected {
+            users: owned.len() + owned.len() / 16,
+            limit: options.last_read.map(|r| ReadLimit::after(r.entra)),
+        },
+        target_expected: Expected {
+            users: owned.len() + owned.len() / 16,
+            limit: options
+                .last_read
+                .and_then(|r| r.target)
+                .map(ReadLimit::after),
+        },
     };
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
     let (read, listed, read_end) = if config.target.list {
@@ -110,8 +123,10 @@ struct Run<'a> {
     client: Arc<GraphClient>,
     plan_options: PlanOptions,
     writer: Writer<'a>,
-    /// How many users each side probably holds.
-    expected: usize,
+    /// How many Entra users there probably are, and the most there may be.
+    expected: Expected,
+    /// The same of the target's users.
+    target_expected: Expected,
 }
 
 /// The users read from Entra, the target users to plan against, and when reading ended.
@@ -121,6 +136,10 @@ impl Run<'_> {
     /// Reads Entra while the target is listed. A run that writes user by user starts the
     /// creates it is certain of while Entra is still being read; a failed read stops them
     /// (those under way finish). The creates sent while reading are in `outcome`'s plan.
+    ///
+    /// Only a read without a bound (no complete run before: a first load) creates while
+    /// reading. After one, creates wait for the read to end within its bound, so a listing
+    /// that runs away creates nobody it invented; a nightly run has few creates anyway.
     async fn read_alongside(
         &self,
         state: Option<&mut State>,
@@ -128,7 +147,7 @@ impl Run<'_> {
     ) -> Result<Sides, SyncError> {
         let listing = std::sync::OnceLock::new();
         let (writers, creates) = match (&state, self.target.batch_size()) {
-            (Some(_), None) => {
+            (Some(_), None) if self.expected.limit.is_none() => {
                 let (writers, creates) = tokio::sync::mpsc::unbounded_channel();
                 (Some((&self.plan_options, writers)), Some(creates))
             }
@@ -151,7 +170,7 @@ impl Run<'_> {
             async {
                 // A failed or stopped read makes the listing moot: it ends with the read.
                 let listed = tokio::select! {
-                    listed = list_target(self.mapping, self.target.as_ref(), self.expected) => listed?,
+                    listed = list_target(self.mapping, self.target.as_ref(), self.target_expected) => listed?,
                     () = read_failed.wait() => return Ok(Instant::now()),
                 };
                 let _ = listing.set(listed);
@@ -213,6 +232,7 @@ impl Run<'_> {
     fn decide(&self, read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
         outcome.source_users = read.total();
         outcome.target_users = listed.len();
+        outcome.listed_whole = self.config.target.list;
         tracing::info!(
             entra_users = outcome.source_users,
             target_users = outcome.target_users,

@@ -35,8 +35,10 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// Users read from Graph.
     pub source_users: usize,
-    /// Target users listed.
+    /// Target users listed (or, for a target that is not listed, found by key).
     pub target_users: usize,
+    /// Whether the target was listed whole.
+    pub listed_whole: bool,
     /// Target users owned before the run.
     pub owned: usize,
     /// What was written (all zero for a plan).
@@ -70,6 +72,7 @@ impl Outcome {
             verdict: Verdict::Proceed,
             source_users: 0,
             target_users: 0,
+            listed_whole: false,
             owned,
             counts: RunCounts::default(),
             failures: Vec::new(),

@@ -14,20 +14,30 @@ use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser}
 use super::stop::StopSignal;
 use crate::config::Config;
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
+use crate::graph::{GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::OwnedUsers;
 use crate::targets::{Target, TargetError, TargetUser};
 
+/// How many users a side probably holds, and how many it may hold before its listing is
+/// taken to run away.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expected {
+    /// About as many as the last run saw: room for them from the start.
+    pub users: usize,
+    /// The bound, from the last complete run; none before one, or with `--allow-growth`.
+    pub limit: Option<ReadLimit>,
+}
+
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
-/// probably are. With `alongside`, what the other side tells lightens the plan as the read
+/// probably are, and the most there may be. With `alongside`, what the other side tells lightens the plan as the read
 /// goes on (see [`Alongside`]). `stop` ends the read at once, with [`GraphError::Stopped`].
 pub async fn read_source(
     config: &Config,
     mapping: &Mapping,
     sync_time: &str,
     client: &Arc<GraphClient>,
-    expected: usize,
+    expected: Expected,
     alongside: Option<Alongside<'_>>,
     stop: &StopSignal,
 ) -> Result<Read, GraphError> {
@@ -37,9 +47,9 @@ pub async fn read_source(
         settings: &config.settings,
         sync_time,
     };
-    let mut pager = UserPager::new(Arc::clone(client), &query);
+    let mut pager = UserPager::new(Arc::clone(client), &query).limited(expected.limit);
     let mut read = Read {
-        users: Vec::with_capacity(expected),
+        users: Vec::with_capacity(expected.users),
         ..Read::default()
     };
     let mut sorter = alongside.map(|alongside| Sorter {
@@ -197,16 +207,38 @@ impl Sorter<'_> {
     }
 }
 
-/// Every target user, kept flat as its page arrives.
+/// Every target user, kept flat as its page arrives; a listing past `expected.limit` is
+/// taken to run away and fails.
 pub(super) async fn list_target(
     mapping: &Mapping,
     target: &dyn Target,
-    expected: usize,
+    expected: Expected,
 ) -> Result<Vec<Listed>, TargetError> {
-    let mut listed = Vec::with_capacity(expected);
-    target
-        .list_each(&mut |user| listed.push(Listed::of(mapping, user)))
-        .await?;
+    let mut listed = Vec::with_capacity(expected.users);
+    let most = expected.limit.map(|limit| limit.most());
+    let too_many = StopSignal::default();
+    let mut keep = |user| {
+        listed.push(Listed::of(mapping, user));
+        if most.is_some_and(|most| listed.len() as u64 > most) {
+            too_many.stop();
+        }
+    };
+    let listing = target.list_each(&mut keep);
+    // A listing that ends on the page that passed the bound is judged the same.
+    let done = tokio::select! {
+        done = listing => done,
+        () = too_many.wait() => Ok(()),
+    };
+    if let Some(limit) = expected.limit.filter(|_| too_many.stopped()) {
+        return Err(TargetError::Malformed(format!(
+            "the user list went on past {} users, the most allowed after the {} users of the \
+             last complete run: the paging is taken to run away; if the target really grew \
+             so, run once with --allow-growth",
+            limit.most(),
+            limit.last
+        )));
+    }
+    done?;
     Ok(listed)
 }
 

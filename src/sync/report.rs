@@ -12,7 +12,7 @@ use super::error::SyncError;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
 use super::plan::UpdateKind;
-use crate::state::RunEnd;
+use crate::state::{RunEnd, SidesRead};
 use crate::targets::TargetError;
 
 /// Why a run could not run.
@@ -102,6 +102,17 @@ impl RunReport {
             exit_code: self.exit_code(),
             counts: self.made().map(|o| o.counts.clone()).unwrap_or_default(),
             message: self.message(),
+            // A refused run's read is what the guard refused (say, an empty tenant): it is
+            // no measure for the next run.
+            read: self
+                .result
+                .as_ref()
+                .ok()
+                .filter(|o| o.status() != RunStatus::Refused)
+                .map(|o| SidesRead {
+                    entra: o.source_users as u64,
+                    target: o.listed_whole.then_some(o.target_users as u64),
+                }),
         }
     }
 

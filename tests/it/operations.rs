@@ -614,6 +614,73 @@ fn a_graph_paging_in_a_loop_fails_the_run_and_deactivates_nobody() {
     assert_eq!(active(), before, "nobody was deactivated");
 }
 
+#[test]
+fn an_entra_listing_far_past_the_last_run_fails_and_creates_nobody_until_allowed() {
+    let w = World::new(100, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    let in_target = || w.scim.with(|s| s.len());
+    let before = in_target();
+    // 1,200 more users: past 100 + 1,000, the least bound after a run of 100.
+    w.graph.with(|s| {
+        for i in 0..1200 {
+            s.tenant.add(sim::tenant::new_hire(77, i));
+        }
+    });
+    let (code, _, stderr) = w.run_reported();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("more than the 1100 allowed after the 100 users"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow-growth"), "{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["status"], "failed", "{report:#}");
+    // The users read beyond the last run's 100 waited for the read to end: none was made.
+    assert_eq!(in_target(), before, "nobody was created or removed");
+    assert_eq!(
+        w.scim.with(|s| s.writes()),
+        before,
+        "no write but the first run's"
+    );
+    // The admin confirms the growth once; the run after is bounded by this one.
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--allow-growth"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(in_target() > before + 1100, "{}", in_target());
+    let runs = w.status()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs[0]["read"]["entra"], 1300, "{runs:#?}");
+    assert_eq!(runs[1]["read"], Value::Null, "a failed read is no measure");
+}
+
+#[test]
+fn a_target_listing_far_past_the_last_run_fails_before_any_write() {
+    let w = World::new(50, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
+    assert_eq!(code, 0, "{stderr}");
+    w.scim.with(|s| {
+        for i in 0..1100 {
+            let user = serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("imported{i}@example.com"),
+                "active": true,
+            });
+            s.insert(user).unwrap();
+        }
+    });
+    let writes = w.scim.with(|s| s.writes());
+    let (code, _, stderr) = w.userload(&["plan", "--config", "userload.ini"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the user list went on past 1000 users"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = w.run_reported();
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(w.scim.with(|s| s.writes()), writes, "nothing was written");
+    let (code, _, stderr) = w.userload(&["plan", "--config", "userload.ini", "--allow-growth"]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_during_a_slow_read_stops_it_and_the_run_ends_stopped() {

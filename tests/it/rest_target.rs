@@ -1346,6 +1346,7 @@ fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
         let options = SyncOptions {
             allow_deactivations: None,
             sync_time: SYNC_TIME.into(),
+            last_read: None,
         };
         let outcome = engine::sync(
             config,

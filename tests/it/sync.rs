@@ -171,6 +171,7 @@ impl Setup {
             let options = SyncOptions {
                 allow_deactivations: allow,
                 sync_time: "2024-05-01T06:00:00Z".into(),
+                last_read: None,
             };
             if apply {
                 let mut state = State::open(&self.config.sync.state, "memory").unwrap();
@@ -295,7 +296,7 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
             &s.mapping,
             "2024-05-01T06:00:00Z",
             &client,
-            0,
+            engine::Expected::default(),
             Some(unwritten),
             &engine::StopSignal::default(),
         ))

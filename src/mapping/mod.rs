@@ -134,6 +134,8 @@ pub struct Field {
     required: bool,
     on: On,
     primary: bool,
+    /// What the value refers to, when it is not the value to write itself.
+    refers: Option<Refers>,
     /// For each Graph path of `value`, its top-level property's place in `Mapping::roots`.
     roots: Vec<Option<usize>>,
 }
@@ -153,6 +155,19 @@ impl Field {
     pub fn is_required(&self) -> bool {
         self.required
     }
+
+    /// What the value refers to (`refers`), when it is not the value to write itself.
+    pub fn refers(&self) -> Option<Refers> {
+        self.refers
+    }
+}
+
+/// What a field's mapped value stands for (`refers` in the mapping file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refers {
+    /// An Entra user's object id (the manager's), written as that user's id in the target:
+    /// the sync resolves it through the users it links or creates.
+    User,
 }
 
 /// Where a field's value comes from.
@@ -217,6 +232,15 @@ impl Mapping {
     /// The field of a given target path.
     pub fn field(&self, target: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.target == target)
+    }
+
+    /// The places of the fields that refer to a user ([`Refers::User`]).
+    pub fn user_refs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.refers == Some(Refers::User))
+            .map(|(i, _)| i)
     }
 
     /// The place of the field of a given target path in [`Mapping::fields`].

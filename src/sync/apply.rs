@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::SyncError;
+use super::order::Rounds;
 use super::outcome::{Failure, Outcome};
 use super::plan::{Create, Update, UpdateKind};
 use super::safety::Verdict;
@@ -61,12 +62,37 @@ pub(super) async fn apply(
     let (deactivations, others): (Vec<Update>, Vec<Update>) = std::mem::take(&mut plan.updates)
         .into_iter()
         .partition(|u| u.kind == UpdateKind::Deactivate);
-    let mut first: Vec<Action> = std::mem::replace(&mut plan.creates, early)
-        .into_iter()
-        .map(Action::Create)
-        .collect();
-    first.extend(others.into_iter().map(Action::Update));
+    let creates = std::mem::replace(&mut plan.creates, early);
+    let (first, mut rounds) = Rounds::new(
+        writer.mapping,
+        creates,
+        others,
+        &outcome.created_ids,
+        &mut outcome.plan.unresolved,
+    );
     writer.write(first, state, outcome).await?;
+    // References to users created in this run: the creates that name them, round by round,
+    // then the updates that set them.
+    while let Some(round) = rounds.next_creates(
+        writer.mapping,
+        &outcome.created_ids,
+        &mut outcome.plan.unresolved,
+    ) {
+        if writer.stop.stopped() {
+            break;
+        }
+        writer.write(round, state, outcome).await?;
+    }
+    let (last, second_pass, remember) = rounds.last(
+        writer.mapping,
+        &outcome.created_ids,
+        &mut outcome.plan.unresolved,
+    );
+    state.record(&remember)?;
+    if !writer.stop.stopped() {
+        outcome.second_pass = second_pass;
+        writer.write(last, state, outcome).await?;
+    }
     if matches!(outcome.verdict, Verdict::Proceed) && !writer.stop.stopped() {
         let deactivations = deactivations.into_iter().map(Action::Update).collect();
         writer.write(deactivations, state, outcome).await?;

@@ -240,12 +240,13 @@ impl Run<'_> {
             seconds = outcome.read_time.as_secs_f64(),
             "read Entra and the target"
         );
-        let mut plan = plan::plan(
+        let mut plan = plan::plan_after(
             self.mapping,
             read.users,
             listed,
             self.owned,
             self.plan_options.clone(),
+            &outcome.plan.creates,
         );
         plan.skipped.extend(read.skipped);
         outcome.verdict = safety::judge(

@@ -9,6 +9,7 @@
 mod apply;
 pub mod engine;
 mod error;
+mod order;
 pub mod outcome;
 pub mod plan;
 mod read;

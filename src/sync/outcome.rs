@@ -2,6 +2,7 @@
 //! guards decided, the counts, the failures, the requests and the timings. The run report
 //! ([`super::report`]) and the tests read it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -61,6 +62,12 @@ pub struct Outcome {
     pub read_time: Duration,
     /// From the first write to the last (creates made while reading overlap the read).
     pub write_time: Duration,
+    /// The target ids of the users created in this run, by Entra id, kept only when the
+    /// mapping has fields that refer to users (to fill those references in).
+    pub created_ids: HashMap<String, String>,
+    /// Writes made after the creates only to set a reference the creates could not (a
+    /// cycle of managers).
+    pub second_pass: usize,
 }
 
 impl Outcome {
@@ -84,6 +91,8 @@ impl Outcome {
             target_writes: 0,
             read_time: Duration::ZERO,
             write_time: Duration::ZERO,
+            created_ids: HashMap::new(),
+            second_pass: 0,
         }
     }
 

@@ -36,6 +36,11 @@ impl Writer<'_> {
         match result {
             Ok(target_id) => {
                 tracing::debug!(user = action.label(), action = action.name(), "written");
+                if let (Action::Create(c), Some(id)) = (&action, &target_id)
+                    && self.mapping.user_refs().next().is_some()
+                {
+                    outcome.created_ids.insert(c.entra_id.clone(), id.clone());
+                }
                 let (owned, counter) = self.owned_after(&action, target_id, outcome);
                 *counter += 1;
                 if let Some(owned) = owned {
@@ -87,7 +92,11 @@ impl Writer<'_> {
                     entra_id: u.entra_id.clone(),
                     key: u.key.clone(),
                     target_id: Some(u.user.id.clone()),
-                    hash: Some(plan::record_hash(self.mapping, &u.record)),
+                    hash: Some(
+                        u.hash
+                            .clone()
+                            .unwrap_or_else(|| plan::record_hash(self.mapping, &u.record)),
+                    ),
                     active: u.kind != UpdateKind::Deactivate,
                 };
                 let counter = match u.kind {

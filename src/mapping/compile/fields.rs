@@ -42,6 +42,7 @@ impl Compiler<'_> {
             }
         };
         let value = self.value_source(spec);
+        let refers = self.refers(spec, value.as_ref());
         let convert = self.converters(spec);
         let on = match &spec.on {
             None => Some(On::Always),
@@ -80,6 +81,7 @@ impl Compiler<'_> {
             required: spec.required.as_ref().is_some_and(|r| r.value),
             on: on?,
             primary,
+            refers: refers.ok()?,
             roots: Vec::new(),
         })
     }

@@ -12,6 +12,7 @@
 mod cases;
 mod converters;
 mod fields;
+mod refers;
 mod settings;
 mod templates;
 mod top;

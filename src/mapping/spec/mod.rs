@@ -100,6 +100,9 @@ pub struct FieldSpec {
     pub on: Option<At<String>>,
     /// `primary = true`: marks the element of a multi-valued SCIM attribute as primary.
     pub primary: Option<At<bool>>,
+    /// `refers = "user"`: the value names an Entra user, written as that user's id in the
+    /// target.
+    pub refers: Option<At<String>>,
 }
 
 impl FieldSpec {
@@ -117,6 +120,7 @@ impl FieldSpec {
             required: None,
             on: None,
             primary: None,
+            refers: None,
         }
     }
 }

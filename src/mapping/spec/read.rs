@@ -18,6 +18,7 @@ const TOP_KEYS: &[&str] = &[
 /// The keys of a `[fields."…"]` table.
 const FIELD_KEYS: &[&str] = &[
     "source", "template", "value", "setting", "convert", "default", "required", "on", "primary",
+    "refers",
 ];
 const TEST_KEYS: &[&str] = &[
     "name",
@@ -211,6 +212,7 @@ impl Reader<'_> {
                     "required" => field.required = self.boolean(v),
                     "on" => field.on = self.string(v),
                     "primary" => field.primary = self.boolean(v),
+                    "refers" => field.refers = self.string(v),
                     other => {
                         let place = format!("field `{}`", key.get_ref());
                         self.unknown(k, other, FIELD_KEYS, &place);

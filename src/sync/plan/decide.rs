@@ -9,6 +9,7 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
 use super::matching::{Matches, TargetIndex, compared_key};
+use super::refs::{Deferred, Links, marked};
 use super::{Create, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind};
 use crate::config::Mode;
 use crate::mapping::{Active, Mapping, On, Packed, Record};
@@ -23,6 +24,8 @@ pub(super) struct Planner<'a> {
     index: &'a TargetIndex<'a>,
     /// The keys several Entra users map to, with those users.
     duplicates: &'a FastMap<String, String>,
+    /// The users the records refer to.
+    links: &'a Links,
     /// The mapping's active field, and its place among the fields.
     active: Option<(usize, &'a Active)>,
     /// The target users matched so far: each is matched to one Entra user at most.
@@ -50,6 +53,7 @@ impl<'a> Planner<'a> {
         options: &'a PlanOptions,
         index: &'a TargetIndex<'a>,
         duplicates: &'a FastMap<String, String>,
+        links: &'a Links,
         plan: Plan,
     ) -> Planner<'a> {
         let active = mapping.active_field().and_then(|a| {
@@ -62,6 +66,7 @@ impl<'a> Planner<'a> {
             options,
             index,
             duplicates,
+            links,
             active,
             claimed: FastSet::default(),
             plan,
@@ -156,23 +161,51 @@ impl<'a> Planner<'a> {
         } else if !c.enabled && !self.options.create_disabled {
             let reason = "disabled in Entra; not created (create_disabled = false)".into();
             self.skip(c.who.label, reason);
-        } else if let Some(values) = c.values {
+        } else if let Some(mut values) = c.values {
+            let (deferred, hash) = match self.links.is_empty() {
+                true => (Vec::new(), c.hash),
+                false => {
+                    let mut record = values.unpack();
+                    let (deferred, hash) = self.resolve(&mut record, &c.who.label, c.hash);
+                    values = record.pack();
+                    (deferred, hash)
+                }
+            };
             self.plan.creates.push(Create {
                 pending: c.known.is_some_and(|o| o.target_id.is_none()),
                 enabled: c.enabled,
-                hash: c.hash,
+                hash,
                 entra_id: c.who.entra_id,
                 key: c.key.into_owned(),
                 label: c.who.label,
                 values,
+                deferred,
             });
         } else {
             self.plan.skipped.push(dropped(c.who.label));
         }
     }
 
+    /// `record`'s references resolved in place; the deferred ones, and the hash to remember
+    /// (marked when a reference is left unresolved).
+    fn resolve(
+        &mut self,
+        record: &mut Record,
+        label: &str,
+        hash: String,
+    ) -> (Vec<Deferred>, String) {
+        let (deferred, unresolved) = self.links.resolve(self.mapping, record, label);
+        let hash = if unresolved.is_empty() {
+            hash
+        } else {
+            marked(&hash)
+        };
+        self.plan.unresolved.extend(unresolved);
+        (deferred, hash)
+    }
+
     /// A user matched to `user`: compared with it, and updated where it differs.
-    fn matched(&mut self, c: Candidate<'_, '_>, user: &'a Listed) {
+    fn matched(&mut self, mut c: Candidate<'_, '_>, user: &'a Listed) {
         if !self.claimed.insert(user.id.as_str()) {
             let reason = format!(
                 "target user {} is already matched to another Entra user",
@@ -184,7 +217,7 @@ impl<'a> Planner<'a> {
             o.hash.as_deref() == Some(c.hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
         });
         // Only the record of a user remembered as it is can have been dropped.
-        let full = match (remembered, c.values.as_ref().map(Packed::unpack)) {
+        let mut full = match (remembered, c.values.as_ref().map(Packed::unpack)) {
             (true, _) => None,
             (false, Some(full)) => Some(full),
             (false, None) => {
@@ -192,12 +225,21 @@ impl<'a> Planner<'a> {
                 return;
             }
         };
+        let mut deferred = Vec::new();
+        if let Some(full) = &mut full
+            && !self.links.is_empty()
+        {
+            let hash = std::mem::take(&mut c.hash);
+            (deferred, c.hash) = self.resolve(full, &c.who.label, hash);
+        }
         let mut changes = full
             .as_ref()
             .map(|full| differences(self.mapping, full, user, &self.options.folds_case))
             .unwrap_or_default();
+        // A reference to a user created in this run is written once that user is.
+        changes.retain(|change| !deferred.iter().any(|d| d.field == change.field));
         let kind = self.kind_of(&mut changes, c.enabled);
-        if changes.is_empty() {
+        if changes.is_empty() && deferred.is_empty() {
             self.unchanged(c, user, remembered);
         } else if self.options.mode == Mode::CreateOnly {
             let reason = "changed in Entra, but the run is create_only".into();
@@ -211,6 +253,8 @@ impl<'a> Planner<'a> {
                 changes,
                 record,
                 kind,
+                hash: (!self.links.is_empty()).then_some(c.hash),
+                deferred,
             });
         }
     }
@@ -313,6 +357,8 @@ impl<'a> Planner<'a> {
             }],
             record,
             kind: UpdateKind::Deactivate,
+            hash: None,
+            deferred: Vec::new(),
         });
     }
 

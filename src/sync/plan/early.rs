@@ -8,7 +8,7 @@ use foldhash::HashSet as FastSet;
 use super::matching::compared_key;
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, Packed};
 use crate::state::OwnedUsers;
 
 /// Decides, while Entra is still being read, which users [`plan`](super::plan) is certain to create, so
@@ -31,6 +31,9 @@ pub struct EarlyCreates<'a> {
     /// across a change made while the read goes on, such as a principal name given up by one
     /// user and taken by another) is skipped, never created again.
     created: FastSet<String>,
+    /// The fields that refer to a user: a user naming someone waits for the plan, which
+    /// orders creates so that the user named comes first.
+    refs: Vec<usize>,
 }
 
 /// What [`EarlyCreates`] makes of a user read.
@@ -61,6 +64,7 @@ impl<'a> EarlyCreates<'a> {
         let key_index = mapping.field_index(mapping.match_key())?;
         let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
         Some(EarlyCreates {
+            refs: mapping.user_refs().collect(),
             target,
             listed: None,
             owned,
@@ -70,16 +74,29 @@ impl<'a> EarlyCreates<'a> {
         })
     }
 
+    /// Whether a record names another user (a manager): such a user is created by the
+    /// plan, once the user it names can be resolved.
+    fn refers_to_someone(&self, values: &Packed) -> bool {
+        if self.refs.is_empty() {
+            return false;
+        }
+        let record = values.unpack();
+        self.refs
+            .iter()
+            .any(|&i| record.value(i).is_some_and(|v| !v.is_null()))
+    }
+
     /// What becomes of a user just read.
     pub fn decide(&mut self, user: SourceUser) -> Early {
         let key = match &user.mapped {
             Ok(Mapped {
                 key: Some(key),
                 enabled,
-                values: Some(_),
+                values: Some(values),
                 ..
             }) if (*enabled || self.create_disabled)
-                && !self.owned.contains_key(&user.entra_id) =>
+                && !self.owned.contains_key(&user.entra_id)
+                && !self.refers_to_someone(values) =>
             {
                 compared_key(key, self.fold_key)
             }
@@ -118,6 +135,7 @@ impl<'a> EarlyCreates<'a> {
                 values: Some(values),
                 ..
             }) => Early::Create(Create {
+                deferred: Vec::new(),
                 entra_id,
                 key,
                 label,

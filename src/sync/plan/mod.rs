@@ -26,6 +26,7 @@
 mod decide;
 mod early;
 mod matching;
+mod refs;
 
 use foldhash::HashSet as FastSet;
 use serde_json::Value as Json;
@@ -33,6 +34,8 @@ use serde_json::Value as Json;
 use decide::Planner;
 pub use early::{Early, EarlyCreates};
 use matching::TargetIndex;
+use refs::Links;
+pub use refs::{Deferred, Unresolved, marked};
 
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
@@ -217,14 +220,22 @@ pub struct Create {
     pub pending: bool,
     /// Whether the user is active in Entra (created inactive otherwise, `create_disabled`).
     pub enabled: bool,
-    /// [`record_hash`] of the record, remembered once it is written.
+    /// [`record_hash`] of the record, remembered once it is written ([`marked`] when a
+    /// reference in it could not be resolved).
     pub hash: String,
+    /// References to users created in this run, filled in once they are.
+    pub deferred: Vec<Deferred>,
 }
 
 impl Create {
     /// What to write.
     pub fn record(&self) -> Record {
         self.values.unpack()
+    }
+
+    /// Sets what to write.
+    pub fn set_record(&mut self, record: &Record) {
+        self.values = record.pack();
     }
 }
 
@@ -245,6 +256,11 @@ pub struct Update {
     pub record: Record,
     /// Update, deactivation or reactivation.
     pub kind: UpdateKind,
+    /// The hash to remember once written, when it is not the record's own: the hash of the
+    /// mapped record, whose references name Entra users ([`refs`]).
+    pub hash: Option<String>,
+    /// References to users created in this run, filled in (as changes) once they are.
+    pub deferred: Vec<Deferred>,
 }
 
 /// A user left alone, and why.
@@ -279,6 +295,9 @@ pub struct Plan {
     pub not_owned: usize,
     /// Things the admin should know that are not about one user.
     pub notes: Vec<String>,
+    /// References to users the target does not have and this run does not create: the
+    /// fields are left empty.
+    pub unresolved: Vec<Unresolved>,
 }
 
 impl Plan {
@@ -328,6 +347,19 @@ pub fn plan(
     owned: &OwnedUsers,
     options: PlanOptions,
 ) -> Plan {
+    plan_after(mapping, sources, target, owned, options, &[])
+}
+
+/// [`plan`] for a run that created `early` while Entra was read ([`EarlyCreates`]): those
+/// users are not among `sources`, and a reference to one is filled in at write time.
+pub fn plan_after(
+    mapping: &Mapping,
+    sources: Vec<SourceUser>,
+    target: &[Listed],
+    owned: &OwnedUsers,
+    options: PlanOptions,
+    early: &[Create],
+) -> Plan {
     let mut plan = Plan::default();
     let Some(key_index) = mapping.field_index(mapping.match_key()) else {
         plan.notes.push(format!(
@@ -345,7 +377,16 @@ pub fn plan(
         .map(|(id, _)| id.as_str())
         .collect();
     let duplicates = matching::duplicate_keys(mapping, &sources, fold_key, &mut plan.skipped);
-    let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, plan);
+    let links = Links::new(
+        mapping,
+        &sources,
+        early,
+        owned,
+        &index,
+        &duplicates,
+        &options,
+    );
+    let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, &links, plan);
     for source in sources {
         planner.user(source);
     }

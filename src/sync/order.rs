@@ -1,0 +1,267 @@
+//! Writing references to users created in the same run: the creates go out in rounds, a
+//! user only once every user they name (their manager) has been created, and each
+//! reference is filled in with the target id the create of that user returned. What no
+//! round can order — a cycle of managers — is created without the reference and set by a
+//! short second pass once everyone is created; a reference to a user whose create failed,
+//! or who was never created, is left empty and reported as unresolved.
+//!
+//! Without references (the mapping has no `refers = "user"` field, or no create names
+//! another) there is one round: the whole plan, as before.
+
+use std::collections::{HashMap, HashSet};
+
+use super::apply::Action;
+use super::plan::{Create, Deferred, Listed, Unresolved, Update, UpdateKind, marked};
+use crate::mapping::Mapping;
+use crate::state::Owned;
+use crate::targets::{FieldChange, TargetUser};
+
+/// The writes of a plan not yet sent, to be handed out round by round.
+pub(super) struct Rounds {
+    /// Creates waiting for a user they name to be created.
+    waiting: Vec<Create>,
+    /// Updates that set a reference to a user created in this run: sent last.
+    updates: Vec<Update>,
+    /// Entra ids of the creates not sent yet.
+    unsent: HashSet<String>,
+    /// Creates sent without a reference that a cycle kept from being known: the user, the
+    /// field, and the Entra id of the user it names.
+    second_pass: Vec<(Create, Vec<Deferred>)>,
+}
+
+impl Rounds {
+    /// Splits the plan's writes: the first round (every write that waits for nobody, its
+    /// references to users created earlier filled from `created`) and the rest.
+    pub(super) fn new(
+        mapping: &Mapping,
+        creates: Vec<Create>,
+        updates: Vec<Update>,
+        created: &HashMap<String, String>,
+        unresolved: &mut Vec<Unresolved>,
+    ) -> (Vec<Action>, Rounds) {
+        let unsent: HashSet<String> = creates.iter().map(|c| c.entra_id.clone()).collect();
+        let (waiting, ready): (Vec<Create>, Vec<Create>) = creates
+            .into_iter()
+            .partition(|c| c.deferred.iter().any(|d| unsent.contains(&d.entra_id)));
+        let (deferred, others): (Vec<Update>, Vec<Update>) =
+            updates.into_iter().partition(|u| !u.deferred.is_empty());
+        let mut rounds = Rounds {
+            waiting,
+            updates: deferred,
+            unsent,
+            second_pass: Vec::new(),
+        };
+        let mut first: Vec<Action> = Vec::with_capacity(ready.len() + others.len());
+        for mut c in ready {
+            rounds.unsent.remove(&c.entra_id);
+            let deferred = std::mem::take(&mut c.deferred);
+            fill_create(mapping, &mut c, &deferred, created, unresolved);
+            first.push(Action::Create(c));
+        }
+        first.extend(others.into_iter().map(Action::Update));
+        (first, rounds)
+    }
+
+    /// The next round of creates, with their references filled from `created` (Entra id →
+    /// target id); `None` once every create is sent. When the creates left all wait on one
+    /// another (a cycle), they are all sent, each without the references the cycle keeps
+    /// from being known, which the second pass sets.
+    pub(super) fn next_creates(
+        &mut self,
+        mapping: &Mapping,
+        created: &HashMap<String, String>,
+        unresolved: &mut Vec<Unresolved>,
+    ) -> Option<Vec<Action>> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        let unsent = &self.unsent;
+        let (mut ready, waiting): (Vec<Create>, Vec<Create>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|c| !c.deferred.iter().any(|d| unsent.contains(&d.entra_id)));
+        self.waiting = waiting;
+        if ready.is_empty() {
+            ready = std::mem::take(&mut self.waiting);
+        }
+        for c in &ready {
+            self.unsent.remove(&c.entra_id);
+        }
+        let mut round = Vec::with_capacity(ready.len());
+        for mut c in ready {
+            let (cyclic, rest): (Vec<Deferred>, Vec<Deferred>) =
+                std::mem::take(&mut c.deferred).into_iter().partition(|d| {
+                    self.unsent.contains(&d.entra_id) && !created.contains_key(&d.entra_id)
+                });
+            fill_create(mapping, &mut c, &rest, created, unresolved);
+            if !cyclic.is_empty() {
+                // Remembered as incomplete unless the second pass completes it.
+                self.second_pass.push((c.clone(), cyclic));
+                c.hash = marked(&c.hash);
+            }
+            round.push(Action::Create(c));
+        }
+        Some(round)
+    }
+
+    /// The last round: the updates that set a reference to a user created in this run, and
+    /// the second pass over the creates a cycle kept from being complete. With it, how many
+    /// second-pass writes it holds, and the users whose update came to nothing (the user
+    /// named was not created after all), for the state to remember as they are.
+    pub(super) fn last(
+        self,
+        mapping: &Mapping,
+        created: &HashMap<String, String>,
+        unresolved: &mut Vec<Unresolved>,
+    ) -> (Vec<Action>, usize, Vec<Owned>) {
+        let mut round = Vec::new();
+        let mut remember = Vec::new();
+        for mut u in self.updates {
+            let deferred = std::mem::take(&mut u.deferred);
+            for d in &deferred {
+                let value = created
+                    .get(&d.entra_id)
+                    .cloned()
+                    .map(serde_json::Value::String);
+                if value.is_none() {
+                    unresolved.push(unresolved_of(mapping, &u.label, d));
+                    u.hash = u.hash.as_deref().map(marked);
+                }
+                set_change(mapping, &mut u, d.field, value);
+            }
+            if u.changes.is_empty() {
+                remember.push(Owned {
+                    entra_id: u.entra_id,
+                    key: u.key,
+                    target_id: Some(u.user.id),
+                    hash: u.hash,
+                    active: u.kind != UpdateKind::Deactivate,
+                });
+            } else {
+                round.push(Action::Update(u));
+            }
+        }
+        let mut second = 0;
+        for (c, cyclic) in self.second_pass {
+            let Some(id) = created.get(&c.entra_id) else {
+                // Its create failed: that is reported already.
+                continue;
+            };
+            if let Some(update) = second_pass(mapping, c, id, &cyclic, created, unresolved) {
+                round.push(Action::Update(update));
+                second += 1;
+            }
+        }
+        (round, second, remember)
+    }
+}
+
+/// Fills a create's references from the users created so far; a user not created (its
+/// create failed, or it was never made) leaves the field empty, reported.
+fn fill_create(
+    mapping: &Mapping,
+    c: &mut Create,
+    deferred: &[Deferred],
+    created: &HashMap<String, String>,
+    unresolved: &mut Vec<Unresolved>,
+) {
+    if deferred.is_empty() {
+        return;
+    }
+    let mut record = c.record();
+    for d in deferred {
+        match created.get(&d.entra_id) {
+            Some(id) => record.set(d.field, Some(serde_json::Value::String(id.clone()))),
+            None => {
+                unresolved.push(unresolved_of(mapping, &c.label, d));
+                c.hash = marked(&c.hash);
+            }
+        }
+    }
+    c.set_record(&record);
+}
+
+/// The update that sets, on a user just created as `id`, the references a cycle kept from
+/// its create.
+fn second_pass(
+    mapping: &Mapping,
+    c: Create,
+    id: &str,
+    cyclic: &[Deferred],
+    created: &HashMap<String, String>,
+    unresolved: &mut Vec<Unresolved>,
+) -> Option<Update> {
+    let written = c.record();
+    let user = Listed::of(
+        mapping,
+        TargetUser {
+            id: id.to_owned(),
+            data: written.to_json(),
+            etag: None,
+        },
+    );
+    let mut update = Update {
+        entra_id: c.entra_id,
+        key: c.key,
+        label: c.label,
+        user,
+        changes: Vec::new(),
+        record: written,
+        kind: UpdateKind::Update,
+        hash: Some(c.hash),
+        deferred: Vec::new(),
+    };
+    for d in cyclic {
+        match created.get(&d.entra_id) {
+            Some(target_id) => set_change(
+                mapping,
+                &mut update,
+                d.field,
+                Some(serde_json::Value::String(target_id.clone())),
+            ),
+            None => {
+                unresolved.push(unresolved_of(mapping, &update.label, d));
+                update.hash = update.hash.as_deref().map(marked);
+            }
+        }
+    }
+    (!update.changes.is_empty()).then_some(update)
+}
+
+/// Sets field `field` of an update's record to `value`, as a change when it differs from
+/// the target user's value.
+fn set_change(mapping: &Mapping, u: &mut Update, field: usize, value: Option<serde_json::Value>) {
+    let old = u
+        .user
+        .record()
+        .value(field)
+        .filter(|v| !v.is_null())
+        .cloned();
+    u.record.set(field, value.clone());
+    if old == value {
+        return;
+    }
+    let target = mapping
+        .fields()
+        .get(field)
+        .map(|f| f.target().to_owned())
+        .unwrap_or_default();
+    u.changes.push(FieldChange {
+        field,
+        target,
+        old,
+        new: value,
+    });
+}
+
+/// A reference left empty, as reported.
+fn unresolved_of(mapping: &Mapping, label: &str, d: &Deferred) -> Unresolved {
+    Unresolved {
+        label: label.to_owned(),
+        field: mapping
+            .fields()
+            .get(d.field)
+            .map(|f| f.target().to_owned())
+            .unwrap_or_default(),
+        entra_id: d.entra_id.clone(),
+    }
+}

@@ -305,6 +305,19 @@ impl Tenant {
         true
     }
 
+    /// Sets (or, with `None`, removes) a user's manager. Returns false for an unknown user.
+    pub fn set_manager(&mut self, id: &str, manager: Option<&str>) -> bool {
+        if !self.users.contains_key(id) {
+            return false;
+        }
+        match manager {
+            Some(manager) => self.managers.insert(id.to_owned(), manager.to_owned()),
+            None => self.managers.remove(id),
+        };
+        self.record(id, ChangeKind::Updated, vec!["manager".to_owned()]);
+        true
+    }
+
     /// Sets `accountEnabled`.
     pub fn set_enabled(&mut self, id: &str, enabled: bool) -> bool {
         self.update(id, json!({ "accountEnabled": enabled }))

@@ -253,6 +253,15 @@ fn summary(outcome: &engine::Outcome) -> String {
     }
     let _ = writeln!(out, "{:<12} {:>8}", "unchanged", outcome.counts.unchanged);
     let _ = writeln!(out, "{:<12} {:>8}", "skipped", outcome.counts.skipped);
+    if !outcome.plan.unresolved.is_empty() || outcome.second_pass > 0 {
+        let _ = writeln!(
+            out,
+            "references: {} left empty (the user named is not in the target and was not \
+             created), {} set by a second pass after the creates",
+            outcome.plan.unresolved.len(),
+            outcome.second_pass
+        );
+    }
     let _ = writeln!(
         out,
         "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",

@@ -72,11 +72,15 @@ pub(super) fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String
         let mut updates: Vec<_> = plan.of_kind(kind).collect();
         updates.sort_by(|a, b| a.label.cmp(&b.label));
         for update in updates.iter().take(show) {
-            let line = format!(
-                "{sign} {word} {}: {}",
-                update.label,
-                change_text(&update.changes)
-            );
+            let mut changes = change_text(&update.changes);
+            for d in &update.deferred {
+                if !changes.is_empty() {
+                    changes.push_str("; ");
+                }
+                let field = update.record.field_name(d.field);
+                let _ = write!(changes, "{field} → a user created in this run");
+            }
+            let line = format!("{sign} {word} {}: {changes}", update.label);
             let _ = writeln!(out, "{}", paint(code, line));
         }
         more(&mut out, updates.len());
@@ -87,6 +91,15 @@ pub(super) fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String
         let _ = writeln!(out, "! skip {}: {}", skip.label, skip.reason);
     }
     more(&mut out, skipped.len());
+    for r in plan.unresolved.iter().take(show) {
+        let _ = writeln!(
+            out,
+            "? reference {} {}: Entra user {} is not in the target and not created by this \
+             run; left empty",
+            r.label, r.field, r.entra_id
+        );
+    }
+    more(&mut out, plan.unresolved.len());
     for note in &plan.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -118,6 +131,13 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
             plan.not_owned
         );
     }
+    if !plan.unresolved.is_empty() {
+        let _ = write!(
+            text,
+            "; {} references left empty (see `? reference` lines)",
+            plan.unresolved.len()
+        );
+    }
     text
 }
 
@@ -143,6 +163,7 @@ pub(super) fn plan_json(plan: &Plan, verdict: &Verdict) -> Json {
         "unchanged": plan.unchanged,
         "not_owned": plan.not_owned,
         "notes": plan.notes,
+        "unresolved_references": plan.unresolved,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),
             Verdict::HoldDeactivations(m) => json!({"hold_deactivations": m}),

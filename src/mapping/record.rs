@@ -96,6 +96,11 @@ impl Record {
         &self.values
     }
 
+    /// The target path of field `index`, as the mapping writes it.
+    pub fn field_name(&self, index: usize) -> &str {
+        self.shape.targets.get(index).map_or("", String::as_str)
+    }
+
     /// The value of the field whose target path is `target` (as the mapping writes it).
     pub fn get(&self, target: &str) -> Option<&Json> {
         let index = self.shape.targets.iter().position(|t| t == target)?;

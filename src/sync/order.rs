@@ -64,8 +64,8 @@ impl Rounds {
 
     /// The next round of creates, with their references filled from `created` (Entra id →
     /// target id); `None` once every create is sent. When the creates left all wait on one
-    /// another (a cycle), they are all sent, each without the references the cycle keeps
-    /// from being known, which the second pass sets.
+    /// another, one user on a cycle is sent alone, without the references the cycle keeps
+    /// from being known (the second pass sets them); that frees the others.
     pub(super) fn next_creates(
         &mut self,
         mapping: &Mapping,
@@ -81,17 +81,15 @@ impl Rounds {
             .partition(|c| !c.deferred.iter().any(|d| unsent.contains(&d.entra_id)));
         self.waiting = waiting;
         if ready.is_empty() {
-            ready = std::mem::take(&mut self.waiting);
-        }
-        for c in &ready {
-            self.unsent.remove(&c.entra_id);
+            let at = on_a_cycle(&self.waiting);
+            ready.push(self.waiting.swap_remove(at));
         }
         let mut round = Vec::with_capacity(ready.len());
         for mut c in ready {
-            let (cyclic, rest): (Vec<Deferred>, Vec<Deferred>) =
-                std::mem::take(&mut c.deferred).into_iter().partition(|d| {
-                    self.unsent.contains(&d.entra_id) && !created.contains_key(&d.entra_id)
-                });
+            let (cyclic, rest): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut c.deferred)
+                .into_iter()
+                .partition(|d| self.unsent.contains(&d.entra_id));
+            self.unsent.remove(&c.entra_id);
             fill_create(mapping, &mut c, &rest, created, unresolved);
             if !cyclic.is_empty() {
                 // Remembered as incomplete unless the second pass completes it.
@@ -153,6 +151,29 @@ impl Rounds {
         }
         (round, second, remember)
     }
+}
+
+/// The place among `waiting` (creates that all wait for one another) of one on a cycle:
+/// following each create to the first create it waits for must come back to a create seen.
+fn on_a_cycle(waiting: &[Create]) -> usize {
+    let at: HashMap<&str, usize> = waiting
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.entra_id.as_str(), i))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut i = 0;
+    while seen.insert(i) {
+        let next = waiting[i]
+            .deferred
+            .iter()
+            .find_map(|d| at.get(d.entra_id.as_str()).copied());
+        match next {
+            Some(next) => i = next,
+            None => break,
+        }
+    }
+    i
 }
 
 /// Fills a create's references from the users created so far; a user not created (its

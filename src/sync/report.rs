@@ -224,6 +224,10 @@ impl RunReport {
             "interrupted": outcome.interrupted,
             "failures": outcome.failures,
             "skipped": outcome.plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
+            "references": {
+                "unresolved": outcome.plan.unresolved,
+                "second_pass_writes": outcome.second_pass,
+            },
             "requests": {
                 "graph": outcome.graph_requests,
                 "graph_retries": outcome.graph_retries,

@@ -394,8 +394,23 @@ impl World {
         let holds: BTreeSet<&str> = by_entra_id.keys().copied().collect();
         let loaded: BTreeSet<&str> = self.loaded.keys().map(String::as_str).collect();
         assert_eq!(holds, loaded, "the Entra users the server holds");
-        for (entra_id, user) in by_entra_id {
+        // Each user names its manager by the manager's SCIM id, when the manager is held.
+        let scim_id = |entra_id: &str| by_entra_id.get(entra_id).map(|u| u["id"].clone());
+        for (entra_id, user) in &by_entra_id {
             assert_eq!(checked(user), self.expected(entra_id), "user {entra_id}");
+            let in_entra = self.graph.with(|s| {
+                s.tenant
+                    .user(entra_id)
+                    .and_then(|_| s.tenant.manager_of(entra_id))
+                    .filter(|m| s.tenant.user(m).is_some())
+                    .map(str::to_owned)
+            });
+            let Some(manager) = in_entra else { continue };
+            assert_eq!(
+                user[ENTERPRISE]["manager"]["value"],
+                scim_id(&manager).unwrap_or(Value::Null),
+                "the manager of {entra_id}"
+            );
         }
     }
 }

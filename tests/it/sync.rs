@@ -132,12 +132,16 @@ struct Setup {
 }
 
 fn setup(users: usize, sync_lines: &str) -> Setup {
-    let sim = GraphSim::start(Tenant::synthetic(users, 11)).unwrap();
+    setup_with(Tenant::synthetic(users, 11), "", sync_lines)
+}
+
+fn setup_with(tenant: Tenant, source_lines: &str, sync_lines: &str) -> Setup {
+    let sim = GraphSim::start(tenant).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = sim.url();
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n\
-         max_attempts = 2\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n\
+         max_attempts = 2\n{source_lines}\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n\
          [sync]\ncreate_disabled = true\n{sync_lines}\n",
         graph_sim::TENANT_ID,
         graph_sim::CLIENT_ID,
@@ -550,8 +554,21 @@ fn refused_credentials_stop_the_run_and_every_failure_is_reported() {
         status: 401,
         detail: "token expired".into(),
     });
-    let outcome = s.run();
-    assert_eq!(outcome.exit_code(), 1);
+    // A refusal that comes while Entra is still read (a create made while reading) stops
+    // the read too: the run then fails with the write it made.
+    let outcome = match s.run_with(None, true) {
+        Ok(outcome) => {
+            assert_eq!(outcome.exit_code(), 1);
+            outcome
+        }
+        Err(error) => {
+            assert!(error.stopped(), "{error}");
+            let SyncError::GraphAfterCreates { made, .. } = error else {
+                panic!("stopped without the writes made");
+            };
+            *made
+        }
+    };
     assert!(outcome.interrupted);
     assert_eq!(outcome.failures.len(), 1, "the first refusal stops the run");
     assert!(outcome.failures[0].error.contains("token expired"));
@@ -631,4 +648,157 @@ fn without_listing_only_changed_and_departed_users_are_looked_up() {
     assert_eq!(changed.counts.unchanged, 28);
     assert_eq!(requests() - before, 4, "two lookups, two writes");
     assert_eq!(changed.plan.forget, Vec::<String>::new());
+}
+
+// ----- references to users ---------------------------------------------------------------
+
+/// The SCIM enterprise extension's manager.
+const MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+impl Setup {
+    /// For each Entra user in the target: the Entra id of the manager its target user names
+    /// (read back through the target ids), `None` when it names none.
+    fn managers_written(&self) -> BTreeMap<String, Option<String>> {
+        let users = self.target.users.lock().unwrap();
+        let entra_of: BTreeMap<&str, &str> = users
+            .values()
+            .map(|u| (u.id.as_str(), u.data["externalId"].as_str().unwrap()))
+            .collect();
+        users
+            .values()
+            .map(|u| {
+                let manager = u
+                    .data
+                    .get(MANAGER)
+                    .and_then(|e| e["manager"]["value"].as_str());
+                let named = manager.map(|id| {
+                    entra_of
+                        .get(id)
+                        .unwrap_or_else(|| panic!("{id} is not a target id"))
+                        .to_string()
+                });
+                (u.data["externalId"].as_str().unwrap().to_owned(), named)
+            })
+            .collect()
+    }
+
+    /// Each Entra user's manager in the tenant.
+    fn managers_in_entra(&self) -> BTreeMap<String, Option<String>> {
+        self.sim.with(|s| {
+            s.tenant
+                .ids()
+                .into_iter()
+                .map(|id| {
+                    let manager = s.tenant.manager_of(&id).map(str::to_owned);
+                    (id, manager)
+                })
+                .collect()
+        })
+    }
+}
+
+#[test]
+fn managers_created_in_the_same_run_are_written_as_their_target_ids() {
+    let s = setup(60, "");
+    let first = s.run();
+    assert_eq!(first.counts.created, 60);
+    // One create per user: every manager was known by the time its reports were created.
+    assert_eq!(s.writes(), 60);
+    assert_eq!(first.second_pass, 0);
+    assert!(
+        first.plan.unresolved.is_empty(),
+        "{:?}",
+        first.plan.unresolved
+    );
+    assert_eq!(s.managers_written(), s.managers_in_entra());
+    let writes = s.writes();
+    let second = s.run();
+    assert_eq!(s.writes(), writes, "nothing changed");
+    assert_eq!(second.counts.unchanged, 60);
+}
+
+#[test]
+fn a_chain_of_six_and_a_cycle_of_two_are_all_set_in_one_run() {
+    let mut tenant = Tenant::synthetic(40, 11);
+    let ids = tenant.ids();
+    let top = ids
+        .iter()
+        .find(|id| tenant.manager_of(id).is_none())
+        .unwrap()
+        .clone();
+    // Users nobody reports to, so that rewiring them makes no other cycle.
+    let leaves: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            !ids.iter()
+                .any(|other| tenant.manager_of(other) == Some(id.as_str()))
+        })
+        .cloned()
+        .collect();
+    // A chain six deep below the top: c1 reports to the top, c2 to c1, … c6 to c5.
+    let chain = &leaves[0..6];
+    tenant.set_manager(&chain[0], Some(&top));
+    for pair in chain.windows(2) {
+        tenant.set_manager(&pair[1], Some(&pair[0]));
+    }
+    // Two users who name each other.
+    let (a, b) = (&leaves[6], &leaves[7]);
+    tenant.set_manager(a, Some(b));
+    tenant.set_manager(b, Some(a));
+    let s = setup_with(tenant, "", "");
+    let first = s.run();
+    assert_eq!(first.counts.created, 40);
+    assert!(
+        first.plan.unresolved.is_empty(),
+        "{:?}",
+        first.plan.unresolved
+    );
+    // Only the cycle needs a second write: one of the two is created before the other.
+    assert_eq!(first.second_pass, 1, "{}", first.counts.updated);
+    assert_eq!(s.writes(), 41);
+    assert_eq!(s.managers_written(), s.managers_in_entra());
+    let writes = s.writes();
+    s.run();
+    assert_eq!(s.writes(), writes, "the next run has nothing to do");
+}
+
+#[test]
+fn a_manager_out_of_scope_leaves_the_field_empty_and_a_changed_manager_is_an_update() {
+    // Only staff are in scope: the managers of some are not.
+    let s = setup_with(
+        Tenant::synthetic(80, 11),
+        "filter = employeeType eq 'Staff'",
+        "",
+    );
+    let first = s.run();
+    let in_entra = s.managers_in_entra();
+    let written = s.managers_written();
+    let left_empty: Vec<&String> = written
+        .iter()
+        .filter(|(id, m)| m.is_none() && in_entra[*id].is_some())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(!left_empty.is_empty(), "some managers are out of scope");
+    assert_eq!(first.plan.unresolved.len(), left_empty.len());
+    for (id, manager) in &written {
+        if let Some(manager) = manager {
+            assert_eq!(in_entra[id].as_ref(), Some(manager), "{id}");
+        }
+    }
+    // The next run writes nothing, and still says which references are empty.
+    let writes = s.writes();
+    let second = s.run();
+    assert_eq!(s.writes(), writes);
+    assert_eq!(second.plan.unresolved.len(), left_empty.len());
+    // A user's manager changes to another user in scope: one update, of that field only.
+    let (user, new_manager) = {
+        let mut staff = written.keys();
+        (staff.next().unwrap().clone(), staff.nth(3).unwrap().clone())
+    };
+    s.sim
+        .with(|st| st.tenant.set_manager(&user, Some(&new_manager)));
+    let third = s.run();
+    assert_eq!(third.counts.updated, 1);
+    assert_eq!(third.plan.updates[0].changes.len(), 1);
+    assert_eq!(s.managers_written()[&user].as_ref(), Some(&new_manager));
 }

@@ -36,9 +36,10 @@ pub struct Deferred {
 }
 
 /// A reference that names no user the target has or this run creates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unresolved {
     /// The user whose field it is, as the admin knows them.
+    #[serde(rename = "user")]
     pub label: String,
     /// The target field.
     pub field: String,

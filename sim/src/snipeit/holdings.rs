@@ -46,6 +46,9 @@ impl Item {
     }
 }
 
+/// How one kind of item is rendered.
+type Render = fn(&SnipeIt, u64, u64, &Item) -> Json;
+
 /// The user message of `assets` and `licenses` for an unknown user.
 const USER_NOT_FOUND: &str = "User does not exist or you do not have permission view them.";
 
@@ -53,7 +56,7 @@ impl SnipeIt {
     /// `GET /api/v1/users/{user}/{what}`.
     pub(super) fn held_by(&self, user: Option<u64>, what: &str) -> Reply {
         let known = user.filter(|id| self.users.contains_key(id));
-        let (items, render): (_, fn(&SnipeIt, u64, u64, &Item) -> Json) = match what {
+        let (items, render): (_, Render) = match what {
             "assets" => (&self.assets, SnipeIt::render_asset),
             "licenses" => (&self.licences, SnipeIt::render_licence),
             "accessories" => (&self.accessories, SnipeIt::render_accessory),

@@ -9,7 +9,9 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
 use super::matching::{Matches, TargetIndex, compared_key};
-use super::{Create, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind};
+use super::{
+    Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
+};
 use crate::config::Mode;
 use crate::mapping::{Active, Mapping, On, Packed, Record};
 use crate::state::{Owned, OwnedUsers};
@@ -211,6 +213,7 @@ impl<'a> Planner<'a> {
                 changes,
                 record,
                 kind,
+                holdings: Holdings::NotAsked,
             });
         }
     }
@@ -313,6 +316,7 @@ impl<'a> Planner<'a> {
             }],
             record,
             kind: UpdateKind::Deactivate,
+            holdings: Holdings::NotAsked,
         });
     }
 

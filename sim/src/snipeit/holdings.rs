@@ -4,7 +4,8 @@
 //! "rows": [...]}` (no paging), each item shaped as its transformer shapes it (the fields an
 //! admin reads). An unknown user is answered 200 with `"status": "error"`, as Snipe-IT does:
 //! `assets` and `licenses` with "User does not exist or you do not have permission view
-//! them.", `accessories` (a `findOrFail`) with "User not found".
+//! them.", `accessories` (a `findOrFail`) with "User not found". An API key that may not
+//! view them ([`SnipeIt::may_view_holdings`]) gets Laravel's 403.
 
 use serde_json::{Value as Json, json};
 
@@ -55,6 +56,9 @@ const USER_NOT_FOUND: &str = "User does not exist or you do not have permission 
 impl SnipeIt {
     /// `GET /api/v1/users/{user}/{what}`.
     pub(super) fn held_by(&self, user: Option<u64>, what: &str) -> Reply {
+        if !self.may_view_holdings {
+            return Reply::json(403, json!({"message": "This action is unauthorized."}));
+        }
         let known = user.filter(|id| self.users.contains_key(id));
         let (items, render): (_, Render) = match what {
             "assets" => (&self.assets, SnipeIt::render_asset),

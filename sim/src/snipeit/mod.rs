@@ -62,6 +62,9 @@ pub struct SnipeIt {
     pub licences: BTreeMap<u64, Item>,
     /// Accessories checked out, by id.
     pub accessories: BTreeMap<u64, Item>,
+    /// Whether the API key may view assets, licences and accessories; without, a user's
+    /// holdings are answered 403 as Laravel answers a failed `authorize`.
+    pub may_view_holdings: bool,
     /// The token requests must carry.
     pub token: String,
     /// The most rows one listing returns (Snipe-IT's `MAX_RESULTS`).
@@ -83,6 +86,7 @@ impl Default for SnipeIt {
             assets: BTreeMap::new(),
             licences: BTreeMap::new(),
             accessories: BTreeMap::new(),
+            may_view_holdings: true,
             token: TOKEN.to_string(),
             max_results: 500,
             traffic: Traffic::default(),

@@ -261,4 +261,13 @@ fn holdings_of_an_unknown_user_are_an_error_answered_200() {
     assert_eq!(accessories["messages"], "User not found");
     let other = sim.serve(&request("GET", "/api/v1/users/77/consumables-x", &[], None));
     assert_eq!(other.status, 404);
+    let id = ann(&mut sim);
+    sim.may_view_holdings = false;
+    let hidden = sim.serve(&request(
+        "GET",
+        &format!("/api/v1/users/{id}/assets"),
+        &[],
+        None,
+    ));
+    assert_eq!(hidden.status, 403);
 }

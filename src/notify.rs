@@ -1,5 +1,6 @@
 //! Tells an admin's chat channel when a run needs them: it failed, it held deactivations
-//! back, or some writes failed (as `[notify] on` chooses).
+//! back, or some writes failed (as `[notify] on` chooses). The message names the first few
+//! leavers who still hold assets, and a few things each holds (the report has them all).
 //!
 //! The message is posted to an incoming webhook as `{"title": …, "text": …}`: Slack shows
 //! `text`, a Teams incoming webhook shows both, and anything else that takes JSON can read

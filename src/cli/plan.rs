@@ -82,11 +82,20 @@ pub fn run(args: &PlanArgs) -> Outcome {
         }
     };
     if args.json {
-        outln!("{}", plan_json(&outcome.plan, &outcome.verdict));
+        outln!(
+            "{}",
+            plan_json(&outcome.plan, &outcome.held, &outcome.verdict)
+        );
     } else {
-        out!("{}", plan_text(&outcome.plan, color(), args.show));
+        out!(
+            "{}",
+            plan_text(&outcome.plan, &outcome.held, color(), args.show)
+        );
         errln!("{}", plan_counts(&outcome.plan));
         print_verdict(&outcome.verdict);
+        if let Some(message) = &outcome.held_for_assets {
+            errln!("warning: {message}");
+        }
     }
     Outcome::of_exit_code(outcome.exit_code().into())
 }

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Value as Json, json};
 
-use crate::sync::plan::{Plan, UpdateKind};
+use crate::sync::holdings::describe;
+use crate::sync::plan::{Holdings, Plan, Update, UpdateKind};
 use crate::sync::safety::Verdict;
 use crate::targets::FieldChange;
 
@@ -41,9 +42,31 @@ fn change_text(changes: &[FieldChange]) -> String {
         .join("; ")
 }
 
+/// How many things a line names of what a leaver holds.
+const HOLDINGS_SHOWN: usize = 3;
+
+/// An update's line after its sign: `deactivate ann@x: active true → false (holds 1
+/// asset: LAPTOP-0042 "MacBook Pro")`.
+fn update_line(word: &str, update: &Update) -> String {
+    let mut changes = change_text(&update.changes);
+    for d in &update.deferred {
+        if !changes.is_empty() {
+            changes.push_str("; ");
+        }
+        let field = update.record.field_name(d.field);
+        let _ = write!(changes, "{field} → a user created in this run");
+    }
+    let mut line = format!("{word} {}: {changes}", update.label);
+    if let Some(holds) = describe(&update.holdings, HOLDINGS_SHOWN) {
+        let _ = write!(line, " ({holds})");
+    }
+    line
+}
+
 /// The plan as a diff, one user per line, each group sorted by user; with `show`, at most
-/// that many users per group, and how many more.
-pub(super) fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String {
+/// that many users per group, and how many more. `held` are the deactivations held back
+/// because the users still hold assets.
+pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<usize>) -> String {
     let paint = |code: &str, text: String| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -72,19 +95,18 @@ pub(super) fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String
         let mut updates: Vec<_> = plan.of_kind(kind).collect();
         updates.sort_by(|a, b| a.label.cmp(&b.label));
         for update in updates.iter().take(show) {
-            let mut changes = change_text(&update.changes);
-            for d in &update.deferred {
-                if !changes.is_empty() {
-                    changes.push_str("; ");
-                }
-                let field = update.record.field_name(d.field);
-                let _ = write!(changes, "{field} → a user created in this run");
-            }
-            let line = format!("{sign} {word} {}: {changes}", update.label);
+            let line = format!("{sign} {}", update_line(word, update));
             let _ = writeln!(out, "{}", paint(code, line));
         }
         more(&mut out, updates.len());
     }
+    let mut held: Vec<&Update> = held.iter().collect();
+    held.sort_by(|a, b| a.label.cmp(&b.label));
+    for update in held.iter().take(show) {
+        let line = format!("= held: {}", update_line("deactivate", update));
+        let _ = writeln!(out, "{}", paint("35", line));
+    }
+    more(&mut out, held.len());
     let mut skipped: Vec<_> = plan.skipped.iter().collect();
     skipped.sort_by(|a, b| a.label.cmp(&b.label));
     for skip in skipped.iter().take(show) {
@@ -141,24 +163,37 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
     text
 }
 
-/// The plan as one JSON object (`plan --json`).
-pub(super) fn plan_json(plan: &Plan, verdict: &Verdict) -> Json {
+/// What a user holds as the plan's JSON shows it, added to `entry`: `holds` (a list), or
+/// `holds_error` when the target could not say.
+fn with_holdings(mut entry: Json, holdings: &Holdings) -> Json {
+    match holdings {
+        Holdings::NotAsked => {}
+        Holdings::Known(items) => entry["holds"] = json!(items),
+        Holdings::Unknown(why) => entry["holds_error"] = json!(why),
+    }
+    entry
+}
+
+/// The plan as one JSON object (`plan --json`); `held` are the deactivations held back
+/// because the users still hold assets.
+pub(super) fn plan_json(plan: &Plan, held: &[Update], verdict: &Verdict) -> Json {
     let changes = |changes: &[FieldChange]| -> Vec<Json> {
         changes
             .iter()
             .map(|c| json!({"field": c.target, "from": c.old, "to": c.new}))
             .collect()
     };
-    let updates = |kind| -> Vec<Json> {
-        plan.of_kind(kind)
-            .map(|u| json!({"user": u.label, "id": u.user.id, "changes": changes(&u.changes)}))
-            .collect()
+    let entry = |u: &Update| {
+        let entry = json!({"user": u.label, "id": u.user.id, "changes": changes(&u.changes)});
+        with_holdings(entry, &u.holdings)
     };
+    let updates = |kind| -> Vec<Json> { plan.of_kind(kind).map(entry).collect() };
     json!({
         "create": plan.creates.iter().map(|c| json!({"user": c.label, "record": c.record().to_json()})).collect::<Vec<_>>(),
         "update": updates(UpdateKind::Update),
         "deactivate": updates(UpdateKind::Deactivate),
         "reactivate": updates(UpdateKind::Reactivate),
+        "held_deactivate": held.iter().map(entry).collect::<Vec<_>>(),
         "skip": plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
         "unchanged": plan.unchanged,
         "not_owned": plan.not_owned,

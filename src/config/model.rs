@@ -269,6 +269,9 @@ pub struct SyncConfig {
     /// Whether users disabled in Entra are created in the target (inactive); `false` (the
     /// default) leaves them out until they are enabled.
     pub create_disabled: bool,
+    /// Whether the deactivation of a user who still holds assets in the target (or whose
+    /// holdings cannot be read) is held back until they are returned; `false` by default.
+    pub hold_leavers_with_assets: bool,
 }
 
 /// `[notify]`: a webhook told about runs that need an admin.

@@ -61,6 +61,7 @@ const SYNC_KEYS: &[&str] = &[
     "concurrency",
     "rate_limit",
     "create_disabled",
+    "hold_leavers_with_assets",
 ];
 
 /// The sections of a config and their keys (the Oomnitza aliases aside).

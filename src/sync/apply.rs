@@ -97,7 +97,7 @@ pub(super) async fn apply(
         let deactivations = deactivations.into_iter().map(Action::Update).collect();
         writer.write(deactivations, state, outcome).await?;
     } else {
-        outcome.held = deactivations;
+        outcome.held.extend(deactivations);
     }
     outcome.interrupted = writer.stop.stopped();
     Ok(())

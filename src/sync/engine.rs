@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use super::apply::{Writer, apply};
 pub use super::error::SyncError;
+use super::holdings;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
@@ -90,7 +91,7 @@ pub async fn sync(
         run.read_then_look_up().await?
     };
     outcome.read_time = read_end - started;
-    let plan = run.decide(read, &listed, &mut outcome);
+    let plan = run.decide(read, &listed, &mut outcome).await;
     if let Err(error) = run.write(plan, state, &mut outcome).await {
         return Err(run.failed_after(error, outcome));
     }
@@ -228,8 +229,10 @@ impl Run<'_> {
         Ok((read, found, Instant::now()))
     }
 
-    /// Plans the users read against the target's, and has the guards judge the plan.
-    fn decide(&self, read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
+    /// Plans the users read against the target's, asks what the leavers still hold (holding
+    /// back those who hold something when the config says so), and has the guards judge
+    /// the plan.
+    async fn decide(&self, read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
         outcome.source_users = read.total();
         outcome.target_users = listed.len();
         outcome.listed_whole = self.config.target.list;
@@ -249,6 +252,13 @@ impl Run<'_> {
             &outcome.plan.creates,
         );
         plan.skipped.extend(read.skipped);
+        let target = self.target.as_ref();
+        holdings::ask(target, &mut plan.updates, self.config.sync.concurrency).await;
+        if self.config.sync.hold_leavers_with_assets {
+            let (held, message) = holdings::hold(&mut plan);
+            outcome.held.extend(held);
+            outcome.held_for_assets = message;
+        }
         outcome.verdict = safety::judge(
             outcome.source_users,
             outcome.owned,

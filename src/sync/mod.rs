@@ -2,13 +2,14 @@
 //! state file, guard against accidents, and write what changed.
 //!
 //! One sync runs as named steps, each in a file of its own: `read` (Entra and the target),
-//! the pure [`plan`] (match, decide), the guards ([`safety`]), `apply` (the writers) and
-//! `record` (the state file). [`engine`] runs them in order; [`report`] is what a run
+//! the pure [`plan`] (match, decide), what leavers still hold ([`holdings`]), the guards
+//! ([`safety`]), `apply` (the writers) and `record` (the state file). [`engine`] runs them in order; [`report`] is what a run
 //! produced, as every output reads it.
 
 mod apply;
 pub mod engine;
 mod error;
+pub mod holdings;
 mod order;
 pub mod outcome;
 pub mod plan;

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::apply::Action;
-use super::plan::{Create, Deferred, Listed, Unresolved, Update, UpdateKind, marked};
+use super::plan::{Create, Deferred, Holdings, Listed, Unresolved, Update, UpdateKind, marked};
 use crate::mapping::Mapping;
 use crate::state::Owned;
 use crate::targets::{FieldChange, TargetUser};
@@ -230,6 +230,7 @@ fn second_pass(
         kind: UpdateKind::Update,
         hash: Some(c.hash),
         deferred: Vec::new(),
+        holdings: Holdings::NotAsked,
     };
     for d in cyclic {
         match created.get(&d.entra_id) {

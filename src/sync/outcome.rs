@@ -30,8 +30,12 @@ pub struct Outcome {
     /// (each done, or failed as [`failures`](Self::failures) says); writes a stopped run
     /// never sent, and held deactivations, are not in it.
     pub plan: Plan,
-    /// Deactivations planned but held back (the limit, or a stopped run).
+    /// Deactivations planned but held back (the limit, a stopped run, or users who still
+    /// hold assets).
     pub held: Vec<Update>,
+    /// Why deactivations of users who still hold assets were held
+    /// (`hold_leavers_with_assets`); `None` when none were.
+    pub held_for_assets: Option<String>,
     /// What the guards decided.
     pub verdict: Verdict,
     /// Users read from Graph.
@@ -76,6 +80,7 @@ impl Outcome {
         Outcome {
             plan: Plan::default(),
             held: Vec::new(),
+            held_for_assets: None,
             verdict: Verdict::Proceed,
             source_users: 0,
             target_users: 0,
@@ -97,13 +102,14 @@ impl Outcome {
     }
 
     /// How the sync ended: refused or limited by the guards, stopped, some writes failed,
-    /// or all done.
+    /// deactivations held because the users still hold assets, or all done.
     pub fn status(&self) -> RunStatus {
         match self.verdict {
             Verdict::Refuse(_) => RunStatus::Refused,
             Verdict::HoldDeactivations(_) => RunStatus::Limited,
             Verdict::Proceed if self.interrupted => RunStatus::Stopped,
             Verdict::Proceed if !self.failures.is_empty() => RunStatus::Partial,
+            Verdict::Proceed if self.held_for_assets.is_some() => RunStatus::Limited,
             Verdict::Proceed => RunStatus::Ok,
         }
     }
@@ -116,7 +122,7 @@ impl Outcome {
     /// What the guards said, when they held something back or refused.
     pub fn verdict_message(&self) -> Option<&str> {
         match &self.verdict {
-            Verdict::Proceed => None,
+            Verdict::Proceed => self.held_for_assets.as_deref(),
             Verdict::HoldDeactivations(m) | Verdict::Refuse(m) => Some(m),
         }
     }
@@ -131,7 +137,8 @@ pub enum RunStatus {
     Partial,
     /// The run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
     Stopped,
-    /// Deactivations were held back by `max_deactivations`.
+    /// Deactivations were held back by `max_deactivations`, or because the users still
+    /// hold assets (`hold_leavers_with_assets`).
     Limited,
     /// The guards refused the plan: nothing more was written.
     Refused,

@@ -9,9 +9,10 @@ use std::path::Path;
 use serde_json::{Value as Json, json};
 
 use super::error::SyncError;
+use super::holdings::describe;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
-use super::plan::UpdateKind;
+use super::plan::{Holdings, Update, UpdateKind};
 use crate::state::{RunEnd, SidesRead};
 use crate::targets::TargetError;
 
@@ -123,8 +124,12 @@ impl RunReport {
         };
         match outcome.status() {
             RunStatus::Refused => "the run refused to write".to_owned(),
-            RunStatus::Limited => format!(
+            RunStatus::Limited if outcome.verdict.holds_deactivations() => format!(
                 "{} deactivations held back by max_deactivations",
+                outcome.held.len()
+            ),
+            RunStatus::Limited => format!(
+                "{} deactivations held back: the users still hold assets",
                 outcome.held.len()
             ),
             RunStatus::Ok => "the run finished".to_owned(),
@@ -156,6 +161,7 @@ impl RunReport {
                 .take(5)
                 .map(|f| format!("{} {}: {}", f.action, f.user, f.error)),
         );
+        details.extend(leaver_lines(outcome));
         details
     }
 
@@ -221,6 +227,7 @@ impl RunReport {
                 "reactivate": planned(UpdateKind::Reactivate),
             },
             "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
+            "leavers_holding": leavers_holding(outcome),
             "interrupted": outcome.interrupted,
             "failures": outcome.failures,
             "skipped": outcome.plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
@@ -251,10 +258,73 @@ impl RunReport {
     }
 }
 
+/// How many leavers who still hold something the webhook names.
+const WEBHOOK_LEAVERS: usize = 5;
+/// How many things the webhook names of what one leaver holds.
+const WEBHOOK_ITEMS: usize = 3;
+
+/// The deactivations of a run, made or held, each with whether it was held.
+fn deactivations(outcome: &Outcome) -> impl Iterator<Item = (&Update, bool)> {
+    let made = outcome
+        .plan
+        .of_kind(UpdateKind::Deactivate)
+        .map(|u| (u, false));
+    made.chain(outcome.held.iter().map(|u| (u, true)))
+}
+
+/// The webhook's lines on leavers who still hold something: the first few, then how many
+/// more.
+fn leaver_lines(outcome: &Outcome) -> Vec<String> {
+    let holding: Vec<(&Update, bool)> = deactivations(outcome)
+        .filter(|(u, _)| u.holdings.may_hold())
+        .collect();
+    let mut lines: Vec<String> = holding
+        .iter()
+        .take(WEBHOOK_LEAVERS)
+        .filter_map(|(u, held)| {
+            let holds = describe(&u.holdings, WEBHOOK_ITEMS)?;
+            let state = if *held { "held" } else { "deactivated" };
+            Some(format!("{} ({state}) {holds}", u.label))
+        })
+        .collect();
+    if holding.len() > WEBHOOK_LEAVERS {
+        lines.push(format!(
+            "… and {} more leavers holding assets (see the report)",
+            holding.len() - WEBHOOK_LEAVERS
+        ));
+    }
+    lines
+}
+
+/// The report's `leavers_holding`: each deactivation, made or held, whose user still holds
+/// something or whose holdings could not be read.
+fn leavers_holding(outcome: &Outcome) -> Vec<Json> {
+    deactivations(outcome)
+        .filter(|(u, _)| u.holdings.may_hold())
+        .map(|(u, held)| {
+            json!({
+                "user": u.label,
+                "entra_id": u.entra_id,
+                "target_id": u.user.id,
+                "held": held,
+                "holds": u.holdings.items(),
+                "error": match &u.holdings {
+                    Holdings::Unknown(why) => Some(why),
+                    _ => None,
+                },
+            })
+        })
+        .collect()
+}
+
 /// The changes a sync made, one CSV row per field: `action,user,entra_id,target_id,field,
 /// from,to,result,error`. `result` is `done`, `failed` or `held` (a deactivation not made:
-/// over the limit, or the run was stopped first); values are JSON, so that an absent value
-/// and an empty text differ.
+/// over the limit, the run was stopped first, or the user still holds assets); values are
+/// JSON, so that an absent value and an empty text differ. After a deactivation's row come
+/// `holds` rows, one per thing the user still holds: `field` is its kind (`asset`,
+/// `licence`, `accessory`), `from` the thing as JSON (`{"kind","id","name","tag"}`), and
+/// `result` that of the deactivation; a user whose holdings could not be read has one
+/// `holds` row with the reason in `error`.
 pub fn changes_csv(outcome: &Outcome) -> String {
     let failed: HashMap<(&str, &str), &str> = outcome
         .failures
@@ -290,8 +360,50 @@ pub fn changes_csv(outcome: &Outcome) -> String {
             };
             change.write(&failed, held, &mut out);
         }
+        if update.kind == UpdateKind::Deactivate {
+            holding_rows(update, &failed, held, &mut out);
+        }
     }
     out
+}
+
+/// The `holds` rows of a deactivation: what its user still holds.
+fn holding_rows(
+    update: &Update,
+    failed: &HashMap<(&str, &str), &str>,
+    held: bool,
+    out: &mut String,
+) {
+    let result = match failed.get(&(update.kind.name(), update.label.as_str())) {
+        _ if held => "held",
+        Some(_) => "failed",
+        None => "done",
+    };
+    let row = |field: &str, from: &str, error: &str| {
+        let cells = [
+            "holds",
+            &update.label,
+            &update.entra_id,
+            &update.user.id,
+            field,
+            from,
+            "",
+            result,
+            error,
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        format!("{}\n", line.join(","))
+    };
+    match &update.holdings {
+        Holdings::NotAsked => {}
+        Holdings::Unknown(why) => out.push_str(&row("", "", why)),
+        Holdings::Known(items) => {
+            for item in items {
+                let from = json!(item).to_string();
+                out.push_str(&row(item.kind.name(), &from, ""));
+            }
+        }
+    }
 }
 
 /// One field one write changed: a row of the CSV of changes.

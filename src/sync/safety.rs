@@ -25,6 +25,13 @@ pub enum Verdict {
     Refuse(String),
 }
 
+impl Verdict {
+    /// Whether it holds the deactivations back.
+    pub fn holds_deactivations(&self) -> bool {
+        matches!(self, Verdict::HoldDeactivations(_))
+    }
+}
+
 /// The most deactivations `limit` allows when userload owns `owned` target users. A
 /// percentage rounds up (10% of 5 users allows 1); the default (10%) allows at most
 /// [`DEFAULT_CAP`].

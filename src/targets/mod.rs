@@ -68,6 +68,53 @@ pub enum Write {
     },
 }
 
+/// What kind of thing a target user holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldingKind {
+    /// Hardware: a laptop, a phone.
+    Asset,
+    /// A seat of a software licence.
+    Licence,
+    /// An accessory: a dock, a headset.
+    Accessory,
+}
+
+impl HoldingKind {
+    /// Its name in API descriptions, reports and the CSV of changes.
+    pub fn name(self) -> &'static str {
+        match self {
+            HoldingKind::Asset => "asset",
+            HoldingKind::Licence => "licence",
+            HoldingKind::Accessory => "accessory",
+        }
+    }
+}
+
+/// One thing assigned to a target user (checked out to them), as the target lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Holding {
+    /// Asset, licence or accessory.
+    pub kind: HoldingKind,
+    /// The target's id of the item.
+    pub id: String,
+    /// Its name (`MacBook Pro`).
+    pub name: String,
+    /// Its asset tag or serial number, when it has one (`LAPTOP-0042`).
+    pub tag: Option<String>,
+}
+
+impl Holding {
+    /// How a person reads it: `LAPTOP-0042 "MacBook Pro"`, or `"Dock"` without a tag.
+    pub fn describe(&self) -> String {
+        let name = crate::diag::shorten(&self.name, 60);
+        match &self.tag {
+            Some(tag) => format!("{} {name:?}", crate::diag::shorten(tag, 40)),
+            None => format!("{name:?}"),
+        }
+    }
+}
+
 /// Why a request to the target did not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
@@ -184,6 +231,13 @@ pub trait Target: Send + Sync {
         changes: &[FieldChange],
         record: &Record,
     ) -> Result<(), TargetError>;
+
+    /// What `user` still holds (assets, licences, accessories checked out to them), for a
+    /// target that tracks assignments; `None` when the target cannot tell (the default).
+    async fn holdings(&self, user: &TargetUser) -> Result<Option<Vec<Holding>>, TargetError> {
+        let _ = user;
+        Ok(None)
+    }
 
     /// Writes per batch instead of per user: the batch size, for targets with a bulk API.
     fn batch_size(&self) -> Option<usize> {

@@ -3,6 +3,7 @@
 // Test and benchmark code may stop at the first surprise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod assets;
 mod canaries;
 mod cli;
 mod config;

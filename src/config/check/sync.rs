@@ -30,6 +30,9 @@ impl<'d> Checker<'d> {
             .integer(keys, "rate_limit", 1..=10_000)
             .map(|n| n as u32);
         let create_disabled = self.boolean(keys, "create_disabled").unwrap_or(false);
+        let hold_leavers_with_assets = self
+            .boolean(keys, "hold_leavers_with_assets")
+            .unwrap_or(false);
         let state = self.state_path(keys);
         self.default_settings(keys, source_keys, settings);
         if mapping_given && mapping.is_none() {
@@ -44,6 +47,7 @@ impl<'d> Checker<'d> {
             concurrency,
             rate_limit,
             create_disabled,
+            hold_leavers_with_assets,
         })
     }
 

@@ -10,7 +10,9 @@ use serde_json::Value as Json;
 
 use super::matching::{Matches, TargetIndex, compared_key};
 use super::refs::{Deferred, Links, marked};
-use super::{Create, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind};
+use super::{
+    Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
+};
 use crate::config::Mode;
 use crate::mapping::{Active, Mapping, On, Packed, Record};
 use crate::state::{Owned, OwnedUsers};
@@ -255,6 +257,7 @@ impl<'a> Planner<'a> {
                 kind,
                 hash: (!self.links.is_empty()).then_some(c.hash),
                 deferred,
+                holdings: Holdings::NotAsked,
             });
         }
     }
@@ -359,6 +362,7 @@ impl<'a> Planner<'a> {
             kind: UpdateKind::Deactivate,
             hash: None,
             deferred: Vec::new(),
+            holdings: Holdings::NotAsked,
         });
     }
 

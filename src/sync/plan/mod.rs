@@ -40,7 +40,7 @@ pub use refs::{Deferred, Unresolved, marked};
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
 use crate::state::{Owned, OwnedUsers};
-use crate::targets::{FieldChange, TargetUser};
+use crate::targets::{FieldChange, Holding, TargetUser};
 
 /// A target user as the planner keeps it: the target's id and version, its match key and
 /// active flag, and the values of the mapping's fields (read with
@@ -261,6 +261,40 @@ pub struct Update {
     pub hash: Option<String>,
     /// References to users created in this run, filled in (as changes) once they are.
     pub deferred: Vec<Deferred>,
+    /// What the user still holds in the target (asked of deactivations only).
+    pub holdings: Holdings,
+}
+
+/// What a user to deactivate still holds in the target, asked after the plan is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Holdings {
+    /// Not asked: not a deactivation, or the target cannot tell.
+    #[default]
+    NotAsked,
+    /// What the target listed (perhaps nothing).
+    Known(Vec<Holding>),
+    /// The target could not be asked: why.
+    Unknown(String),
+}
+
+impl Holdings {
+    /// The things held, as far as known.
+    pub fn items(&self) -> &[Holding] {
+        match self {
+            Holdings::Known(items) => items,
+            Holdings::NotAsked | Holdings::Unknown(_) => &[],
+        }
+    }
+
+    /// Whether the user may still hold something: the target listed something, or could
+    /// not say.
+    pub fn may_hold(&self) -> bool {
+        match self {
+            Holdings::Known(items) => !items.is_empty(),
+            Holdings::Unknown(_) => true,
+            Holdings::NotAsked => false,
+        }
+    }
 }
 
 /// A user left alone, and why.

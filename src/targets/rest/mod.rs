@@ -19,10 +19,12 @@
 //! included, for the look before sending it again); `list.rs` lists and finds users,
 //! `write.rs` follows up creates and sends updates, `user.rs` reads a user object from an
 //! answer, `resolve.rs` turns names into ids, `json.rs` reads values out of answers and
-//! `answer.rs` speaks JSON over the shared HTTP client.
+//! `answer.rs` speaks JSON over the shared HTTP client, `holdings.rs` lists what a user
+//! holds.
 
 mod answer;
 pub mod api;
+mod holdings;
 mod json;
 mod list;
 mod resolve;
@@ -43,7 +45,7 @@ use answer::{flatten_message, message_of};
 pub(crate) use json::text_of;
 
 use super::http::{Created, Http, Request, policy_of};
-use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
+use super::{FieldChange, Holding, Target, TargetError, TargetStats, TargetUser};
 use crate::config::{RestApi, TargetConfig};
 use crate::diag::{Problem, SourceText, shorten};
 use crate::http::{RetryPolicy, Transient};
@@ -336,6 +338,10 @@ impl Target for RestTarget {
         record: &Record,
     ) -> Result<(), TargetError> {
         self.write_changes(user, changes, record).await
+    }
+
+    async fn holdings(&self, user: &TargetUser) -> Result<Option<Vec<Holding>>, TargetError> {
+        self.holdings_of(user).await
     }
 
     fn stats(&self) -> &TargetStats {

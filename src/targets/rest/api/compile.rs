@@ -12,10 +12,11 @@ use reqwest::Method;
 use serde_json::Value as Json;
 use toml::Spanned;
 
-use super::raw::{RawApi, RawFind, RawGet, RawList, RawResolve, RawWrite};
+use super::raw::{RawApi, RawAssets, RawFind, RawGet, RawList, RawResolve, RawWrite};
 use super::render::{body_registry, url_registry};
-use super::{ApiDescription, ErrorAnswer, Needs, Operation, Paging, Resolver};
+use super::{ApiDescription, AssetList, ErrorAnswer, Needs, Operation, Paging, Resolver};
 use crate::diag::{Problem, SourceText, nearest, shorten};
+use crate::targets::HoldingKind;
 
 /// What `[update]` and `[deactivate]` may read.
 const WRITE_VARS: &[&str] = &["id", "record", "changes", "user"];
@@ -69,6 +70,12 @@ impl<'a> Compiler<'a> {
             .enumerate()
             .map(|(i, r)| self.resolver(i, r))
             .collect();
+        let assets: Vec<AssetList> = raw
+            .assets
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| self.asset_list(i, a))
+            .collect();
         if needs == Needs::Writes {
             let given = [find.is_some(), create.is_some(), update.is_some()];
             self.require(NEEDED_FOR_WRITES.into_iter().zip(given));
@@ -95,6 +102,7 @@ impl<'a> Compiler<'a> {
             update,
             deactivate,
             resolve,
+            assets,
             source: self.source.name().to_string(),
             urls: self.urls,
             bodies: self.bodies,
@@ -237,6 +245,49 @@ impl<'a> Compiler<'a> {
             name: r.name.unwrap_or_else(|| "name".to_string()),
             id: r.id.unwrap_or_else(|| "id".to_string()),
         }
+    }
+}
+
+impl Compiler<'_> {
+    /// The `index`th `[[assets]]`, known as `assets.N` in messages.
+    fn asset_list(&mut self, index: usize, a: RawAssets) -> AssetList {
+        let name = format!("assets.{index}");
+        let method = self.method(a.method.as_ref(), Method::GET);
+        self.template(&name, "url", &a.url, &["id"], true);
+        let kind = self.holding_kind(a.kind.as_ref());
+        AssetList {
+            kind,
+            operation: self.finish(Operation::new(&name, method, a.items, None)),
+            id: a.id.unwrap_or_else(|| "id".to_string()),
+            name: a.name.unwrap_or_else(|| "name".to_string()),
+            tag: a.tag,
+        }
+    }
+
+    /// The `kind` an `[[assets]]` names; an asset when it names none.
+    fn holding_kind(&mut self, written: Option<&Spanned<String>>) -> HoldingKind {
+        let Some(written) = written else {
+            return HoldingKind::Asset;
+        };
+        let kinds = [
+            HoldingKind::Asset,
+            HoldingKind::Licence,
+            HoldingKind::Accessory,
+        ];
+        if let Some(kind) = kinds.iter().find(|k| k.name() == written.get_ref()) {
+            return *kind;
+        }
+        let names = kinds.map(HoldingKind::name);
+        let hint = match nearest(written.get_ref(), names) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => format!("use one of: {}", names.join(", ")),
+        };
+        self.error(
+            written.span(),
+            format!("unknown kind `{}`", shorten(written.get_ref(), 20)),
+            Some(hint),
+        );
+        HoldingKind::Asset
     }
 }
 

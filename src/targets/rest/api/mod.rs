@@ -56,13 +56,21 @@
 //! items = "data"
 //! name = "name"
 //! id = "id"
+//!
+//! [[assets]]                       # optional: what a user holds, asked of leavers
+//! kind = "asset"                   # asset | licence | accessory
+//! url = "/api/people/{{id}}/devices"
+//! items = "data"                   # where the items are ("" for the answer itself)
+//! id = "id"                        # where an item's id is
+//! name = "name"                    # where its name is
+//! tag = "asset_tag"                # where its tag or serial is, if it has one
 //! ```
 //!
 //! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
 //! and `limit` for `[find]`; `id` for `[get]`; `record` (the mapped user as a JSON object)
 //! for `[create]`; `id`, `record`, `changes` (each changed field → its new value, `null` to
 //! clear it) and `user` (the user as listed) for `[update]` and `[deactivate]`; `value` for
-//! `[[resolve]]`. A value put into a URL is percent-encoded and one put into a body is
+//! `[[resolve]]`; `id` for `[[assets]]`. A value put into a URL is percent-encoded and one put into a body is
 //! escaped for a JSON string, so a name with `&` or `"` cannot break the request;
 //! `{{json x}}` writes a value as JSON (objects, numbers, `null`), and `{{odata x}}` doubles
 //! single quotes for an OData string literal. A missing value is an error, not an empty
@@ -82,7 +90,7 @@ use std::sync::Arc;
 use crate::config::Preset;
 use crate::diag::{Problem, SourceText};
 
-pub use model::{ApiDescription, ErrorAnswer, Operation, Paging, Resolver};
+pub use model::{ApiDescription, AssetList, ErrorAnswer, Operation, Paging, Resolver};
 pub use render::TemplateError;
 
 /// The text of a built-in API description.

@@ -9,6 +9,8 @@ use handlebars::Handlebars;
 use reqwest::Method;
 use serde_json::Value as Json;
 
+use crate::targets::HoldingKind;
+
 /// How a listing moves from one page to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
@@ -27,7 +29,7 @@ pub enum Paging {
 /// One operation: its method and where to read its answer.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    /// `list`, `find`, `get`, `create`, `update`, `deactivate` or `resolve.N`.
+    /// `list`, `find`, `get`, `create`, `update`, `deactivate`, `resolve.N` or `assets.N`.
     pub name: String,
     /// The HTTP method.
     pub method: Method,
@@ -98,6 +100,21 @@ pub struct Resolver {
     pub id: String,
 }
 
+/// One request that lists what a user holds (`[[assets]]`), and how to read its items.
+#[derive(Debug, Clone)]
+pub struct AssetList {
+    /// What its items are.
+    pub kind: HoldingKind,
+    /// The request (`assets.N`), its URL made from the user's `id`.
+    pub operation: Operation,
+    /// Where an item's id is.
+    pub id: String,
+    /// Where an item's name is.
+    pub name: String,
+    /// Where an item's tag or serial number is, if it has one.
+    pub tag: Option<String>,
+}
+
 /// A compiled API description.
 #[derive(Debug)]
 pub struct ApiDescription {
@@ -132,6 +149,8 @@ pub struct ApiDescription {
     pub deactivate: Option<Operation>,
     /// Names the API takes as ids.
     pub resolve: Vec<Resolver>,
+    /// The requests that list what a user holds; none when the API does not say.
+    pub assets: Vec<AssetList>,
     pub(super) source: String,
     pub(super) urls: Handlebars<'static>,
     pub(super) bodies: Handlebars<'static>,

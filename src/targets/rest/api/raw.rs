@@ -32,6 +32,8 @@ pub(super) struct RawApi {
     pub(super) deactivate: Option<RawWrite>,
     #[serde(default)]
     pub(super) resolve: Vec<RawResolve>,
+    #[serde(default)]
+    pub(super) assets: Vec<RawAssets>,
 }
 
 impl RawApi {
@@ -128,4 +130,17 @@ pub(super) struct RawResolve {
     pub(super) items: Option<String>,
     pub(super) name: Option<String>,
     pub(super) id: Option<String>,
+}
+
+/// One `[[assets]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAssets {
+    pub(super) kind: Option<Spanned<String>>,
+    pub(super) method: Option<Spanned<String>>,
+    pub(super) url: Spanned<String>,
+    pub(super) items: Option<String>,
+    pub(super) id: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) tag: Option<String>,
 }

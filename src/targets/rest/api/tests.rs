@@ -132,3 +132,32 @@ fn unknown_keys_and_missing_sections_are_reported() {
         assert!(said.contains(&format!("no [{section}]")), "{said}");
     }
 }
+
+#[test]
+fn asset_lists_are_read_and_their_mistakes_placed() {
+    let api = compile(
+        "[[assets]]\nurl = \"/u/{{id}}/assets\"\nitems = \"rows\"\ntag = \"asset_tag\"\n\
+         [[assets]]\nkind = \"accessory\"\nurl = \"/u/{{id}}/accessories\"\n",
+    )
+    .unwrap();
+    let kinds: Vec<&str> = api.assets.iter().map(|a| a.kind.name()).collect();
+    assert_eq!(kinds, ["asset", "accessory"]);
+    assert_eq!(api.assets[0].tag.as_deref(), Some("asset_tag"));
+    assert_eq!(api.assets[1].name, "name");
+    assert_eq!(
+        api.url("assets.1", &json!({"id": "7"})).unwrap(),
+        "/u/7/accessories"
+    );
+    let problems =
+        compile("[[assets]]\nkind = \"licenses\"\nurl = \"/u/{{user}}/licenses\"\n").unwrap_err();
+    let said = lines(&problems);
+    assert!(
+        said[0].starts_with("api.toml:2:8: error: unknown kind `licenses`"),
+        "{said:?}"
+    );
+    assert_eq!(problems[0].hint.as_deref(), Some("did you mean `licence`?"));
+    assert!(
+        said[1].starts_with("api.toml:3:11: error: [assets.0] url: unknown variable `user`"),
+        "{said:?}"
+    );
+}

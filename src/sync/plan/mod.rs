@@ -26,6 +26,7 @@
 mod decide;
 mod early;
 mod matching;
+mod takeover;
 
 use foldhash::HashSet as FastSet;
 use serde_json::Value as Json;
@@ -33,6 +34,7 @@ use serde_json::Value as Json;
 use decide::Planner;
 pub use early::{Early, EarlyCreates};
 use matching::TargetIndex;
+pub use takeover::Matched;
 
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
@@ -53,6 +55,8 @@ pub struct Listed {
     pub key: Option<Json>,
     /// Its value of the active field.
     pub active: Option<Json>,
+    /// Its values of the later match keys (`match = [...]`); empty with one key.
+    later: Box<[Option<Json>]>,
     values: Packed,
 }
 
@@ -67,9 +71,18 @@ impl Listed {
         Listed {
             key: value(mapping.field_index(mapping.match_key())),
             active: value(active),
+            later: later_keys(mapping, &record),
             values: record.pack(),
             id: user.id,
             etag: user.etag,
+        }
+    }
+
+    /// Its value of the `k`-th match key.
+    fn key_value(&self, k: usize) -> Option<&Json> {
+        match k {
+            0 => self.key.as_ref(),
+            k => self.later.get(k - 1)?.as_ref(),
         }
     }
 
@@ -126,6 +139,8 @@ pub struct Mapped {
     pub enabled: bool,
     /// [`record_hash`] of its record.
     pub hash: String,
+    /// Its values of the later match keys (`match = [...]`); empty with one key.
+    later: Box<[Option<Json>]>,
     /// The record; `None` once dropped because it will not be written.
     values: Option<Packed>,
 }
@@ -143,7 +158,16 @@ impl Mapped {
                 .cloned(),
             enabled,
             hash: record_hash(mapping, record),
+            later: later_keys(mapping, record),
             values: Some(record.pack()),
+        }
+    }
+
+    /// Its value of the `k`-th match key.
+    fn key_value(&self, k: usize) -> Option<&Json> {
+        match k {
+            0 => self.key.as_ref(),
+            k => self.later.get(k - 1)?.as_ref(),
         }
     }
 
@@ -158,6 +182,20 @@ impl Mapped {
     pub fn drop_record(&mut self) {
         self.values = None;
     }
+}
+
+/// A record's values of the match keys after the first: nothing to hold (no allocation) with
+/// one key.
+fn later_keys(mapping: &Mapping, record: &Record) -> Box<[Option<Json>]> {
+    mapping.match_keys()[1.min(mapping.match_keys().len())..]
+        .iter()
+        .map(|k| {
+            mapping
+                .field_index(k)
+                .and_then(|i| record.value(i))
+                .cloned()
+        })
+        .collect()
 }
 
 /// The choices of the config that shape a plan.
@@ -279,6 +317,8 @@ pub struct Plan {
     pub not_owned: usize,
     /// Things the admin should know that are not about one user.
     pub notes: Vec<String>,
+    /// How many users were matched through the state, and by each key.
+    pub matched: Matched,
 }
 
 impl Plan {
@@ -329,24 +369,39 @@ pub fn plan(
     options: PlanOptions,
 ) -> Plan {
     let mut plan = Plan::default();
-    let Some(key_index) = mapping.field_index(mapping.match_key()) else {
+    if mapping.field_index(mapping.match_key()).is_none() {
         plan.notes.push(format!(
             "the mapping's match key `{}` is not one of its fields; nothing can be matched",
             mapping.match_key()
         ));
         return plan;
-    };
-    let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
-    let index = TargetIndex::new(target, fold_key);
+    }
+    let mut index = TargetIndex::new(mapping, target, &options);
     // The owned users whose Entra user was seen, mapped or not: none of them is gone.
     let present: FastSet<&str> = sources
         .iter()
         .filter_map(|s| owned.get_key_value(&s.entra_id))
         .map(|(id, _)| id.as_str())
         .collect();
-    let duplicates = matching::duplicate_keys(mapping, &sources, fold_key, &mut plan.skipped);
+    let later_keys = index.keys.len() > 1;
+    let duplicates = matching::duplicate_keys(
+        mapping,
+        &sources,
+        index.fold_key,
+        later_keys,
+        &mut plan.skipped,
+    );
+    let (matched, keyless) =
+        index.resolve(&sources, owned, &duplicates, &options, &mut plan.skipped);
+    plan.matched = matched;
     let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, plan);
-    for source in sources {
+    for mut source in sources {
+        // A user linked without a first key: the state records an empty key for it.
+        if keyless.contains(&source.entra_id)
+            && let Ok(mapped) = &mut source.mapped
+        {
+            mapped.key = Some(Json::String(String::new()));
+        }
         planner.user(source);
     }
     planner.gone(&present);

@@ -253,6 +253,7 @@ fn summary(outcome: &engine::Outcome) -> String {
     }
     let _ = writeln!(out, "{:<12} {:>8}", "unchanged", outcome.counts.unchanged);
     let _ = writeln!(out, "{:<12} {:>8}", "skipped", outcome.counts.skipped);
+    let _ = writeln!(out, "matched: {}", outcome.plan.matched);
     let _ = writeln!(
         out,
         "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",

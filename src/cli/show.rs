@@ -93,7 +93,7 @@ pub(super) fn plan_text(plan: &Plan, color: bool, show: Option<usize>) -> String
     out
 }
 
-/// The plan's counts in one line.
+/// The plan's counts in one line, and how its users were matched in a second.
 pub(super) fn plan_counts(plan: &Plan) -> String {
     let mut text = format!(
         "plan: {} to create, {} to update, {} to deactivate, {} to reactivate, {} unchanged, {} skipped",
@@ -118,6 +118,7 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
             plan.not_owned
         );
     }
+    let _ = write!(text, "\nmatched: {}", plan.matched);
     text
 }
 
@@ -142,6 +143,7 @@ pub(super) fn plan_json(plan: &Plan, verdict: &Verdict) -> Json {
         "skip": plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
         "unchanged": plan.unchanged,
         "not_owned": plan.not_owned,
+        "matched": plan.matched.to_json(),
         "notes": plan.notes,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),

@@ -220,6 +220,7 @@ impl RunReport {
                 "deactivate": planned(UpdateKind::Deactivate),
                 "reactivate": planned(UpdateKind::Reactivate),
             },
+            "matched": outcome.plan.matched.to_json(),
             "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
             "interrupted": outcome.interrupted,
             "failures": outcome.failures,

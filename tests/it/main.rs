@@ -16,6 +16,7 @@ mod mapping;
 mod mapping_corpus;
 mod operations;
 mod plan;
+mod plan_keys;
 mod rest_target;
 mod scim_target;
 mod shipped;

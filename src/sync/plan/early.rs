@@ -156,9 +156,13 @@ impl<'a> EarlyCreates<'a> {
                 })
                 .collect()
         });
-        listed.iter().zip(folds).enumerate().any(|(k, (values, &fold))| {
-            present(mapped.key_value(k))
-                .is_some_and(|v| values.contains(compared_key(v, fold).as_ref()))
-        })
+        listed
+            .iter()
+            .zip(folds)
+            .enumerate()
+            .any(|(k, (values, &fold))| {
+                present(mapped.key_value(k))
+                    .is_some_and(|v| values.contains(compared_key(v, fold).as_ref()))
+            })
     }
 }

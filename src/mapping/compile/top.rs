@@ -111,6 +111,8 @@ impl Compiler<'_> {
     ) -> Option<Vec<String>> {
         let keys: Vec<(String, Arc<SourceText>, Range<usize>)> = match (outside, written) {
             (Some(key), _) => vec![key],
+            // Its mistakes were reported while reading the file.
+            (None, Some(m)) if m.keys.is_empty() => return None,
             (None, Some(m)) => m
                 .keys
                 .iter()

@@ -74,6 +74,16 @@ pub struct MatchSpec {
     pub list: bool,
 }
 
+impl MatchSpec {
+    /// A `match` whose mistakes were reported while reading: it names no key.
+    pub fn reported() -> MatchSpec {
+        MatchSpec {
+            keys: Vec::new(),
+            list: true,
+        }
+    }
+}
+
 /// `active = { field = "active", active = true, inactive = false }`.
 #[derive(Debug)]
 pub struct ActiveSpec {

@@ -143,7 +143,8 @@ impl Reader<'_> {
         }
     }
 
-    /// `match = "a"` or `match = ["a", "b"]`: at least one name, each once.
+    /// `match = "a"` or `match = ["a", "b"]`: at least one name, each once. A `match` with
+    /// a mistake is read as naming no key, so that it is not reported missing as well.
     fn match_keys(&mut self, value: &Val<'_>) -> Option<MatchSpec> {
         let items = match value.get_ref() {
             DeValue::String(s) => {
@@ -153,7 +154,7 @@ impl Reader<'_> {
             DeValue::Array(items) => items,
             _ => {
                 self.wrong_type(value, "a target field, or a list of them tried in order");
-                return None;
+                return Some(MatchSpec::reported());
             }
         };
         if items.is_empty() {
@@ -162,7 +163,7 @@ impl Reader<'_> {
                 "`match` names no field",
                 "name the target fields to match users on, e.g. match = [\"employee_num\", \"email\"]",
             );
-            return None;
+            return Some(MatchSpec::reported());
         }
         let mut keys: Vec<At<String>> = Vec::new();
         let mut bad = false;
@@ -185,7 +186,11 @@ impl Reader<'_> {
             }
             keys.push(key);
         }
-        (!bad).then_some(MatchSpec { keys, list: true })
+        Some(if bad {
+            MatchSpec::reported()
+        } else {
+            MatchSpec { keys, list: true }
+        })
     }
 
     fn active(&mut self, value: &Val<'_>) -> Option<ActiveSpec> {

@@ -21,4 +21,5 @@ mod rest_target;
 mod scim_target;
 mod shipped;
 mod sync;
+mod takeover;
 mod util;

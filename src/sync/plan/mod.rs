@@ -5,7 +5,9 @@
 //!
 //! - A user is matched to a target user first through the state file (the Entra object id
 //!   owns a target id, so a renamed user is updated, not created again), then by the match
-//!   key (compared without case where the target does).
+//!   keys in order (each compared without case where the target does): the first key that
+//!   finds exactly one target user matches; several target users under a key, or a target
+//!   user claimed by two Entra users, skip the users concerned.
 //! - Two Entra users that map to the same key are both skipped and reported, never merged;
 //!   the target user with that key is left alone (not deactivated either).
 //! - A user with no target user is created, unless the run is `update_only` or the user is
@@ -18,8 +20,9 @@
 //!   deactivated when `deactivate` is on; target users userload does not own are never
 //!   touched.
 //!
-//! The steps: `matching` indexes the target users and finds each user's match (and the
-//! keys several Entra users share); `decide` decides what each matched or unmatched user
+//! The steps: `matching` indexes the target users by id and by each key (and finds the
+//! first keys several Entra users share); `takeover` matches the users the state does not
+//! link, key by key, and counts the matches; `decide` decides what each matched or unmatched user
 //! needs, and what the owned users that left need; [`early`] decides, while Entra is still
 //! being read, the creates that are certain.
 

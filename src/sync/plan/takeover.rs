@@ -74,28 +74,24 @@ impl<'a> TargetIndex<'a> {
             by_key: self.keys.iter().map(|k| (k.name.to_owned(), 0)).collect(),
         };
         let mut keyless = FastSet::default();
-        // The target users the state links to an Entra user read now, with that user.
-        let mut linked: FastMap<&'a str, &str> = FastMap::default();
         let mut claims: Vec<Claim<'_, 'a>> = Vec::new();
         for user in sources {
             let Ok(mapped) = &user.mapped else { continue };
-            let link = owned
-                .get(&user.entra_id)
-                .and_then(|o| o.target_id.as_deref());
-            if let Some(target) = link.and_then(|id| self.by_id.get(id).copied()) {
-                linked.insert(target.id.as_str(), user.label.as_str());
-            }
             let first = mapped.key.as_ref();
             if first
                 .is_some_and(|k| duplicates.contains_key(compared_key(k, self.fold_key).as_ref()))
             {
                 continue;
             }
-            let unchanged_unseen = options.partial_view
-                && owned.get(&user.entra_id).is_some_and(|o| {
-                    o.target_id.is_some() && o.hash.as_ref() == Some(&mapped.hash)
-                });
-            if link.is_some_and(|id| self.by_id.contains_key(id)) || unchanged_unseen {
+            let known = owned.get(&user.entra_id).filter(|o| o.target_id.is_some());
+            let listed = known
+                .and_then(|o| o.target_id.as_deref())
+                .is_some_and(|id| self.by_id.contains_key(id));
+            // A target that cannot list holds only the users looked up: one written as it
+            // is stays linked without being looked up.
+            let unseen = options.partial_view
+                && known.is_some_and(|o| o.hash.as_ref() == Some(&mapped.hash));
+            if listed || unseen {
                 matched.by_state += 1;
                 if first.is_none() && self.keys.len() > 1 {
                     keyless.insert(user.entra_id.clone());
@@ -111,45 +107,73 @@ impl<'a> TargetIndex<'a> {
                 None => {}
             }
         }
-        let mut claimants: FastMap<&str, Vec<&str>> = FastMap::default();
-        for c in &claims {
-            claimants
-                .entry(c.target.id.as_str())
-                .or_default()
-                .push(c.user.label.as_str());
-        }
-        for c in &claims {
-            let found = match (
-                linked.get(c.target.id.as_str()),
-                &claimants[c.target.id.as_str()][..],
-            ) {
-                (Some(other), _) => Found::Skip(format!(
-                    "target user {} (same {}) is linked to another Entra user, {other}; left alone",
-                    c.target.id, self.keys[c.k].name
-                )),
-                (None, [_]) => {
-                    matched.by_key[c.k].1 += 1;
-                    if c.user.mapped.as_ref().is_ok_and(|m| m.key.is_none()) {
-                        keyless.insert(c.user.entra_id.clone());
-                    }
-                    Found::One(c.target)
-                }
-                (None, all) => {
-                    let others: Vec<&str> =
-                        all.iter().copied().filter(|l| *l != c.user.label).collect();
-                    Found::Skip(format!(
-                        "target user {} (same {}) is claimed by other Entra users too ({}); \
-                         none is linked until only one matches it",
-                        c.target.id,
-                        self.keys[c.k].name,
-                        others.join(", ")
-                    ))
-                }
-            };
-            self.found.insert(c.user.entra_id.clone(), found);
+        if !claims.is_empty() {
+            self.settle(&claims, sources, owned, &mut matched, &mut keyless);
         }
         self.skip_keyless(sources, &keyless, skipped);
         (matched, keyless)
+    }
+
+    /// Gives each claimed target user to its claimant, unless another Entra user claims it
+    /// too or the state links it to another Entra user read in this run (`sources`): then
+    /// every claimant is skipped, naming the others. Counts the matches in `matched`, and
+    /// adds the linked users without a first key to `keyless`.
+    fn settle(
+        &mut self,
+        claims: &[Claim<'_, 'a>],
+        sources: &[SourceUser],
+        owned: &OwnedUsers,
+        matched: &mut Matched,
+        keyless: &mut FastSet<String>,
+    ) {
+        let mut claimants: FastMap<&str, Vec<&SourceUser>> = FastMap::default();
+        for c in claims {
+            claimants
+                .entry(c.target.id.as_str())
+                .or_default()
+                .push(c.user);
+        }
+        // The claimed target users the state links to an Entra user read now, with its name.
+        let linked: FastMap<&str, &str> = sources
+            .iter()
+            .filter_map(|u| {
+                let id = owned.get(&u.entra_id)?.target_id.as_deref()?;
+                let (id, _) = claimants.get_key_value(id)?;
+                Some((*id, u.label.as_str()))
+            })
+            .collect();
+        for c in claims {
+            let id = c.target.id.as_str();
+            let others: Vec<&str> = claimants
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|u| u.entra_id != c.user.entra_id)
+                .map(|u| u.label.as_str())
+                .collect();
+            let key = self.keys.get(c.k).map_or("", |k| k.name);
+            let found = if let Some(other) = linked.get(id) {
+                Found::Skip(format!(
+                    "target user {id} (same {key}) is linked to another Entra user, {other}; \
+                     left alone"
+                ))
+            } else if !others.is_empty() {
+                Found::Skip(format!(
+                    "target user {id} (same {key}) is claimed by other Entra users too ({}); \
+                     none is linked until only one matches it",
+                    others.join(", ")
+                ))
+            } else {
+                if let Some(count) = matched.by_key.get_mut(c.k) {
+                    count.1 += 1;
+                }
+                if c.user.mapped.as_ref().is_ok_and(|m| m.key.is_none()) {
+                    keyless.insert(c.user.entra_id.clone());
+                }
+                Found::One(c.target)
+            };
+            self.found.insert(c.user.entra_id.clone(), found);
+        }
     }
 
     /// The first key under which target users have `mapped`'s value: the one target user,

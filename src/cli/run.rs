@@ -262,6 +262,7 @@ fn summary(outcome: &engine::Outcome) -> String {
             outcome.second_pass
         );
     }
+    let _ = writeln!(out, "matched: {}", outcome.plan.matched);
     let _ = writeln!(
         out,
         "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",

@@ -128,7 +128,7 @@ pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<
     out
 }
 
-/// The plan's counts in one line.
+/// The plan's counts in one line, and how its users were matched in a second.
 pub(super) fn plan_counts(plan: &Plan) -> String {
     let mut text = format!(
         "plan: {} to create, {} to update, {} to deactivate, {} to reactivate, {} unchanged, {} skipped",
@@ -160,6 +160,7 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
             plan.unresolved.len()
         );
     }
+    let _ = write!(text, "\nmatched: {}", plan.matched);
     text
 }
 
@@ -197,6 +198,7 @@ pub(super) fn plan_json(plan: &Plan, held: &[Update], verdict: &Verdict) -> Json
         "skip": plan.skipped.iter().map(|s| json!({"user": s.label, "reason": s.reason})).collect::<Vec<_>>(),
         "unchanged": plan.unchanged,
         "not_owned": plan.not_owned,
+        "matched": plan.matched.to_json(),
         "notes": plan.notes,
         "unresolved_references": plan.unresolved,
         "verdict": match verdict {

@@ -84,7 +84,7 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
             "  mapping       {} ({} fields, users matched on {})",
             mapping.name(),
             mapping.fields().len(),
-            mapping.match_key()
+            mapping.match_keys().join(", then ")
         ),
         format!("  graph reads   {reads}"),
         format!(

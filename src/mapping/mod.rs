@@ -198,7 +198,8 @@ pub struct Mapping {
     name: String,
     target: TargetType,
     fields: Vec<Field>,
-    matching: String,
+    /// The match keys, in the order they are tried; never empty once compiled.
+    matching: Vec<String>,
     active: Option<Active>,
     templates: handlebars::Handlebars<'static>,
     select: Vec<String>,
@@ -256,8 +257,16 @@ impl Mapping {
         Record::new(Arc::clone(&self.shape), values)
     }
 
-    /// The target field that identifies a user (its value is required of every user).
+    /// The target field that identifies a user: the first match key. The state file keeps
+    /// its value, users are created and looked up by it, and a single key is required of
+    /// every user.
     pub fn match_key(&self) -> &str {
+        self.matching.first().map_or("", String::as_str)
+    }
+
+    /// Every match key, in the order they are tried (`match = ["employee_num", "email"]`);
+    /// the first is [`Mapping::match_key`].
+    pub fn match_keys(&self) -> &[String] {
         &self.matching
     }
 
@@ -268,7 +277,7 @@ impl Mapping {
     pub fn key_is_unique_in_entra(&self) -> bool {
         use convert::Converter;
         use path::Seg;
-        let Some(field) = self.field(&self.matching) else {
+        let Some(field) = self.field(self.match_key()) else {
             return false;
         };
         let ValueSource::Graph(paths) = &field.value else {

@@ -24,8 +24,9 @@ use crate::targets::{Target, TargetError, Write};
 pub(super) enum Action {
     /// A user to create.
     Create(Create),
-    /// A user to update, deactivate or reactivate.
-    Update(Update),
+    /// A user to update, deactivate or reactivate (boxed: an update carries the target
+    /// user's values beside its own).
+    Update(Box<Update>),
 }
 
 impl Action {
@@ -94,7 +95,10 @@ pub(super) async fn apply(
         writer.write(last, state, outcome).await?;
     }
     if matches!(outcome.verdict, Verdict::Proceed) && !writer.stop.stopped() {
-        let deactivations = deactivations.into_iter().map(Action::Update).collect();
+        let deactivations = deactivations
+            .into_iter()
+            .map(|u| Action::Update(Box::new(u)))
+            .collect();
         writer.write(deactivations, state, outcome).await?;
     } else {
         outcome.held.extend(deactivations);

@@ -58,7 +58,7 @@ impl Rounds {
             fill_create(mapping, &mut c, &deferred, created, unresolved);
             first.push(Action::Create(c));
         }
-        first.extend(others.into_iter().map(Action::Update));
+        first.extend(others.into_iter().map(|u| Action::Update(Box::new(u))));
         (first, rounds)
     }
 
@@ -135,7 +135,7 @@ impl Rounds {
                     active: u.kind != UpdateKind::Deactivate,
                 });
             } else {
-                round.push(Action::Update(u));
+                round.push(Action::Update(Box::new(u)));
             }
         }
         let mut second = 0;
@@ -145,7 +145,7 @@ impl Rounds {
                 continue;
             };
             if let Some(update) = second_pass(mapping, c, id, &cyclic, created, unresolved) {
-                round.push(Action::Update(update));
+                round.push(Action::Update(Box::new(update)));
                 second += 1;
             }
         }

@@ -65,7 +65,7 @@ impl Writer<'_> {
         }
         match action {
             Action::Create(c) => outcome.plan.creates.push(c),
-            Action::Update(u) => outcome.plan.updates.push(u),
+            Action::Update(u) => outcome.plan.updates.push(*u),
         }
     }
 

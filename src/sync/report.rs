@@ -226,6 +226,7 @@ impl RunReport {
                 "deactivate": planned(UpdateKind::Deactivate),
                 "reactivate": planned(UpdateKind::Reactivate),
             },
+            "matched": outcome.plan.matched.to_json(),
             "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
             "leavers_holding": leavers_holding(outcome),
             "interrupted": outcome.interrupted,

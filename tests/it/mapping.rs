@@ -613,3 +613,118 @@ fn the_documented_example_mapping_compiles_and_passes_its_test() {
     assert_eq!(outcomes.len(), 1);
     assert!(outcomes[0].failure.is_none(), "{:?}", outcomes[0].failure);
 }
+
+#[test]
+fn match_takes_an_ordered_list_of_mapped_fields() {
+    let fields = "[fields.login]\nsource = \"userPrincipalName\"\n[fields.mail]\nsource = \"mail\"\n[fields.num]\nsource = \"employeeId\"\n";
+    let compile = |matching: &str| {
+        let text = format!("version = 1\ntarget = \"rest\"\n{matching}\n{fields}");
+        mapping::compile_source(&SourceText::new("m.toml", text), Options::default())
+    };
+    let m = compile("match = [\"num\", \"mail\", \"login\"]").unwrap();
+    assert_eq!(m.match_key(), "num");
+    assert_eq!(m.match_keys(), ["num", "mail", "login"]);
+    // Of a list no key is required: a user without the first may be matched by a later one.
+    assert!(m.fields().iter().all(|f| !f.is_required()));
+    // One key, as a name or a list of one, is required as before.
+    for one in ["match = \"num\"", "match = [\"num\"]"] {
+        let m = compile(one).unwrap();
+        assert_eq!(m.match_keys(), ["num"]);
+        assert!(m.field("num").unwrap().is_required(), "{one}");
+    }
+    // Each mistake on its line and column, with what to do.
+    let cases: [(&str, &[Expected]); 5] = [
+        ("match = []", &[(3, Some(9), "`match` names no field")]),
+        (
+            "match = [\"num\", \"mail\", \"num\"]",
+            &[(3, Some(25), "`match` names `num` twice")],
+        ),
+        (
+            "match = [\"num\", 7, \"login\"]",
+            &[(
+                3,
+                Some(17),
+                "expected a target field's name, in quotes, found an integer",
+            )],
+        ),
+        (
+            "match = [\"num\", \"mial\", \"logn\"]",
+            &[
+                (3, Some(17), "the match key `mial` is not a mapped field"),
+                (3, Some(25), "the match key `logn` is not a mapped field"),
+            ],
+        ),
+        (
+            "match = { num = 1 }",
+            &[(
+                3,
+                Some(9),
+                "expected a target field, or a list of them tried in order",
+            )],
+        ),
+    ];
+    for (matching, expected) in cases {
+        let problems = compile(matching).unwrap_err();
+        let got: Vec<(usize, usize, &str)> = problems
+            .iter()
+            .map(|p| {
+                let (line, column) = p.line_col();
+                (line, column, p.message.as_str())
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{matching}: {got:?}");
+        for (got, (line, column, phrase)) in got.iter().zip(expected.iter()) {
+            assert!(
+                got.2.contains(phrase),
+                "{matching}: {got:?} lacks {phrase:?}"
+            );
+            assert_eq!(
+                (got.0, Some(got.1)),
+                (*line, *column),
+                "{matching}: {got:?}"
+            );
+        }
+    }
+    let drawn = userload::diag::render(&compile("match = [\"num\", \"mial\"]").unwrap_err(), false);
+    assert!(drawn.contains("did you mean `mail`?"), "{drawn}");
+}
+
+#[test]
+fn validate_names_every_match_key_and_places_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = |matching: &str| {
+        format!(
+            "version = 1\ntarget = \"scim\"\n{matching}\n[fields.userName]\nsource = \"userPrincipalName\"\n[fields.\"emails[type eq \\\"work\\\"].value\"]\nsource = \"mail\"\n"
+        )
+    };
+    let text = format!(
+        "{SOURCE}[target]\ntype = scim\nurl = https://a.example.com\n[sync]\nmapping = m.toml\n"
+    );
+    write(dir.path(), "c.ini", &text);
+    write(
+        dir.path(),
+        "m.toml",
+        &mapping("match = [\"emails[type eq \\\"work\\\"].value\", \"userName\"]"),
+    );
+    let (code, stdout, stderr) = outcome(&userload(dir.path(), &["validate", "--config", "c.ini"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("users matched on emails[type eq \"work\"].value, then userName"),
+        "{stdout}"
+    );
+    write(
+        dir.path(),
+        "m.toml",
+        &mapping("match = [\"userName\", \"userName\"]"),
+    );
+    let (code, _, stderr) = outcome(&userload(dir.path(), &["validate", "--config", "c.ini"]));
+    assert_eq!(code, 2, "{stderr}");
+    // The caret: the second name underlined.
+    let caret = format!("·{}{}\n", " ".repeat(22), "─".repeat(10));
+    for expected in ["m.toml:3:22]", "`match` names `userName` twice", &caret] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! The mapping file's top-level keys: its format `version`, the `target` it builds records
-//! for, its `[lookup.NAME]` tables, the `match` key and the `active` flag.
+//! for, its `[lookup.NAME]` tables, the `match` keys and the `active` flag.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use super::Compiler;
 use crate::config::TargetKind;
 use crate::diag::{SourceText, did_you_mean};
 use crate::mapping::convert::Lookup;
-use crate::mapping::spec::{At, FieldSpec, Spec};
+use crate::mapping::spec::{FieldSpec, MatchSpec, Spec};
 use crate::mapping::{Active, Field, TargetType};
 
 impl Compiler<'_> {
@@ -96,20 +96,28 @@ impl Compiler<'_> {
         }
     }
 
-    /// The match key: set outside the file (Oomnitza `sync_field`) or by `match`; it must be a
-    /// mapped field, which becomes required.
+    /// The match keys: one set outside the file (Oomnitza `sync_field`), or `match` (one
+    /// name, or a list tried in order). Each must be a mapped field. A single key becomes
+    /// required; of a list none does, so that a user without the first key can still be
+    /// matched by a later one (it is never created: the first key is its identity).
     pub(super) fn matching(
         &mut self,
         src: &Arc<SourceText>,
-        written: &Option<At<String>>,
+        written: &Option<MatchSpec>,
         outside: Option<(String, Arc<SourceText>, Range<usize>)>,
         top: &Range<usize>,
         fields: &mut [Field],
         specs: &[FieldSpec],
-    ) -> Option<String> {
-        let (name, place_src, span) = match (outside, written) {
-            (Some((name, s, span)), _) => (name, s, span),
-            (None, Some(at)) => (at.value.clone(), Arc::clone(src), at.span.clone()),
+    ) -> Option<Vec<String>> {
+        let keys: Vec<(String, Arc<SourceText>, Range<usize>)> = match (outside, written) {
+            (Some(key), _) => vec![key],
+            // Its mistakes were reported while reading the file.
+            (None, Some(m)) if m.keys.is_empty() => return None,
+            (None, Some(m)) => m
+                .keys
+                .iter()
+                .map(|k| (k.value.clone(), Arc::clone(src), k.span.clone()))
+                .collect(),
             (None, None) => {
                 self.error(
                     src,
@@ -123,24 +131,44 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        if let Some(field) = fields.iter_mut().find(|f| f.target == name) {
+        let mut all_mapped = true;
+        for (name, place_src, span) in &keys {
+            all_mapped &= self.match_key(name, place_src, span, fields, specs);
+        }
+        if let ([(name, _, _)], true) = (keys.as_slice(), all_mapped)
+            && let Some(field) = fields.iter_mut().find(|f| &f.target == name)
+        {
             field.required = true;
-            return Some(name);
+        }
+        all_mapped.then(|| keys.into_iter().map(|(name, _, _)| name).collect())
+    }
+
+    /// Whether the match key `name` is a mapped field; reports it where it is written if not.
+    fn match_key(
+        &mut self,
+        name: &str,
+        src: &Arc<SourceText>,
+        span: &Range<usize>,
+        fields: &[Field],
+        specs: &[FieldSpec],
+    ) -> bool {
+        if fields.iter().any(|f| f.target == name) {
+            return true;
         }
         // A field that failed to compile is already reported.
         if specs.iter().any(|s| s.target.value == name) {
-            return None;
+            return false;
         }
-        let hint = did_you_mean(&name, specs.iter().map(|s| s.target.value.as_str()), || {
+        let hint = did_you_mean(name, specs.iter().map(|s| s.target.value.as_str()), || {
             "name one of the mapping's fields".to_string()
         });
         self.error(
-            &place_src,
-            span,
+            src,
+            span.clone(),
             format!("the match key `{name}` is not a mapped field"),
             Some(hint),
         );
-        None
+        false
     }
 
     /// `active`: its field must be a mapped one.

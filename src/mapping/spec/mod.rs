@@ -50,8 +50,9 @@ pub struct Spec {
     pub version: Option<At<i64>>,
     /// `target = "scim"`: the kind of record the mapping builds.
     pub target: Option<At<String>>,
-    /// `match = "userName"`: the target field that identifies a user.
-    pub matching: Option<At<String>>,
+    /// `match = "userName"`, or `match = ["employee_num", "email"]`: the target fields a
+    /// user is matched on, tried in order.
+    pub matching: Option<MatchSpec>,
     /// `active = { field = …, active = …, inactive = … }`.
     pub active: Option<ActiveSpec>,
     /// `[fields."…"]` tables, in file order.
@@ -62,6 +63,25 @@ pub struct Spec {
     pub tests: Vec<TestSpec>,
     /// Where the file starts, for problems about something missing from it.
     pub top: Range<usize>,
+}
+
+/// `match`: the target fields a user is matched on, as written.
+#[derive(Debug, Clone)]
+pub struct MatchSpec {
+    /// The fields, in the order they are tried; the first identifies the user.
+    pub keys: Vec<At<String>>,
+    /// Whether they were written as a list (`match = ["…"]`) rather than one name.
+    pub list: bool,
+}
+
+impl MatchSpec {
+    /// A `match` whose mistakes were reported while reading: it names no key.
+    pub fn reported() -> MatchSpec {
+        MatchSpec {
+            keys: Vec::new(),
+            list: true,
+        }
+    }
 }
 
 /// `active = { field = "active", active = true, inactive = false }`.

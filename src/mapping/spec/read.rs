@@ -9,7 +9,9 @@ use serde_json::Value as Json;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{ActiveSpec, Args, At, ConvertSpec, Expect, FieldSpec, LookupSpec, Spec, TestSpec};
+use super::{
+    ActiveSpec, Args, At, ConvertSpec, Expect, FieldSpec, LookupSpec, MatchSpec, Spec, TestSpec,
+};
 use crate::diag::{Problem, SourceText, did_you_mean};
 
 const TOP_KEYS: &[&str] = &[
@@ -60,7 +62,7 @@ pub fn read(source: &Arc<SourceText>) -> (Spec, Vec<Problem>) {
         match key.get_ref().as_ref() {
             "version" => spec.version = reader.integer(value),
             "target" => spec.target = reader.string(value),
-            "match" => spec.matching = reader.string(value),
+            "match" => spec.matching = reader.match_keys(value),
             "active" => spec.active = reader.active(value),
             "fields" => spec.fields = reader.fields(value),
             "lookup" => spec.lookups = reader.lookups(value),
@@ -140,6 +142,56 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `match = "a"` or `match = ["a", "b"]`: at least one name, each once. A `match` with
+    /// a mistake is read as naming no key, so that it is not reported missing as well.
+    fn match_keys(&mut self, value: &Val<'_>) -> Option<MatchSpec> {
+        let items = match value.get_ref() {
+            DeValue::String(s) => {
+                let keys = vec![At::new(s.to_string(), value.span())];
+                return Some(MatchSpec { keys, list: false });
+            }
+            DeValue::Array(items) => items,
+            _ => {
+                self.wrong_type(value, "a target field, or a list of them tried in order");
+                return Some(MatchSpec::reported());
+            }
+        };
+        if items.is_empty() {
+            self.error(
+                value.span(),
+                "`match` names no field",
+                "name the target fields to match users on, e.g. match = [\"employee_num\", \"email\"]",
+            );
+            return Some(MatchSpec::reported());
+        }
+        let mut keys: Vec<At<String>> = Vec::new();
+        let mut bad = false;
+        for item in items {
+            let DeValue::String(name) = item.get_ref() else {
+                self.wrong_type(item, "a target field's name, in quotes");
+                bad = true;
+                continue;
+            };
+            let key = At::new(name.to_string(), item.span());
+            if let Some(first) = keys.iter().find(|k| k.value == key.value) {
+                let (line, column) = self.source.line_col(first.span.start);
+                self.error(
+                    key.span.clone(),
+                    format!("`match` names `{}` twice", key.value),
+                    format!("it is already named at line {line}, column {column}; remove one"),
+                );
+                bad = true;
+                continue;
+            }
+            keys.push(key);
+        }
+        Some(if bad {
+            MatchSpec::reported()
+        } else {
+            MatchSpec { keys, list: true }
+        })
     }
 
     fn active(&mut self, value: &Val<'_>) -> Option<ActiveSpec> {

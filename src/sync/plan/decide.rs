@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
-use super::matching::{Matches, TargetIndex, compared_key};
+use super::matching::{Found, TargetIndex, compared_key};
 use super::refs::{Deferred, Links, marked};
 use super::{
     Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
@@ -92,6 +92,7 @@ impl<'a> Planner<'a> {
             enabled,
             hash,
             values,
+            ..
         }) = mapped
         else {
             return;
@@ -128,17 +129,10 @@ impl<'a> Planner<'a> {
         }
         let found = match through_state {
             Some(user) => Some(user),
-            None => match self.index.by_key.get(key.as_ref()).map(Matches::as_slice) {
-                Some([user]) => Some(*user),
-                Some(several @ [_, _, ..]) => {
-                    let reason = format!(
-                        "{} target users have {} `{key}`; match them up by hand",
-                        several.len(),
-                        self.mapping.match_key()
-                    );
-                    return self.skip(who.label, reason);
-                }
-                _ => None,
+            None => match self.index.find(&who.entra_id) {
+                Some(Found::One(user)) => Some(*user),
+                Some(Found::Skip(reason)) => return self.skip(who.label, reason.clone()),
+                None => None,
             },
         };
         let candidate = Candidate {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use foldhash::HashSet as FastSet;
 
-use super::matching::compared_key;
+use super::matching::{compared_key, present};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
 use crate::mapping::{Mapping, Packed};
@@ -16,15 +16,18 @@ use crate::state::OwnedUsers;
 /// certain whatever the rest of the read brings: the target's listing is complete (which
 /// also keeps creates from shifting the pages of a listing still being read), the run
 /// creates users, and Entra keeps the match key unique ([`Mapping::key_is_unique_in_entra`]),
-/// so no later user can share a key. A user the state file does not know, whose key no
-/// target user has, is then created, exactly as [`plan`](super::plan) would.
+/// so no later user can share a key. A user the state file does not know, whose keys no
+/// target user has (none of them, with several match keys: a later one would take a target
+/// user over), is then created, exactly as [`plan`](super::plan) would.
 pub struct EarlyCreates<'a> {
     /// The listed target users.
     target: &'a [Listed],
-    /// Their keys, as compared; built for the first user the state does not know (on a
-    /// quiet night, none).
-    listed: Option<FastSet<Cow<'a, str>>>,
+    /// Their values of each match key, as compared; built for the first user the state does
+    /// not know (on a quiet night, none).
+    listed: Option<Vec<FastSet<Cow<'a, str>>>>,
     owned: &'a OwnedUsers,
+    /// For each match key, whether it is compared without case.
+    folds: Vec<bool>,
     fold_key: bool,
     create_disabled: bool,
     /// The keys created so far. A second user with one of them (Entra allows that only
@@ -61,14 +64,21 @@ impl<'a> EarlyCreates<'a> {
         {
             return None;
         }
-        let key_index = mapping.field_index(mapping.match_key())?;
-        let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
+        let folds = mapping
+            .match_keys()
+            .iter()
+            .map(|k| {
+                let i = mapping.field_index(k)?;
+                Some(options.folds_case.get(i).copied().unwrap_or(false))
+            })
+            .collect::<Option<Vec<bool>>>()?;
         Some(EarlyCreates {
             refs: mapping.user_refs().collect(),
             target,
             listed: None,
             owned,
-            fold_key,
+            fold_key: *folds.first()?,
+            folds,
             create_disabled: options.create_disabled,
             created: FastSet::default(),
         })
@@ -102,15 +112,7 @@ impl<'a> EarlyCreates<'a> {
             }
             _ => return Early::Later(user),
         };
-        let (target, fold_key) = (self.target, self.fold_key);
-        let listed = self.listed.get_or_insert_with(|| {
-            target
-                .iter()
-                .filter_map(|u| u.key.as_ref())
-                .map(|key| compared_key(key, fold_key))
-                .collect()
-        });
-        if listed.contains(key.as_ref()) {
+        if self.listed_has(&user) {
             return Early::Later(user);
         }
         let key = key.into_owned();
@@ -150,5 +152,35 @@ impl<'a> EarlyCreates<'a> {
                 mapped,
             }),
         }
+    }
+
+    /// Whether a listed target user has one of `user`'s match key values (a match, or a
+    /// skip: either way the plan decides).
+    fn listed_has(&mut self, user: &SourceUser) -> bool {
+        let Ok(mapped) = &user.mapped else {
+            return true;
+        };
+        let (target, folds) = (self.target, &self.folds);
+        let listed = self.listed.get_or_insert_with(|| {
+            folds
+                .iter()
+                .enumerate()
+                .map(|(k, &fold)| {
+                    target
+                        .iter()
+                        .filter_map(|u| present(u.key_value(k)))
+                        .map(|key| compared_key(key, fold))
+                        .collect()
+                })
+                .collect()
+        });
+        listed
+            .iter()
+            .zip(folds)
+            .enumerate()
+            .any(|(k, (values, &fold))| {
+                present(mapped.key_value(k))
+                    .is_some_and(|v| values.contains(compared_key(v, fold).as_ref()))
+            })
     }
 }

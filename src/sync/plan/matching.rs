@@ -1,6 +1,7 @@
-//! The match step: the target users indexed by id and by match key (as compared), each
-//! Entra user's target user found through the state file first and the key second, and the
-//! keys that more than one Entra user maps to (never merged, never written).
+//! The match step: the target users indexed by id and by each match key (as compared), each
+//! Entra user's target user found through the state file first and its keys second (see
+//! [`takeover`](super::takeover)), and the first keys that more than one Entra user maps to
+//! (never merged, never written).
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -8,7 +9,7 @@ use std::collections::hash_map::Entry;
 use foldhash::HashMap as FastMap;
 use serde_json::Value as Json;
 
-use super::{Listed, Mapped, Skipped, SourceUser};
+use super::{Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::mapping::Mapping;
 
 /// A match key as compared: the value's text, lower-cased when the target ignores case;
@@ -53,26 +54,24 @@ impl<'a> Matches<'a> {
     }
 }
 
-/// The target users by id and by match key (as compared): the matches of a whole plan
-/// are looked up here, borrowing every key from the listing.
-pub(super) struct TargetIndex<'a> {
-    /// By the target's id.
-    pub(super) by_id: FastMap<&'a str, &'a Listed>,
-    /// By match key, as compared.
-    pub(super) by_key: FastMap<Cow<'a, str>, Matches<'a>>,
-    /// Whether keys are compared without case.
-    pub(super) fold_key: bool,
+/// The target users by one match key, as compared.
+pub(super) struct KeyIndex<'a> {
+    /// The key's target field.
+    pub(super) name: &'a str,
+    /// Whether its values are compared without case.
+    pub(super) fold: bool,
+    /// The target users by value; empty values are left out.
+    pub(super) by_value: FastMap<Cow<'a, str>, Matches<'a>>,
 }
 
-impl<'a> TargetIndex<'a> {
-    /// Indexes `target`; `fold_key` compares keys without case.
-    pub(super) fn new(target: &'a [Listed], fold_key: bool) -> TargetIndex<'a> {
-        let by_id: FastMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
-        let mut by_key: FastMap<Cow<'_, str>, Matches<'_>> = FastMap::default();
-        by_key.reserve(target.len());
+impl<'a> KeyIndex<'a> {
+    /// Indexes `target` by the `k`-th match key, named `name`.
+    fn new(target: &'a [Listed], k: usize, name: &'a str, fold: bool) -> KeyIndex<'a> {
+        let mut by_value: FastMap<Cow<'_, str>, Matches<'_>> = FastMap::default();
+        by_value.reserve(target.len());
         for user in target {
-            if let Some(key) = &user.key {
-                match by_key.entry(compared_key(key, fold_key)) {
+            if let Some(key) = present(user.key_value(k)) {
+                match by_value.entry(compared_key(key, fold)) {
                     Entry::Vacant(entry) => {
                         entry.insert(Matches::One(user));
                     }
@@ -80,20 +79,90 @@ impl<'a> TargetIndex<'a> {
                 }
             }
         }
-        TargetIndex {
-            by_id,
-            by_key,
-            fold_key,
+        KeyIndex {
+            name,
+            fold,
+            by_value,
         }
     }
 }
 
-/// The keys more than one Entra user maps to, each with those users' names. The users that
-/// cannot be matched at all (no key, or skipped by the mapping) are added to `skipped`.
+/// A value that can be matched on: neither null nor empty text.
+pub(super) fn present(value: Option<&Json>) -> Option<&Json> {
+    value.filter(|v| !v.is_null() && v.as_str() != Some(""))
+}
+
+/// How an Entra user that the state file does not link to a target user was matched by
+/// its keys.
+pub(super) enum Found<'a> {
+    /// To this target user.
+    One(&'a Listed),
+    /// Not at all, for this reason: several target users have its key, or another Entra
+    /// user claims the same target user.
+    Skip(String),
+}
+
+/// The target users by id and by each match key (as compared), and how each Entra user the
+/// state does not link was matched: the matches of a whole plan are looked up here,
+/// borrowing every key from the listing.
+pub(super) struct TargetIndex<'a> {
+    /// By the target's id.
+    pub(super) by_id: FastMap<&'a str, &'a Listed>,
+    /// By each match key, first key first.
+    pub(super) keys: Vec<KeyIndex<'a>>,
+    /// Whether the first key is compared without case.
+    pub(super) fold_key: bool,
+    /// What [`TargetIndex::resolve`] made of each Entra user it matched or skipped, by
+    /// Entra object id; a user not here has no target user.
+    pub(super) found: FastMap<String, Found<'a>>,
+}
+
+impl<'a> TargetIndex<'a> {
+    /// Indexes `target` by id and by each of `mapping`'s match keys, folding case where
+    /// `folds_case` says the target does; only the first key with a partial view.
+    pub(super) fn new(
+        mapping: &'a Mapping,
+        target: &'a [Listed],
+        options: &PlanOptions,
+    ) -> TargetIndex<'a> {
+        let by_id: FastMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
+        let tried = if options.partial_view { 1 } else { usize::MAX };
+        let keys: Vec<KeyIndex<'a>> = mapping
+            .match_keys()
+            .iter()
+            .take(tried)
+            .enumerate()
+            .map(|(k, name)| {
+                let fold = mapping
+                    .field_index(name)
+                    .and_then(|i| options.folds_case.get(i).copied())
+                    .unwrap_or(false);
+                KeyIndex::new(target, k, name, fold)
+            })
+            .collect();
+        TargetIndex {
+            by_id,
+            fold_key: keys.first().is_some_and(|k| k.fold),
+            keys,
+            found: FastMap::default(),
+        }
+    }
+
+    /// How the Entra user `entra_id`, not linked through the state, was matched by its keys;
+    /// `None` when no target user has any of them (it is created).
+    pub(super) fn find(&self, entra_id: &str) -> Option<&Found<'a>> {
+        self.found.get(entra_id)
+    }
+}
+
+/// The first keys more than one Entra user maps to, each with those users' names. The users
+/// that cannot be matched at all (skipped by the mapping, or without a first key when no
+/// later key is tried: `later_keys` false) are added to `skipped`.
 pub(super) fn duplicate_keys(
     mapping: &Mapping,
     sources: &[SourceUser],
     fold_key: bool,
+    later_keys: bool,
     skipped: &mut Vec<Skipped>,
 ) -> FastMap<String, String> {
     // How many users map to each key.
@@ -105,6 +174,8 @@ pub(super) fn duplicate_keys(
                 *users_of_key.entry(compared_key(key, fold_key)).or_default() += 1;
                 continue;
             }
+            // Matched by a later key, or skipped, by the takeover.
+            Ok(_) if later_keys => continue,
             Ok(_) => format!("no value for the match key `{}`", mapping.match_key()),
             Err(skip) => skip.to_string(),
         };

@@ -5,7 +5,9 @@
 //!
 //! - A user is matched to a target user first through the state file (the Entra object id
 //!   owns a target id, so a renamed user is updated, not created again), then by the match
-//!   key (compared without case where the target does).
+//!   keys in order (each compared without case where the target does): the first key that
+//!   finds exactly one target user matches; several target users under a key, or a target
+//!   user claimed by two Entra users, skip the users concerned.
 //! - Two Entra users that map to the same key are both skipped and reported, never merged;
 //!   the target user with that key is left alone (not deactivated either).
 //! - A user with no target user is created, unless the run is `update_only` or the user is
@@ -18,8 +20,9 @@
 //!   deactivated when `deactivate` is on; target users userload does not own are never
 //!   touched.
 //!
-//! The steps: `matching` indexes the target users and finds each user's match (and the
-//! keys several Entra users share); `decide` decides what each matched or unmatched user
+//! The steps: `matching` indexes the target users by id and by each key (and finds the
+//! first keys several Entra users share); `takeover` matches the users the state does not
+//! link, key by key, and counts the matches; `decide` decides what each matched or unmatched user
 //! needs, and what the owned users that left need; [`early`] decides, while Entra is still
 //! being read, the creates that are certain.
 
@@ -27,6 +30,7 @@ mod decide;
 mod early;
 mod matching;
 mod refs;
+mod takeover;
 
 use foldhash::HashSet as FastSet;
 use serde_json::Value as Json;
@@ -36,6 +40,7 @@ pub use early::{Early, EarlyCreates};
 use matching::TargetIndex;
 use refs::Links;
 pub use refs::{Deferred, Unresolved, marked};
+pub use takeover::Matched;
 
 use crate::config::Mode;
 use crate::mapping::{Mapping, On, Packed, Record, Skip};
@@ -56,6 +61,8 @@ pub struct Listed {
     pub key: Option<Json>,
     /// Its value of the active field.
     pub active: Option<Json>,
+    /// Its values of the later match keys (`match = [...]`); empty with one key.
+    later: Box<[Option<Json>]>,
     values: Packed,
 }
 
@@ -70,9 +77,18 @@ impl Listed {
         Listed {
             key: value(mapping.field_index(mapping.match_key())),
             active: value(active),
+            later: later_keys(mapping, &record),
             values: record.pack(),
             id: user.id,
             etag: user.etag,
+        }
+    }
+
+    /// Its value of the `k`-th match key.
+    fn key_value(&self, k: usize) -> Option<&Json> {
+        match k {
+            0 => self.key.as_ref(),
+            k => self.later.get(k - 1)?.as_ref(),
         }
     }
 
@@ -129,6 +145,8 @@ pub struct Mapped {
     pub enabled: bool,
     /// [`record_hash`] of its record.
     pub hash: String,
+    /// Its values of the later match keys (`match = [...]`); empty with one key.
+    later: Box<[Option<Json>]>,
     /// The record; `None` once dropped because it will not be written.
     values: Option<Packed>,
 }
@@ -146,7 +164,16 @@ impl Mapped {
                 .cloned(),
             enabled,
             hash: record_hash(mapping, record),
+            later: later_keys(mapping, record),
             values: Some(record.pack()),
+        }
+    }
+
+    /// Its value of the `k`-th match key.
+    fn key_value(&self, k: usize) -> Option<&Json> {
+        match k {
+            0 => self.key.as_ref(),
+            k => self.later.get(k - 1)?.as_ref(),
         }
     }
 
@@ -161,6 +188,20 @@ impl Mapped {
     pub fn drop_record(&mut self) {
         self.values = None;
     }
+}
+
+/// A record's values of the match keys after the first: nothing to hold (no allocation) with
+/// one key.
+fn later_keys(mapping: &Mapping, record: &Record) -> Box<[Option<Json>]> {
+    mapping.match_keys()[1.min(mapping.match_keys().len())..]
+        .iter()
+        .map(|k| {
+            mapping
+                .field_index(k)
+                .and_then(|i| record.value(i))
+                .cloned()
+        })
+        .collect()
 }
 
 /// The choices of the config that shape a plan.
@@ -332,6 +373,8 @@ pub struct Plan {
     /// References to users the target does not have and this run does not create: the
     /// fields are left empty.
     pub unresolved: Vec<Unresolved>,
+    /// How many users were matched through the state, and by each key.
+    pub matched: Matched,
 }
 
 impl Plan {
@@ -395,22 +438,31 @@ pub fn plan_after(
     early: &[Create],
 ) -> Plan {
     let mut plan = Plan::default();
-    let Some(key_index) = mapping.field_index(mapping.match_key()) else {
+    if mapping.field_index(mapping.match_key()).is_none() {
         plan.notes.push(format!(
             "the mapping's match key `{}` is not one of its fields; nothing can be matched",
             mapping.match_key()
         ));
         return plan;
-    };
-    let fold_key = options.folds_case.get(key_index).copied().unwrap_or(false);
-    let index = TargetIndex::new(target, fold_key);
+    }
+    let mut index = TargetIndex::new(mapping, target, &options);
     // The owned users whose Entra user was seen, mapped or not: none of them is gone.
     let present: FastSet<&str> = sources
         .iter()
         .filter_map(|s| owned.get_key_value(&s.entra_id))
         .map(|(id, _)| id.as_str())
         .collect();
-    let duplicates = matching::duplicate_keys(mapping, &sources, fold_key, &mut plan.skipped);
+    let later_keys = index.keys.len() > 1;
+    let duplicates = matching::duplicate_keys(
+        mapping,
+        &sources,
+        index.fold_key,
+        later_keys,
+        &mut plan.skipped,
+    );
+    let (matched, keyless) =
+        index.resolve(&sources, owned, &duplicates, &options, &mut plan.skipped);
+    plan.matched = matched;
     let links = Links::new(
         mapping,
         &sources,
@@ -421,7 +473,13 @@ pub fn plan_after(
         &options,
     );
     let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, &links, plan);
-    for source in sources {
+    for mut source in sources {
+        // A user linked without a first key: the state records an empty key for it.
+        if keyless.contains(&source.entra_id)
+            && let Ok(mapped) = &mut source.mapped
+        {
+            mapped.key = Some(Json::String(String::new()));
+        }
         planner.user(source);
     }
     planner.gone(&present);

@@ -19,7 +19,7 @@
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
-use super::matching::{Matches, TargetIndex, compared_key};
+use super::matching::{Found, TargetIndex, compared_key};
 use super::{Create, Mapped, PlanOptions, SourceUser};
 use crate::config::Mode;
 use crate::mapping::{Mapping, Record};
@@ -102,7 +102,8 @@ impl Links {
                 .and_then(|o| o.target_id.as_deref())
                 .filter(|id| index.by_id.contains_key(id))
         };
-        // Referenced users of this run: linked through the state, else by key, else created.
+        // Referenced users of this run: linked through the state, else by a match key (as
+        // the index found them), else created.
         let mut seen: FastSet<&str> = FastSet::default();
         for source in sources {
             let id = source.entra_id.as_str();
@@ -121,15 +122,15 @@ impl Links {
             let created = options.mode != Mode::UpdateOnly
                 && (enabled || options.create_disabled)
                 && !duplicates.contains_key(key.as_ref());
-            let by_key = || match index.by_key.get(key.as_ref()).map(Matches::as_slice) {
-                Some([user]) if !duplicates.contains_key(key.as_ref()) => Some(user.id.as_str()),
+            let by_key = match index.found.get(id) {
+                Some(Found::One(user)) => Some(user.id.as_str()),
                 _ => None,
             };
-            match through_state(id).or_else(by_key) {
+            match through_state(id).or(by_key) {
                 Some(target_id) => {
                     links.linked.insert(id.to_owned(), target_id.to_owned());
                 }
-                None if created => {
+                None if created && !index.found.contains_key(id) => {
                     links.creating.insert(id.to_owned());
                 }
                 None => {}

@@ -115,6 +115,27 @@ impl Holding {
     }
 }
 
+/// An item of one of a target's lists that users refer to (a department, a location, a
+/// company), as the target lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    /// The target's id of it (`7`).
+    pub id: String,
+    /// Its name, as the target holds it (HTML escapes undone where the API escapes).
+    pub name: String,
+}
+
+/// A kind of entity a target offers (`[entities.department]` in a REST API description).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityKind {
+    /// Its name, as mappings refer to it (`department`).
+    pub name: String,
+    /// Whether the target can create one by name.
+    pub creates: bool,
+    /// The longest name the target takes, in characters, when it says.
+    pub max_name: Option<usize>,
+}
+
 /// Why a request to the target did not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
@@ -237,6 +258,30 @@ pub trait Target: Send + Sync {
     async fn holdings(&self, user: &TargetUser) -> Result<Option<Vec<Holding>>, TargetError> {
         let _ = user;
         Ok(None)
+    }
+
+    /// The kinds of entity users refer to that this target lists (and perhaps creates);
+    /// none by default.
+    fn entity_kinds(&self) -> Vec<EntityKind> {
+        Vec::new()
+    }
+
+    /// Every entity of `kind` (one of [`Target::entity_kinds`]), read page by page; fails
+    /// rather than return part of them.
+    async fn list_entities(&self, kind: &str) -> Result<Vec<Entity>, TargetError> {
+        Err(TargetError::Unsupported(format!(
+            "{} has no list of {kind}",
+            self.describe()
+        )))
+    }
+
+    /// Creates an entity of `kind` named `name`; the entity as the target made it.
+    async fn create_entity(&self, kind: &str, name: &str) -> Result<Entity, TargetError> {
+        let _ = name;
+        Err(TargetError::Unsupported(format!(
+            "{} cannot create a {kind}",
+            self.describe()
+        )))
     }
 
     /// Writes per batch instead of per user: the batch size, for targets with a bulk API.

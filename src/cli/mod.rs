@@ -222,6 +222,27 @@ fn load_mapping(config: &crate::config::Config) -> Option<crate::mapping::Mappin
     }
 }
 
+/// Whether the mapping's entity references name lists `target` has (printing the problems
+/// when not).
+fn references_fit(
+    config: &crate::config::Config,
+    mapping: &crate::mapping::Mapping,
+    target: &dyn crate::targets::Target,
+) -> bool {
+    let kinds = target.entity_kinds();
+    let kinds: Vec<(&str, bool)> = kinds.iter().map(|k| (k.name.as_str(), k.creates)).collect();
+    let problems = mapping.check_entities(&kinds, &target.describe());
+    if problems.is_empty() {
+        return true;
+    }
+    print_problems(&problems);
+    errln!(
+        "{}: the mapping refers to lists the target does not have; nothing was run",
+        config.path.display()
+    );
+    false
+}
+
 /// This process's peak resident memory in MB, where the system tells it (Linux).
 pub(super) fn peak_memory() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -256,10 +256,18 @@ fn summary(outcome: &engine::Outcome) -> String {
     if !outcome.plan.unresolved.is_empty() || outcome.second_pass > 0 {
         let _ = writeln!(
             out,
-            "references: {} left empty (the user named is not in the target and was not \
-             created), {} set by a second pass after the creates",
+            "references: {} left empty (see the report), {} set by a second pass after the \
+             creates",
             outcome.plan.unresolved.len(),
             outcome.second_pass
+        );
+    }
+    if !outcome.entities.is_empty() {
+        let failed = outcome.entities.iter().filter(|(_, r)| r.is_err()).count();
+        let _ = writeln!(
+            out,
+            "entities: {} created, {failed} failed",
+            outcome.entities.len() - failed
         );
     }
     let _ = writeln!(out, "matched: {}", outcome.plan.matched);

@@ -81,6 +81,9 @@ pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<
             let _ = writeln!(out, "  … and {} more", total - show);
         }
     };
+    for e in &plan.entities {
+        let _ = writeln!(out, "{}", paint("32", format!("+ {} {:?}", e.kind, e.name)));
+    }
     let mut creates: Vec<&str> = plan.creates.iter().map(|c| c.label.as_str()).collect();
     creates.sort_unstable();
     for label in creates.iter().take(show) {
@@ -116,9 +119,8 @@ pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<
     for r in plan.unresolved.iter().take(show) {
         let _ = writeln!(
             out,
-            "? reference {} {}: Entra user {} is not in the target and not created by this \
-             run; left empty",
-            r.label, r.field, r.entra_id
+            "? reference {} {} → {}: {}",
+            r.label, r.field, r.names, r.reason
         );
     }
     more(&mut out, plan.unresolved.len());
@@ -152,6 +154,9 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
             "; {} target users not managed by userload, left alone",
             plan.not_owned
         );
+    }
+    if !plan.entities.is_empty() {
+        let _ = write!(text, "; {} entities to create", plan.entities.len());
     }
     if !plan.unresolved.is_empty() {
         let _ = write!(
@@ -201,6 +206,7 @@ pub(super) fn plan_json(plan: &Plan, held: &[Update], verdict: &Verdict) -> Json
         "matched": plan.matched.to_json(),
         "notes": plan.notes,
         "unresolved_references": plan.unresolved,
+        "create_entities": plan.entities,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),
             Verdict::HoldDeactivations(m) => json!({"hold_deactivations": m}),

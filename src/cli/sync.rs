@@ -22,6 +22,9 @@ pub(super) fn setup(config: &Config) -> Result<Setup, RunError> {
         return Err(RunError::Mapping);
     };
     match targets::connect(config, &mapping) {
+        Ok(target) if !super::references_fit(config, &mapping, target.as_ref()) => {
+            Err(RunError::Mapping)
+        }
         Ok(target) => Ok(Setup {
             mapping,
             target: Arc::from(target),

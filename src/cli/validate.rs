@@ -27,6 +27,17 @@ pub fn run(path: &Path) -> Outcome {
                 );
                 return Outcome::Failed;
             }
+            // References to the target's lists (departments…) must name lists it has.
+            if mapping.entity_refs().next().is_some() {
+                match crate::targets::connect(&config, &mapping) {
+                    Ok(target) if super::references_fit(&config, &mapping, target.as_ref()) => {}
+                    Ok(_) => return Outcome::Failed,
+                    Err(e) => {
+                        super::print_error(&e);
+                        return Outcome::Failed;
+                    }
+                }
+            }
             outln!("{}", summary(&config, &mapping));
             Outcome::Success
         }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::TargetKind;
+use crate::diag::Problem;
 use path::{GraphPath, TargetSeg};
 
 pub use cases::{Expectation, TEST_SYNC_TIME, TestCase, TestOutcome};
@@ -157,17 +158,41 @@ impl Field {
     }
 
     /// What the value refers to (`refers`), when it is not the value to write itself.
-    pub fn refers(&self) -> Option<Refers> {
-        self.refers
+    pub fn refers(&self) -> Option<&Refers> {
+        self.refers.as_ref()
     }
 }
 
 /// What a field's mapped value stands for (`refers` in the mapping file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Refers {
     /// An Entra user's object id (the manager's), written as that user's id in the target:
     /// the sync resolves it through the users it links or creates.
     User,
+    /// The name of one of the target's entities (a department), written as its id.
+    Entity(EntityRef),
+}
+
+/// A field whose value names an entity of the target (`refers = { entity = … }`).
+#[derive(Debug, Clone)]
+pub struct EntityRef {
+    /// The kind, as the target names it (`department`).
+    pub kind: String,
+    /// What happens when the target has no entity of the name.
+    pub policy: Policy,
+    /// The mapping file, for problems found once the target is known.
+    pub(crate) source: Arc<crate::diag::SourceText>,
+    /// Where the kind is written.
+    pub(crate) span: std::ops::Range<usize>,
+}
+
+/// What a reference to a missing entity does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The entity is created, once per run, and its id written.
+    Create,
+    /// The field is left empty, with a warning naming the value.
+    Lookup,
 }
 
 /// Where a field's value comes from.
@@ -240,8 +265,47 @@ impl Mapping {
         self.fields
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.refers == Some(Refers::User))
+            .filter(|(_, f)| matches!(f.refers, Some(Refers::User)))
             .map(|(i, _)| i)
+    }
+
+    /// The fields that name an entity of the target, with their places.
+    pub fn entity_refs(&self) -> impl Iterator<Item = (usize, &EntityRef)> + '_ {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| match &f.refers {
+                Some(Refers::Entity(e)) => Some((i, e)),
+                _ => None,
+            })
+    }
+
+    /// The problems of entity references against the kinds a target offers (`target`
+    /// names it; each kind with whether the target can create one): a kind it does not
+    /// list, or `create` of a kind it cannot create. Each points at the mapping's line.
+    pub fn check_entities(&self, kinds: &[(&str, bool)], target: &str) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (_, e) in self.entity_refs() {
+            let kind = kinds.iter().find(|(name, _)| *name == e.kind);
+            let (message, hint) = match kind {
+                None => (
+                    format!("{target} has no list of `{}`", e.kind),
+                    if kinds.is_empty() {
+                        format!("{target} offers no entity lists")
+                    } else {
+                        let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
+                        format!("its lists are: {}", names.join(", "))
+                    },
+                ),
+                Some((_, creates)) if e.policy == Policy::Create && !creates => (
+                    format!("{target} cannot create a `{}`", e.kind),
+                    "use policy = \"lookup\": a missing name leaves the field empty".to_owned(),
+                ),
+                Some(_) => continue,
+            };
+            problems.push(Problem::error(&e.source, e.span.clone(), message).with_hint(hint));
+        }
+        problems
     }
 
     /// The place of the field of a given target path in [`Mapping::fields`].

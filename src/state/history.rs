@@ -74,6 +74,30 @@ pub struct RunEnd<'a> {
 }
 
 impl State {
+    /// Remembers an entity userload created (a department for the users' references).
+    pub fn record_entity(&self, kind: &str, target_id: &str, name: &str) -> Result<(), StateError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO entities (kind, target_id, name, created)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![kind, target_id, name, now()],
+            )
+            .map(|_| ())
+            .map_err(self.sql())
+    }
+
+    /// The entities userload created: kind, target id and name, in the order made.
+    pub fn created_entities(&self) -> Result<Vec<(String, String, String)>, StateError> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT kind, target_id, name FROM entities ORDER BY rowid")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
     /// Starts a run in the history; returns its number.
     pub fn start_run(&self, mode: &str) -> Result<i64, StateError> {
         self.db

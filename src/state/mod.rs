@@ -22,7 +22,7 @@ mod lock;
 pub use history::{RunCounts, RunEnd, RunRecord, SidesRead};
 
 /// The schema this build writes; older files are migrated up to it.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Each migration takes the schema from the version before it to its own number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -65,6 +65,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         "ALTER TABLE runs ADD COLUMN entra_users INTEGER;
     ALTER TABLE runs ADD COLUMN target_users INTEGER;",
+    ),
+    // The entities (departments, locations, companies) userload created for the users'
+    // references.
+    (
+        4,
+        "CREATE TABLE entities (
+        kind      TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        name      TEXT NOT NULL,
+        created   TEXT NOT NULL,
+        PRIMARY KEY (kind, target_id)
+    );",
     ),
 ];
 

@@ -4,13 +4,14 @@
 //! out, a few thousand at a time just ahead of the writers, so a run killed half-way never
 //! creates a user twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::SyncError;
-use super::order::Rounds;
+use super::order::{Known, Rounds};
 use super::outcome::{Failure, Outcome};
 use super::plan::{Create, Update, UpdateKind};
 use super::safety::Verdict;
@@ -64,19 +65,19 @@ pub(super) async fn apply(
         .into_iter()
         .partition(|u| u.kind == UpdateKind::Deactivate);
     let creates = std::mem::replace(&mut plan.creates, early);
+    // The entities the users name, before any user that names one is written.
+    let entities = create_entities(writer, state, outcome).await?;
     let (first, mut rounds) = Rounds::new(
-        writer.mapping,
         creates,
         others,
-        &outcome.created_ids,
+        &Known::new(&outcome.created_ids, &entities),
         &mut outcome.plan.unresolved,
     );
     writer.write(first, state, outcome).await?;
     // References to users created in this run: the creates that name them, round by round,
     // then the updates that set them.
     while let Some(round) = rounds.next_creates(
-        writer.mapping,
-        &outcome.created_ids,
+        &Known::new(&outcome.created_ids, &entities),
         &mut outcome.plan.unresolved,
     ) {
         if writer.stop.stopped() {
@@ -86,7 +87,7 @@ pub(super) async fn apply(
     }
     let (last, second_pass, remember) = rounds.last(
         writer.mapping,
-        &outcome.created_ids,
+        &Known::new(&outcome.created_ids, &entities),
         &mut outcome.plan.unresolved,
     );
     state.record(&remember)?;
@@ -105,6 +106,40 @@ pub(super) async fn apply(
     }
     outcome.interrupted = writer.stop.stopped();
     Ok(())
+}
+
+/// Creates the entities the plan's users name and the target lacks (`policy = "create"`),
+/// each once, and remembers each made in the state; by kind and name as compared, the id of
+/// each, or why its create failed (its users are then written without it).
+async fn create_entities(
+    writer: &Writer<'_>,
+    state: &mut State,
+    outcome: &mut Outcome,
+) -> Result<HashMap<(String, String), Result<String, String>>, SyncError> {
+    let mut made = HashMap::new();
+    for entity in std::mem::take(&mut outcome.plan.entities) {
+        if writer.stop.stopped() {
+            break;
+        }
+        let result = writer
+            .target
+            .create_entity(&entity.kind, &entity.name)
+            .await
+            .map(|e| e.id)
+            .map_err(|e| e.to_string());
+        match &result {
+            Ok(id) => {
+                tracing::info!(kind = %entity.kind, name = %entity.name, id = %id, "created");
+                state.record_entity(&entity.kind, id, &entity.name)?;
+            }
+            Err(error) => {
+                tracing::warn!(kind = %entity.kind, name = %entity.name, %error, "create failed");
+            }
+        }
+        made.insert((entity.kind.clone(), entity.key.clone()), result.clone());
+        outcome.entities.push((entity, result));
+    }
+    Ok(made)
 }
 
 /// How many completed writes are remembered in one state transaction.

@@ -23,7 +23,7 @@ use super::apply::{Writer, apply};
 pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
-use super::plan::{self, Listed, Plan, PlanOptions, UpdateKind};
+use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
 use super::read::{list_target, look_up};
 use super::safety::{self, Verdict};
@@ -58,7 +58,9 @@ pub async fn sync(
     stop: &StopSignal,
 ) -> Result<Outcome, SyncError> {
     let started = Instant::now();
+    let catalogue = list_entities(mapping, target.as_ref()).await?;
     let run = Run {
+        catalogue,
         config,
         mapping,
         target,
@@ -126,6 +128,8 @@ struct Run<'a> {
     writer: Writer<'a>,
     /// How many Entra users there probably are, and the most there may be.
     expected: Expected,
+    /// The target's entities the mapping's references name.
+    catalogue: Catalogue,
     /// The same of the target's users.
     target_expected: Expected,
 }
@@ -249,6 +253,7 @@ impl Run<'_> {
             listed,
             self.owned,
             self.plan_options.clone(),
+            &self.catalogue,
             &outcome.plan.creates,
         );
         plan.skipped.extend(read.skipped);
@@ -328,6 +333,24 @@ impl Run<'_> {
             other => other,
         }
     }
+}
+
+/// The target's entities of every kind the mapping's references name, each kind listed
+/// once.
+async fn list_entities(mapping: &Mapping, target: &dyn Target) -> Result<Catalogue, TargetError> {
+    let mut catalogue = Catalogue::default();
+    let mut kinds: Vec<&str> = mapping
+        .entity_refs()
+        .map(|(_, e)| e.kind.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let entities = target.list_entities(kind).await?;
+        tracing::debug!(kind, count = entities.len(), "listed");
+        catalogue.add(kind, entities);
+    }
+    Ok(catalogue)
 }
 
 /// Notes in `outcome` the requests made to both sides.

@@ -1,20 +1,83 @@
-//! Writing references to users created in the same run: the creates go out in rounds, a
-//! user only once every user they name (their manager) has been created, and each
-//! reference is filled in with the target id the create of that user returned. What no
-//! round can order — a cycle of managers — is created without the reference and set by a
-//! short second pass once everyone is created; a reference to a user whose create failed,
-//! or who was never created, is left empty and reported as unresolved.
+//! Writing references to users and entities created in the same run: the entities are
+//! created first (`apply`), then the creates go out in rounds, a user only once every user
+//! they name (their manager) has been created, and each reference is filled in with the
+//! target id the create of that user or entity returned. What no round can order — a cycle
+//! of managers — is created without the reference and set by a short second pass once
+//! everyone is created; a reference to a user or entity whose create failed, or that was
+//! never created, is left empty and reported as unresolved.
 //!
-//! Without references (the mapping has no `refers = "user"` field, or no create names
-//! another) there is one round: the whole plan, as before.
+//! Without references (the mapping has no `refers` field, or no create names another)
+//! there is one round: the whole plan, as before.
 
 use std::collections::{HashMap, HashSet};
 
 use super::apply::Action;
-use super::plan::{Create, Deferred, Holdings, Listed, Unresolved, Update, UpdateKind, marked};
+use super::plan::{
+    Create, Deferred, Holdings, Listed, NO_USER, Named, Unresolved, Update, UpdateKind, marked,
+    same_value,
+};
 use crate::mapping::Mapping;
 use crate::state::Owned;
 use crate::targets::{FieldChange, TargetUser};
+
+/// What the run has created so far that references may name.
+pub(super) struct Known<'a> {
+    /// Users, by Entra id: their target ids.
+    users: &'a HashMap<String, String>,
+    /// Entities, by kind and name as compared: their target ids, or why their create
+    /// failed.
+    entities: &'a HashMap<(String, String), Result<String, String>>,
+}
+
+impl<'a> Known<'a> {
+    /// What the run created: `users` by Entra id, `entities` by kind and name as compared.
+    pub(super) fn new(
+        users: &'a HashMap<String, String>,
+        entities: &'a HashMap<(String, String), Result<String, String>>,
+    ) -> Known<'a> {
+        Known { users, entities }
+    }
+
+    /// The target id of what `named` names, once created.
+    fn id(&self, named: &Named) -> Option<String> {
+        match named {
+            Named::User(id) => self.users.get(id).cloned(),
+            Named::Entity(e) => self
+                .entities
+                .get(&(e.kind.clone(), e.key.clone()))
+                .and_then(|made| made.as_ref().ok())
+                .cloned(),
+        }
+    }
+
+    /// A reference to what `named` names left empty, named for `label`'s `field`.
+    fn unresolved(&self, label: &str, field: &str, named: &Named) -> Unresolved {
+        let (names, reason) = match named {
+            Named::User(id) => (id.clone(), NO_USER.to_owned()),
+            Named::Entity(e) => {
+                let why = match self.entities.get(&(e.kind.clone(), e.key.clone())) {
+                    Some(Err(why)) => why.clone(),
+                    _ => "it was not created".to_owned(),
+                };
+                (
+                    e.name.clone(),
+                    format!("creating the {} failed: {why}", e.kind),
+                )
+            }
+        };
+        Unresolved {
+            label: label.to_owned(),
+            field: field.to_owned(),
+            names,
+            reason,
+        }
+    }
+}
+
+/// Whether `d` waits for a user among `unsent`.
+fn waits(d: &Deferred, unsent: &HashSet<String>) -> bool {
+    d.user().is_some_and(|id| unsent.contains(id))
+}
 
 /// The writes of a plan not yet sent, to be handed out round by round.
 pub(super) struct Rounds {
@@ -33,16 +96,15 @@ impl Rounds {
     /// Splits the plan's writes: the first round (every write that waits for nobody, its
     /// references to users created earlier filled from `created`) and the rest.
     pub(super) fn new(
-        mapping: &Mapping,
         creates: Vec<Create>,
         updates: Vec<Update>,
-        created: &HashMap<String, String>,
+        known: &Known<'_>,
         unresolved: &mut Vec<Unresolved>,
     ) -> (Vec<Action>, Rounds) {
         let unsent: HashSet<String> = creates.iter().map(|c| c.entra_id.clone()).collect();
         let (waiting, ready): (Vec<Create>, Vec<Create>) = creates
             .into_iter()
-            .partition(|c| c.deferred.iter().any(|d| unsent.contains(&d.entra_id)));
+            .partition(|c| c.deferred.iter().any(|d| waits(d, &unsent)));
         let (deferred, others): (Vec<Update>, Vec<Update>) =
             updates.into_iter().partition(|u| !u.deferred.is_empty());
         let mut rounds = Rounds {
@@ -55,7 +117,7 @@ impl Rounds {
         for mut c in ready {
             rounds.unsent.remove(&c.entra_id);
             let deferred = std::mem::take(&mut c.deferred);
-            fill_create(mapping, &mut c, &deferred, created, unresolved);
+            fill_create(&mut c, &deferred, known, unresolved);
             first.push(Action::Create(c));
         }
         first.extend(others.into_iter().map(|u| Action::Update(Box::new(u))));
@@ -68,8 +130,7 @@ impl Rounds {
     /// from being known (the second pass sets them); that frees the others.
     pub(super) fn next_creates(
         &mut self,
-        mapping: &Mapping,
-        created: &HashMap<String, String>,
+        known: &Known<'_>,
         unresolved: &mut Vec<Unresolved>,
     ) -> Option<Vec<Action>> {
         if self.waiting.is_empty() {
@@ -78,7 +139,7 @@ impl Rounds {
         let unsent = &self.unsent;
         let (mut ready, waiting): (Vec<Create>, Vec<Create>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|c| !c.deferred.iter().any(|d| unsent.contains(&d.entra_id)));
+            .partition(|c| !c.deferred.iter().any(|d| waits(d, unsent)));
         self.waiting = waiting;
         if ready.is_empty() {
             let at = on_a_cycle(&self.waiting);
@@ -88,9 +149,9 @@ impl Rounds {
         for mut c in ready {
             let (cyclic, rest): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut c.deferred)
                 .into_iter()
-                .partition(|d| self.unsent.contains(&d.entra_id));
+                .partition(|d| waits(d, &self.unsent));
             self.unsent.remove(&c.entra_id);
-            fill_create(mapping, &mut c, &rest, created, unresolved);
+            fill_create(&mut c, &rest, known, unresolved);
             if !cyclic.is_empty() {
                 // Remembered as incomplete unless the second pass completes it.
                 self.second_pass.push((c.clone(), cyclic));
@@ -108,7 +169,7 @@ impl Rounds {
     pub(super) fn last(
         self,
         mapping: &Mapping,
-        created: &HashMap<String, String>,
+        known: &Known<'_>,
         unresolved: &mut Vec<Unresolved>,
     ) -> (Vec<Action>, usize, Vec<Owned>) {
         let mut round = Vec::new();
@@ -116,15 +177,13 @@ impl Rounds {
         for mut u in self.updates {
             let deferred = std::mem::take(&mut u.deferred);
             for d in &deferred {
-                let value = created
-                    .get(&d.entra_id)
-                    .cloned()
-                    .map(serde_json::Value::String);
+                let value = known.id(&d.named).map(serde_json::Value::String);
                 if value.is_none() {
-                    unresolved.push(unresolved_of(mapping, &u.label, d));
+                    let field = u.record.field_name(d.field).to_owned();
+                    unresolved.push(known.unresolved(&u.label, &field, &d.named));
                     u.hash = u.hash.as_deref().map(marked);
                 }
-                set_change(mapping, &mut u, d.field, value);
+                set_change(&mut u, d.field, value);
             }
             if u.changes.is_empty() {
                 remember.push(Owned {
@@ -140,11 +199,11 @@ impl Rounds {
         }
         let mut second = 0;
         for (c, cyclic) in self.second_pass {
-            let Some(id) = created.get(&c.entra_id) else {
+            let Some(id) = known.users.get(&c.entra_id) else {
                 // Its create failed: that is reported already.
                 continue;
             };
-            if let Some(update) = second_pass(mapping, c, id, &cyclic, created, unresolved) {
+            if let Some(update) = second_pass(mapping, c, id, &cyclic, known, unresolved) {
                 round.push(Action::Update(Box::new(update)));
                 second += 1;
             }
@@ -167,7 +226,7 @@ fn on_a_cycle(waiting: &[Create]) -> usize {
         let next = waiting[i]
             .deferred
             .iter()
-            .find_map(|d| at.get(d.entra_id.as_str()).copied());
+            .find_map(|d| at.get(d.user()?).copied());
         match next {
             Some(next) => i = next,
             None => break,
@@ -176,13 +235,12 @@ fn on_a_cycle(waiting: &[Create]) -> usize {
     i
 }
 
-/// Fills a create's references from the users created so far; a user not created (its
-/// create failed, or it was never made) leaves the field empty, reported.
+/// Fills a create's references from the users and entities created so far; one not
+/// created (its create failed, or it was never made) leaves the field empty, reported.
 fn fill_create(
-    mapping: &Mapping,
     c: &mut Create,
     deferred: &[Deferred],
-    created: &HashMap<String, String>,
+    known: &Known<'_>,
     unresolved: &mut Vec<Unresolved>,
 ) {
     if deferred.is_empty() {
@@ -190,10 +248,11 @@ fn fill_create(
     }
     let mut record = c.record();
     for d in deferred {
-        match created.get(&d.entra_id) {
-            Some(id) => record.set(d.field, Some(serde_json::Value::String(id.clone()))),
+        match known.id(&d.named) {
+            Some(id) => record.set(d.field, Some(serde_json::Value::String(id))),
             None => {
-                unresolved.push(unresolved_of(mapping, &c.label, d));
+                let field = record.field_name(d.field).to_owned();
+                unresolved.push(known.unresolved(&c.label, &field, &d.named));
                 c.hash = marked(&c.hash);
             }
         }
@@ -208,7 +267,7 @@ fn second_pass(
     c: Create,
     id: &str,
     cyclic: &[Deferred],
-    created: &HashMap<String, String>,
+    known: &Known<'_>,
     unresolved: &mut Vec<Unresolved>,
 ) -> Option<Update> {
     let written = c.record();
@@ -233,15 +292,15 @@ fn second_pass(
         holdings: Holdings::NotAsked,
     };
     for d in cyclic {
-        match created.get(&d.entra_id) {
+        match known.id(&d.named) {
             Some(target_id) => set_change(
-                mapping,
                 &mut update,
                 d.field,
-                Some(serde_json::Value::String(target_id.clone())),
+                Some(serde_json::Value::String(target_id)),
             ),
             None => {
-                unresolved.push(unresolved_of(mapping, &update.label, d));
+                let field = update.record.field_name(d.field).to_owned();
+                unresolved.push(known.unresolved(&update.label, &field, &d.named));
                 update.hash = update.hash.as_deref().map(marked);
             }
         }
@@ -251,7 +310,7 @@ fn second_pass(
 
 /// Sets field `field` of an update's record to `value`, as a change when it differs from
 /// the target user's value.
-fn set_change(mapping: &Mapping, u: &mut Update, field: usize, value: Option<serde_json::Value>) {
+fn set_change(u: &mut Update, field: usize, value: Option<serde_json::Value>) {
     let old = u
         .user
         .record()
@@ -259,31 +318,19 @@ fn set_change(mapping: &Mapping, u: &mut Update, field: usize, value: Option<ser
         .filter(|v| !v.is_null())
         .cloned();
     u.record.set(field, value.clone());
-    if old == value {
+    let same = match (&old, &value) {
+        (Some(a), Some(b)) => same_value(b, a),
+        (None, None) => true,
+        _ => false,
+    };
+    if same {
         return;
     }
-    let target = mapping
-        .fields()
-        .get(field)
-        .map(|f| f.target().to_owned())
-        .unwrap_or_default();
+    let target = u.record.field_name(field).to_owned();
     u.changes.push(FieldChange {
         field,
         target,
         old,
         new: value,
     });
-}
-
-/// A reference left empty, as reported.
-fn unresolved_of(mapping: &Mapping, label: &str, d: &Deferred) -> Unresolved {
-    Unresolved {
-        label: label.to_owned(),
-        field: mapping
-            .fields()
-            .get(d.field)
-            .map(|f| f.target().to_owned())
-            .unwrap_or_default(),
-        entra_id: d.entra_id.clone(),
-    }
 }

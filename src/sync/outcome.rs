@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::plan::{Plan, Update};
+use super::plan::{EntityName, Plan, Update};
 use super::safety::Verdict;
 use crate::config::NotifyOn;
 use crate::state::RunCounts;
@@ -72,6 +72,9 @@ pub struct Outcome {
     /// Writes made after the creates only to set a reference the creates could not (a
     /// cycle of managers).
     pub second_pass: usize,
+    /// The entities created for the users' references (departments, locations…): each
+    /// with its target id, or why its create failed.
+    pub entities: Vec<(EntityName, Result<String, String>)>,
 }
 
 impl Outcome {
@@ -98,6 +101,7 @@ impl Outcome {
             write_time: Duration::ZERO,
             created_ids: HashMap::new(),
             second_pass: 0,
+            entities: Vec::new(),
         }
     }
 

@@ -235,6 +235,10 @@ impl RunReport {
             "references": {
                 "unresolved": outcome.plan.unresolved,
                 "second_pass_writes": outcome.second_pass,
+                "entities_created": outcome.entities.iter().map(|(e, made)| match made {
+                    Ok(id) => json!({"kind": e.kind, "name": e.name, "id": id}),
+                    Err(error) => json!({"kind": e.kind, "name": e.name, "error": error}),
+                }).collect::<Vec<_>>(),
             },
             "requests": {
                 "graph": outcome.graph_requests,

@@ -43,7 +43,7 @@ impl Compiler<'_> {
         };
         let value = self.value_source(spec);
         let refers = self.refers(spec, value.as_ref());
-        let convert = self.converters(spec);
+        let mut convert = self.converters(spec);
         let on = match &spec.on {
             None => Some(On::Always),
             Some(at) if at.value == "always" => Some(On::Always),
@@ -72,6 +72,10 @@ impl Compiler<'_> {
                 ),
             );
         }
+        let (refers, alias) = refers.ok()?.unzip();
+        if let (Some(convert), Some(alias)) = (&mut convert, alias.flatten()) {
+            convert.push(alias);
+        }
         Some(Field {
             target: spec.target.value.clone(),
             path: path?,
@@ -81,7 +85,7 @@ impl Compiler<'_> {
             required: spec.required.as_ref().is_some_and(|r| r.value),
             on: on?,
             primary,
-            refers: refers.ok()?,
+            refers,
             roots: Vec::new(),
         })
     }

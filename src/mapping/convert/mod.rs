@@ -218,6 +218,9 @@ pub enum Converter {
     Date(String, Option<String>),
     /// `lookup`.
     Lookup(Arc<Lookup>, Option<Json>),
+    /// The `aliases` of an entity reference: a name in the table becomes its entry, any
+    /// other stays as it is.
+    Alias(Arc<Lookup>),
     /// `bool_words`.
     BoolWords(String, String),
     /// `email_local`.
@@ -245,6 +248,7 @@ impl Converter {
             Converter::Truncate(_) => "truncate",
             Converter::Date(..) => "date",
             Converter::Lookup(..) => "lookup",
+            Converter::Alias(_) => "aliases",
             Converter::BoolWords(..) => "bool_words",
             Converter::EmailLocal => "email_local",
             Converter::EmailDomain => "email_domain",
@@ -259,6 +263,7 @@ impl Converter {
             Converter::Join(separator) => Ok(Some(lists::join(separator, value))),
             Converter::Split(separator, index) => lists::split(separator, *index, &value),
             Converter::Lookup(table, default) => table.apply(&value, default.as_ref()),
+            Converter::Alias(table) => table.apply(&value, Some(&value)),
             Converter::BoolWords(yes, no) => lookup::bool_words(yes, no, &value),
             Converter::Date(to, from) => dates::apply(to, from.as_deref(), &value),
             // The rest work on text; a list is converted element by element.

@@ -84,6 +84,7 @@ fn rewrite(converter: &Converter, s: String) -> Option<String> {
         | Converter::Join(_)
         | Converter::Split(..)
         | Converter::Lookup(..)
+        | Converter::Alias(_)
         | Converter::BoolWords(..)
         | Converter::Date(..) => s,
     })

@@ -120,9 +120,37 @@ pub struct FieldSpec {
     pub on: Option<At<String>>,
     /// `primary = true`: marks the element of a multi-valued SCIM attribute as primary.
     pub primary: Option<At<bool>>,
-    /// `refers = "user"`: the value names an Entra user, written as that user's id in the
-    /// target.
-    pub refers: Option<At<String>>,
+    /// `refers = "user"` or `refers = { entity = …, policy = …, aliases = … }`: what the
+    /// value names, written as its id in the target.
+    pub refers: Option<RefersSpec>,
+}
+
+/// What a field's value names, as written.
+#[derive(Debug, Clone)]
+pub enum RefersSpec {
+    /// `refers = "…"` (only `"user"` is known).
+    Word(At<String>),
+    /// `refers = { entity = "department", policy = "create", aliases = "TABLE" }`.
+    Entity {
+        /// The entity kind, as the target names it.
+        entity: At<String>,
+        /// `create` or `lookup` (default `lookup`).
+        policy: Option<At<String>>,
+        /// A `[lookup.TABLE]` of Entra names → target names.
+        aliases: Option<At<String>>,
+        /// The whole table.
+        span: Range<usize>,
+    },
+}
+
+impl RefersSpec {
+    /// Where it is written.
+    pub fn span(&self) -> Range<usize> {
+        match self {
+            RefersSpec::Word(word) => word.span.clone(),
+            RefersSpec::Entity { span, .. } => span.clone(),
+        }
+    }
 }
 
 impl FieldSpec {

@@ -10,7 +10,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    ActiveSpec, Args, At, ConvertSpec, Expect, FieldSpec, LookupSpec, MatchSpec, Spec, TestSpec,
+    ActiveSpec, Args, At, ConvertSpec, Expect, FieldSpec, LookupSpec, MatchSpec, RefersSpec, Spec,
+    TestSpec,
 };
 use crate::diag::{Problem, SourceText, did_you_mean};
 
@@ -22,6 +23,8 @@ const FIELD_KEYS: &[&str] = &[
     "source", "template", "value", "setting", "convert", "default", "required", "on", "primary",
     "refers",
 ];
+/// The keys of a `refers = { … }` table.
+const REFERS_KEYS: &[&str] = &["entity", "policy", "aliases"];
 const TEST_KEYS: &[&str] = &[
     "name",
     "user",
@@ -194,6 +197,40 @@ impl Reader<'_> {
         })
     }
 
+    /// `refers = "user"` or `refers = { entity = …, policy = …, aliases = … }`.
+    fn refers(&mut self, value: &Val<'_>) -> Option<RefersSpec> {
+        if let DeValue::String(s) = value.get_ref() {
+            return Some(RefersSpec::Word(At::new(s.to_string(), value.span())));
+        }
+        let table = self.table(
+            value,
+            "\"user\", or a table: { entity = \"department\", policy = \"create\" }",
+        )?;
+        let (mut entity, mut policy, mut aliases) = (None, None, None);
+        for (key, v) in table {
+            match key.get_ref().as_ref() {
+                "entity" => entity = self.string(v),
+                "policy" => policy = self.string(v),
+                "aliases" => aliases = self.string(v),
+                other => self.unknown(key, other, REFERS_KEYS, "`refers`"),
+            }
+        }
+        let Some(entity) = entity else {
+            self.error(
+                value.span(),
+                "`refers` does not name its entity",
+                "add entity = \"…\": the kind of thing the value names, e.g. department",
+            );
+            return None;
+        };
+        Some(RefersSpec::Entity {
+            entity,
+            policy,
+            aliases,
+            span: value.span(),
+        })
+    }
+
     fn active(&mut self, value: &Val<'_>) -> Option<ActiveSpec> {
         let table = self.table(
             value,
@@ -264,7 +301,7 @@ impl Reader<'_> {
                     "required" => field.required = self.boolean(v),
                     "on" => field.on = self.string(v),
                     "primary" => field.primary = self.boolean(v),
-                    "refers" => field.refers = self.string(v),
+                    "refers" => field.refers = self.refers(v),
                     other => {
                         let place = format!("field `{}`", key.get_ref());
                         self.unknown(k, other, FIELD_KEYS, &place);

@@ -27,7 +27,7 @@ pub(super) struct Planner<'a> {
     /// The keys several Entra users map to, with those users.
     duplicates: &'a FastMap<String, String>,
     /// The users the records refer to.
-    links: &'a Links,
+    links: &'a Links<'a>,
     /// The mapping's active field, and its place among the fields.
     active: Option<(usize, &'a Active)>,
     /// The target users matched so far: each is matched to one Entra user at most.
@@ -55,7 +55,7 @@ impl<'a> Planner<'a> {
         options: &'a PlanOptions,
         index: &'a TargetIndex<'a>,
         duplicates: &'a FastMap<String, String>,
-        links: &'a Links,
+        links: &'a Links<'a>,
         plan: Plan,
     ) -> Planner<'a> {
         let active = mapping.active_field().and_then(|a| {
@@ -162,7 +162,7 @@ impl<'a> Planner<'a> {
                 true => (Vec::new(), c.hash),
                 false => {
                     let mut record = values.unpack();
-                    let (deferred, hash) = self.resolve(&mut record, &c.who.label, c.hash);
+                    let (deferred, _, hash) = self.resolve(&mut record, &c.who.label, c.hash);
                     values = record.pack();
                     (deferred, hash)
                 }
@@ -189,15 +189,15 @@ impl<'a> Planner<'a> {
         record: &mut Record,
         label: &str,
         hash: String,
-    ) -> (Vec<Deferred>, String) {
-        let (deferred, unresolved) = self.links.resolve(self.mapping, record, label);
-        let hash = if unresolved.is_empty() {
+    ) -> (Vec<Deferred>, Vec<usize>, String) {
+        let found = self.links.resolve(record, label);
+        let hash = if found.unresolved.is_empty() {
             hash
         } else {
             marked(&hash)
         };
-        self.plan.unresolved.extend(unresolved);
-        (deferred, hash)
+        self.plan.unresolved.extend(found.unresolved);
+        (found.deferred, found.kept, hash)
     }
 
     /// A user matched to `user`: compared with it, and updated where it differs.
@@ -221,19 +221,26 @@ impl<'a> Planner<'a> {
                 return;
             }
         };
-        let mut deferred = Vec::new();
+        let (mut deferred, mut kept) = (Vec::new(), Vec::new());
         if let Some(full) = &mut full
             && !self.links.is_empty()
         {
             let hash = std::mem::take(&mut c.hash);
-            (deferred, c.hash) = self.resolve(full, &c.who.label, hash);
+            (deferred, kept, c.hash) = self.resolve(full, &c.who.label, hash);
+            // A name the target has twice leaves the field as the target has it.
+            let listed = user.record();
+            for &i in &kept {
+                full.set(i, listed.value(i).cloned());
+            }
         }
         let mut changes = full
             .as_ref()
             .map(|full| differences(self.mapping, full, user, &self.options.folds_case))
             .unwrap_or_default();
-        // A reference to a user created in this run is written once that user is.
-        changes.retain(|change| !deferred.iter().any(|d| d.field == change.field));
+        // A reference to a user or an entity created in this run is written once it is.
+        changes.retain(|change| {
+            !deferred.iter().any(|d| d.field == change.field) && !kept.contains(&change.field)
+        });
         let kind = self.kind_of(&mut changes, c.enabled);
         if changes.is_empty() && deferred.is_empty() {
             self.unchanged(c, user, remembered);
@@ -451,7 +458,7 @@ fn differences(
 
 /// Whether a target's value is the one a record holds. Targets that store numbers as text
 /// (or the reverse) are not asked to change them.
-fn same_value(record: &Json, target: &Json) -> bool {
+pub fn same_value(record: &Json, target: &Json) -> bool {
     match (record, target) {
         (Json::Number(n), Json::String(s)) | (Json::String(s), Json::Number(n)) => {
             s.trim() == n.to_string()

@@ -28,6 +28,7 @@
 
 mod decide;
 mod early;
+mod entities;
 mod matching;
 mod refs;
 mod takeover;
@@ -36,10 +37,12 @@ use foldhash::HashSet as FastSet;
 use serde_json::Value as Json;
 
 use decide::Planner;
+pub use decide::same_value;
 pub use early::{Early, EarlyCreates};
+pub use entities::{Catalogue, EntityName, name_key};
 use matching::TargetIndex;
 use refs::Links;
-pub use refs::{Deferred, Unresolved, marked};
+pub use refs::{Deferred, NO_USER, Named, Unresolved, marked};
 pub use takeover::Matched;
 
 use crate::config::Mode;
@@ -370,9 +373,11 @@ pub struct Plan {
     pub not_owned: usize,
     /// Things the admin should know that are not about one user.
     pub notes: Vec<String>,
-    /// References to users the target does not have and this run does not create: the
-    /// fields are left empty.
+    /// References to users or entities the target does not have and this run does not
+    /// create: the fields are left empty.
     pub unresolved: Vec<Unresolved>,
+    /// Entities to create before the users are written (`policy = "create"`), each once.
+    pub entities: Vec<EntityName>,
     /// How many users were matched through the state, and by each key.
     pub matched: Matched,
 }
@@ -424,17 +429,27 @@ pub fn plan(
     owned: &OwnedUsers,
     options: PlanOptions,
 ) -> Plan {
-    plan_after(mapping, sources, target, owned, options, &[])
+    plan_after(
+        mapping,
+        sources,
+        target,
+        owned,
+        options,
+        &Catalogue::default(),
+        &[],
+    )
 }
 
-/// [`plan`] for a run that created `early` while Entra was read ([`EarlyCreates`]): those
-/// users are not among `sources`, and a reference to one is filled in at write time.
+/// [`plan`] with the target's entities that the mapping's references name, for a run that
+/// created `early` while Entra was read ([`EarlyCreates`]): those users are not among
+/// `sources`, and a reference to one is filled in at write time.
 pub fn plan_after(
     mapping: &Mapping,
     sources: Vec<SourceUser>,
     target: &[Listed],
     owned: &OwnedUsers,
     options: PlanOptions,
+    catalogue: &Catalogue,
     early: &[Create],
 ) -> Plan {
     let mut plan = Plan::default();
@@ -471,6 +486,7 @@ pub fn plan_after(
         &index,
         &duplicates,
         &options,
+        catalogue,
     );
     let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, &links, plan);
     for mut source in sources {
@@ -483,5 +499,23 @@ pub fn plan_after(
         planner.user(source);
     }
     planner.gone(&present);
-    planner.finish(target)
+    let mut plan = planner.finish(target);
+    plan.entities = entities_to_create(&plan);
+    plan
+}
+
+/// The entities the plan's writes wait for, each once, in the order first named.
+fn entities_to_create(plan: &Plan) -> Vec<EntityName> {
+    let mut seen = FastSet::default();
+    plan.creates
+        .iter()
+        .flat_map(|c| &c.deferred)
+        .chain(plan.updates.iter().flat_map(|u| &u.deferred))
+        .filter_map(|d| match &d.named {
+            Named::Entity(e) => Some(e),
+            Named::User(_) => None,
+        })
+        .filter(|e| seen.insert((e.kind.clone(), e.key.clone())))
+        .cloned()
+        .collect()
 }

@@ -11,31 +11,54 @@
 //! - any other user (out of scope, or skipped) leaves the field empty: an *unresolved*
 //!   reference, counted and reported, never a failure of the user's other fields.
 //!
-//! The state file's hash of a record is taken over the Entra ids, which stay the same while
-//! the manager does; a user written with an unresolved reference is remembered with a
-//! marked hash ([`marked`]), so the next run compares it again and fills the field once the
-//! manager can be found.
+//! References to the target's entities (departments, locations, companies) are resolved the
+//! same way against the entities listed for the run ([`super::entities`]): a name the
+//! target lacks is, with `policy = "create"`, deferred to the entity's create.
+//!
+//! The state file's hash of a record is taken over the Entra ids and names, which stay the
+//! same while the manager and the department do; a user written with an unresolved
+//! reference is remembered with a marked hash ([`marked`]), so the next run compares it
+//! again and fills the field once the manager or the department can be found.
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
+use super::entities::{Catalogue, EntityName, Lookup, name_key};
 use super::matching::{Found, TargetIndex, compared_key};
 use super::{Create, Mapped, PlanOptions, SourceUser};
 use crate::config::Mode;
-use crate::mapping::{Mapping, Record};
+use crate::mapping::{Mapping, Policy, Record};
 use crate::state::OwnedUsers;
 
-/// A reference that waits for a create of this run: the field, and the Entra id of the user
-/// it names.
+/// What a deferred reference waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// The create of this Entra user (by object id).
+    User(String),
+    /// The create of this entity.
+    Entity(EntityName),
+}
+
+/// A reference that waits for a create of this run: the field, and what it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deferred {
     /// The field's place in the mapping.
     pub field: usize,
-    /// The Entra object id of the user referred to.
-    pub entra_id: String,
+    /// The user or entity it names.
+    pub named: Named,
 }
 
-/// A reference that names no user the target has or this run creates.
+impl Deferred {
+    /// The Entra object id of the user it names, if it names a user.
+    pub fn user(&self) -> Option<&str> {
+        match &self.named {
+            Named::User(id) => Some(id),
+            Named::Entity(_) => None,
+        }
+    }
+}
+
+/// A reference left empty (or, for a name the target has twice, left as it is).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unresolved {
     /// The user whose field it is, as the admin knows them.
@@ -43,23 +66,32 @@ pub struct Unresolved {
     pub label: String,
     /// The target field.
     pub field: String,
-    /// The Entra object id of the user referred to.
-    pub entra_id: String,
+    /// What the field names: an Entra object id, or an entity's name.
+    pub names: String,
+    /// Why it is not written.
+    pub reason: String,
 }
+
+/// A reference to a user that is neither in the target nor created by this run.
+pub const NO_USER: &str = "the user named is not in the target and not created by this run";
 
 /// How the referenced users of a plan are found: only the users some record refers to are
 /// looked at, so a plan without references costs nothing.
-#[derive(Debug, Default)]
-pub(super) struct Links {
+#[derive(Debug)]
+pub(super) struct Links<'a> {
     /// The fields that refer to a user.
     fields: Vec<usize>,
     /// Referenced Entra users with a target user: the target's id.
     linked: FastMap<String, String>,
     /// Referenced Entra users created in this run (or while it read Entra).
     creating: FastSet<String>,
+    /// The fields that name an entity: their places, kinds and policies.
+    entity_fields: Vec<(usize, String, Policy)>,
+    /// The target's entities of those kinds.
+    catalogue: &'a Catalogue,
 }
 
-impl Links {
+impl<'a> Links<'a> {
     /// The links of every user a record of `sources` refers to: through the state file
     /// first, then by match key among `index`'s target users; a user without a target user
     /// that the plan will create (as [`Planner`](super::decide::Planner) decides: the run
@@ -72,11 +104,24 @@ impl Links {
         index: &TargetIndex<'_>,
         duplicates: &FastMap<String, String>,
         options: &PlanOptions,
-    ) -> Links {
+        catalogue: &'a Catalogue,
+    ) -> Links<'a> {
         let fields: Vec<usize> = mapping.user_refs().collect();
+        let entity_fields = mapping
+            .entity_refs()
+            .map(|(i, e)| (i, e.kind.clone(), e.policy))
+            .collect();
+        let mut links = Links {
+            fields: Vec::new(),
+            linked: FastMap::default(),
+            creating: FastSet::default(),
+            entity_fields,
+            catalogue,
+        };
         if fields.is_empty() {
-            return Links::default();
+            return links;
         }
+        links.fields = fields;
         let mut referenced: FastSet<String> = FastSet::default();
         for source in sources {
             if let Ok(Mapped {
@@ -85,17 +130,13 @@ impl Links {
             }) = &source.mapped
             {
                 let record = packed.unpack();
-                for &i in &fields {
+                for &i in &links.fields {
                     if let Some(Json::String(id)) = record.value(i) {
                         referenced.insert(id.clone());
                     }
                 }
             }
         }
-        let mut links = Links {
-            fields,
-            ..Links::default()
-        };
         let through_state = |entra_id: &str| {
             owned
                 .get(entra_id)
@@ -154,21 +195,22 @@ impl Links {
 
     /// Whether the mapping has no reference field.
     pub(super) fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.fields.is_empty() && self.entity_fields.is_empty()
     }
 
-    /// Resolves `record`'s references in place: a linked user's target id is written, a
-    /// user created in this run is deferred (the field left empty until then), any other
-    /// user is unresolved (the field left empty). Returns the deferred references and the
-    /// unresolved ones, named for `label`.
-    pub(super) fn resolve(
-        &self,
-        mapping: &Mapping,
-        record: &mut Record,
-        label: &str,
-    ) -> (Vec<Deferred>, Vec<Unresolved>) {
-        let mut deferred = Vec::new();
-        let mut unresolved = Vec::new();
+    /// Resolves `record`'s references in place: a linked user's (or a listed entity's)
+    /// target id is written; a user or entity created in this run is deferred (the field
+    /// left empty until then); anything else is unresolved (the field left empty). Returns
+    /// what it found, named for `label`.
+    pub(super) fn resolve(&self, record: &mut Record, label: &str) -> Resolved {
+        let mut found = Resolved::default();
+        let unresolved = |i: usize, names: String, reason: String| Unresolved {
+            label: label.to_owned(),
+            field: record.field_name(i).to_owned(),
+            names,
+            reason,
+        };
+        let mut values = Vec::new();
         for &i in &self.fields {
             let Some(Json::String(entra_id)) = record.value(i).cloned() else {
                 continue;
@@ -176,22 +218,80 @@ impl Links {
             let value = match self.linked.get(&entra_id) {
                 Some(target_id) => Some(Json::String(target_id.clone())),
                 None if self.creating.contains(&entra_id) => {
-                    deferred.push(Deferred { field: i, entra_id });
+                    let named = Named::User(entra_id);
+                    found.deferred.push(Deferred { field: i, named });
                     None
                 }
                 None => {
-                    let field = mapping.fields().get(i).map(|f| f.target().to_owned());
-                    unresolved.push(Unresolved {
-                        label: label.to_owned(),
-                        field: field.unwrap_or_default(),
-                        entra_id,
-                    });
+                    found
+                        .unresolved
+                        .push(unresolved(i, entra_id, NO_USER.to_owned()));
                     None
                 }
             };
+            values.push((i, value));
+        }
+        for (i, kind, policy) in &self.entity_fields {
+            let Some(name) = record.value(*i).and_then(entity_name) else {
+                continue;
+            };
+            let key = name_key(&name);
+            let value = match self.catalogue.find(kind, &key) {
+                Lookup::One(id) => Some(Json::String(id.to_owned())),
+                Lookup::Many(all) => {
+                    let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+                    let reason = format!(
+                        "{} {kind} entities are named {name:?} (ids {}); rename all but one \
+                         in the target",
+                        all.len(),
+                        ids.join(", ")
+                    );
+                    found.unresolved.push(unresolved(*i, name, reason));
+                    found.kept.push(*i);
+                    None
+                }
+                Lookup::Missing if *policy == Policy::Create => {
+                    let named = Named::Entity(EntityName {
+                        kind: kind.clone(),
+                        name,
+                        key,
+                    });
+                    found.deferred.push(Deferred { field: *i, named });
+                    None
+                }
+                Lookup::Missing => {
+                    let reason =
+                        format!("the target has no {kind} named {name:?} (policy = \"lookup\")");
+                    found.unresolved.push(unresolved(*i, name, reason));
+                    None
+                }
+            };
+            values.push((*i, value));
+        }
+        for (i, value) in values {
             record.set(i, value);
         }
-        (deferred, unresolved)
+        found
+    }
+}
+
+/// What resolving a record's references found.
+#[derive(Debug, Default)]
+pub(super) struct Resolved {
+    /// References to users or entities created in this run.
+    pub(super) deferred: Vec<Deferred>,
+    /// References left empty (or as they are), and why.
+    pub(super) unresolved: Vec<Unresolved>,
+    /// Fields to leave as the target has them (an entity name the target has twice).
+    pub(super) kept: Vec<usize>,
+}
+
+/// The text of an entity reference's value: a name, or a number written as text.
+fn entity_name(value: &Json) -> Option<String> {
+    match value {
+        Json::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

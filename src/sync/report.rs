@@ -112,7 +112,10 @@ impl RunReport {
                 .filter(|o| o.status() != RunStatus::Refused)
                 .map(|o| SidesRead {
                     entra: o.source_users as u64,
-                    target: o.listed_whole.then_some(o.target_users as u64),
+                    // The target as the run left it: what was listed, and what it created.
+                    target: o
+                        .listed_whole
+                        .then_some(o.target_users as u64 + o.counts.created.max(0) as u64),
                 }),
         }
     }

@@ -736,7 +736,7 @@ async fn snipeit_creates_an_entity_and_lists_it_next_time() {
         Some("Berlin".to_string())
     );
     let listed = target.list_entities("location").await.unwrap();
-    assert_eq!(listed, [created.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&created));
     assert_eq!(created.id, "1");
     // Companies and departments the same way, each in its own table.
     let company = target.create_entity("company", "Contoso").await.unwrap();

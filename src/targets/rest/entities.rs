@@ -3,9 +3,9 @@
 //!
 //! Ids are read as text (a number `7` as `"7"`) and names with HTML escapes undone where the
 //! API escapes, as users are. A name longer than the description's `max_name` fails before
-//! any request; a create the API refuses fails with the API's message. A create is a POST
-//! and is sent once: after a transient failure the next run's listing shows whether it was
-//! carried out.
+//! any request; a create the API refuses fails with the API's message. A create sent as a
+//! POST is sent once: after a transient failure the next run's listing shows whether it
+//! was carried out.
 
 use serde_json::{Value as Json, json};
 

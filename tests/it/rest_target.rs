@@ -668,6 +668,311 @@ async fn listing_can_be_turned_off() {
     assert!(requests(&sim).is_empty());
 }
 
+// ----- Entities: departments, locations, companies -----------------------------------------
+
+/// A target on the Snipe-IT preset asking for pages of 1,000 (Snipe-IT answers at most 500).
+fn snipeit_entities(sim: &SnipeItSim) -> RestTarget {
+    let config = TargetConfig {
+        page_size: 1000,
+        ..snipeit_config(sim)
+    };
+    RestTarget::with_policy(&config, &shipped("snipeit"), quick()).unwrap()
+}
+
+#[tokio::test]
+async fn snipeit_lists_departments_across_pages_capped_at_500() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        for i in 6..=1200 {
+            s.add_department(&format!("Team {i:04}"));
+        }
+    });
+    let target = snipeit_entities(&sim);
+    let kinds: Vec<(String, bool, Option<usize>)> = target
+        .entity_kinds()
+        .into_iter()
+        .map(|k| (k.name, k.creates, k.max_name))
+        .collect();
+    let expected = ["company", "department", "location"].map(|k| (k.to_string(), true, Some(255)));
+    assert_eq!(kinds, expected);
+    let departments = target.list_entities("department").await.unwrap();
+    assert_eq!(departments.len(), 1200);
+    let ids: Vec<String> = departments.iter().map(|d| d.id.clone()).collect();
+    let expected: Vec<String> = (1..=1200).map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(departments[1].name, "IT Operations");
+    assert_eq!(departments[1199].name, "Team 1200");
+    let pages: Vec<String> = sim.with(|s| {
+        s.traffic
+            .requests("GET", "/api/v1/departments")
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {} {}",
+                    l.query["offset"], l.query["limit"], l.query["sort"]
+                )
+            })
+            .collect()
+    });
+    assert_eq!(pages, ["0 1000 id", "500 1000 id", "1000 1000 id"]);
+    assert_eq!(requests(&sim).len(), 3);
+}
+
+#[tokio::test]
+async fn snipeit_creates_an_entity_and_lists_it_next_time() {
+    let sim = snipeit_sim();
+    let target = snipeit_entities(&sim);
+    assert!(target.list_entities("location").await.unwrap().is_empty());
+    let created = target.create_entity("location", "Berlin").await.unwrap();
+    assert_eq!(created.name, "Berlin");
+    let posted = sim.with(|s| {
+        s.traffic.requests("POST", "/api/v1/locations")[0]
+            .body
+            .clone()
+    });
+    assert_eq!(posted, Some(json!({"name": "Berlin"})));
+    assert_eq!(
+        sim.with(|s| s.locations.get(&1).cloned()),
+        Some("Berlin".to_string())
+    );
+    let listed = target.list_entities("location").await.unwrap();
+    assert_eq!(listed, std::slice::from_ref(&created));
+    assert_eq!(created.id, "1");
+    // Companies and departments the same way, each in its own table.
+    let company = target.create_entity("company", "Contoso").await.unwrap();
+    let department = target
+        .create_entity("department", "Research")
+        .await
+        .unwrap();
+    assert_eq!((company.id.as_str(), department.id.as_str()), ("1", "6"));
+    assert_eq!(target.list_entities("company").await.unwrap(), [company]);
+    assert!(
+        target
+            .list_entities("department")
+            .await
+            .unwrap()
+            .contains(&department)
+    );
+}
+
+#[tokio::test]
+async fn snipeit_refuses_a_name_already_taken_with_its_message() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        s.add_company("Contoso");
+        s.add_location("Berlin");
+    });
+    let target = snipeit_entities(&sim);
+    match target
+        .create_entity("company", "CONTOSO")
+        .await
+        .unwrap_err()
+    {
+        TargetError::Rejected { status, detail } => {
+            assert_eq!(status, 200);
+            assert_eq!(detail, "name: The name has already been taken.");
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = target
+        .create_entity("location", "berlin")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "HTTP 200: name: The name must be unique."
+    );
+    assert_eq!(sim.with(|s| (s.companies.len(), s.locations.len())), (1, 1));
+    // A create is sent once, even when its answer is lost.
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        s.traffic.faults.insert(next, Fault::DropAfter);
+    });
+    let error = target
+        .create_entity("company", "Fabrikam")
+        .await
+        .unwrap_err();
+    assert!(!matches!(error, TargetError::Rejected { .. }), "{error:?}");
+    assert_eq!(
+        sim.with(|s| s.traffic.requests("POST", "/api/v1/companies").len()),
+        2
+    );
+    assert_eq!(sim.with(|s| s.companies.len()), 2);
+}
+
+#[tokio::test]
+async fn snipeit_name_over_max_name_is_refused_without_a_request() {
+    let sim = snipeit_sim();
+    let target = snipeit_entities(&sim);
+    let long = "é".repeat(256);
+    let error = target.create_entity("department", &long).await.unwrap_err();
+    assert!(matches!(error, TargetError::Unsupported(_)), "{error:?}");
+    let said = error.to_string();
+    assert!(
+        said.contains("a department name may have at most 255 characters"),
+        "{said}"
+    );
+    assert!(said.contains("has 256"), "{said}");
+    assert!(said.contains("éééé"), "{said}");
+    assert!(!said.contains(&long), "the name is shortened: {said}");
+    assert!(requests(&sim).is_empty());
+    // 255 characters (510 bytes) are taken.
+    let longest = "é".repeat(255);
+    let created = target.create_entity("department", &longest).await.unwrap();
+    assert_eq!(created.name, longest);
+}
+
+#[tokio::test]
+async fn snipeit_entity_names_are_read_without_html_escapes() {
+    let sim = snipeit_sim();
+    sim.with(|s| s.add_department("R&D"));
+    let target = snipeit_entities(&sim);
+    let departments = target.list_entities("department").await.unwrap();
+    assert_eq!(departments.last().map(|d| d.name.as_str()), Some("R&D"));
+    // Snipe-IT escapes it on the wire.
+    sim.with(|s| {
+        let next = s.traffic.next_number();
+        s.traffic.faults.insert(
+            next,
+            Fault::Answer(
+                200,
+                "{\"total\": 1, \"rows\": [{\"id\": 9, \"name\": \"O&#039;Brien &amp; Sons\"}]}"
+                    .to_string(),
+            ),
+        );
+    });
+    let companies = target.list_entities("company").await.unwrap();
+    assert_eq!(companies[0].name, "O'Brien & Sons");
+    assert_eq!(companies[0].id, "9");
+    let created = target
+        .create_entity("company", "Sales & <Marketing>")
+        .await
+        .unwrap();
+    assert_eq!(created.name, "Sales & <Marketing>");
+    let stored = sim.with(|s| s.companies.get(&1).cloned());
+    assert_eq!(stored.as_deref(), Some("Sales & <Marketing>"));
+}
+
+#[tokio::test]
+async fn snipeit_entity_listing_that_repeats_or_breaks_off_fails() {
+    let sim = snipeit_sim();
+    let target =
+        RestTarget::with_policy(&snipeit_config(&sim), &shipped("snipeit"), quick()).unwrap();
+    let page =
+        "{\"total\": 5, \"rows\": [{\"id\": 1, \"name\": \"A\"}, {\"id\": 2, \"name\": \"B\"}]}";
+    let broken = [
+        (
+            [page, page],
+            "page 2 of the department list repeats department entries",
+        ),
+        (
+            [page, "{\"total\": 5, \"rows\": 3}"],
+            "answer has no list at `rows`",
+        ),
+        (
+            [page, "{\"total\": 5, \"rows\": [{\"name\": \"C\"}]}"],
+            "a department has no `id`",
+        ),
+        ([page, "<html>"], "not JSON"),
+    ];
+    for (answers, expected) in broken {
+        sim.with(|s| {
+            for (i, answer) in answers.iter().enumerate() {
+                let at = s.traffic.next_number() + i as u64;
+                s.traffic
+                    .faults
+                    .insert(at, Fault::Answer(200, answer.to_string()));
+            }
+        });
+        let error = target.list_entities("department").await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+    // Unknown kinds and kinds without a create are refused without a request.
+    let before = requests(&sim).len();
+    let error = target.list_entities("cost_center").await.unwrap_err();
+    assert!(
+        error.to_string().contains("has no [entities.cost_center]"),
+        "{error}"
+    );
+    let error = target.create_entity("cost_center", "X").await.unwrap_err();
+    assert!(matches!(error, TargetError::Unsupported(_)), "{error:?}");
+    assert_eq!(requests(&sim).len(), before);
+}
+
+#[tokio::test]
+async fn snipeit_users_are_read_with_their_location_company_and_manager_ids() {
+    let sim = snipeit_sim();
+    sim.with(|s| {
+        let location = s.add_location("Berlin");
+        let company = s.add_company("Contoso");
+        let boss = s.add_user(json!({"first_name": "Bo", "username": "bo@contoso.com"}));
+        s.add_user(json!({
+            "first_name": "Ann",
+            "username": "ann@contoso.com",
+            "location_id": location,
+            "company_id": company,
+            "manager_id": boss,
+        }));
+    });
+    let target = snipeit_entities(&sim);
+    let users = target.list().await.unwrap();
+    assert_eq!(users.len(), 2);
+    let ann = &users[1].data;
+    assert_eq!(ann["location_id"], json!(1));
+    assert_eq!(ann["company_id"], json!(1));
+    assert_eq!(ann["manager_id"], json!(1));
+    for field in ["location_id", "company_id", "manager_id"] {
+        assert!(
+            !users[0].data.contains_key(field),
+            "{field}: {:?}",
+            users[0].data
+        );
+    }
+}
+
+#[test]
+fn a_bad_entities_section_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = snipeit_sim();
+    let mapping = shipped("snipeit");
+    let text = format!(
+        "{}\n[entities.department]\nurl = \"/api/v1/departments?p={{{{pgae}}}}\"\npaging = \"pages\"\n\
+         create = {{ url = \"/api/v1/departments\", body = '{{\"name\": {{{{json value}}}}}}' }}\n",
+        generic_api("page")
+    );
+    let path = write(dir.path(), "entities.toml", &text);
+    let said = RestTarget::new(&templates_config(&sim, path.clone()), &mapping)
+        .unwrap_err()
+        .to_string();
+    let name = path.display().to_string();
+    // Each mistake at the line and column (in characters, from 1) where it starts.
+    let place_of = |needle: &str| {
+        let (line, text) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap();
+        let column = text[..text.find(needle).unwrap()].chars().count() + 1;
+        format!("{name}:{}:{column}", line + 1)
+    };
+    for (needle, message) in [
+        (
+            "{{pgae}}",
+            "[entities.department] url: unknown variable `pgae`",
+        ),
+        ("\"pages\"", "unknown paging `pages`"),
+        (
+            "{{json value}}",
+            "[entities.department.create] body: unknown variable `value`",
+        ),
+    ] {
+        let place = format!("{}: error: {message}", place_of(needle));
+        assert!(said.contains(&place), "{place}\n{said}");
+    }
+    assert!(said.contains("did you mean `page`?"), "{said}");
+    assert!(requests(&sim).is_empty());
+}
+
 // ----- API descriptions written by the admin -------------------------------------------------
 
 /// A description of the simulator's users with page numbers or cursors, and a deactivation

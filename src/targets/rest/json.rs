@@ -62,7 +62,7 @@ pub(super) fn unescape_all(value: &mut Json) {
 
 /// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;` and numeric references decoded; anything
 /// else is left as it is.
-fn unescape_html(text: &str) -> String {
+pub(super) fn unescape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('&') {

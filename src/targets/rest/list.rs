@@ -2,7 +2,8 @@
 //! of one user by a field (`[find]`).
 //!
 //! A listing fails rather than return part of the users, and a server that repeats a page
-//! or never ends its list is an error rather than a loop. A lookup keeps only exact matches,
+//! or never ends its list is an error rather than a loop. The lists of entities users refer
+//! to (`[entities.KIND]`) are paged by the same code. A lookup keeps only exact matches,
 //! since search endpoints match parts of fields.
 
 use std::collections::HashSet;
@@ -40,12 +41,45 @@ impl Pager {
     }
 }
 
+/// What a listing lists, for its requests and messages.
+pub(super) struct Listed<'a> {
+    /// The list, as in "page 3 of the user list" (`user`, `` `department` ``).
+    pub(super) list: &'a str,
+    /// Its items, as in "repeats users already listed" (`users`, `entries`).
+    pub(super) items: &'a str,
+}
+
+/// The users' listing.
+const USERS: Listed<'static> = Listed {
+    list: "user",
+    items: "users",
+};
+
 impl RestTarget {
     /// Every user in the target; fails rather than return part of them.
     pub(super) async fn list_users(&self) -> Result<Vec<TargetUser>, TargetError> {
         let op = self.listing()?;
+        let read = |body: &Json| self.users_in(body, op);
+        self.list_all(op, &USERS, read, |user: &TargetUser| user.id.as_str())
+            .await
+    }
+
+    /// Every item of a listing, page by page as `op` says: `read` takes a page's items out
+    /// of its answer, `id` says what an item's id is. Fails rather than return part of the
+    /// items; a page that only repeats items listed before, or a list that does not end,
+    /// is an error rather than a loop.
+    pub(super) async fn list_all<T>(
+        &self,
+        op: &Operation,
+        listed: &Listed<'_>,
+        read: impl Fn(&Json) -> Result<Vec<T>, TargetError> + Send,
+        id: impl Fn(&T) -> &str + Send,
+    ) -> Result<Vec<T>, TargetError>
+    where
+        T: Send,
+    {
         let limit = u64::from(self.page_size);
-        let mut users: Vec<TargetUser> = Vec::new();
+        let mut items: Vec<T> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         let mut pager = Pager {
             offset: 0,
@@ -58,10 +92,24 @@ impl RestTarget {
                 Some(url) => url,
                 None => self.url(op, &pager.vars(limit))?,
             };
-            let what = format!("listing users (page {number})");
+            let what = format!("listing {} (page {number})", listed.items);
             let (_, body) = self.call(op, &url, None, &what).await?;
-            let listed = self.users_in(&body, op)?;
-            let count = self.keep_new(listed, number, &mut seen, &mut users)?;
+            let page = read(&body)?;
+            let count = page.len() as u64;
+            let before = items.len();
+            for item in page {
+                if seen.insert(id(&item).to_string()) {
+                    items.push(item);
+                }
+            }
+            if count > 0 && items.len() == before {
+                return Err(TargetError::Malformed(format!(
+                    "{}: page {number} of the {} list repeats {} already listed",
+                    self.client.name(),
+                    listed.list,
+                    listed.items
+                )));
+            }
             let total = op
                 .total
                 .as_deref()
@@ -76,17 +124,20 @@ impl RestTarget {
                 }
                 Paging::Page => {
                     pager.page += 1;
-                    !done(users.len() as u64)
+                    !done(items.len() as u64)
                 }
-                Paging::Next | Paging::Cursor => self.turn(op, &mut pager, &body, &url, number)?,
+                Paging::Next | Paging::Cursor => {
+                    self.turn(op, &mut pager, &body, &url, number, listed)?
+                }
             };
             if !more {
-                return Ok(users);
+                return Ok(items);
             }
         }
         Err(TargetError::Malformed(format!(
-            "{}: the user list did not end after {MAX_PAGES} pages",
-            self.client.name()
+            "{}: the {} list did not end after {MAX_PAGES} pages",
+            self.client.name(),
+            listed.list
         )))
     }
 
@@ -101,32 +152,6 @@ impl RestTarget {
         self.operation(&self.api.list, "list")
     }
 
-    /// Adds the users of page `number` not listed before; how many the page held. A page of
-    /// users all listed before means the server is not moving on.
-    fn keep_new(
-        &self,
-        listed: Vec<TargetUser>,
-        number: usize,
-        seen: &mut HashSet<String>,
-        users: &mut Vec<TargetUser>,
-    ) -> Result<u64, TargetError> {
-        let count = listed.len() as u64;
-        let mut fresh = 0;
-        for user in listed {
-            if seen.insert(user.id.clone()) {
-                fresh += 1;
-                users.push(user);
-            }
-        }
-        if count > 0 && fresh == 0 {
-            return Err(TargetError::Malformed(format!(
-                "{}: page {number} of the user list repeats users already listed",
-                self.client.name()
-            )));
-        }
-        Ok(count)
-    }
-
     /// Moves `pager` to the page after page `number` (read from `url`) for `next` and
     /// `cursor` paging; false when there is none.
     fn turn(
@@ -136,6 +161,7 @@ impl RestTarget {
         body: &Json,
         url: &Url,
         number: usize,
+        listed: &Listed<'_>,
     ) -> Result<bool, TargetError> {
         let next = op
             .next
@@ -150,8 +176,9 @@ impl RestTarget {
             (Paging::Cursor, Some(next)) if *next != pager.cursor => pager.cursor = next.clone(),
             (_, Some(other)) => {
                 return Err(TargetError::Malformed(format!(
-                    "{}: page {number} of the user list has an unusable next page: {}",
+                    "{}: page {number} of the {} list has an unusable next page: {}",
                     self.client.name(),
+                    listed.list,
                     self.client.scrub(&shorten(&other.to_string(), 80))
                 )));
             }

@@ -20,10 +20,12 @@
 //! `write.rs` follows up creates and sends updates, `user.rs` reads a user object from an
 //! answer, `resolve.rs` turns names into ids, `json.rs` reads values out of answers and
 //! `answer.rs` speaks JSON over the shared HTTP client, `holdings.rs` lists what a user
-//! holds.
+//! holds, `entities.rs` lists and creates the departments, locations and companies users
+//! refer to.
 
 mod answer;
 pub mod api;
+mod entities;
 mod holdings;
 mod json;
 mod list;
@@ -45,7 +47,9 @@ use answer::{flatten_message, message_of};
 pub(crate) use json::text_of;
 
 use super::http::{Created, Http, Request, policy_of};
-use super::{FieldChange, Holding, Target, TargetError, TargetStats, TargetUser};
+use super::{
+    Entity, EntityKind, FieldChange, Holding, Target, TargetError, TargetStats, TargetUser,
+};
 use crate::config::{RestApi, TargetConfig};
 use crate::diag::{Problem, SourceText, shorten};
 use crate::http::{RetryPolicy, Transient};
@@ -342,6 +346,18 @@ impl Target for RestTarget {
 
     async fn holdings(&self, user: &TargetUser) -> Result<Option<Vec<Holding>>, TargetError> {
         self.holdings_of(user).await
+    }
+
+    fn entity_kinds(&self) -> Vec<EntityKind> {
+        self.kinds()
+    }
+
+    async fn list_entities(&self, kind: &str) -> Result<Vec<Entity>, TargetError> {
+        self.entities_of(kind).await
+    }
+
+    async fn create_entity(&self, kind: &str, name: &str) -> Result<Entity, TargetError> {
+        self.new_entity(kind, name).await
     }
 
     fn stats(&self) -> &TargetStats {

@@ -12,9 +12,13 @@ use reqwest::Method;
 use serde_json::Value as Json;
 use toml::Spanned;
 
-use super::raw::{RawApi, RawAssets, RawFind, RawGet, RawList, RawResolve, RawWrite};
+use super::raw::{
+    RawApi, RawAssets, RawEntities, RawEntityCreate, RawFind, RawGet, RawList, RawResolve, RawWrite,
+};
 use super::render::{body_registry, url_registry};
-use super::{ApiDescription, AssetList, ErrorAnswer, Needs, Operation, Paging, Resolver};
+use super::{
+    ApiDescription, AssetList, EntityList, ErrorAnswer, Needs, Operation, Paging, Resolver,
+};
 use crate::diag::{Problem, SourceText, nearest, shorten};
 use crate::targets::HoldingKind;
 
@@ -52,7 +56,7 @@ impl<'a> Compiler<'a> {
         raw: RawApi,
         needs: Needs,
     ) -> Result<ApiDescription, Vec<Problem>> {
-        let list = raw.list.map(|l| self.list(l));
+        let list = raw.list.map(|l| self.list("list", l));
         let find = raw.find.map(|f| self.find(f));
         let get = raw.get.map(|g| self.get(g));
         let create = raw
@@ -75,6 +79,14 @@ impl<'a> Compiler<'a> {
             .into_iter()
             .enumerate()
             .map(|(i, a)| self.asset_list(i, a))
+            .collect();
+        let entities = raw
+            .entities
+            .into_iter()
+            .map(|(kind, e)| {
+                let list = self.entity_list(&kind, e);
+                (kind.into_inner(), list)
+            })
             .collect();
         if needs == Needs::Writes {
             let given = [find.is_some(), create.is_some(), update.is_some()];
@@ -103,6 +115,7 @@ impl<'a> Compiler<'a> {
             deactivate,
             resolve,
             assets,
+            entities,
             source: self.source.name().to_string(),
             urls: self.urls,
             bodies: self.bodies,
@@ -158,10 +171,11 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn list(&mut self, l: RawList) -> Operation {
+    /// A listing named `name` (`list`, `entities.KIND`), paged as it says.
+    fn list(&mut self, name: &str, l: RawList) -> Operation {
         let method = self.method(l.method.as_ref(), Method::GET);
         self.template(
-            "list",
+            name,
             "url",
             &l.url,
             &["page", "offset", "limit", "cursor"],
@@ -176,7 +190,7 @@ impl<'a> Compiler<'a> {
                 Some("e.g. next = \"links.next\"".to_string()),
             );
         }
-        let mut op = Operation::new("list", method, l.items, None);
+        let mut op = Operation::new(name, method, l.items, None);
         op.total = l.total;
         op.next = l.next.map(Spanned::into_inner);
         op.paging = paging;
@@ -184,7 +198,7 @@ impl<'a> Compiler<'a> {
         self.finish(op)
     }
 
-    /// The paging a `[list]` names; none when it names none, or one this does not know.
+    /// The paging a listing names; none when it names none, or one this does not know.
     fn paging(&mut self, written: Option<&Spanned<String>>) -> Paging {
         let Some(written) = written else {
             return Paging::None;
@@ -288,6 +302,55 @@ impl Compiler<'_> {
             Some(hint),
         );
         HoldingKind::Asset
+    }
+}
+
+impl Compiler<'_> {
+    /// An `[entities.KIND]`: its listing is known as `entities.KIND` in messages, its
+    /// create as `entities.KIND.create`.
+    fn entity_list(&mut self, kind: &Spanned<String>, e: RawEntities) -> EntityList {
+        let written = kind.get_ref();
+        let fits = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+        if written.is_empty() || !written.chars().all(fits) {
+            self.error(
+                kind.span(),
+                format!("[entities] kind `{}` is not a name", shorten(written, 20)),
+                Some("use letters, digits, `_` and `-`, e.g. [entities.cost_center]".to_string()),
+            );
+        }
+        let name = format!("entities.{written}");
+        let operation = self.list(&name, e.listing());
+        let max_name = e.max_name.and_then(|max| {
+            if *max.get_ref() > 0 {
+                return Some(max.into_inner());
+            }
+            self.error(
+                max.span(),
+                format!("[{name}] max_name must be at least 1"),
+                Some("leave it out when the API does not limit names".to_string()),
+            );
+            None
+        });
+        EntityList {
+            kind: written.clone(),
+            operation,
+            id: e.id.unwrap_or_else(|| "id".to_string()),
+            name: e.name.unwrap_or_else(|| "name".to_string()),
+            max_name,
+            create: e.create.map(|c| self.entity_create(&name, c)),
+        }
+    }
+
+    /// The `create` of an `[entities.KIND]`: its templates read `name`; POST unless given.
+    fn entity_create(&mut self, list: &str, c: RawEntityCreate) -> Operation {
+        let name = format!("{list}.create");
+        let method = self.method(c.method.as_ref(), Method::POST);
+        self.template(&name, "url", &c.url, &["name"], true);
+        if let Some(body) = &c.body {
+            self.template(&name, "body", body, &["name"], false);
+        }
+        let entity = Some(c.entity.unwrap_or_default());
+        self.finish(Operation::new(&name, method, None, entity))
     }
 }
 

@@ -64,17 +64,36 @@
 //! id = "id"                        # where an item's id is
 //! name = "name"                    # where its name is
 //! tag = "asset_tag"                # where its tag or serial is, if it has one
+//!
+//! [entities.department]            # optional: a list users refer to by id; KIND is the
+//!                                  # name mappings use (department, location, company, …)
+//! url = "/api/departments?page={{page}}&per_page={{limit}}"
+//! paging = "page"                  # as [list]: none | offset | page | next | cursor
+//! items = "data"                   # as [list], with `first_page`, `total`, `next`, `method`
+//! id = "id"                        # where an item's id is (default `id`)
+//! name = "name"                    # where its name is (default `name`)
+//! max_name = 100                   # optional: the longest name the API takes
+//! create = { url = "/api/departments", body = "{\"name\": {{json name}}}", entity = "data" }
 //! ```
 //!
 //! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
 //! and `limit` for `[find]`; `id` for `[get]`; `record` (the mapped user as a JSON object)
 //! for `[create]`; `id`, `record`, `changes` (each changed field → its new value, `null` to
 //! clear it) and `user` (the user as listed) for `[update]` and `[deactivate]`; `value` for
-//! `[[resolve]]`; `id` for `[[assets]]`. A value put into a URL is percent-encoded and one put into a body is
-//! escaped for a JSON string, so a name with `&` or `"` cannot break the request;
-//! `{{json x}}` writes a value as JSON (objects, numbers, `null`), and `{{odata x}}` doubles
-//! single quotes for an OData string literal. A missing value is an error, not an empty
-//! string; test for it with `{{#if record.email}}…{{/if}}`.
+//! `[[resolve]]`; `id` for `[[assets]]`; `page`, `offset`, `limit` and `cursor` for an
+//! `[entities.KIND]` listing and `name` for its `create`. A value put into a URL is
+//! percent-encoded and one put into a body is escaped for a JSON string, so a name with `&`
+//! or `"` cannot break the request; `{{json x}}` writes a value as JSON (objects, numbers,
+//! `null`), and `{{odata x}}` doubles single quotes for an OData string literal. A missing
+//! value is an error, not an empty string; test for it with `{{#if record.email}}…{{/if}}`.
+//!
+//! An `[entities.KIND]` is paged as `[list]` is, with the target's `page_size`, whether or
+//! not users are listed (`list = false`). Its `create` (optional; method POST unless
+//! given) is answered as any write: a refusal under `[answer]` is one; `entity` is where
+//! the created item is in the answer (the answer itself when left out), its id and name
+//! read at the same `id` and `name`. Names are read with HTML escapes undone when `[user]`
+//! says `unescape_html`, ids as text. A name longer than `max_name` characters is refused
+//! before any request.
 //!
 //! The file as written is `raw.rs`; `compile.rs` and `template.rs` check it into the
 //! [`ApiDescription`] of `model.rs`; `render.rs` makes a request's URL and body from it.
@@ -90,7 +109,7 @@ use std::sync::Arc;
 use crate::config::Preset;
 use crate::diag::{Problem, SourceText};
 
-pub use model::{ApiDescription, AssetList, ErrorAnswer, Operation, Paging, Resolver};
+pub use model::{ApiDescription, AssetList, EntityList, ErrorAnswer, Operation, Paging, Resolver};
 pub use render::TemplateError;
 
 /// The text of a built-in API description.

@@ -29,17 +29,19 @@ pub enum Paging {
 /// One operation: its method and where to read its answer.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    /// `list`, `find`, `get`, `create`, `update`, `deactivate`, `resolve.N` or `assets.N`.
+    /// `list`, `find`, `get`, `create`, `update`, `deactivate`, `resolve.N`, `assets.N`,
+    /// `entities.KIND` or `entities.KIND.create`.
     pub name: String,
     /// The HTTP method.
     pub method: Method,
-    /// Where the users are in an answer (`rows`); empty for the answer itself.
+    /// Where the users (or items) are in an answer (`rows`); empty for the answer itself.
     pub items: String,
     /// Where the total number of users is, if the API says.
     pub total: Option<String>,
     /// Where the next page's link or cursor is.
     pub next: Option<String>,
-    /// Where the user is in the answer of a get or a write, if it returns one.
+    /// Where the user (or the created entity) is in the answer of a get or a write, if it
+    /// returns one; empty for the answer itself.
     pub user: Option<String>,
     /// How a listing pages.
     pub paging: Paging,
@@ -115,6 +117,25 @@ pub struct AssetList {
     pub tag: Option<String>,
 }
 
+/// A list of entities users refer to (`[entities.KIND]`: departments, locations,
+/// companies), how to read its items and, if the API takes new ones, how to create one.
+#[derive(Debug, Clone)]
+pub struct EntityList {
+    /// Its kind, as mappings name it (`department`).
+    pub kind: String,
+    /// The listing (`entities.KIND`), paged as `[list]` is.
+    pub operation: Operation,
+    /// Where an item's id is.
+    pub id: String,
+    /// Where an item's name is.
+    pub name: String,
+    /// The longest name the API takes, in characters, when the description says.
+    pub max_name: Option<usize>,
+    /// The create (`entities.KIND.create`), its templates reading `name`; its `user` is
+    /// where the created item is in the answer.
+    pub create: Option<Operation>,
+}
+
 /// A compiled API description.
 #[derive(Debug)]
 pub struct ApiDescription {
@@ -151,6 +172,8 @@ pub struct ApiDescription {
     pub resolve: Vec<Resolver>,
     /// The requests that list what a user holds; none when the API does not say.
     pub assets: Vec<AssetList>,
+    /// The lists of entities users refer to, by kind.
+    pub entities: BTreeMap<String, EntityList>,
     pub(super) source: String,
     pub(super) urls: Handlebars<'static>,
     pub(super) bodies: Handlebars<'static>,

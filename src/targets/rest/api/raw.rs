@@ -34,6 +34,8 @@ pub(super) struct RawApi {
     pub(super) resolve: Vec<RawResolve>,
     #[serde(default)]
     pub(super) assets: Vec<RawAssets>,
+    #[serde(default)]
+    pub(super) entities: BTreeMap<Spanned<String>, RawEntities>,
 }
 
 impl RawApi {
@@ -143,4 +145,46 @@ pub(super) struct RawAssets {
     pub(super) id: Option<String>,
     pub(super) name: Option<String>,
     pub(super) tag: Option<String>,
+}
+
+/// One `[entities.KIND]`: a list users refer to, paged as `[list]` is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEntities {
+    pub(super) method: Option<Spanned<String>>,
+    pub(super) url: Spanned<String>,
+    pub(super) paging: Option<Spanned<String>>,
+    pub(super) first_page: Option<u64>,
+    pub(super) items: Option<String>,
+    pub(super) total: Option<String>,
+    pub(super) next: Option<Spanned<String>>,
+    pub(super) id: Option<String>,
+    pub(super) name: Option<String>,
+    pub(super) max_name: Option<Spanned<usize>>,
+    pub(super) create: Option<RawEntityCreate>,
+}
+
+impl RawEntities {
+    /// Its listing, as a `[list]` would be written.
+    pub(super) fn listing(&self) -> RawList {
+        RawList {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            paging: self.paging.clone(),
+            first_page: self.first_page,
+            items: self.items.clone(),
+            total: self.total.clone(),
+            next: self.next.clone(),
+        }
+    }
+}
+
+/// `create = { … }` of an `[entities.KIND]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEntityCreate {
+    pub(super) method: Option<Spanned<String>>,
+    pub(super) url: Spanned<String>,
+    pub(super) body: Option<Spanned<String>>,
+    pub(super) entity: Option<String>,
 }

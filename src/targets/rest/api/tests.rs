@@ -161,3 +161,153 @@ fn asset_lists_are_read_and_their_mistakes_placed() {
         "{said:?}"
     );
 }
+
+#[test]
+fn entity_lists_are_read_with_their_paging_and_create() {
+    let api = compile(
+        "[entities.department]\n\
+         url = \"/d?limit={{limit}}&offset={{offset}}\"\n\
+         paging = \"offset\"\nitems = \"rows\"\ntotal = \"total\"\nmax_name = 255\n\
+         create = { url = \"/d\", body = '{\"name\": {{json name}}}', entity = \"payload\" }\n\
+         [entities.cost_center]\nurl = \"/cc/{{cursor}}\"\npaging = \"cursor\"\nnext = \"after\"\n\
+         id = \"code\"\nname = \"label\"\n",
+    )
+    .unwrap();
+    let kinds: Vec<&str> = api.entities.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["cost_center", "department"]);
+    let department = &api.entities["department"];
+    assert_eq!(department.operation.name, "entities.department");
+    assert_eq!(department.operation.paging, Paging::Offset);
+    assert_eq!(department.operation.total.as_deref(), Some("total"));
+    assert_eq!(
+        (department.id.as_str(), department.name.as_str()),
+        ("id", "name")
+    );
+    assert_eq!(department.max_name, Some(255));
+    let create = department.create.as_ref().unwrap();
+    assert_eq!(create.method, Method::POST);
+    assert_eq!(create.user.as_deref(), Some("payload"));
+    assert_eq!(
+        api.url(
+            "entities.department",
+            &json!({"limit": 500, "offset": 0, "page": 1, "cursor": null})
+        )
+        .unwrap(),
+        "/d?limit=500&offset=0"
+    );
+    let body = api
+        .body(
+            "entities.department.create",
+            &json!({"name": "R&D \"Labs\""}),
+        )
+        .unwrap();
+    assert_eq!(body, Some(json!({"name": "R&D \"Labs\""})));
+    let cost_center = &api.entities["cost_center"];
+    assert_eq!(cost_center.operation.paging, Paging::Cursor);
+    assert_eq!(cost_center.operation.next.as_deref(), Some("after"));
+    assert_eq!(
+        (cost_center.id.as_str(), cost_center.name.as_str()),
+        ("code", "label")
+    );
+    assert!(cost_center.create.is_none());
+    assert_eq!(cost_center.max_name, None);
+}
+
+#[test]
+fn the_snipeit_preset_describes_departments_locations_and_companies() {
+    let source = SourceText::new("snipeit", super::preset(Preset::Snipeit));
+    let api = parse(&source, Needs::Writes).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+    let kinds: Vec<&str> = api.entities.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["company", "department", "location"]);
+    for list in api.entities.values() {
+        assert_eq!(list.operation.paging, Paging::Offset, "{}", list.kind);
+        assert_eq!(list.max_name, Some(255), "{}", list.kind);
+        let create = list.create.as_ref().unwrap();
+        assert_eq!(create.user.as_deref(), Some("payload"), "{}", list.kind);
+    }
+    for (field, path) in [
+        ("department_id", "department.id"),
+        ("location_id", "location.id"),
+        ("company_id", "company.id"),
+        ("manager_id", "manager.id"),
+    ] {
+        assert_eq!(api.fields.get(field).map(String::as_str), Some(path));
+    }
+}
+
+#[test]
+fn entity_list_mistakes_are_placed_on_their_line() {
+    let text = "[entities.department]\n\
+                url = \"/d?o={{ofset}}\"\n\
+                paging = \"ofset\"\n\
+                max_name = 0\n\
+                create = { url = \"/d\", body = '{\"n\": {{json nmae}}}' }\n\
+                [entities.location]\nurl = \"/l\"\npaging = \"next\"\n\
+                [entities.\"cost center\"]\nurl = \"/c\"\n";
+    let problems = compile(text).unwrap_err();
+    let said = lines(&problems);
+    assert_eq!(said.len(), 6, "{said:?}");
+    assert!(
+        said[0].starts_with(
+            "api.toml:2:13: error: [entities.department] url: unknown variable `ofset`"
+        ),
+        "{said:?}"
+    );
+    assert_eq!(problems[0].hint.as_deref(), Some("did you mean `offset`?"));
+    assert!(
+        said[1].starts_with("api.toml:3:10: error: unknown paging `ofset`"),
+        "{said:?}"
+    );
+    assert!(
+        said[2]
+            .starts_with("api.toml:4:12: error: [entities.department] max_name must be at least 1"),
+        "{said:?}"
+    );
+    assert!(
+        said[3].starts_with(
+            "api.toml:5:38: error: [entities.department.create] body: unknown variable `nmae`"
+        ),
+        "{said:?}"
+    );
+    assert_eq!(problems[3].hint.as_deref(), Some("did you mean `name`?"));
+    assert!(
+        said[4].starts_with("api.toml:8:10: error: this paging needs `next`"),
+        "{said:?}"
+    );
+    assert!(
+        said[5].starts_with("api.toml:9:11: error: [entities] kind `cost center` is not a name"),
+        "{said:?}"
+    );
+    // The mark is under the mistake.
+    let rendered = crate::diag::render(&problems[..1], false);
+    let shown: Vec<Vec<char>> = rendered.lines().map(|l| l.chars().collect()).collect();
+    let line = shown
+        .iter()
+        .position(|l| l.ends_with(&"url = \"/d?o={{ofset}}\"".chars().collect::<Vec<_>>()))
+        .unwrap_or_else(|| panic!("{rendered}"));
+    let column = shown[line].iter().position(|c| *c == '{').unwrap();
+    assert_eq!(shown[line + 1].get(column), Some(&'─'), "{rendered}");
+}
+
+#[test]
+fn entity_list_unknown_keys_are_reported_with_their_place() {
+    let problems = compile("[entities.company]\nurl = \"/c\"\nitem = \"rows\"\n").unwrap_err();
+    assert!(
+        lines(&problems)[0].starts_with("api.toml:3:1:"),
+        "{:?}",
+        lines(&problems)
+    );
+    let problems = compile(
+        "[entities.company]\nurl = \"/c\"\ncreate = { url = \"/c\", user = \"payload\" }\n",
+    )
+    .unwrap_err();
+    let said = lines(&problems);
+    assert!(said[0].starts_with("api.toml:3:"), "{said:?}");
+    assert!(said[0].contains("unknown field `user`"), "{said:?}");
+    let problems = compile("[entities.company]\nurl = \"/c\"\nmax_name = -1\n").unwrap_err();
+    assert!(
+        lines(&problems)[0].starts_with("api.toml:3:12:"),
+        "{:?}",
+        lines(&problems)
+    );
+}

@@ -108,7 +108,8 @@ fn select_names_what_the_mapping_reads() {
     assert!(scim.field("userName").unwrap().is_required());
 
     let snipeit = shipped("snipeit");
-    assert_eq!(snipeit.manager_select(), None);
+    // The manager is written as the manager's Snipe-IT id: only the manager's id is read.
+    assert_eq!(snipeit.manager_select(), Some(vec!["id".to_string()]));
     // The template reads only the sync time: nothing more to select.
     assert!(!snipeit.select().iter().any(|p| p == "connectorSyncTime"));
     assert!(snipeit.select().contains(&"id".to_string()));

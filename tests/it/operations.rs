@@ -671,7 +671,7 @@ fn a_target_listing_far_past_the_last_run_fails_before_any_write() {
     let (code, _, stderr) = w.userload(&["plan", "--config", "userload.ini"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("the user list went on past 1000 users"),
+        stderr.contains("the user list went on past 1049 users"),
         "{stderr}"
     );
     let (code, _, stderr) = w.run_reported();

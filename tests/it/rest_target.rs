@@ -59,7 +59,20 @@ fn map(mapping: &Mapping, user: &Value) -> Record {
         settings: &settings,
         sync_time: SYNC_TIME,
     };
-    mapping.map(user, &ctx).unwrap()
+    let mut record = mapping.map(user, &ctx).unwrap();
+    // The department is a name until the sync looks it up; these tests write records to the
+    // target directly, so they look it up as the sync would, among the departments
+    // `snipeit_sim` makes (ids from 1, in that order).
+    if let Some(i) = mapping.field_index("department_id")
+        && let Some(Value::String(name)) = record.value(i)
+    {
+        let id = DEPARTMENTS
+            .iter()
+            .position(|d| d == name)
+            .map(|p| json!(p + 1));
+        record.set(i, id);
+    }
+    record
 }
 
 /// A change of one mapped field.
@@ -123,16 +136,19 @@ fn snipeit_config(sim: &SnipeItSim) -> TargetConfig {
 }
 
 /// A Snipe-IT simulator with the shipped mapping's departments.
+/// The departments `snipeit_sim` makes, in order (ids 1 to 5).
+const DEPARTMENTS: [&str; 5] = [
+    "Unassigned",
+    "IT Operations",
+    "Finance",
+    "Human Resources",
+    "Sales",
+];
+
 fn snipeit_sim() -> SnipeItSim {
     let sim = SnipeIt::start().unwrap();
     sim.with(|s| {
-        for name in [
-            "Unassigned",
-            "IT Operations",
-            "Finance",
-            "Human Resources",
-            "Sales",
-        ] {
+        for name in DEPARTMENTS {
             s.add_department(name);
         }
     });

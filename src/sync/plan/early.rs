@@ -34,8 +34,8 @@ pub struct EarlyCreates<'a> {
     /// across a change made while the read goes on, such as a principal name given up by one
     /// user and taken by another) is skipped, never created again.
     created: FastSet<String>,
-    /// The fields that refer to a user: a user naming someone waits for the plan, which
-    /// orders creates so that the user named comes first.
+    /// The fields that refer to a user or an entity: a user naming one waits for the plan,
+    /// which resolves the reference (and orders creates so that a manager comes first).
     refs: Vec<usize>,
 }
 
@@ -73,7 +73,10 @@ impl<'a> EarlyCreates<'a> {
             })
             .collect::<Option<Vec<bool>>>()?;
         Some(EarlyCreates {
-            refs: mapping.user_refs().collect(),
+            refs: mapping
+                .user_refs()
+                .chain(mapping.entity_refs().map(|(i, _)| i))
+                .collect(),
             target,
             listed: None,
             owned,
@@ -84,8 +87,8 @@ impl<'a> EarlyCreates<'a> {
         })
     }
 
-    /// Whether a record names another user (a manager): such a user is created by the
-    /// plan, once the user it names can be resolved.
+    /// Whether a record names another user (a manager) or an entity (a department): such
+    /// a user is created by the plan, once what it names is resolved.
     fn refers_to_someone(&self, values: &Packed) -> bool {
         if self.refs.is_empty() {
             return false;

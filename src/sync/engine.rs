@@ -253,8 +253,10 @@ impl Run<'_> {
             listed,
             self.owned,
             self.plan_options.clone(),
-            &self.catalogue,
-            &outcome.plan.creates,
+            &plan::Prior {
+                entities: &self.catalogue,
+                early: &outcome.plan.creates,
+            },
         );
         plan.skipped.extend(read.skipped);
         let target = self.target.as_ref();

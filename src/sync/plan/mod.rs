@@ -429,28 +429,33 @@ pub fn plan(
     owned: &OwnedUsers,
     options: PlanOptions,
 ) -> Plan {
-    plan_after(
-        mapping,
-        sources,
-        target,
-        owned,
-        options,
-        &Catalogue::default(),
-        &[],
-    )
+    let entities = Catalogue::default();
+    let prior = Prior {
+        entities: &entities,
+        early: &[],
+    };
+    plan_after(mapping, sources, target, owned, options, &prior)
 }
 
-/// [`plan`] with the target's entities that the mapping's references name, for a run that
-/// created `early` while Entra was read ([`EarlyCreates`]): those users are not among
-/// `sources`, and a reference to one is filled in at write time.
+/// What a run knows before it plans, beside the users: the target's entities the mapping's
+/// references name, and the users it created while Entra was read ([`EarlyCreates`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Prior<'a> {
+    /// The target's entities of each kind the mapping names.
+    pub entities: &'a Catalogue,
+    /// The creates made while reading: those users are not among the plan's sources, and a
+    /// reference to one is filled in at write time.
+    pub early: &'a [Create],
+}
+
+/// [`plan`] with what the run knows beside the users ([`Prior`]).
 pub fn plan_after(
     mapping: &Mapping,
     sources: Vec<SourceUser>,
     target: &[Listed],
     owned: &OwnedUsers,
     options: PlanOptions,
-    catalogue: &Catalogue,
-    early: &[Create],
+    prior: &Prior<'_>,
 ) -> Plan {
     let mut plan = Plan::default();
     if mapping.field_index(mapping.match_key()).is_none() {
@@ -481,12 +486,10 @@ pub fn plan_after(
     let links = Links::new(
         mapping,
         &sources,
-        early,
+        prior,
         owned,
         &index,
-        &duplicates,
-        &options,
-        catalogue,
+        (&duplicates, &options),
     );
     let mut planner = Planner::new(mapping, owned, &options, &index, &duplicates, &links, plan);
     for mut source in sources {

@@ -25,7 +25,7 @@ use serde_json::Value as Json;
 
 use super::entities::{Catalogue, EntityName, Lookup, name_key};
 use super::matching::{Found, TargetIndex, compared_key};
-use super::{Create, Mapped, PlanOptions, SourceUser};
+use super::{Mapped, PlanOptions, Prior, SourceUser};
 use crate::config::Mode;
 use crate::mapping::{Mapping, Policy, Record};
 use crate::state::OwnedUsers;
@@ -99,13 +99,12 @@ impl<'a> Links<'a> {
     pub(super) fn new(
         mapping: &Mapping,
         sources: &[SourceUser],
-        early: &[Create],
+        prior: &Prior<'a>,
         owned: &OwnedUsers,
         index: &TargetIndex<'_>,
-        duplicates: &FastMap<String, String>,
-        options: &PlanOptions,
-        catalogue: &'a Catalogue,
+        (duplicates, options): (&FastMap<String, String>, &PlanOptions),
     ) -> Links<'a> {
+        let (catalogue, early) = (prior.entities, prior.early);
         let fields: Vec<usize> = mapping.user_refs().collect();
         let entity_fields = mapping
             .entity_refs()

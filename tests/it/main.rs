@@ -18,6 +18,7 @@ mod mapping_corpus;
 mod operations;
 mod plan;
 mod plan_keys;
+mod relations;
 mod rest_target;
 mod scim_target;
 mod shipped;

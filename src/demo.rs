@@ -7,7 +7,9 @@
 //! Graph reads, the shipped SCIM mapping, planning, the safety guards, concurrent writes and
 //! the SQLite state file. Between two nights the tenant changes (hires, leavers, disabled
 //! accounts, department moves, promotions), and the second night shows the updates and
-//! deactivations that follow. Nothing leaves the machine.
+//! deactivations that follow. Last, the same tenant goes into a simulated Snipe-IT with the
+//! shipped Snipe-IT mapping: its departments, locations and company are created there, and
+//! every user's manager is written as the manager's Snipe-IT id. Nothing leaves the machine.
 
 //!
 //! It lives with the binary, not the library: the library never links the simulators.
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sim::graph::{self as graph_sim, GraphSim};
 use sim::scim::ScimSim;
+use sim::snipeit::{self, SnipeIt, SnipeItSim};
 use sim::tenant::{self, Tenant};
 use userload::cli::{DemoArgs, Outcome, execute, print_error};
 
@@ -163,6 +166,54 @@ fn change_tenant(graph: &GraphSim) -> Vec<String> {
     })
 }
 
+/// Writes a config that syncs the same tenant into Snipe-IT (`snipeit.ini`).
+fn write_snipeit_config(dir: &Path, graph: &str, snipe: &str) -> std::io::Result<PathBuf> {
+    std::fs::write(dir.join("snipeit-token.txt"), snipeit::TOKEN)?;
+    let config = format!(
+        "# userload demo: the same tenant into a simulated Snipe-IT.\n\
+         [source]\n\
+         tenant_id = {tenant}\n\
+         client_id = {client}\n\
+         secret = file:client-secret.txt\n\
+         authority = {graph}\n\
+         domain = {graph}\n\
+         \n\
+         [target]\n\
+         type = rest\n\
+         preset = snipeit\n\
+         url = {snipe}\n\
+         token = file:snipeit-token.txt\n\
+         \n\
+         [sync]\n\
+         state = snipeit.db\n\
+         concurrency = 16\n",
+        tenant = graph_sim::TENANT_ID,
+        client = graph_sim::CLIENT_ID,
+    );
+    let path = dir.join("snipeit.ini");
+    std::fs::write(&path, config)?;
+    Ok(path)
+}
+
+/// What the simulated Snipe-IT holds, in one sentence.
+fn snipeit_holds(snipe: &SnipeItSim) -> String {
+    snipe.with(|s| {
+        let managed = s
+            .users
+            .values()
+            .filter(|u| u.get("manager_id").is_some_and(|m| !m.is_null()))
+            .count();
+        format!(
+            "Snipe-IT now holds {} users, {} departments, {} locations and {} company; {managed} \
+             users have their manager set, by Snipe-IT id.",
+            s.users.len(),
+            s.departments.len(),
+            s.locations.len(),
+            s.companies.len()
+        )
+    })
+}
+
 /// `userload demo`.
 pub fn run(args: &DemoArgs) -> Outcome {
     match demo(args) {
@@ -222,6 +273,20 @@ fn demo(args: &DemoArgs) -> std::io::Result<Outcome> {
     heading("6. userload status: the run history");
     outcomes.push(command(&["status"], &[]));
     let held = scim.with(|s| s.len());
+    heading(
+        "7. The same tenant into Snipe-IT: departments, locations and the company are made \
+         there, managers set by Snipe-IT id",
+    );
+    let snipe = SnipeIt::start()?;
+    let snipe_config = write_snipeit_config(dir, &graph.url(), &snipe.url())?;
+    let snipe_command = |words: &[&str]| {
+        let mut args: Vec<OsString> = words.iter().map(OsString::from).collect();
+        args.extend(["--config".into(), snipe_config.clone().into_os_string()]);
+        execute(args)
+    };
+    outcomes.push(snipe_command(&["plan", "--show", "3"]));
+    outcomes.push(snipe_command(&["run"]));
+    println!("\n{}", snipeit_holds(&snipe));
     println!(
         "\nThe SCIM server now holds {held} users. The demo took {:.1} s.",
         started.elapsed().as_secs_f64()

@@ -64,6 +64,9 @@ pub struct Traffic {
     pub log: Vec<Logged>,
     /// Faults by request number (1 = the first request).
     pub faults: BTreeMap<u64, Fault>,
+    /// How long after it arrived every request is answered (the work of answering
+    /// included), as on a real server; none by default.
+    pub latency: std::time::Duration,
     received: u64,
 }
 
@@ -373,6 +376,7 @@ enum Outcome {
 }
 
 async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpRequest) -> Response {
+    let arrived = std::time::Instant::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query: BTreeMap<String, String> =
@@ -392,9 +396,10 @@ async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpReq
         body,
         raw,
     };
-    let outcome = {
+    let (outcome, latency) = {
         let mut service = lock(&state);
         let traffic = service.traffic();
+        let latency = traffic.latency;
         traffic.received += 1;
         let fault = traffic.faults.remove(&traffic.received);
         let outcome = match fault {
@@ -428,8 +433,9 @@ async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpReq
             body: request.body,
             status,
         });
-        outcome
+        (outcome, latency)
     };
+    delay(arrived, latency).await;
     respond(outcome)
 }
 

@@ -81,9 +81,10 @@ pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<
             let _ = writeln!(out, "  … and {} more", total - show);
         }
     };
-    for e in &plan.entities {
+    for e in plan.entities.iter().take(show) {
         let _ = writeln!(out, "{}", paint("32", format!("+ {} {:?}", e.kind, e.name)));
     }
+    more(&mut out, plan.entities.len());
     let mut creates: Vec<&str> = plan.creates.iter().map(|c| c.label.as_str()).collect();
     creates.sort_unstable();
     for label in creates.iter().take(show) {

@@ -74,16 +74,16 @@ pub struct RunEnd<'a> {
 }
 
 impl State {
-    /// Remembers an entity userload created (a department for the users' references).
-    pub fn record_entity(&self, kind: &str, target_id: &str, name: &str) -> Result<(), StateError> {
-        self.db
-            .execute(
-                "INSERT OR REPLACE INTO entities (kind, target_id, name, created)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![kind, target_id, name, now()],
-            )
-            .map(|_| ())
-            .map_err(self.sql())
+    /// Remembers entities userload created (departments for the users' references), each
+    /// as `(kind, target id, name)`, in one transaction.
+    pub fn record_entities(&mut self, made: &[(&str, &str, &str)]) -> Result<(), StateError> {
+        let at = now();
+        self.execute_each(
+            "INSERT OR REPLACE INTO entities (kind, target_id, name, created)
+             VALUES (?1, ?2, ?3, ?4)",
+            made,
+            |stmt, (kind, id, name)| stmt.execute(params![kind, id, name, at]),
+        )
     }
 
     /// The entities userload created: kind, target id and name, in the order made.

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::SyncError;
 use super::order::{Known, Rounds};
 use super::outcome::{Failure, Outcome};
-use super::plan::{Create, Update, UpdateKind};
+use super::plan::{Create, EntityName, Update, UpdateKind};
 use super::safety::Verdict;
 use super::stop::StopSignal;
 use crate::config::Config;
@@ -109,29 +109,41 @@ pub(super) async fn apply(
 }
 
 /// Creates the entities the plan's users name and the target lacks (`policy = "create"`),
-/// each once, and remembers each made in the state; by kind and name as compared, the id of
-/// each, or why its create failed (its users are then written without it).
+/// each once, as many at a time as users are written, and remembers each made in the
+/// state; by kind and name as compared, the id of each, or why its create failed (its users
+/// are then written without it).
 async fn create_entities(
     writer: &Writer<'_>,
     state: &mut State,
     outcome: &mut Outcome,
 ) -> Result<HashMap<(String, String), Result<String, String>>, SyncError> {
+    use futures_util::StreamExt;
+    let wanted = std::mem::take(&mut outcome.plan.entities);
+    if wanted.is_empty() || writer.stop.stopped() {
+        return Ok(HashMap::new());
+    }
+    let target = &writer.target;
+    let results: Vec<(EntityName, Result<String, String>)> = futures_util::stream::iter(wanted)
+        .map(|entity| async move {
+            let made = target
+                .create_entity(&entity.kind, &entity.name)
+                .await
+                .map(|e| e.id)
+                .map_err(|e| e.to_string());
+            (entity, made)
+        })
+        .buffer_unordered(writer.concurrency.max(1))
+        .collect()
+        .await;
+    let rows: Vec<(&str, &str, &str)> = results
+        .iter()
+        .filter_map(|(e, made)| Some((e.kind.as_str(), made.as_deref().ok()?, e.name.as_str())))
+        .collect();
+    state.record_entities(&rows)?;
     let mut made = HashMap::new();
-    for entity in std::mem::take(&mut outcome.plan.entities) {
-        if writer.stop.stopped() {
-            break;
-        }
-        let result = writer
-            .target
-            .create_entity(&entity.kind, &entity.name)
-            .await
-            .map(|e| e.id)
-            .map_err(|e| e.to_string());
+    for (entity, result) in results {
         match &result {
-            Ok(id) => {
-                tracing::info!(kind = %entity.kind, name = %entity.name, id = %id, "created");
-                state.record_entity(&entity.kind, id, &entity.name)?;
-            }
+            Ok(id) => tracing::info!(kind = %entity.kind, name = %entity.name, %id, "created"),
             Err(error) => {
                 tracing::warn!(kind = %entity.kind, name = %entity.name, %error, "create failed");
             }

@@ -729,3 +729,68 @@ fn validate_names_every_match_key_and_places_a_bad_one() {
         );
     }
 }
+
+#[test]
+fn a_reference_that_cannot_be_one_is_placed_on_its_line() {
+    let compile = |field: &str| {
+        let text = format!(
+            "version = 1\ntarget = \"rest\"\nmatch = \"login\"\n[fields.login]\n\
+             source = \"userPrincipalName\"\n[lookup.names]\n\"IT Ops\" = \"IT\"\n\
+             [fields.ref]\n{field}\n"
+        );
+        mapping::compile_source(&SourceText::new("m.toml", text), Options::default())
+    };
+    let ok = compile("source = \"manager.id\"\nrefers = \"user\"").unwrap();
+    assert_eq!(ok.user_refs().collect::<Vec<_>>(), [1]);
+    let ok = compile(
+        "source = \"department\"\nrefers = { entity = \"department\", aliases = \"names\" }",
+    )
+    .unwrap();
+    let (_, entity) = ok.entity_refs().next().unwrap();
+    assert_eq!(entity.policy, userload::mapping::Policy::Lookup);
+    let cases: [(&str, usize, &str); 6] = [
+        (
+            "source = \"manager.mail\"\nrefers = \"user\"",
+            9,
+            "refers to a user, but its value is not a user's object id",
+        ),
+        (
+            "source = \"manager.id\"\nconvert = [\"lower\"]\nrefers = \"user\"",
+            10,
+            "takes no converters",
+        ),
+        (
+            "source = \"manager.id\"\nrefers = \"boss\"",
+            10,
+            "`refers` must be \"user\" or a table, not \"boss\"",
+        ),
+        (
+            "source = \"department\"\nrefers = { entity = \"department\", policy = \"make\" }",
+            10,
+            "`policy` must be \"create\" or \"lookup\", not \"make\"",
+        ),
+        (
+            "source = \"department\"\nrefers = { entity = \"department\", aliases = \"nope\" }",
+            10,
+            "there is no [lookup.nope] table",
+        ),
+        (
+            "source = \"department\"\nrefers = { policy = \"create\" }",
+            10,
+            "`refers` does not name its entity",
+        ),
+    ];
+    for (field, line, phrase) in cases {
+        let problems = compile(field).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains(phrase) && p.line_col().0 == line),
+            "{field}: {:?}",
+            problems
+                .iter()
+                .map(|p| (p.line_col(), &p.message))
+                .collect::<Vec<_>>()
+        );
+    }
+}

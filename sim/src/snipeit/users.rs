@@ -4,8 +4,8 @@
 use serde_json::{Map, Value as Json, json};
 
 use super::{
-    SnipeIt, bad_request, date, escape, id_value, named, not_found, refusal, same_text, sort_key,
-    success, truthy,
+    SnipeIt, bad_request, date, escape, id_value, named, not_found, refusal, sort_key, success,
+    truthy,
 };
 use crate::server::{Reply, Request};
 
@@ -171,6 +171,7 @@ impl SnipeIt {
         }
         let id = self.next("users");
         self.users.insert(id, row);
+        self.index_username(id);
         let payload = self.users.get(&id).map(|u| self.render_user(id, u));
         success("User created successfully.", payload)
     }
@@ -192,6 +193,7 @@ impl SnipeIt {
         }
         let payload = self.render_user(id, &row);
         self.users.insert(id, row);
+        self.index_username(id);
         success("User updated successfully.", Some(payload))
     }
 
@@ -212,10 +214,7 @@ impl SnipeIt {
         if blank("username") {
             fail("username", "The username field is required.");
         } else if let Some(name) = row.get("username").and_then(Json::as_str)
-            && self
-                .users
-                .iter()
-                .any(|(other, u)| Some(*other) != id && same_text(u.get("username"), name))
+            && self.username_holder(name, id).is_some()
         {
             fail("username", "The username has already been taken.");
         }

@@ -140,10 +140,15 @@ async fn create_entities(
         .filter_map(|(e, made)| Some((e.kind.as_str(), made.as_deref().ok()?, e.name.as_str())))
         .collect();
     state.record_entities(&rows)?;
+    tracing::info!(
+        created = rows.len(),
+        failed = results.len() - rows.len(),
+        "created the entities the users name"
+    );
     let mut made = HashMap::new();
     for (entity, result) in results {
         match &result {
-            Ok(id) => tracing::info!(kind = %entity.kind, name = %entity.name, %id, "created"),
+            Ok(id) => tracing::debug!(kind = %entity.kind, name = %entity.name, %id, "created"),
             Err(error) => {
                 tracing::warn!(kind = %entity.kind, name = %entity.name, %error, "create failed");
             }

@@ -555,20 +555,38 @@ impl Chain {
             (Some(link), Some(ahead)) if ahead.link == link => self.current = Some(ahead),
             (link, _) => self.next = link,
         }
+        let users = self.keep_new(page.value, &what)?;
+        self.delivered += users.len() as u64;
+        if let Some(limit) = self.limit
+            && let Some(detail) = limit.exceeded(self.delivered, self.count)
+        {
+            return Err(GraphError::Malformed { what, detail });
+        }
+        Ok(Some(users))
+    }
+
+    /// The users of a page not read before (a user Graph repeats is counted and dropped);
+    /// fails on a user without an id, and on the third page in a row with nothing new.
+    fn keep_new(
+        &mut self,
+        page: Vec<Box<RawValue>>,
+        what: &str,
+    ) -> Result<Vec<Box<RawValue>>, GraphError> {
         /// Just the id of a user, read without building the rest.
         #[derive(serde::Deserialize)]
         struct Id<'a> {
             #[serde(borrow)]
             id: std::borrow::Cow<'a, str>,
         }
-        let page_len = page.value.len();
+        let malformed = |detail: String| GraphError::Malformed {
+            what: what.to_owned(),
+            detail,
+        };
+        let page_len = page.len();
         let mut users = Vec::with_capacity(page_len);
-        for user in page.value {
+        for user in page {
             let Ok(Id { id }) = serde_json::from_str::<Id>(user.get()) else {
-                return Err(GraphError::Malformed {
-                    what,
-                    detail: "a user without an id".to_owned(),
-                });
+                return Err(malformed("a user without an id".to_owned()));
             };
             if self.seen.insert(id.into_owned()) {
                 users.push(user);
@@ -582,21 +600,11 @@ impl Chain {
             _ => 0,
         };
         if self.stale_pages >= MAX_STALE_PAGES {
-            return Err(GraphError::Malformed {
-                what,
-                detail: format!(
-                    "{MAX_STALE_PAGES} pages in a row held only users already read: the paging \
-                     loops"
-                ),
-            });
+            return Err(malformed(format!(
+                "{MAX_STALE_PAGES} pages in a row held only users already read: the paging loops"
+            )));
         }
-        self.delivered += users.len() as u64;
-        if let Some(limit) = self.limit
-            && let Some(detail) = limit.exceeded(self.delivered, self.count)
-        {
-            return Err(GraphError::Malformed { what, detail });
-        }
-        Ok(Some(users))
+        Ok(users)
     }
 }
 

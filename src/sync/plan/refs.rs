@@ -120,22 +120,8 @@ impl<'a> Links<'a> {
         if fields.is_empty() {
             return links;
         }
+        let referenced = referenced(sources, &fields);
         links.fields = fields;
-        let mut referenced: FastSet<String> = FastSet::default();
-        for source in sources {
-            if let Ok(Mapped {
-                values: Some(packed),
-                ..
-            }) = &source.mapped
-            {
-                let record = packed.unpack();
-                for &i in &links.fields {
-                    if let Some(Json::String(id)) = record.value(i) {
-                        referenced.insert(id.clone());
-                    }
-                }
-            }
-        }
         let through_state = |entra_id: &str| {
             owned
                 .get(entra_id)
@@ -272,6 +258,26 @@ impl<'a> Links<'a> {
         }
         found
     }
+}
+
+/// The Entra ids the records of `sources` name in the user-reference `fields`.
+fn referenced(sources: &[SourceUser], fields: &[usize]) -> FastSet<String> {
+    let mut referenced = FastSet::default();
+    for source in sources {
+        if let Ok(Mapped {
+            values: Some(packed),
+            ..
+        }) = &source.mapped
+        {
+            let record = packed.unpack();
+            for &i in fields {
+                if let Some(Json::String(id)) = record.value(i) {
+                    referenced.insert(id.clone());
+                }
+            }
+        }
+    }
+    referenced
 }
 
 /// What resolving a record's references found.

@@ -32,6 +32,7 @@ mod daemon;
 mod filter;
 mod init;
 mod mapping;
+mod package;
 mod plan;
 mod pull;
 mod run;
@@ -92,6 +93,14 @@ enum Command {
     Daemon(daemon::DaemonArgs),
     /// Show the latest runs from the state file.
     Status(status::StatusArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man(package::ManArgs),
 }
 
 /// Arguments of `userload demo`. The demo itself lives with the binary, which alone links
@@ -182,6 +191,8 @@ fn dispatch(command: Command, demo: fn(&DemoArgs) -> Outcome) -> Outcome {
         Command::Status(args) => status::run(&args),
         Command::Demo(args) => demo(&args),
         Command::Init(args) => init::run(&args),
+        Command::Completions { shell } => package::completions(shell),
+        Command::Man(args) => package::man(&args),
     }
 }
 

@@ -199,3 +199,37 @@ fn validate_checks_a_rest_targets_api_description() {
     assert!(stderr.contains("api.toml:2:"), "{stderr}");
     assert!(stderr.contains("API description has problems"), "{stderr}");
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_line_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_userload()"),
+        ("zsh", "#compdef userload"),
+        ("fish", "complete -c userload"),
+    ] {
+        let (code, stdout, stderr) =
+            crate::util::outcome(&crate::util::userload(dir.path(), &["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        assert!(stdout.contains(marker), "{shell}: {stdout}");
+        for command in ["validate", "plan", "run", "daemon", "status"] {
+            assert!(stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(dir.path(), &["man"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains(".TH userload 1"), "{stdout}");
+    assert!(
+        stdout.contains("Loads the users of a Microsoft Entra ID tenant"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["man", "--out", "pages"],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    let run = std::fs::read_to_string(dir.path().join("pages/userload-run.1")).unwrap();
+    assert!(run.contains("\\-\\-allow\\-growth"), "{run}");
+    assert!(dir.path().join("pages/userload.1").exists());
+    assert!(!dir.path().join("pages/userload-help.1").exists());
+}

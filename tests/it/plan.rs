@@ -95,6 +95,7 @@ fn options() -> PlanOptions {
         // userName, externalId, active, title, name.givenName
         folds_case: vec![true, false, false, false, false],
         partial_view: false,
+        reconcile: false,
     }
 }
 

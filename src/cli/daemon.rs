@@ -157,6 +157,8 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         allow_deactivations: args.allow_deactivations,
         // Unattended runs keep the bound; one `run --allow-growth` lifts it when needed.
         allow_growth: false,
+        // Reconciliations come every `full_every`.
+        full: false,
     };
     let mut schedule = Schedule {
         start: tokio::time::Instant::now(),

@@ -8,6 +8,7 @@ use super::sync::{setup, source_disabled};
 use super::{Outcome, color, load_config, print_error};
 use crate::state::{self, State};
 use crate::sync::engine::{self, StopSignal, SyncOptions};
+use crate::sync::reconcile;
 
 /// Arguments of `userload plan`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,10 @@ pub struct PlanArgs {
     /// past the last complete run (three times as many users, and at least 1,000 more).
     #[arg(long)]
     pub(super) allow_growth: bool,
+    /// Plan a full reconciliation: compare every user with the target, and show the values
+    /// changed there by hand (drift).
+    #[arg(long)]
+    pub(super) full: bool,
 }
 
 /// `userload plan`: reads both sides and the state, writes nothing anywhere.
@@ -51,18 +56,26 @@ pub fn run(args: &PlanArgs) -> Outcome {
         } else {
             State::peek_last_read(&config.sync.state)?
         };
-        Ok((owned, last_read))
+        let last_full = State::peek_reconciled(&config.sync.state)?.map(|r| r.at);
+        Ok((owned, last_read, last_full))
     });
-    let (owned, last_read) = match peeked {
+    let (owned, last_read, last_full) = match peeked {
         Ok(peeked) => peeked,
         Err(e) => {
             print_error(&e);
             return Outcome::Failed;
         }
     };
+    let sync_time = state::now();
     let options = SyncOptions {
         allow_deactivations: args.allow_deactivations,
-        sync_time: state::now(),
+        reconcile: reconcile::due(
+            args.full,
+            config.sync.full_every,
+            last_full.as_deref(),
+            &sync_time,
+        ),
+        sync_time,
         last_read,
     };
     let result = runtime.block_on(engine::sync(
@@ -84,13 +97,24 @@ pub fn run(args: &PlanArgs) -> Outcome {
     if args.json {
         outln!(
             "{}",
-            plan_json(&outcome.plan, &outcome.held, &outcome.verdict)
+            plan_json(
+                &outcome.plan,
+                &outcome.held,
+                &outcome.verdict,
+                outcome.reconcile
+            )
         );
     } else {
         out!(
             "{}",
             plan_text(&outcome.plan, &outcome.held, color(), args.show)
         );
+        if let Some(reason) = outcome.reconcile {
+            errln!(
+                "full reconciliation ({}): every user compared with the target",
+                reason.name()
+            );
+        }
         errln!("{}", plan_counts(&outcome.plan));
         print_verdict(&outcome.verdict);
         if let Some(message) = &outcome.held_for_assets {

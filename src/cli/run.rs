@@ -13,8 +13,10 @@ use super::sync::{Setup, setup, source_disabled};
 use super::{Outcome, load_config, peak_memory, print_error};
 use crate::config::Config;
 use crate::notify::Notice;
-use crate::state::{self, State};
+use crate::state::{self, Reconciled, State};
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
+use crate::sync::plan::drift_count;
+use crate::sync::reconcile;
 use crate::sync::report::{RunError, RunReport};
 
 /// Arguments of `userload run`.
@@ -36,6 +38,10 @@ pub struct RunArgs {
     /// past the last complete run (three times as many users, and at least 1,000 more).
     #[arg(long)]
     pub(super) allow_growth: bool,
+    /// Make this run a full reconciliation: compare every user with the target, and repair
+    /// values changed there by hand (drift), whenever `full_every` would next.
+    #[arg(long)]
+    pub(super) full: bool,
 }
 
 /// `userload run`: applies the plan and remembers what it did.
@@ -178,15 +184,23 @@ async fn sync_and_record(
         } else {
             state.last_read()?
         };
-        Ok((owned, last_read, state.start_run("run")?))
+        let last_full = state.last_reconciled()?.map(|r| r.at);
+        Ok((owned, last_read, last_full, state.start_run("run")?))
     });
-    let (owned, last_read, run) = match begun {
+    let (owned, last_read, last_full, run) = match begun {
         Ok(begun) => begun,
         Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
     };
+    let sync_time = state::now();
     let options = SyncOptions {
         allow_deactivations: args.allow_deactivations,
-        sync_time: state::now(),
+        reconcile: reconcile::due(
+            args.full,
+            config.sync.full_every,
+            last_full.as_deref(),
+            &sync_time,
+        ),
+        sync_time,
         last_read,
     };
     let result = engine::sync(
@@ -199,8 +213,21 @@ async fn sync_and_record(
         stop,
     )
     .await;
+    let remembered = match &result {
+        Ok(outcome) if outcome.reconcile.is_some() && !outcome.interrupted => {
+            let drift = drift_count(&outcome.plan.drift);
+            state.save_reconciled(&Reconciled {
+                at: options.sync_time.clone(),
+                drift_users: drift.users,
+                drift_fields: drift.fields,
+            })
+        }
+        _ => Ok(()),
+    };
     let mut report = RunReport::new(started, clock, result.map_err(RunError::Sync));
-    if let Err(e) = state.finish_run(run, &report.history_row()) {
+    if let Err(e) = remembered {
+        report.result = Err(RunError::Sync(e.into()));
+    } else if let Err(e) = state.finish_run(run, &report.history_row()) {
         report.result = Err(RunError::Sync(e.into()));
     }
     report
@@ -253,6 +280,16 @@ fn summary(outcome: &engine::Outcome) -> String {
     }
     let _ = writeln!(out, "{:<12} {:>8}", "unchanged", outcome.counts.unchanged);
     let _ = writeln!(out, "{:<12} {:>8}", "skipped", outcome.counts.skipped);
+    if let Some(reason) = outcome.reconcile {
+        let drift = drift_count(&outcome.plan.drift);
+        let _ = writeln!(
+            out,
+            "full reconciliation ({}): drift in {} users ({} fields)",
+            reason.name(),
+            drift.users,
+            drift.fields
+        );
+    }
     if !outcome.plan.unresolved.is_empty() || outcome.second_pass > 0 {
         let _ = writeln!(
             out,

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use serde_json::{Value as Json, json};
 
 use crate::sync::holdings::describe;
-use crate::sync::plan::{Holdings, Plan, Update, UpdateKind};
+use crate::sync::plan::{Drift, Holdings, Plan, Update, UpdateKind, drift_count};
+use crate::sync::reconcile::Reason;
 use crate::sync::safety::Verdict;
 use crate::targets::FieldChange;
 
@@ -40,6 +41,25 @@ fn change_text(changes: &[FieldChange]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A drift line after `~ drift `: `ann@x: jobtitle "Boss" → "Engineer"`, a field the
+/// mapping keeps as the target has it marked `(kept)`.
+fn drift_text(drift: &Drift) -> String {
+    let fields: Vec<String> = drift
+        .fields
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} → {}{}",
+                f.target,
+                shown(f.found.as_ref()),
+                shown(f.expected.as_ref()),
+                if f.kept { " (kept)" } else { "" }
+            )
+        })
+        .collect();
+    format!("{}: {}", drift.label, fields.join("; "))
 }
 
 /// How many things a line names of what a leaver holds.
@@ -104,6 +124,12 @@ pub(super) fn plan_text(plan: &Plan, held: &[Update], color: bool, show: Option<
         }
         more(&mut out, updates.len());
     }
+    let mut drift: Vec<_> = plan.drift.iter().collect();
+    drift.sort_by(|a, b| a.label.cmp(&b.label));
+    for d in drift.iter().take(show) {
+        let _ = writeln!(out, "{}", paint("33", format!("~ drift {}", drift_text(d))));
+    }
+    more(&mut out, drift.len());
     let mut held: Vec<&Update> = held.iter().collect();
     held.sort_by(|a, b| a.label.cmp(&b.label));
     for update in held.iter().take(show) {
@@ -166,6 +192,14 @@ pub(super) fn plan_counts(plan: &Plan) -> String {
             plan.unresolved.len()
         );
     }
+    if !plan.drift.is_empty() {
+        let drift = drift_count(&plan.drift);
+        let _ = write!(
+            text,
+            "; drift in {} users ({} fields; see `~ drift` lines)",
+            drift.users, drift.fields
+        );
+    }
     let _ = write!(text, "\nmatched: {}", plan.matched);
     text
 }
@@ -183,7 +217,12 @@ fn with_holdings(mut entry: Json, holdings: &Holdings) -> Json {
 
 /// The plan as one JSON object (`plan --json`); `held` are the deactivations held back
 /// because the users still hold assets.
-pub(super) fn plan_json(plan: &Plan, held: &[Update], verdict: &Verdict) -> Json {
+pub(super) fn plan_json(
+    plan: &Plan,
+    held: &[Update],
+    verdict: &Verdict,
+    reconcile: Option<Reason>,
+) -> Json {
     let changes = |changes: &[FieldChange]| -> Vec<Json> {
         changes
             .iter()
@@ -208,10 +247,17 @@ pub(super) fn plan_json(plan: &Plan, held: &[Update], verdict: &Verdict) -> Json
         "notes": plan.notes,
         "unresolved_references": plan.unresolved,
         "create_entities": plan.entities,
+        "mode": mode_json(reconcile),
+        "drift": plan.drift,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),
             Verdict::HoldDeactivations(m) => json!({"hold_deactivations": m}),
             Verdict::Refuse(m) => json!({"refuse": m}),
         },
     })
+}
+
+/// Whether a run reconciles, as JSON: `"reconcile"` or `"normal"`, as the report says.
+fn mode_json(reconcile: Option<Reason>) -> Json {
+    json!(crate::sync::reconcile::mode_name(reconcile))
 }

@@ -1,6 +1,8 @@
 //! `userload status`: the latest runs from the state file's history, for an admin or a
 //! monitoring check.
 //!
+//! It also says when the last full reconciliation ran and the drift it found.
+//!
 //! It reads the state file without waiting for its lock, so it works while a run (or the
 //! daemon) is going. The exit code is that of the latest run that is not going now (0 ok;
 //! 1 partial, limited or stopped; 2 failed, refused or killed, or no run yet), so a
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{Outcome, load_config, print_error};
-use crate::state::{RunRecord, State};
+use crate::state::{Reconciled, RunRecord, State};
 
 /// Arguments of `userload status`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +36,9 @@ pub fn run(args: &StatusArgs) -> Outcome {
         return Outcome::Failed;
     };
     let path = &config.sync.state;
-    let (runs, owned) = match State::peek_history(path, args.runs.max(1)) {
+    let peeked = State::peek_history(path, args.runs.max(1))
+        .and_then(|(runs, owned)| Ok((runs, owned, State::peek_reconciled(path)?)));
+    let (runs, owned, reconciled) = match peeked {
         Ok(history) => history,
         Err(e) => {
             print_error(&e);
@@ -52,11 +56,16 @@ pub fn run(args: &StatusArgs) -> Outcome {
             "state": path.display().to_string(),
             "running": busy,
             "owned": owned,
+            "last_full_reconciliation": reconciled.as_ref().map(|r| json!({
+                "at": r.at,
+                "drift": {"users": r.drift_users, "fields": r.drift_fields},
+            })),
             "runs": runs,
         });
         outln!("{status:#}");
     } else {
         out!("{}", table(path, &runs, owned, busy));
+        outln!("{}", reconciled_line(reconciled.as_ref()));
     }
     // The run going now has no code yet; a killed one counts as failed.
     let skip = usize::from(busy && runs.first().is_some_and(|r| r.finished.is_none()));
@@ -87,6 +96,17 @@ fn run_json(run: &RunRecord, busy: bool) -> serde_json::Value {
         "read": run.read,
         "message": run.message,
     })
+}
+
+/// When the last full reconciliation ran and the drift it found, in one line.
+fn reconciled_line(reconciled: Option<&Reconciled>) -> String {
+    match reconciled {
+        None => "last full reconciliation: none yet".to_owned(),
+        Some(r) => format!(
+            "last full reconciliation: {}, drift in {} users ({} fields)",
+            r.at, r.drift_users, r.drift_fields
+        ),
+    }
 }
 
 /// Seconds between two RFC 3339 times, when both parse.

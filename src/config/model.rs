@@ -272,6 +272,10 @@ pub struct SyncConfig {
     /// Whether the deactivation of a user who still holds assets in the target (or whose
     /// holdings cannot be read) is held back until they are returned; `false` by default.
     pub hold_leavers_with_assets: bool,
+    /// How often a run is a full reconciliation (`full_every`): every user's fields compared
+    /// with the target's live values, not only the hash of the last write. Zero means every
+    /// run; seven days unless set.
+    pub full_every: std::time::Duration,
 }
 
 /// `[notify]`: a webhook told about runs that need an admin.

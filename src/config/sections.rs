@@ -62,6 +62,7 @@ const SYNC_KEYS: &[&str] = &[
     "rate_limit",
     "create_disabled",
     "hold_leavers_with_assets",
+    "full_every",
 ];
 
 /// The sections of a config and their keys (the Oomnitza aliases aside).

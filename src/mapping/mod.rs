@@ -70,6 +70,18 @@ pub enum On {
     Always,
     /// Only when the user is created; later changes in Entra are not carried over.
     Create,
+    /// On create, and later only while the target's value is empty: once set, the target
+    /// owns it.
+    IfEmpty,
+}
+
+/// What a reconciliation does with a value changed by hand in the target (drift).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDrift {
+    /// Sets the value back to the mapped one (the default).
+    Overwrite,
+    /// Reports the drift and leaves the target's value.
+    Keep,
 }
 
 /// The kind of record a mapping builds (`target` in the file).
@@ -134,6 +146,7 @@ pub struct Field {
     default: Option<Json>,
     required: bool,
     on: On,
+    on_drift: OnDrift,
     primary: bool,
     /// What the value refers to, when it is not the value to write itself.
     refers: Option<Refers>,
@@ -147,9 +160,20 @@ impl Field {
         &self.target
     }
 
-    /// Whether the field is written on every update or only on create.
+    /// Whether the field is written on every update, only on create, or while empty.
     pub fn on(&self) -> On {
         self.on
+    }
+
+    /// What a reconciliation does with drift in this field.
+    pub fn on_drift(&self) -> OnDrift {
+        self.on_drift
+    }
+
+    /// Whether an update may write the field (`on = "always"` or `write = "if_empty"`);
+    /// such fields make the record's hash.
+    pub fn updatable(&self) -> bool {
+        self.on != On::Create
     }
 
     /// Whether a user without a value for this field is skipped.

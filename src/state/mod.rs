@@ -4,7 +4,8 @@
 //!   object id, with the target's id, the match key, and a hash of the last record written,
 //!   so an unchanged user costs no request and only owned users are ever deactivated;
 //! - Graph delta links, per query;
-//! - the history of runs.
+//! - the history of runs;
+//! - when the last full reconciliation ran, and the drift it found.
 //!
 //! The schema is versioned (`PRAGMA user_version`) and migrated forward on open. A lock file
 //! beside the database keeps two runs from working on one state at once. A create is
@@ -18,8 +19,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod history;
 mod lock;
+mod reconciled;
 
 pub use history::{RunCounts, RunEnd, RunRecord, SidesRead};
+pub use reconciled::Reconciled;
 
 /// The schema this build writes; older files are migrated up to it.
 const SCHEMA_VERSION: i64 = 4;

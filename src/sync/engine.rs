@@ -26,6 +26,7 @@ pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
 use super::read::{list_target, look_up};
+use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
 use crate::config::Config;
@@ -44,6 +45,9 @@ pub struct SyncOptions {
     /// What the last complete run read, which bounds this run's listings (see
     /// [`crate::graph::ReadLimit`]); `None` before any, or with `--allow-growth`.
     pub last_read: Option<SidesRead>,
+    /// Why this run is a full reconciliation ([`super::reconcile`]); `None` for a normal
+    /// run.
+    pub reconcile: Option<Reason>,
 }
 
 /// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
@@ -67,7 +71,10 @@ pub async fn sync(
         owned,
         options,
         client: Arc::new(GraphClient::new(&config.source)?),
-        plan_options: plan_options(config, mapping, target.as_ref()),
+        plan_options: PlanOptions {
+            reconcile: options.reconcile.is_some(),
+            ..plan_options(config, mapping, target.as_ref())
+        },
         writer: Writer::new(config, mapping, target, stop),
         // About as many users as last time: room for them from the start, rather than lists
         // that double (and are briefly held twice) as they grow.
@@ -84,6 +91,7 @@ pub async fn sync(
         },
     };
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
+    outcome.reconcile = options.reconcile;
     let (read, listed, read_end) = if config.target.list {
         match run.read_alongside(state.as_deref_mut(), &mut outcome).await {
             Ok(sides) => sides,
@@ -113,6 +121,7 @@ fn plan_options(config: &Config, mapping: &Mapping, target: &dyn Target) -> Plan
             .map(|f| target.folds_case(f.target()))
             .collect(),
         partial_view: !config.target.list,
+        reconcile: false,
     }
 }
 
@@ -163,6 +172,7 @@ impl Run<'_> {
             owned: self.owned,
             listing: &listing,
             early: writers,
+            keep_records: self.plan_options.reconcile,
         };
         let (read, listed, early) = tokio::join!(
             async {
@@ -224,6 +234,7 @@ impl Run<'_> {
             self.target.as_ref(),
             &read.users,
             self.owned,
+            self.plan_options.reconcile,
         )
         .await?;
         let found = found

@@ -14,6 +14,7 @@ mod order;
 pub mod outcome;
 pub mod plan;
 mod read;
+pub mod reconcile;
 mod record;
 pub mod report;
 pub mod safety;

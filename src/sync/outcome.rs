@@ -75,6 +75,8 @@ pub struct Outcome {
     /// The entities created for the users' references (departments, locations…): each
     /// with its target id, or why its create failed.
     pub entities: Vec<(EntityName, Result<String, String>)>,
+    /// Why the run was a full reconciliation; `None` for a normal run.
+    pub reconcile: Option<super::reconcile::Reason>,
 }
 
 impl Outcome {
@@ -84,6 +86,7 @@ impl Outcome {
             plan: Plan::default(),
             held: Vec::new(),
             held_for_assets: None,
+            reconcile: None,
             verdict: Verdict::Proceed,
             source_users: 0,
             target_users: 0,

@@ -126,6 +126,8 @@ pub struct Alongside<'a> {
     pub(super) listing: &'a std::sync::OnceLock<Vec<Listed>>,
     /// The run's plan options, and where the writers take creates from.
     pub(super) early: Option<(&'a PlanOptions, UnboundedSender<Action>)>,
+    /// Whether every record is kept (a reconciliation compares every user).
+    pub(super) keep_records: bool,
 }
 
 impl<'a> Alongside<'a> {
@@ -138,6 +140,7 @@ impl<'a> Alongside<'a> {
             owned,
             listing,
             early: None,
+            keep_records: false,
         }
     }
 }
@@ -158,6 +161,7 @@ impl Sorter<'_> {
             owned,
             listing,
             early,
+            keep_records,
         } = &self.alongside;
         if self.ready.is_none() {
             let Some(listing) = listing.get() else {
@@ -192,6 +196,9 @@ impl Sorter<'_> {
             }
         }
         for user in &mut read.users[self.from..] {
+            if *keep_records {
+                break;
+            }
             let Ok(mapped) = &mut user.mapped else {
                 continue;
             };
@@ -245,13 +252,14 @@ pub(super) async fn list_target(
 /// For a target that cannot list its users (`list = false`): the target users this run
 /// needs, looked up one by one by match key — users whose record changed since it was last
 /// written (or never was), and owned users whose Entra user is gone. Users written
-/// unchanged are not looked up at all.
+/// unchanged are not looked up at all, unless the run reconciles (`every`).
 pub(super) async fn look_up(
     config: &Config,
     mapping: &Mapping,
     target: &dyn Target,
     source: &[SourceUser],
     owned: &OwnedUsers,
+    every: bool,
 ) -> Result<Vec<TargetUser>, TargetError> {
     let key_field = mapping.match_key();
     let present: std::collections::HashSet<&str> =
@@ -262,9 +270,10 @@ pub(super) async fn look_up(
         let Some(key) = &record.key else {
             continue;
         };
-        let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
-            o.target_id.is_some() && o.hash.as_deref() == Some(record.hash.as_str())
-        });
+        let unchanged = !every
+            && owned.get(&user.entra_id).is_some_and(|o| {
+                o.target_id.is_some() && o.hash.as_deref() == Some(record.hash.as_str())
+            });
         if !unchanged {
             keys.push(key.clone());
         }

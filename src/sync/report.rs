@@ -12,7 +12,8 @@ use super::error::SyncError;
 use super::holdings::describe;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
-use super::plan::{Holdings, Update, UpdateKind};
+use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
+use super::reconcile::{self, Reason};
 use crate::state::{RunEnd, SidesRead};
 use crate::targets::TargetError;
 
@@ -230,6 +231,9 @@ impl RunReport {
                 "reactivate": planned(UpdateKind::Reactivate),
             },
             "matched": outcome.plan.matched.to_json(),
+            "mode": reconcile::mode_name(outcome.reconcile),
+            "mode_reason": outcome.reconcile.map(Reason::name),
+            "drift": drift_json(&outcome.plan.drift),
             "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
             "leavers_holding": leavers_holding(outcome),
             "interrupted": outcome.interrupted,
@@ -272,6 +276,12 @@ const WEBHOOK_LEAVERS: usize = 5;
 const WEBHOOK_ITEMS: usize = 3;
 
 /// The deactivations of a run, made or held, each with whether it was held.
+/// The drift a run found, as the report has it: the counts, and each user's fields.
+fn drift_json(drift: &[Drift]) -> Json {
+    let count = drift_count(drift);
+    json!({"users": count.users, "fields": count.fields, "drifted": drift})
+}
+
 fn deactivations(outcome: &Outcome) -> impl Iterator<Item = (&Update, bool)> {
     let made = outcome
         .plan

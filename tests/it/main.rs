@@ -8,6 +8,7 @@ mod canaries;
 mod cli;
 mod config;
 mod docs;
+mod drift;
 mod filter_corpus;
 mod filter_props;
 mod graph;

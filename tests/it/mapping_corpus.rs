@@ -298,6 +298,27 @@ const CASES: &[(&str, &str, usize, usize, &str)] = &[
         "`on` must be \"always\" or \"create\"",
     ),
     (
+        "bad write",
+        "[fields.a]\nsource = \"mail\"\nwrite = \"sometimes\"\n",
+        8,
+        9,
+        "`write` must be \"always\", \"on_create\" or \"if_empty\"",
+    ),
+    (
+        "on and write together",
+        "[fields.a]\nsource = \"mail\"\non = \"create\"\nwrite = \"on_create\"\n",
+        9,
+        9,
+        "`on` and `write` say the same thing",
+    ),
+    (
+        "bad on_drift",
+        "[fields.a]\nsource = \"mail\"\non_drift = \"ignore\"\n",
+        8,
+        12,
+        "`on_drift` must be \"overwrite\" or \"keep\"",
+    ),
+    (
         "required is not a boolean",
         "[fields.a]\nsource = \"mail\"\nrequired = \"yes\"\n",
         8,

@@ -95,6 +95,7 @@ fn options() -> PlanOptions {
         // userName, externalId, active, title, name.givenName
         folds_case: vec![true, false, false, false, false],
         partial_view: false,
+        reconcile: false,
     }
 }
 
@@ -188,6 +189,43 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
     );
     assert!(p.is_empty(), "{:?}", p.updates);
     assert!(p.remember.is_empty(), "nothing new for the state either");
+}
+
+#[test]
+fn a_reconciliation_compares_remembered_users_and_reports_their_differences_as_drift() {
+    let m = mapping();
+    let user = entra("e1", "ann@x.com", true, "Engineer");
+    let record = source(&m, user.clone()).mapped.unwrap();
+    let mut state = owned_users([owned("e1", "ann@x.com", "t1")]);
+    state.get_mut("e1").unwrap().hash = Some(record.hash.clone());
+    // Changed by hand in the target: the title, and the user deactivated.
+    let listed = [target("t1", "ann@x.com", false, "Boss")];
+    let normal = plan(
+        &m,
+        vec![source(&m, user.clone())],
+        &listed,
+        &state,
+        options(),
+    );
+    assert!(normal.is_empty() && normal.drift.is_empty());
+    let full = PlanOptions {
+        reconcile: true,
+        ..options()
+    };
+    let p = plan(&m, vec![source(&m, user)], &listed, &state, full);
+    assert_eq!(p.drift.len(), 1);
+    let fields: Vec<(&str, bool)> = p.drift[0]
+        .fields
+        .iter()
+        .map(|f| (f.target.as_str(), f.kept))
+        .collect();
+    assert_eq!(fields, [("active", false), ("title", false)]);
+    assert_eq!(p.drift[0].fields[1].found, Some(json!("Boss")));
+    assert_eq!(p.drift[0].fields[1].expected, Some(json!("Engineer")));
+    // Repaired by one write, which undoes the deactivation by hand.
+    assert_eq!(p.updates.len(), 1);
+    assert_eq!(p.updates[0].kind, UpdateKind::Reactivate);
+    assert_eq!(p.updates[0].changes.len(), 2);
 }
 
 #[test]

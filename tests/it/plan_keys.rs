@@ -46,6 +46,7 @@ fn options() -> PlanOptions {
         // username, email, employee_num, activated, jobtitle
         folds_case: vec![true, true, false, false, false],
         partial_view: false,
+        reconcile: false,
     }
 }
 

@@ -1668,6 +1668,7 @@ fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
             allow_deactivations: None,
             sync_time: SYNC_TIME.into(),
             last_read: None,
+            reconcile: None,
         };
         let outcome = engine::sync(
             config,

@@ -176,6 +176,7 @@ impl Setup {
                 allow_deactivations: allow,
                 sync_time: "2024-05-01T06:00:00Z".into(),
                 last_read: None,
+                reconcile: None,
             };
             if apply {
                 let mut state = State::open(&self.config.sync.state, "memory").unwrap();

@@ -3,11 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{Checker, Keys};
 use crate::config::document::Value;
 use crate::config::model::{DEFAULT_MAX_DEACTIVATIONS, Limit, Mode, SyncConfig};
 use crate::diag::shorten;
+
+/// How often a run is a full reconciliation unless `full_every` says: a week.
+pub const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl<'d> Checker<'d> {
     /// `[sync]`; its `default_role` and `default_position` go into `settings`.
@@ -33,6 +37,7 @@ impl<'d> Checker<'d> {
         let hold_leavers_with_assets = self
             .boolean(keys, "hold_leavers_with_assets")
             .unwrap_or(false);
+        let full_every = self.full_every(keys).unwrap_or(DEFAULT_FULL_EVERY);
         let state = self.state_path(keys);
         self.default_settings(keys, source_keys, settings);
         if mapping_given && mapping.is_none() {
@@ -48,7 +53,33 @@ impl<'d> Checker<'d> {
             rate_limit,
             create_disabled,
             hold_leavers_with_assets,
+            full_every,
         })
+    }
+
+    /// `full_every`: a duration (`7d`, `12h`), or `0` or `always` for every run.
+    fn full_every(&mut self, keys: &mut Keys<'d>) -> Option<Duration> {
+        let entry = keys.take("full_every")?;
+        let written = match &entry.value {
+            Value::Int(n) => n.to_string(),
+            Value::Text(t) => t.trim().to_string(),
+            _ => String::new(),
+        };
+        let parsed = match written.as_str() {
+            "0" | "always" => Some(Duration::ZERO),
+            text => humantime::parse_duration(text).ok(),
+        };
+        if parsed.is_none() {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "`full_every` must be a duration, `0` or `always`, not `{}`",
+                    shorten(&written, 40)
+                ),
+                "e.g. full_every = \"7d\", \"12h\", or \"always\" for every run",
+            );
+        }
+        parsed
     }
 
     /// `max_deactivations`: a count (`25`) or a percentage (`"10%"`).

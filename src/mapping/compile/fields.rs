@@ -8,7 +8,7 @@ use super::{Compiler, inside};
 use crate::diag::SourceText;
 use crate::mapping::path::{self, GraphPath, PathError, TargetSeg};
 use crate::mapping::spec::{At, FieldSpec};
-use crate::mapping::{Field, On, TargetType, ValueSource};
+use crate::mapping::{Field, On, OnDrift, TargetType, ValueSource};
 
 impl Compiler<'_> {
     /// Compiles every field in order, each checked against those before it.
@@ -44,16 +44,20 @@ impl Compiler<'_> {
         let value = self.value_source(spec);
         let refers = self.refers(spec, value.as_ref());
         let mut convert = self.converters(spec);
-        let on = match &spec.on {
-            None => Some(On::Always),
-            Some(at) if at.value == "always" => Some(On::Always),
-            Some(at) if at.value == "create" => Some(On::Create),
+        let on = self.on(spec);
+        let on_drift = match &spec.on_drift {
+            None => Some(OnDrift::Overwrite),
+            Some(at) if at.value == "overwrite" => Some(OnDrift::Overwrite),
+            Some(at) if at.value == "keep" => Some(OnDrift::Keep),
             Some(at) => {
                 self.error(
                     src,
                     at.span.clone(),
-                    format!("`on` must be \"always\" or \"create\", not {:?}", at.value),
-                    Some("\"create\" writes the field only when the user is created".to_string()),
+                    format!(
+                        "`on_drift` must be \"overwrite\" or \"keep\", not {:?}",
+                        at.value
+                    ),
+                    Some("\"keep\" reports a value changed in the target and leaves it".into()),
                 );
                 None
             }
@@ -84,10 +88,55 @@ impl Compiler<'_> {
             default: spec.default.as_ref().map(|d| d.value.clone()),
             required: spec.required.as_ref().is_some_and(|r| r.value),
             on: on?,
+            on_drift: on_drift?,
             primary,
             refers,
             roots: Vec::new(),
         })
+    }
+
+    /// When the field is written: `on = "always" | "create"` or `write = "always" |
+    /// "on_create" | "if_empty"` (either key takes either spelling of create), not both.
+    fn on(&mut self, spec: &FieldSpec) -> Option<On> {
+        let src = &spec.source;
+        let (key, at) = match (&spec.on, &spec.write) {
+            (None, None) => return Some(On::Always),
+            (Some(_), Some(write)) => {
+                self.error(
+                    src,
+                    write.span.clone(),
+                    "`on` and `write` say the same thing; keep one",
+                    Some("`write` takes \"always\", \"on_create\" or \"if_empty\"".into()),
+                );
+                return None;
+            }
+            (Some(on), None) => ("on", on),
+            (None, Some(write)) => ("write", write),
+        };
+        match at.value.as_str() {
+            "always" => Some(On::Always),
+            "create" | "on_create" => Some(On::Create),
+            "if_empty" if key == "write" => Some(On::IfEmpty),
+            _ => {
+                let (choices, hint) = match key {
+                    "on" => (
+                        "\"always\" or \"create\"",
+                        "\"create\" writes the field only when the user is created",
+                    ),
+                    _ => (
+                        "\"always\", \"on_create\" or \"if_empty\"",
+                        "\"if_empty\" writes the field while the target's value is empty",
+                    ),
+                };
+                self.error(
+                    src,
+                    at.span.clone(),
+                    format!("`{key}` must be {choices}, not {:?}", at.value),
+                    Some(hint.to_string()),
+                );
+                None
+            }
+        }
     }
 
     /// Exactly one of source, template, value, setting.

@@ -118,6 +118,11 @@ pub struct FieldSpec {
     pub required: Option<At<bool>>,
     /// `on = "always" | "create"`.
     pub on: Option<At<String>>,
+    /// `write = "always" | "on_create" | "if_empty"`: `on`, with one more choice.
+    pub write: Option<At<String>>,
+    /// `on_drift = "overwrite" | "keep"`: whether a value changed by hand in the target is
+    /// set back.
+    pub on_drift: Option<At<String>>,
     /// `primary = true`: marks the element of a multi-valued SCIM attribute as primary.
     pub primary: Option<At<bool>>,
     /// `refers = "user"` or `refers = { entity = …, policy = …, aliases = … }`: what the
@@ -167,6 +172,8 @@ impl FieldSpec {
             default: None,
             required: None,
             on: None,
+            write: None,
+            on_drift: None,
             primary: None,
             refers: None,
         }

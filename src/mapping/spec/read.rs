@@ -20,8 +20,8 @@ const TOP_KEYS: &[&str] = &[
 ];
 /// The keys of a `[fields."…"]` table.
 const FIELD_KEYS: &[&str] = &[
-    "source", "template", "value", "setting", "convert", "default", "required", "on", "primary",
-    "refers",
+    "source", "template", "value", "setting", "convert", "default", "required", "on", "write",
+    "on_drift", "primary", "refers",
 ];
 /// The keys of a `refers = { … }` table.
 const REFERS_KEYS: &[&str] = &["entity", "policy", "aliases"];
@@ -300,6 +300,8 @@ impl Reader<'_> {
                     "default" => field.default = Some(At::new(to_json(v.get_ref()), v.span())),
                     "required" => field.required = self.boolean(v),
                     "on" => field.on = self.string(v),
+                    "write" => field.write = self.string(v),
+                    "on_drift" => field.on_drift = self.string(v),
                     "primary" => field.primary = self.boolean(v),
                     "refers" => field.refers = self.refers(v),
                     other => {

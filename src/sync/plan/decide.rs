@@ -1,20 +1,22 @@
 //! The decide step: for each Entra user, with its match (or none), whether it is created,
 //! updated, deactivated, reactivated, left unchanged or skipped, and why; then the owned
-//! users whose Entra user is gone. Only the fields mapped `on = "always"` that differ from
-//! the target's are written.
+//! users whose Entra user is gone. Only the fields an update may write that differ from the
+//! target's are written; on a reconciliation, a difference on a user whose record did not
+//! change is drift ([`super::drift`]).
 
 use std::borrow::Cow;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
+use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
 use super::refs::{Deferred, Links, marked};
 use super::{
     Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
 };
 use crate::config::Mode;
-use crate::mapping::{Active, Mapping, On, Packed, Record};
+use crate::mapping::{Active, Mapping, Packed, Record};
 use crate::state::{Owned, OwnedUsers};
 use crate::targets::FieldChange;
 
@@ -212,11 +214,13 @@ impl<'a> Planner<'a> {
         let remembered = c.known.is_some_and(|o| {
             o.hash.as_deref() == Some(c.hash.as_str()) && o.target_id.as_deref() == Some(&user.id)
         });
-        // Only the record of a user remembered as it is can have been dropped.
-        let mut full = match (remembered, c.values.as_ref().map(Packed::unpack)) {
-            (true, _) => None,
-            (false, Some(full)) => Some(full),
-            (false, None) => {
+        // Only the record of a user remembered as it is can have been dropped, and a
+        // reconciliation keeps them all.
+        let compare = !remembered || self.options.reconcile;
+        let mut full = match (compare, c.values.as_ref().map(Packed::unpack)) {
+            (false, _) => None,
+            (true, Some(full)) => Some(full),
+            (true, None) => {
                 self.plan.skipped.push(dropped(c.who.label));
                 return;
             }
@@ -233,6 +237,9 @@ impl<'a> Planner<'a> {
                 full.set(i, listed.value(i).cloned());
             }
         }
+        if let Some(full) = &mut full {
+            hold_set_values(self.mapping, full, &user.record());
+        }
         let mut changes = full
             .as_ref()
             .map(|full| differences(self.mapping, full, user, &self.options.folds_case))
@@ -241,6 +248,14 @@ impl<'a> Planner<'a> {
         changes.retain(|change| {
             !deferred.iter().any(|d| d.field == change.field) && !kept.contains(&change.field)
         });
+        // The record did not change in Entra, so the target did: drift.
+        if remembered
+            && !changes.is_empty()
+            && let Some(full) = &mut full
+        {
+            let drift = take_drift(self.mapping, &c.who.label, &mut changes, full);
+            self.plan.drift.push(drift);
+        }
         let kind = self.kind_of(&mut changes, c.enabled);
         if changes.is_empty() && deferred.is_empty() {
             self.unchanged(c, user, remembered);
@@ -256,7 +271,7 @@ impl<'a> Planner<'a> {
                 changes,
                 record,
                 kind,
-                hash: (!self.links.is_empty()).then_some(c.hash),
+                hash: Some(c.hash),
                 deferred,
                 holdings: Holdings::NotAsked,
             });
@@ -420,7 +435,7 @@ fn label_of(key: &str, user: &Listed) -> String {
     }
 }
 
-/// The `on = "always"` fields whose record value differs from the target's.
+/// The fields an update may write whose record value differs from the target's.
 fn differences(
     mapping: &Mapping,
     record: &Record,
@@ -432,7 +447,7 @@ fn differences(
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.on() == On::Always)
+        .filter(|(_, f)| f.updatable())
         .filter_map(|(i, field)| {
             let new = record.value(i);
             let old = listed.value(i).filter(|v| !v.is_null());

@@ -27,6 +27,7 @@
 //! being read, the creates that are certain.
 
 mod decide;
+mod drift;
 mod early;
 mod entities;
 mod matching;
@@ -38,6 +39,7 @@ use serde_json::Value as Json;
 
 use decide::Planner;
 pub use decide::same_value;
+pub use drift::{Drift, DriftCount, DriftField, drift_count, is_empty};
 pub use early::{Early, EarlyCreates};
 pub use entities::{Catalogue, EntityName, name_key};
 use matching::TargetIndex;
@@ -46,7 +48,7 @@ pub use refs::{Deferred, NO_USER, Named, Unresolved, marked};
 pub use takeover::Matched;
 
 use crate::config::Mode;
-use crate::mapping::{Mapping, On, Packed, Record, Skip};
+use crate::mapping::{Mapping, Packed, Record, Skip};
 use crate::state::{Owned, OwnedUsers};
 use crate::targets::{FieldChange, Holding, TargetUser};
 
@@ -224,6 +226,9 @@ pub struct PlanOptions {
     /// ([`Target::folds_case`](crate::targets::Target::folds_case)): such a value differing
     /// only in case is not written again, and the match key is compared that way.
     pub folds_case: Vec<bool>,
+    /// Whether this run is a full reconciliation: users whose record did not change since
+    /// the last write are compared with the target too, and differences are drift.
+    pub reconcile: bool,
 }
 
 /// What happens to a user that exists in the target.
@@ -380,6 +385,8 @@ pub struct Plan {
     pub entities: Vec<EntityName>,
     /// How many users were matched through the state, and by each key.
     pub matched: Matched,
+    /// Users whose target values were changed by hand (found by a reconciliation).
+    pub drift: Vec<Drift>,
 }
 
 impl Plan {
@@ -399,14 +406,14 @@ impl Plan {
     }
 }
 
-/// A stable hash of what a record writes on update (its `on = "always"` fields): equal
+/// A stable hash of what a record writes on update (the fields an update may write): equal
 /// hashes mean nothing changed since the last write.
 pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
     let written: Vec<&Option<Json>> = mapping
         .fields()
         .iter()
         .zip(record.values())
-        .filter(|(f, _)| f.on() == On::Always)
+        .filter(|(f, _)| f.updatable())
         .map(|(_, v)| v)
         .collect();
     let text = serde_json::to_string(&written).unwrap_or_default();

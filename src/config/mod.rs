@@ -24,7 +24,7 @@ mod toml_file;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use check::is_guid;
+pub use check::{is_guid, modern_source};
 pub use document::{Document, Entry, Format, Section, Value};
 pub use model::{
     AssertionAlgorithm, Config, Credential, DEFAULT_MAX_DEACTIVATIONS, DEFAULT_NOTIFY_ON,

@@ -4,13 +4,20 @@
 //! The connector's JSON knew four keys: `source` (a property, here a Graph path or an
 //! Oomnitza display name such as `Is Account Enabled`), `hardcoded` (a constant), `setting`
 //! (a config setting) and `converter` (one of its converters, translated to ours).
+//!
+//! That connector read the retired Azure AD Graph through a Python client, so its users'
+//! configs name properties as that client spelt them: snake_case attributes
+//! (`user_principal_name`, `given_name`, `object_id`) and, for every property the client did
+//! not model, `additional_properties.<Azure AD Graph name>` (`additional_properties.jobTitle`,
+//! `additional_properties.telephoneNumber`). Each is read as the Microsoft Graph property it
+//! became, with a warning that names the modern spelling ([`modern`]).
 
 use std::ops::Range;
 
 use serde_json::Value as Json;
 
 use super::spec::{Args, At, ConvertSpec, FieldSpec};
-use crate::config::LegacyMapping;
+use crate::config::{LegacyMapping, modern_source};
 use crate::diag::{Problem, did_you_mean, nearest};
 use odata::catalog;
 
@@ -107,7 +114,12 @@ fn read_source(field: &mut FieldSpec, value: &Json, at: Range<usize>) -> Result<
         let message = format!("`{s}` is neither a Graph user property nor an Oomnitza field name");
         return Err(Problem::error(&field.source, at, message).with_hint(hint));
     }
-    let graph = catalog::by_display_name(s).unwrap_or(s).to_string();
+    // The config's checks warn of an old name; here it is only read as the new one.
+    let graph = match (catalog::by_display_name(s), modern_source(s)) {
+        (Some(graph), _) => graph.to_string(),
+        (None, Some(graph)) => graph,
+        (None, None) => s.to_string(),
+    };
     field.graph = Some(At {
         value: vec![At {
             value: graph,

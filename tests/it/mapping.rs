@@ -794,3 +794,69 @@ fn a_reference_that_cannot_be_one_is_placed_on_its_line() {
         );
     }
 }
+
+#[test]
+fn the_old_connectors_property_names_load_as_microsoft_graph_names_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "token.txt", "t\n");
+    // As that connector's users wrote them: its Python client's snake_case attributes, and
+    // Azure AD Graph names under `additional_properties`.
+    let path = write(
+        dir.path(),
+        "config.ini",
+        "[oomnitza]\nurl = https://example.oomnitza.com\napi_token = file:token.txt\n\n\
+         [azureusers]\ntenant_id = contoso.onmicrosoft.com\n\
+         client_id = 11111111-2222-3333-4444-555555555555\nsecret = env:S\n\
+         default_role = 25\ndefault_position = Employee\nsync_field = USER\n\
+         mapping.USER = {\"source\": \"user_principal_name\"}\n\
+         mapping.FIRST_NAME = {\"source\": \"given_name\"}\n\
+         mapping.JOB_TITLE = {\"source\": \"additional_properties.jobTitle\"}\n\
+         mapping.PHONE = {\"source\": \"additional_properties.telephoneNumber\"}\n\
+         mapping.OFFICE = {\"source\": \"additional_properties.physicalDeliveryOfficeName\"}\n\
+         mapping.EXTERNAL_ID = {\"source\": \"object_id\"}\n\
+         mapping.ENABLED = {\"source\": \"account_enabled\"}\n",
+    );
+    let loaded = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let warned: Vec<(usize, String)> = loaded
+        .warnings
+        .iter()
+        .filter(|p| p.message.contains("old connector's name"))
+        .map(|p| (p.line_col().0, p.message.clone()))
+        .collect();
+    assert_eq!(warned.len(), 7, "{warned:?}");
+    assert!(
+        warned.contains(&(
+            15,
+            "`additional_properties.telephoneNumber` is the old connector's name for \
+             `businessPhones[0]`"
+                .to_owned()
+        )),
+        "{warned:?}"
+    );
+    let m = mapping::load(&loaded.config)
+        .unwrap_or_else(|p| panic!("{}", userload::diag::render(&p, false)));
+    let ctx = Context {
+        settings: &loaded.config.settings,
+        sync_time: "2024-05-01T06:00:00Z",
+    };
+    let user = json!({
+        "id": "6e362ac6-3280-4bf2-8a3b-60c6bc47b961",
+        "userPrincipalName": "ann@contoso.com", "givenName": "Ann", "jobTitle": "Engineer",
+        "businessPhones": ["+1 425 555 0100"], "officeLocation": "Building 4",
+        "accountEnabled": true,
+    });
+    let record = m.map(&user, &ctx).unwrap();
+    assert_eq!(record["USER"], "ann@contoso.com");
+    assert_eq!(record["FIRST_NAME"], "Ann");
+    assert_eq!(record["JOB_TITLE"], "Engineer");
+    assert_eq!(record["PHONE"], "+1 425 555 0100");
+    assert_eq!(record["OFFICE"], "Building 4");
+    assert_eq!(
+        record["EXTERNAL_ID"],
+        "6e362ac6-3280-4bf2-8a3b-60c6bc47b961"
+    );
+    assert_eq!(record["ENABLED"], true);
+    // A name Microsoft Graph already uses is not warned about, nor an unknown one renamed.
+    assert_eq!(userload::config::modern_source("givenName"), None);
+    assert_eq!(userload::config::modern_source("no_such_thing"), None);
+}

@@ -26,6 +26,7 @@ use super::model::Config;
 use super::sections::ALIASES;
 use crate::diag::{Problem, Severity, SourceText};
 
+pub use legacy::modern_source;
 pub use values::is_guid;
 
 /// Checks `doc`, read from the file at `path` in the folder `dir`: the config when every

@@ -93,6 +93,25 @@ impl Filter {
     pub fn matches(&self, user: &serde_json::Value) -> bool {
         eval::matches(&self.expr, user)
     }
+
+    /// Each operand of the filter's outermost `and` (or `or`; the filter itself when it has
+    /// neither), in canonical text, with whether `user` passes it: which clause keeps a
+    /// user out. The word that joins them is `and` when [`Filter::all_clauses_needed`].
+    pub fn clauses(&self, user: &serde_json::Value) -> Vec<(String, bool)> {
+        let operands: Vec<&Expr> = match &self.expr {
+            Expr::And(items) | Expr::Or(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        operands
+            .into_iter()
+            .map(|e| (e.to_string(), eval::matches(e, user)))
+            .collect()
+    }
+
+    /// Whether every clause must pass (the clauses are joined by `and`) rather than one.
+    pub fn all_clauses_needed(&self) -> bool {
+        !matches!(self.expr, Expr::Or(_))
+    }
 }
 
 /// The known name closest to `word`, if it is close enough to be a plausible typo.

@@ -29,6 +29,7 @@ macro_rules! err {
 
 mod check;
 mod daemon;
+mod explain;
 mod filter;
 mod init;
 mod mapping;
@@ -85,6 +86,8 @@ enum Command {
     /// Test mapping files and preview the records they make.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
+    /// Show why a run does what it does to one user: scope, fields, match, action.
+    Explain(explain::ExplainArgs),
     /// Show what a run would change, writing nothing anywhere.
     Plan(plan::PlanArgs),
     /// Sync: create, update, deactivate and reactivate target users.
@@ -185,6 +188,7 @@ fn dispatch(command: Command, demo: fn(&DemoArgs) -> Outcome) -> Outcome {
         Command::Check { config } => check::run(&config),
         Command::Pull(args) => pull::run(&args),
         Command::Mapping(command) => mapping::run(command),
+        Command::Explain(args) => explain::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Daemon(args) => daemon::run(&args),

@@ -10,6 +10,21 @@ use super::convert::{Converter, SETTINGS_KEY, is_missing};
 use super::path::{GraphPath, SYNC_TIME, TargetSeg};
 use super::{Context, Field, Mapping, Record, Skip, Template, ValueSource};
 
+/// One field as a user went through it ([`Mapping::trace`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldTrace {
+    /// The target field.
+    pub target: String,
+    /// Where its value comes from, in words (`userPrincipalName`, a template, a setting).
+    pub source: String,
+    /// The value read, before any converter; `None` when missing.
+    pub read: Option<Json>,
+    /// Each converter's name and what it made.
+    pub steps: Vec<(&'static str, Option<Json>)>,
+    /// The value written (`None`: left out), or why the user is skipped.
+    pub result: Result<Option<Json>, String>,
+}
+
 impl Mapping {
     /// Maps one Graph user (a JSON object as Graph returns it) to a target record, or says
     /// why this user is skipped (a required field without a value, a value a converter could
@@ -19,9 +34,32 @@ impl Mapping {
         let values = self
             .fields
             .iter()
-            .map(|field| self.value(field, user, &roots, ctx))
+            .map(|field| self.value(field, user, &roots, ctx, None))
             .collect::<Result<_, _>>()?;
         Ok(Record::new(Arc::clone(&self.shape), values))
+    }
+
+    /// Each field as `user` goes through it, step by step (for `userload explain`): the
+    /// value read, what each converter made of it, and the value written or why the user
+    /// is skipped.
+    pub fn trace(&self, user: &Json, ctx: &Context<'_>) -> Vec<FieldTrace> {
+        let roots = self.root_values(user);
+        self.fields
+            .iter()
+            .map(|field| {
+                let mut trace = FieldTrace {
+                    target: field.target.clone(),
+                    source: field.describe_source(),
+                    read: None,
+                    steps: Vec::new(),
+                    result: Ok(None),
+                };
+                trace.result = self
+                    .value(field, user, &roots, ctx, Some(&mut trace))
+                    .map_err(|skip| skip.reason);
+                trace
+            })
+            .collect()
     }
 
     /// The user's values of `self.roots`, found in one pass over both sorted lists.
@@ -66,6 +104,7 @@ impl Mapping {
         user: &Json,
         roots: &[Option<&Json>],
         ctx: &Context<'_>,
+        mut trace: Option<&mut FieldTrace>,
     ) -> Result<Option<Json>, Skip> {
         let skip = |reason: String| Skip {
             field: field.target.clone(),
@@ -102,6 +141,9 @@ impl Mapping {
             }
         }
         .filter(|v| !is_missing(v));
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.read = value.clone();
+        }
         for converter in &field.convert {
             // A missing value ends the chain, except where `first_non_empty` fills it in.
             let input = match value.take() {
@@ -115,6 +157,9 @@ impl Mapping {
                 .filter(|v| !is_missing(v));
             if let Some(value) = &value {
                 within_cap(value, &format!("converter `{}`", converter.name())).map_err(skip)?;
+            }
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.steps.push((converter.name(), value.clone()));
             }
         }
         let value = value.or_else(|| field.default.clone());

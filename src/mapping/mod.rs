@@ -15,6 +15,7 @@ mod cases;
 mod compile;
 pub mod convert;
 mod engine;
+pub use engine::FieldTrace;
 mod legacy;
 mod load;
 pub mod path;

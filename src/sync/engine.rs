@@ -110,7 +110,7 @@ pub async fn sync(
 }
 
 /// The choices of the config and the target that shape the plan.
-fn plan_options(config: &Config, mapping: &Mapping, target: &dyn Target) -> PlanOptions {
+pub fn plan_options(config: &Config, mapping: &Mapping, target: &dyn Target) -> PlanOptions {
     PlanOptions {
         mode: config.sync.mode,
         deactivate: config.sync.deactivate,
@@ -350,7 +350,10 @@ impl Run<'_> {
 
 /// The target's entities of every kind the mapping's references name, each kind listed
 /// once.
-async fn list_entities(mapping: &Mapping, target: &dyn Target) -> Result<Catalogue, TargetError> {
+pub async fn list_entities(
+    mapping: &Mapping,
+    target: &dyn Target,
+) -> Result<Catalogue, TargetError> {
     let mut catalogue = Catalogue::default();
     let mut kinds: Vec<&str> = mapping
         .entity_refs()

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod docs;
 mod drift;
+mod explain;
 mod filter_corpus;
 mod filter_props;
 mod graph;

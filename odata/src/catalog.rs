@@ -90,6 +90,9 @@ pub struct Filtering {
     pub advanced: Ops,
     /// Graph refuses this property in advanced mode (e.g. `identities`).
     pub not_in_advanced: bool,
+    /// Graph accepts a filter on this property only when no other property is in the
+    /// filter (e.g. `signInActivity`).
+    pub alone: bool,
 }
 
 impl Filtering {
@@ -98,6 +101,7 @@ impl Filtering {
         standard: Ops::NONE,
         advanced: Ops::NONE,
         not_in_advanced: false,
+        alone: false,
     };
 
     /// Whether Graph accepts any filter operation on the property, in either mode.
@@ -133,8 +137,44 @@ const fn ops(standard: Ops, advanced: Ops) -> Filtering {
         standard,
         advanced,
         not_in_advanced: false,
+        alone: false,
     }
 }
+
+/// Graph compares `coll/$count` only with these numbers. The "Advanced query capabilities"
+/// page (section "Support for filter by properties of Microsoft Entra ID (directory)
+/// objects") names `eq 0`/`ne 0` for empty collections and, in some versions, `eq 1`/`ne 1`;
+/// its examples and Graph Explorer only ever use 0. We follow 0 alone; add 1 here to follow
+/// the longer list.
+pub const COUNT_VALUES: &[i64] = &[0];
+
+/// `assignedPlans/any(…)`: the v1.0 user resource page says "Supports `$filter` (`eq` and
+/// `not`)" and the advanced-query page's user table marks `eq` as working by default, but
+/// the live service answers 400 `Request_UnsupportedQuery` without the advanced headers.
+/// We follow the service (advanced). To follow the two pages instead, make this
+/// `ops(EQ, NO)`.
+const ASSIGNED_PLAN_PART: Filtering = ops(NO, EQ);
+
+/// `passwordProfile/forceChangePasswordNextSignIn`: the v1.0 user resource page says
+/// `passwordProfile` "Supports `$filter` (`eq`, `ne`, `not`, `in`, and `eq` on `null`
+/// values)"; the advanced-query page's user table does not list it (which by its legend
+/// means not filterable). We follow the user page, in advanced mode as Graph serves it.
+/// To follow the advanced-query table instead, make this `NOT_FILTERABLE`.
+const FORCE_CHANGE_PASSWORD: Filtering = ops(NO, EQ);
+
+/// `onPremisesSyncEnabled eq null` (never synced, i.e. cloud-only users): the v1.0 user
+/// resource page lists "`eq` on `null` values"; the advanced-query page's user table leaves
+/// the null column empty for it, as for every other boolean. We follow the user page. To
+/// follow the table instead, make this `ops(EQ, NO)`.
+const ON_PREMISES_SYNC_ENABLED: Filtering = ops(EQ, NULL);
+
+/// `signInActivity/*`: user resource page, `signInActivity`: "Supports `$filter` (`eq`,
+/// `ne`, `not`, `ge`, `le`) but not with any other filterable properties"; the
+/// advanced-query page's user table marks `eq`, `ge`, `le` as working by default.
+const SIGN_IN_DATE: Filtering = Filtering {
+    alone: true,
+    ..ops(EQ.with(RANGE), NO)
+};
 
 const fn prop(name: &'static str, kind: Kind, filter: Filtering) -> Property {
     Property { name, kind, filter }
@@ -152,8 +192,13 @@ const NO: Ops = Ops::NONE;
 const TEXT: Filtering = ops(EQ.with(SW), NULL);
 /// Text Graph filters only in advanced mode.
 const TEXT_ADV: Filtering = ops(NO, EQ.with(SW).with(NULL));
-/// Enumerations kept as text: `eq`, `in`; `eq null` in advanced mode.
-const ENUM: Filtering = ops(EQ, NULL);
+/// Enumerations kept as text: `eq`, `in`. Advanced-query page, user table: the null column
+/// is empty for `ageGroup`, `consentProvidedForMinor`, `creationType`, `externalUserState`:
+/// Graph refuses `eq null` on them.
+const ENUM: Filtering = ops(EQ, NO);
+/// `userType`: as [`ENUM`], and `eq null` in advanced mode (user page and advanced-query
+/// table both list null values).
+const ENUM_NULL: Filtering = ops(EQ, NULL);
 const NOT_FILTERABLE: Filtering = Filtering::NONE;
 
 const EXTENSION_ATTRIBUTES: &[Property] = &[
@@ -185,9 +230,9 @@ const ASSIGNED_LICENSE: &[Property] = &[
 ];
 
 const ASSIGNED_PLAN: &[Property] = &[
-    prop("servicePlanId", Kind::Guid, ops(EQ, NO)),
-    prop("capabilityStatus", Kind::String, ops(EQ, NO)),
-    prop("service", Kind::String, ops(EQ, NO)),
+    prop("servicePlanId", Kind::Guid, ASSIGNED_PLAN_PART),
+    prop("capabilityStatus", Kind::String, ASSIGNED_PLAN_PART),
+    prop("service", Kind::String, ASSIGNED_PLAN_PART),
     prop("assignedDateTime", Kind::DateTime, NOT_FILTERABLE),
 ];
 
@@ -198,7 +243,11 @@ const OBJECT_IDENTITY: &[Property] = &[
 ];
 
 const PASSWORD_PROFILE: &[Property] = &[
-    prop("forceChangePasswordNextSignIn", Kind::Bool, NOT_FILTERABLE),
+    prop(
+        "forceChangePasswordNextSignIn",
+        Kind::Bool,
+        FORCE_CHANGE_PASSWORD,
+    ),
     prop(
         "forceChangePasswordNextSignInWithMfa",
         Kind::Bool,
@@ -206,24 +255,23 @@ const PASSWORD_PROFILE: &[Property] = &[
     ),
 ];
 
+/// "Manage inactive user accounts" (Entra docs) filters on all three dates.
 const SIGN_IN_ACTIVITY: &[Property] = &[
-    prop("lastSignInDateTime", Kind::DateTime, NOT_FILTERABLE),
+    prop("lastSignInDateTime", Kind::DateTime, SIGN_IN_DATE),
     prop(
         "lastNonInteractiveSignInDateTime",
         Kind::DateTime,
-        NOT_FILTERABLE,
+        SIGN_IN_DATE,
     ),
-    prop(
-        "lastSuccessfulSignInDateTime",
-        Kind::DateTime,
-        NOT_FILTERABLE,
-    ),
+    prop("lastSuccessfulSignInDateTime", Kind::DateTime, SIGN_IN_DATE),
 ];
 
+/// User resource page, `authorizationInfo`: `certificateUserIds` supports `$filter` (`eq`,
+/// `startsWith`) through `any`, in advanced mode.
 const AUTHORIZATION_INFO: &[Property] = &[prop(
     "certificateUserIds",
     Kind::StringCollection,
-    NOT_FILTERABLE,
+    ops(NO, EQ.with(SW)),
 )];
 
 const LICENSE_ASSIGNMENT_STATE: &[Property] = &[
@@ -235,17 +283,21 @@ const LICENSE_ASSIGNMENT_STATE: &[Property] = &[
     prop("state", Kind::String, NOT_FILTERABLE),
 ];
 
+/// User resource page, `onPremisesProvisioningErrors`: "Supports `$filter` (`eq`, `not`,
+/// `ge`, `le`)"; not in the advanced-query table, so advanced mode (as `assignedPlans`).
 const ON_PREMISES_PROVISIONING_ERROR: &[Property] = &[
-    prop("category", Kind::String, NOT_FILTERABLE),
-    prop("occurredDateTime", Kind::DateTime, NOT_FILTERABLE),
-    prop("propertyCausingError", Kind::String, NOT_FILTERABLE),
-    prop("value", Kind::String, NOT_FILTERABLE),
+    prop("category", Kind::String, ops(NO, EQ)),
+    prop("occurredDateTime", Kind::DateTime, ops(NO, RANGE)),
+    prop("propertyCausingError", Kind::String, ops(NO, EQ)),
+    prop("value", Kind::String, ops(NO, EQ)),
 ];
 
+/// User resource page, `provisionedPlans`: "Supports `$filter` (`eq`, `not`, `ge`, `le`)";
+/// not in the advanced-query table, so advanced mode (as `assignedPlans`).
 const PROVISIONED_PLAN: &[Property] = &[
-    prop("capabilityStatus", Kind::String, NOT_FILTERABLE),
-    prop("provisioningStatus", Kind::String, NOT_FILTERABLE),
-    prop("service", Kind::String, NOT_FILTERABLE),
+    prop("capabilityStatus", Kind::String, ops(NO, EQ)),
+    prop("provisioningStatus", Kind::String, ops(NO, EQ)),
+    prop("service", Kind::String, ops(NO, EQ)),
 ];
 
 const SERVICE_PROVISIONING_ERROR: &[Property] = &[
@@ -269,13 +321,15 @@ const MANAGER: &[Property] = &[
 /// Every user property `GET /v1.0/users` can return (every property `$select` accepts on a
 /// list of users), in alphabetical order.
 pub const USER: &[Property] = &[
-    prop("accountEnabled", Kind::Bool, ops(EQ, NULL)),
+    // Advanced-query table: no null column for booleans.
+    prop("accountEnabled", Kind::Bool, ops(EQ, NO)),
     prop("ageGroup", Kind::String, ENUM),
     prop(
         "assignedLicenses",
         Kind::ObjectCollection(ASSIGNED_LICENSE),
         ops(NO, COUNT),
     ),
+    // Filtered through its parts; see ASSIGNED_PLAN_PART.
     prop(
         "assignedPlans",
         Kind::ObjectCollection(ASSIGNED_PLAN),
@@ -297,6 +351,13 @@ pub const USER: &[Property] = &[
     prop("country", Kind::String, TEXT),
     prop("createdDateTime", Kind::DateTime, ops(RANGE, EQ)),
     prop("creationType", Kind::String, ENUM),
+    // Advanced-query page: filterable in advanced mode only, with attribute sets only the
+    // tenant knows; the validator refuses it with its own message.
+    prop(
+        "customSecurityAttributes",
+        Kind::Object(&[]),
+        NOT_FILTERABLE,
+    ),
     prop("deletedDateTime", Kind::DateTime, NOT_FILTERABLE),
     prop("department", Kind::String, TEXT),
     prop(
@@ -337,10 +398,12 @@ pub const USER: &[Property] = &[
             NOT_FILTERABLE,
         )
     },
+    // Advanced-query page: endsWith only on mail, otherMails, userPrincipalName,
+    // proxyAddresses.
     prop(
         "imAddresses",
         Kind::StringCollection,
-        ops(EQ.with(SW), EW.with(COUNT)),
+        ops(EQ.with(SW), COUNT),
     ),
     prop("isResourceAccount", Kind::Bool, NOT_FILTERABLE),
     prop("jobTitle", Kind::String, TEXT),
@@ -356,7 +419,13 @@ pub const USER: &[Property] = &[
     prop("manager", Kind::Object(MANAGER), NOT_FILTERABLE),
     prop("mobilePhone", Kind::String, TEXT_ADV),
     prop("officeLocation", Kind::String, TEXT_ADV),
-    prop("onPremisesDistinguishedName", Kind::String, NOT_FILTERABLE),
+    // User resource page: "Supports `$filter` (`eq`, `ne`, `not`, `in`, `startsWith`)";
+    // absent from the advanced-query table, so advanced mode.
+    prop(
+        "onPremisesDistinguishedName",
+        Kind::String,
+        ops(NO, EQ.with(SW)),
+    ),
     prop("onPremisesDomainName", Kind::String, NOT_FILTERABLE),
     prop(
         "onPremisesExtensionAttributes",
@@ -380,7 +449,11 @@ pub const USER: &[Property] = &[
         ops(NO, EQ.with(SW)),
     ),
     prop("onPremisesSecurityIdentifier", Kind::String, ops(EQ, NO)),
-    prop("onPremisesSyncEnabled", Kind::Bool, ops(EQ, NULL)),
+    prop(
+        "onPremisesSyncEnabled",
+        Kind::Bool,
+        ON_PREMISES_SYNC_ENABLED,
+    ),
     prop(
         "onPremisesUserPrincipalName",
         Kind::String,
@@ -432,7 +505,7 @@ pub const USER: &[Property] = &[
     prop("surname", Kind::String, TEXT),
     prop("usageLocation", Kind::String, TEXT),
     prop("userPrincipalName", Kind::String, ops(EQ.with(SW), EW)),
-    prop("userType", Kind::String, ENUM),
+    prop("userType", Kind::String, ENUM_NULL),
 ];
 
 /// The names an Oomnitza admin knows user fields by, and the Graph property each stands for.

@@ -39,6 +39,30 @@ pub fn validate(expr: &mut Expr) -> Result<Analysis, Vec<FilterError>> {
             ),
         );
     }
+    if let Some((span, name)) = v.alone.clone()
+        && v.properties.len() > 1
+    {
+        let others: Vec<&str> = v
+            .properties
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != name)
+            .collect();
+        v.errors.push(
+            FilterError::new(
+                span,
+                format!(
+                    "Graph filters on `{name}` only when no other property is in the filter, \
+                     and this one also reads {}",
+                    others.join(", ")
+                ),
+            )
+            .with_hint(format!(
+                "filter on `{name}` alone (e.g. {name}/lastSignInDateTime le \
+                 2024-01-01T00:00:00Z), or drop it and filter on the others"
+            )),
+        );
+    }
     if v.errors.is_empty() {
         Ok(Analysis {
             advanced: v.advanced,
@@ -55,6 +79,8 @@ struct Validator {
     advanced: bool,
     properties: BTreeSet<String>,
     not_in_advanced: Option<Span>,
+    /// The first property read that Graph filters on only alone, and where.
+    alone: Option<(Span, String)>,
 }
 
 /// Inside `coll/any(x: …)`: the variable and what each element is.
@@ -178,12 +204,15 @@ impl Validator {
                 );
                 return;
             }
+            // Advanced-query page, "Support for filter by properties of … directory objects":
+            // a count is only compared with eq 0 or ne 0 (see catalog::COUNT_VALUES).
+            (CmpOp::Gt | CmpOp::Lt | CmpOp::Ge | CmpOp::Le, _) if path.is_count() => {
+                if let Some(Target::Count(_)) = self.resolve(path, scope) {
+                    self.bad_count(path, &format!("{} {value}", op.keyword()));
+                }
+                return;
+            }
             (CmpOp::Ge | CmpOp::Le, _) => Wanted {
-                op: Ops::RANGE,
-                label: op.keyword(),
-                always_advanced: false,
-            },
-            (CmpOp::Gt | CmpOp::Lt, _) if path.is_count() => Wanted {
                 op: Ops::RANGE,
                 label: op.keyword(),
                 always_advanced: false,
@@ -216,7 +245,28 @@ impl Validator {
             && value.value != Value::Null
         {
             self.check_type(operand, &name, value);
+            if matches!(operand, Operand::Count)
+                && let Value::Int(n) = value.value
+                && !catalog::COUNT_VALUES.contains(&n)
+            {
+                self.bad_count(path, &format!("{} {n}", op.keyword()));
+            }
         }
+    }
+
+    /// A `/$count` comparison Graph refuses: anything but `eq 0` or `ne 0`.
+    fn bad_count(&mut self, path: &Path, written: &str) {
+        let coll = path.segments[0].name.as_str();
+        self.errors.push(
+            FilterError::new(
+                path.span,
+                format!("Graph compares `{path}` only with eq 0 or ne 0, not `{written}`"),
+            )
+            .with_hint(format!(
+                "{coll}/$count eq 0 for none, {coll}/$count ne 0 for at least one; to count \
+                 more, filter locally after the read"
+            )),
+        );
     }
 
     /// Resolves the path of a condition and checks that it supports the wanted operation.
@@ -291,6 +341,10 @@ impl Validator {
         if prop.filter.not_in_advanced {
             self.not_in_advanced.get_or_insert(path.span);
         }
+        if prop.name == "customSecurityAttributes" {
+            self.custom_security_attributes(path.span);
+            return None;
+        }
         let count = segments.len() == 2 && segments[1].name == "$count";
         match (prop.kind, segments.get(1)) {
             (Kind::StringCollection | Kind::ObjectCollection(_), Some(_)) if count => {
@@ -324,7 +378,15 @@ impl Validator {
                 );
                 None
             }
-            (Kind::Object(parts), Some(_)) => self.part(prop, parts, &mut segments[1..]),
+            (Kind::Object(parts), Some(_)) => {
+                let target = self.part(prop, parts, &mut segments[1..]);
+                if let Some(Target::Property { filter, .. }) = &target
+                    && filter.alone
+                {
+                    self.alone.get_or_insert((path.span, prop.name.to_string()));
+                }
+                target
+            }
             (kind, None) => Some(Target::Property {
                 kind,
                 filter: prop.filter,
@@ -451,7 +513,21 @@ impl Validator {
             return;
         };
         first.name = name.into_owned();
-        if path.segments.len() > 1 || !prop.kind.is_collection() {
+        if prop.name == "customSecurityAttributes" {
+            self.custom_security_attributes(path.span);
+            return;
+        }
+        let top = prop;
+        // A collection inside an object, e.g. authorizationInfo/certificateUserIds.
+        let two = path.segments.len() == 2;
+        let nested = match (prop.kind, path.segments.get_mut(1)) {
+            (Kind::Object(parts), Some(seg)) if two => {
+                catalog::lookup(parts, &seg.name).inspect(|p| seg.name = p.name.to_string())
+            }
+            _ => None,
+        };
+        let prop = nested.unwrap_or(prop);
+        if (path.segments.len() > 1 && nested.is_none()) || !prop.kind.is_collection() {
             self.errors.push(
                 FilterError::new(path.span, format!("`{path}` is not a collection")).with_hint(
                     "any(…) works on collections such as otherMails or assignedLicenses",
@@ -459,7 +535,7 @@ impl Validator {
             );
             return;
         }
-        self.properties.insert(prop.name.to_string());
+        self.properties.insert(top.name.to_string());
         if prop.filter.not_in_advanced {
             self.not_in_advanced.get_or_insert(path.span);
         }
@@ -477,6 +553,23 @@ impl Validator {
                     )),
             );
         }
+    }
+
+    /// Graph filters `customSecurityAttributes/<set>/<attribute>` in advanced mode, but the
+    /// sets and attributes are defined per tenant and their values typed per attribute: the
+    /// catalogue cannot check them, so userload refuses the property.
+    fn custom_security_attributes(&mut self, span: Span) {
+        self.errors.push(
+            FilterError::new(
+                span,
+                "userload cannot filter on `customSecurityAttributes`: its attribute sets are \
+                 defined per tenant and cannot be checked here",
+            )
+            .with_hint(
+                "put the users in a group and set `group` in [source], or filter on a \
+                 directory extension (extension_<appId>_<name>)",
+            ),
+        );
     }
 
     fn unknown<'a>(&mut self, ident: &Ident, known: impl IntoIterator<Item = &'a str>, what: &str) {

@@ -84,23 +84,14 @@ const VALID: &[(&str, &str, bool)] = &[
         "assignedLicenses/$count ne 0",
         true,
     ),
-    (
-        "assignedLicenses/$count gt 0",
-        "assignedLicenses/$count gt 0",
-        true,
-    ),
-    (
-        "assignedLicenses/$count ge 2",
-        "assignedLicenses/$count ge 2",
-        true,
-    ),
+    // Graph compares a count only with eq 0 or ne 0 (refused forms: INVALID below).
     ("otherMails/$count eq 0", "otherMails/$count eq 0", true),
     (
-        "proxyAddresses/$count lt 3",
-        "proxyAddresses/$count lt 3",
+        "proxyAddresses/$count ne 0",
+        "proxyAddresses/$count ne 0",
         true,
     ),
-    ("imAddresses/$count le 1", "imAddresses/$count le 1", true),
+    ("imAddresses/$count eq 0", "imAddresses/$count eq 0", true),
     // null
     ("mail eq null", "mail eq null", true),
     ("mail ne null", "mail ne null", true),
@@ -955,7 +946,25 @@ const INVALID: &[(&str, &str, usize, Option<&str>)] = &[
     ),
     (
         "passwordProfile eq 'x'",
-        "Graph cannot filter users by `passwordProfile`",
+        "`passwordProfile` has parts; name one",
+        1,
+        None,
+    ),
+    (
+        "assignedLicenses/$count gt 0",
+        "only with eq 0 or ne 0, not `gt 0`",
+        1,
+        None,
+    ),
+    (
+        "proxyAddresses/$count le 1",
+        "only with eq 0 or ne 0, not `le 1`",
+        1,
+        None,
+    ),
+    (
+        "otherMails/$count eq 2",
+        "only with eq 0 or ne 0, not `eq 2`",
         1,
         None,
     ),

@@ -12,7 +12,9 @@ use sim::graph::{self as graph_sim, Fault, GraphSim};
 use sim::scim::ScimSim;
 use sim::tenant::{self, Tenant};
 use url::Url;
-use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
+use userload::config::{
+    AssertionAlgorithm, Credential, ManagedIdentityEndpoint, Secret, SourceConfig,
+};
 use userload::graph::delta::{Change, GoneReason, delta_round};
 use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use userload::http::RetryPolicy;
@@ -240,6 +242,283 @@ async fn revoked_token_is_replaced_once_then_the_error_is_clear() {
         error.to_string().contains("rejected a fresh access token"),
         "{error}"
     );
+}
+
+// ----- secretless sign-in: workload identity and managed identity ---------------------------
+
+/// The default app with a federated credential for the default service account, signing in
+/// with the token in `file`.
+fn federated_source(sim: &GraphSim, file: &std::path::Path) -> SourceConfig {
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    SourceConfig {
+        credential: Credential::WorkloadIdentity {
+            token_file: file.to_path_buf(),
+        },
+        ..source(sim)
+    }
+}
+
+fn fresh_federated_token() -> String {
+    graph_sim::federated_token(
+        graph_sim::FEDERATED_SUBJECT,
+        graph_sim::FEDERATED_AUDIENCE,
+        3600,
+    )
+}
+
+/// The federated tokens the token endpoint accepted, in order.
+fn federated_tokens(sim: &GraphSim) -> Vec<String> {
+    sim.with(|s| {
+        s.token_log()
+            .iter()
+            .filter_map(|l| l.federated_token.clone())
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn workload_identity_sends_the_file_and_rereads_it_after_rotation() {
+    let sim = GraphSim::start(Tenant::synthetic(30, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    let first = fresh_federated_token();
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    let source = federated_source(&sim, &file);
+    let client = client(&source);
+    let query = UserQuery::new(&source, Selection::default());
+    let users = UserPager::new(Arc::clone(&client), &query)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(federated_tokens(&sim), vec![first.clone()]);
+
+    // The kubelet rotates the file; the old access token stops working, so the next pull
+    // asks for a new one with what the file holds now.
+    let second = fresh_federated_token();
+    assert_ne!(first, second);
+    std::fs::write(&file, &second).unwrap();
+    sim.with(|s| s.revoke_tokens());
+    let users = UserPager::new(Arc::clone(&client), &query)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(federated_tokens(&sim), vec![first, second]);
+    let token_requests = sim.with(|s| s.token_log().len());
+    assert_eq!(token_requests, 2);
+}
+
+#[tokio::test]
+async fn a_missing_federated_token_file_is_a_sign_in_error_naming_it() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-such-token");
+    let source = federated_source(&sim, &file);
+    let error = pull(&source, Selection::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, GraphError::Credential(_)), "{error:?}");
+    assert!(message.starts_with("sign-in failed"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot read the federated token file {}",
+            file.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("azure.workload.identity/use"), "{message}");
+    assert_eq!(sim.with(|s| s.token_log().len()), 0, "nothing is sent");
+}
+
+#[tokio::test]
+async fn an_expired_federated_token_is_refused_before_it_is_sent() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let expired = graph_sim::federated_token(
+        graph_sim::FEDERATED_SUBJECT,
+        graph_sim::FEDERATED_AUDIENCE,
+        -60,
+    );
+    std::fs::write(&file, &expired).unwrap();
+    let error = pull(&federated_source(&sim, &file), Selection::default())
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "the federated token in {} expired at",
+            file.display()
+        )),
+        "{message}"
+    );
+    assert!(!message.contains(&expired), "{message}");
+    assert_eq!(sim.with(|s| s.token_log().len()), 0);
+}
+
+#[tokio::test]
+async fn a_federated_token_for_another_subject_is_refused_by_entra() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let token = graph_sim::federated_token(
+        "system:serviceaccount:other:default",
+        graph_sim::FEDERATED_AUDIENCE,
+        600,
+    );
+    std::fs::write(&file, &token).unwrap();
+    let message = sign_in_error(pull(&federated_source(&sim, &file), Selection::default()).await);
+    assert!(message.contains("AADSTS70021"), "{message}");
+    assert!(message.contains("Federated credentials"), "{message}");
+    assert!(!message.contains(&token), "{message}");
+}
+
+fn managed_source(
+    sim: &GraphSim,
+    endpoint: ManagedIdentityEndpoint,
+    identity: Option<&str>,
+) -> SourceConfig {
+    SourceConfig {
+        client_id: identity.unwrap_or_default().to_owned(),
+        credential: Credential::ManagedIdentity {
+            endpoint,
+            identity: identity.map(str::to_owned),
+        },
+        ..source(sim)
+    }
+}
+
+fn imds(sim: &GraphSim) -> ManagedIdentityEndpoint {
+    ManagedIdentityEndpoint::Imds(
+        Url::parse(&format!("{}{}", sim.url(), graph_sim::IMDS_PATH)).unwrap(),
+    )
+}
+
+fn app_service(sim: &GraphSim) -> ManagedIdentityEndpoint {
+    ManagedIdentityEndpoint::AppService {
+        url: Url::parse(&format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH)).unwrap(),
+        header: Secret::literal(graph_sim::IDENTITY_HEADER),
+    }
+}
+
+/// The managed identity requests the simulator received: (path, client_id asked for).
+fn identity_requests(sim: &GraphSim) -> Vec<(String, Option<String>)> {
+    sim.with(|s| {
+        s.token_log()
+            .iter()
+            .map(|l| (l.path.clone(), l.identity.clone()))
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn the_system_assigned_identity_signs_in_through_the_instance_metadata_service() {
+    let sim = GraphSim::start(Tenant::synthetic(12, 5)).unwrap();
+    let source = managed_source(&sim, imds(&sim), None);
+    let client = client(&source);
+    let token = client.tokens().token().await.unwrap();
+    assert_eq!(token.roles(), vec!["User.Read.All", "GroupMember.Read.All"]);
+    assert!(
+        token.lifetime > Duration::from_secs(3000),
+        "{:?}",
+        token.lifetime
+    );
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 12);
+    assert_eq!(
+        identity_requests(&sim),
+        vec![(graph_sim::IMDS_PATH.to_owned(), None); 2]
+    );
+}
+
+#[tokio::test]
+async fn a_user_assigned_identity_signs_in_through_app_service() {
+    let sim = GraphSim::start(Tenant::synthetic(12, 5)).unwrap();
+    let source = managed_source(&sim, app_service(&sim), Some(graph_sim::USER_IDENTITY));
+    // App Service answers with `expires_on` only: the lifetime comes from it.
+    let token = client(&source).tokens().token().await.unwrap();
+    assert!(
+        token.lifetime > Duration::from_secs(3000),
+        "{:?}",
+        token.lifetime
+    );
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 12);
+    assert_eq!(
+        identity_requests(&sim),
+        vec![
+            (
+                graph_sim::APP_SERVICE_PATH.to_owned(),
+                Some(graph_sim::USER_IDENTITY.to_owned())
+            );
+            2
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_managed_identity_token_is_renewed_like_any_other() {
+    let sim = GraphSim::start(Tenant::synthetic(30, 5)).unwrap();
+    sim.with(|s| s.behaviour.faults.insert(2, Fault::Unauthorized));
+    let mut source = managed_source(&sim, imds(&sim), Some(graph_sim::USER_IDENTITY));
+    source.page_size = 10;
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(identity_requests(&sim).len(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_user_assigned_identity_is_named_in_both_forms() {
+    const STRANGER: &str = "0f0e0d0c-0b0a-4909-8807-060504030201";
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    for (endpoint, said) in [
+        (imds(&sim), "Identity not found"),
+        (
+            app_service(&sim),
+            "Unable to load the proper Managed Identity",
+        ),
+    ] {
+        let source = managed_source(&sim, endpoint, Some(STRANGER));
+        let message = sign_in_error(pull(&source, Selection::default()).await);
+        assert!(message.contains("HTTP 400"), "{message}");
+        assert!(message.contains(said), "{message}");
+        assert!(
+            message.contains(&format!("user-assigned identity with client id {STRANGER}")),
+            "{message}"
+        );
+        assert!(!message.contains(graph_sim::IDENTITY_HEADER), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_resource_without_a_system_assigned_identity_says_to_turn_it_on() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    sim.with(|s| s.identities.retain(|i| !i.system_assigned));
+    let message = sign_in_error(
+        pull(
+            &managed_source(&sim, imds(&sim), None),
+            Selection::default(),
+        )
+        .await,
+    );
+    assert!(message.contains("Identity not found"), "{message}");
+    assert!(
+        message.contains("system-assigned identity turned on"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_identity_header_is_refused() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    let endpoint = ManagedIdentityEndpoint::AppService {
+        url: Url::parse(&format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH)).unwrap(),
+        header: Secret::literal("not-the-header-value"),
+    };
+    let message =
+        sign_in_error(pull(&managed_source(&sim, endpoint, None), Selection::default()).await);
+    assert!(message.contains("HTTP 401"), "{message}");
+    assert!(!message.contains("not-the-header-value"), "{message}");
 }
 
 // ----- paging, $select, filters -----------------------------------------------------------

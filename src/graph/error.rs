@@ -193,7 +193,7 @@ impl SignInError {
         let said = text("error_description")
             .or_else(|| text("message"))
             .or_else(|| text("Message"))
-            .map(|s| crate::diag::shorten(&mask_tokens(&s), 300));
+            .map(|s| crate::diag::shorten(mask_tokens(&s).trim_end_matches('.'), 300));
         let error = text("error").unwrap_or_else(|| format!("HTTP {status}"));
         let check = match identity {
             Some(id) => format!(

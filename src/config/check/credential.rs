@@ -76,7 +76,9 @@ impl<'d> Checker<'d> {
     ) -> Option<Credential> {
         let mut foreign = false;
         for (key, owner) in OWN_KEYS {
-            let own = *owner == kind || (kind == Kind::Secret && *owner == Kind::Certificate);
+            // A secret and a certificate are told apart below, with their own messages.
+            let classic = |k: Kind| matches!(k, Kind::Secret | Kind::Certificate);
+            let own = *owner == kind || (classic(kind) && classic(*owner));
             if let Some(entry) = keys.given(key)
                 && !own
             {
@@ -93,7 +95,30 @@ impl<'d> Checker<'d> {
             }
         }
         let credential = match kind {
-            Kind::Secret | Kind::Certificate => self.secret_or_certificate(keys),
+            Kind::Secret | Kind::Certificate => {
+                let credential = self.secret_or_certificate(keys);
+                // Only a `credential` written out can disagree with the keys given.
+                let found = match &credential {
+                    Some(Credential::Secret(_)) => Some(Kind::Secret),
+                    Some(_) => Some(Kind::Certificate),
+                    None => None,
+                };
+                if let (Some(found), Some(entry)) = (found, keys.given("credential"))
+                    && found != kind
+                {
+                    let (wanted, given) = match kind {
+                        Kind::Secret => ("secret", "`certificate` and `private_key` are"),
+                        _ => ("certificate", "`secret` is"),
+                    };
+                    self.error(
+                        entry.value_span.clone(),
+                        format!("credential = {wanted}, but {given} set"),
+                        "set `credential` to the way you sign in, or remove it",
+                    );
+                    foreign = true;
+                }
+                credential
+            }
             Kind::WorkloadIdentity => self.token_file(keys),
             Kind::ManagedIdentity => {
                 self.managed_identity(keys)

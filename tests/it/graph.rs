@@ -1168,6 +1168,164 @@ fn check_reports_a_wrong_secret_in_one_line() {
     );
 }
 
+/// A config signing in to the Graph simulator with `source_lines` (no secret), and a SCIM
+/// simulator as the target (returned: it answers as long as it is kept).
+fn secretless_config(dir: &std::path::Path, sim: &GraphSim, source_lines: &str) -> ScimSim {
+    let url = sim.url();
+    let target = ScimSim::start().unwrap();
+    let text = format!(
+        "[source]\n{source_lines}\nauthority = {url}\ndomain = {url}\n\n\
+         [target]\ntype = scim\nurl = {}\ntoken = target-token\n",
+        target.url(),
+    );
+    crate::util::write(dir, "userload.ini", &text);
+    target
+}
+
+#[test]
+fn validate_and_check_sign_in_with_workload_identity_from_the_environment() {
+    let sim = GraphSim::start(Tenant::synthetic(20, 4)).unwrap();
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let _target = secretless_config(dir.path(), &sim, "credential = workload_identity");
+    let file = dir.path().join("azure-identity-token");
+    let token = fresh_federated_token();
+    std::fs::write(&file, &token).unwrap();
+    let run = |command: &str| {
+        crate::util::outcome(
+            &crate::util::userload_command(dir.path(), &[command, "--config", "userload.ini"])
+                .env("AZURE_TENANT_ID", graph_sim::TENANT_ID)
+                .env("AZURE_CLIENT_ID", graph_sim::CLIENT_ID)
+                .env("AZURE_FEDERATED_TOKEN_FILE", &file)
+                .output()
+                .unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run("validate");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "client        {} with workload identity (federated token file {})",
+            graph_sim::CLIENT_ID,
+            file.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("tenant        {}", graph_sim::TENANT_ID)),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run("check");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token for app {} in tenant {} with workload identity",
+            graph_sim::CLIENT_ID,
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(&token));
+    assert_eq!(federated_tokens(&sim), vec![token]);
+}
+
+#[test]
+fn check_names_a_missing_federated_token_file_and_validate_a_missing_setting() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 4)).unwrap();
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let ids = format!(
+        "tenant_id = {}\nclient_id = {}\ncredential = workload_identity",
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &ids);
+    // Neither the key nor the variable: a config error, saying where the file comes from.
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("missing `federated_token_file`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AZURE_FEDERATED_TOKEN_FILE"), "{stderr}");
+
+    let _target = secretless_config(
+        dir.path(),
+        &sim,
+        &format!("{ids}\nfederated_token_file = tokens/gone"),
+    );
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("✗ sign-in")).unwrap();
+    assert!(
+        line.contains("cannot read the federated token file ./tokens/gone"),
+        "{line}"
+    );
+}
+
+#[test]
+fn check_signs_in_with_a_user_assigned_identity_through_app_service() {
+    let sim = GraphSim::start(Tenant::synthetic(8, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!(
+        "tenant_id = {}\nclient_id = {}\ncredential = managed_identity",
+        graph_sim::TENANT_ID,
+        graph_sim::USER_IDENTITY
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let endpoint = format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH);
+    let (code, stdout, stderr) = crate::util::outcome(
+        &crate::util::userload_command(dir.path(), &["check", "--config", "userload.ini"])
+            .env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", graph_sim::IDENTITY_HEADER)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token for app {} in tenant {} with user-assigned managed identity \
+             (App Service identity endpoint {endpoint})",
+            graph_sim::USER_IDENTITY,
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ users: 8 user(s) in scope"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains(graph_sim::IDENTITY_HEADER));
+}
+
+#[test]
+fn validate_shows_the_system_assigned_identity_at_the_instance_metadata_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = GraphSim::start(Tenant::synthetic(1, 4)).unwrap();
+    let lines = format!(
+        "tenant_id = {}\ncredential = managed_identity",
+        graph_sim::TENANT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let (code, stdout, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Shown, never asked: validate does not touch the network.
+    assert!(
+        stdout.contains(
+            "client        system-assigned managed identity (instance metadata endpoint \
+             http://169.254.169.254/metadata/identity/oauth2/token)"
+        ),
+        "{stdout}"
+    );
+    assert!(sim.with(|s| s.log.is_empty()));
+}
+
 #[test]
 fn pull_writes_every_user_as_json_lines() {
     let sim = GraphSim::start(Tenant::synthetic(2500, 8)).unwrap();

@@ -391,8 +391,15 @@ struct Answer {
     /// does, so the next page's link arrives before the users.
     value: Option<Vec<Projected>>,
     drop: bool,
-    assertion: Option<String>,
-    federated_token: Option<String>,
+    verified: Option<Verified>,
+}
+
+/// What a token request proved itself with, for the log.
+enum Verified {
+    /// A certificate assertion: its algorithm and thumbprint header.
+    Certificate(String),
+    /// A federated token, as received.
+    Federated(String),
 }
 
 impl Answer {
@@ -403,8 +410,7 @@ impl Answer {
             body,
             value: None,
             drop: false,
-            assertion: None,
-            federated_token: None,
+            verified: None,
         }
     }
 
@@ -447,8 +453,14 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         } else {
             answer.status.as_u16()
         },
-        assertion: answer.assertion.clone(),
-        federated_token: answer.federated_token.clone(),
+        assertion: match &answer.verified {
+            Some(Verified::Certificate(how)) => Some(how.clone()),
+            _ => None,
+        },
+        federated_token: match &answer.verified {
+            Some(Verified::Federated(token)) => Some(token.clone()),
+            _ => None,
+        },
         identity: query_identity,
     });
     respond(answer)
@@ -556,7 +568,6 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
         );
     }
     let mut verified = None;
-    let mut federated_token = None;
     let assertion = field("client_assertion");
     let thumbprinted = jsonwebtoken::decode_header(assertion)
         .is_ok_and(|h| h.x5t.is_some() || h.x5t_s256.is_some());
@@ -567,11 +578,11 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
         if let Err(answer) = verify_federated(&app, assertion) {
             return answer;
         }
-        federated_token = Some(assertion.to_owned());
+        verified = Some(Verified::Federated(assertion.to_owned()));
     } else if !assertion.is_empty() {
         let audience = format!("http://{}{path}", shared.addr);
         match verify_assertion(&app, assertion, &audience) {
-            Ok(how) => verified = Some(how),
+            Ok(how) => verified = Some(Verified::Certificate(how)),
             Err(answer) => return answer,
         }
     } else if state.behaviour.echo_secret && app.secret.as_deref() != Some(field("client_secret")) {
@@ -615,8 +626,7 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
             "access_token": access,
         }),
     );
-    answer.assertion = verified;
-    answer.federated_token = federated_token;
+    answer.verified = verified;
     answer
 }
 

@@ -529,6 +529,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_expiry_of_a_federated_token_is_read_when_it_is_a_jwt() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"s","exp":1700000000}"#);
+        assert_eq!(expiry(&format!("e30.{payload}.sig")), Some(1_700_000_000));
+        // Anything else is sent as it is: Entra judges it.
+        assert_eq!(expiry("opaque-token"), None);
+        assert_eq!(expiry("a.%%%.c"), None);
+    }
+
+    #[test]
     fn short_lifetimes_are_told_in_seconds() {
         assert_eq!(lifetime_text(45), "45 s");
         assert_eq!(lifetime_text(119), "119 s");

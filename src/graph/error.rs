@@ -289,6 +289,32 @@ mod tests {
     }
 
     #[test]
+    fn managed_identity_refusals_are_read_in_both_shapes() {
+        let imds = br#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+        let error = SignInError::from_managed_identity(400, imds, Some("c-1"));
+        assert_eq!(error.error, "invalid_request");
+        assert!(error.message.starts_with(
+            "the managed identity endpoint answered HTTP 400: Identity not found; check that \
+             the user-assigned identity with client id c-1"
+        ));
+        let app_service =
+            br#"{"statusCode":400,"message":"Unable to load.","correlationId":"abc"}"#;
+        let error = SignInError::from_managed_identity(400, app_service, None);
+        assert_eq!(error.correlation_id.as_deref(), Some("abc"));
+        assert!(
+            error
+                .message
+                .contains("HTTP 400: Unable to load; check that this VM")
+        );
+        let empty = SignInError::from_managed_identity(500, b"", None);
+        assert!(
+            empty
+                .message
+                .starts_with("the managed identity endpoint answered HTTP 500; ")
+        );
+    }
+
+    #[test]
     fn a_graph_error_that_echoes_the_token_does_not_pass_it_on() {
         let token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJl";
         let body = format!(

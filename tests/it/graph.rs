@@ -1252,6 +1252,26 @@ fn check_names_a_missing_federated_token_file_and_validate_a_missing_setting() {
     );
     assert!(stderr.contains("AZURE_FEDERATED_TOKEN_FILE"), "{stderr}");
 
+    // No ids in the config nor in the environment: both are missing, naming the variables.
+    let _target = secretless_config(
+        dir.path(),
+        &sim,
+        "credential = workload_identity\nfederated_token_file = t",
+    );
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "missing `tenant_id`",
+        "AZURE_TENANT_ID",
+        "missing `client_id`",
+        "AZURE_CLIENT_ID",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+
     let _target = secretless_config(
         dir.path(),
         &sim,

@@ -39,6 +39,9 @@ impl<'d> Checker<'d> {
                     is_guid(t) || t.contains('.')
                 })
             }
+            None if ambient && keys.given("tenant_id").is_none() => {
+                self.missing_ambient(keys, "tenant_id", "AZURE_TENANT_ID")
+            }
             None => self.tenant_id(keys),
         };
         let client_id = match from_environment(keys, ambient, "client_id", "AZURE_CLIENT_ID") {
@@ -49,6 +52,9 @@ impl<'d> Checker<'d> {
             None if kind == Some(Kind::ManagedIdentity) && keys.given("client_id").is_none() => {
                 keys.take("client_id");
                 Some(String::new())
+            }
+            None if ambient && keys.given("client_id").is_none() => {
+                self.missing_ambient(keys, "client_id", "AZURE_CLIENT_ID")
             }
             None => self.client_id(keys),
         };
@@ -94,10 +100,34 @@ impl<'d> Checker<'d> {
         self.error(
             keys.span(),
             format!(
-                "the environment variable {variable} is `{}`, not a GUID",
-                shorten(&value, 40)
+                "the environment variable {variable} is `{}`, not a {}",
+                shorten(&value, 40),
+                if key == "tenant_id" {
+                    "GUID or a domain"
+                } else {
+                    "GUID"
+                }
             ),
             "fix the variable, or set the key in the config (it takes precedence)",
+        );
+        None
+    }
+
+    /// Reports `key` missing from the config and `variable` missing from the environment.
+    fn missing_ambient(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        variable: &str,
+    ) -> Option<String> {
+        keys.take(key);
+        self.missing(
+            keys,
+            key,
+            format!(
+                "add {key} = …, or run where {variable} is set (Azure's workload identity \
+                 webhook sets it in pods labelled azure.workload.identity/use: \"true\")"
+            ),
         );
         None
     }

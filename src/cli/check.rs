@@ -126,13 +126,14 @@ async fn check_graph(config: &Config, selection: Selection, report: &mut Report)
         Err(e) => return report.fail("sign-in", e.to_string()),
     };
     let who = match source.client_id.as_str() {
-        "" => "the system-assigned identity".to_owned(),
-        client => format!("app {client}"),
+        // The system-assigned managed identity: the credential names it.
+        "" => String::new(),
+        client => format!(" for app {client}"),
     };
     report.pass(
         "sign-in",
         format!(
-            "token for {who} in tenant {} with {} (valid {} min)",
+            "token{who} in tenant {} with {} (valid {} min)",
             source.tenant_id,
             source.credential.describe(),
             token.lifetime.as_secs() / 60

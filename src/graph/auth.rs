@@ -424,7 +424,9 @@ impl TokenSource {
         let seconds = number(&response.expires_in)
             .or_else(|| number(&response.expires_on).map(|on| on.saturating_sub(now)))
             .filter(|s| *s > 0)
-            .ok_or_else(|| malformed("the token response has no usable expires_in"))?;
+            .ok_or_else(|| {
+                malformed("the token response has no usable expires_in or expires_on")
+            })?;
         if response.access_token.is_empty() {
             return Err(malformed("the token response holds an empty access_token"));
         }

@@ -1322,6 +1322,40 @@ fn check_signs_in_with_a_user_assigned_identity_through_app_service() {
 }
 
 #[test]
+fn check_signs_in_as_the_system_assigned_identity_at_an_overridden_endpoint() {
+    let sim = GraphSim::start(Tenant::synthetic(6, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("{}{}", sim.url(), graph_sim::IMDS_PATH);
+    let lines = format!(
+        "tenant_id = {}\ncredential = managed_identity\nmanaged_identity_endpoint = {endpoint}",
+        graph_sim::TENANT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let (code, stdout, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token in tenant {} with system-assigned managed identity (instance \
+             metadata endpoint {endpoint})",
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ users: 6 user(s) in scope"), "{stdout}");
+    let asked = identity_requests(&sim);
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|(path, id)| path == graph_sim::IMDS_PATH && id.is_none()),
+        "{asked:?}"
+    );
+}
+
+#[test]
 fn validate_shows_the_system_assigned_identity_at_the_instance_metadata_service() {
     let dir = tempfile::tempdir().unwrap();
     let sim = GraphSim::start(Tenant::synthetic(1, 4)).unwrap();

@@ -2,8 +2,11 @@
 //! and `userload demo`.
 //!
 //! It answers the requests userload makes the way the real services do, including their
-//! refusals: the token endpoint checks tenant, app, secret (and its expiry) or a certificate
-//! assertion's signature and thumbprint, with Entra's `AADSTS` error bodies; `/v1.0/users`
+//! refusals: the token endpoint checks tenant, app, secret (and its expiry), a certificate
+//! assertion's signature and thumbprint, or a federated token's subject, audience and expiry,
+//! with Entra's `AADSTS` error bodies; the two managed identity endpoints (a VM's instance
+//! metadata service and App Service's identity endpoint) issue tokens for the identities
+//! they know and refuse the others as Azure does; `/v1.0/users`
 //! honours `$select` (and the default property set without it), `$top` limits, opaque
 //! `$skiptoken`s, `$filter` (evaluated with the filter module), the advanced-query rules (400
 //! without `ConsistencyLevel: eventual` and `$count=true`), `$expand=manager`; group members;
@@ -37,6 +40,21 @@ pub const SECRET: &str = "sim~Secret.Value_0123456789abcdefABCDEF";
 /// The default app's secret *ID* (what admins paste by mistake).
 pub const SECRET_ID: &str = "d4c3b2a1-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
 
+/// The client id of the simulated Azure resource's system-assigned managed identity.
+pub const SYSTEM_IDENTITY: &str = "5e1d0c9b-8a7f-4e6d-9c5b-4a3f2e1d0c9b";
+/// The client id of the user-assigned managed identity assigned to the simulated resource.
+pub const USER_IDENTITY: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+/// The `IDENTITY_HEADER` value the App Service identity endpoint expects.
+pub const IDENTITY_HEADER: &str = "sim-identity-header-0123456789abcdef";
+/// The path of the instance metadata service's token endpoint.
+pub const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
+/// The path of the App Service identity endpoint (what `IDENTITY_ENDPOINT` points to).
+pub const APP_SERVICE_PATH: &str = "/msi/token";
+/// The audience Entra expects in a federated token.
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The subject of the default federated credential: a Kubernetes service account.
+pub const FEDERATED_SUBJECT: &str = "system:serviceaccount:userload:userload";
+
 /// The properties Graph returns when a request has no `$select`.
 const DEFAULT_PROPERTIES: &[&str] = &[
     "businessPhones",
@@ -67,6 +85,81 @@ pub struct App {
     pub certificate: Option<Vec<u8>>,
     /// The application permissions granted (and consented).
     pub roles: Vec<String>,
+    /// The federated credential that lets a token from another identity provider stand in
+    /// for a secret, if the app has one.
+    pub federated: Option<Federated>,
+}
+
+/// A federated identity credential of an app: the subject and audience a federated token
+/// must carry. The token's signature and issuer are not checked (keep it simple).
+#[derive(Debug, Clone)]
+pub struct Federated {
+    /// The `sub` claim expected, e.g. `system:serviceaccount:NAMESPACE:NAME`.
+    pub subject: String,
+    /// The `aud` claim expected (Entra's is [`FEDERATED_AUDIENCE`]).
+    pub audience: String,
+}
+
+impl Default for Federated {
+    fn default() -> Self {
+        Federated {
+            subject: FEDERATED_SUBJECT.to_owned(),
+            audience: FEDERATED_AUDIENCE.to_owned(),
+        }
+    }
+}
+
+/// A federated token as a Kubernetes cluster projects it: a JWT with `iss`, `sub`, `aud`,
+/// `iat` and `exp` (`lifetime_secs` from now; negative for one that has expired). Its
+/// signature is filler: the simulator does not check it.
+pub fn federated_token(subject: &str, audience: &str, lifetime_secs: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "https://oidc.sim.example/issuer",
+        "sub": subject,
+        "aud": [audience],
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime_secs,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"sim"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()),
+    )
+}
+
+/// A managed identity the simulated Azure resource has.
+#[derive(Debug, Clone)]
+pub struct ManagedIdentity {
+    /// Its client id.
+    pub client_id: String,
+    /// Whether it is the resource's system-assigned identity (used when a request names none).
+    pub system_assigned: bool,
+    /// The application permissions granted to it.
+    pub roles: Vec<String>,
+}
+
+impl ManagedIdentity {
+    /// The identities of the default resource: a system-assigned one and a user-assigned one,
+    /// both allowed to read users and group members.
+    pub fn defaults() -> Vec<ManagedIdentity> {
+        let roles = App::default().roles;
+        vec![
+            ManagedIdentity {
+                client_id: SYSTEM_IDENTITY.to_owned(),
+                system_assigned: true,
+                roles: roles.clone(),
+            },
+            ManagedIdentity {
+                client_id: USER_IDENTITY.to_owned(),
+                system_assigned: false,
+                roles,
+            },
+        ]
+    }
 }
 
 impl App {
@@ -90,6 +183,7 @@ impl Default for App {
                 "User.Read.All".to_owned(),
                 "GroupMember.Read.All".to_owned(),
             ],
+            federated: None,
         }
     }
 }
@@ -187,12 +281,18 @@ pub struct Logged {
     /// For token requests: the assertion's algorithm and thumbprint header
     /// (`PS256 x5t#S256`), when a certificate assertion was verified.
     pub assertion: Option<String>,
+    /// For token requests: the federated token received, when it was accepted.
+    pub federated_token: Option<String>,
+    /// For managed identity requests: the `client_id` asked for, if any.
+    pub identity: Option<String>,
 }
 
 impl Logged {
-    /// Whether this was a token request.
+    /// Whether this was a token request (to Entra or a managed identity endpoint).
     pub fn is_token(&self) -> bool {
         self.path.ends_with("/oauth2/v2.0/token")
+            || self.path == IMDS_PATH
+            || self.path == APP_SERVICE_PATH
     }
 }
 
@@ -207,6 +307,8 @@ pub struct SimState {
     pub behaviour: Behaviour,
     /// Every request so far.
     pub log: Vec<Logged>,
+    /// The managed identities of the simulated Azure resource.
+    pub identities: Vec<ManagedIdentity>,
     tokens: HashMap<String, (Instant, Vec<String>)>,
     graph_requests: u64,
     delta_generation: u64,
@@ -250,6 +352,7 @@ impl GraphSim {
         let state = |_| SimState {
             tenant,
             apps: vec![App::default()],
+            identities: ManagedIdentity::defaults(),
             ..SimState::default()
         };
         // Graph answers without Nagle delays, and so does the loopback server.
@@ -288,7 +391,15 @@ struct Answer {
     /// does, so the next page's link arrives before the users.
     value: Option<Vec<Projected>>,
     drop: bool,
-    assertion: Option<String>,
+    verified: Option<Verified>,
+}
+
+/// What a token request proved itself with, for the log.
+enum Verified {
+    /// A certificate assertion: its algorithm and thumbprint header.
+    Certificate(String),
+    /// A federated token, as received.
+    Federated(String),
 }
 
 impl Answer {
@@ -299,7 +410,7 @@ impl Answer {
             body,
             value: None,
             drop: false,
-            assertion: None,
+            verified: None,
         }
     }
 
@@ -317,6 +428,7 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             .into_owned()
             .collect();
     let headers = request.headers().clone();
+    let query_identity = query.get("client_id").cloned();
     let consistency_level = headers
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
@@ -326,6 +438,8 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
             .await
             .unwrap_or_default();
         token(&shared, &path, &body)
+    } else if method == "GET" && (path == IMDS_PATH || path == APP_SERVICE_PATH) {
+        managed_identity(&shared, &path, &query, &headers)
     } else {
         graph(&shared, &method, &path, &query, &headers).await
     };
@@ -339,7 +453,15 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
         } else {
             answer.status.as_u16()
         },
-        assertion: answer.assertion.clone(),
+        assertion: match &answer.verified {
+            Some(Verified::Certificate(how)) => Some(how.clone()),
+            _ => None,
+        },
+        federated_token: match &answer.verified {
+            Some(Verified::Federated(token)) => Some(token.clone()),
+            _ => None,
+        },
+        identity: query_identity,
     });
     respond(answer)
 }
@@ -446,10 +568,21 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
         );
     }
     let mut verified = None;
-    if !field("client_assertion").is_empty() {
+    let assertion = field("client_assertion");
+    let thumbprinted = jsonwebtoken::decode_header(assertion)
+        .is_ok_and(|h| h.x5t.is_some() || h.x5t_s256.is_some());
+    // An assertion naming no certificate is a federated token (when the app has no
+    // certificate that it could be a botched assertion for).
+    let federated = app.federated.is_some() || app.certificate.is_none();
+    if !assertion.is_empty() && !thumbprinted && federated {
+        if let Err(answer) = verify_federated(&app, assertion) {
+            return answer;
+        }
+        verified = Some(Verified::Federated(assertion.to_owned()));
+    } else if !assertion.is_empty() {
         let audience = format!("http://{}{path}", shared.addr);
-        match verify_assertion(&app, field("client_assertion"), &audience) {
-            Ok(how) => verified = Some(how),
+        match verify_assertion(&app, assertion, &audience) {
+            Ok(how) => verified = Some(Verified::Certificate(how)),
             Err(answer) => return answer,
         }
     } else if state.behaviour.echo_secret && app.secret.as_deref() != Some(field("client_secret")) {
@@ -483,12 +616,29 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
             &format!("The provided client secret keys for app '{client_id}' are expired."),
         );
     }
+    let (access, lifetime) = issue(&mut state, &tenant, client_id, &app.roles);
+    let mut answer = Answer::json(
+        StatusCode::OK,
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access,
+        }),
+    );
+    answer.verified = verified;
+    answer
+}
+
+/// Issues an access token for Graph to `client_id` in `tenant` with `roles`; returns it and
+/// its lifetime in seconds.
+fn issue(state: &mut SimState, tenant: &str, client_id: &str, roles: &[String]) -> (String, u64) {
     let lifetime = state.behaviour.token_lifetime_secs.max(1);
     let payload = json!({
         "aud": "https://graph.microsoft.com",
         "tid": tenant,
         "appid": client_id,
-        "roles": app.roles,
+        "roles": roles,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
     let access = format!(
@@ -501,20 +651,189 @@ fn token(shared: &Shared, path: &str, body: &[u8]) -> Answer {
         access.clone(),
         (
             Instant::now() + Duration::from_secs(lifetime),
-            app.roles.clone(),
+            roles.to_vec(),
         ),
     );
-    let mut answer = Answer::json(
-        StatusCode::OK,
+    (access, lifetime)
+}
+
+/// Checks a federated token against the app's federated credential: its subject and audience
+/// must match and it must not have expired. The signature is not checked.
+fn verify_federated(app: &App, token: &str) -> Result<(), Answer> {
+    let Some(expected) = &app.federated else {
+        return Err(aadsts(
+            401,
+            "invalid_client",
+            70021,
+            "No matching federated identity record found for presented assertion.",
+        ));
+    };
+    let claims: Value = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            aadsts(
+                400,
+                "invalid_request",
+                50027,
+                "JWT token is invalid or malformed.",
+            )
+        })?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let subject = text(&claims["sub"]);
+    let audiences: Vec<String> = match &claims["aud"] {
+        Value::Array(list) => list.iter().map(text).collect(),
+        other => vec![text(other)],
+    };
+    if subject != expected.subject || !audiences.contains(&expected.audience) {
+        return Err(aadsts(
+            400,
+            "invalid_client",
+            70021,
+            &format!(
+                "No matching federated identity record found for presented assertion. \
+                 Assertion Issuer: '{}'. Assertion Subject: '{subject}'. Assertion Audience: \
+                 '{}'.",
+                text(&claims["iss"]),
+                audiences.join(",")
+            ),
+        ));
+    }
+    let exp = claims["exp"].as_i64().unwrap_or_default();
+    if exp <= chrono::Utc::now().timestamp() {
+        return Err(aadsts(
+            400,
+            "invalid_client",
+            700024,
+            "Client assertion is not within its valid time range.",
+        ));
+    }
+    Ok(())
+}
+
+/// The managed identity endpoints: the instance metadata service (`Metadata: true`,
+/// `api-version=2018-02-01`) and App Service's (`X-IDENTITY-HEADER`,
+/// `api-version=2019-08-01`). Both take `resource` and an optional `client_id` naming a
+/// user-assigned identity, and answer with their own error shapes.
+fn managed_identity(
+    shared: &Shared,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Answer {
+    let imds = path == IMDS_PATH;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    // The instance metadata service's errors: `error` and `error_description`.
+    let imds_error = |status: StatusCode, description: &str| {
+        Answer::json(
+            status,
+            json!({"error": "invalid_request", "error_description": description}),
+        )
+    };
+    // App Service's errors: `statusCode`, `message` and `correlationId`.
+    let app_service_error = |status: StatusCode, message: &str| {
+        Answer::json(
+            status,
+            json!({
+                "statusCode": status.as_u16(),
+                "message": message,
+                "correlationId": uuid::Uuid::new_v4().to_string(),
+            }),
+        )
+    };
+    let version = query.get("api-version").map(String::as_str);
+    if imds {
+        if !header("metadata").eq_ignore_ascii_case("true") {
+            return imds_error(
+                StatusCode::BAD_REQUEST,
+                "Required metadata header not specified",
+            );
+        }
+        if version.is_none() {
+            return imds_error(
+                StatusCode::BAD_REQUEST,
+                "Required query variable 'api-version' is missing",
+            );
+        }
+    } else {
+        if header("x-identity-header") != IDENTITY_HEADER {
+            return app_service_error(
+                StatusCode::UNAUTHORIZED,
+                "The X-IDENTITY-HEADER header is missing or invalid.",
+            );
+        }
+        if version != Some("2019-08-01") {
+            return app_service_error(
+                StatusCode::BAD_REQUEST,
+                "The api-version is missing or not supported; use 2019-08-01.",
+            );
+        }
+    }
+    let Some(resource) = query.get("resource").filter(|r| !r.is_empty()).cloned() else {
+        return if imds {
+            imds_error(
+                StatusCode::BAD_REQUEST,
+                "Required query variable 'resource' is missing",
+            )
+        } else {
+            app_service_error(
+                StatusCode::BAD_REQUEST,
+                "The resource parameter is missing.",
+            )
+        };
+    };
+    let mut state = lock(&shared.state);
+    let wanted = query.get("client_id");
+    let Some(identity) = state
+        .identities
+        .iter()
+        .find(|i| match wanted {
+            Some(id) => i.client_id.eq_ignore_ascii_case(id),
+            None => i.system_assigned,
+        })
+        .cloned()
+    else {
+        return if imds {
+            imds_error(StatusCode::BAD_REQUEST, "Identity not found")
+        } else {
+            app_service_error(
+                StatusCode::BAD_REQUEST,
+                "Unable to load the proper Managed Identity.",
+            )
+        };
+    };
+    let (access, lifetime) = issue(&mut state, TENANT_ID, &identity.client_id, &identity.roles);
+    let now = chrono::Utc::now().timestamp();
+    let expires_on = (now + lifetime as i64).to_string();
+    // Both answer numbers as strings; only the metadata service sends `expires_in`.
+    let body = if imds {
         json!({
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
             "access_token": access,
-        }),
-    );
-    answer.assertion = verified;
-    answer
+            "client_id": identity.client_id,
+            "expires_in": lifetime.to_string(),
+            "expires_on": expires_on,
+            "ext_expires_in": lifetime.to_string(),
+            "not_before": now.to_string(),
+            "resource": resource,
+            "token_type": "Bearer",
+        })
+    } else {
+        json!({
+            "access_token": access,
+            "expires_on": expires_on,
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": identity.client_id,
+        })
+    };
+    Answer::json(StatusCode::OK, body)
 }
 
 /// The DER of the first certificate in a PEM file, as Entra keeps an uploaded certificate.

@@ -125,12 +125,17 @@ async fn check_graph(config: &Config, selection: Selection, report: &mut Report)
         Ok(token) => token,
         Err(e) => return report.fail("sign-in", e.to_string()),
     };
+    let who = match source.client_id.as_str() {
+        // The system-assigned managed identity: the credential names it.
+        "" => String::new(),
+        client => format!(" for app {client}"),
+    };
     report.pass(
         "sign-in",
         format!(
-            "token for app {} in tenant {} (valid {} min)",
-            source.client_id,
+            "token{who} in tenant {} with {} (valid {} min)",
             source.tenant_id,
+            source.credential.describe(),
             token.lifetime.as_secs() / 60
         ),
     );

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{Outcome, load_config, load_mapping, print_problems};
 use crate::config::TargetKind;
-use crate::config::{Config, Credential, Limit};
+use crate::config::{Config, Limit};
 use crate::graph::UserQuery;
 use crate::mapping::Mapping;
 use crate::targets::rest;
@@ -48,12 +48,7 @@ pub fn run(path: &Path) -> Outcome {
 /// What the config says, in a few lines an admin can check at a glance. Never a secret.
 fn summary(config: &Config, mapping: &Mapping) -> String {
     let source = &config.source;
-    let credential = match &source.credential {
-        Credential::Secret(secret) => format!("client secret ({})", secret.origin()),
-        Credential::Certificate { certificate, .. } => {
-            format!("certificate {}", certificate.display())
-        }
-    };
+    let credential = source.credential.describe();
     let filter = match &source.filter {
         Some(f) if f.needs_advanced_query() => {
             format!("{} (advanced query mode)", f.canonical())
@@ -83,7 +78,10 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
     let mut lines = vec![
         format!("{}: OK", config.path.display()),
         format!("  tenant        {}", source.tenant_id),
-        format!("  client        {} with {credential}", source.client_id),
+        match source.client_id.as_str() {
+            "" => format!("  client        {credential}"),
+            client => format!("  client        {client} with {credential}"),
+        },
         format!("  graph         {}", source.graph_root),
         format!("  filter        {filter}"),
         format!(

@@ -44,8 +44,13 @@ impl Config {
             .into_iter()
             .flatten()
             .collect();
-        if let Credential::Secret(secret) = &self.source.credential {
-            secrets.push(secret);
+        match &self.source.credential {
+            Credential::Secret(secret) => secrets.push(secret),
+            Credential::ManagedIdentity {
+                endpoint: ManagedIdentityEndpoint::AppService { header, .. },
+                ..
+            } => secrets.push(header),
+            _ => {}
         }
         if let TargetAuth::Basic { password, .. } = &self.target.auth {
             secrets.push(password);
@@ -65,9 +70,11 @@ pub struct SourceConfig {
     pub enabled: bool,
     /// The directory (tenant) ID, a GUID, or one of the tenant's verified domains.
     pub tenant_id: String,
-    /// The app registration's application (client) ID, a GUID.
+    /// The app registration's application (client) ID, a GUID. With a managed identity: the
+    /// user-assigned identity's client ID, or empty for the system-assigned identity.
     pub client_id: String,
-    /// How the app signs in: a client secret or a certificate.
+    /// How the app signs in: a client secret, a certificate, a federated token (workload
+    /// identity) or a managed identity.
     pub credential: Credential,
     /// The sign-in endpoint, e.g. `https://login.microsoftonline.com`; `cloud` sets it unless
     /// given.
@@ -100,7 +107,73 @@ pub enum Credential {
         /// How the client assertion is signed (`assertion_algorithm`).
         algorithm: AssertionAlgorithm,
     },
+    /// Workload identity federation (`credential = workload_identity`): the client assertion
+    /// is a token another identity provider wrote to a file (Kubernetes projects a service
+    /// account token there), read again for every token request since it rotates.
+    WorkloadIdentity {
+        /// `federated_token_file`, or `AZURE_FEDERATED_TOKEN_FILE` when the key is not set.
+        token_file: PathBuf,
+    },
+    /// A managed identity of the Azure resource userload runs on
+    /// (`credential = managed_identity`): Azure's local token endpoint signs in, no secret.
+    ManagedIdentity {
+        /// Where tokens are asked for.
+        endpoint: ManagedIdentityEndpoint,
+        /// A user-assigned identity's client ID (`client_id`); `None` uses the resource's
+        /// system-assigned identity.
+        identity: Option<String>,
+    },
 }
+
+impl Credential {
+    /// How userload signs in, in a few words safe to print: never a secret's value.
+    pub fn describe(&self) -> String {
+        match self {
+            Credential::Secret(secret) => format!("client secret ({})", secret.origin()),
+            Credential::Certificate { certificate, .. } => {
+                format!("certificate {}", certificate.display())
+            }
+            Credential::WorkloadIdentity { token_file } => format!(
+                "workload identity (federated token file {})",
+                token_file.display()
+            ),
+            Credential::ManagedIdentity { endpoint, identity } => {
+                let which = match identity {
+                    Some(_) => "user-assigned managed identity",
+                    None => "system-assigned managed identity",
+                };
+                match endpoint {
+                    ManagedIdentityEndpoint::Imds(url) => {
+                        format!("{which} (instance metadata endpoint {url})")
+                    }
+                    ManagedIdentityEndpoint::AppService { url, .. } => {
+                        format!("{which} (App Service identity endpoint {url})")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The local endpoint a managed identity's tokens come from.
+#[derive(Debug)]
+pub enum ManagedIdentityEndpoint {
+    /// The instance metadata service of Azure VMs and scale sets (`GET …?api-version=
+    /// 2018-02-01` with `Metadata: true`); `managed_identity_endpoint` overrides its URL.
+    Imds(Url),
+    /// App Service, Functions and Container Apps: `IDENTITY_ENDPOINT`, asked with the
+    /// `IDENTITY_HEADER` value in `X-IDENTITY-HEADER` (`api-version=2019-08-01`).
+    AppService {
+        /// `IDENTITY_ENDPOINT`.
+        url: Url,
+        /// `IDENTITY_HEADER`: a secret, rotated by the platform.
+        header: Secret,
+    },
+}
+
+/// The instance metadata service's token URL, used unless `managed_identity_endpoint` or
+/// `IDENTITY_ENDPOINT` says otherwise.
+pub const IMDS_TOKEN_URL: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 
 /// How a certificate sign-in signs its client assertion (`assertion_algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

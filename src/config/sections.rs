@@ -30,6 +30,9 @@ const SOURCE_KEYS: &[&str] = &[
     "max_attempts",
     "request_timeout",
     "assertion_algorithm",
+    "credential",
+    "federated_token_file",
+    "managed_identity_endpoint",
     "enable",
 ];
 const TARGET_KEYS: &[&str] = &[

@@ -4,11 +4,16 @@
 //! apps: userload asks again. The token is cached and replaced before it expires; when Graph
 //! still rejects it (revoked, clock skew) the caller asks for a forced refresh once.
 //!
-//! Two ways to prove who we are: a client secret, or a certificate. With a certificate we
-//! send a short-lived JWT (a *client assertion*) signed with the private key; its header names
-//! the certificate by thumbprint so Entra can pick the matching uploaded certificate.
+//! Four ways to prove who we are. A client secret. A certificate: we send a short-lived JWT
+//! (a *client assertion*) signed with the private key; its header names the certificate by
+//! thumbprint so Entra can pick the matching uploaded certificate. A federated token
+//! (workload identity): another identity provider's token, read from a file before every
+//! request because it rotates, is the client assertion. A managed identity: no proof at all,
+//! the Azure resource's local endpoint (the instance metadata service, or App Service's
+//! identity endpoint) hands out the token.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +22,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use url::Url;
 
 use super::error::{GraphError, SignInError};
-use crate::config::{AssertionAlgorithm, Credential, SourceConfig};
+use crate::config::{AssertionAlgorithm, Credential, ManagedIdentityEndpoint, SourceConfig};
 use crate::http::{self, Exchange, RetryOn, RetryPolicy, Step, Transient, describe};
 
 /// A bearer token for Graph. Debug output never shows it.
@@ -77,6 +82,61 @@ impl AccessToken {
 enum Proof {
     Secret(String),
     Certificate(Box<CertificateSigner>),
+    /// The file a federated token is read from.
+    Federated(PathBuf),
+    /// A managed identity's endpoint (`token_url`), and the user-assigned identity's client
+    /// id, if one is chosen.
+    Managed {
+        /// `X-IDENTITY-HEADER` for App Service; `None` for the instance metadata service.
+        header: Option<String>,
+        identity: Option<String>,
+    },
+}
+
+/// The `client_assertion_type` of a JWT assertion, signed or federated.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Reads the federated token for one token request. A missing, empty or expired token is an
+/// error naming the file and what to check; the token is remembered as a secret.
+fn federated_token(path: &Path) -> Result<String, GraphError> {
+    const CHECK: &str = "check that the pod carries the label azure.workload.identity/use: \
+                         \"true\" and runs as a service account annotated with \
+                         azure.workload.identity/client-id, or fix `federated_token_file`";
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        GraphError::Credential(format!(
+            "sign-in failed: cannot read the federated token file {}: {e}; {CHECK}",
+            path.display()
+        ))
+    })?;
+    let token = text.trim().to_owned();
+    if token.is_empty() {
+        return Err(GraphError::Credential(format!(
+            "sign-in failed: the federated token file {} is empty; {CHECK}",
+            path.display()
+        )));
+    }
+    crate::secrets::remember([token.clone()]);
+    if let Some(expired) = expiry(&token).filter(|exp| *exp <= chrono::Utc::now().timestamp()) {
+        let when = chrono::DateTime::from_timestamp(expired, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| expired.to_string());
+        return Err(GraphError::Credential(format!(
+            "sign-in failed: the federated token in {} expired at {when}; whoever writes the \
+             file no longer refreshes it (Kubernetes rotates a projected service account \
+             token well before it expires): check the pod's token volume and that the file \
+             named is the one mounted",
+            path.display()
+        )));
+    }
+    Ok(token)
+}
+
+/// The `exp` claim of a JWT (its payload is read, not verified), if it has one.
+fn expiry(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["exp"].as_i64()
 }
 
 /// Signs client assertions with a certificate's private key.
@@ -201,15 +261,42 @@ impl TokenSource {
                 private_key,
                 *algorithm,
             )?)),
+            Credential::WorkloadIdentity { token_file } => Proof::Federated(token_file.clone()),
+            Credential::ManagedIdentity { endpoint, identity } => Proof::Managed {
+                header: match endpoint {
+                    ManagedIdentityEndpoint::Imds(_) => None,
+                    ManagedIdentityEndpoint::AppService { header, .. } => Some(
+                        header
+                            .expose()
+                            .map_err(|why| {
+                                GraphError::Credential(format!("the identity header {why}"))
+                            })?
+                            .to_owned(),
+                    ),
+                },
+                identity: identity.clone(),
+            },
         };
-        let token_url = join(
-            &source.authority,
-            &format!("{}/oauth2/v2.0/token", source.tenant_id),
-        );
-        let scope = format!(
-            "{}/.default",
-            source.graph_root.as_str().trim_end_matches('/')
-        );
+        let token_url = match &source.credential {
+            Credential::ManagedIdentity { endpoint, .. } => match endpoint {
+                ManagedIdentityEndpoint::Imds(url) => url.clone(),
+                ManagedIdentityEndpoint::AppService { url, .. } => url.clone(),
+            },
+            _ => join(
+                &source.authority,
+                &format!("{}/oauth2/v2.0/token", source.tenant_id),
+            ),
+        };
+        let scope = match &source.credential {
+            // A managed identity names the resource itself, not a scope of it.
+            Credential::ManagedIdentity { .. } => {
+                source.graph_root.as_str().trim_end_matches('/').to_owned()
+            }
+            _ => format!(
+                "{}/.default",
+                source.graph_root.as_str().trim_end_matches('/')
+            ),
+        };
         Ok(TokenSource {
             http,
             token_url,
@@ -256,6 +343,33 @@ impl TokenSource {
         http::run(&self.policy, &mut sign_in).await
     }
 
+    /// The request that asks for a token: a form posted to Entra with a fresh proof of who
+    /// we are, or a GET to a managed identity's endpoint.
+    fn request_for_token(&self) -> Result<reqwest::RequestBuilder, GraphError> {
+        let Proof::Managed { header, identity } = &self.proof else {
+            return Ok(self.http.post(self.token_url.clone()).form(&self.form()?));
+        };
+        let mut query = vec![
+            (
+                "api-version",
+                if header.is_some() {
+                    "2019-08-01"
+                } else {
+                    "2018-02-01"
+                },
+            ),
+            ("resource", self.scope.as_str()),
+        ];
+        if let Some(identity) = identity {
+            query.push(("client_id", identity.as_str()));
+        }
+        let request = self.http.get(self.token_url.clone()).query(&query);
+        Ok(match header {
+            Some(header) => request.header("X-IDENTITY-HEADER", header),
+            None => request.header("Metadata", "true"),
+        })
+    }
+
     /// The form that asks for a token, with a fresh proof of who we are.
     fn form(&self) -> Result<Vec<(&'static str, String)>, GraphError> {
         let mut form = vec![
@@ -266,15 +380,18 @@ impl TokenSource {
         match &self.proof {
             Proof::Secret(secret) => form.push(("client_secret", secret.clone())),
             Proof::Certificate(signer) => {
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ));
+                form.push(("client_assertion_type", JWT_BEARER.to_owned()));
                 form.push((
                     "client_assertion",
                     signer.assertion(&self.client_id, self.token_url.as_str())?,
                 ));
             }
+            Proof::Federated(path) => {
+                form.push(("client_assertion_type", JWT_BEARER.to_owned()));
+                form.push(("client_assertion", federated_token(path)?));
+            }
+            // Asked for with a GET, never a form.
+            Proof::Managed { .. } => {}
         }
         Ok(form)
     }
@@ -283,7 +400,12 @@ impl TokenSource {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             access_token: String,
+            #[serde(default)]
             expires_in: serde_json::Value,
+            /// Managed identity endpoints: when it expires, in seconds since 1970 (App
+            /// Service's 2019-08-01 answer has only this).
+            #[serde(default)]
+            expires_on: serde_json::Value,
         }
         let malformed = |detail: &str| GraphError::Malformed {
             what: what.to_owned(),
@@ -291,14 +413,20 @@ impl TokenSource {
         };
         let response: TokenResponse = serde_json::from_slice(body)
             .map_err(|_| malformed("the token response is not the expected JSON"))?;
-        // Entra sends a number; some proxies and old endpoints send it as a string.
-        let seconds = match &response.expires_in {
+        // Entra sends a number; managed identity endpoints, some proxies and old endpoints
+        // send it as a string.
+        let number = |value: &serde_json::Value| match value {
             serde_json::Value::Number(n) => n.as_u64(),
-            serde_json::Value::String(s) => s.parse().ok(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
             _ => None,
-        }
-        .filter(|s| *s > 0)
-        .ok_or_else(|| malformed("the token response has no usable expires_in"))?;
+        };
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let seconds = number(&response.expires_in)
+            .or_else(|| number(&response.expires_on).map(|on| on.saturating_sub(now)))
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                malformed("the token response has no usable expires_in or expires_on")
+            })?;
         if response.access_token.is_empty() {
             return Err(malformed("the token response holds an empty access_token"));
         }
@@ -339,17 +467,12 @@ impl Exchange for SignIn<'_> {
 
     async fn attempt(&mut self) -> Step<AccessToken, GraphError> {
         let tokens = self.tokens;
-        let form = match tokens.form() {
-            Ok(form) => form,
+        let request = match tokens.request_for_token() {
+            Ok(request) => request,
             Err(error) => return Step::Done(Err(error)),
         };
         let sent = Instant::now();
-        let result = tokens
-            .http
-            .post(tokens.token_url.clone())
-            .form(&form)
-            .send()
-            .await;
+        let result = request.send().await;
         let response = match result {
             Ok(response) => response,
             Err(e) => return Step::Retry(Transient::new(describe(&e))),
@@ -369,12 +492,17 @@ impl Exchange for SignIn<'_> {
                     ..Transient::new(format!("HTTP {status}"))
                 })
             }
-            Ok(body) => Step::Done(Err(GraphError::SignIn(SignInError::from_response(
-                status.as_u16(),
-                &body,
-                &tokens.tenant,
-                &tokens.client_id,
-            )))),
+            Ok(body) => Step::Done(Err(GraphError::SignIn(match &tokens.proof {
+                Proof::Managed { identity, .. } => {
+                    SignInError::from_managed_identity(status.as_u16(), &body, identity.as_deref())
+                }
+                _ => SignInError::from_response(
+                    status.as_u16(),
+                    &body,
+                    &tokens.tenant,
+                    &tokens.client_id,
+                ),
+            }))),
             Err(e) => Step::Retry(Transient::new(describe(&e))),
         }
     }
@@ -401,6 +529,15 @@ fn lifetime_text(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_of_a_federated_token_is_read_when_it_is_a_jwt() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"s","exp":1700000000}"#);
+        assert_eq!(expiry(&format!("e30.{payload}.sig")), Some(1_700_000_000));
+        // Anything else is sent as it is: Entra judges it.
+        assert_eq!(expiry("opaque-token"), None);
+        assert_eq!(expiry("a.%%%.c"), None);
+    }
 
     #[test]
     fn short_lifetimes_are_told_in_seconds() {

@@ -18,7 +18,7 @@ pub enum GraphError {
     /// Entra refused to issue a token.
     #[error("{0}")]
     SignIn(SignInError),
-    /// The certificate or private key could not be used to sign in.
+    /// The certificate, private key or federated token file could not be used to sign in.
     #[error("{0}")]
     Credential(String),
     /// Graph refused a request for a reason retrying cannot fix (permissions, a bad query).
@@ -149,6 +149,12 @@ impl SignInError {
             Some(700027) => "the certificate assertion was rejected; upload this certificate \
                  (the .crt, not the key) to the app registration's Certificates & secrets"
                 .to_owned(),
+            Some(70021) => format!(
+                "no federated credential of app {client_id} matches the presented token; add \
+                 one under the app registration's Certificates & secrets, Federated \
+                 credentials, with the token's issuer and subject (for AKS: the cluster's OIDC \
+                 issuer URL and system:serviceaccount:NAMESPACE:NAME)"
+            ),
             Some(700024) => "the certificate assertion is outside its valid time range; check \
                  this machine's clock"
                 .to_owned(),
@@ -173,6 +179,43 @@ impl SignInError {
             message,
             correlation_id: text("correlation_id"),
             trace_id: text("trace_id"),
+        }
+    }
+}
+
+impl SignInError {
+    /// Reads a managed identity endpoint's refusal: the instance metadata service answers
+    /// `error` and `error_description`, App Service `message` (or `Message`); says what to
+    /// check for the identity asked for (`None`: the system-assigned one).
+    pub fn from_managed_identity(status: u16, body: &[u8], identity: Option<&str>) -> Self {
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let said = text("error_description")
+            .or_else(|| text("message"))
+            .or_else(|| text("Message"))
+            .map(|s| crate::diag::shorten(mask_tokens(&s).trim_end_matches('.'), 300));
+        let error = text("error").unwrap_or_else(|| format!("HTTP {status}"));
+        let check = match identity {
+            Some(id) => format!(
+                "check that the user-assigned identity with client id {id} is assigned to this \
+                 VM or app, and that `client_id` is that identity's client id"
+            ),
+            None => "check that this VM or app has its system-assigned identity turned on, or \
+                     set `client_id` to a user-assigned identity's client id"
+                .to_owned(),
+        };
+        let message = match said {
+            Some(said) => {
+                format!("the managed identity endpoint answered HTTP {status}: {said}; {check}")
+            }
+            None => format!("the managed identity endpoint answered HTTP {status}; {check}"),
+        };
+        SignInError {
+            code: None,
+            error,
+            message,
+            correlation_id: text("correlation_id").or_else(|| text("correlationId")),
+            trace_id: None,
         }
     }
 }
@@ -242,6 +285,32 @@ mod tests {
         assert_eq!(
             named.to_string(),
             "sign-in failed: Entra answered HTTP 400 odd_error"
+        );
+    }
+
+    #[test]
+    fn managed_identity_refusals_are_read_in_both_shapes() {
+        let imds = br#"{"error":"invalid_request","error_description":"Identity not found"}"#;
+        let error = SignInError::from_managed_identity(400, imds, Some("c-1"));
+        assert_eq!(error.error, "invalid_request");
+        assert!(error.message.starts_with(
+            "the managed identity endpoint answered HTTP 400: Identity not found; check that \
+             the user-assigned identity with client id c-1"
+        ));
+        let app_service =
+            br#"{"statusCode":400,"message":"Unable to load.","correlationId":"abc"}"#;
+        let error = SignInError::from_managed_identity(400, app_service, None);
+        assert_eq!(error.correlation_id.as_deref(), Some("abc"));
+        assert!(
+            error
+                .message
+                .contains("HTTP 400: Unable to load; check that this VM")
+        );
+        let empty = SignInError::from_managed_identity(500, b"", None);
+        assert!(
+            empty
+                .message
+                .starts_with("the managed identity endpoint answered HTTP 500; ")
         );
     }
 

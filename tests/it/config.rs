@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use userload::config::{
-    self, AssertionAlgorithm, ConfigError, Credential, Limit, Mode, TargetKind,
+    self, AssertionAlgorithm, ConfigError, Credential, Limit, ManagedIdentityEndpoint, Mode,
+    TargetKind,
 };
 use userload::diag::Problem;
 
@@ -704,4 +705,114 @@ fn a_credential_under_the_wrong_key_is_never_echoed() {
             );
         }
     }
+}
+
+// ----- secretless sign-in ------------------------------------------------------------------
+
+/// `GOOD_SOURCE` signing in with `credential` lines instead of the secret.
+fn secretless(lines: &str) -> String {
+    ini("", "").replace("secret = env:USERLOAD_SECRET\n", &format!("{lines}\n"))
+}
+
+#[test]
+fn workload_identity_reads_the_token_file_key_against_the_config_folder() {
+    let (dir, path) = config_file(
+        "c.ini",
+        &secretless("credential = workload_identity\nfederated_token_file = tokens/azure"),
+    );
+    let c = config::load(&path).unwrap().config;
+    match c.source.credential {
+        Credential::WorkloadIdentity { token_file } => {
+            assert_eq!(token_file, dir.path().join("tokens/azure"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.source.client_id, "11111111-2222-3333-4444-555555555555");
+}
+
+#[test]
+fn managed_identity_takes_client_id_as_the_user_assigned_identity() {
+    let text = secretless(
+        "credential = managed_identity\nmanaged_identity_endpoint = http://10.0.0.4/metadata/identity/oauth2/token",
+    );
+    let (_dir, path) = config_file("c.ini", &text);
+    let c = config::load(&path).unwrap().config;
+    match &c.source.credential {
+        Credential::ManagedIdentity {
+            endpoint: ManagedIdentityEndpoint::Imds(url),
+            identity,
+        } => {
+            assert_eq!(
+                url.as_str(),
+                "http://10.0.0.4/metadata/identity/oauth2/token"
+            );
+            assert_eq!(
+                identity.as_deref(),
+                Some("11111111-2222-3333-4444-555555555555")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without client_id: the system-assigned identity.
+    let text = text.replace("client_id = 11111111-2222-3333-4444-555555555555\n", "");
+    let (_dir, path) = config_file("c.ini", &text);
+    let c = config::load(&path).unwrap().config;
+    assert!(
+        matches!(
+            &c.source.credential,
+            Credential::ManagedIdentity { identity: None, .. }
+        ),
+        "{:?}",
+        c.source.credential
+    );
+    assert_eq!(c.source.client_id, "");
+}
+
+#[test]
+fn a_key_of_another_way_to_sign_in_is_refused_where_it_is() {
+    let text = secretless("credential = managed_identity\nsecret = env:USERLOAD_SECRET");
+    assert_one_error(
+        "c.ini",
+        &text,
+        5,
+        "`secret` is set, but credential = managed_identity",
+    );
+    let text = secretless(
+        "credential = workload_identity\nfederated_token_file = t\nmanaged_identity_endpoint = http://127.0.0.1:1/",
+    );
+    assert_one_error(
+        "c.ini",
+        &text,
+        6,
+        "`managed_identity_endpoint` is set, but credential = workload_identity",
+    );
+    let text = ini("federated_token_file = t", "");
+    assert_one_error(
+        "c.ini",
+        &text,
+        5,
+        "`federated_token_file` is set, but credential = secret",
+    );
+}
+
+#[test]
+fn credential_must_name_a_known_way_that_fits_the_keys() {
+    assert_one_error(
+        "c.ini",
+        &secretless("credential = workload-identity"),
+        4,
+        "did you mean `workload_identity`?",
+    );
+    assert_one_error(
+        "c.ini",
+        &ini("credential = certificate", ""),
+        5,
+        "credential = certificate, but `secret` is set",
+    );
+    assert_one_error(
+        "c.ini",
+        &secretless("credential = managed_identity\nmanaged_identity_endpoint = ftp://x/"),
+        5,
+        "is not an http(s) URL",
+    );
 }

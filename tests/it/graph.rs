@@ -12,7 +12,9 @@ use sim::graph::{self as graph_sim, Fault, GraphSim};
 use sim::scim::ScimSim;
 use sim::tenant::{self, Tenant};
 use url::Url;
-use userload::config::{AssertionAlgorithm, Credential, Secret, SourceConfig};
+use userload::config::{
+    AssertionAlgorithm, Credential, ManagedIdentityEndpoint, Secret, SourceConfig,
+};
 use userload::graph::delta::{Change, GoneReason, delta_round};
 use userload::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use userload::http::RetryPolicy;
@@ -240,6 +242,283 @@ async fn revoked_token_is_replaced_once_then_the_error_is_clear() {
         error.to_string().contains("rejected a fresh access token"),
         "{error}"
     );
+}
+
+// ----- secretless sign-in: workload identity and managed identity ---------------------------
+
+/// The default app with a federated credential for the default service account, signing in
+/// with the token in `file`.
+fn federated_source(sim: &GraphSim, file: &std::path::Path) -> SourceConfig {
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    SourceConfig {
+        credential: Credential::WorkloadIdentity {
+            token_file: file.to_path_buf(),
+        },
+        ..source(sim)
+    }
+}
+
+fn fresh_federated_token() -> String {
+    graph_sim::federated_token(
+        graph_sim::FEDERATED_SUBJECT,
+        graph_sim::FEDERATED_AUDIENCE,
+        3600,
+    )
+}
+
+/// The federated tokens the token endpoint accepted, in order.
+fn federated_tokens(sim: &GraphSim) -> Vec<String> {
+    sim.with(|s| {
+        s.token_log()
+            .iter()
+            .filter_map(|l| l.federated_token.clone())
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn workload_identity_sends_the_file_and_rereads_it_after_rotation() {
+    let sim = GraphSim::start(Tenant::synthetic(30, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    let first = fresh_federated_token();
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    let source = federated_source(&sim, &file);
+    let client = client(&source);
+    let query = UserQuery::new(&source, Selection::default());
+    let users = UserPager::new(Arc::clone(&client), &query)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(federated_tokens(&sim), vec![first.clone()]);
+
+    // The kubelet rotates the file; the old access token stops working, so the next pull
+    // asks for a new one with what the file holds now.
+    let second = fresh_federated_token();
+    assert_ne!(first, second);
+    std::fs::write(&file, &second).unwrap();
+    sim.with(|s| s.revoke_tokens());
+    let users = UserPager::new(Arc::clone(&client), &query)
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(federated_tokens(&sim), vec![first, second]);
+    let token_requests = sim.with(|s| s.token_log().len());
+    assert_eq!(token_requests, 2);
+}
+
+#[tokio::test]
+async fn a_missing_federated_token_file_is_a_sign_in_error_naming_it() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-such-token");
+    let source = federated_source(&sim, &file);
+    let error = pull(&source, Selection::default()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, GraphError::Credential(_)), "{error:?}");
+    assert!(message.starts_with("sign-in failed"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "cannot read the federated token file {}",
+            file.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("azure.workload.identity/use"), "{message}");
+    assert_eq!(sim.with(|s| s.token_log().len()), 0, "nothing is sent");
+}
+
+#[tokio::test]
+async fn an_expired_federated_token_is_refused_before_it_is_sent() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let expired = graph_sim::federated_token(
+        graph_sim::FEDERATED_SUBJECT,
+        graph_sim::FEDERATED_AUDIENCE,
+        -60,
+    );
+    std::fs::write(&file, &expired).unwrap();
+    let error = pull(&federated_source(&sim, &file), Selection::default())
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!(
+            "the federated token in {} expired at",
+            file.display()
+        )),
+        "{message}"
+    );
+    assert!(!message.contains(&expired), "{message}");
+    assert_eq!(sim.with(|s| s.token_log().len()), 0);
+}
+
+#[tokio::test]
+async fn a_federated_token_for_another_subject_is_refused_by_entra() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let token = graph_sim::federated_token(
+        "system:serviceaccount:other:default",
+        graph_sim::FEDERATED_AUDIENCE,
+        600,
+    );
+    std::fs::write(&file, &token).unwrap();
+    let message = sign_in_error(pull(&federated_source(&sim, &file), Selection::default()).await);
+    assert!(message.contains("AADSTS70021"), "{message}");
+    assert!(message.contains("Federated credentials"), "{message}");
+    assert!(!message.contains(&token), "{message}");
+}
+
+fn managed_source(
+    sim: &GraphSim,
+    endpoint: ManagedIdentityEndpoint,
+    identity: Option<&str>,
+) -> SourceConfig {
+    SourceConfig {
+        client_id: identity.unwrap_or_default().to_owned(),
+        credential: Credential::ManagedIdentity {
+            endpoint,
+            identity: identity.map(str::to_owned),
+        },
+        ..source(sim)
+    }
+}
+
+fn imds(sim: &GraphSim) -> ManagedIdentityEndpoint {
+    ManagedIdentityEndpoint::Imds(
+        Url::parse(&format!("{}{}", sim.url(), graph_sim::IMDS_PATH)).unwrap(),
+    )
+}
+
+fn app_service(sim: &GraphSim) -> ManagedIdentityEndpoint {
+    ManagedIdentityEndpoint::AppService {
+        url: Url::parse(&format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH)).unwrap(),
+        header: Secret::literal(graph_sim::IDENTITY_HEADER),
+    }
+}
+
+/// The managed identity requests the simulator received: (path, client_id asked for).
+fn identity_requests(sim: &GraphSim) -> Vec<(String, Option<String>)> {
+    sim.with(|s| {
+        s.token_log()
+            .iter()
+            .map(|l| (l.path.clone(), l.identity.clone()))
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn the_system_assigned_identity_signs_in_through_the_instance_metadata_service() {
+    let sim = GraphSim::start(Tenant::synthetic(12, 5)).unwrap();
+    let source = managed_source(&sim, imds(&sim), None);
+    let client = client(&source);
+    let token = client.tokens().token().await.unwrap();
+    assert_eq!(token.roles(), vec!["User.Read.All", "GroupMember.Read.All"]);
+    assert!(
+        token.lifetime > Duration::from_secs(3000),
+        "{:?}",
+        token.lifetime
+    );
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 12);
+    assert_eq!(
+        identity_requests(&sim),
+        vec![(graph_sim::IMDS_PATH.to_owned(), None); 2]
+    );
+}
+
+#[tokio::test]
+async fn a_user_assigned_identity_signs_in_through_app_service() {
+    let sim = GraphSim::start(Tenant::synthetic(12, 5)).unwrap();
+    let source = managed_source(&sim, app_service(&sim), Some(graph_sim::USER_IDENTITY));
+    // App Service answers with `expires_on` only: the lifetime comes from it.
+    let token = client(&source).tokens().token().await.unwrap();
+    assert!(
+        token.lifetime > Duration::from_secs(3000),
+        "{:?}",
+        token.lifetime
+    );
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 12);
+    assert_eq!(
+        identity_requests(&sim),
+        vec![
+            (
+                graph_sim::APP_SERVICE_PATH.to_owned(),
+                Some(graph_sim::USER_IDENTITY.to_owned())
+            );
+            2
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_managed_identity_token_is_renewed_like_any_other() {
+    let sim = GraphSim::start(Tenant::synthetic(30, 5)).unwrap();
+    sim.with(|s| s.behaviour.faults.insert(2, Fault::Unauthorized));
+    let mut source = managed_source(&sim, imds(&sim), Some(graph_sim::USER_IDENTITY));
+    source.page_size = 10;
+    let users = pull(&source, Selection::default()).await.unwrap();
+    assert_eq!(users.len(), 30);
+    assert_eq!(identity_requests(&sim).len(), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_user_assigned_identity_is_named_in_both_forms() {
+    const STRANGER: &str = "0f0e0d0c-0b0a-4909-8807-060504030201";
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    for (endpoint, said) in [
+        (imds(&sim), "Identity not found"),
+        (
+            app_service(&sim),
+            "Unable to load the proper Managed Identity",
+        ),
+    ] {
+        let source = managed_source(&sim, endpoint, Some(STRANGER));
+        let message = sign_in_error(pull(&source, Selection::default()).await);
+        assert!(message.contains("HTTP 400"), "{message}");
+        assert!(message.contains(said), "{message}");
+        assert!(
+            message.contains(&format!("user-assigned identity with client id {STRANGER}")),
+            "{message}"
+        );
+        assert!(!message.contains(graph_sim::IDENTITY_HEADER), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_resource_without_a_system_assigned_identity_says_to_turn_it_on() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    sim.with(|s| s.identities.retain(|i| !i.system_assigned));
+    let message = sign_in_error(
+        pull(
+            &managed_source(&sim, imds(&sim), None),
+            Selection::default(),
+        )
+        .await,
+    );
+    assert!(message.contains("Identity not found"), "{message}");
+    assert!(
+        message.contains("system-assigned identity turned on"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_identity_header_is_refused() {
+    let sim = GraphSim::start(Tenant::synthetic(3, 5)).unwrap();
+    let endpoint = ManagedIdentityEndpoint::AppService {
+        url: Url::parse(&format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH)).unwrap(),
+        header: Secret::literal("not-the-header-value"),
+    };
+    let message =
+        sign_in_error(pull(&managed_source(&sim, endpoint, None), Selection::default()).await);
+    assert!(message.contains("HTTP 401"), "{message}");
+    assert!(!message.contains("not-the-header-value"), "{message}");
 }
 
 // ----- paging, $select, filters -----------------------------------------------------------
@@ -887,6 +1166,218 @@ fn check_reports_a_wrong_secret_in_one_line() {
         line.contains("AADSTS7000215") && line.contains("correlation id"),
         "{line}"
     );
+}
+
+/// A config signing in to the Graph simulator with `source_lines` (no secret), and a SCIM
+/// simulator as the target (returned: it answers as long as it is kept).
+fn secretless_config(dir: &std::path::Path, sim: &GraphSim, source_lines: &str) -> ScimSim {
+    let url = sim.url();
+    let target = ScimSim::start().unwrap();
+    let text = format!(
+        "[source]\n{source_lines}\nauthority = {url}\ndomain = {url}\n\n\
+         [target]\ntype = scim\nurl = {}\ntoken = target-token\n",
+        target.url(),
+    );
+    crate::util::write(dir, "userload.ini", &text);
+    target
+}
+
+#[test]
+fn validate_and_check_sign_in_with_workload_identity_from_the_environment() {
+    let sim = GraphSim::start(Tenant::synthetic(20, 4)).unwrap();
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let _target = secretless_config(dir.path(), &sim, "credential = workload_identity");
+    let file = dir.path().join("azure-identity-token");
+    let token = fresh_federated_token();
+    std::fs::write(&file, &token).unwrap();
+    let run = |command: &str| {
+        crate::util::outcome(
+            &crate::util::userload_command(dir.path(), &[command, "--config", "userload.ini"])
+                .env("AZURE_TENANT_ID", graph_sim::TENANT_ID)
+                .env("AZURE_CLIENT_ID", graph_sim::CLIENT_ID)
+                .env("AZURE_FEDERATED_TOKEN_FILE", &file)
+                .output()
+                .unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run("validate");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "client        {} with workload identity (federated token file {})",
+            graph_sim::CLIENT_ID,
+            file.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("tenant        {}", graph_sim::TENANT_ID)),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run("check");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token for app {} in tenant {} with workload identity",
+            graph_sim::CLIENT_ID,
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(&token));
+    assert_eq!(federated_tokens(&sim), vec![token]);
+}
+
+#[test]
+fn check_names_a_missing_federated_token_file_and_validate_a_missing_setting() {
+    let sim = GraphSim::start(Tenant::synthetic(5, 4)).unwrap();
+    sim.with(|s| s.apps[0].federated = Some(graph_sim::Federated::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let ids = format!(
+        "tenant_id = {}\nclient_id = {}\ncredential = workload_identity",
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &ids);
+    // Neither the key nor the variable: a config error, saying where the file comes from.
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("missing `federated_token_file`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AZURE_FEDERATED_TOKEN_FILE"), "{stderr}");
+
+    // No ids in the config nor in the environment: both are missing, naming the variables.
+    let _target = secretless_config(
+        dir.path(),
+        &sim,
+        "credential = workload_identity\nfederated_token_file = t",
+    );
+    let (code, _, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "missing `tenant_id`",
+        "AZURE_TENANT_ID",
+        "missing `client_id`",
+        "AZURE_CLIENT_ID",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+
+    let _target = secretless_config(
+        dir.path(),
+        &sim,
+        &format!("{ids}\nfederated_token_file = tokens/gone"),
+    );
+    let (code, stdout, _) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 2, "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("✗ sign-in")).unwrap();
+    assert!(
+        line.contains("cannot read the federated token file ./tokens/gone"),
+        "{line}"
+    );
+}
+
+#[test]
+fn check_signs_in_with_a_user_assigned_identity_through_app_service() {
+    let sim = GraphSim::start(Tenant::synthetic(8, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = format!(
+        "tenant_id = {}\nclient_id = {}\ncredential = managed_identity",
+        graph_sim::TENANT_ID,
+        graph_sim::USER_IDENTITY
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let endpoint = format!("{}{}", sim.url(), graph_sim::APP_SERVICE_PATH);
+    let (code, stdout, stderr) = crate::util::outcome(
+        &crate::util::userload_command(dir.path(), &["check", "--config", "userload.ini"])
+            .env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", graph_sim::IDENTITY_HEADER)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token for app {} in tenant {} with user-assigned managed identity \
+             (App Service identity endpoint {endpoint})",
+            graph_sim::USER_IDENTITY,
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ users: 8 user(s) in scope"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains(graph_sim::IDENTITY_HEADER));
+}
+
+#[test]
+fn check_signs_in_as_the_system_assigned_identity_at_an_overridden_endpoint() {
+    let sim = GraphSim::start(Tenant::synthetic(6, 4)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("{}{}", sim.url(), graph_sim::IMDS_PATH);
+    let lines = format!(
+        "tenant_id = {}\ncredential = managed_identity\nmanaged_identity_endpoint = {endpoint}",
+        graph_sim::TENANT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let (code, stdout, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["check", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "✓ sign-in: token in tenant {} with system-assigned managed identity (instance \
+             metadata endpoint {endpoint})",
+            graph_sim::TENANT_ID
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ users: 6 user(s) in scope"), "{stdout}");
+    let asked = identity_requests(&sim);
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|(path, id)| path == graph_sim::IMDS_PATH && id.is_none()),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn validate_shows_the_system_assigned_identity_at_the_instance_metadata_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = GraphSim::start(Tenant::synthetic(1, 4)).unwrap();
+    let lines = format!(
+        "tenant_id = {}\ncredential = managed_identity",
+        graph_sim::TENANT_ID
+    );
+    let _target = secretless_config(dir.path(), &sim, &lines);
+    let (code, stdout, stderr) = crate::util::outcome(&crate::util::userload(
+        dir.path(),
+        &["validate", "--config", "userload.ini"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Shown, never asked: validate does not touch the network.
+    assert!(
+        stdout.contains(
+            "client        system-assigned managed identity (instance metadata endpoint \
+             http://169.254.169.254/metadata/identity/oauth2/token)"
+        ),
+        "{stdout}"
+    );
+    assert!(sim.with(|s| s.log.is_empty()));
 }
 
 #[test]

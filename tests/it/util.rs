@@ -35,6 +35,11 @@ pub fn userload_command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("USERLOAD_LOG_LEVEL")
         .env_remove("USERLOAD_LOG_FORMAT")
         .env_remove("USERLOAD_LOG_FILE")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("IDENTITY_HEADER")
         .env("NO_COLOR", "1");
     command
 }

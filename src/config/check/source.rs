@@ -6,6 +6,7 @@ use std::sync::Arc;
 use odata::Filter;
 use url::Url;
 
+use super::credential::Kind;
 use super::values::is_guid;
 use super::{Checker, Keys};
 use crate::config::model::SourceConfig;
@@ -30,9 +31,37 @@ impl<'d> Checker<'d> {
                 "set enable = true, or remove the key",
             );
         }
-        let tenant_id = self.tenant_id(keys);
-        let client_id = self.client_id(keys);
-        let credential = self.credential(keys);
+        let kind = self.credential_kind(keys);
+        let ambient = kind == Some(Kind::WorkloadIdentity);
+        let tenant_id = match from_environment(keys, ambient, "tenant_id", "AZURE_TENANT_ID") {
+            Some(tenant) => {
+                self.environment_value(keys, "tenant_id", "AZURE_TENANT_ID", tenant, |t| {
+                    is_guid(t) || t.contains('.')
+                })
+            }
+            None if ambient && keys.given("tenant_id").is_none() => {
+                self.missing_ambient(keys, "tenant_id", "AZURE_TENANT_ID")
+            }
+            None => self.tenant_id(keys),
+        };
+        let client_id = match from_environment(keys, ambient, "client_id", "AZURE_CLIENT_ID") {
+            Some(client) => {
+                self.environment_value(keys, "client_id", "AZURE_CLIENT_ID", client, is_guid)
+            }
+            // A managed identity without `client_id` is the system-assigned one.
+            None if kind == Some(Kind::ManagedIdentity) && keys.given("client_id").is_none() => {
+                keys.take("client_id");
+                Some(String::new())
+            }
+            None if ambient && keys.given("client_id").is_none() => {
+                self.missing_ambient(keys, "client_id", "AZURE_CLIENT_ID")
+            }
+            None => self.client_id(keys),
+        };
+        let credential = match kind {
+            Some(kind) => self.credential(keys, kind, client_id.as_deref()),
+            None => None,
+        };
         let (authority, graph_root) = self.cloud(keys);
         let filter = self.filter(keys);
         let page_size = self.integer(keys, "page_size", 1..=999).unwrap_or(999) as u16;
@@ -52,6 +81,55 @@ impl<'d> Checker<'d> {
             max_attempts,
             request_timeout: std::time::Duration::from_secs(timeout as u64),
         })
+    }
+
+    /// A value taken from the environment instead of the config (workload identity), checked
+    /// with `valid`; a bad one is reported at the section, naming the variable.
+    fn environment_value(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        variable: &str,
+        value: String,
+        valid: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        keys.take(key);
+        if valid(&value) {
+            return Some(value);
+        }
+        self.error(
+            keys.span(),
+            format!(
+                "the environment variable {variable} is `{}`, not a {}",
+                shorten(&value, 40),
+                if key == "tenant_id" {
+                    "GUID or a domain"
+                } else {
+                    "GUID"
+                }
+            ),
+            "fix the variable, or set the key in the config (it takes precedence)",
+        );
+        None
+    }
+
+    /// Reports `key` missing from the config and `variable` missing from the environment.
+    fn missing_ambient(
+        &mut self,
+        keys: &mut Keys<'d>,
+        key: &str,
+        variable: &str,
+    ) -> Option<String> {
+        keys.take(key);
+        self.missing(
+            keys,
+            key,
+            format!(
+                "add {key} = …, or run where {variable} is set (Azure's workload identity \
+                 webhook sets it in pods labelled azure.workload.identity/use: \"true\")"
+            ),
+        );
+        None
     }
 
     /// `group`: a group's object ID; `Some(None)` when not set.
@@ -204,4 +282,17 @@ impl<'d> Checker<'d> {
             }
         }
     }
+}
+
+/// The value of `variable` when `key` is not in the config and the credential takes it from
+/// the environment (workload identity: Azure's webhook sets `AZURE_TENANT_ID` and
+/// `AZURE_CLIENT_ID` in the pod).
+fn from_environment(keys: &Keys<'_>, ambient: bool, key: &str, variable: &str) -> Option<String> {
+    if !ambient || keys.given(key).is_some() {
+        return None;
+    }
+    std::env::var(variable)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }

@@ -9,9 +9,11 @@
 
 pub mod breaker;
 pub mod client;
+pub mod meter;
 pub mod retry;
 
 pub use breaker::{Admit, Breaker};
+pub use meter::{Latency, Meter};
 pub use client::{BodyError, ClientError, client, describe, header, read_body};
 pub use retry::{
     Exchange, RetryOn, RetryPolicy, Step, Transient, parse_retry_after, retry_after, run,

@@ -28,8 +28,8 @@ pub use check::is_guid;
 pub use document::{Document, Entry, Format, Section, Value};
 pub use model::{
     AssertionAlgorithm, Config, Credential, DEFAULT_MAX_DEACTIVATIONS, DEFAULT_NOTIFY_ON,
-    LegacyMapping, Limit, Mode, NotifyConfig, NotifyOn, Preset, RestApi, SourceConfig, SyncConfig,
-    TargetAuth, TargetConfig, TargetKind,
+    DaemonConfig, LegacyMapping, Limit, Mode, NotifyConfig, NotifyOn, Preset, RestApi,
+    SourceConfig, SyncConfig, TargetAuth, TargetConfig, TargetKind,
 };
 pub use secret::{Secret, SecretError, SecretUnavailable};
 pub use sections::SECTIONS;

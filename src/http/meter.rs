@@ -92,7 +92,10 @@ mod tests {
         meter.throttled();
         let read = meter.read();
         assert_eq!(read.buckets.len(), BUCKETS.len() + 1);
-        assert_eq!((read.buckets[0], read.buckets[3], read.buckets[10]), (1, 1, 1));
+        assert_eq!(
+            (read.buckets[0], read.buckets[3], read.buckets[10]),
+            (1, 1, 1)
+        );
         assert_eq!((read.count(), read.throttled), (3, 1));
         assert!((read.seconds - 60.105).abs() < 1e-6);
         let mut total = Latency::default();

@@ -82,8 +82,7 @@ pub struct RunFigures {
 
 /// Seconds since 1970 of an RFC 3339 time; 0 when it cannot be read.
 fn epoch_seconds(rfc3339: &str) -> f64 {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6)
+    DateTime::parse_from_rfc3339(rfc3339).map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6)
 }
 
 impl RunFigures {
@@ -158,12 +157,20 @@ impl Board {
             let took = self
                 .last
                 .as_ref()
-                .and_then(|l| chrono::Duration::from_std(std::time::Duration::from_secs_f64(l.seconds.max(0.0))).ok())
+                .and_then(|l| {
+                    chrono::Duration::from_std(std::time::Duration::from_secs_f64(
+                        l.seconds.max(0.0),
+                    ))
+                    .ok()
+                })
                 .unwrap_or_default();
             if now > due + GRACE + took {
                 return (
                     false,
-                    format!("overdue: a run was due at {}", due.format("%Y-%m-%dT%H:%M:%SZ")),
+                    format!(
+                        "overdue: a run was due at {}",
+                        due.format("%Y-%m-%dT%H:%M:%SZ")
+                    ),
                 );
             }
         }
@@ -199,9 +206,14 @@ impl Board {
         }
         let runs = Family::<Vec<(String, String)>, Counter>::default();
         for (status, n) in STATUSES.iter().zip(self.runs) {
-            runs.get_or_create(&label("status", status.name())).inc_by(n);
+            runs.get_or_create(&label("status", status.name()))
+                .inc_by(n);
         }
-        registry.register("runs", "Runs ended since the process started, by status", runs);
+        registry.register(
+            "runs",
+            "Runs ended since the process started, by status",
+            runs,
+        );
         let sides = [&self.graph, &self.target];
         let requests = Family::<Vec<(String, String)>, Counter>::default();
         let retries = Family::<Vec<(String, String)>, Counter>::default();
@@ -210,7 +222,9 @@ impl Board {
             let labels = label("side", name);
             requests.get_or_create(&labels).inc_by(side.requests);
             retries.get_or_create(&labels).inc_by(side.retries);
-            throttled.get_or_create(&labels).inc_by(side.latency.throttled);
+            throttled
+                .get_or_create(&labels)
+                .inc_by(side.latency.throttled);
         }
         registry.register(
             "http_requests",
@@ -296,7 +310,11 @@ fn register_last(registry: &mut Registry, last: &RunFigures) {
     ] {
         users.get_or_create(&label("action", action)).set(n);
     }
-    registry.register("last_run_users", "Users in the last run, by what was done", users);
+    registry.register(
+        "last_run_users",
+        "Users in the last run, by what was done",
+        users,
+    );
     registry.register(
         "last_run_failed_writes",
         "Writes that failed in the last run",
@@ -330,12 +348,9 @@ impl EncodeMetric for Latencies {
                 .collect();
             buckets.truncate(crate::http::meter::BUCKETS.len() + 1);
             let labels = [("side", *side)];
-            encoder.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-                latency.seconds,
-                latency.count(),
-                &buckets,
-                None,
-            )?;
+            encoder
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(latency.seconds, latency.count(), &buckets, None)?;
         }
         Ok(())
     }

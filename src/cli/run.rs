@@ -12,7 +12,9 @@ use super::show::print_verdict;
 use super::sync::{Setup, setup, source_disabled};
 use super::{Outcome, load_config, peak_memory, print_error};
 use crate::config::Config;
-use crate::notify::Notice;
+use crate::metrics::serve::Shared;
+use crate::metrics::{Board, RunFigures};
+use crate::notify::{Notice, Ping};
 use crate::state::{self, State};
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
 use crate::sync::report::{RunError, RunReport};
@@ -36,6 +38,10 @@ pub struct RunArgs {
     /// past the last complete run (three times as many users, and at least 1,000 more).
     #[arg(long)]
     pub(super) allow_growth: bool,
+    /// Also write the run's metrics to this file, for node_exporter's textfile collector
+    /// (replaced whole, never seen half-written).
+    #[arg(long, value_name = "FILE")]
+    pub(super) metrics_file: Option<PathBuf>,
 }
 
 /// `userload run`: applies the plan and remembers what it did.
@@ -59,6 +65,16 @@ pub(super) fn run_once(
     args: &RunArgs,
     stop: &StopSignal,
 ) -> Outcome {
+    run_watched(runtime, args, stop, None)
+}
+
+/// [`run_once`], whose end is also noted on the daemon's `board` when there is one.
+pub(super) fn run_watched(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    stop: &StopSignal,
+    board: Option<&Shared>,
+) -> Outcome {
     let _entered = runtime.enter();
     let started = state::now();
     let clock = Instant::now();
@@ -68,6 +84,7 @@ pub(super) fn run_once(
         // that this run failed, so that last night's are never taken for tonight's.
         tracing::error!(config = %args.config.display(), "run failed: the config has errors");
         let report = RunReport::new(started, clock, Err(RunError::Config));
+        watched(runtime, None, args, board, &report);
         write_outputs(
             args,
             || report.to_json(&args.config, None, peak_memory()),
@@ -78,6 +95,7 @@ pub(super) fn run_once(
     if source_disabled(&config) {
         return Outcome::Success;
     }
+    ping(runtime, &config, Ping::Start, "the run started");
     // A mapping or target that cannot be set up is reported and notified like any failed run,
     // but not recorded in the state's history: the state is kept per target.
     let report = match setup(&config) {
@@ -103,6 +121,7 @@ pub(super) fn run_once(
         || report.to_json(&args.config, target, peak_memory()),
         || report.changes_csv(),
     );
+    let failed_output = !watched(runtime, Some(&config), args, board, &report) || failed_output;
     let notice = Notice {
         status: report.status().notify_on(),
         headline: report.headline(),
@@ -115,6 +134,49 @@ pub(super) fn run_once(
         Outcome::Failed
     } else {
         Outcome::of_exit_code(code.into())
+    }
+}
+
+/// Tells the monitors how the run ended: the daemon's `board`, the `--metrics-file` and the
+/// ping URL; false, with the problem printed, if the metrics file could not be written.
+fn watched(
+    runtime: &tokio::runtime::Runtime,
+    config: Option<&Config>,
+    args: &RunArgs,
+    board: Option<&Shared>,
+    report: &RunReport,
+) -> bool {
+    let figures = RunFigures::of(report);
+    if let Some(config) = config {
+        let ping_of = if figures.succeeded() {
+            Ping::Success
+        } else {
+            Ping::Fail
+        };
+        ping(runtime, config, ping_of, &figures.headline);
+    }
+    if let Some(board) = board {
+        board
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(figures.clone());
+    }
+    let Some(path) = &args.metrics_file else {
+        return true;
+    };
+    let mut board = Board::default();
+    board.record(figures);
+    if let Err(e) = crate::metrics::write_textfile(path, &board) {
+        errln!("error: cannot write the metrics {}: {e}", path.display());
+        return false;
+    }
+    true
+}
+
+/// Sends a ping when the config has a ping URL; a ping that fails is only a warning.
+fn ping(runtime: &tokio::runtime::Runtime, config: &Config, ping: Ping, line: &str) {
+    if let Err(e) = runtime.block_on(crate::notify::ping(&config.notify, ping, line)) {
+        tracing::warn!("ping: {e}");
     }
 }
 

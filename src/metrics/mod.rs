@@ -360,6 +360,37 @@ impl EncodeMetric for Latencies {
     }
 }
 
+/// Writes `board`'s metrics to `path` as Prometheus text for node_exporter's textfile
+/// collector: into a temporary file of the same folder (a name the collector skips), then
+/// renamed over `path`, so that a scrape sees the old file or the new one, never part of one.
+pub fn write_textfile(path: &std::path::Path, board: &Board) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let text = board
+        .prometheus_text()
+        .map_err(|_| std::io::Error::other("the metrics could not be written as text"))?;
+    let text = crate::secrets::scrub(&text).into_owned();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".userload-metrics-")
+        .suffix(".tmp")
+        .tempfile_in(folder)?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    // The collector usually runs as another user: the file is readable by all, like a
+    // file written the ordinary way.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

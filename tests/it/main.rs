@@ -15,6 +15,7 @@ mod interop;
 mod layers;
 mod mapping;
 mod mapping_corpus;
+mod monitoring;
 mod operations;
 mod plan;
 mod plan_keys;

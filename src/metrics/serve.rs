@@ -51,7 +51,11 @@ async fn metrics(State(board): State<Shared>) -> impl IntoResponse {
         .unwrap_or_else(PoisonError::into_inner)
         .openmetrics();
     match text {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], text),
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, OPENMETRICS)],
+            crate::secrets::scrub(&text).into_owned(),
+        ),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -378,10 +378,14 @@ fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
 #[test]
 fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     let hook = Receiver::start("/hooks/T0SECRET/B0SECRET/webhook-secret-part-4f2a");
+    let ping = Receiver::start("/ping/ping-secret-part-8c1d");
     let w = World::new(
         45,
         "",
-        &format!("[notify]\nwebhook = {}\non = ok, failed\n", hook.url),
+        &format!(
+            "[notify]\nwebhook = {}\non = ok, failed\nping_url = {}\n",
+            hook.url, ping.url
+        ),
     );
     let mut outputs = Vec::new();
     for format in ["json", "text"] {
@@ -396,6 +400,8 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
                 "report.json",
                 "--changes",
                 "changes.csv",
+                "--metrics-file",
+                "metrics.prom",
                 "--log-level",
                 "trace",
                 "--log-format",
@@ -415,6 +421,7 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
             w.read(&log),
             w.read("report.json"),
             w.read("changes.csv"),
+            w.read("metrics.prom"),
         ]);
         // The tenant changes between the two runs, so the second writes too.
         w.graph.with(|s| {
@@ -429,10 +436,15 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 2);
     outputs.extend(bodies.iter().map(Value::to_string));
+    // The ping URL heard each run start and end.
+    let pings = ping.requests();
+    assert_eq!(pings.len(), 4, "{pings:?}");
+    outputs.extend(pings.into_iter().map(|(_, body)| body));
     let mut secrets = vec![
         graph_sim::SECRET.to_owned(),
         SCIM_TOKEN.to_owned(),
         "webhook-secret-part-4f2a".to_owned(),
+        "ping-secret-part-8c1d".to_owned(),
     ];
     let tokens = w.graph.with(|s| s.issued_tokens());
     assert!(!tokens.is_empty());

@@ -10,10 +10,10 @@ use serde_json::Value as Json;
 
 use super::show::print_verdict;
 use super::sync::{Setup, setup, source_disabled};
+use super::watch::{ping, watched};
 use super::{Outcome, load_config, peak_memory, print_error};
 use crate::config::Config;
 use crate::metrics::serve::Shared;
-use crate::metrics::{Board, RunFigures};
 use crate::notify::{Notice, Ping};
 use crate::state::{self, State};
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
@@ -134,49 +134,6 @@ pub(super) fn run_watched(
         Outcome::Failed
     } else {
         Outcome::of_exit_code(code.into())
-    }
-}
-
-/// Tells the monitors how the run ended: the daemon's `board`, the `--metrics-file` and the
-/// ping URL; false, with the problem printed, if the metrics file could not be written.
-fn watched(
-    runtime: &tokio::runtime::Runtime,
-    config: Option<&Config>,
-    args: &RunArgs,
-    board: Option<&Shared>,
-    report: &RunReport,
-) -> bool {
-    let figures = RunFigures::of(report);
-    if let Some(config) = config {
-        let ping_of = if figures.succeeded() {
-            Ping::Success
-        } else {
-            Ping::Fail
-        };
-        ping(runtime, config, ping_of, &figures.headline);
-    }
-    if let Some(board) = board {
-        board
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record(figures.clone());
-    }
-    let Some(path) = &args.metrics_file else {
-        return true;
-    };
-    let mut board = Board::default();
-    board.record(figures);
-    if let Err(e) = crate::metrics::write_textfile(path, &board) {
-        errln!("error: cannot write the metrics {}: {e}", path.display());
-        return false;
-    }
-    true
-}
-
-/// Sends a ping when the config has a ping URL; a ping that fails is only a warning.
-fn ping(runtime: &tokio::runtime::Runtime, config: &Config, ping: Ping, line: &str) {
-    if let Err(e) = runtime.block_on(crate::notify::ping(&config.notify, ping, line)) {
-        tracing::warn!("ping: {e}");
     }
 }
 

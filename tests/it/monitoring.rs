@@ -437,3 +437,23 @@ fn a_metrics_address_in_use_stops_the_daemon_at_start() {
     assert_eq!(w.status()["runs"].as_array().map_or(0, Vec::len), 0);
     drop(taken);
 }
+
+#[test]
+fn a_bad_metrics_address_or_ping_url_is_a_config_problem_with_its_line() {
+    let w = World::new(
+        10,
+        "",
+        "[notify]\nping_url = ftp://example.com/ping\n[daemon]\nmetrics_address = metrics.example.com:9184\n",
+    );
+    let (code, stdout, stderr) = w.userload(&["validate", "--config", "userload.ini"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("`metrics.example.com:9184` is not an address to listen on"),
+        "{all}"
+    );
+    assert!(all.contains("`ping_url` is not an http(s) URL"), "{all}");
+    // Each names the file and line, and the ping URL (a secret) is not quoted.
+    assert!(all.contains("userload.ini:"), "{all}");
+    assert!(!all.contains("ftp://example.com/ping"), "{all}");
+}

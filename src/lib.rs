@@ -13,6 +13,7 @@ pub mod graph;
 pub mod http;
 pub mod log;
 pub mod mapping;
+pub mod metrics;
 pub mod notify;
 pub mod secrets;
 pub mod state;

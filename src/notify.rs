@@ -7,6 +7,11 @@
 //! them. The webhook URL is a secret (it carries its own credentials): messages about it name
 //! only its host. A webhook that cannot be reached is logged as a warning and changes nothing
 //! about the run or its exit code.
+//!
+//! A ping URL (`[notify] ping_url`, the healthchecks.io convention Uptime Kuma's push
+//! monitors also take) hears of every run: `…/start` when it starts, the URL itself when it
+//! ends with exit code 0, `…/fail` otherwise, each with the run's outcome in one line. A
+//! ping is tried once, within [`PING_TIMEOUT`], and never changes the run either.
 
 use std::time::Duration;
 
@@ -165,4 +170,94 @@ fn hostname() -> String {
         .or_else(|| std::env::var("COMPUTERNAME").ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this machine".to_owned())
+}
+
+/// How long a ping may take before it is given up: a monitor is not worth holding up a run.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a ping tells the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ping {
+    /// A run started: `…/start`.
+    Start,
+    /// A run ended with exit code 0: the URL itself.
+    Success,
+    /// A run ended otherwise: `…/fail`.
+    Fail,
+}
+
+impl Ping {
+    /// The URL this ping goes to, from the configured `base`.
+    pub fn url(self, base: &url::Url) -> url::Url {
+        let suffix = match self {
+            Ping::Start => "start",
+            Ping::Success => return base.clone(),
+            Ping::Fail => "fail",
+        };
+        let mut url = base.clone();
+        let path = format!("{}/{suffix}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url
+    }
+}
+
+/// Tells the ping URL, when the config has one, that a run started or ended, with `line`
+/// (scrubbed) as the body; `Ok(false)` when there is no ping URL.
+pub async fn ping(config: &NotifyConfig, ping: Ping, line: &str) -> Result<bool, NotifyError> {
+    let Some(secret) = &config.ping_url else {
+        return Ok(false);
+    };
+    let base = secret
+        .expose()
+        .map_err(|why| NotifyError::Unavailable(why.to_string()))?;
+    let base = url::Url::parse(base.trim()).map_err(|_| NotifyError::NotUrl)?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(NotifyError::NotUrl);
+    }
+    let host = base.host_str().unwrap_or_default().to_owned();
+    let refused = |detail: String| NotifyError::Refused {
+        host: host.clone(),
+        detail,
+    };
+    let client = http::client(PING_TIMEOUT).map_err(|e| refused(e.to_string()))?;
+    let body = format!("{}\n", crate::secrets::scrub(line));
+    let sent = client
+        .post(ping.url(&base))
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(answer) if answer.status().is_success() => Ok(true),
+        Ok(answer) => Err(refused(format!("HTTP {}", answer.status().as_u16()))),
+        // Without the URL: it is the secret.
+        Err(e) => Err(refused(http::describe(&e.without_url()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pings_go_to_start_the_url_and_fail() {
+        let base = url::Url::parse("https://hc-ping.com/abc-123/").unwrap();
+        assert_eq!(
+            Ping::Start.url(&base).as_str(),
+            "https://hc-ping.com/abc-123/start"
+        );
+        assert_eq!(
+            Ping::Success.url(&base).as_str(),
+            "https://hc-ping.com/abc-123/"
+        );
+        assert_eq!(
+            Ping::Fail.url(&base).as_str(),
+            "https://hc-ping.com/abc-123/fail"
+        );
+        let kuma = url::Url::parse("https://kuma.example.com/api/push/tok?status=up").unwrap();
+        assert_eq!(
+            Ping::Fail.url(&kuma).as_str(),
+            "https://kuma.example.com/api/push/tok/fail?status=up"
+        );
+    }
 }

@@ -10,14 +10,19 @@
 //! the next run without a restart; a config that is broken at start stops the daemon at once.
 //! SIGTERM or Ctrl-C while waiting ends the daemon at once; during a run, the writes under
 //! way finish and the state is saved first.
+//!
+//! With `[daemon] metrics_address`, the daemon serves `/metrics` and `/healthz` there
+//! ([`crate::metrics::serve`]); an address it cannot take stops it at start. The address is
+//! read at start only.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone};
 
-use super::run::{RunArgs, run_once};
+use super::run::{RunArgs, run_watched};
 use super::{Outcome, load_config, load_mapping};
+use crate::metrics::serve::{self, Shared};
 use crate::sync::engine::StopSignal;
 
 /// Arguments of `userload daemon`.
@@ -159,7 +164,21 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         allow_growth: false,
         // Reconciliations come every `full_every`.
         full: false,
+        metrics_file: None,
     };
+    let board = Shared::default();
+    if let Some(address) = config.daemon.metrics_address {
+        match runtime.block_on(serve::listen(address)) {
+            Ok(listener) => {
+                tracing::info!(%address, "serving /metrics and /healthz");
+                runtime.spawn(serve::serve(listener, board.clone()));
+            }
+            Err(e) => {
+                errln!("error: {e}");
+                return Outcome::Failed;
+            }
+        }
+    }
     let mut schedule = Schedule {
         start: tokio::time::Instant::now(),
         slot: 0,
@@ -173,6 +192,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
             tracing::error!("no next run time can be found");
             return Outcome::Failed;
         };
+        note_due(&board, due);
         let stopped = runtime.block_on(async {
             tokio::select! {
                 () = stop.wait() => true,
@@ -182,7 +202,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         if stopped {
             break;
         }
-        last = run_stoppable(&runtime, &run_args, &stop);
+        last = run_stoppable(&runtime, &run_args, &stop, &board);
         schedule.made += 1;
         if stop.stopped() || args.runs.is_some_and(|n| schedule.made >= n) {
             break;
@@ -203,6 +223,7 @@ fn run_stoppable(
     runtime: &tokio::runtime::Runtime,
     run_args: &RunArgs,
     stop: &StopSignal,
+    board: &Shared,
 ) -> Outcome {
     let run_stop = StopSignal::default();
     let forward = {
@@ -212,9 +233,19 @@ fn run_stoppable(
             run.stop();
         })
     };
-    let outcome = run_once(runtime, run_args, &run_stop);
+    let outcome = run_watched(runtime, run_args, &run_stop, Some(board));
     forward.abort();
     outcome
+}
+
+/// Notes on `board` when the next run is due, for `/healthz`.
+fn note_due(board: &Shared, due: tokio::time::Instant) {
+    let wait = due.saturating_duration_since(tokio::time::Instant::now());
+    let at = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+    board
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .next_due = Some(at);
 }
 
 /// Where the daemon is in its schedule.

@@ -41,6 +41,7 @@ mod show;
 mod status;
 mod sync;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -10,9 +10,11 @@ use serde_json::Value as Json;
 
 use super::show::print_verdict;
 use super::sync::{Setup, setup, source_disabled};
+use super::watch::{ping, watched};
 use super::{Outcome, load_config, peak_memory, print_error};
 use crate::config::Config;
-use crate::notify::Notice;
+use crate::metrics::serve::Shared;
+use crate::notify::{Notice, Ping};
 use crate::state::{self, Reconciled, State};
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
 use crate::sync::plan::drift_count;
@@ -42,6 +44,10 @@ pub struct RunArgs {
     /// values changed there by hand (drift), whenever `full_every` would next.
     #[arg(long)]
     pub(super) full: bool,
+    /// Also write the run's metrics to this file, for node_exporter's textfile collector
+    /// (replaced whole, never seen half-written).
+    #[arg(long, value_name = "FILE")]
+    pub(super) metrics_file: Option<PathBuf>,
 }
 
 /// `userload run`: applies the plan and remembers what it did.
@@ -65,6 +71,16 @@ pub(super) fn run_once(
     args: &RunArgs,
     stop: &StopSignal,
 ) -> Outcome {
+    run_watched(runtime, args, stop, None)
+}
+
+/// [`run_once`], whose end is also noted on the daemon's `board` when there is one.
+pub(super) fn run_watched(
+    runtime: &tokio::runtime::Runtime,
+    args: &RunArgs,
+    stop: &StopSignal,
+    board: Option<&Shared>,
+) -> Outcome {
     let _entered = runtime.enter();
     let started = state::now();
     let clock = Instant::now();
@@ -74,6 +90,7 @@ pub(super) fn run_once(
         // that this run failed, so that last night's are never taken for tonight's.
         tracing::error!(config = %args.config.display(), "run failed: the config has errors");
         let report = RunReport::new(started, clock, Err(RunError::Config));
+        watched(runtime, None, args, board, &report);
         write_outputs(
             args,
             || report.to_json(&args.config, None, peak_memory()),
@@ -84,6 +101,7 @@ pub(super) fn run_once(
     if source_disabled(&config) {
         return Outcome::Success;
     }
+    ping(runtime, &config, Ping::Start, "the run started");
     // A mapping or target that cannot be set up is reported and notified like any failed run,
     // but not recorded in the state's history: the state is kept per target.
     let report = match setup(&config) {
@@ -109,6 +127,7 @@ pub(super) fn run_once(
         || report.to_json(&args.config, target, peak_memory()),
         || report.changes_csv(),
     );
+    let failed_output = !watched(runtime, Some(&config), args, board, &report) || failed_output;
     let notice = Notice {
         status: report.status().notify_on(),
         headline: report.headline(),

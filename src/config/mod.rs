@@ -28,8 +28,9 @@ pub use check::{is_guid, modern_source};
 pub use document::{Document, Entry, Format, Section, Value};
 pub use model::{
     AssertionAlgorithm, Config, Credential, DEFAULT_MAX_DEACTIVATIONS, DEFAULT_NOTIFY_ON,
-    IMDS_TOKEN_URL, LegacyMapping, Limit, ManagedIdentityEndpoint, Mode, NotifyConfig, NotifyOn,
-    Preset, RestApi, SourceConfig, SyncConfig, TargetAuth, TargetConfig, TargetKind,
+    DaemonConfig, IMDS_TOKEN_URL, LegacyMapping, Limit, ManagedIdentityEndpoint, Mode,
+    NotifyConfig, NotifyOn, Preset, RestApi, SourceConfig, SyncConfig, TargetAuth, TargetConfig,
+    TargetKind,
 };
 pub use secret::{Secret, SecretError, SecretUnavailable};
 pub use sections::SECTIONS;

@@ -29,6 +29,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `[notify]`: who is told when a run goes wrong.
     pub notify: NotifyConfig,
+    /// `[daemon]`: what `userload daemon` serves.
+    pub daemon: DaemonConfig,
     /// Values mapping files may read with `setting = "…"`: `default_role`,
     /// `default_position`, and every key of `[settings]`.
     pub settings: BTreeMap<String, serde_json::Value>,
@@ -40,10 +42,14 @@ impl Config {
     /// The values of every secret the config holds that is available now, for
     /// [`crate::secrets::remember`].
     pub fn secret_values(&self) -> Vec<String> {
-        let mut secrets: Vec<&Secret> = [&self.target.token, &self.notify.webhook]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut secrets: Vec<&Secret> = [
+            &self.target.token,
+            &self.notify.webhook,
+            &self.notify.ping_url,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         match &self.source.credential {
             Credential::Secret(secret) => secrets.push(secret),
             Credential::ManagedIdentity {
@@ -359,6 +365,16 @@ pub struct NotifyConfig {
     pub webhook: Option<Secret>,
     /// The run statuses that are sent.
     pub on: Vec<NotifyOn>,
+    /// A ping URL (healthchecks.io, Uptime Kuma): told when each run starts (`…/start`),
+    /// succeeds (the URL itself) or fails (`…/fail`); a secret, like the webhook.
+    pub ping_url: Option<Secret>,
+}
+
+/// `[daemon]`: what `userload daemon` serves besides running.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonConfig {
+    /// Where `/metrics` and `/healthz` are served; `None` (the default) serves nothing.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// A kind of run the webhook hears about.

@@ -12,6 +12,7 @@ pub(super) const SECRET_KEYS: &[&str] = &[
     "password",
     "env_password",
     "webhook",
+    "ping_url",
 ];
 
 const SOURCE_KEYS: &[&str] = &[
@@ -52,7 +53,8 @@ const TARGET_KEYS: &[&str] = &[
     "max_attempts",
     "request_timeout",
 ];
-const NOTIFY_KEYS: &[&str] = &["webhook", "on"];
+const NOTIFY_KEYS: &[&str] = &["webhook", "on", "ping_url"];
+const DAEMON_KEYS: &[&str] = &["metrics_address"];
 const SYNC_KEYS: &[&str] = &[
     "mapping",
     "mode",
@@ -74,6 +76,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("target", TARGET_KEYS),
     ("sync", SYNC_KEYS),
     ("notify", NOTIFY_KEYS),
+    ("daemon", DAEMON_KEYS),
 ];
 
 /// The Oomnitza connector's names for userload's sections.

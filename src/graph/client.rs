@@ -41,6 +41,8 @@ pub struct Stats {
     pub throttled: AtomicU64,
     /// Requests sent again after a failure.
     pub retries: AtomicU64,
+    /// How long each attempt took, and how many Graph answered 429.
+    pub meter: crate::http::Meter,
 }
 
 /// An authenticated Graph client for one tenant.

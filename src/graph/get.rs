@@ -100,6 +100,10 @@ impl Exchange for PageGet<'_> {
         self.failed(status, &body, request_id, retry_after).await
     }
 
+    fn meter(&self) -> Option<&crate::http::Meter> {
+        Some(&self.client.stats.meter)
+    }
+
     fn gave_up(&self, attempts: u32, last: Transient) -> GraphError {
         GraphError::GaveUp {
             what: self.what.to_owned(),

@@ -9,10 +9,12 @@
 
 pub mod breaker;
 pub mod client;
+pub mod meter;
 pub mod retry;
 
 pub use breaker::{Admit, Breaker};
 pub use client::{BodyError, ClientError, client, describe, header, read_body};
+pub use meter::{Latency, Meter};
 pub use retry::{
     Exchange, RetryOn, RetryPolicy, Step, Transient, parse_retry_after, retry_after, run,
 };

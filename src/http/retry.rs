@@ -176,6 +176,11 @@ pub trait Exchange {
         true
     }
 
+    /// The meter that times this exchange's attempts and counts its 429s, if any.
+    fn meter(&self) -> Option<&super::Meter> {
+        None
+    }
+
     /// Called before waiting `delay` after failed attempt number `attempt`, to log and count.
     fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {
         let _ = (attempt, last, delay);
@@ -203,7 +208,15 @@ pub async fn run<X: Exchange>(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let last = match exchange.attempt().await {
+        let sent = std::time::Instant::now();
+        let step = exchange.attempt().await;
+        if let Some(meter) = exchange.meter() {
+            meter.observe(sent.elapsed());
+            if matches!(&step, Step::Retry(last) if last.throttled) {
+                meter.throttled();
+            }
+        }
+        let last = match step {
             Step::Done(result) => return result,
             Step::Again => {
                 attempt -= 1;

@@ -377,4 +377,6 @@ fn count_requests(outcome: &mut Outcome, client: &GraphClient, target: &dyn Targ
     outcome.target_requests = stats.requests.load(Ordering::Relaxed);
     outcome.target_retries = stats.retries.load(Ordering::Relaxed);
     outcome.target_writes = stats.writes.load(Ordering::Relaxed);
+    outcome.graph_latency = client.stats.meter.read();
+    outcome.target_latency = stats.meter.read();
 }

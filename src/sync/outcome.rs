@@ -62,6 +62,10 @@ pub struct Outcome {
     pub target_requests: u64,
     /// Write requests to the target.
     pub target_writes: u64,
+    /// How long the attempts sent to Graph took, and how many Graph answered 429.
+    pub graph_latency: crate::http::Latency,
+    /// How long the attempts sent to the target took, and how many it answered 429.
+    pub target_latency: crate::http::Latency,
     /// Reading both sides (creates certain early go out meanwhile).
     pub read_time: Duration,
     /// From the first write to the last (creates made while reading overlap the read).
@@ -100,6 +104,8 @@ impl Outcome {
             target_retries: 0,
             target_requests: 0,
             target_writes: 0,
+            graph_latency: crate::http::Latency::default(),
+            target_latency: crate::http::Latency::default(),
             read_time: Duration::ZERO,
             write_time: Duration::ZERO,
             created_ids: HashMap::new(),

@@ -469,6 +469,10 @@ impl Exchange for Sending<'_> {
         self.repeat
     }
 
+    fn meter(&self) -> Option<&crate::http::Meter> {
+        Some(&self.http.stats.meter)
+    }
+
     fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {
         self.http.waiting(self.request.what, attempt, last, delay);
     }
@@ -500,6 +504,10 @@ where
 
     fn repeatable(&self) -> bool {
         self.sending.repeatable()
+    }
+
+    fn meter(&self) -> Option<&crate::http::Meter> {
+        self.sending.meter()
     }
 
     fn waiting(&self, attempt: u32, last: &Transient, delay: Duration) {

@@ -200,6 +200,8 @@ pub struct TargetStats {
     pub writes: AtomicU64,
     /// Requests sent again after a 429, a 5xx or a broken connection.
     pub retries: AtomicU64,
+    /// How long each attempt took, and how many the target answered 429.
+    pub meter: crate::http::Meter,
 }
 
 impl TargetStats {

@@ -14,6 +14,8 @@ use crate::util::repo;
 /// The layers, top first. A module may use the modules of the layers after its own.
 const LAYERS: &[&[&str]] = &[
     &["cli"],
+    // The metrics read the run report, and the daemon serves them.
+    &["metrics"],
     &["notify"],
     &["sync"],
     // A target writes the records a mapping makes, so it sits above the mapping.

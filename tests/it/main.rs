@@ -17,6 +17,7 @@ mod interop;
 mod layers;
 mod mapping;
 mod mapping_corpus;
+mod monitoring;
 mod operations;
 mod plan;
 mod plan_keys;

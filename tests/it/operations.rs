@@ -17,14 +17,14 @@ const SCIM_TOKEN: &str = "scim-token-for-the-leak-test-93e1c7";
 
 /// A Graph simulator with `users` users and a SCIM simulator demanding [`SCIM_TOKEN`], and a
 /// config for them in a temp folder with `extra` appended.
-struct World {
-    graph: GraphSim,
-    scim: ScimSim,
+pub(crate) struct World {
+    pub(crate) graph: GraphSim,
+    pub(crate) scim: ScimSim,
     dir: tempfile::TempDir,
 }
 
 impl World {
-    fn new(users: usize, sync_lines: &str, extra: &str) -> World {
+    pub(crate) fn new(users: usize, sync_lines: &str, extra: &str) -> World {
         let graph = GraphSim::start(Tenant::synthetic(users, 31)).unwrap();
         let scim = ScimSim::start().unwrap();
         scim.with(|s| s.behaviour.token = Some(SCIM_TOKEN.to_owned()));
@@ -45,11 +45,11 @@ impl World {
         World { graph, scim, dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn userload(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn userload(&self, args: &[&str]) -> (i32, String, String) {
         util::outcome(&util::userload(self.path(), args))
     }
 
@@ -66,37 +66,45 @@ impl World {
         ])
     }
 
-    fn read(&self, name: &str) -> String {
+    pub(crate) fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.path().join(name)).unwrap()
     }
 
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let (_, stdout, stderr) = self.userload(&["status", "--config", "userload.ini", "--json"]);
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
     }
 }
 
-/// A loopback webhook: answers 200 to every POST and keeps the bodies.
-struct Receiver {
-    url: String,
+/// A loopback webhook: answers 200 to every POST and keeps the bodies, and each request's
+/// path with its body as text.
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl Receiver {
-    fn start(path: &str) -> Receiver {
+    pub(crate) fn start(path: &str) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}{path}", listener.local_addr().unwrap());
         let bodies = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&bodies);
+        let kept_requests = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let mut reader = BufReader::new(stream);
                 let mut length = 0;
+                let mut target = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
                         break;
+                    }
+                    if target.is_empty() {
+                        target = line.split(' ').nth(1).unwrap_or_default().to_owned();
                     }
                     let lower = line.to_ascii_lowercase();
                     if let Some(value) = lower.strip_prefix("content-length:") {
@@ -114,12 +122,25 @@ impl Receiver {
                 kept.lock()
                     .unwrap()
                     .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                kept_requests
+                    .lock()
+                    .unwrap()
+                    .push((target, String::from_utf8_lossy(&body).into_owned()));
                 let _ = reader.get_mut().write_all(
                     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
                 );
             }
         });
-        Receiver { url, bodies }
+        Receiver {
+            url,
+            bodies,
+            requests,
+        }
+    }
+
+    /// Each request's path (and query) with its body, in the order they came.
+    pub(crate) fn requests(&self) -> Vec<(String, String)> {
+        self.requests.lock().unwrap().clone()
     }
 
     fn bodies(&self) -> Vec<Value> {
@@ -357,10 +378,14 @@ fn the_daemon_stops_at_once_on_sigterm_while_it_waits() {
 #[test]
 fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     let hook = Receiver::start("/hooks/T0SECRET/B0SECRET/webhook-secret-part-4f2a");
+    let ping = Receiver::start("/ping/ping-secret-part-8c1d");
     let w = World::new(
         45,
         "",
-        &format!("[notify]\nwebhook = {}\non = ok, failed\n", hook.url),
+        &format!(
+            "[notify]\nwebhook = {}\non = ok, failed\nping_url = {}\n",
+            hook.url, ping.url
+        ),
     );
     let mut outputs = Vec::new();
     for format in ["json", "text"] {
@@ -375,6 +400,8 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
                 "report.json",
                 "--changes",
                 "changes.csv",
+                "--metrics-file",
+                "metrics.prom",
                 "--log-level",
                 "trace",
                 "--log-format",
@@ -394,6 +421,7 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
             w.read(&log),
             w.read("report.json"),
             w.read("changes.csv"),
+            w.read("metrics.prom"),
         ]);
         // The tenant changes between the two runs, so the second writes too.
         w.graph.with(|s| {
@@ -408,10 +436,15 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 2);
     outputs.extend(bodies.iter().map(Value::to_string));
+    // The ping URL heard each run start and end.
+    let pings = ping.requests();
+    assert_eq!(pings.len(), 4, "{pings:?}");
+    outputs.extend(pings.into_iter().map(|(_, body)| body));
     let mut secrets = vec![
         graph_sim::SECRET.to_owned(),
         SCIM_TOKEN.to_owned(),
         "webhook-secret-part-4f2a".to_owned(),
+        "ping-secret-part-8c1d".to_owned(),
     ];
     let tokens = w.graph.with(|s| s.issued_tokens());
     assert!(!tokens.is_empty());

@@ -7,6 +7,7 @@
 //! typed readers they share live in `values`.
 
 mod credential;
+mod daemon;
 mod legacy;
 mod notify;
 mod settings;
@@ -152,13 +153,21 @@ impl<'d> Checker<'d> {
         let mut target_keys = self.keys("target");
         let mut sync_keys = self.keys("sync");
         let mut notify_keys = self.keys("notify");
+        let mut daemon_keys = self.keys("daemon");
         let source = self.source_config(&mut source_keys);
         let target = self.target_config(&mut target_keys, &mut source_keys);
         let sync = self.sync_config(&mut sync_keys, &mut source_keys, &mut settings);
         let notify = self.notify_config(&mut notify_keys);
+        let daemon = self.daemon_config(&mut daemon_keys);
         self.settings(&mut settings);
         let legacy_mappings = self.legacy_source(&mut source_keys);
-        for keys in [&source_keys, &target_keys, &sync_keys, &notify_keys] {
+        for keys in [
+            &source_keys,
+            &target_keys,
+            &sync_keys,
+            &notify_keys,
+            &daemon_keys,
+        ] {
             self.unknown_keys(keys);
         }
         Some(Config {
@@ -167,6 +176,7 @@ impl<'d> Checker<'d> {
             target: target?,
             sync: sync?,
             notify,
+            daemon,
             settings,
             legacy_mappings,
         })

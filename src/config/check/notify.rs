@@ -2,6 +2,7 @@
 
 use super::{Checker, Keys};
 use crate::config::model::{DEFAULT_NOTIFY_ON, NotifyConfig, NotifyOn};
+use crate::config::secret::Secret;
 use crate::diag::{did_you_mean, shorten};
 
 impl<'d> Checker<'d> {
@@ -38,6 +39,29 @@ impl<'d> Checker<'d> {
                 on
             }
         };
-        NotifyConfig { webhook, on }
+        let ping_url = self.ping_url(keys);
+        NotifyConfig {
+            webhook,
+            on,
+            ping_url,
+        }
+    }
+
+    /// `ping_url`: a secret that, when it can be read now, must be an http(s) URL.
+    fn ping_url(&mut self, keys: &mut Keys<'d>) -> Option<Secret> {
+        let entry = keys.given("ping_url");
+        let secret = self.secret(keys, "ping_url")?;
+        if let (Ok(value), Some(entry)) = (secret.expose(), entry) {
+            let url = url::Url::parse(value.trim()).ok();
+            if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                self.error(
+                    entry.value_span.clone(),
+                    "`ping_url` is not an http(s) URL",
+                    "e.g. https://hc-ping.com/<uuid> or https://kuma.example.com/api/push/<token>",
+                );
+                return None;
+            }
+        }
+        Some(secret)
     }
 }

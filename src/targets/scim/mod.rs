@@ -257,6 +257,10 @@ impl Exchange for Patching<'_> {
         }
     }
 
+    fn meter(&self) -> Option<&crate::http::Meter> {
+        Some(&self.target.http.stats.meter)
+    }
+
     fn gave_up(&self, attempts: u32, last: Transient) -> TargetError {
         self.target.http.gave_up(Self::WHAT, attempts, &last.detail)
     }

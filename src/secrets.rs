@@ -97,9 +97,10 @@ pub fn remember(secrets: impl IntoIterator<Item = String>) {
         let json = json.trim_matches('"').to_owned();
         let csv = secret.replace('"', "\"\"");
         for form in [secret, json, csv] {
-            if !remembered.contains(&form) {
-                remembered.push(form);
-            }
+            // Remembered again, a secret moves to the newest end: the config's secrets,
+            // remembered at every reload, are never the ones dropped.
+            remembered.retain(|kept| *kept != form);
+            remembered.push(form);
         }
     }
     let excess = remembered.len().saturating_sub(MAX_REMEMBERED);

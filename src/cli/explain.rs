@@ -166,7 +166,11 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
             "key": key,
             "found": found.as_ref().map(|u| json!({"id": u.id, "data": u.data})),
         },
-        "action": action(&planned, &id, &label(&user)),
+        "action": if scope["in_scope"] == true {
+            action(&planned, &id, &label(&user))
+        } else {
+            out_of_scope(owned.get(&id).is_some_and(|o| o.target_id.is_some()))
+        },
     }))
 }
 
@@ -263,6 +267,16 @@ fn field_json(trace: &FieldTrace) -> Json {
             Err(reason) => json!({"skips_the_user": reason}),
         },
     })
+}
+
+/// What a run does to a user out of scope: deactivates its target user if userload owns
+/// one (within the guards), else nothing.
+fn out_of_scope(owned: bool) -> Json {
+    if owned {
+        json!({"do": "deactivate", "why": "out of scope, and userload owns its target user"})
+    } else {
+        json!({"do": "nothing", "why": "out of scope, and userload owns no target user for it"})
+    }
 }
 
 /// What a run would do to the user (`id`, known as `who`), from the one-user plan.

@@ -47,24 +47,30 @@ pub fn man(args: &ManArgs) -> Outcome {
     }
 }
 
-/// Writes the page of `command` and of each subcommand into `dir` (created).
+/// Writes the page of `command` into `dir` (created) as `name.1`, then those of its
+/// subcommands, and theirs, as `name-sub.1`.
 fn write_pages(command: &clap::Command, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut pages = vec![(command.get_name().to_owned(), command.clone())];
+    write_page(command, command.get_name(), dir)
+}
+
+fn write_page(command: &clap::Command, name: &str, dir: &Path) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    clap_mangen::Man::new(command.clone().display_name(name.to_owned())).render(&mut text)?;
+    std::fs::write(dir.join(format!("{name}.1")), text)?;
     for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = format!("{}-{}", command.get_name(), sub.get_name());
-        pages.push((name.clone(), sub.clone().display_name(name)));
-    }
-    for (name, page) in pages {
-        let mut text = Vec::new();
-        clap_mangen::Man::new(page).render(&mut text)?;
-        std::fs::write(dir.join(format!("{name}.1")), text)?;
+        write_page(sub, &format!("{name}-{}", sub.get_name()), dir)?;
     }
     Ok(())
 }
 
-/// Writes generated text to stdout; a closed pipe is not an error.
+/// Writes generated text to stdout; a closed pipe is not an error, any other failure is.
 fn write_out(bytes: &[u8]) -> Outcome {
-    let _ = std::io::stdout().lock().write_all(bytes);
-    Outcome::Success
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            print_error(&e);
+            Outcome::Failed
+        }
+        _ => Outcome::Success,
+    }
 }

@@ -40,8 +40,8 @@ pub struct RunArgs {
     /// past the last complete run (three times as many users, and at least 1,000 more).
     #[arg(long)]
     pub(super) allow_growth: bool,
-    /// Make this run a full reconciliation: compare every user with the target, and repair
-    /// values changed there by hand (drift), whenever `full_every` would next.
+    /// Make this run a full reconciliation now, whenever `full_every` would next be due:
+    /// compare every user with the target, and repair values changed there by hand (drift).
     #[arg(long)]
     pub(super) full: bool,
     /// Also write the run's metrics to this file, for node_exporter's textfile collector

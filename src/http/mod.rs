@@ -2,10 +2,11 @@
 //!
 //! Everything about HTTP that does not depend on who is being talked to lives here, once:
 //! building the client (TLS, proxy, timeouts, user agent, no redirects), reading answers
-//! within a size limit, the retry policy with the one loop that applies it, and keeping
-//! credentials out of messages, and giving up on a server that stopped answering. What a server's answers mean stays with its caller.
+//! within a size limit, the retry policy with the one loop that applies it (which also times
+//! every attempt), and giving up on a server that stopped answering. What a server's answers
+//! mean stays with its caller; keeping credentials out of them is [`crate::secrets`]'s.
 //!
-//! It imports nothing else of userload but [`crate::secrets`].
+//! It imports nothing else of userload.
 
 pub mod breaker;
 pub mod client;

@@ -125,6 +125,9 @@ async fn create_entities(
     let target = &writer.target;
     let results: Vec<(EntityName, Result<String, String>)> = futures_util::stream::iter(wanted)
         .map(|entity| async move {
+            if let Some(pacer) = &writer.pacer {
+                pacer.wait().await;
+            }
             let made = target
                 .create_entity(&entity.kind, &entity.name)
                 .await

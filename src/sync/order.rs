@@ -94,7 +94,7 @@ pub(super) struct Rounds {
 
 impl Rounds {
     /// Splits the plan's writes: the first round (every write that waits for nobody, its
-    /// references to users created earlier filled from `created`) and the rest.
+    /// references to users and entities created earlier filled from `known`) and the rest.
     pub(super) fn new(
         creates: Vec<Create>,
         updates: Vec<Update>,
@@ -124,8 +124,8 @@ impl Rounds {
         (first, rounds)
     }
 
-    /// The next round of creates, with their references filled from `created` (Entra id →
-    /// target id); `None` once every create is sent. When the creates left all wait on one
+    /// The next round of creates, with their references filled from `known` (what the run
+    /// created so far); `None` once every create is sent. When the creates left all wait on one
     /// another, one user on a cycle is sent alone, without the references the cycle keeps
     /// from being known (the second pass sets them); that frees the others.
     pub(super) fn next_creates(

@@ -231,5 +231,6 @@ fn completions_and_manual_pages_come_from_the_command_line_itself() {
     let run = std::fs::read_to_string(dir.path().join("pages/userload-run.1")).unwrap();
     assert!(run.contains("\\-\\-allow\\-growth"), "{run}");
     assert!(dir.path().join("pages/userload.1").exists());
+    assert!(dir.path().join("pages/userload-filter-check.1").exists());
     assert!(!dir.path().join("pages/userload-help.1").exists());
 }

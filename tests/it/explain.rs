@@ -147,6 +147,7 @@ fn explain_names_the_clause_that_keeps_a_user_out_and_a_user_graph_lacks() {
     let e = s.explain(&id);
     assert_eq!(e["user"], upn.as_str());
     assert_eq!(e["scope"]["in_scope"], false);
+    assert_eq!(e["action"]["do"], "nothing", "{e:#}");
     let clauses = e["scope"]["filter"]["clauses"].as_array().unwrap();
     assert_eq!(clauses[0]["clause"], "accountEnabled eq true");
     assert_eq!(clauses[0]["passes"], true);

@@ -122,11 +122,13 @@ impl<'a> Links<'a> {
         }
         let referenced = referenced(sources, &fields);
         links.fields = fields;
+        // A target that is not listed holds only the users looked up: there the state's word
+        // is taken, as the planner takes it for unchanged users.
         let through_state = |entra_id: &str| {
             owned
                 .get(entra_id)
                 .and_then(|o| o.target_id.as_deref())
-                .filter(|id| index.by_id.contains_key(id))
+                .filter(|id| options.partial_view || index.by_id.contains_key(id))
         };
         // Referenced users of this run: linked through the state, else by a match key (as
         // the index found them), else created.

@@ -9,11 +9,13 @@
 //! becomes an update of that user.
 //!
 //! Snipe-IT departments: the shipped mapping (`mappings/snipeit.toml`) writes
-//! `department_id` through its lookup table of the admin's department ids, and the preset
-//! reads a listed user's `department.id` back into `department_id`, so the two compare. A
-//! mapping may instead write department names into `department`: the preset's `[[resolve]]`
-//! then looks each name up with `GET /api/v1/departments?search=` (once per name and run)
-//! and sends its id as `department_id`; a name Snipe-IT does not know fails that user.
+//! `department_id` (and the location's, the company's and the manager's ids) through
+//! `refers`, the sync finding each id by name in the lists the preset describes
+//! (`[entities.*]`, `entities.rs`); the preset reads a listed user's `department.id` back
+//! into `department_id`, so the two compare. A mapping may instead write department names
+//! into `department`: the preset's `[[resolve]]` then looks each name up with `GET
+//! /api/v1/departments?search=` (once per name and run) and sends its id as
+//! `department_id`; a name Snipe-IT does not know fails that user.
 //!
 //! This file holds the target, how it is built and how its requests are sent (a create
 //! included, for the look before sending it again); `list.rs` lists and finds users,

@@ -136,12 +136,16 @@ fn setup(users: usize, sync_lines: &str) -> Setup {
 }
 
 fn setup_with(tenant: Tenant, source_lines: &str, sync_lines: &str) -> Setup {
+    setup_target(tenant, source_lines, "", sync_lines)
+}
+
+fn setup_target(tenant: Tenant, source_lines: &str, target_lines: &str, sync_lines: &str) -> Setup {
     let sim = GraphSim::start(tenant).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = sim.url();
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\ndomain = {url}\n\
-         max_attempts = 2\n{source_lines}\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n\
+         max_attempts = 2\n{source_lines}\n[target]\ntype = scim\nurl = http://127.0.0.1:9/scim/v2\n{target_lines}\n\
          [sync]\ncreate_disabled = true\n{sync_lines}\n",
         graph_sim::TENANT_ID,
         graph_sim::CLIENT_ID,
@@ -802,4 +806,39 @@ fn a_manager_out_of_scope_leaves_the_field_empty_and_a_changed_manager_is_an_upd
     assert_eq!(third.counts.updated, 1);
     assert_eq!(third.plan.updates[0].changes.len(), 1);
     assert_eq!(s.managers_written()[&user].as_ref(), Some(&new_manager));
+}
+
+#[test]
+fn a_target_that_cannot_list_keeps_managers_it_owns_through_the_state() {
+    // The target is looked up user by user: an unchanged manager is never looked up, and
+    // must still be found through the state when one of their reports changes.
+    let s = setup_target(Tenant::synthetic(40, 11), "", "list = false", "");
+    let first = s.run();
+    assert_eq!(first.counts.created, 40);
+    assert_eq!(s.managers_written(), s.managers_in_entra());
+    let (report, manager) = s.sim.with(|st| {
+        let report = st
+            .tenant
+            .ids()
+            .into_iter()
+            .find(|id| st.tenant.manager_of(id).is_some())
+            .unwrap();
+        let manager = st.tenant.manager_of(&report).unwrap().to_owned();
+        st.tenant
+            .update(&report, json!({"jobTitle": "Changed in Entra"}));
+        (report, manager)
+    });
+    let second = s.run();
+    assert_eq!(second.counts.updated, 1, "{:?}", second.plan.unresolved);
+    assert!(
+        second.plan.unresolved.is_empty(),
+        "{:?}",
+        second.plan.unresolved
+    );
+    assert_eq!(
+        second.plan.updates[0].changes.len(),
+        1,
+        "only the title changes"
+    );
+    assert_eq!(s.managers_written()[&report].as_ref(), Some(&manager));
 }

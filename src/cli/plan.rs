@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use super::show::{plan_counts, plan_json, plan_text, print_verdict};
 use super::sync::{setup, source_disabled};
 use super::{Outcome, color, load_config, print_error};
-use crate::state::{self, State};
+use crate::state::State;
 use crate::sync::engine::{self, StopSignal, SyncOptions};
-use crate::sync::reconcile;
 
 /// Arguments of `userload plan`.
 #[derive(Debug, clap::Args)]
@@ -66,18 +65,11 @@ pub fn run(args: &PlanArgs) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let sync_time = state::now();
-    let options = SyncOptions {
-        allow_deactivations: args.allow_deactivations,
-        reconcile: reconcile::due(
-            args.full,
-            config.sync.full_every,
-            last_full.as_deref(),
-            &sync_time,
-        ),
-        sync_time,
+    let options = SyncOptions::starting_now(
+        args.allow_deactivations,
+        (args.full, config.sync.full_every, last_full.as_deref()),
         last_read,
-    };
+    );
     let result = runtime.block_on(engine::sync(
         &config,
         &setup.mapping,

@@ -18,7 +18,6 @@ use crate::notify::{Notice, Ping};
 use crate::state::{self, Reconciled, State};
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
 use crate::sync::plan::drift_count;
-use crate::sync::reconcile;
 use crate::sync::report::{RunError, RunReport};
 
 /// Arguments of `userload run`.
@@ -210,18 +209,11 @@ async fn sync_and_record(
         Ok(begun) => begun,
         Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
     };
-    let sync_time = state::now();
-    let options = SyncOptions {
-        allow_deactivations: args.allow_deactivations,
-        reconcile: reconcile::due(
-            args.full,
-            config.sync.full_every,
-            last_full.as_deref(),
-            &sync_time,
-        ),
-        sync_time,
+    let options = SyncOptions::starting_now(
+        args.allow_deactivations,
+        (args.full, config.sync.full_every, last_full.as_deref()),
         last_read,
-    };
+    );
     let result = engine::sync(
         config,
         &setup.mapping,

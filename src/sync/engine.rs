@@ -50,6 +50,24 @@ pub struct SyncOptions {
     pub reconcile: Option<Reason>,
 }
 
+impl SyncOptions {
+    /// The options of a sync starting now: with `full` asked for (`--full`) or `full_every`
+    /// elapsed since `last_full`, a full reconciliation.
+    pub fn starting_now(
+        allow_deactivations: Option<usize>,
+        (full, full_every, last_full): (bool, std::time::Duration, Option<&str>),
+        last_read: Option<SidesRead>,
+    ) -> SyncOptions {
+        let sync_time = crate::state::now();
+        SyncOptions {
+            allow_deactivations,
+            reconcile: super::reconcile::due(full, full_every, last_full, &sync_time),
+            sync_time,
+            last_read,
+        }
+    }
+}
+
 /// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
 /// (`plan`) nothing is written anywhere. `owned` is what the state file remembers.
 pub async fn sync(

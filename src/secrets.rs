@@ -118,7 +118,11 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
             }
         }
     }
-    if out.contains("eyJ") || out.to_ascii_lowercase().contains("bearer") {
+    let bearer = out
+        .as_bytes()
+        .windows(6)
+        .any(|w| w.eq_ignore_ascii_case(b"bearer"));
+    if bearer || out.contains("eyJ") {
         out = Cow::Owned(mask_tokens(&out));
     }
     out

@@ -8,7 +8,7 @@ use foldhash::HashSet as FastSet;
 use super::matching::{compared_key, present};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
-use crate::mapping::{Mapping, Packed};
+use crate::mapping::Mapping;
 use crate::state::OwnedUsers;
 
 /// Decides, while Entra is still being read, which users [`plan`](super::plan) is certain to create, so
@@ -34,9 +34,6 @@ pub struct EarlyCreates<'a> {
     /// across a change made while the read goes on, such as a principal name given up by one
     /// user and taken by another) is skipped, never created again.
     created: FastSet<String>,
-    /// The fields that refer to a user or an entity: a user naming one waits for the plan,
-    /// which resolves the reference (and orders creates so that a manager comes first).
-    refs: Vec<usize>,
 }
 
 /// What [`EarlyCreates`] makes of a user read.
@@ -73,10 +70,6 @@ impl<'a> EarlyCreates<'a> {
             })
             .collect::<Option<Vec<bool>>>()?;
         Some(EarlyCreates {
-            refs: mapping
-                .user_refs()
-                .chain(mapping.entity_refs().map(|(i, _)| i))
-                .collect(),
             target,
             listed: None,
             owned,
@@ -87,29 +80,17 @@ impl<'a> EarlyCreates<'a> {
         })
     }
 
-    /// Whether a record names another user (a manager) or an entity (a department): such
-    /// a user is created by the plan, once what it names is resolved.
-    fn refers_to_someone(&self, values: &Packed) -> bool {
-        if self.refs.is_empty() {
-            return false;
-        }
-        let record = values.unpack();
-        self.refs
-            .iter()
-            .any(|&i| record.value(i).is_some_and(|v| !v.is_null()))
-    }
-
     /// What becomes of a user just read.
     pub fn decide(&mut self, user: SourceUser) -> Early {
         let key = match &user.mapped {
             Ok(Mapped {
                 key: Some(key),
                 enabled,
-                values: Some(values),
+                values: Some(_),
+                names_another: false,
                 ..
             }) if (*enabled || self.create_disabled)
-                && !self.owned.contains_key(&user.entra_id)
-                && !self.refers_to_someone(values) =>
+                && !self.owned.contains_key(&user.entra_id) =>
             {
                 compared_key(key, self.fold_key)
             }

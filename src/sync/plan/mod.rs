@@ -152,6 +152,9 @@ pub struct Mapped {
     pub hash: String,
     /// Its values of the later match keys (`match = [...]`); empty with one key.
     later: Box<[Option<Json>]>,
+    /// Whether the record names another user (a manager) or an entity (a department) in a
+    /// field with `refers`: such a user is created only once the plan has resolved them.
+    names_another: bool,
     /// The record; `None` once dropped because it will not be written.
     values: Option<Packed>,
 }
@@ -170,6 +173,10 @@ impl Mapped {
             enabled,
             hash: record_hash(mapping, record),
             later: later_keys(mapping, record),
+            names_another: mapping
+                .user_refs()
+                .chain(mapping.entity_refs().map(|(i, _)| i))
+                .any(|i| record.value(i).is_some_and(|v| !v.is_null())),
             values: Some(record.pack()),
         }
     }

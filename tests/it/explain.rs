@@ -4,44 +4,13 @@
 //! keeps out, and a user Graph does not have.
 
 use serde_json::Value;
-use sim::graph::{self as graph_sim, GraphSim};
-use sim::snipeit::{self, SnipeIt, SnipeItSim};
-use sim::tenant::Tenant;
 
-use crate::util::{outcome, userload, write};
+use crate::util::SnipeItWorld;
 
-struct Setup {
-    graph: GraphSim,
-    snipe: SnipeItSim,
-    dir: tempfile::TempDir,
-}
+/// The tenant, Snipe-IT and the config, shared with the other Snipe-IT tests.
+type Setup = SnipeItWorld;
 
 impl Setup {
-    fn new(source_lines: &str) -> Setup {
-        let graph = GraphSim::start(Tenant::synthetic(30, 9)).unwrap();
-        let snipe = SnipeIt::start().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let url = graph.url();
-        let text = format!(
-            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\n\
-             domain = {url}\n{source_lines}\n[target]\ntype = rest\npreset = snipeit\n\
-             url = {}\ntoken = {}\n[sync]\nstate = state.db\ncreate_disabled = true\n",
-            graph_sim::TENANT_ID,
-            graph_sim::CLIENT_ID,
-            graph_sim::SECRET,
-            snipe.url(),
-            snipeit::TOKEN,
-        );
-        write(dir.path(), "userload.ini", &text);
-        Setup { graph, snipe, dir }
-    }
-
-    fn userload(&self, args: &[&str]) -> (i32, String, String) {
-        let mut all = args.to_vec();
-        all.extend(["--config", "userload.ini"]);
-        outcome(&userload(self.dir.path(), &all))
-    }
-
     /// `explain WHO --json`.
     fn explain(&self, who: &str) -> Value {
         let (code, stdout, stderr) = self.userload(&["explain", who, "--json"]);
@@ -73,7 +42,7 @@ impl Setup {
 
 #[test]
 fn explain_shows_scope_fields_match_and_action_step_by_step() {
-    let s = Setup::new("");
+    let s = Setup::new(30, 9, "", "");
     let (id, upn, mail) = s.member();
     // Before any run: no state, no target user; a run would create it.
     let e = s.explain(&upn);
@@ -132,7 +101,12 @@ fn explain_shows_scope_fields_match_and_action_step_by_step() {
 
 #[test]
 fn explain_names_the_clause_that_keeps_a_user_out_and_a_user_graph_lacks() {
-    let s = Setup::new("filter = accountEnabled eq true and employeeType eq 'Staff'");
+    let s = Setup::new(
+        30,
+        9,
+        "filter = accountEnabled eq true and employeeType eq 'Staff'",
+        "",
+    );
     let (id, upn) = s.graph.with(|g| {
         let u = g
             .tenant

@@ -7,47 +7,14 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use sim::graph::{self as graph_sim, GraphSim};
-use sim::snipeit::{self, SnipeIt, SnipeItSim};
-use sim::tenant::Tenant;
 use userload::state::State;
 
-use crate::util::{outcome, repo, userload, write};
+use crate::util::{SnipeItWorld, repo, write};
 
-/// A tenant, a Snipe-IT simulator and a folder with a config syncing one to the other.
-struct Setup {
-    graph: GraphSim,
-    snipe: SnipeItSim,
-    dir: tempfile::TempDir,
-}
+/// The tenant, Snipe-IT and the config, shared with the other Snipe-IT tests.
+type Setup = SnipeItWorld;
 
 impl Setup {
-    /// `sync_lines` are added to `[sync]` (`mapping = …` for another mapping).
-    fn new(users: usize, sync_lines: &str) -> Setup {
-        let graph = GraphSim::start(Tenant::synthetic(users, 5)).unwrap();
-        let snipe = SnipeIt::start().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let url = graph.url();
-        let text = format!(
-            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\n\
-             domain = {url}\n[target]\ntype = rest\npreset = snipeit\nurl = {}\ntoken = {}\n\
-             [sync]\nstate = state.db\ncreate_disabled = true\n{sync_lines}\n",
-            graph_sim::TENANT_ID,
-            graph_sim::CLIENT_ID,
-            graph_sim::SECRET,
-            snipe.url(),
-            snipeit::TOKEN,
-        );
-        write(dir.path(), "userload.ini", &text);
-        Setup { graph, snipe, dir }
-    }
-
-    fn userload(&self, args: &[&str]) -> (i32, String, String) {
-        let mut all = args.to_vec();
-        all.extend(["--config", "userload.ini"]);
-        outcome(&userload(self.dir.path(), &all))
-    }
-
     /// `run` with a report: the exit code and the report.
     fn run(&self) -> (i32, Value) {
         let (code, stdout, stderr) = self.userload(&["run", "--report", "r.json"]);
@@ -100,7 +67,7 @@ impl Setup {
 
 #[test]
 fn departments_locations_companies_and_managers_are_written_as_snipeit_ids() {
-    let s = Setup::new(40, "");
+    let s = Setup::new(40, 5, "", "");
     // Snipe-IT knows two departments already, one spelt in another case.
     let (finance, it) = s
         .snipe
@@ -214,7 +181,7 @@ fn lookup_leaves_a_missing_name_empty_and_two_entities_of_one_name_are_reported(
         "refers = { entity = \"department\", policy = \"lookup\" }",
     );
     assert_ne!(lookup, shipped);
-    let s = Setup::new(30, "mapping = lookup.toml");
+    let s = Setup::new(30, 5, "", "mapping = lookup.toml");
     write(s.dir.path(), "lookup.toml", &lookup);
     // Finance is known, twice; Sales once; the rest not at all.
     let (sales, twice) = s.snipe.with(|x| {
@@ -279,7 +246,7 @@ fn a_list_the_target_does_not_have_fails_validate_at_its_line() {
         "refers = { entity = \"location\", policy = \"create\" }",
         "refers = { entity = \"building\", policy = \"create\" }",
     );
-    let s = Setup::new(5, "mapping = wrong.toml");
+    let s = Setup::new(5, 5, "", "mapping = wrong.toml");
     write(s.dir.path(), "wrong.toml", &wrong);
     let (code, _, stderr) = s.userload(&["validate"]);
     assert_eq!(code, 2, "{stderr}");
@@ -297,7 +264,7 @@ fn a_list_the_target_does_not_have_fails_validate_at_its_line() {
 
 #[test]
 fn a_name_snipeit_cannot_take_leaves_its_users_without_it_and_nothing_else_stops() {
-    let s = Setup::new(12, "");
+    let s = Setup::new(12, 5, "", "");
     let long = "Building ".repeat(40);
     let upn = s.graph.with(|g| {
         let user = g

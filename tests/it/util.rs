@@ -57,3 +57,48 @@ pub fn outcome(output: &Output) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A synthetic tenant in the Graph simulator, an empty Snipe-IT simulator, and a folder
+/// with a config that syncs one to the other with the Snipe-IT preset and its shipped
+/// mapping (`state.db` beside it, disabled users created too).
+pub struct SnipeItWorld {
+    /// The tenant.
+    pub graph: sim::graph::GraphSim,
+    /// The asset system.
+    pub snipe: sim::snipeit::SnipeItSim,
+    /// The config's folder.
+    pub dir: tempfile::TempDir,
+}
+
+impl SnipeItWorld {
+    /// `users` synthetic users from `seed`; `source_lines` and `sync_lines` are added to
+    /// `[source]` and `[sync]`.
+    pub fn new(users: usize, seed: u64, source_lines: &str, sync_lines: &str) -> SnipeItWorld {
+        use sim::graph as graph_sim;
+        let graph =
+            graph_sim::GraphSim::start(sim::tenant::Tenant::synthetic(users, seed)).unwrap();
+        let snipe = sim::snipeit::SnipeIt::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = graph.url();
+        let text = format!(
+            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\n\
+             domain = {url}\n{source_lines}\n[target]\ntype = rest\npreset = snipeit\n\
+             url = {}\ntoken = {}\n[sync]\nstate = state.db\ncreate_disabled = true\n\
+             {sync_lines}\n",
+            graph_sim::TENANT_ID,
+            graph_sim::CLIENT_ID,
+            graph_sim::SECRET,
+            snipe.url(),
+            sim::snipeit::TOKEN,
+        );
+        write(dir.path(), "userload.ini", &text);
+        SnipeItWorld { graph, snipe, dir }
+    }
+
+    /// Runs `userload ARGS --config userload.ini`: exit code, stdout, stderr.
+    pub fn userload(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = args.to_vec();
+        all.extend(["--config", "userload.ini"]);
+        outcome(&userload(self.dir.path(), &all))
+    }
+}

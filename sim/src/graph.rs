@@ -248,6 +248,17 @@ pub struct Behaviour {
     /// The token endpoint refuses a wrong client secret with a code userload does not know
     /// (so its text is quoted), quoting the secret back.
     pub echo_secret: bool,
+    /// Every users delta page is broken so.
+    pub delta_fault: Option<DeltaFault>,
+}
+
+/// How a broken users delta page is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaFault {
+    /// 200 with a body that is not JSON (a proxy's error page).
+    NotJson,
+    /// The last page has neither a next link nor a delta link.
+    NoDeltaLink,
 }
 
 impl Default for Behaviour {
@@ -261,6 +272,7 @@ impl Default for Behaviour {
             delta_page_size: 200,
             endless_from: None,
             echo_secret: false,
+            delta_fault: None,
         }
     }
 }
@@ -391,6 +403,8 @@ struct Answer {
     /// does, so the next page's link arrives before the users.
     value: Option<Vec<Projected>>,
     drop: bool,
+    /// Whether `body` is a string sent as it is (not JSON at all).
+    raw: bool,
     verified: Option<Verified>,
 }
 
@@ -410,6 +424,7 @@ impl Answer {
             body,
             value: None,
             drop: false,
+            raw: false,
             verified: None,
         }
     }
@@ -501,6 +516,8 @@ fn respond(answer: Answer) -> Response {
         });
         let head = futures_util::stream::once(async move { Ok(Bytes::from(head)) });
         Body::from_stream(futures_util::StreamExt::chain(head, slices))
+    } else if let (true, Value::String(text)) = (answer.raw, &answer.body) {
+        Body::from(text.clone())
     } else {
         Body::from(answer.body.to_string())
     };
@@ -1466,9 +1483,75 @@ struct DeltaState {
     after: Option<String>,
     offset: usize,
     initial: bool,
+    /// Whether the first request expanded the manager (`$expand=manager`): a manager's
+    /// change is then reported, as `manager@delta`.
+    #[serde(default)]
+    manager: bool,
+}
+
+/// Whether a delta request asks for the manager (`$expand=manager`, any inner options).
+fn expands_manager(query: &BTreeMap<String, String>) -> bool {
+    query
+        .get("$expand")
+        .is_some_and(|e| e.trim().starts_with("manager"))
+}
+
+/// A user's `manager@delta`: the manager's id, or its removal.
+fn manager_delta(state: &SimState, id: &str) -> Value {
+    match state.tenant.manager_of(id) {
+        Some(m) => json!([{ "@odata.type": "#microsoft.graph.user", "id": m }]),
+        None => json!([{ "@odata.type": "#microsoft.graph.user", "id": "",
+                         "@removed": { "reason": "deleted" } }]),
+    }
 }
 
 fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answer {
+    let answer = delta_page(state, base, query);
+    match state.behaviour.delta_fault {
+        None => answer,
+        Some(DeltaFault::NotJson) => Answer {
+            raw: true,
+            ..Answer::json(
+                StatusCode::OK,
+                "<html><body>Bad gateway</body></html>".into(),
+            )
+        },
+        Some(DeltaFault::NoDeltaLink) => {
+            let mut answer = answer;
+            if let Value::Object(body) = &mut answer.body {
+                body.remove("@odata.deltaLink");
+            }
+            answer
+        }
+    }
+}
+
+fn delta_page(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answer {
+    if query.get("$deltatoken").map(String::as_str) == Some("latest") {
+        // A link for the changes from now on, without listing anyone.
+        let select = match selection(query.get("$select").map(String::as_str)) {
+            Ok(s) => s,
+            Err(answer) => return answer,
+        };
+        let version = state.tenant.version();
+        let next = DeltaState {
+            g: state.delta_generation,
+            from: version,
+            to: version,
+            select,
+            after: None,
+            offset: 0,
+            initial: false,
+            manager: expands_manager(query),
+        };
+        let token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&next).unwrap_or_default());
+        let body = json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+            "value": [],
+            "@odata.deltaLink": next_link(base, &BTreeMap::new(), "$deltatoken", &token),
+        });
+        return Answer::json(StatusCode::OK, body);
+    }
     let token = query.get("$deltatoken").or_else(|| query.get("$skiptoken"));
     let mut round = match token {
         Some(token) => {
@@ -1501,6 +1584,7 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
                 after: None,
                 offset: 0,
                 initial: true,
+                manager: expands_manager(query),
             }
         }
     };
@@ -1544,7 +1628,11 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
                 ChangeKind::HardDeleted => value.push(removed("deleted")),
                 ChangeKind::Added => {
                     if let Some(user) = state.tenant.user(&change.id) {
-                        value.push(project(user, select));
+                        let mut user = project(user, select);
+                        if round.manager && state.tenant.manager_of(&change.id).is_some() {
+                            user["manager@delta"] = manager_delta(state, &change.id);
+                        }
+                        value.push(user);
                     }
                 }
                 ChangeKind::Updated => {
@@ -1558,10 +1646,15 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
                         .filter(|p| select.is_none_or(|s| s.contains(*p)))
                         .cloned()
                         .collect();
-                    if changed.is_empty() {
+                    let manager = round.manager && change.properties.iter().any(|p| p == "manager");
+                    if changed.is_empty() && !manager {
                         continue;
                     }
-                    value.push(project(user, Some(&changed)));
+                    let mut entry = project(user, Some(&changed));
+                    if manager {
+                        entry["manager@delta"] = manager_delta(state, &change.id);
+                    }
+                    value.push(entry);
                 }
             }
         }
@@ -1581,6 +1674,7 @@ fn delta(state: &SimState, base: &str, query: &BTreeMap<String, String>) -> Answ
             after: None,
             offset: 0,
             initial: false,
+            manager: round.manager,
         };
         let token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&next).unwrap_or_default());
         body["@odata.deltaLink"] = next_link(base, &base_query, "$deltatoken", &token).into();

@@ -330,7 +330,22 @@ impl Tenant {
         };
         self.recycle_bin.insert(id.to_owned(), user);
         self.record(id, ChangeKind::SoftDeleted, Vec::new());
+        self.reports_lose_or_regain(id);
         true
+    }
+
+    /// Records a change of manager for each user whose manager `id` is: its deletion takes
+    /// the manager from them as Graph shows it (a restore gives it back).
+    fn reports_lose_or_regain(&mut self, id: &str) {
+        let reports: Vec<String> = self
+            .managers
+            .iter()
+            .filter(|(_, m)| m.as_str() == id)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for report in reports {
+            self.record(&report, ChangeKind::Updated, vec!["manager".to_owned()]);
+        }
     }
 
     /// Brings a user back from the recycle bin.
@@ -340,6 +355,7 @@ impl Tenant {
         };
         self.users.insert(id.to_owned(), user);
         self.record(id, ChangeKind::Added, Vec::new());
+        self.reports_lose_or_regain(id);
         true
     }
 
@@ -349,6 +365,8 @@ impl Tenant {
         if existed {
             self.managers.remove(id);
             self.record(id, ChangeKind::HardDeleted, Vec::new());
+            self.reports_lose_or_regain(id);
+            self.managers.retain(|_, m| m.as_str() != id);
         }
         existed
     }

@@ -106,8 +106,8 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
         sync_time: &sync_time,
     };
     let fields = setup.mapping.trace(&user, &ctx);
-    // All of the state, so that the user's manager is found through it; the plan's
-    // entries for other users (the state's users not read here look gone) are ignored.
+    // All of the state, so that the user's manager is found through it; the plan is made
+    // for this one user only.
     let owned: OwnedUsers = State::peek_owned(&config.sync.state)?;
     let mapped = setup.mapping.map(&user, &ctx);
     let key = mapped
@@ -143,9 +143,11 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
     // Compare every field, as a full reconciliation does: drift shows too.
     options.reconcile = true;
     let source = SourceUser::new(&setup.mapping, id.clone(), label(&user), mapped);
+    let only = [id.clone()].into_iter().collect();
     let prior = Prior {
         entities: &entities,
         early: &[],
+        only: Some(&only),
     };
     let planned = plan::plan_after(
         &setup.mapping,

@@ -56,20 +56,24 @@ pub fn run(args: &PlanArgs) -> Outcome {
             State::peek_last_read(&config.sync.state)?
         };
         let last_full = State::peek_reconciled(&config.sync.state)?.map(|r| r.at);
-        Ok((owned, last_read, last_full))
+        let links = State::peek_delta_links(&config.sync.state)?;
+        Ok((owned, last_read, last_full, links))
     });
-    let (owned, last_read, last_full) = match peeked {
+    let (owned, last_read, last_full, links) = match peeked {
         Ok(peeked) => peeked,
         Err(e) => {
             print_error(&e);
             return Outcome::Failed;
         }
     };
-    let options = SyncOptions::starting_now(
-        args.allow_deactivations,
-        (args.full, config.sync.full_every, last_full.as_deref()),
-        last_read,
-    );
+    let options = SyncOptions {
+        links,
+        ..SyncOptions::starting_now(
+            args.allow_deactivations,
+            (args.full, config.sync.full_every, last_full.as_deref()),
+            last_read,
+        )
+    };
     let result = runtime.block_on(engine::sync(
         &config,
         &setup.mapping,
@@ -87,15 +91,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
         }
     };
     if args.json {
-        outln!(
-            "{}",
-            plan_json(
-                &outcome.plan,
-                &outcome.held,
-                &outcome.verdict,
-                outcome.reconcile
-            )
-        );
+        outln!("{}", plan_json(&outcome));
     } else {
         out!(
             "{}",

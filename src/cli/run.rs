@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::metrics::serve::Shared;
 use crate::notify::{Notice, Ping};
 use crate::state::{self, Reconciled, State};
+use crate::sync::changes::ReadMode;
 use crate::sync::engine::{self, Failure, StopSignal, SyncOptions};
 use crate::sync::plan::drift_count;
 use crate::sync::report::{RunError, RunReport};
@@ -203,17 +204,21 @@ async fn sync_and_record(
             state.last_read()?
         };
         let last_full = state.last_reconciled()?.map(|r| r.at);
-        Ok((owned, last_read, last_full, state.start_run("run")?))
+        let links = state.delta_links()?;
+        Ok((owned, last_read, last_full, links, state.start_run("run")?))
     });
-    let (owned, last_read, last_full, run) = match begun {
+    let (owned, last_read, last_full, links, run) = match begun {
         Ok(begun) => begun,
         Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
     };
-    let options = SyncOptions::starting_now(
-        args.allow_deactivations,
-        (args.full, config.sync.full_every, last_full.as_deref()),
-        last_read,
-    );
+    let options = SyncOptions {
+        links,
+        ..SyncOptions::starting_now(
+            args.allow_deactivations,
+            (args.full, config.sync.full_every, last_full.as_deref()),
+            last_read,
+        )
+    };
     let result = engine::sync(
         config,
         &setup.mapping,
@@ -275,11 +280,24 @@ fn summary(outcome: &engine::Outcome) -> String {
         _ => outcome.counts.reactivated,
     };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} Entra users read, {} target users listed, {} owned before this run",
-        outcome.source_users, outcome.target_users, outcome.owned
-    );
+    let _ = match outcome.mode {
+        ReadMode::Delta | ReadMode::Users => writeln!(
+            out,
+            "{} run: {} changed users read, {} target users looked up, {} owned before this run",
+            outcome.mode.name(),
+            outcome.source_users,
+            outcome.target_users,
+            outcome.owned
+        ),
+        ReadMode::Full | ReadMode::Reconcile => writeln!(
+            out,
+            "{} Entra users read, {} target users listed, {} owned before this run",
+            outcome.source_users, outcome.target_users, outcome.owned
+        ),
+    };
+    if let (ReadMode::Full, Some(why)) = (outcome.mode, &outcome.mode_reason) {
+        let _ = writeln!(out, "read in full: {why}");
+    }
     let _ = writeln!(out, "{:<12} {:>8} {:>8}", "", "done", "failed");
     for action in ["create", "update", "deactivate", "reactivate"] {
         let _ = writeln!(

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value as Json, json};
 
+use crate::sync::engine::Outcome;
 use crate::sync::holdings::describe;
 use crate::sync::plan::{Drift, Holdings, Plan, Update, UpdateKind, drift_count};
 use crate::sync::reconcile::Reason;
@@ -217,12 +218,13 @@ fn with_holdings(mut entry: Json, holdings: &Holdings) -> Json {
 
 /// The plan as one JSON object (`plan --json`); `held` are the deactivations held back
 /// because the users still hold assets.
-pub(super) fn plan_json(
-    plan: &Plan,
-    held: &[Update],
-    verdict: &Verdict,
-    reconcile: Option<Reason>,
-) -> Json {
+pub(super) fn plan_json(outcome: &Outcome) -> Json {
+    let Outcome {
+        plan,
+        held,
+        verdict,
+        ..
+    } = outcome;
     let changes = |changes: &[FieldChange]| -> Vec<Json> {
         changes
             .iter()
@@ -247,7 +249,9 @@ pub(super) fn plan_json(
         "notes": plan.notes,
         "unresolved_references": plan.unresolved,
         "create_entities": plan.entities,
-        "mode": mode_json(reconcile),
+        "mode": outcome.mode.name(),
+        "mode_reason": outcome.mode_reason,
+        "reconcile": outcome.reconcile.map(Reason::name),
         "drift": plan.drift,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),
@@ -255,9 +259,4 @@ pub(super) fn plan_json(
             Verdict::Refuse(m) => json!({"refuse": m}),
         },
     })
-}
-
-/// Whether a run reconciles, as JSON: `"reconcile"` or `"normal"`, as the report says.
-fn mode_json(reconcile: Option<Reason>) -> Json {
-    json!(crate::sync::reconcile::mode_name(reconcile))
 }

@@ -355,6 +355,9 @@ pub struct SyncConfig {
     /// with the target's live values, not only the hash of the last write. Zero means every
     /// run; seven days unless set.
     pub full_every: std::time::Duration,
+    /// Whether runs between full reconciliations read only what changed in Entra (Graph's
+    /// users delta) when they can; `true` unless set. `false` reads every user every run.
+    pub delta: bool,
 }
 
 /// `[notify]`: a webhook told about runs that need an admin.

@@ -68,6 +68,7 @@ const SYNC_KEYS: &[&str] = &[
     "create_disabled",
     "hold_leavers_with_assets",
     "full_every",
+    "delta",
 ];
 
 /// The sections of a config and their keys (the Oomnitza aliases aside).

@@ -140,7 +140,7 @@ pub async fn delta_round(
     }
     let select = delta_select(query);
     if let Some(link) = previous {
-        match collect(client, link, &select, false).await {
+        match collect(client, link, &select, None, false).await {
             Err(e) if is_expired_state(&e) => {}
             other => return Ok(finish(query, other?)),
         }
@@ -155,12 +155,99 @@ pub async fn delta_round(
     first
         .query_pairs_mut()
         .append_pair("$select", &select.join(","));
-    let round = collect(client, first.as_str(), &select, true).await?;
+    let round = collect(client, first.as_str(), &select, None, true).await?;
     Ok(finish(query, round))
 }
 
+/// Why delta rounds cannot stand in for a full read of `query`, or `None` when they can.
+/// Users delta takes no group scope, and the filter is evaluated locally: a filter on what a
+/// delta round does not carry (sign-in activity) or on a count cannot be decided from it.
+pub fn unavailable(query: &UserQuery) -> Option<String> {
+    if query.group.is_some() {
+        return Some(
+            "the config scopes users by group, which Graph's users delta cannot follow".into(),
+        );
+    }
+    let filter = query.filter.as_ref()?;
+    let properties = filter.properties();
+    if let Some(p) = properties.iter().find(|p| p.starts_with("signInActivity")) {
+        return Some(format!(
+            "the filter reads `{p}`, which Graph does not return in delta rounds"
+        ));
+    }
+    if let Some(p) = properties.iter().find(|p| p.contains("$count")) {
+        return Some(format!(
+            "the filter counts `{p}`, which cannot be evaluated on a delta round's users"
+        ));
+    }
+    None
+}
+
+/// What a delta link is stored under: the query it follows (what it selects and filters),
+/// marked with the format of the link's use, so a link of another config or another
+/// version of userload is never followed.
+pub fn fingerprint(query: &UserQuery) -> String {
+    format!(
+        "users-v1 {}&$expand={}",
+        scope_key(query),
+        query.selection.expand_param().unwrap_or_default()
+    )
+}
+
+/// Whether `link` is a users delta link on `client`'s Graph (a corrupted or foreign link in
+/// the state is never followed).
+pub fn is_own_link(client: &GraphClient, link: &str) -> bool {
+    client
+        .root()
+        .join("v1.0/users/delta")
+        .is_ok_and(|delta| link.starts_with(delta.as_str()) && link.contains("deltatoken="))
+}
+
+/// A delta link from which later rounds report the changes made from now on, got without
+/// reading a single user (`$deltatoken=latest`). A full run takes one before it reads.
+pub async fn latest_link(client: &GraphClient, query: &UserQuery) -> Result<String, GraphError> {
+    let mut url = client
+        .root()
+        .join("v1.0/users/delta")
+        .map_err(|e| malformed("delta query", &e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("$select", &delta_select(query).join(","));
+    // The manager's changes are reported only to rounds that expand it.
+    if query.selection.manager.is_some() {
+        url.query_pairs_mut().append_pair("$expand", "manager");
+    }
+    url.query_pairs_mut().append_pair("$deltatoken", "latest");
+    let page = client
+        .get_page(
+            url.as_str(),
+            false,
+            "GET /v1.0/users/delta?$deltatoken=latest",
+        )
+        .await?;
+    match page.delta_link {
+        Some(link) if page.next_link.is_none() => Ok(link),
+        _ => Err(malformed(
+            "GET /v1.0/users/delta?$deltatoken=latest",
+            "the answer has no deltaLink",
+        )),
+    }
+}
+
+/// The changes since `link`, the admin's filter applied. Unlike [`delta_round`] this never
+/// starts over: when Graph no longer knows the link ([`is_expired_state`]) the caller
+/// decides what to do instead.
+pub async fn changes_since(
+    client: &GraphClient,
+    query: &UserQuery,
+    link: &str,
+) -> Result<DeltaRound, GraphError> {
+    let expand = query.selection.expand_param();
+    let raw = collect(client, link, &delta_select(query), expand.as_deref(), false).await?;
+    Ok(finish(query, raw))
+}
+
 /// Whether Graph says it no longer knows the delta state.
-fn is_expired_state(error: &GraphError) -> bool {
+pub fn is_expired_state(error: &GraphError) -> bool {
     matches!(error, GraphError::Refused { status, code, .. }
         if *status == 410
             || ["syncStateNotFound", "syncStateInvalid", "resyncRequired"]
@@ -181,10 +268,14 @@ enum Entry {
     Removed(GoneReason),
 }
 
+/// Reads a round from `start` to its delta link. Users whose entry lacks selected
+/// properties are read again whole (`$select`, and `expand` when the manager is expanded:
+/// then every changed user is, for its manager's properties).
 async fn collect(
     client: &GraphClient,
     start: &str,
     select: &[String],
+    expand: Option<&str>,
     full: bool,
 ) -> Result<Raw, GraphError> {
     let mut raw = Raw {
@@ -237,7 +328,9 @@ async fn collect(
         .order
         .iter()
         .filter(|id| match &raw.entries[*id] {
-            Entry::Present(user) => select.iter().any(|p| !user.contains_key(p)),
+            Entry::Present(user) => {
+                expand.is_some() || select.iter().any(|p| !user.contains_key(p))
+            }
             Entry::Removed(_) => false,
         })
         .cloned()
@@ -254,6 +347,9 @@ async fn collect(
         url.query_pairs_mut()
             .append_pair("$select", &select.join(","))
             .append_pair("$filter", &format!("id in ({})", ids.join(",")));
+        if let Some(expand) = expand {
+            url.query_pairs_mut().append_pair("$expand", expand);
+        }
         let page = client
             .get_page(url.as_str(), false, "re-reading changed users")
             .await?;

@@ -94,7 +94,9 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
         match_field: sync_field,
         target_kind: Some(config.target.kind),
     };
-    with_earlier(problems, compile_source(&source, options))
+    let mut mapping = with_earlier(problems, compile_source(&source, options))?;
+    mapping.origin = crate::mapping::compile::digest(&[config_source.text(), source.text()]);
+    Ok(mapping)
 }
 
 /// The mapping text a config chooses; problems point into the config.

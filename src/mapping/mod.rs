@@ -246,6 +246,9 @@ struct Template {
 #[derive(Debug)]
 pub struct Mapping {
     name: String,
+    /// A digest of the texts the mapping was made from (the mapping file, and the config
+    /// when it was loaded for one): see [`Mapping::origin`].
+    origin: String,
     target: TargetType,
     fields: Vec<Field>,
     /// The match keys, in the order they are tried; never empty once compiled.
@@ -408,5 +411,13 @@ impl Mapping {
     /// `$expand=manager($select=…)`; `None` when the mapping does not read the manager.
     pub fn manager_select(&self) -> Option<Vec<String>> {
         self.manager_select.clone()
+    }
+
+    /// A digest of the texts the mapping was made from: the mapping file, and for a
+    /// config's mapping the config too (its filter, settings and sync options shape every
+    /// record and plan). Any edit changes it, so a run after one reads in full rather than
+    /// only what changed in Entra.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 }

@@ -347,17 +347,43 @@ impl State {
             .map_err(self.sql())
     }
 
-    /// Stores the Graph delta link for `scope`, replacing the previous one.
+    /// Stores the Graph delta link for `scope`, replacing every link stored before (a
+    /// config follows one query at a time).
     pub fn save_delta_link(&mut self, scope: &str, link: &str) -> Result<(), StateError> {
-        self.db
-            .execute(
+        let save = |db: &mut Connection| {
+            let tx = db.transaction()?;
+            tx.execute("DELETE FROM delta_links WHERE scope <> ?1", [scope])?;
+            tx.execute(
                 "INSERT INTO delta_links (scope, link) VALUES (?1, ?2)
                  ON CONFLICT (scope) DO UPDATE SET link = ?2",
                 [scope, link],
-            )
-            .map(|_| ())
-            .map_err(self.sql())
+            )?;
+            tx.commit()
+        };
+        save(&mut self.db).map_err(self.sql())
     }
+
+    /// Every delta link stored, with the scope (query fingerprint) it follows.
+    pub fn delta_links(&self) -> Result<Vec<(String, String)>, StateError> {
+        read_delta_links(&self.db).map_err(self.sql())
+    }
+
+    /// [`State::delta_links`] without taking the lock, for `plan`; none for a missing file.
+    pub fn peek_delta_links(path: &Path) -> Result<Vec<(String, String)>, StateError> {
+        let Some(db) = open_read_only(path)? else {
+            return Ok(Vec::new());
+        };
+        read_delta_links(&db).map_err(|source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+fn read_delta_links(db: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = db.prepare("SELECT scope, link FROM delta_links")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }
 
 /// The state file opened read-only, or `None` when it is missing or was never migrated.

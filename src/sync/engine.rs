@@ -17,21 +17,27 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use foldhash::HashSet as FastSet;
+use serde_json::Value as Json;
 use std::time::Instant;
 
 use super::apply::{Writer, apply};
+use super::changes::{self, Changes, ReadMode, Start};
 pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
-use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
+use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, SourceUser, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
-use super::read::{list_target, look_up};
+use super::read::{list_target, look_up, look_up_some};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
 use crate::config::Config;
-use crate::graph::{GraphClient, GraphError, ReadLimit};
-use crate::mapping::Mapping;
+use crate::graph::delta::{self, Change};
+use crate::graph::users_file::label;
+use crate::graph::{GraphClient, GraphError, ReadLimit, UserQuery};
+use crate::mapping::{Context, Mapping};
 use crate::state::{OwnedUsers, SidesRead, State};
 use crate::targets::{Target, TargetError};
 
@@ -48,6 +54,10 @@ pub struct SyncOptions {
     /// Why this run is a full reconciliation ([`super::reconcile`]); `None` for a normal
     /// run.
     pub reconcile: Option<Reason>,
+    /// The delta links the state keeps ([`changes::start`]); none for a full run.
+    pub links: changes::StoredLinks,
+    /// The users of a run over some users only (`run --user`); `None` to read the scope.
+    pub users: Option<Changes>,
 }
 
 impl SyncOptions {
@@ -64,6 +74,8 @@ impl SyncOptions {
             reconcile: super::reconcile::due(full, full_every, last_full, &sync_time),
             sync_time,
             last_read,
+            links: Vec::new(),
+            users: None,
         }
     }
 }
@@ -80,7 +92,37 @@ pub async fn sync(
     stop: &StopSignal,
 ) -> Result<Outcome, SyncError> {
     let started = Instant::now();
+    let client = Arc::new(GraphClient::new(&config.source)?);
+    let query = UserQuery::new(&config.source, super::read::selection(mapping));
+    let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
+    outcome.reconcile = options.reconcile;
+    // How to read: the users asked for, the changes since the stored delta link, or all.
+    let (changes, next_link) = match &options.users {
+        Some(users) => {
+            outcome.mode = ReadMode::Users;
+            (Some(users.clone()), None)
+        }
+        None => read_changes((config, mapping), &client, &query, options, &mut outcome).await?,
+    };
+    if changes.as_ref().is_some_and(Changes::is_empty) {
+        // Nothing changed: nothing to look up, plan or write.
+        outcome.read_time = started.elapsed();
+        outcome.plan.unchanged = outcome.owned;
+        outcome.counts.unchanged = outcome.owned as i64;
+        count_requests(&mut outcome, &client, target.as_ref());
+        if let (Some(state), Some(link)) = (state, &next_link) {
+            state.save_delta_link(&fingerprint(&query, mapping), link)?;
+        }
+        return Ok(outcome);
+    }
     let catalogue = list_entities(mapping, target.as_ref()).await?;
+    let only = changes.as_ref().map(|c| {
+        c.present
+            .iter()
+            .filter_map(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
+            .chain(c.gone.iter().cloned())
+            .collect()
+    });
     let run = Run {
         catalogue,
         config,
@@ -88,9 +130,11 @@ pub async fn sync(
         target,
         owned,
         options,
-        client: Arc::new(GraphClient::new(&config.source)?),
+        client,
+        only,
         plan_options: PlanOptions {
             reconcile: options.reconcile.is_some(),
+            partial_view: !config.target.list || changes.is_some(),
             ..plan_options(config, mapping, target.as_ref())
         },
         writer: Writer::new(config, mapping, target, stop),
@@ -108,9 +152,9 @@ pub async fn sync(
                 .map(ReadLimit::after),
         },
     };
-    let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
-    outcome.reconcile = options.reconcile;
-    let (read, listed, read_end) = if config.target.list {
+    let (read, listed, read_end) = if let Some(changes) = changes {
+        run.read_some(changes).await?
+    } else if config.target.list {
         match run.read_alongside(state.as_deref_mut(), &mut outcome).await {
             Ok(sides) => sides,
             Err(error) => return Err(run.failed_after(error, outcome)),
@@ -120,11 +164,98 @@ pub async fn sync(
     };
     outcome.read_time = read_end - started;
     let plan = run.decide(read, &listed, &mut outcome).await;
-    if let Err(error) = run.write(plan, state, &mut outcome).await {
+    if let Err(error) = run.write(plan, state.as_deref_mut(), &mut outcome).await {
         return Err(run.failed_after(error, outcome));
     }
     count_requests(&mut outcome, &run.client, target.as_ref());
+    if let (Some(state), Some(link)) = (state, next_link) {
+        if outcome.replays() {
+            tracing::warn!(
+                "the delta link was not advanced: a write failed or was held back, so the next \
+                 run reads these changes again"
+            );
+        } else {
+            state.save_delta_link(&fingerprint(&query, mapping), &link)?;
+        }
+    }
     Ok(outcome)
+}
+
+/// What a delta link is stored under: the query it follows, and the config and mapping
+/// that made the records it was taken with (after an edit of either, a full run).
+fn fingerprint(query: &UserQuery, mapping: &Mapping) -> String {
+    format!(
+        "{} config-mapping={}",
+        delta::fingerprint(query),
+        mapping.origin()
+    )
+}
+
+/// Decides how the run reads Entra and, for a delta run, reads the changes: `None` for a
+/// full read. Also the delta link to store once the run's writes are recorded: the round's
+/// next link, or for a full run one taken before it reads (changes made while it reads are
+/// then read again by the next run, which finds them written). The mode and why are noted
+/// in `outcome`.
+async fn read_changes(
+    (config, mapping): (&Config, &Mapping),
+    client: &GraphClient,
+    query: &UserQuery,
+    options: &SyncOptions,
+    outcome: &mut Outcome,
+) -> Result<(Option<Changes>, Option<String>), SyncError> {
+    let mut start = changes::start(
+        client,
+        (query, &fingerprint(query, mapping)),
+        &options.links,
+        options.reconcile,
+        config.sync.delta,
+    );
+    if let Start::Delta(link) = &start {
+        match delta::changes_since(client, query, link).await {
+            Ok(round) => {
+                outcome.mode = ReadMode::Delta;
+                let mut changes = Changes::default();
+                for change in round.changes {
+                    match change {
+                        Change::Present(user) => changes.present.push(user),
+                        Change::Gone { id, .. } => changes.gone.push(id),
+                    }
+                }
+                tracing::info!(
+                    changes = changes.len(),
+                    "read the changes since the last run"
+                );
+                return Ok((Some(changes), Some(round.delta_link)));
+            }
+            Err(e) if delta::is_expired_state(&e) => {
+                start = Start::Full {
+                    why: "Graph no longer knows the stored delta link (expired or reset)".into(),
+                    fresh: true,
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Start::Full { why, fresh } = start else {
+        return Ok((None, None));
+    };
+    outcome.mode = if options.reconcile.is_some() {
+        ReadMode::Reconcile
+    } else {
+        ReadMode::Full
+    };
+    tracing::info!("a full run: {why}");
+    outcome.mode_reason = Some(why);
+    if !fresh {
+        return Ok((None, None));
+    }
+    match delta::latest_link(client, query).await {
+        Ok(link) => Ok((None, Some(link))),
+        Err(e) => {
+            tracing::warn!("no delta link could be taken for the next run: {e}");
+            Ok((None, None))
+        }
+    }
 }
 
 /// The choices of the config and the target that shape the plan.
@@ -151,6 +282,8 @@ struct Run<'a> {
     owned: &'a OwnedUsers,
     options: &'a SyncOptions,
     client: Arc<GraphClient>,
+    /// In a run over some users, their Entra ids ([`plan::Prior::only`]).
+    only: Option<FastSet<String>>,
     plan_options: PlanOptions,
     writer: Writer<'a>,
     /// How many Entra users there probably are, and the most there may be.
@@ -262,6 +395,40 @@ impl Run<'_> {
         Ok((read, found, Instant::now()))
     }
 
+    /// Maps the users of a run over some users and looks up the target users their plan
+    /// needs ([`look_up_some`]).
+    async fn read_some(&self, changes: Changes) -> Result<Sides, SyncError> {
+        let ctx = Context {
+            settings: &self.config.settings,
+            sync_time: &self.options.sync_time,
+        };
+        let mut read = Read::default();
+        for user in &changes.present {
+            let entra_id = user
+                .get("id")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let mapped = self.mapping.map(user, &ctx);
+            read.users
+                .push(SourceUser::new(self.mapping, entra_id, label(user), mapped));
+        }
+        let found = look_up_some(
+            self.config,
+            self.mapping,
+            self.target.as_ref(),
+            (&read.users, &changes.gone),
+            self.owned,
+            self.plan_options.reconcile,
+        )
+        .await?;
+        let found = found
+            .into_iter()
+            .map(|u| Listed::of(self.mapping, u))
+            .collect();
+        Ok((read, found, Instant::now()))
+    }
+
     /// Plans the users read against the target's, asks what the leavers still hold (holding
     /// back those who hold something when the config says so), and has the guards judge
     /// the plan.
@@ -285,6 +452,7 @@ impl Run<'_> {
             &plan::Prior {
                 entities: &self.catalogue,
                 early: &outcome.plan.creates,
+                only: self.only.as_ref(),
             },
         );
         plan.skipped.extend(read.skipped);
@@ -296,7 +464,12 @@ impl Run<'_> {
             outcome.held_for_assets = message;
         }
         outcome.verdict = safety::judge(
-            outcome.source_users,
+            // A run over some users reads no whole scope: an empty read says nothing.
+            if self.only.is_some() {
+                outcome.owned.max(1)
+            } else {
+                outcome.source_users
+            },
             outcome.owned,
             plan.count(UpdateKind::Deactivate),
             self.config.sync.max_deactivations,

@@ -7,6 +7,7 @@
 //! produced, as every output reads it.
 
 mod apply;
+pub mod changes;
 pub mod engine;
 mod error;
 pub mod holdings;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::changes::ReadMode;
 use super::plan::{EntityName, Plan, Update};
 use super::safety::Verdict;
 use crate::config::NotifyOn;
@@ -26,6 +27,10 @@ pub struct Failure {
 /// How a sync went.
 #[derive(Debug)]
 pub struct Outcome {
+    /// How Entra was read: in full, by delta, or some users only.
+    pub mode: ReadMode,
+    /// Why a run read in full rather than by delta; `None` for a delta run.
+    pub mode_reason: Option<String>,
     /// The plan made. After a run, its creates and updates are the writes that were sent
     /// (each done, or failed as [`failures`](Self::failures) says); writes a stopped run
     /// never sent, and held deactivations, are not in it.
@@ -85,8 +90,16 @@ pub struct Outcome {
 
 impl Outcome {
     /// A sync that has not read or written anything yet; `owned` target users are owned.
+    /// Whether the changes this run read must be read again by the next: a write failed,
+    /// deactivations were held back, or the run stopped before all writes.
+    pub fn replays(&self) -> bool {
+        self.interrupted || !self.failures.is_empty() || !self.held.is_empty()
+    }
+
     pub(super) fn new(owned: usize) -> Outcome {
         Outcome {
+            mode: ReadMode::Full,
+            mode_reason: None,
             plan: Plan::default(),
             held: Vec::new(),
             held_for_assets: None,

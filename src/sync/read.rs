@@ -261,7 +261,6 @@ pub(super) async fn look_up(
     owned: &OwnedUsers,
     every: bool,
 ) -> Result<Vec<TargetUser>, TargetError> {
-    let key_field = mapping.match_key();
     let present: std::collections::HashSet<&str> =
         source.iter().map(|s| s.entra_id.as_str()).collect();
     let mut keys: Vec<serde_json::Value> = Vec::new();
@@ -284,6 +283,17 @@ pub(super) async fn look_up(
             .filter(|o| o.target_id.is_some() && !present.contains(o.entra_id.as_str()))
             .map(|o| serde_json::Value::String(o.key.clone())),
     );
+    find_all(config, mapping, target, keys).await
+}
+
+/// The target users found by match key for each of `keys`, each once.
+async fn find_all(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    keys: Vec<serde_json::Value>,
+) -> Result<Vec<TargetUser>, TargetError> {
+    let key_field = mapping.match_key();
     let found: Vec<Result<Option<TargetUser>, TargetError>> = futures_util::stream::iter(keys)
         .map(|key| async move { target.find(key_field, &key).await })
         .buffer_unordered(config.sync.concurrency.max(1))
@@ -296,4 +306,42 @@ pub(super) async fn look_up(
         }
     }
     Ok(users.into_values().collect())
+}
+
+/// For a run over some users ([`super::changes`]): the target users its plan needs, looked
+/// up one by one — each changed user's by its key (and by the key the state last wrote, when
+/// that differs: a renamed user), and the target user each owned user in `gone` owns. Users
+/// the state remembers exactly as they are now are not looked up, unless the run
+/// reconciles (`every`).
+pub(super) async fn look_up_some(
+    config: &Config,
+    mapping: &Mapping,
+    target: &dyn Target,
+    (source, gone): (&[SourceUser], &[String]),
+    owned: &OwnedUsers,
+    every: bool,
+) -> Result<Vec<TargetUser>, TargetError> {
+    let mut keys: Vec<serde_json::Value> = Vec::new();
+    for user in source {
+        let Ok(record) = &user.mapped else { continue };
+        let known = owned.get(&user.entra_id).filter(|o| o.target_id.is_some());
+        if !every && known.is_some_and(|o| o.hash.as_deref() == Some(record.hash.as_str())) {
+            continue;
+        }
+        if let Some(key) = &record.key {
+            keys.push(key.clone());
+        }
+        if let Some(o) = known
+            && record.key.as_ref().and_then(|k| k.as_str()) != Some(o.key.as_str())
+        {
+            keys.push(serde_json::Value::String(o.key.clone()));
+        }
+    }
+    keys.extend(
+        gone.iter()
+            .filter_map(|id| owned.get(id))
+            .filter(|o| o.target_id.is_some())
+            .map(|o| serde_json::Value::String(o.key.clone())),
+    );
+    find_all(config, mapping, target, keys).await
 }

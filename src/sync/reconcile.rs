@@ -26,14 +26,6 @@ impl Reason {
     }
 }
 
-/// A run's mode as the report and `plan --json` name it: `reconcile` or `normal`.
-pub fn mode_name(reconcile: Option<Reason>) -> &'static str {
-    match reconcile {
-        Some(_) => "reconcile",
-        None => "normal",
-    }
-}
-
 /// Whether a run at `now` (RFC 3339) reconciles, and why: `asked` (`--full`), `every`
 /// (`full_every`, zero for every run), `last` the time of the last reconciliation (RFC
 /// 3339), if any. A time that does not parse counts as none.

@@ -13,7 +13,7 @@ use super::holdings::describe;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
 use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
-use super::reconcile::{self, Reason};
+use super::reconcile::Reason;
 use crate::state::{RunEnd, SidesRead};
 use crate::targets::TargetError;
 
@@ -231,8 +231,9 @@ impl RunReport {
                 "reactivate": planned(UpdateKind::Reactivate),
             },
             "matched": outcome.plan.matched.to_json(),
-            "mode": reconcile::mode_name(outcome.reconcile),
-            "mode_reason": outcome.reconcile.map(Reason::name),
+            "mode": outcome.mode.name(),
+            "mode_reason": outcome.mode_reason,
+            "reconcile": outcome.reconcile.map(Reason::name),
             "drift": drift_json(&outcome.plan.drift),
             "held_deactivations": outcome.held.iter().map(|u| &u.label).collect::<Vec<_>>(),
             "leavers_holding": leavers_holding(outcome),

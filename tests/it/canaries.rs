@@ -48,7 +48,7 @@ impl World {
                 "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:USERLOAD_TEST_SECRET\n\
                  authority = {url}\ndomain = {url}\npage_size = 10\nmax_attempts = 2\n\
                  [target]\ntype = scim\nurl = {}\ntoken = file:token.txt\nmax_attempts = 2\n\
-                 [sync]\nstate = state.db\n",
+                 [sync]\nstate = state.db\ndelta = no\n",
                 graph_sim::TENANT_ID,
                 graph_sim::CLIENT_ID,
                 scim.url(),

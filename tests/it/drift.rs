@@ -46,15 +46,20 @@ source = "accountEnabled"
 "#;
 
 /// A tenant, a Snipe-IT simulator and a folder with a config syncing one to the other.
-struct Setup {
-    graph: GraphSim,
-    snipe: SnipeItSim,
-    dir: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub(crate) graph: GraphSim,
+    pub(crate) snipe: SnipeItSim,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Setup {
     /// `users` in Entra; `sync_lines` added to `[sync]`.
-    fn new(users: &[Value], sync_lines: &str) -> Setup {
+    pub(crate) fn new(users: &[Value], sync_lines: &str) -> Setup {
+        Setup::with(users, "", sync_lines)
+    }
+
+    /// `users` in Entra; `source_lines` added to `[source]`, `sync_lines` to `[sync]`.
+    pub(crate) fn with(users: &[Value], source_lines: &str, sync_lines: &str) -> Setup {
         let mut tenant = Tenant::new();
         for user in users {
             tenant.add(user.clone());
@@ -65,7 +70,7 @@ impl Setup {
         let url = graph.url();
         let text = format!(
             "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {url}\n\
-             domain = {url}\n[target]\ntype = rest\npreset = snipeit\nurl = {}\ntoken = {}\n\
+             domain = {url}\n{source_lines}\n[target]\ntype = rest\npreset = snipeit\nurl = {}\ntoken = {}\n\
              [sync]\nstate = state.db\n{sync_lines}\n",
             graph_sim::TENANT_ID,
             graph_sim::CLIENT_ID,
@@ -78,7 +83,7 @@ impl Setup {
         Setup { graph, snipe, dir }
     }
 
-    fn userload(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn userload(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = args.to_vec();
         all.extend(["--config", "userload.ini"]);
         outcome(&userload(self.dir.path(), &all))
@@ -86,7 +91,7 @@ impl Setup {
 
     /// `run` with a report and `more` arguments: the report, after checking the run went
     /// well.
-    fn run(&self, more: &[&str]) -> Value {
+    pub(crate) fn run(&self, more: &[&str]) -> Value {
         let mut args = vec!["run", "--report", "r.json"];
         args.extend(more);
         let (code, stdout, stderr) = self.userload(&args);
@@ -96,7 +101,7 @@ impl Setup {
     }
 
     /// A Snipe-IT user's column.
-    fn column(&self, username: &str, column: &str) -> Value {
+    pub(crate) fn column(&self, username: &str, column: &str) -> Value {
         self.snipe.with(|s| {
             let (_, user) = s.user_named(username).unwrap();
             user.get(column).cloned().unwrap_or(Value::Null)
@@ -104,7 +109,7 @@ impl Setup {
     }
 
     /// Changes a Snipe-IT user's column by hand.
-    fn edit(&self, username: &str, column: &str, value: Value) {
+    pub(crate) fn edit(&self, username: &str, column: &str, value: Value) {
         self.snipe.with(|s| {
             let (id, _) = s.user_named(username).unwrap();
             s.users
@@ -115,12 +120,12 @@ impl Setup {
     }
 
     /// Changes an Entra user.
-    fn entra(&self, id: &str, changes: Value) {
+    pub(crate) fn entra(&self, id: &str, changes: Value) {
         assert!(self.graph.with(|g| g.tenant.update(id, changes)));
     }
 }
 
-fn user(id: &str, name: &str, employee_id: Option<&str>) -> Value {
+pub(crate) fn user(id: &str, name: &str, employee_id: Option<&str>) -> Value {
     let mut user = json!({
         "id": id,
         "userPrincipalName": format!("{name}@contoso.com"),
@@ -148,14 +153,14 @@ fn drift_is_left_by_a_normal_run_shown_by_plan_full_and_repaired_by_run_full() {
     );
     let first = setup.run(&[]);
     assert_eq!(first["mode"], "reconcile");
-    assert_eq!(first["mode_reason"], "first run");
+    assert_eq!(first["reconcile"], "first run");
     assert_eq!(first["counts"]["created"], 2);
     setup.edit("ann@contoso.com", "jobtitle", json!("Boss"));
 
     // Within full_every (7 days by default): a normal run, which trusts the hash.
     let normal = setup.run(&[]);
-    assert_eq!(normal["mode"], "normal");
-    assert_eq!(normal["mode_reason"], Value::Null);
+    assert_eq!(normal["mode"], "delta");
+    assert_eq!(normal["reconcile"], Value::Null);
     assert_eq!(normal["counts"]["updated"], 0);
     assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Boss");
 
@@ -181,14 +186,14 @@ fn drift_is_left_by_a_normal_run_shown_by_plan_full_and_repaired_by_run_full() {
 
     let full = setup.run(&["--full"]);
     assert_eq!(full["mode"], "reconcile");
-    assert_eq!(full["mode_reason"], "--full");
+    assert_eq!(full["reconcile"], "--full");
     assert_eq!(full["drift"]["users"], 1);
     assert_eq!(full["drift"]["fields"], 1);
     assert_eq!(full["counts"]["updated"], 1);
     assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Engineer");
 
     let after = setup.run(&[]);
-    assert_eq!(after["mode"], "normal");
+    assert_eq!(after["mode"], "delta");
     assert_eq!(after["requests"]["target_writes"], 0);
 
     let (code, stdout, stderr) = setup.userload(&["status", "--json"]);
@@ -231,7 +236,7 @@ fn keep_reports_on_create_never_updates_and_if_empty_fills_only_an_empty_value()
 
     let second = setup.run(&[]);
     assert_eq!(second["mode"], "reconcile");
-    assert_eq!(second["mode_reason"], "full_every elapsed");
+    assert_eq!(second["reconcile"], "full_every elapsed");
     assert_eq!(
         second["drift"]["drifted"],
         json!([{"user": "ann@contoso.com", "fields": [

@@ -7,6 +7,7 @@ mod assets;
 mod canaries;
 mod cli;
 mod config;
+mod delta;
 mod docs;
 mod drift;
 mod explain;

@@ -244,7 +244,11 @@ fn check_against_report(samples: &BTreeMap<String, f64>, report: &Value) {
 #[test]
 fn the_metrics_file_is_replaced_whole_and_the_ping_hears_start_then_success_or_fail() {
     let ping = Receiver::start("/ping/abc-123");
-    let w = World::new(30, "", &format!("[notify]\nping_url = {}\n", ping.url));
+    let w = World::new(
+        30,
+        "delta = no",
+        &format!("[notify]\nping_url = {}\n", ping.url),
+    );
     std::fs::create_dir(w.path().join("textfile")).unwrap();
     let run = || {
         w.userload(&[
@@ -382,7 +386,11 @@ fn the_daemon_serves_openmetrics_that_match_the_run_report() {
 fn the_daemon_health_flips_to_503_after_a_failed_run() {
     let address = free_address();
     // Two Graph pages, so that the second can fail.
-    let w = World::new(45, "", &format!("[daemon]\nmetrics_address = {address}\n"));
+    let w = World::new(
+        45,
+        "delta = no",
+        &format!("[daemon]\nmetrics_address = {address}\n"),
+    );
     let (mut child, mut lines, guard) = daemon(&w, &["--every", "1s"]);
     wait_for(&mut lines, &["next run at"], 2);
     // No run has failed yet.

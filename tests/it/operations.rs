@@ -466,7 +466,11 @@ fn no_secret_or_token_appears_in_any_output_at_trace_level() {
 #[test]
 fn the_webhook_hears_of_a_failing_run_and_not_of_a_good_one() {
     let hook = Receiver::start("/webhook");
-    let w = World::new(45, "", &format!("[notify]\nwebhook = {}\n", hook.url));
+    let w = World::new(
+        45,
+        "delta = no",
+        &format!("[notify]\nwebhook = {}\n", hook.url),
+    );
     let (code, stdout, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // By default a good run is not sent; the post is made before the process exits.
@@ -580,7 +584,7 @@ fn a_target_that_cannot_be_set_up_is_reported_notified_and_clears_the_csv() {
 
 #[test]
 fn a_refused_run_lists_no_changes_and_sends_nothing() {
-    let w = World::new(20, "", "");
+    let w = World::new(20, "delta = no", "");
     let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stderr}");
     // Everyone vanishes from Graph: the guard refuses to deactivate the whole target.
@@ -628,7 +632,7 @@ fn a_run_stopped_by_refused_credentials_does_not_stop_the_daemon() {
 
 #[test]
 fn a_graph_paging_in_a_loop_fails_the_run_and_deactivates_nobody() {
-    let w = World::new(100, "", "");
+    let w = World::new(100, "delta = no", "");
     let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stderr}");
     let active = || {
@@ -649,7 +653,7 @@ fn a_graph_paging_in_a_loop_fails_the_run_and_deactivates_nobody() {
 
 #[test]
 fn an_entra_listing_far_past_the_last_run_fails_and_creates_nobody_until_allowed() {
-    let w = World::new(100, "", "");
+    let w = World::new(100, "delta = no", "");
     let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stderr}");
     let in_target = || w.scim.with(|s| s.len());
@@ -687,7 +691,7 @@ fn an_entra_listing_far_past_the_last_run_fails_and_creates_nobody_until_allowed
 
 #[test]
 fn a_target_listing_far_past_the_last_run_fails_before_any_write() {
-    let w = World::new(50, "", "");
+    let w = World::new(50, "delta = no", "");
     let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stderr}");
     w.scim.with(|s| {
@@ -717,7 +721,7 @@ fn a_target_listing_far_past_the_last_run_fails_before_any_write() {
 #[cfg(unix)]
 #[test]
 fn sigterm_during_a_slow_read_stops_it_and_the_run_ends_stopped() {
-    let w = World::new(600, "", "");
+    let w = World::new(600, "delta = no", "");
     let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini"]);
     assert_eq!(code, 0, "{stderr}");
     // 30 pages of 20, each answered half a second after it was asked for.

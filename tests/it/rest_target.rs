@@ -1669,6 +1669,7 @@ fn engine_run(config: &Config, mapping: &Mapping) -> (Outcome, u64) {
             sync_time: SYNC_TIME.into(),
             last_read: None,
             reconcile: None,
+            ..SyncOptions::default()
         };
         let outcome = engine::sync(
             config,

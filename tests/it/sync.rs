@@ -181,6 +181,7 @@ impl Setup {
                 sync_time: "2024-05-01T06:00:00Z".into(),
                 last_read: None,
                 reconcile: None,
+                ..SyncOptions::default()
             };
             if apply {
                 let mut state = State::open(&self.config.sync.state, "memory").unwrap();

@@ -55,7 +55,7 @@ impl World {
             "[source]\ntenant_id = {}\nclient_id = {}\nsecret = file:secret.txt\n\
              authority = {url}\ndomain = {url}\nmax_attempts = 2\n\
              [target]\ntype = rest\npreset = snipeit\nurl = {}\ntoken = file:token.txt\n\
-             [sync]\nstate = state.db\nmapping = takeover.toml\n",
+             [sync]\nstate = state.db\nmapping = takeover.toml\ndelta = no\n",
             graph_sim::TENANT_ID,
             graph_sim::CLIENT_ID,
             snipeit.url(),

@@ -67,6 +67,8 @@ pub struct SnipeIt {
     pub may_view_holdings: bool,
     /// The token requests must carry.
     pub token: String,
+    /// Whether every create and update of a user is refused (as a failed validation).
+    pub refuse_writes: bool,
     /// The most rows one listing returns (Snipe-IT's `MAX_RESULTS`).
     pub max_results: usize,
     /// Requests and faults.
@@ -93,6 +95,7 @@ impl Default for SnipeIt {
             accessories: BTreeMap::new(),
             may_view_holdings: true,
             token: TOKEN.to_string(),
+            refuse_writes: false,
             max_results: 500,
             traffic: Traffic::default(),
             department_places: BTreeMap::new(),
@@ -242,6 +245,14 @@ impl SnipeIt {
 
     fn route(&mut self, request: &Request, segments: &[&str]) -> Reply {
         let id = |text: &str| text.parse::<u64>().ok();
+        if self.refuse_writes
+            && matches!(
+                (request.method.as_str(), segments),
+                ("POST" | "PATCH" | "PUT", ["users", ..])
+            )
+        {
+            return refusal("The user could not be saved (refused for the test).");
+        }
         match (request.method.as_str(), segments) {
             ("GET", ["users"]) => self.list_users(request),
             ("POST", ["users"]) => self.create(request),

@@ -38,6 +38,7 @@ impl<'d> Checker<'d> {
             .boolean(keys, "hold_leavers_with_assets")
             .unwrap_or(false);
         let full_every = self.full_every(keys).unwrap_or(DEFAULT_FULL_EVERY);
+        let delta = self.boolean(keys, "delta").unwrap_or(true);
         let state = self.state_path(keys);
         self.default_settings(keys, source_keys, settings);
         if mapping_given && mapping.is_none() {
@@ -54,6 +55,7 @@ impl<'d> Checker<'d> {
             create_disabled,
             hold_leavers_with_assets,
             full_every,
+            delta,
         })
     }
 

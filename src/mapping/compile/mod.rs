@@ -101,7 +101,23 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         roots,
         sorted_objects: objects_iterate_in_key_order(),
         shape: Arc::new(shape),
+        origin: digest(&[src.text()]),
     })
+}
+
+/// A short hex digest of `texts`, each length-prefixed so that no two lists share one.
+pub(crate) fn digest(texts: &[&str]) -> String {
+    let mut all = String::new();
+    for text in texts {
+        all.push_str(&text.len().to_string());
+        all.push(':');
+        all.push_str(text);
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, all.as_bytes());
+    digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The file's fields with fields from elsewhere laid over them. Oomnitza field names ignore

@@ -320,12 +320,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Decides the owned users whose Entra user is gone (not among `present`), in key
-    /// order.
-    pub(super) fn gone(&mut self, present: &FastSet<&str>) {
+    /// Decides the owned users whose Entra user is gone (not among `present`; in a run over
+    /// some users, one of those in `only`), in key order.
+    pub(super) fn gone(&mut self, present: &FastSet<&str>, only: Option<&FastSet<String>>) {
         let mut gone: Vec<&Owned> = self
             .owned
             .values()
+            .filter(|o| only.is_none_or(|only| only.contains(&o.entra_id)))
             .filter(|o| {
                 !present.contains(o.entra_id.as_str()) && !self.duplicates.contains_key(&o.key)
             })

@@ -447,6 +447,7 @@ pub fn plan(
     let prior = Prior {
         entities: &entities,
         early: &[],
+        only: None,
     };
     plan_after(mapping, sources, target, owned, options, &prior)
 }
@@ -460,6 +461,10 @@ pub struct Prior<'a> {
     /// The creates made while reading: those users are not among the plan's sources, and a
     /// reference to one is filled in at write time.
     pub early: &'a [Create],
+    /// In a run over some users only (a delta round, `run --user`): the Entra ids it
+    /// concerns, read or removed. An owned user outside it is unchanged, not gone, and the
+    /// target user it owns is nobody else's to take.
+    pub only: Option<&'a FastSet<String>>,
 }
 
 /// [`plan`] with what the run knows beside the users ([`Prior`]).
@@ -494,8 +499,13 @@ pub fn plan_after(
         later_keys,
         &mut plan.skipped,
     );
-    let (matched, keyless) =
-        index.resolve(&sources, owned, &duplicates, &options, &mut plan.skipped);
+    let (matched, keyless) = index.resolve(
+        &sources,
+        owned,
+        &duplicates,
+        (&options, prior.only),
+        &mut plan.skipped,
+    );
     plan.matched = matched;
     let links = Links::new(
         mapping,
@@ -515,10 +525,22 @@ pub fn plan_after(
         }
         planner.user(source);
     }
-    planner.gone(&present);
+    planner.gone(&present, prior.only);
     let mut plan = planner.finish(target);
+    if let Some(only) = prior.only {
+        // The users a run over some users leaves out are as they were.
+        plan.unchanged += untouched(owned, only);
+    }
     plan.entities = entities_to_create(&plan);
     plan
+}
+
+/// The owned users (with a target user) outside `only`.
+pub fn untouched(owned: &OwnedUsers, only: &FastSet<String>) -> usize {
+    owned
+        .values()
+        .filter(|o| o.target_id.is_some() && !only.contains(&o.entra_id))
+        .count()
 }
 
 /// The entities the plan's writes wait for, each once, in the order first named.

@@ -2,8 +2,9 @@
 //! matched by the mapping's keys, in order (`match = ["employee_num", "email"]`). Under each
 //! key the target users with the user's value are the candidates: one is a match, several
 //! are a skip (never a guess), none sends the user on to the next key. A target user that
-//! two Entra users claim, or that the state links to another Entra user read in this run,
-//! is given to none of the claimants. Each match is counted by the key that made it.
+//! two Entra users claim, or that the state links to another Entra user read in this run
+//! (or, in a run over some users only, to any Entra user outside it), is given to none of the
+//! claimants. Each match is counted by the key that made it.
 
 use std::fmt;
 
@@ -66,7 +67,7 @@ impl<'a> TargetIndex<'a> {
         sources: &[SourceUser],
         owned: &OwnedUsers,
         duplicates: &FastMap<String, String>,
-        options: &PlanOptions,
+        (options, only): (&PlanOptions, Option<&FastSet<String>>),
         skipped: &mut Vec<Skipped>,
     ) -> (Matched, FastSet<String>) {
         let mut matched = Matched {
@@ -108,20 +109,21 @@ impl<'a> TargetIndex<'a> {
             }
         }
         if !claims.is_empty() {
-            self.settle(&claims, sources, owned, &mut matched, &mut keyless);
+            self.settle(&claims, (sources, only), owned, &mut matched, &mut keyless);
         }
         self.skip_keyless(sources, &keyless, skipped);
         (matched, keyless)
     }
 
     /// Gives each claimed target user to its claimant, unless another Entra user claims it
-    /// too or the state links it to another Entra user read in this run (`sources`): then
+    /// too or the state links it to another Entra user read in this run (`sources`) or, in a
+    /// run over the users of `only`, to one outside it (unchanged, so still there): then
     /// every claimant is skipped, naming the others. Counts the matches in `matched`, and
     /// adds the linked users without a first key to `keyless`.
     fn settle(
         &mut self,
         claims: &[Claim<'_, 'a>],
-        sources: &[SourceUser],
+        (sources, only): (&[SourceUser], Option<&FastSet<String>>),
         owned: &OwnedUsers,
         matched: &mut Matched,
         keyless: &mut FastSet<String>,
@@ -134,7 +136,7 @@ impl<'a> TargetIndex<'a> {
                 .push(c.user);
         }
         // The claimed target users the state links to an Entra user read now, with its name.
-        let linked: FastMap<&str, &str> = sources
+        let mut linked: FastMap<&str, &str> = sources
             .iter()
             .filter_map(|u| {
                 let id = owned.get(&u.entra_id)?.target_id.as_deref()?;
@@ -142,6 +144,13 @@ impl<'a> TargetIndex<'a> {
                 Some((*id, u.label.as_str()))
             })
             .collect();
+        if let Some(only) = only {
+            linked.extend(owned.values().filter_map(|o| {
+                let id = o.target_id.as_deref()?;
+                let (id, _) = claimants.get_key_value(id)?;
+                (!only.contains(&o.entra_id)).then_some((*id, o.key.as_str()))
+            }));
+        }
         for c in claims {
             let id = c.target.id.as_str();
             let others: Vec<&str> = claimants

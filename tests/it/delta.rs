@@ -1,0 +1,239 @@
+//! Delta runs, through the real binary against the Graph and Snipe-IT simulators: after a
+//! first (full) run, each run reads only what changed in Entra since the last one and
+//! touches the target only for those users; every kind of change reaches the target; the
+//! run falls back to a full read, saying why, when it cannot follow the stored delta link;
+//! a broken delta page fails the run before anything is written; a run whose writes did
+//! not all succeed leaves the link where it was, so the next run makes them.
+
+use serde_json::{Value, json};
+use sim::graph::DeltaFault;
+
+use crate::drift::{Setup, user};
+
+const ANN: &str = "00000000-0000-0000-0000-00000000000a";
+const BOB: &str = "00000000-0000-0000-0000-00000000000b";
+const CAROL: &str = "00000000-0000-0000-0000-00000000000c";
+const DAN: &str = "00000000-0000-0000-0000-00000000000d";
+const EVE: &str = "00000000-0000-0000-0000-00000000000e";
+
+/// Four users in scope of a filter on the job title.
+fn setup(sync_lines: &str) -> Setup {
+    let users: Vec<Value> = [(ANN, "ann"), (BOB, "bob"), (CAROL, "carol"), (DAN, "dan")]
+        .iter()
+        .map(|(id, name)| user(id, name, None))
+        .collect();
+    let setup = Setup::with(
+        &users,
+        "filter = jobTitle in ('Engineer', 'Boss')",
+        sync_lines,
+    );
+    let first = setup.run(&[]);
+    assert_eq!(first["mode"], "reconcile", "{first:#}");
+    assert_eq!(first["counts"]["created"], 4, "{first:#}");
+    setup
+}
+
+/// `[created, updated, deactivated, reactivated]` of a run report.
+fn counts(report: &Value) -> [u64; 4] {
+    ["created", "updated", "deactivated", "reactivated"]
+        .map(|k| report["counts"][k].as_u64().unwrap_or(u64::MAX))
+}
+
+/// A run that must read by delta: its report.
+fn delta_run(setup: &Setup) -> Value {
+    let report = setup.run(&[]);
+    assert_eq!(report["mode"], "delta", "{report:#}");
+    report
+}
+
+#[test]
+fn every_kind_of_change_reaches_the_target_by_delta() {
+    let setup = setup("");
+    let active = |name: &str| setup.column(&format!("{name}@contoso.com"), "activated");
+
+    // No change: nothing read but the delta page, nothing asked of the target.
+    let quiet = delta_run(&setup);
+    assert_eq!(counts(&quiet), [0, 0, 0, 0]);
+    assert_eq!(quiet["requests"]["target"], 0, "{quiet:#}");
+    assert!(
+        quiet["requests"]["graph"].as_u64().unwrap() <= 2,
+        "{quiet:#}"
+    );
+
+    setup.entra(ANN, json!({"jobTitle": "Boss"}));
+    assert_eq!(counts(&delta_run(&setup)), [0, 1, 0, 0]);
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Boss");
+
+    setup.graph.with(|g| g.tenant.set_enabled(BOB, false));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 1, 0]);
+    assert_eq!(active("bob"), false);
+    setup.graph.with(|g| g.tenant.set_enabled(BOB, true));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 1]);
+    assert_eq!(active("bob"), true);
+
+    setup.graph.with(|g| g.tenant.soft_delete(CAROL));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 1, 0]);
+    assert_eq!(active("carol"), false);
+    setup.graph.with(|g| g.tenant.restore(CAROL));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 1]);
+    assert_eq!(active("carol"), true);
+
+    setup.graph.with(|g| g.tenant.hard_delete(DAN));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 1, 0]);
+    assert_eq!(active("dan"), false);
+
+    setup.graph.with(|g| g.tenant.add(user(EVE, "eve", None)));
+    assert_eq!(counts(&delta_run(&setup)), [1, 0, 0, 0]);
+    assert_eq!(active("eve"), true);
+
+    // Out of the filter, then back into it.
+    setup.entra(ANN, json!({"jobTitle": "Contractor"}));
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 1, 0]);
+    assert_eq!(active("ann"), false);
+    setup.entra(ANN, json!({"jobTitle": "Engineer"}));
+    // One write reactivates her and sets the title.
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 1]);
+    assert_eq!(active("ann"), true);
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Engineer");
+
+    // The manager: a change of it alone reaches the target too.
+    setup.graph.with(|g| g.tenant.set_manager(BOB, Some(CAROL)));
+    let managed = delta_run(&setup);
+    assert_eq!(counts(&managed), [0, 1, 0, 0], "{managed:#}");
+    let carol_id = setup
+        .snipe
+        .with(|s| s.user_named("carol@contoso.com").unwrap().0);
+    assert_eq!(
+        setup.column("bob@contoso.com", "manager_id"),
+        json!(carol_id),
+        "{managed:#}"
+    );
+
+    // A full run after all that finds nothing left to do.
+    let full = setup.run(&["--full"]);
+    assert_eq!(full["mode"], "reconcile");
+    assert_eq!(counts(&full), [0, 0, 0, 0], "{full:#}");
+}
+
+#[test]
+fn a_run_reads_in_full_and_says_why_when_it_cannot_follow_the_link() {
+    let setup = setup("");
+    let why = |report: &Value| {
+        report["mode_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // Graph forgot the link (seven days, or a reset).
+    setup.graph.with(|g| g.expire_delta_links());
+    setup.entra(BOB, json!({"jobTitle": "Boss"}));
+    let expired = setup.run(&[]);
+    assert_eq!(expired["mode"], "full");
+    assert!(why(&expired).contains("no longer knows"), "{expired:#}");
+    assert_eq!(counts(&expired), [0, 1, 0, 0]);
+    delta_run(&setup);
+
+    // The config changed (here, a setting every record reads could have).
+    let config = setup.dir.path().join("userload.ini");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[sync]\n", "[sync]\nconcurrency = 2\n"),
+    )
+    .unwrap();
+    let edited = setup.run(&[]);
+    assert_eq!(edited["mode"], "full");
+    assert!(why(&edited).contains("config"), "{edited:#}");
+    delta_run(&setup);
+
+    // A link in the state that is not Graph's is never followed.
+    {
+        let db = rusqlite::Connection::open(setup.dir.path().join("state.db")).unwrap();
+        let changed = db
+            .execute(
+                "UPDATE delta_links SET link = 'https://graph.example.net/v1.0/users/delta?$deltatoken=x'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+    let foreign = setup.run(&[]);
+    assert_eq!(foreign["mode"], "full");
+    assert!(
+        why(&foreign).contains("not a users delta link"),
+        "{foreign:#}"
+    );
+    delta_run(&setup);
+
+    // Turned off by the admin.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[sync]\n", "[sync]\ndelta = no\n")).unwrap();
+    let off = setup.run(&[]);
+    assert_eq!(off["mode"], "full");
+    assert!(why(&off).contains("delta = no"), "{off:#}");
+}
+
+#[test]
+fn a_broken_delta_page_fails_the_run_and_deactivates_nobody() {
+    for fault in [DeltaFault::NotJson, DeltaFault::NoDeltaLink] {
+        let setup = setup("");
+        setup.graph.with(|g| {
+            g.tenant.hard_delete(DAN);
+            g.behaviour.delta_fault = Some(fault);
+        });
+        let (code, stdout, stderr) = setup.userload(&["run"]);
+        assert_eq!(code, 2, "{fault:?}: {stdout}{stderr}");
+        assert!(stderr.contains("users/delta"), "{fault:?}: {stderr}");
+        assert_eq!(
+            setup.column("dan@contoso.com", "activated"),
+            true,
+            "{fault:?}"
+        );
+        // Mended, the next run makes the change.
+        setup.graph.with(|g| g.behaviour.delta_fault = None);
+        assert_eq!(counts(&delta_run(&setup)), [0, 0, 1, 0], "{fault:?}");
+    }
+}
+
+#[test]
+fn writes_that_failed_are_read_again_by_the_next_run() {
+    let setup = setup("");
+    setup.entra(ANN, json!({"jobTitle": "Boss"}));
+    setup.entra(BOB, json!({"surname": "Bloggs"}));
+    // The target refuses every write for now.
+    setup.snipe.with(|s| s.refuse_writes = true);
+    let (code, stdout, stderr) = setup.userload(&["run", "--report", "r.json"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("not advanced"), "{stderr}");
+    setup.snipe.with(|s| s.refuse_writes = false);
+    // Nothing changed in Entra since, but the changes are read again and written.
+    let replay = delta_run(&setup);
+    assert_eq!(counts(&replay), [0, 2, 0, 0], "{replay:#}");
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Boss");
+    assert_eq!(setup.column("bob@contoso.com", "last_name"), "Bloggs");
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 0]);
+}
+
+#[test]
+fn many_changes_in_one_round_are_all_read() {
+    let users: Vec<Value> = (0..40)
+        .map(|i| {
+            user(
+                &format!("00000000-0000-0000-0000-0000000001{i:02}"),
+                &format!("u{i}"),
+                None,
+            )
+        })
+        .collect();
+    let setup = Setup::new(&users, "");
+    assert_eq!(counts(&setup.run(&[])), [40, 0, 0, 0]);
+    setup.graph.with(|g| {
+        for i in 0..33 {
+            let id = format!("00000000-0000-0000-0000-0000000001{i:02}");
+            assert!(g.tenant.update(&id, json!({"jobTitle": "Boss"})));
+        }
+    });
+    let round = delta_run(&setup);
+    assert_eq!(counts(&round), [0, 33, 0, 0], "{round:#}");
+}

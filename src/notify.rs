@@ -1,6 +1,8 @@
 //! Tells an admin's chat channel when a run needs them: it failed, it held deactivations
 //! back, or some writes failed (as `[notify] on` chooses). The message names the first few
 //! leavers who still hold assets, and a few things each holds (the report has them all).
+//! The daemon sends two notices of its own the same way: once when runs keep failing, and
+//! once when one succeeds again.
 //!
 //! The message is posted to an incoming webhook as `{"title": …, "text": …}`: Slack shows
 //! `text`, a Teams incoming webhook shows both, and anything else that takes JSON can read

@@ -11,6 +11,13 @@
 //! SIGTERM or Ctrl-C while waiting ends the daemon at once; during a run, the writes under
 //! way finish and the state is saved first.
 //!
+//! Runs that keep failing are told once: after [`FAILING_AFTER`] failed runs in a row the
+//! webhook hears "failing since …" (besides the notice of each run that `[notify] on`
+//! asks for), and when a run succeeds again it hears "recovered". A failure because the
+//! credentials were refused (a wrong or expired secret, say) does not get better by
+//! itself: while they are, `--every` tries again after twice the last wait, up to
+//! [`BACKOFF_CAP`], and says so in the log; a run that meets no refusal resets it.
+//!
 //! With `[daemon] metrics_address`, the daemon serves `/metrics` and `/healthz` there
 //! ([`crate::metrics::serve`]); an address it cannot take stops it at start. The address is
 //! read at start only.
@@ -22,7 +29,10 @@ use chrono::{DateTime, Local, NaiveTime, TimeZone};
 
 use super::run::{RunArgs, run_watched};
 use super::{Outcome, load_config, load_mapping};
+use crate::config::{NotifyConfig, NotifyOn};
 use crate::metrics::serve::{self, Shared};
+use crate::metrics::{Streak, round};
+use crate::notify::Notice;
 use crate::sync::engine::StopSignal;
 
 /// Arguments of `userload daemon`.
@@ -139,6 +149,120 @@ pub fn next_every(every: Duration, elapsed: Duration, previous: u64) -> (u64, u6
     (slot, slot - previous - 1)
 }
 
+/// How many failed runs in a row make the daemon send its one "failing since" notice.
+pub const FAILING_AFTER: u64 = 3;
+
+/// The longest wait between tries while the credentials are refused (unless `--every` is
+/// longer).
+pub const BACKOFF_CAP: Duration = Duration::from_secs(6 * 3600);
+
+/// The wait before the next try after `refusals` runs in a row met refused credentials,
+/// with `--every` `every`: `every` doubled for each refusal, at most `cap`, and never
+/// shorter than `every` (0 refusals: `every`).
+pub fn backoff_wait(refusals: u32, every: Duration, cap: Duration) -> Duration {
+    let cap = cap.max(every);
+    2u32.checked_pow(refusals)
+        .and_then(|factor| every.checked_mul(factor))
+        .map_or(cap, |wait| wait.min(cap))
+}
+
+/// The failed runs in a row ([`crate::metrics::RunFigures::failed`]), and whether the
+/// admin was told of them.
+#[derive(Debug, Default)]
+pub struct Failing {
+    /// Failed runs in a row.
+    pub runs: u64,
+    /// When the first of them ended.
+    pub since: Option<DateTime<Local>>,
+    /// Whether the "failing since" notice went out for these runs.
+    told: bool,
+}
+
+/// What the admin is told of the failed runs in a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Told {
+    /// [`FAILING_AFTER`] runs in a row failed, the first ending at `since`.
+    Failing {
+        /// When the first failed run ended.
+        since: DateTime<Local>,
+        /// How many failed.
+        runs: u64,
+    },
+    /// A run succeeded after the admin was told of `runs` failed runs since `since`.
+    Recovered {
+        /// When the first failed run ended.
+        since: DateTime<Local>,
+        /// How many failed.
+        runs: u64,
+    },
+}
+
+impl Failing {
+    /// Notes a run that ended at `at`, `failed` or not; what to tell the admin, if anything:
+    /// the [`FAILING_AFTER`]th failure in a row, or the first success after it.
+    pub fn after(&mut self, failed: bool, at: DateTime<Local>) -> Option<Told> {
+        if failed {
+            self.runs += 1;
+            let since = *self.since.get_or_insert(at);
+            if self.runs >= FAILING_AFTER && !self.told {
+                self.told = true;
+                return Some(Told::Failing {
+                    since,
+                    runs: self.runs,
+                });
+            }
+            return None;
+        }
+        let was = std::mem::take(self);
+        match (was.told, was.since) {
+            (true, Some(since)) => Some(Told::Recovered {
+                since,
+                runs: was.runs,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Told {
+    /// The webhook's notice of it; `last` is the last run's headline, `backoff` the
+    /// daemon's backing off, when it is.
+    fn notice(&self, last: &str, backoff: Option<&(String, Duration)>) -> Notice {
+        let when = |since: &DateTime<Local>| since.format("%Y-%m-%d %H:%M %:z").to_string();
+        let (headline, mut details) = match self {
+            Told::Failing { since, runs } => (
+                format!("failing since {}, {runs} runs in a row", when(since)),
+                vec![
+                    format!("last run: {last}"),
+                    "the next notice of this comes when a run succeeds again".to_owned(),
+                ],
+            ),
+            Told::Recovered { since, runs } => (
+                format!(
+                    "recovered: a run succeeded after {runs} failed runs since {}",
+                    when(since)
+                ),
+                vec![format!("last run: {last}")],
+            ),
+        };
+        if let Some((why, wait)) = backoff {
+            details.insert(
+                1,
+                format!(
+                    "{why}; backing off: next try in {}",
+                    humantime::format_duration(round(*wait))
+                ),
+            );
+        }
+        // Sent when `on` has `failed`, as it has unless set otherwise.
+        Notice {
+            status: NotifyOn::Failed,
+            headline,
+            details,
+        }
+    }
+}
+
 /// `userload daemon`.
 pub fn run(args: &DaemonArgs) -> Outcome {
     let Some(config) = load_config(&args.config) else {
@@ -184,7 +308,10 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         slot: 0,
         made: 0,
         last_daily: None,
+        refusals: 0,
+        backoff: None,
     };
+    let mut failing = Failing::default();
     let mut last = Outcome::Success;
     tracing::info!(config = %args.config.display(), "daemon started");
     loop {
@@ -202,8 +329,23 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         if stopped {
             break;
         }
+        let before = board
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recorded();
         last = run_stoppable(&runtime, &run_args, &stop, &board);
         schedule.made += 1;
+        if !stop.stopped() {
+            after_run(
+                &runtime,
+                &config.notify,
+                &board,
+                before,
+                args,
+                &mut schedule,
+                &mut failing,
+            );
+        }
         if stop.stopped() || args.runs.is_some_and(|n| schedule.made >= n) {
             break;
         }
@@ -238,6 +380,40 @@ fn run_stoppable(
     outcome
 }
 
+/// After a run that noted its end on `board` (one that found its source turned off did
+/// not): counts it as failed or not, decides whether the next try backs off, notes both on
+/// `board` and tells the webhook of `notify` what [`Failing::after`] says to.
+fn after_run(
+    runtime: &tokio::runtime::Runtime,
+    notify: &NotifyConfig,
+    board: &Shared,
+    before: u64,
+    args: &DaemonArgs,
+    schedule: &mut Schedule,
+    failing: &mut Failing,
+) {
+    let mut noted = board
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(last) = noted.last.clone().filter(|_| noted.recorded() > before) else {
+        return;
+    };
+    let told = failing.after(last.failed(), Local::now());
+    schedule.refused(last.credentials_refused.clone(), args);
+    noted.streak = Some(Streak {
+        failures: failing.runs,
+        backing_off: schedule.backoff.clone(),
+    });
+    drop(noted);
+    if let Some(told) = told {
+        let notice = told.notice(&last.headline, schedule.backoff.as_ref());
+        tracing::warn!("{}", notice.headline);
+        if let Err(e) = runtime.block_on(crate::notify::send(notify, &notice)) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
 /// Notes on `board` when the next run is due, for `/healthz`.
 fn note_due(board: &Shared, due: tokio::time::Instant) {
     let wait = due.saturating_duration_since(tokio::time::Instant::now());
@@ -258,9 +434,35 @@ struct Schedule {
     made: u64,
     /// The daily slot of the last run.
     last_daily: Option<DateTime<Local>>,
+    /// Runs in a row that met refused credentials.
+    refusals: u32,
+    /// Why the next try waits longer than `--every`, and how long it waits.
+    backoff: Option<(String, Duration)>,
 }
 
 impl Schedule {
+    /// Notes why the last run's credentials were refused (`None`: they were not), and so
+    /// whether the next try backs off; logs it when it does.
+    fn refused(&mut self, why: Option<String>, args: &DaemonArgs) {
+        let Some(why) = why else {
+            self.refusals = 0;
+            self.backoff = None;
+            return;
+        };
+        self.refusals = self.refusals.saturating_add(1);
+        let Some(every) = args.every else {
+            tracing::warn!("{why}; next try at the next daily time");
+            return;
+        };
+        let wait = backoff_wait(self.refusals, every, BACKOFF_CAP);
+        tracing::warn!(
+            "{why}; next try in {}, not every {}",
+            humantime::format_duration(round(wait)),
+            humantime::format_duration(round(every))
+        );
+        self.backoff = Some((why, wait));
+    }
+
     /// When the next run is due, its random delay added, logged; `None` if no daily time
     /// can be found.
     fn next(&mut self, args: &DaemonArgs) -> Option<tokio::time::Instant> {
@@ -285,6 +487,12 @@ impl Schedule {
 
     /// The next `--every` slot after the last run.
     fn next_every(&mut self, every: Duration) -> tokio::time::Instant {
+        if let Some((_, wait)) = &self.backoff {
+            // The slots resume after the try: none counts as skipped.
+            let due = self.start.elapsed() + *wait;
+            self.slot = (due.as_nanos() / every.as_nanos().max(1)) as u64;
+            return tokio::time::Instant::now() + *wait;
+        }
         if self.made > 0 {
             let (next, skipped) = next_every(every, self.start.elapsed(), self.slot);
             if skipped > 0 {
@@ -365,6 +573,73 @@ mod tests {
         // The 02:00 run lasted until 14:30 the next day: three slots passed.
         let late = Utc.with_ymd_and_hms(2026, 12, 4, 14, 30, 0).unwrap();
         assert_eq!(daily_slots_passed(&slot, &late, &times), 3);
+    }
+
+    #[test]
+    fn refused_credentials_double_the_wait_up_to_the_cap() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let cap = BACKOFF_CAP;
+        assert_eq!(backoff_wait(0, minutes(5), cap), minutes(5));
+        assert_eq!(backoff_wait(1, minutes(5), cap), minutes(10));
+        assert_eq!(backoff_wait(3, minutes(5), cap), minutes(40));
+        assert_eq!(backoff_wait(6, minutes(5), cap), minutes(320));
+        assert_eq!(backoff_wait(7, minutes(5), cap), cap);
+        assert_eq!(backoff_wait(u32::MAX, minutes(5), cap), cap);
+        // A schedule longer than the cap is kept.
+        assert_eq!(backoff_wait(2, minutes(24 * 60), cap), minutes(24 * 60));
+    }
+
+    #[test]
+    fn failing_runs_are_told_once_and_the_recovery_once() {
+        let at = |h| Local.with_ymd_and_hms(2026, 12, 7, h, 0, 0).unwrap();
+        let mut failing = Failing::default();
+        assert_eq!(failing.after(true, at(1)), None);
+        assert_eq!(failing.after(true, at(2)), None);
+        assert_eq!(
+            failing.after(true, at(3)),
+            Some(Told::Failing {
+                since: at(1),
+                runs: 3
+            })
+        );
+        assert_eq!(failing.after(true, at(4)), None);
+        assert_eq!(failing.runs, 4);
+        assert_eq!(
+            failing.after(false, at(5)),
+            Some(Told::Recovered {
+                since: at(1),
+                runs: 4
+            })
+        );
+        assert_eq!(failing.runs, 0);
+        // A failure or two that pass untold recover untold.
+        assert_eq!(failing.after(true, at(6)), None);
+        assert_eq!(failing.after(false, at(7)), None);
+        assert_eq!(failing.after(false, at(8)), None);
+    }
+
+    #[test]
+    fn the_failing_notice_says_since_when_and_how_the_daemon_backs_off() {
+        let since = Local.with_ymd_and_hms(2026, 12, 7, 1, 0, 0).unwrap();
+        let told = Told::Failing { since, runs: 3 };
+        let backoff = (
+            "sign-in refused (secret expired)".to_owned(),
+            Duration::from_secs(7200),
+        );
+        let notice = told.notice("the run failed", Some(&backoff));
+        assert!(
+            notice
+                .headline
+                .starts_with("failing since 2026-12-07 01:00"),
+            "{}",
+            notice.headline
+        );
+        assert!(notice.headline.ends_with(", 3 runs in a row"));
+        assert_eq!(
+            notice.details[1],
+            "sign-in refused (secret expired); backing off: next try in 2h"
+        );
+        assert_eq!(notice.status, NotifyOn::Failed);
     }
 
     #[test]

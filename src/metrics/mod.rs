@@ -78,6 +78,9 @@ pub struct RunFigures {
     pub target: SideFigures,
     /// The run's outcome in one line (the webhook's headline).
     pub headline: String,
+    /// Why the credentials were refused, when that is why the run failed
+    /// ([`RunReport::credentials_refused`]).
+    pub credentials_refused: Option<String>,
 }
 
 /// Seconds since 1970 of an RFC 3339 time; 0 when it cannot be read.
@@ -109,6 +112,7 @@ impl RunFigures {
                 side(o.target_requests, o.target_retries, Some(&o.target_latency))
             }),
             headline: report.headline(),
+            credentials_refused: report.credentials_refused(),
         }
     }
 
@@ -116,6 +120,22 @@ impl RunFigures {
     pub fn succeeded(&self) -> bool {
         self.status.exit_code() == 0
     }
+
+    /// Whether the run counts as failed for the daemon's count of failures in a row: it
+    /// could not run or refused to (exit code 2), or the credentials were refused.
+    pub fn failed(&self) -> bool {
+        self.status.exit_code() == 2 || self.credentials_refused.is_some()
+    }
+}
+
+/// The daemon's failures in a row, and whether it is backing off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Streak {
+    /// Runs in a row that failed ([`RunFigures::failed`]); 0 after a run that did not.
+    pub failures: u64,
+    /// When the daemon waits longer than its schedule because the credentials were
+    /// refused: why, in a few words, and how long it waits.
+    pub backing_off: Option<(String, std::time::Duration)>,
 }
 
 /// The last run's figures, the totals since the process started, and when the next run is
@@ -132,6 +152,8 @@ pub struct Board {
     target: SideFigures,
     /// When the next run is due to start, random delay included.
     pub next_due: Option<DateTime<Utc>>,
+    /// The daemon's failures in a row and its backing off; `None` outside the daemon.
+    pub streak: Option<Streak>,
 }
 
 /// How late past its due time a run may end before `/healthz` calls it overdue, besides
@@ -139,6 +161,11 @@ pub struct Board {
 pub const GRACE: chrono::Duration = chrono::Duration::hours(1);
 
 impl Board {
+    /// How many runs were noted since the process started.
+    pub fn recorded(&self) -> u64 {
+        self.runs.iter().sum()
+    }
+
     /// Notes a run that ended.
     pub fn record(&mut self, run: RunFigures) {
         if let Some(i) = STATUSES.iter().position(|s| *s == run.status) {
@@ -174,12 +201,27 @@ impl Board {
                 );
             }
         }
+        let backing_off = self
+            .streak
+            .as_ref()
+            .and_then(|s| s.backing_off.as_ref())
+            .map(|(why, wait)| {
+                format!(
+                    "; backing off: {why}, next try in {}",
+                    humantime::format_duration(round(*wait))
+                )
+            })
+            .unwrap_or_default();
         match &self.last {
             None => (true, "ok: no run yet".to_owned()),
             Some(last) if last.succeeded() => (true, format!("ok: {}", last.headline)),
             Some(last) => (
                 false,
-                format!("last run {}: {}", last.status.name(), last.headline),
+                format!(
+                    "last run {}: {}{backing_off}",
+                    last.status.name(),
+                    last.headline
+                ),
             ),
         }
     }
@@ -203,6 +245,19 @@ impl Board {
         let mut registry = Registry::with_prefix("userload");
         if let Some(last) = &self.last {
             register_last(&mut registry, last);
+        }
+        if let Some(streak) = &self.streak {
+            registry.register(
+                "consecutive_failures",
+                "Runs in a row that could not run, refused, or met refused credentials",
+                gauge(streak.failures as f64),
+            );
+            registry.register(
+                "backing_off",
+                "1 while the daemon waits longer than its schedule because the credentials \
+                 were refused, else 0",
+                gauge(f64::from(u8::from(streak.backing_off.is_some()))),
+            );
         }
         let runs = Family::<Vec<(String, String)>, Counter>::default();
         for (status, n) in STATUSES.iter().zip(self.runs) {
@@ -251,6 +306,11 @@ impl Board {
         );
         registry
     }
+}
+
+/// `wait` to the millisecond, for messages.
+pub fn round(wait: std::time::Duration) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A label set of one label.
@@ -420,6 +480,7 @@ mod tests {
             },
             target: SideFigures::default(),
             headline: "the run finished".to_owned(),
+            credentials_refused: None,
         }
     }
 
@@ -465,5 +526,32 @@ mod tests {
         board.next_due = Some(now - GRACE - chrono::Duration::minutes(1));
         let (well, why) = board.health(now);
         assert!(!well && why.starts_with("overdue"), "{why}");
+    }
+
+    #[test]
+    fn the_streak_shows_in_the_metrics_and_backing_off_in_the_health() {
+        let mut board = Board::default();
+        let text = board.openmetrics().unwrap();
+        assert!(!text.contains("consecutive_failures"), "{text}");
+        let mut failed = figures(RunStatus::Failed);
+        failed.credentials_refused = Some("sign-in refused (secret expired)".into());
+        board.record(failed);
+        board.streak = Some(Streak {
+            failures: 3,
+            backing_off: Some((
+                "sign-in refused (secret expired)".into(),
+                std::time::Duration::from_secs(7200),
+            )),
+        });
+        let text = board.openmetrics().unwrap();
+        assert!(text.contains("userload_consecutive_failures 3.0"), "{text}");
+        assert!(text.contains("userload_backing_off 1.0"), "{text}");
+        let (well, why) = board.health(Utc::now());
+        assert!(!well);
+        assert_eq!(
+            why,
+            "last run failed: the run finished; backing off: sign-in refused (secret \
+             expired), next try in 2h"
+        );
     }
 }

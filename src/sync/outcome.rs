@@ -57,6 +57,9 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
     pub interrupted: bool,
+    /// The status the target answered when it refused the credentials and so stopped the
+    /// writes (401, 403); `None` when it did not.
+    pub refused_credentials: Option<u16>,
     /// Requests to Graph.
     pub graph_requests: u64,
     /// Graph requests that were tries again.
@@ -112,6 +115,7 @@ impl Outcome {
             counts: RunCounts::default(),
             failures: Vec::new(),
             interrupted: false,
+            refused_credentials: None,
             graph_requests: 0,
             graph_retries: 0,
             target_retries: 0,

@@ -14,6 +14,7 @@ use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
 use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
 use super::reconcile::Reason;
+use crate::graph::GraphError;
 use crate::state::{RunEnd, SidesRead};
 use crate::targets::TargetError;
 
@@ -87,6 +88,43 @@ impl RunReport {
     /// The process exit code ([`RunStatus::exit_code`]).
     pub fn exit_code(&self) -> i32 {
         self.status().exit_code()
+    }
+
+    /// Why the credentials were refused, in a few words, when that is why the run failed:
+    /// Entra refused the sign-in for a reason that lasts until an admin changes something
+    /// (a wrong or expired secret, an unknown app or tenant, a certificate or federated
+    /// credential it does not know), or the target refused the credentials (401, 403).
+    /// `None` for any other ending, including failures a later try may not meet (the
+    /// network, throttling, a target answering 5xx).
+    pub fn credentials_refused(&self) -> Option<String> {
+        let target = |status: u16| format!("the target refused the credentials (HTTP {status})");
+        match &self.result {
+            Ok(outcome) => outcome.refused_credentials.map(target),
+            Err(RunError::Target(TargetError::Unauthorized { status, .. }))
+            | Err(RunError::Sync(SyncError::Target(TargetError::Unauthorized {
+                status, ..
+            }))) => Some(target(*status)),
+            Err(RunError::Sync(
+                SyncError::Graph(GraphError::SignIn(e))
+                | SyncError::GraphAfterCreates {
+                    error: GraphError::SignIn(e),
+                    ..
+                },
+            )) => {
+                let why = match e.code? {
+                    7000215 => "secret wrong",
+                    7000222 => "secret expired",
+                    700016 => "app not found",
+                    90002 => "tenant not found",
+                    700027 => "certificate refused",
+                    70021 => "no federated credential matches",
+                    _ => return None,
+                };
+                Some(format!("sign-in refused ({why})"))
+            }
+            Err(RunError::Sync(e)) => e.made()?.refused_credentials.map(target),
+            Err(_) => None,
+        }
     }
 
     /// Why the run failed, or what the guards held back or refused.
@@ -509,6 +547,65 @@ mod tests {
             Some("the config has errors; nothing was run")
         );
         assert_eq!(report.status().notify_on(), NotifyOn::Failed);
+    }
+
+    fn failed(error: SyncError) -> RunReport {
+        RunReport::new(
+            "2026-12-07T00:00:00Z".into(),
+            std::time::Instant::now(),
+            Err(RunError::Sync(error)),
+        )
+    }
+
+    fn sign_in(code: u64) -> SyncError {
+        SyncError::Graph(GraphError::SignIn(crate::graph::error::SignInError {
+            code: Some(code),
+            error: "invalid_client".into(),
+            message: "refused".into(),
+            correlation_id: None,
+            trace_id: None,
+        }))
+    }
+
+    #[test]
+    fn refused_credentials_are_told_apart_from_failures_that_may_pass() {
+        let why = |error| failed(error).credentials_refused();
+        assert_eq!(
+            why(sign_in(7000222)).as_deref(),
+            Some("sign-in refused (secret expired)")
+        );
+        assert_eq!(
+            why(sign_in(7000215)).as_deref(),
+            Some("sign-in refused (secret wrong)")
+        );
+        assert_eq!(
+            why(sign_in(90002)).as_deref(),
+            Some("sign-in refused (tenant not found)")
+        );
+        // Entra throttling the sign-in is no reason to wait longer.
+        assert_eq!(why(sign_in(50196)), None);
+        let unauthorized = TargetError::Unauthorized {
+            target: "SCIM".into(),
+            status: 401,
+            detail: "no".into(),
+        };
+        assert_eq!(
+            why(SyncError::Target(unauthorized)).as_deref(),
+            Some("the target refused the credentials (HTTP 401)")
+        );
+        assert_eq!(
+            why(SyncError::Target(TargetError::Unavailable(
+                "HTTP 503".into()
+            ))),
+            None
+        );
+        let gave_up = GraphError::GaveUp {
+            what: "GET /v1.0/users".into(),
+            attempts: 3,
+            last: "connection refused".into(),
+            request_id: None,
+        };
+        assert_eq!(why(SyncError::Graph(gave_up)), None);
     }
 
     #[test]

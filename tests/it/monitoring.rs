@@ -411,6 +411,112 @@ fn the_daemon_health_flips_to_503_after_a_failed_run() {
     let _ = child.wait();
 }
 
+/// The titles of the notices `hook` received, in order.
+fn titles(hook: &Receiver) -> Vec<String> {
+    hook.bodies()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_refused_secret_backs_the_daemon_off_tells_it_once_and_then_the_recovery() {
+    let address = free_address();
+    let hook = Receiver::start("/webhook");
+    let w = World::new(
+        10,
+        "",
+        &format!(
+            "[notify]\nwebhook = {}\n[daemon]\nmetrics_address = {address}\n",
+            hook.url
+        ),
+    );
+    w.graph.with(|s| s.apps[0].secret_expired = true);
+    let (mut child, mut lines, guard) = daemon(&w, &["--every", "50ms"]);
+    // Each refusal doubles the wait before the next try.
+    for wait in ["100ms", "200ms", "400ms"] {
+        let line = format!("sign-in refused (secret expired); next try in {wait}, not every 50ms");
+        wait_for(&mut lines, &[&line], 1);
+    }
+    // The third failed run in a row is told once, after its own notice.
+    wait_for(&mut lines, &["next run at"], 1);
+    let samples = parse_exposition(&get(&address, "/metrics").2, true);
+    assert!(
+        samples["userload_consecutive_failures"] >= 3.0,
+        "{samples:?}"
+    );
+    assert_eq!(samples["userload_backing_off"], 1.0);
+    let (status, _, body) = get(&address, "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with(
+            "last run failed: the run failed; backing off: sign-in refused (secret expired), \
+             next try in "
+        ),
+        "{body}"
+    );
+    let told = titles(&hook);
+    assert!(told.len() >= 4, "{told:?}");
+    assert!(
+        told[..3].iter().all(|t| t.ends_with(": the run failed")),
+        "{told:?}"
+    );
+    assert!(
+        told[3].contains(": failing since ") && told[3].ends_with(", 3 runs in a row"),
+        "{told:?}"
+    );
+    let text = hook.bodies()[3]["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("sign-in refused (secret expired); backing off: next try in 400ms"),
+        "{text}"
+    );
+
+    // A new secret: the next try succeeds, which is told once, and the wait is the schedule's.
+    w.graph.with(|s| s.apps[0].secret_expired = false);
+    wait_for(&mut lines, &["recovered: a run succeeded after"], 1);
+    wait_for(&mut lines, &["next run at"], 1);
+    let told = titles(&hook);
+    let failing = told.iter().filter(|t| t.contains("failing since")).count();
+    let recovered: Vec<&String> = told.iter().filter(|t| t.contains("recovered")).collect();
+    assert_eq!(failing, 1, "{told:?}");
+    assert_eq!(recovered.len(), 1, "{told:?}");
+    assert!(recovered[0].contains("failed runs since"), "{told:?}");
+    assert_eq!(told.last(), Some(recovered[0]), "{told:?}");
+    let samples = parse_exposition(&get(&address, "/metrics").2, true);
+    assert_eq!(samples["userload_consecutive_failures"], 0.0);
+    assert_eq!(samples["userload_backing_off"], 0.0);
+    assert_eq!(get(&address, "/healthz").0, 200);
+    drop(guard);
+    let _ = child.wait();
+}
+
+#[test]
+fn failures_that_may_pass_keep_the_schedule_and_are_summed_up_once() {
+    let hook = Receiver::start("/webhook");
+    // Two Graph pages, so that the second can fail.
+    let w = World::new(45, "", &format!("[notify]\nwebhook = {}\n", hook.url));
+    w.graph.with(|s| s.behaviour.failing_page = Some(1));
+    let (code, _, stderr) = w.userload(&[
+        "daemon",
+        "--config",
+        "userload.ini",
+        "--every",
+        "50ms",
+        "--runs",
+        "5",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("next try in"), "{stderr}");
+    assert!(!stderr.contains("backing off"), "{stderr}");
+    let told = titles(&hook);
+    // Each failed run as `on` asks, and the summary once, after the third.
+    assert_eq!(told.len(), 6, "{told:?}");
+    assert!(told[3].contains("failing since"), "{told:?}");
+    let failing = told.iter().filter(|t| t.contains("failing since")).count();
+    assert_eq!(failing, 1, "{told:?}");
+}
+
 /// Kills a process when dropped, so that a failed assertion leaves no daemon behind.
 struct KillOnDrop(u32);
 

@@ -143,7 +143,7 @@ impl Receiver {
         self.requests.lock().unwrap().clone()
     }
 
-    fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.bodies.lock().unwrap().clone()
     }
 }
@@ -622,6 +622,13 @@ fn a_run_stopped_by_refused_credentials_does_not_stop_the_daemon() {
         "2",
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // Refused credentials do not pass by themselves: the next try waits twice as long.
+    assert!(
+        stderr.contains(
+            "the target refused the credentials (HTTP 401); next try in 2s, not every 1s"
+        ),
+        "{stderr}"
+    );
     let status = w.status();
     let runs = status["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{status:#}");

@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// Also write every change made (one row per field) to this CSV file, for auditors.
     #[arg(long, value_name = "FILE")]
     pub(super) changes: Option<PathBuf>,
+    /// Also write the run as one self-contained HTML page to this file (replaced whole).
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
     /// Allow up to N deactivations in this run, above `max_deactivations`.
     #[arg(long, value_name = "N")]
     pub(super) allow_deactivations: Option<usize>,
@@ -95,6 +98,7 @@ pub(super) fn run_watched(
             || report.to_json(&args.config, None, peak_memory()),
             || report.changes_csv(),
         );
+        super::html::write_page(args.html.as_deref(), || run_page(&report, args, None));
         return Outcome::Failed;
     };
     if source_disabled(&config) {
@@ -126,6 +130,9 @@ pub(super) fn run_watched(
         || report.to_json(&args.config, target, peak_memory()),
         || report.changes_csv(),
     );
+    let failed_output =
+        !super::html::write_page(args.html.as_deref(), || run_page(&report, args, target))
+            || failed_output;
     let failed_output = !watched(runtime, Some(&config), args, board, &report) || failed_output;
     let notice = Notice {
         status: report.status().notify_on(),
@@ -140,6 +147,15 @@ pub(super) fn run_watched(
     } else {
         Outcome::of_exit_code(code.into())
     }
+}
+
+/// The run's HTML page; `target` is the target's URL, when the config could be read.
+fn run_page(report: &RunReport, args: &RunArgs, target: Option<&str>) -> String {
+    let source = crate::html::Source {
+        config: &args.config,
+        target,
+    };
+    crate::html::run_page(report, source)
 }
 
 /// Prints how the run went: the summary table and the failures, or why it failed.

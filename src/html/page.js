@@ -269,9 +269,6 @@
       function (r) { return r.seconds; });
     columns(target, "chart-failures", "Failed writes", list, ["failed"],
       function (r) { return r.counts ? r.counts.failed : 0; });
-    if (list.some(function (r) { return r.requests; }))
-      columns(target, "chart-requests", "Requests to Graph and the target", list,
-        ["graph", "target"], function (r, k) { return r.requests ? r.requests[k] : 0; });
   }
 
   function report() {
@@ -284,6 +281,10 @@
       ["Counts", Object.keys(c).map(function (k) { return k + " " + c[k]; }).join(", ")],
       ["Requests", r.requests ? "Graph " + r.requests.graph + ", target " + r.requests.target : null],
       ["Failures", (r.failures || []).length || null]]);
+    var q = r.requests;
+    if (q) bars($("report-chart"), "chart-requests", [["graph", q.graph || 0],
+      ["target", q.target || 0], ["target writes", q.target_writes || 0],
+      ["retries", (q.graph_retries || 0) + (q.target_retries || 0)]]);
   }
 
   header();

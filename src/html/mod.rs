@@ -550,5 +550,17 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "the temporary file is gone");
         assert!(write(&dir.path().join("no/such/dir/r.html"), "x").is_err());
+        crate::secrets::remember(["html-page-secret-5f1c".to_owned()]);
+        let page = Page {
+            notes: vec!["the token html-page-secret-5f1c was refused".to_owned()],
+            ..Page::default()
+        };
+        write(&path, &render("userload run", &page)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("was refused"), "the note is missing");
+        assert!(
+            !text.contains("html-page-secret-5f1c"),
+            "a secret is on the page"
+        );
     }
 }

@@ -127,6 +127,12 @@ fn changed_world() -> SnipeItWorld {
         for id in ids.iter().take(4) {
             t.set_enabled(id, false);
         }
+        let leaver = t.users().find(|u| u["id"] == ids[0].as_str()).unwrap();
+        let upn = leaver["userPrincipalName"].as_str().unwrap().to_owned();
+        world.snipe.with(|s| {
+            let id = s.user_named(&upn).unwrap().0;
+            s.assign_asset(id, "LAPTOP-0042", "MacBook Pro");
+        });
         for id in ids.iter().skip(4).take(6) {
             t.update(id, json!({"jobTitle": "Senior Manager"}));
         }
@@ -170,6 +176,10 @@ fn a_plan_page_shows_every_user_with_an_action_and_filters_by_action_field_and_n
     let leavers = dom(&page, "action=deactivate");
     assert_eq!(shown(&leavers), deactivations);
     assert!(leavers.contains("disabled in Entra"), "no reason shown");
+    assert!(
+        leavers.contains("asset LAPTOP-0042 \"MacBook Pro\""),
+        "what a leaver holds is not shown"
+    );
 
     let field = &rows.iter().find(|r| r.0 == "update").unwrap().2[0];
     let with_field = rows
@@ -294,6 +304,15 @@ fn a_page_of_100k_users_loads_and_filters() {
     assert!(filtered.contains("user-099901@contoso.example"));
     assert!(filtered.contains("Senior Engineer"));
     assert_eq!(shown(&dom(&page, "field=title")), n / 4);
+    // Sorted by user, descending: the last update comes first.
+    let sorted = dom(&page, "action=update&sort=-user");
+    let first = sorted
+        .find("user-099997@")
+        .expect("the last update is not shown");
+    let second = sorted
+        .find("user-099993@")
+        .expect("the one before is not shown");
+    assert!(first < second, "not sorted descending");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use crate::html::Source;
+
 /// Writes the page `page` makes to `path`, when one is asked for; false, with the problem
 /// printed and naming the path, when it could not be written.
 pub(super) fn write_page(path: Option<&Path>, page: impl FnOnce() -> String) -> bool {
@@ -22,6 +24,39 @@ pub(super) fn write_page(path: Option<&Path>, page: impl FnOnce() -> String) -> 
             false
         }
     }
+}
+
+/// Writes the page of a plan made from the config at `config_path` to `path`, when one is
+/// asked for; `when` is when the plan started and how many seconds it took.
+pub(super) fn write_plan(
+    path: Option<&Path>,
+    outcome: &crate::sync::outcome::Outcome,
+    config_path: &Path,
+    config: &crate::config::Config,
+    when: (&str, f64),
+) -> bool {
+    let source = Source {
+        config: config_path,
+        target: Some(config.target.url.as_str()),
+    };
+    write_page(path, || {
+        crate::html::plan_page(outcome, source, when.0, when.1)
+    })
+}
+
+/// Writes the page of a run with the config at `config_path` to `path`, when one is asked
+/// for; `target` is the target's URL, when the config could be read.
+pub(super) fn write_run(
+    path: Option<&Path>,
+    report: &crate::sync::report::RunReport,
+    config_path: &Path,
+    target: Option<&str>,
+) -> bool {
+    let source = Source {
+        config: config_path,
+        target,
+    };
+    write_page(path, || crate::html::run_page(report, source))
 }
 
 /// Writes the status page of `runs` (newest first) to `path`, when one is asked for, with

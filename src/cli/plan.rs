@@ -117,12 +117,14 @@ pub fn run(args: &PlanArgs) -> Outcome {
             errln!("warning: {message}");
         }
     }
-    let source = crate::html::Source {
-        config: &args.config,
-        target: Some(config.target.url.as_str()),
-    };
-    let page = || crate::html::plan_page(&outcome, source, &started, clock.elapsed().as_secs_f64());
-    if !super::html::write_page(args.html.as_deref(), page) {
+    let took = clock.elapsed().as_secs_f64();
+    if !super::html::write_plan(
+        args.html.as_deref(),
+        &outcome,
+        &args.config,
+        &config,
+        (&started, took),
+    ) {
         return Outcome::Failed;
     }
     Outcome::of_exit_code(outcome.exit_code().into())

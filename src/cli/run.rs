@@ -98,7 +98,7 @@ pub(super) fn run_watched(
             || report.to_json(&args.config, None, peak_memory()),
             || report.changes_csv(),
         );
-        super::html::write_page(args.html.as_deref(), || run_page(&report, args, None));
+        super::html::write_run(args.html.as_deref(), &report, &args.config, None);
         return Outcome::Failed;
     };
     if source_disabled(&config) {
@@ -131,7 +131,7 @@ pub(super) fn run_watched(
         || report.changes_csv(),
     );
     let failed_output =
-        !super::html::write_page(args.html.as_deref(), || run_page(&report, args, target))
+        !super::html::write_run(args.html.as_deref(), &report, &args.config, target)
             || failed_output;
     let failed_output = !watched(runtime, Some(&config), args, board, &report) || failed_output;
     let notice = Notice {
@@ -147,15 +147,6 @@ pub(super) fn run_watched(
     } else {
         Outcome::of_exit_code(code.into())
     }
-}
-
-/// The run's HTML page; `target` is the target's URL, when the config could be read.
-fn run_page(report: &RunReport, args: &RunArgs, target: Option<&str>) -> String {
-    let source = crate::html::Source {
-        config: &args.config,
-        target,
-    };
-    crate::html::run_page(report, source)
 }
 
 /// Prints how the run went: the summary table and the failures, or why it failed.

@@ -250,10 +250,16 @@ fn demo(args: &DemoArgs) -> std::io::Result<Outcome> {
         execute(args)
     };
     let plan = |show: &str| command(&["plan", "--show", show], &[]);
+    // The second night's page outlives a temporary folder, so that it can be opened after.
+    let page = match &folder {
+        Folder::Kept(path) => path.join("report-2.html"),
+        Folder::Temporary(_) => std::env::temp_dir().join("userload-demo-report.html"),
+    };
     let run = |night: u32, changes: bool| {
         let mut files = vec![("--report", dir.join(format!("report-{night}.json")))];
         if changes {
             files.push(("--changes", dir.join(format!("changes-{night}.csv"))));
+            files.push(("--html", page.clone()));
         }
         command(&["run"], &files)
     };
@@ -301,6 +307,10 @@ fn demo(args: &DemoArgs) -> std::io::Result<Outcome> {
             "Run `userload demo --keep demo` to keep its config, state file, reports and CSV."
         ),
     }
+    println!(
+        "The second night as a page to open in a browser: {}",
+        page.display()
+    );
     println!("To start on your own tenant: userload init --help");
     let ok = outcomes.iter().all(|o| *o == Outcome::Success);
     Ok(if ok {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod diag;
 pub mod filter;
 pub mod graph;
+pub mod html;
 pub mod http;
 pub mod log;
 pub mod mapping;

@@ -60,6 +60,9 @@ pub struct DaemonArgs {
     /// Write each run's changes as CSV to this file (the latest run's are kept).
     #[arg(long, value_name = "FILE")]
     changes: Option<PathBuf>,
+    /// Keep the latest run's HTML page at this file, rewritten whole after each run.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Allow up to N deactivations in each run, above `max_deactivations`.
     #[arg(long, value_name = "N")]
     allow_deactivations: Option<usize>,
@@ -283,6 +286,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         config: args.config.clone(),
         report: args.report.clone(),
         changes: args.changes.clone(),
+        html: args.html.clone(),
         allow_deactivations: args.allow_deactivations,
         // Unattended runs keep the bound; one `run --allow-growth` lifts it when needed.
         allow_growth: false,

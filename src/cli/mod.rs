@@ -31,6 +31,7 @@ mod check;
 mod daemon;
 mod explain;
 mod filter;
+mod html;
 mod init;
 mod mapping;
 mod package;

@@ -32,6 +32,9 @@ pub struct PlanArgs {
     /// changed there by hand (drift).
     #[arg(long)]
     pub(super) full: bool,
+    /// Also write the plan as one self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
 }
 
 /// `userload plan`: reads both sides and the state, writes nothing anywhere.
@@ -40,6 +43,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
         return Outcome::Failed;
     };
     let _entered = runtime.enter();
+    let (started, clock) = (crate::state::now(), std::time::Instant::now());
     let Some(config) = load_config(&args.config) else {
         return Outcome::Failed;
     };
@@ -108,6 +112,16 @@ pub fn run(args: &PlanArgs) -> Outcome {
         if let Some(message) = &outcome.held_for_assets {
             errln!("warning: {message}");
         }
+    }
+    let took = clock.elapsed().as_secs_f64();
+    if !super::html::write_plan(
+        args.html.as_deref(),
+        &outcome,
+        &args.config,
+        &config,
+        (&started, took),
+    ) {
+        return Outcome::Failed;
     }
     Outcome::of_exit_code(outcome.exit_code().into())
 }

@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Also write every change made (one row per field) to this CSV file, for auditors.
     #[arg(long, value_name = "FILE")]
     pub(super) changes: Option<PathBuf>,
+    /// Also write the run as one self-contained HTML page to this file (replaced whole).
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
     /// Allow up to N deactivations in this run, above `max_deactivations`.
     #[arg(long, value_name = "N")]
     pub(super) allow_deactivations: Option<usize>,
@@ -96,6 +99,7 @@ pub(super) fn run_watched(
             || report.to_json(&args.config, None, peak_memory()),
             || report.changes_csv(),
         );
+        super::html::write_run(args.html.as_deref(), &report, &args.config, None);
         return Outcome::Failed;
     };
     if source_disabled(&config) {
@@ -127,6 +131,9 @@ pub(super) fn run_watched(
         || report.to_json(&args.config, target, peak_memory()),
         || report.changes_csv(),
     );
+    let failed_output =
+        !super::html::write_run(args.html.as_deref(), &report, &args.config, target)
+            || failed_output;
     let failed_output = !watched(runtime, Some(&config), args, board, &report) || failed_output;
     let notice = Notice {
         status: report.status().notify_on(),

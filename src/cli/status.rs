@@ -28,6 +28,13 @@ pub struct StatusArgs {
     /// Print the runs as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the runs as charts on one self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// With --html: the last run's JSON report (as `run --report` wrote it), shown on the
+    /// page with its requests and failures.
+    #[arg(long, value_name = "FILE", requires = "html")]
+    report: Option<PathBuf>,
 }
 
 /// `userload status`.
@@ -66,6 +73,15 @@ pub fn run(args: &StatusArgs) -> Outcome {
     } else {
         out!("{}", table(path, &runs, owned, busy));
         outln!("{}", reconciled_line(reconciled.as_ref()));
+    }
+    if !super::html::write_status(
+        args.html.as_deref(),
+        args.report.as_deref(),
+        path,
+        owned,
+        &runs,
+    ) {
+        return Outcome::Failed;
     }
     // The run going now has no code yet; a killed one counts as failed.
     let skip = usize::from(busy && runs.first().is_some_and(|r| r.finished.is_none()));

@@ -16,7 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     // The metrics read the run report, and the daemon serves them.
     &["metrics"],
-    &["notify"],
+    // The webhook and the HTML pages both read a run's report, side by side.
+    &["notify", "html"],
     &["sync"],
     // A target writes the records a mapping makes, so it sits above the mapping.
     &["targets"],

@@ -14,6 +14,7 @@ mod explain;
 mod filter_corpus;
 mod filter_props;
 mod graph;
+mod html;
 mod interop;
 mod layers;
 mod mapping;

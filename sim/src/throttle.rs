@@ -136,7 +136,9 @@ mod tests {
         assert_eq!(header(&first, "x-ratelimit-remaining"), Some("1"));
         let second = throttle.admit(t0 + Duration::from_secs(1)).unwrap();
         assert_eq!(header(&second, "x-ratelimit-remaining"), Some("0"));
-        let refused = throttle.admit(t0 + Duration::from_millis(2500)).unwrap_err();
+        let refused = throttle
+            .admit(t0 + Duration::from_millis(2500))
+            .unwrap_err();
         assert_eq!(refused.status, 429);
         assert_eq!(header(&refused.headers, "retry-after"), Some("8"));
         assert!(header(&refused.headers, "x-ratelimit-reset").is_some());

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::show::{plan_counts, plan_json, plan_text, print_verdict};
+use super::show::{plan_counts, plan_estimate, plan_json, plan_text, print_verdict};
 use super::sync::{setup, source_disabled};
 use super::{Outcome, color, load_config, print_error};
 use crate::state::State;
@@ -86,16 +86,16 @@ pub fn run(args: &PlanArgs) -> Outcome {
             return Outcome::Failed;
         }
     };
+    let (estimate, estimate_json) = plan_estimate(&outcome.plan, setup.target.rate());
     if args.json {
-        outln!(
-            "{}",
-            plan_json(
-                &outcome.plan,
-                &outcome.held,
-                &outcome.verdict,
-                outcome.reconcile
-            )
+        let mut json = plan_json(
+            &outcome.plan,
+            &outcome.held,
+            &outcome.verdict,
+            outcome.reconcile,
         );
+        json["estimate"] = estimate_json;
+        outln!("{json}");
     } else {
         out!(
             "{}",
@@ -108,6 +108,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
             );
         }
         errln!("{}", plan_counts(&outcome.plan));
+        errln!("{estimate}");
         print_verdict(&outcome.verdict);
         if let Some(message) = &outcome.held_for_assets {
             errln!("warning: {message}");

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use sim::server::Fault;
 use sim::throttle::{Style, Throttle};
 use userload::config;
 use userload::diag::{Problem, render};
@@ -74,14 +75,16 @@ fn a_rate_limit_that_is_not_one_is_shown_with_a_caret() {
 }
 
 /// A run into a Snipe-IT simulator limited to 5 requests a second (windows of 1 s), with
-/// `rate_limit` at ten times that: every user written, none failed, and the report counts
-/// each 429 the simulator answered.
+/// `rate_limit` at ten times that, and two requests answered 429 whatever the pace: every
+/// user written, none failed, and the report counts each 429 the simulator answered.
 fn run_into_a_limit(style: Style) {
     let world = SnipeItWorld::new(8, 41, "", "concurrency = 8\nrate_limit = 50/s");
     world.snipe.with(|s| {
         s.throttle = Throttle::per_minute(5)
             .window(Duration::from_secs(1))
             .style(style);
+        s.traffic.faults.insert(3, Fault::Throttle(0.2));
+        s.traffic.faults.insert(4, Fault::Throttle(0.2));
     });
     let (code, out, err) = world.userload(&["run", "--report", "report.json"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -95,14 +98,21 @@ fn run_into_a_limit(style: Style) {
     assert!(created >= 8, "{report:#}");
     let users = world.snipe.with(|s| s.users.len()) as u64;
     assert_eq!(users, created);
-    let refused = world.snipe.with(|s| s.throttle.refused);
+    let refused = world.snipe.with(|s| {
+        let over = s.traffic.log.iter().filter(|l| l.status == 429).count() as u64;
+        assert!(over >= s.throttle.refused + 2);
+        over
+    });
     assert_eq!(
         report["requests"]["target_throttled"], refused,
         "{report:#}"
     );
-    if refused > 0 {
-        assert!(out.contains(&format!("target {refused}")), "{out}");
-    }
+    assert!(
+        out.contains(&format!(
+            "answered 429 (too many requests): Graph 0, target {refused}"
+        )),
+        "{out}"
+    );
 }
 
 #[test]

@@ -297,9 +297,10 @@ impl Http {
         // work while every write fails is down for this run's purpose.
         let write = request.method != Method::GET && request.method != Method::HEAD;
         match &step {
-            Step::Retry(_) => self.breaker.failed(),
+            // A 429 is the target answering: it counts for nothing here.
+            Step::Retry(last) if !last.throttled => self.breaker.failed(),
             Step::Done(Ok(_)) if write => self.breaker.answered(),
-            Step::Done(_) | Step::Again => {}
+            Step::Retry(_) | Step::Done(_) | Step::Again => {}
         }
         step
     }

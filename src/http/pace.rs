@@ -166,9 +166,12 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer at `admin`'s rate (the config's `rate_limit`) if given, else at `vendor`'s
     /// (the API description's default); with neither, it follows only what the server says.
-    pub fn new(admin: Option<Rate>, vendor: Option<Rate>) -> Pacer {
+    /// A 429 pauses the requests for at most `longest_pause`, whatever the server asks.
+    pub fn new(admin: Option<Rate>, vendor: Option<Rate>, longest_pause: Duration) -> Pacer {
+        let mut pace = Pace::new(admin, vendor);
+        pace.longest_pause = longest_pause;
         Pacer {
-            state: Mutex::new(Pace::new(admin, vendor)),
+            state: Mutex::new(pace),
             changed: tokio::sync::Notify::new(),
         }
     }
@@ -228,6 +231,8 @@ pub struct Pace {
     remaining: Option<u32>,
     /// When the server's window starts over, when known.
     reset_at: Option<Instant>,
+    /// The longest a 429 pauses the requests.
+    longest_pause: Duration,
 }
 
 impl Pace {
@@ -241,6 +246,7 @@ impl Pace {
             paused_until: None,
             remaining: None,
             reset_at: None,
+            longest_pause: Duration::from_secs(120),
         }
     }
 
@@ -306,11 +312,12 @@ impl Pace {
             let wait = budget
                 .retry_after
                 .or(budget.reset)
-                .unwrap_or(PAUSE_WITHOUT_WAIT);
+                .unwrap_or(PAUSE_WITHOUT_WAIT)
+                .min(self.longest_pause);
             let until = now + wait;
             self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
             self.remaining = Some(0);
-            self.reset_at = Some(reset.unwrap_or(until).max(until));
+            self.reset_at = Some(until);
             return;
         }
         if let Some(reset) = reset {
@@ -486,9 +493,15 @@ mod tests {
         }
         assert_eq!(pace.take(resume), None);
         assert_eq!(pace.take(resume), None);
-        // Without a Retry-After the pause is a second.
+        // Without a Retry-After the pause is a second; an absurd one is cut short.
         pace.learn(resume, true, Budget::default());
         assert_eq!(pace.take(resume), Some(resume + PAUSE_WITHOUT_WAIT));
+        let day = Budget {
+            retry_after: Some(Duration::from_secs(86_400)),
+            ..Budget::default()
+        };
+        pace.learn(resume, true, day);
+        assert_eq!(pace.take(resume), Some(resume + Duration::from_secs(120)));
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl Http {
             redactor,
             dialect,
             breaker: Breaker::new(&policy),
-            pacer: Pacer::new(config.rate_limit, vendor),
+            pacer: Pacer::new(config.rate_limit, vendor, policy.max_delay),
             policy,
             stats: TargetStats::default(),
             name,

@@ -8,3 +8,4 @@ pub mod scim;
 pub mod server;
 pub mod snipeit;
 pub mod tenant;
+pub mod throttle;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::show::{plan_counts, plan_json, plan_text, print_verdict};
+use super::show::{plan_counts, plan_estimate, plan_json, plan_text, print_verdict};
 use super::sync::{setup, source_disabled};
 use super::{Outcome, color, load_config, print_error};
 use crate::state::State;
@@ -94,8 +94,11 @@ pub fn run(args: &PlanArgs) -> Outcome {
             return Outcome::Failed;
         }
     };
+    let (estimate, estimate_json) = plan_estimate(&outcome.plan, setup.target.rate());
     if args.json {
-        outln!("{}", plan_json(&outcome));
+        let mut json = plan_json(&outcome);
+        json["estimate"] = estimate_json;
+        outln!("{json}");
     } else {
         out!(
             "{}",
@@ -108,6 +111,7 @@ pub fn run(args: &PlanArgs) -> Outcome {
             );
         }
         errln!("{}", plan_counts(&outcome.plan));
+        errln!("{estimate}");
         print_verdict(&outcome.verdict);
         if let Some(message) = &outcome.held_for_assets {
             errln!("warning: {message}");

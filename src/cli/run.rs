@@ -344,6 +344,18 @@ fn summary(outcome: &engine::Outcome) -> String {
         );
     }
     let _ = writeln!(out, "matched: {}", outcome.plan.matched);
+    let throttled = [
+        ("Graph", outcome.graph_latency.throttled),
+        ("target", outcome.target_latency.throttled),
+    ];
+    if throttled.iter().any(|(_, n)| *n > 0) {
+        let sides: Vec<String> = throttled.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "answered 429 (too many requests): {}",
+            sides.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "requests: Graph {}, target {} ({} writes); read {:.1} s, write {:.1} s; peak memory {}{}",

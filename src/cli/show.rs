@@ -260,3 +260,94 @@ pub(super) fn plan_json(outcome: &Outcome) -> Json {
         },
     })
 }
+
+/// The writes a plan makes: creates, updates, deactivations, reactivations and the
+/// entities created for the users' references.
+pub(super) fn plan_writes(plan: &Plan) -> u64 {
+    let updates = [
+        UpdateKind::Update,
+        UpdateKind::Deactivate,
+        UpdateKind::Reactivate,
+    ]
+    .map(|kind| plan.count(kind))
+    .iter()
+    .sum::<usize>();
+    (plan.creates.len() + updates + plan.entities.len()) as u64
+}
+
+/// How long a plan's writes take at `rate`: `2,040 writes ≈ 17 min at 120 requests/min`;
+/// without a known rate, only the count.
+pub(super) fn plan_estimate(plan: &Plan, rate: Option<crate::http::Rate>) -> (String, Json) {
+    let writes = plan_writes(plan);
+    let counted = format!(
+        "{} write{}",
+        grouped(writes),
+        if writes == 1 { "" } else { "s" }
+    );
+    let Some(rate) = rate else {
+        let line = format!("{counted}; the target gives no request limit to estimate their time");
+        return (
+            line,
+            json!({"writes": writes, "seconds": null, "rate": null}),
+        );
+    };
+    let time = rate.time_for(writes);
+    let line = format!("{counted} ≈ {} at {rate}", about(time));
+    let json = json!({
+        "writes": writes,
+        "seconds": time.as_secs_f64().round(),
+        "rate": {"requests": rate.requests, "per_seconds": rate.per.as_secs()},
+    });
+    (line, json)
+}
+
+/// A count with thousands separated by commas: `2,040`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration as a person estimates it: `40 s`, `17 min`, `2 h 5 min`.
+fn about(time: std::time::Duration) -> String {
+    let seconds = time.as_secs_f64().round() as u64;
+    match seconds {
+        0..90 => format!("{seconds} s"),
+        90..5400 => format!("{} min", (seconds + 30) / 60),
+        _ => {
+            let minutes = (seconds + 30) / 60;
+            format!("{} h {} min", minutes / 60, minutes % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod estimate_tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_durations_read_as_a_person_writes_them() {
+        assert_eq!(
+            [0, 999, 2040, 1_234_567].map(grouped),
+            ["0", "999", "2,040", "1,234,567"]
+        );
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(
+            [secs(40), secs(1020), secs(7500)].map(about),
+            ["40 s", "17 min", "2 h 5 min"]
+        );
+        let (line, json) =
+            plan_estimate(&Plan::default(), Some(crate::http::Rate::per_minute(120)));
+        assert_eq!(line, "0 writes ≈ 0 s at 120 requests/min");
+        assert_eq!(json["rate"]["requests"], 120);
+        let (line, json) = plan_estimate(&Plan::default(), None);
+        assert!(line.contains("no request limit"), "{line}");
+        assert_eq!(json["seconds"], Json::Null);
+    }
+}

@@ -239,6 +239,9 @@ pub struct TargetConfig {
     pub max_attempts: u32,
     /// How long one request may take, 1–600 s (default 60).
     pub request_timeout: std::time::Duration,
+    /// At most this many requests to the target (`rate_limit` in `[sync]`), in place of
+    /// the API description's default; none if unset.
+    pub rate_limit: Option<crate::http::Rate>,
 }
 
 /// How userload signs its requests to the target (`auth` in `[target]`).
@@ -343,8 +346,6 @@ pub struct SyncConfig {
     pub state: PathBuf,
     /// How many requests to the target may be under way at once, 1–64.
     pub concurrency: usize,
-    /// At most this many requests to the target per second (`rate_limit`); none if unset.
-    pub rate_limit: Option<u32>,
     /// Whether users disabled in Entra are created in the target (inactive); `false` (the
     /// default) leaves them out until they are enabled.
     pub create_disabled: bool,

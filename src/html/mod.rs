@@ -65,7 +65,7 @@ pub struct Head {
     pub config: Option<String>,
     /// The target's URL.
     pub target: Option<String>,
-    /// `normal` or `reconcile`.
+    /// How Entra was read: `full`, `reconcile`, `delta` or `user`.
     pub mode: Option<&'static str>,
     /// When it started (RFC 3339).
     pub started: Option<String>,

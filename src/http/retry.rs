@@ -163,6 +163,12 @@ pub trait Exchange {
     /// What a failed one gives.
     type Error;
 
+    /// Returns when the request's turn has come (a server's pace); the wait is not part
+    /// of the attempt's time. No wait by default.
+    fn turn(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Sends the request once and says what came of it.
     fn attempt(&mut self) -> impl Future<Output = Step<Self::Output, Self::Error>> + Send;
 
@@ -171,7 +177,8 @@ pub trait Exchange {
 
     /// Whether the request may be sent again after a transient failure. A request that
     /// must not be repeated blindly (a POST that creates, with nothing to look for) says
-    /// no and gives up after its first failure.
+    /// no and gives up after its first failure, unless that was a 429 (the server did
+    /// nothing with it).
     fn repeatable(&self) -> bool {
         true
     }
@@ -208,6 +215,7 @@ pub async fn run<X: Exchange>(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        exchange.turn().await;
         let sent = std::time::Instant::now();
         let step = exchange.attempt().await;
         if let Some(meter) = exchange.meter() {
@@ -224,7 +232,9 @@ pub async fn run<X: Exchange>(
             }
             Step::Retry(last) => last,
         };
-        if attempt >= policy.max_attempts || !exchange.repeatable() {
+        // A 429 says the server did nothing with the request: even one that must not be
+        // repeated blindly may go again.
+        if attempt >= policy.max_attempts || !(exchange.repeatable() || last.throttled) {
             return Err(exchange.gave_up(attempt, last));
         }
         let delay = policy.delay(attempt, last.retry_after);
@@ -378,6 +388,17 @@ mod tests {
         let result = run(&quick(5), &mut script).await;
         assert_eq!(result, Err("gave up after 1: lost".to_owned()));
         assert_eq!(script.looked, 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_with_429_goes_again_even_if_it_must_not_be_repeated() {
+        let throttled = Step::Retry(Transient {
+            throttled: true,
+            ..Transient::new("429".into())
+        });
+        let mut script = Script::new(vec![throttled, Step::Done(Ok("made"))]);
+        script.repeatable = false;
+        assert_eq!(run(&quick(5), &mut script).await, Ok("made"));
     }
 
     #[tokio::test]

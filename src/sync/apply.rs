@@ -125,9 +125,6 @@ async fn create_entities(
     let target = &writer.target;
     let results: Vec<(EntityName, Result<String, String>)> = futures_util::stream::iter(wanted)
         .map(|entity| async move {
-            if let Some(pacer) = &writer.pacer {
-                pacer.wait().await;
-            }
             let made = target
                 .create_entity(&entity.kind, &entity.name)
                 .await
@@ -175,7 +172,6 @@ pub(super) type Written = (Action, Result<Option<String>, TargetError>);
 pub(super) struct Writer<'a> {
     pub(super) mapping: &'a Mapping,
     pub(super) target: Arc<dyn Target>,
-    pacer: Option<Arc<Pacer>>,
     pub(super) stop: &'a StopSignal,
     concurrency: usize,
     /// When the first write was handed out.
@@ -194,8 +190,8 @@ impl Drop for Quit {
 }
 
 impl<'a> Writer<'a> {
-    /// The writer of a run: as many at once as `concurrency` in `[sync]`, paced by
-    /// `rate_limit`, stopped by `stop`.
+    /// The writer of a run: as many at once as `concurrency` in `[sync]` (the target paces
+    /// its own requests), stopped by `stop`.
     pub(super) fn new(
         config: &Config,
         mapping: &'a Mapping,
@@ -205,10 +201,6 @@ impl<'a> Writer<'a> {
         Writer {
             mapping,
             target: Arc::clone(target),
-            pacer: config
-                .sync
-                .rate_limit
-                .map(|rate| Arc::new(Pacer::new(rate))),
             stop,
             concurrency: config.sync.concurrency,
             began: std::sync::OnceLock::new(),
@@ -353,7 +345,6 @@ impl<'a> Writer<'a> {
             let queue = Arc::clone(&queue);
             let sender = sender.clone();
             let target = Arc::clone(&self.target);
-            let pacer = self.pacer.clone();
             let key = self.mapping.match_key().to_owned();
             let stops = [Some(self.stop), Some(quit), halt].map(|s| s.cloned());
             let stop = self.stop.clone();
@@ -365,7 +356,7 @@ impl<'a> Writer<'a> {
                         break;
                     }
                     let (user, name) = (action.label().to_owned(), action.name());
-                    let write = write_one(Arc::clone(&target), pacer.clone(), key.clone(), action);
+                    let write = write_one(Arc::clone(&target), key.clone(), action);
                     // Only a panic ends a write task early: that user's write fails and the
                     // next run makes it.
                     let written = tokio::spawn(write).await.map_err(|e| Failure {
@@ -400,9 +391,6 @@ impl<'a> Writer<'a> {
                 },
             })
             .collect();
-        if let Some(pacer) = &self.pacer {
-            pacer.wait().await;
-        }
         let mut answers = self.target.write_batch(&writes).await.into_iter();
         batch
             .into_iter()
@@ -441,15 +429,7 @@ fn pending_rows(actions: &[Action]) -> Vec<(&str, &str)> {
 }
 
 /// One write, as a task of its own: the action comes back with how it went.
-async fn write_one(
-    target: Arc<dyn Target>,
-    pacer: Option<Arc<Pacer>>,
-    key: String,
-    action: Action,
-) -> Written {
-    if let Some(pacer) = &pacer {
-        pacer.wait().await;
-    }
+async fn write_one(target: Arc<dyn Target>, key: String, action: Action) -> Written {
     let result = match &action {
         Action::Create(c) => create(target.as_ref(), &key, c).await,
         Action::Update(u) => target
@@ -471,31 +451,4 @@ async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<Str
         }
     }
     target.create(&record).await.map(|u| Some(u.id))
-}
-
-/// Spaces requests to at most `rate` per second.
-#[derive(Debug)]
-struct Pacer {
-    interval: Duration,
-    next: tokio::sync::Mutex<Instant>,
-}
-
-impl Pacer {
-    fn new(rate: u32) -> Pacer {
-        Pacer {
-            interval: Duration::from_secs(1) / rate.max(1),
-            next: tokio::sync::Mutex::new(Instant::now()),
-        }
-    }
-
-    async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
-    }
 }

@@ -292,6 +292,8 @@ impl RunReport {
                 "target": outcome.target_requests,
                 "target_writes": outcome.target_writes,
                 "target_retries": outcome.target_retries,
+                "graph_throttled": outcome.graph_latency.throttled,
+                "target_throttled": outcome.target_latency.throttled,
             },
             "seconds": {
                 "read": outcome.read_time.as_secs_f64(),

@@ -2,8 +2,10 @@
 //! layer.
 //!
 //! Every request goes out signed the way the config says (bearer, a custom header, basic),
-//! on the shared client (time limit, no redirects), is counted in [`TargetStats`], and has
-//! its answer read within a size limit. Throttling, the 5xx a target's [`Dialect`] names,
+//! on the shared client (time limit, no redirects), when the target's one [`Pacer`] says
+//! its turn has come (at the config's `rate_limit`, else the API description's default,
+//! then at what the target's answers say of its limits), is counted in [`TargetStats`],
+//! and has its answer read within a size limit. Throttling, the 5xx a target's [`Dialect`] names,
 //! timeouts and broken connections are transient: [`Http::send`] sends a request again
 //! through the shared retry loop, honouring `Retry-After`. A request that must not simply
 //! be sent again goes out with [`Http::send_once`], or, when it creates something that can
@@ -25,7 +27,8 @@ use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
 use crate::http::{
-    self as shared, Admit, BodyError, Breaker, Exchange, RetryOn, RetryPolicy, Step, Transient,
+    self as shared, Admit, BodyError, Breaker, Exchange, Pacer, Rate, RetryOn, RetryPolicy, Step,
+    Transient,
 };
 use crate::secrets::Redactor;
 
@@ -117,17 +120,21 @@ pub(crate) struct Http {
     name: String,
     /// Gives up on a target that stopped answering, for every request of the run at once.
     breaker: Breaker,
+    /// When each request may go, for every request of the run at once.
+    pacer: Pacer,
 }
 
 impl Http {
     /// A client for the target in `config`, making requests below `base`; `name` says what
-    /// the target is in messages.
+    /// the target is in messages. Requests go at most at the config's `rate_limit`, else at
+    /// the `vendor`'s default limit, else as fast as the target's answers allow.
     pub fn new(
         config: &TargetConfig,
         policy: RetryPolicy,
         name: String,
         base: Url,
         dialect: &'static Dialect,
+        vendor: Option<Rate>,
     ) -> Result<Http, TargetError> {
         let setup = |detail: String| TargetError::Unsupported(format!("{name}: {detail}"));
         let (credentials, redactor) = credentials(config, setup)?;
@@ -139,6 +146,7 @@ impl Http {
             redactor,
             dialect,
             breaker: Breaker::new(&policy),
+            pacer: Pacer::new(config.rate_limit, vendor, policy.max_delay),
             policy,
             stats: TargetStats::default(),
             name,
@@ -153,6 +161,16 @@ impl Http {
     /// The URL requests are made below.
     pub fn base(&self) -> &Url {
         &self.base
+    }
+
+    /// The rate requests go at now, when one is known.
+    pub fn rate(&self) -> Option<Rate> {
+        self.pacer.rate()
+    }
+
+    /// Returns when the next request to the target may go (see [`Pacer`]).
+    pub async fn turn(&self) {
+        self.pacer.wait().await;
     }
 
     /// The URL a rendered template or a followed link names: a path (with its query) below
@@ -263,10 +281,10 @@ impl Http {
         TargetError::Unavailable((self.dialect.gave_up)(&self.name, what, attempts, last))
     }
 
-    /// Sends a request once (with `If-Match` when given) and reads the whole answer.
-    /// One attempt at `request`, unless the target stopped answering (see [`Breaker`]): an
-    /// answer to a write, of any status, tells the breaker the target is up; a transient
-    /// failure of any request that it failed again.
+    /// One attempt at `request`, its turn taken by the caller ([`Http::turn`]), unless the
+    /// target stopped answering (see [`Breaker`]): an answer to a write, of any status,
+    /// tells the breaker the target is up; a transient failure of any request that it
+    /// failed again.
     pub async fn attempt(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
         if let Admit::Refuse(failures) = self.breaker.admit().await {
             return Step::Done(Err(TargetError::Down {
@@ -279,9 +297,10 @@ impl Http {
         // work while every write fails is down for this run's purpose.
         let write = request.method != Method::GET && request.method != Method::HEAD;
         match &step {
-            Step::Retry(_) => self.breaker.failed(),
+            // A 429 is the target answering: it counts for nothing here.
+            Step::Retry(last) if !last.throttled => self.breaker.failed(),
             Step::Done(Ok(_)) if write => self.breaker.answered(),
-            Step::Done(_) | Step::Again => {}
+            Step::Retry(_) | Step::Done(_) | Step::Again => {}
         }
         step
     }
@@ -319,6 +338,7 @@ impl Http {
             Err(e) => return Step::Retry(self.transient(shared::describe(&e), None, false)),
         };
         let status = response.status().as_u16();
+        self.pacer.observe(status, response.headers());
         tracing::trace!(
             %method, url = %self.scrub(request.url.as_str()), status,
             ms = sent.elapsed().as_millis() as u64, "target request"
@@ -457,6 +477,10 @@ impl Exchange for Sending<'_> {
     type Output = Reply;
     type Error = TargetError;
 
+    async fn turn(&self) {
+        self.http.turn().await;
+    }
+
     async fn attempt(&mut self) -> Step<Reply, TargetError> {
         self.http.attempt(&self.request).await
     }
@@ -494,6 +518,12 @@ where
     type Output = Created<T>;
     type Error = TargetError;
 
+    fn turn(&self) -> impl Future<Output = ()> + Send {
+        // Only the client is held while waiting, not the lookup (which need not be `Sync`).
+        let http = self.sending.http;
+        async move { http.turn().await }
+    }
+
     async fn attempt(&mut self) -> Step<Created<T>, TargetError> {
         self.sending.attempt().await.map(Created::Answer)
     }
@@ -516,8 +546,9 @@ where
 
     async fn before_resend(&mut self, last: &Transient) -> Result<Option<Created<T>>, TargetError> {
         match &mut self.look {
-            Some(look) => Ok(look(last).await?.map(Created::Found)),
-            None => Ok(None),
+            // A 429 says nothing was made: there is nothing to look for.
+            Some(look) if !last.throttled => Ok(look(last).await?.map(Created::Found)),
+            _ => Ok(None),
         }
     }
 }
@@ -549,13 +580,21 @@ pub(crate) mod tests {
             batch_size: 500,
             max_attempts: 3,
             request_timeout: Duration::from_secs(5),
+            rate_limit: None,
         }
     }
 
     fn http(auth: TargetAuth, token: Option<&str>) -> Result<Http, TargetError> {
         let config = config(auth, token);
         let base = config.url.clone();
-        Http::new(&config, policy_of(&config), "test".into(), base, &PLAIN)
+        Http::new(
+            &config,
+            policy_of(&config),
+            "test".into(),
+            base,
+            &PLAIN,
+            None,
+        )
     }
 
     fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {

@@ -307,6 +307,12 @@ pub trait Target: Send + Sync {
 
     /// The requests made so far.
     fn stats(&self) -> &TargetStats;
+
+    /// The rate requests go at now (the config's `rate_limit`, the API description's
+    /// default, or the limit the target's answers gave), when one is known.
+    fn rate(&self) -> Option<crate::http::Rate> {
+        None
+    }
 }
 
 /// The target a config names, ready for requests.

@@ -291,4 +291,8 @@ impl Target for OomnitzaTarget {
     fn stats(&self) -> &TargetStats {
         self.reader.stats()
     }
+
+    fn rate(&self) -> Option<crate::http::Rate> {
+        self.reader.rate()
+    }
 }

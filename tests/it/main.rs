@@ -21,6 +21,7 @@ mod mapping;
 mod mapping_corpus;
 mod monitoring;
 mod operations;
+mod pacing;
 mod plan;
 mod plan_keys;
 mod relations;

@@ -36,6 +36,7 @@ fn config(url: &str, token: Option<&str>) -> TargetConfig {
         batch_size: 500,
         max_attempts: 4,
         request_timeout: Duration::from_secs(10),
+        rate_limit: None,
     }
 }
 

@@ -20,6 +20,11 @@
 //! - What a user holds (`holdings.rs`): `GET /api/v1/users/{id}/assets`, `/licenses` and
 //!   `/accessories`, every item at once (Snipe-IT does not page them).
 //!
+//! Every authenticated request counts against Laravel's throttle ([`Throttle`]): its
+//! headers on every answer, a 429 past the limit. Snipe-IT allows 120 requests a minute
+//! ([`Throttle::snipeit`]); the simulator allows a million unless told otherwise
+//! (`throttle`), so that tests and the demo that do not care never meet it.
+//!
 //! Two things are not Snipe-IT's, for testing the generic REST target's other kinds of
 //! paging: a `page` parameter (pages of `limit`, from 1), and `cursor`: given (empty on the
 //! first page), the answer adds `next_cursor` and the same page as a link in `links.next`.
@@ -35,6 +40,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value as Json, json};
 
 use crate::server::{Reply, Request, Server, Service, Traffic};
+use crate::throttle::Throttle;
 
 pub use entities::Kind;
 pub use holdings::Item;
@@ -71,6 +77,8 @@ pub struct SnipeIt {
     pub refuse_writes: bool,
     /// The most rows one listing returns (Snipe-IT's `MAX_RESULTS`).
     pub max_results: usize,
+    /// The limit on requests, and its window now open.
+    pub throttle: Throttle,
     /// Requests and faults.
     pub traffic: Traffic,
     /// The location and company a department was created with, for its uniqueness rule.
@@ -97,6 +105,7 @@ impl Default for SnipeIt {
             token: TOKEN.to_string(),
             refuse_writes: false,
             max_results: 500,
+            throttle: Throttle::generous(),
             traffic: Traffic::default(),
             department_places: BTreeMap::new(),
             next_id: BTreeMap::new(),
@@ -109,6 +118,14 @@ impl SnipeIt {
     /// Starts a simulator with no users.
     pub fn start() -> std::io::Result<SnipeItSim> {
         Server::start(SnipeIt::default())
+    }
+
+    /// Starts a simulator with no users that limits requests as `throttle` says.
+    pub fn start_throttled(throttle: Throttle) -> std::io::Result<SnipeItSim> {
+        Server::start(SnipeIt {
+            throttle,
+            ..SnipeIt::default()
+        })
     }
 
     /// The next id of a table, from 1.
@@ -300,11 +317,17 @@ impl Service for SnipeIt {
         if request.header("authorization") != Some(expected.as_str()) {
             return Reply::json(401, json!({"message": "Unauthenticated."}));
         }
+        let headers = match self.throttle.admit(std::time::Instant::now()) {
+            Ok(headers) => headers,
+            Err(too_many) => return too_many,
+        };
         let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
-        match segments.as_slice() {
+        let mut reply = match segments.as_slice() {
             ["api", "v1", rest @ ..] => self.route(request, rest),
             _ => endpoint_not_found(),
-        }
+        };
+        reply.headers.extend(headers);
+        reply
     }
 }
 

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::document::{Document, Entry, Section, Value};
-use super::model::Config;
+use super::model::{Config, TargetConfig};
 use super::sections::ALIASES;
 use crate::diag::{Problem, Severity, SourceText};
 
@@ -156,6 +156,7 @@ impl<'d> Checker<'d> {
         let mut daemon_keys = self.keys("daemon");
         let source = self.source_config(&mut source_keys);
         let target = self.target_config(&mut target_keys, &mut source_keys);
+        let rate_limit = self.rate_limit(&mut sync_keys);
         let sync = self.sync_config(&mut sync_keys, &mut source_keys, &mut settings);
         let notify = self.notify_config(&mut notify_keys);
         let daemon = self.daemon_config(&mut daemon_keys);
@@ -173,7 +174,10 @@ impl<'d> Checker<'d> {
         Some(Config {
             path: path.to_path_buf(),
             source: source?,
-            target: target?,
+            target: TargetConfig {
+                rate_limit,
+                ..target?
+            },
             sync: sync?,
             notify,
             daemon,

@@ -1,5 +1,5 @@
 //! `[sync]`: how runs behave (mapping file, mode, deactivation and its limit, state file,
-//! pace).
+//! pace). `rate_limit` is read here but kept with the target it paces.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use super::{Checker, Keys};
 use crate::config::document::Value;
 use crate::config::model::{DEFAULT_MAX_DEACTIVATIONS, Limit, Mode, SyncConfig};
 use crate::diag::shorten;
+use crate::http::Rate;
 
 /// How often a run is a full reconciliation unless `full_every` says: a week.
 pub const DEFAULT_FULL_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -30,9 +31,6 @@ impl<'d> Checker<'d> {
         let deactivate = self.boolean(keys, "deactivate").unwrap_or(true);
         let max_deactivations = self.limit(keys).unwrap_or(DEFAULT_MAX_DEACTIVATIONS);
         let concurrency = self.integer(keys, "concurrency", 1..=64).unwrap_or(8) as usize;
-        let rate_limit = self
-            .integer(keys, "rate_limit", 1..=10_000)
-            .map(|n| n as u32);
         let create_disabled = self.boolean(keys, "create_disabled").unwrap_or(false);
         let hold_leavers_with_assets = self
             .boolean(keys, "hold_leavers_with_assets")
@@ -51,12 +49,36 @@ impl<'d> Checker<'d> {
             max_deactivations,
             state: state?,
             concurrency,
-            rate_limit,
             create_disabled,
             hold_leavers_with_assets,
             full_every,
             delta,
         })
+    }
+
+    /// `rate_limit`: requests per second (`20`, `"20/s"`) or per minute (`"600/min"`), at
+    /// most 10,000 a second.
+    pub(super) fn rate_limit(&mut self, keys: &mut Keys<'d>) -> Option<Rate> {
+        let entry = keys.take("rate_limit")?;
+        let written = match &entry.value {
+            Value::Int(n) => n.to_string(),
+            Value::Text(t) if t.trim().is_empty() => return None,
+            Value::Text(t) => t.trim().to_string(),
+            other => other.type_name().to_string(),
+        };
+        let parsed = Rate::parse(&written).filter(|r| r.per_sec() <= 10_000.0);
+        if parsed.is_none() {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "`rate_limit` must be requests per second or per minute, not `{}`",
+                    shorten(&written, 40)
+                ),
+                "e.g. rate_limit = \"120/min\" or \"20/s\" (a plain number is per second), \
+                 at most 10000/s",
+            );
+        }
+        parsed
     }
 
     /// `full_every`: a duration (`7d`, `12h`), or `0` or `always` for every run.

@@ -51,6 +51,7 @@ impl<'d> Checker<'d> {
             batch_size,
             max_attempts,
             request_timeout: std::time::Duration::from_secs(timeout as u64),
+            rate_limit: None,
         })
     }
 

@@ -177,7 +177,7 @@ impl RestTarget {
         base.set_query(None);
         base.set_fragment(None);
         Ok(RestTarget {
-            client: Http::new(config, policy, name, base, &answer::REST)?,
+            client: Http::new(config, policy, name, base, &answer::REST, api.limit)?,
             api,
             list_enabled: config.list,
             page_size: config.page_size.max(1),
@@ -364,5 +364,9 @@ impl Target for RestTarget {
 
     fn stats(&self) -> &TargetStats {
         &self.client.stats
+    }
+
+    fn rate(&self) -> Option<crate::http::Rate> {
+        self.client.rate()
     }
 }

@@ -36,7 +36,7 @@ pub(super) fn connect(config: &TargetConfig, policy: RetryPolicy) -> Result<Http
     let users = users
         .join("Users")
         .map_err(|e| TargetError::Unsupported(format!("{name}: not a base URL: {e}")))?;
-    Http::new(config, policy, name, users, &SCIM)
+    Http::new(config, policy, name, users, &SCIM, None)
 }
 
 /// The URLs of `/Users` and the refusals of a SCIM server, on the HTTP layer whose base is

@@ -225,6 +225,10 @@ impl Exchange for Patching<'_> {
     type Output = ();
     type Error = TargetError;
 
+    async fn turn(&self) {
+        self.target.http.turn().await;
+    }
+
     async fn attempt(&mut self) -> Step<(), TargetError> {
         let patch = patch::build(self.changes, &self.data, self.record);
         if patch.operations.is_empty() {
@@ -394,5 +398,9 @@ impl Target for ScimTarget {
 
     fn stats(&self) -> &TargetStats {
         &self.http.stats
+    }
+
+    fn rate(&self) -> Option<crate::http::Rate> {
+        self.http.rate()
     }
 }

@@ -13,13 +13,15 @@ use serde_json::Value as Json;
 use toml::Spanned;
 
 use super::raw::{
-    RawApi, RawAssets, RawEntities, RawEntityCreate, RawFind, RawGet, RawList, RawResolve, RawWrite,
+    RawApi, RawAssets, RawEntities, RawEntityCreate, RawFind, RawGet, RawLimits, RawList,
+    RawResolve, RawWrite,
 };
 use super::render::{body_registry, url_registry};
 use super::{
     ApiDescription, AssetList, EntityList, ErrorAnswer, Needs, Operation, Paging, Resolver,
 };
 use crate::diag::{Problem, SourceText, nearest, shorten};
+use crate::http::Rate;
 use crate::targets::HoldingKind;
 
 /// What `[update]` and `[deactivate]` may read.
@@ -88,6 +90,7 @@ impl<'a> Compiler<'a> {
                 (kind.into_inner(), list)
             })
             .collect();
+        let limit = raw.limits.and_then(|l| self.limit(l));
         if needs == Needs::Writes {
             let given = [find.is_some(), create.is_some(), update.is_some()];
             self.require(NEEDED_FOR_WRITES.into_iter().zip(given));
@@ -116,6 +119,7 @@ impl<'a> Compiler<'a> {
             resolve,
             assets,
             entities,
+            limit,
             source: self.source.name().to_string(),
             urls: self.urls,
             bodies: self.bodies,
@@ -138,6 +142,25 @@ impl<'a> Compiler<'a> {
     }
 
     /// A problem for each section that is needed but not `given`.
+    /// `[limits]`: one of `per_minute` and `per_second`, above 0.
+    fn limit(&mut self, limits: Spanned<RawLimits>) -> Option<Rate> {
+        let span = limits.span();
+        let limits = limits.into_inner();
+        let rate = match (limits.per_minute, limits.per_second) {
+            (Some(n), None) if n > 0 => Some(Rate::per_minute(n)),
+            (None, Some(n)) if n > 0 => Some(Rate::per_second(n)),
+            _ => None,
+        };
+        if rate.is_none() {
+            self.error(
+                span,
+                "[limits] must give one of `per_minute` and `per_second`, above 0".to_string(),
+                Some("e.g. [limits] per_minute = 120".to_string()),
+            );
+        }
+        rate
+    }
+
     fn require(&mut self, sections: impl Iterator<Item = (&'static str, bool)>) {
         for (section, given) in sections {
             if !given {

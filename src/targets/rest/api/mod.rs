@@ -74,6 +74,9 @@
 //! name = "name"                    # where its name is (default `name`)
 //! max_name = 100                   # optional: the longest name the API takes
 //! create = { url = "/api/departments", body = "{\"name\": {{json name}}}", entity = "data" }
+//!
+//! [limits]                         # optional: the API's default request limit
+//! per_minute = 120                 # or per_second; `rate_limit` in the config overrides it
 //! ```
 //!
 //! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
@@ -94,6 +97,10 @@
 //! read at the same `id` and `name`. Names are read with HTML escapes undone when `[user]`
 //! says `unescape_html`, ids as text. A name longer than `max_name` characters is refused
 //! before any request.
+//!
+//! `[limits]` is where requests start; the pace then follows the limits the API's answers
+//! give, read from Laravel's `X-RateLimit-*` or Freshservice's `X-Ratelimit-*` headers,
+//! over the same period (see `crate::http::pace`).
 //!
 //! The file as written is `raw.rs`; `compile.rs` and `template.rs` check it into the
 //! [`ApiDescription`] of `model.rs`; `render.rs` makes a request's URL and body from it.

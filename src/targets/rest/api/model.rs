@@ -9,6 +9,7 @@ use handlebars::Handlebars;
 use reqwest::Method;
 use serde_json::Value as Json;
 
+use crate::http::Rate;
 use crate::targets::HoldingKind;
 
 /// How a listing moves from one page to the next.
@@ -174,6 +175,8 @@ pub struct ApiDescription {
     pub assets: Vec<AssetList>,
     /// The lists of entities users refer to, by kind.
     pub entities: BTreeMap<String, EntityList>,
+    /// The API's default request limit (`[limits]`), when it has one.
+    pub limit: Option<Rate>,
     pub(super) source: String,
     pub(super) urls: Handlebars<'static>,
     pub(super) bodies: Handlebars<'static>,

@@ -36,6 +36,15 @@ pub(super) struct RawApi {
     pub(super) assets: Vec<RawAssets>,
     #[serde(default)]
     pub(super) entities: BTreeMap<Spanned<String>, RawEntities>,
+    pub(super) limits: Option<Spanned<RawLimits>>,
+}
+
+/// `[limits]`: the API's default request limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub(super) per_minute: Option<u32>,
+    pub(super) per_second: Option<u32>,
 }
 
 impl RawApi {

@@ -117,6 +117,7 @@ fn mapping_source(
         (TargetKind::Scim, _) => "scim",
         (TargetKind::Oomnitza, _) => "oomnitza",
         (TargetKind::Rest, Some(RestApi::Preset(Preset::Snipeit))) => "snipeit",
+        (TargetKind::Rest, Some(RestApi::Preset(Preset::Glpi))) => "glpi",
         (TargetKind::Rest, _) => {
             let span = place_of(config_source, "type");
             return Err(vec![

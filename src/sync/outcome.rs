@@ -52,6 +52,9 @@ pub struct Outcome {
     pub failures: Vec<Failure>,
     /// Whether the run was stopped (Ctrl-C, SIGTERM, credentials refused) before all writes.
     pub interrupted: bool,
+    /// Whether the run stopped because no credential for the target could be had (a
+    /// session that could not be renewed, a token endpoint that refused): it ends failed.
+    pub signed_out: bool,
     /// Requests to Graph.
     pub graph_requests: u64,
     /// Graph requests that were tries again.
@@ -99,6 +102,7 @@ impl Outcome {
             counts: RunCounts::default(),
             failures: Vec::new(),
             interrupted: false,
+            signed_out: false,
             graph_requests: 0,
             graph_retries: 0,
             target_retries: 0,
@@ -120,6 +124,7 @@ impl Outcome {
         match self.verdict {
             Verdict::Refuse(_) => RunStatus::Refused,
             Verdict::HoldDeactivations(_) => RunStatus::Limited,
+            Verdict::Proceed if self.signed_out => RunStatus::Failed,
             Verdict::Proceed if self.interrupted => RunStatus::Stopped,
             Verdict::Proceed if !self.failures.is_empty() => RunStatus::Partial,
             Verdict::Proceed if self.held_for_assets.is_some() => RunStatus::Limited,

@@ -8,6 +8,7 @@ use super::outcome::{Failure, Outcome};
 use super::plan::{self, UpdateKind};
 use crate::graph::delta::DeltaLinks;
 use crate::state::{Owned, State};
+use crate::targets::TargetError;
 
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
@@ -50,6 +51,9 @@ impl Writer<'_> {
             Err(error) => {
                 if error.stops_run() {
                     self.stop.stop();
+                }
+                if matches!(error, TargetError::SignIn { .. }) {
+                    outcome.signed_out = true;
                 }
                 tracing::warn!(
                     user = action.label(), action = action.name(), error = %error,

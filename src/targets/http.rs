@@ -21,6 +21,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 use url::Url;
 
+use super::signin::{SessionSpec, SignIn, Signed, Signing};
 use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
@@ -105,7 +106,8 @@ pub(crate) struct Http {
     client: reqwest::Client,
     /// The URL requests are made below.
     base: Url,
-    credentials: Option<(HeaderName, HeaderValue)>,
+    /// How requests are signed: a fixed header, an access token or a session.
+    signin: SignIn,
     /// Scrubs the credentials from anything quoted back.
     redactor: Redactor,
     dialect: &'static Dialect,
@@ -129,13 +131,26 @@ impl Http {
         base: Url,
         dialect: &'static Dialect,
     ) -> Result<Http, TargetError> {
+        Self::with_session(config, policy, name, base, dialect, None)
+    }
+
+    /// Like [`Http::new`], with the session `auth = session` opens, as the target's API
+    /// description says.
+    pub fn with_session(
+        config: &TargetConfig,
+        policy: RetryPolicy,
+        name: String,
+        base: Url,
+        dialect: &'static Dialect,
+        session: Option<SessionSpec>,
+    ) -> Result<Http, TargetError> {
         let setup = |detail: String| TargetError::Unsupported(format!("{name}: {detail}"));
-        let (credentials, redactor) = credentials(config, setup)?;
+        let (signing, redactor) = credentials(config, session, setup)?;
         let client = shared::client(policy.timeout).map_err(|e| setup(e.to_string()))?;
         Ok(Http {
             client,
             base,
-            credentials,
+            signin: SignIn::new(signing, name.clone()),
             redactor,
             dialect,
             breaker: Breaker::new(&policy),
@@ -274,7 +289,7 @@ impl Http {
                 failures,
             }));
         }
-        let step = self.attempt_once(request).await;
+        let step = self.signed_attempt(request).await;
         // Only a write's answer shows the target can write again: a target whose reads
         // work while every write fails is down for this run's purpose.
         let write = request.method != Method::GET && request.method != Method::HEAD;
@@ -286,7 +301,45 @@ impl Http {
         step
     }
 
-    async fn attempt_once(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+    /// One attempt, signed; when the answer says the credential expired, it is renewed
+    /// and the request sent once more. Refused again, the sign-in is lost.
+    async fn signed_attempt(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+        let signed = match self.signin.signed(&self.client, &self.stats).await {
+            Ok(signed) => signed,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let step = self.attempt_once(request, &signed).await;
+        let Step::Done(Ok(reply)) = &step else {
+            return step;
+        };
+        if !self.signin.expired(reply.status, &reply.body) {
+            return step;
+        }
+        tracing::info!(target_name = %self.name, status = reply.status, "target: signing in again");
+        self.signin.forget(signed.generation).await;
+        let signed = match self.signin.signed(&self.client, &self.stats).await {
+            Ok(signed) => signed,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let step = self.attempt_once(request, &signed).await;
+        match step {
+            Step::Done(Ok(reply)) if self.signin.expired(reply.status, &reply.body) => {
+                Step::Done(Err(self.signin.refused_after_renewal(reply.status)))
+            }
+            other => other,
+        }
+    }
+
+    /// Closes the target's session, if it signed in with one (the logout request).
+    pub async fn close(&self) {
+        self.signin.close(&self.client, &self.stats).await;
+    }
+
+    async fn attempt_once(
+        &self,
+        request: &Request<'_>,
+        signed: &Signed,
+    ) -> Step<Reply, TargetError> {
         let method = &request.method;
         self.stats
             .count(method != Method::GET && method != Method::HEAD);
@@ -294,7 +347,7 @@ impl Http {
             .client
             .request(method.clone(), request.url.clone())
             .header(header::ACCEPT, self.dialect.accept);
-        if let Some((name, value)) = &self.credentials {
+        for (name, value) in &signed.headers {
             builder = builder.header(name, value.clone());
         }
         if let Some(etag) = request.if_match {
@@ -380,11 +433,12 @@ impl Http {
     }
 }
 
-/// The header that carries the credentials the config names, and the texts to scrub.
+/// How requests are signed as the config says, and the texts to scrub.
 fn credentials(
     config: &TargetConfig,
+    session: Option<SessionSpec>,
     setup: impl Fn(String) -> TargetError,
-) -> Result<(Option<(HeaderName, HeaderValue)>, Redactor), TargetError> {
+) -> Result<(Signing, Redactor), TargetError> {
     let token = match &config.token {
         Some(secret) => Some(
             secret
@@ -422,6 +476,39 @@ fn credentials(
             Some((name, token))
         }
         (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
+        (TargetAuth::OAuth2(oauth), _) => {
+            let secret = oauth
+                .client_secret
+                .expose()
+                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?
+                .to_string();
+            secrets.push(secret.clone());
+            let signing = Signing::OAuth2 {
+                config: oauth.clone(),
+                secret,
+            };
+            return Ok((signing, Redactor::new(secrets)));
+        }
+        (
+            TargetAuth::Session {
+                app_token,
+                password,
+                ..
+            },
+            _,
+        ) => {
+            for secret in [app_token, password].into_iter().flatten() {
+                if let Ok(value) = secret.expose() {
+                    secrets.push(value.to_string());
+                }
+            }
+            let Some(session) = session else {
+                return Err(setup(
+                    "`auth = session` needs an API description with [session]".to_string(),
+                ));
+            };
+            return Ok((Signing::Session(session), Redactor::new(secrets)));
+        }
     };
     let credentials = match credentials {
         Some((name, value)) => {
@@ -432,7 +519,7 @@ fn credentials(
         }
         None => None,
     };
-    Ok((credentials, Redactor::new(secrets)))
+    Ok((Signing::Fixed(credentials), Redactor::new(secrets)))
 }
 
 /// One request to the target, as the retry loop sends it.
@@ -559,7 +646,7 @@ pub(crate) mod tests {
     }
 
     fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {
-        http(auth, token).unwrap().credentials.map(|(name, value)| {
+        http(auth, token).unwrap().signin.fixed().map(|(name, value)| {
             assert!(value.is_sensitive());
             (name.to_string(), value.to_str().unwrap().to_owned())
         })

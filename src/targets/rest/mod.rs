@@ -46,7 +46,7 @@ pub use api::{ApiDescription, Needs, Paging};
 
 pub(crate) use answer::send;
 use answer::{flatten_message, message_of};
-pub(crate) use json::text_of;
+pub(crate) use json::{json_at, text_of};
 
 use super::http::{Created, Http, Request, policy_of};
 use super::{
@@ -58,7 +58,6 @@ use crate::http::{RetryPolicy, Transient};
 use crate::mapping::{Active, Mapping, On, Record};
 
 use api::Operation;
-use json::json_at;
 
 /// Reads the API description a config names (a preset or a templates file), with every
 /// problem in it. `validate` calls this without touching the network.
@@ -364,5 +363,9 @@ impl Target for RestTarget {
 
     fn stats(&self) -> &TargetStats {
         &self.client.stats
+    }
+
+    async fn close(&self) {
+        self.client.close().await;
     }
 }

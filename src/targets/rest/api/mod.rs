@@ -116,6 +116,7 @@ pub use render::TemplateError;
 pub fn preset(preset: Preset) -> &'static str {
     match preset {
         Preset::Snipeit => include_str!("../presets/snipeit.toml"),
+        Preset::Glpi => include_str!("../presets/glpi.toml"),
     }
 }
 

@@ -65,6 +65,10 @@ pub(crate) struct Reply {
     pub status: u16,
     /// The `ETag` header, if any.
     pub etag: Option<String>,
+    /// The `Content-Range` header, if any (`0-49/1234`).
+    pub content_range: Option<String>,
+    /// The URL the answer came from, for messages.
+    pub url: Option<Url>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -377,6 +381,7 @@ impl Http {
             ms = sent.elapsed().as_millis() as u64, "target request"
         );
         let etag = shared::header(&response, header::ETAG.as_str());
+        let content_range = shared::header(&response, header::CONTENT_RANGE.as_str());
         let retry_after = shared::retry_after(response.headers());
         let body = match shared::read_body(&mut response, MAX_ANSWER_BYTES, |_| {}).await {
             Ok(body) => body,
@@ -392,7 +397,13 @@ impl Http {
             let detail = format!("HTTP {status}: {}", self.quote(&body));
             return Step::Retry(self.transient(detail, retry_after, status == 429));
         }
-        Step::Done(Ok(Reply { status, etag, body }))
+        Step::Done(Ok(Reply {
+            status,
+            etag,
+            content_range,
+            url: Some(request.url.clone()),
+            body,
+        }))
     }
 
     fn transient(
@@ -646,10 +657,14 @@ pub(crate) mod tests {
     }
 
     fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {
-        http(auth, token).unwrap().signin.fixed().map(|(name, value)| {
-            assert!(value.is_sensitive());
-            (name.to_string(), value.to_str().unwrap().to_owned())
-        })
+        http(auth, token)
+            .unwrap()
+            .signin
+            .fixed()
+            .map(|(name, value)| {
+                assert!(value.is_sensitive());
+                (name.to_string(), value.to_str().unwrap().to_owned())
+            })
     }
 
     #[test]

@@ -10,10 +10,10 @@
 //! each mapped field from it with [`Field::get`](crate::mapping::Field::get).
 
 mod http;
-mod signin;
 pub mod oomnitza;
 pub mod rest;
 pub mod scim;
+mod signin;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

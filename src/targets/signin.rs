@@ -170,9 +170,10 @@ impl SignIn {
             Signing::OAuth2 { .. } => status == 401,
             Signing::Session(spec) => {
                 let status_says = spec.expired_status.is_none_or(|s| s == status);
-                let text_says = spec.expired_text.as_ref().is_none_or(|text| {
-                    String::from_utf8_lossy(body).contains(text.as_str())
-                });
+                let text_says = spec
+                    .expired_text
+                    .as_ref()
+                    .is_none_or(|text| String::from_utf8_lossy(body).contains(text.as_str()));
                 let says_something = spec.expired_status.is_some() || spec.expired_text.is_some();
                 says_something && status_says && text_says
             }

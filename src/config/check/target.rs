@@ -2,9 +2,7 @@
 //! and sign in to it, and what its API looks like.
 
 use super::{Checker, Keys};
-use crate::config::model::{
-    OAuth2Config, Preset, RestApi, TargetAuth, TargetConfig, TargetKind,
-};
+use crate::config::model::{OAuth2Config, Preset, RestApi, TargetAuth, TargetConfig, TargetKind};
 use crate::config::secret::Secret;
 use crate::diag::shorten;
 
@@ -193,7 +191,11 @@ impl<'d> Checker<'d> {
             self.missing(keys, "client_id", "add: client_id = … (auth = oauth2)");
         }
         if client_secret.is_none() {
-            self.missing(keys, "client_secret", "add: client_secret = env:ASSET_CLIENT_SECRET");
+            self.missing(
+                keys,
+                "client_secret",
+                "add: client_secret = env:ASSET_CLIENT_SECRET",
+            );
         }
         Some(OAuth2Config {
             token_url: token_url?,

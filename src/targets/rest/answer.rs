@@ -32,6 +32,8 @@ pub(crate) struct Answer {
     pub status: u16,
     /// The body as JSON; `null` when empty.
     pub body: Json,
+    /// The `Content-Range` header, if any.
+    pub content_range: Option<String>,
 }
 
 /// Sends an idempotent request, trying again after transient failures, and reads the answer.
@@ -48,6 +50,21 @@ pub(crate) async fn send(
 
 /// A 2xx answer with its body as JSON; any other status as the refusal it is.
 pub(crate) fn read(http: &Http, reply: Reply, what: &str) -> Result<Answer, TargetError> {
+    if let Some(title) = html_title(&reply.body) {
+        let url = reply
+            .url
+            .as_ref()
+            .map_or_else(|| "the target".to_string(), |u| http.scrub(u.as_str()));
+        let detail = format!(
+            "{url} answered HTTP {} with an HTML page instead of JSON{title}",
+            reply.status
+        );
+        return Err(if reply.ok() {
+            TargetError::Malformed(format!("{what}: {detail}"))
+        } else {
+            http.refusal(reply.status, detail)
+        });
+    }
     if !reply.ok() {
         return Err(http.refusal(reply.status, http.quote(&reply.body)));
     }
@@ -64,12 +81,16 @@ pub(crate) fn read(http: &Http, reply: Reply, what: &str) -> Result<Answer, Targ
     Ok(Answer {
         status: reply.status,
         body,
+        content_range: reply.content_range,
     })
 }
 
 /// What an answer said, shortened for an error: the message of a JSON error body when
 /// there is one, else the text; never the credentials.
 fn quote(http: &Http, bytes: &[u8]) -> String {
+    if let Some(title) = html_title(bytes) {
+        return shorten(&http.scrub(&format!("an HTML page{title}")), QUOTED_CHARS);
+    }
     let text = match serde_json::from_slice::<Json>(bytes) {
         Ok(json) => message_of(&json).unwrap_or_else(|| json.to_string()),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -95,6 +116,34 @@ pub(crate) fn message_of(body: &Json) -> Option<String> {
     ]
     .iter()
     .find_map(|key| body.get(key).and_then(flatten_message))
+    .or_else(|| match body {
+        // GLPI: `["ERROR_ITEM_NOT_FOUND", "Item not found"]`.
+        Json::Array(items) if !items.is_empty() && items.iter().all(Json::is_string) => {
+            flatten_message(body).map(|m| m.replacen("; ", ": ", 1))
+        }
+        _ => None,
+    })
+}
+
+/// When `body` is an HTML page rather than JSON: its title as ` (title: …)`, or nothing
+/// when it has none.
+fn html_title(body: &[u8]) -> Option<String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 4096)]);
+    let lower = head.to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|at| {
+            let from = at + "<title>".len();
+            let to = from + lower[from..].find("</title>")?;
+            head.get(from..to)
+        })
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    Some(title.map_or_else(String::new, |t| format!(" (title: {})", shorten(&t, 80))))
 }
 
 /// A message value as one line: texts joined, objects as `key: text`.

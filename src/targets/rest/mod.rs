@@ -32,6 +32,7 @@ mod holdings;
 mod json;
 mod list;
 mod resolve;
+mod session;
 mod user;
 mod write;
 
@@ -175,8 +176,9 @@ impl RestTarget {
         let mut base = config.url.clone();
         base.set_query(None);
         base.set_fragment(None);
+        let session = session::spec(&api, config, &base)?;
         Ok(RestTarget {
-            client: Http::new(config, policy, name, base, &answer::REST)?,
+            client: Http::with_session(config, policy, name, base, &answer::REST, session)?,
             api,
             list_enabled: config.list,
             page_size: config.page_size.max(1),
@@ -245,6 +247,18 @@ impl RestTarget {
         body: Option<&Json>,
         what: &str,
     ) -> Result<(u16, Json), TargetError> {
+        let answer = self.call_answer(op, url, body, what).await?;
+        Ok((answer.status, answer.body))
+    }
+
+    /// Like [`RestTarget::call`], with the whole answer (its `Content-Range` too).
+    async fn call_answer(
+        &self,
+        op: &Operation,
+        url: &Url,
+        body: Option<&Json>,
+        what: &str,
+    ) -> Result<answer::Answer, TargetError> {
         let answer = if op.method == Method::POST {
             let request = Request {
                 method: op.method.clone(),
@@ -259,7 +273,7 @@ impl RestTarget {
             send(&self.client, op.method.clone(), url, body, what).await?
         };
         let body = self.refused(answer.status, answer.body)?;
-        Ok((answer.status, body))
+        Ok(answer::Answer { body, ..answer })
     }
 
     /// An answer that says it failed although its status is 2xx, as a refusal.

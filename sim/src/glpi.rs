@@ -7,7 +7,7 @@
 //!   `["ERROR_SESSION_TOKEN_INVALID", "session_token seems invalid"]`; `GET
 //!   /apirest.php/killSession` ends it. A session lasts `session_requests` requests when
 //!   that is set, and [`Glpi::expire_sessions`] ends every open one, so a test can make a
-//!   session expire in the middle of a run; `refuse_logins` makes new sessions fail.
+//!   session expire in the middle of a run; `max_logins` refuses sessions after that many.
 //! - Users: `GET /apirest.php/User?range=a-b` (default 0-49) answers 200 when it holds the
 //!   last user and 206 otherwise, with `Content-Range: a-b/total`; a range past the end is
 //!   400 `ERROR_RANGE_EXCEED_TOTAL`. `searchText[field]=text` keeps users whose field
@@ -62,8 +62,9 @@ pub struct Glpi {
     pub app_token: Option<String>,
     /// How many requests a session answers before it expires; unlimited when `None`.
     pub session_requests: Option<u64>,
-    /// Whether `initSession` refuses every login (a user token revoked mid-run).
-    pub refuse_logins: bool,
+    /// How many sessions `initSession` opens before it refuses every login (a user token
+    /// revoked mid-run); unlimited when `None`.
+    pub max_logins: Option<u64>,
     /// When set, every request is answered with an HTML page of this status.
     pub html_status: Option<u16>,
     /// Sessions opened so far.
@@ -85,7 +86,7 @@ impl Default for Glpi {
             user_token: USER_TOKEN.to_string(),
             app_token: None,
             session_requests: None,
-            refuse_logins: false,
+            max_logins: None,
             html_status: None,
             logins: 0,
             logouts: 0,
@@ -135,7 +136,8 @@ impl Glpi {
 
     fn login(&mut self, request: &Request) -> Reply {
         let expected = format!("user_token {}", self.user_token);
-        if self.refuse_logins || request.header("authorization") != Some(expected.as_str()) {
+        let refused = self.max_logins.is_some_and(|max| self.logins >= max);
+        if refused || request.header("authorization") != Some(expected.as_str()) {
             return error(
                 401,
                 "ERROR_GLPI_LOGIN_USER_TOKEN",

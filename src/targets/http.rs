@@ -533,6 +533,27 @@ fn credentials(
     Ok((Signing::Fixed(credentials), Redactor::new(secrets)))
 }
 
+/// When `body` is an HTML page rather than JSON: its title as ` (title: …)`, or nothing
+/// when it has none.
+pub(crate) fn html_title(body: &[u8]) -> Option<String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 4096)]);
+    let lower = head.to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|at| {
+            let from = at + "<title>".len();
+            let to = from + lower[from..].find("</title>")?;
+            head.get(from..to)
+        })
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    Some(title.map_or_else(String::new, |t| format!(" (title: {})", shorten(&t, 80))))
+}
+
 /// One request to the target, as the retry loop sends it.
 struct Sending<'a> {
     http: &'a Http,

@@ -334,6 +334,10 @@ impl SignIn {
             .filter(|t| !t.is_empty());
         match token {
             Some(token) if (200..300).contains(&status) => Ok(token.to_string()),
+            _ if let Some(title) = super::http::html_title(&body) => Err(self.lost(format!(
+                "the login {} answered HTTP {status} with an HTML page instead of JSON{title}",
+                spec.login.url
+            ))),
             _ => {
                 let said = answer
                     .map(|a| a.to_string())

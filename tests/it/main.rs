@@ -12,6 +12,7 @@ mod drift;
 mod explain;
 mod filter_corpus;
 mod filter_props;
+mod glpi;
 mod graph;
 mod interop;
 mod layers;

@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::diag::shorten;
 use crate::targets::TargetError;
-use crate::targets::http::{Dialect, Http, Reply};
+use crate::targets::http::{Dialect, Http, Reply, html_title};
 
 /// How much of an answer is quoted in an error.
 const QUOTED_CHARS: usize = 300;
@@ -123,27 +123,6 @@ pub(crate) fn message_of(body: &Json) -> Option<String> {
         }
         _ => None,
     })
-}
-
-/// When `body` is an HTML page rather than JSON: its title as ` (title: …)`, or nothing
-/// when it has none.
-fn html_title(body: &[u8]) -> Option<String> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 4096)]);
-    let lower = head.to_ascii_lowercase();
-    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
-        return None;
-    }
-    let title = lower
-        .find("<title>")
-        .and_then(|at| {
-            let from = at + "<title>".len();
-            let to = from + lower[from..].find("</title>")?;
-            head.get(from..to)
-        })
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|t| !t.is_empty());
-    Some(title.map_or_else(String::new, |t| format!(" (title: {})", shorten(&t, 80))))
 }
 
 /// A message value as one line: texts joined, objects as `key: text`.

@@ -1039,6 +1039,11 @@ body = "{{{{json changes}}}}"
 method = "PATCH"
 url = "/api/v1/users/{{{{id}}}}"
 body = '{{"activated": false, "notes": "left {{{{user.username}}}}"}}'
+
+[reactivate]
+method = "PATCH"
+url = "/api/v1/users/{{{{id}}}}"
+body = '{{"activated": true, "notes": "back"}}'
 "#
     )
 }
@@ -1089,7 +1094,7 @@ async fn a_templates_file_pages_by_page_number_cursor_or_link() {
 }
 
 #[tokio::test]
-async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
+async fn a_templates_file_creates_updates_deactivates_and_reactivates_its_own_way() {
     let dir = tempfile::tempdir().unwrap();
     let sim = snipeit_sim();
     let mapping = shipped("snipeit");
@@ -1114,6 +1119,13 @@ async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
         Some(json!(false)),
     )];
     target.update(&user, &deactivation, &record).await.unwrap();
+    let reactivation = [change(
+        &mapping,
+        "activated",
+        Some(json!(false)),
+        Some(json!(true)),
+    )];
+    target.update(&user, &reactivation, &record).await.unwrap();
     let writes: Vec<(String, Option<Value>)> = sim.with(|s| {
         s.traffic.log[1..]
             .iter()
@@ -1128,9 +1140,13 @@ async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
                 "PATCH".to_string(),
                 Some(json!({"activated": false, "notes": "left ann \"the\" lee@contoso.com"}))
             ),
+            (
+                "PATCH".to_string(),
+                Some(json!({"activated": true, "notes": "back"}))
+            ),
         ]
     );
-    assert_eq!(sim.with(|s| s.users[&1]["activated"].clone()), json!(false));
+    assert_eq!(sim.with(|s| s.users[&1]["activated"].clone()), json!(true));
 }
 
 #[test]

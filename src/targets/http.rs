@@ -518,7 +518,7 @@ fn credentials(
                     "`auth = session` needs an API description with [session]".to_string(),
                 ));
             };
-            return Ok((Signing::Session(session), Redactor::new(secrets)));
+            return Ok((Signing::Session(Box::new(session)), Redactor::new(secrets)));
         }
     };
     let credentials = match credentials {

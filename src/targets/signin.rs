@@ -75,7 +75,7 @@ pub(crate) enum Signing {
         secret: String,
     },
     /// A session.
-    Session(SessionSpec),
+    Session(Box<SessionSpec>),
 }
 
 /// The credential in use.

@@ -335,7 +335,7 @@ impl SignIn {
         match token {
             Some(token) if (200..300).contains(&status) => Ok(token.to_string()),
             _ if let Some(title) = super::http::html_title(&body) => Err(self.lost(format!(
-                "the login {} answered HTTP {status} with an HTML page instead of JSON{title}",
+                "the login {} answered HTTP {status} with an HTML page, not JSON{title}",
                 spec.login.url
             ))),
             _ => {

@@ -302,7 +302,7 @@ async fn glpi_lists_by_range_across_pages_and_names_an_html_page_with_its_url() 
     );
     assert!(text.contains("/apirest.php/User?range=0-1"), "{text}");
     assert!(
-        text.contains("HTTP 404 with an HTML page instead of JSON (title: 404 Error)"),
+        text.contains("HTTP 404 with an HTML page, not JSON (title: 404 Error)"),
         "{text}"
     );
     target.close().await;

@@ -56,7 +56,7 @@ pub(crate) fn read(http: &Http, reply: Reply, what: &str) -> Result<Answer, Targ
             .as_ref()
             .map_or_else(|| "the target".to_string(), |u| http.scrub(u.as_str()));
         let detail = format!(
-            "{url} answered HTTP {} with an HTML page instead of JSON{title}",
+            "{url} answered HTTP {} with an HTML page, not JSON{title}",
             reply.status
         );
         return Err(if reply.ok() {

@@ -16,6 +16,8 @@
 //!   (a login taken is 400 `ERROR_GLPI_ADD`); `PUT`/`PATCH /apirest.php/User/:id` answers
 //!   200 `[{"12": true, "message": ""}]`. E-mails given as `_useremails` on create are kept
 //!   apart, as GLPI keeps them in another table; a user does not show them.
+//! - Locations and user titles (`/apirest.php/Location`, `/apirest.php/UserTitle`): listed
+//!   by range as users are, created with `{"input": {"name": …}}` (201 with the id only).
 //! - `html_status`: every request is answered with an HTML error page of that status, as a
 //!   web server in front of GLPI does when the API is not where the URL says.
 //!
@@ -56,6 +58,10 @@ pub struct Glpi {
     pub users: BTreeMap<u64, Map<String, Json>>,
     /// E-mail addresses given on create, by user id.
     pub emails: BTreeMap<u64, Vec<String>>,
+    /// Locations by id: their names.
+    pub locations: BTreeMap<u64, String>,
+    /// User titles by id: their names.
+    pub titles: BTreeMap<u64, String>,
     /// The user token `initSession` takes.
     pub user_token: String,
     /// The App-Token every request must carry, when set.
@@ -83,6 +89,8 @@ impl Default for Glpi {
         Glpi {
             users: BTreeMap::new(),
             emails: BTreeMap::new(),
+            locations: BTreeMap::new(),
+            titles: BTreeMap::new(),
             user_token: USER_TOKEN.to_string(),
             app_token: None,
             session_requests: None,
@@ -115,8 +123,7 @@ impl Glpi {
 
     /// Adds a user with these columns (others are ignored); returns its id.
     pub fn add_user(&mut self, columns: Json) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.take_id();
         let mut row = Map::new();
         row.insert("id".into(), json!(id));
         row.insert("is_active".into(), json!(1));
@@ -186,7 +193,17 @@ impl Glpi {
                 self.logouts += 1;
                 Reply::json(200, json!([]))
             }
-            ("GET", ["User"]) => self.list(request),
+            ("GET", ["User"]) => self.list_users(request),
+            ("GET", ["Location"]) => list(request, named_rows(&self.locations)),
+            ("GET", ["UserTitle"]) => list(request, named_rows(&self.titles)),
+            ("POST", ["Location"]) => {
+                let id = self.take_id();
+                create_named(&mut self.locations, id, request)
+            }
+            ("POST", ["UserTitle"]) => {
+                let id = self.take_id();
+                create_named(&mut self.titles, id, request)
+            }
             ("POST", ["User"]) => self.create(request),
             ("GET", ["User", user]) => match id(user).and_then(|i| self.users.get(&i)) {
                 Some(user) => Reply::json(200, Json::Object(user.clone())),
@@ -204,7 +221,14 @@ impl Glpi {
         }
     }
 
-    fn list(&self, request: &Request) -> Reply {
+    /// The next id, shared by every table as GLPI's are not.
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn list_users(&self, request: &Request) -> Reply {
         let searches: Vec<(&str, String)> = request
             .query
             .iter()
@@ -227,42 +251,10 @@ impl Glpi {
                 })
             })
             .collect();
-        let (start, end) = request
-            .query
-            .get("range")
-            .and_then(|r| {
-                let (a, b) = r.split_once('-')?;
-                Some((
-                    a.trim().parse::<usize>().ok()?,
-                    b.trim().parse::<usize>().ok()?,
-                ))
-            })
-            .unwrap_or((0, 49));
-        let total = users.len();
-        if total == 0 {
-            return Reply::json(200, json!([]));
-        }
-        if start >= total || end < start {
-            return error(
-                400,
-                "ERROR_RANGE_EXCEED_TOTAL",
-                "Provided range exceed total count of data",
-            );
-        }
-        let last = end.min(total - 1);
-        let rows: Vec<Json> = users[start..=last]
-            .iter()
-            .map(|u| Json::Object((*u).clone()))
-            .collect();
-        let status = if last + 1 < total { 206 } else { 200 };
-        let mut reply = Reply::json(status, Json::Array(rows));
-        reply
-            .headers
-            .push(("content-range", format!("{start}-{last}/{total}")));
-        reply
-            .headers
-            .push(("accept-range", format!("User {total}")));
-        reply
+        list(
+            request,
+            users.into_iter().map(|u| Json::Object(u.clone())).collect(),
+        )
     }
 
     fn create(&mut self, request: &Request) -> Reply {
@@ -342,6 +334,62 @@ impl Service for Glpi {
             ["apirest.php", rest @ ..] => self.route(request, rest),
             _ => Reply::html(404, error_page(404)),
         }
+    }
+}
+
+/// A listing answered by range, as GLPI answers `range=a-b`.
+fn list(request: &Request, rows: Vec<Json>) -> Reply {
+    let (start, end) = request
+        .query
+        .get("range")
+        .and_then(|r| {
+            let (a, b) = r.split_once('-')?;
+            Some((
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            ))
+        })
+        .unwrap_or((0, 49));
+    let total = rows.len();
+    if total == 0 {
+        return Reply::json(200, json!([]));
+    }
+    if start >= total || end < start {
+        return error(
+            400,
+            "ERROR_RANGE_EXCEED_TOTAL",
+            "Provided range exceed total count of data",
+        );
+    }
+    let last = end.min(total - 1);
+    let rows: Vec<Json> = rows[start..=last].to_vec();
+    let status = if last + 1 < total { 206 } else { 200 };
+    let mut reply = Reply::json(status, Json::Array(rows));
+    reply
+        .headers
+        .push(("content-range", format!("{start}-{last}/{total}")));
+    reply
+}
+
+/// `{"id", "name", "completename"}` of each row of a table of names.
+fn named_rows(table: &BTreeMap<u64, String>) -> Vec<Json> {
+    table
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name, "completename": name}))
+        .collect()
+}
+
+/// A create in a table of names: 201 with the id only.
+fn create_named(table: &mut BTreeMap<u64, String>, id: u64, request: &Request) -> Reply {
+    let Some(input) = input_of(request) else {
+        return bad_input();
+    };
+    match input.get("name").and_then(Json::as_str) {
+        Some(name) if !name.trim().is_empty() => {
+            table.insert(id, name.to_string());
+            Reply::json(201, json!({"id": id, "message": ""}))
+        }
+        _ => error(400, "ERROR_GLPI_ADD", "The name is required"),
     }
 }
 

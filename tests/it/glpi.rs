@@ -217,7 +217,9 @@ fn glpi_session_that_cannot_be_renewed_stops_the_run_with_what_was_written_kept(
     let written = w.glpi.with(|g| g.users.len()) as u64;
     assert!(written >= created && written < 4, "{written} written");
     // No user write after the one the lost session refused.
-    let posts = w.glpi.with(|g| g.traffic.requests("POST", "/apirest.php/User").len()) as u64;
+    let posts = w
+        .glpi
+        .with(|g| g.traffic.requests("POST", "/apirest.php/User").len()) as u64;
     assert!(posts <= written + 1, "{posts} creates sent, {written} made");
 
     // Logins work again: the next run makes the rest, nobody twice.
@@ -462,4 +464,15 @@ async fn oauth2_invalid_client_is_one_line_saying_what_to_fix() {
         0,
         "no request without a token"
     );
+}
+
+#[test]
+fn glpi_check_opens_a_session_and_closes_it() {
+    let w = World::new("");
+    let args = ["check", "--config", "userload.ini"];
+    let (code, stdout, stderr) = util::outcome(&util::userload(w.dir.path(), &args));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("GLPI at http://127.0.0.1:"), "{stdout}");
+    w.glpi
+        .with(|g| assert_eq!((g.logins, g.logouts, g.open_sessions()), (1, 1, 0)));
 }

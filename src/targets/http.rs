@@ -491,14 +491,9 @@ fn credentials(
             let secret = oauth
                 .client_secret
                 .expose()
-                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?
-                .to_string();
-            secrets.push(secret.clone());
-            let signing = Signing::OAuth2 {
-                config: oauth.clone(),
-                secret,
-            };
-            return Ok((signing, Redactor::new(secrets)));
+                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?;
+            secrets.push(secret.to_string());
+            return Ok((Signing::OAuth2(oauth.clone()), Redactor::new(secrets)));
         }
         (
             TargetAuth::Session {

@@ -30,8 +30,9 @@ pub(crate) const MARGIN: Duration = Duration::from_secs(30);
 /// The largest answer of a token endpoint or a login request that is read.
 const MAX_SIGN_IN_BYTES: usize = 1 << 20;
 
-/// A request the sign-in sends (a login, a logout), made from the API description.
-#[derive(Debug, Clone)]
+/// A request the sign-in sends (a login, a logout), made from the API description. Its
+/// URL and body may hold secrets, so its `Debug` shows the method only.
+#[derive(Clone)]
 pub(crate) struct SignInRequest {
     /// The method.
     pub method: Method,
@@ -41,6 +42,14 @@ pub(crate) struct SignInRequest {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Its JSON body, if any.
     pub body: Option<Json>,
+}
+
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A session as the API description's `[session]` says to open, use and close it.
@@ -67,13 +76,9 @@ pub(crate) struct SessionSpec {
 pub(crate) enum Signing {
     /// The same header on every request (a bearer token, basic, an API key), or none.
     Fixed(Option<(HeaderName, HeaderValue)>),
-    /// An OAuth2 access token.
-    OAuth2 {
-        /// The grant's settings.
-        config: OAuth2Config,
-        /// The client secret.
-        secret: String,
-    },
+    /// An OAuth2 access token, by the grant's settings (the secret in them shows as
+    /// `[redacted]` when debugged).
+    OAuth2(OAuth2Config),
     /// A session.
     Session(Box<SessionSpec>),
 }
@@ -141,7 +146,7 @@ impl SignIn {
                     generation: 0,
                 });
             }
-            Signing::OAuth2 { .. } => (header::AUTHORIZATION, Vec::new()),
+            Signing::OAuth2(_) => (header::AUTHORIZATION, Vec::new()),
             Signing::Session(spec) => (spec.header.clone(), spec.headers.clone()),
         };
         let mut current = self.current.lock().await;
@@ -167,7 +172,7 @@ impl SignIn {
     pub(crate) fn expired(&self, status: u16, body: &[u8]) -> bool {
         match &self.method {
             Signing::Fixed(_) => false,
-            Signing::OAuth2 { .. } => status == 401,
+            Signing::OAuth2(_) => status == 401,
             Signing::Session(spec) => {
                 let status_says = spec.expired_status.is_none_or(|s| s == status);
                 let text_says = spec
@@ -235,12 +240,12 @@ impl SignIn {
     ) -> Result<Current, TargetError> {
         let (value, lifetime) = match &self.method {
             Signing::Fixed(_) => return Err(self.lost("nothing to fetch".to_string())),
-            Signing::OAuth2 { config, secret } => self.token(client, stats, config, secret).await?,
+            Signing::OAuth2(config) => self.token(client, stats, config).await?,
             Signing::Session(spec) => (self.login(client, stats, spec).await?, None),
         };
         crate::secrets::remember([value.clone()]);
         let shown = match &self.method {
-            Signing::OAuth2 { .. } => format!("Bearer {value}"),
+            Signing::OAuth2(_) => format!("Bearer {value}"),
             _ => value,
         };
         let mut value = HeaderValue::from_str(&shown)
@@ -263,8 +268,11 @@ impl SignIn {
         client: &reqwest::Client,
         stats: &TargetStats,
         config: &OAuth2Config,
-        secret: &str,
     ) -> Result<(String, Option<Duration>), TargetError> {
+        let secret = config
+            .client_secret
+            .expose()
+            .map_err(|why| self.lost(format!("the client secret is unavailable: {why}")))?;
         let form = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "client_credentials");
@@ -411,5 +419,48 @@ impl SignIn {
             target: self.target.clone(),
             detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(status: Option<u16>, text: Option<&str>) -> SignIn {
+        let login = SignInRequest {
+            method: Method::POST,
+            url: Url::parse("https://assets.example.com/login?key=s3cr3t-key").unwrap(),
+            headers: Vec::new(),
+            body: Some(serde_json::json!({"password": "s3cr3t-password"})),
+        };
+        let spec = SessionSpec {
+            login,
+            token: "token".into(),
+            header: HeaderName::from_static("x-session"),
+            expired_status: status,
+            expired_text: text.map(str::to_string),
+            logout: None,
+            headers: Vec::new(),
+        };
+        SignIn::new(Signing::Session(Box::new(spec)), "test".into())
+    }
+
+    #[test]
+    fn a_session_expires_as_its_description_says() {
+        let both = session(Some(401), Some("EXPIRED"));
+        assert!(both.expired(401, b"[\"EXPIRED\"]"));
+        assert!(!both.expired(401, b"[\"WRONG_PASSWORD\"]"));
+        assert!(!both.expired(400, b"[\"EXPIRED\"]"));
+        let text = session(None, Some("EXPIRED"));
+        assert!(text.expired(200, b"{\"error\": \"EXPIRED\"}"));
+        let status = session(Some(440), None);
+        assert!(status.expired(440, b""));
+        assert!(!status.expired(401, b""));
+    }
+
+    #[test]
+    fn debugging_a_sign_in_shows_no_secret() {
+        let shown = format!("{:?}", session(Some(401), None));
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 }

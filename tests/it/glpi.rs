@@ -353,6 +353,9 @@ impl Service for TokenEndpoint {
                 json!({"error": "invalid_client", "error_description": "bad client"}),
             );
         }
+        if get("scope") == Some("everything") {
+            return Reply::json(400, json!({"error": "invalid_scope"}));
+        }
         if get("grant_type") != Some("client_credentials") {
             return Reply::json(400, json!({"error": "unsupported_grant_type"}));
         }
@@ -440,7 +443,7 @@ async fn oauth2_token_is_refreshed_before_expiry_and_once_after_a_401() {
 }
 
 #[tokio::test]
-async fn oauth2_invalid_client_is_one_line_saying_what_to_fix() {
+async fn oauth2_invalid_client_or_scope_is_one_line_saying_what_to_fix() {
     let snipe = SnipeIt::start().unwrap();
     let endpoint = Server::start(TokenEndpoint {
         tokens: vec![(snipeit::TOKEN.into(), 3600)],

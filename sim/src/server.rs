@@ -123,6 +123,8 @@ pub struct Reply {
     pub body: Json,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
+    /// An HTML page sent instead of `body` (a vendor's error page).
+    pub html: Option<String>,
 }
 
 impl Reply {
@@ -132,6 +134,15 @@ impl Reply {
             status,
             body,
             headers: Vec::new(),
+            html: None,
+        }
+    }
+
+    /// An HTML page with this status, as a web server or a proxy answers an error.
+    pub fn html(status: u16, page: String) -> Reply {
+        Reply {
+            html: Some(page),
+            ..Reply::json(status, Json::Null)
         }
     }
 }
@@ -440,17 +451,21 @@ async fn handle<S: Service>(State(state): State<Arc<Mutex<S>>>, request: HttpReq
 }
 
 fn respond(outcome: Outcome) -> Response {
-    let (status, body, headers) = match outcome {
-        Outcome::Dropped => (200, broken(b"{\"status\":"), Vec::new()),
-        Outcome::Raw(status, text) => (status, Body::from(text), Vec::new()),
-        Outcome::Reply(reply) => (
-            reply.status,
-            Body::from(reply.body.to_string()),
-            reply.headers,
-        ),
+    let (status, body, headers, content_type) = match outcome {
+        Outcome::Dropped => (200, broken(b"{\"status\":"), Vec::new(), "application/json"),
+        Outcome::Raw(status, text) => (status, Body::from(text), Vec::new(), "application/json"),
+        Outcome::Reply(reply) => match reply.html {
+            Some(page) => (reply.status, Body::from(page), reply.headers, "text/html"),
+            None => (
+                reply.status,
+                Body::from(reply.body.to_string()),
+                reply.headers,
+                "application/json",
+            ),
+        },
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response(status, body, "application/json", headers)
+    response(status, body, content_type, headers)
 }
 
 /// An answer of `status` with `body` of `content_type` and the `extra` headers (a value that

@@ -108,6 +108,8 @@ async fn check_target(config: &Config, mapping: &Mapping, report: &mut Report) {
             )
         })
     };
+    // A session opened for the check is closed again.
+    target.close().await;
     match answer {
         Ok(detail) => report.pass("target", detail),
         Err(e) => report.fail("target", e.to_string()),

@@ -28,6 +28,8 @@ pub enum InitTarget {
     Scim,
     /// Snipe-IT, through its REST API.
     Snipeit,
+    /// GLPI, through its legacy REST API (a session opened with a user's API token).
+    Glpi,
     /// Oomnitza, through its bulk upload API.
     Oomnitza,
 }
@@ -37,6 +39,7 @@ impl InitTarget {
         match self {
             InitTarget::Scim => "scim",
             InitTarget::Snipeit => "snipeit",
+            InitTarget::Glpi => "glpi",
             InitTarget::Oomnitza => "oomnitza",
         }
     }
@@ -144,13 +147,14 @@ pub fn config_text(args: &InitArgs) -> String {
     let mut text = format!("{heading}\n{body}");
     let kind = match args.target {
         InitTarget::Scim => "scim",
-        InitTarget::Snipeit => "rest",
+        InitTarget::Snipeit | InitTarget::Glpi => "rest",
         InitTarget::Oomnitza => "oomnitza",
     };
     let url = args.url.clone().unwrap_or_else(|| {
         match args.target {
             InitTarget::Scim => "https://assets.example.com/scim/v2",
             InitTarget::Snipeit => "https://snipeit.example.com",
+            InitTarget::Glpi => "https://glpi.example.com",
             InitTarget::Oomnitza => "https://example.oomnitza.com",
         }
         .to_owned()
@@ -176,6 +180,10 @@ pub fn config_text(args: &InitArgs) -> String {
     match args.target {
         InitTarget::Snipeit => {
             text = set(&text, format, "target", "preset", Some("snipeit"));
+        }
+        InitTarget::Glpi => {
+            text = set(&text, format, "target", "preset", Some("glpi"));
+            text = set(&text, format, "target", "auth", Some("session"));
         }
         InitTarget::Oomnitza => {
             text = set(&text, format, "target", "sync_field", Some("USER"));

@@ -29,8 +29,8 @@ pub use document::{Document, Entry, Format, Section, Value};
 pub use model::{
     AssertionAlgorithm, Config, Credential, DEFAULT_MAX_DEACTIVATIONS, DEFAULT_NOTIFY_ON,
     DaemonConfig, IMDS_TOKEN_URL, LegacyMapping, Limit, ManagedIdentityEndpoint, Mode,
-    NotifyConfig, NotifyOn, Preset, RestApi, SourceConfig, SyncConfig, TargetAuth, TargetConfig,
-    TargetKind,
+    NotifyConfig, NotifyOn, OAuth2Config, Preset, RestApi, SourceConfig, SyncConfig, TargetAuth,
+    TargetConfig, TargetKind,
 };
 pub use secret::{Secret, SecretError, SecretUnavailable};
 pub use sections::SECTIONS;

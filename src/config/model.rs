@@ -58,8 +58,15 @@ impl Config {
             } => secrets.push(header),
             _ => {}
         }
-        if let TargetAuth::Basic { password, .. } = &self.target.auth {
-            secrets.push(password);
+        match &self.target.auth {
+            TargetAuth::Basic { password, .. } => secrets.push(password),
+            TargetAuth::OAuth2(oauth) => secrets.push(&oauth.client_secret),
+            TargetAuth::Session {
+                app_token,
+                password,
+                ..
+            } => secrets.extend([app_token, password].into_iter().flatten()),
+            TargetAuth::Bearer | TargetAuth::Header(_) => {}
         }
         secrets
             .into_iter()
@@ -259,6 +266,34 @@ pub enum TargetAuth {
     /// `header`: the token in a header of this name (`auth_header`), e.g. `X-API-Key`;
     /// Oomnitza's `Authorization2` by default for `type = oomnitza`.
     Header(String),
+    /// `oauth2`: an access token of the client-credentials grant, fetched from `token_url`
+    /// and sent as a bearer token.
+    OAuth2(OAuth2Config),
+    /// `session`: a session opened with the login request of the API description (which
+    /// sends `token`, `app_token`, `username` and `password` as it says), its token sent on
+    /// later requests and closed at the end of the run.
+    Session {
+        /// `app_token`: a second secret some APIs want besides the user's (GLPI's
+        /// `App-Token`).
+        app_token: Option<Secret>,
+        /// `username`, for a login request that sends one.
+        username: Option<String>,
+        /// `password`, for a login request that sends one.
+        password: Option<Secret>,
+    },
+}
+
+/// `auth = oauth2`: the client-credentials grant of a target's own authorization server.
+#[derive(Debug, Clone)]
+pub struct OAuth2Config {
+    /// `token_url`: where tokens are asked for.
+    pub token_url: Url,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: Secret,
+    /// `scope`, when the server wants one.
+    pub scope: Option<String>,
 }
 
 /// What a `rest` target's API looks like.
@@ -276,16 +311,19 @@ pub enum RestApi {
 pub enum Preset {
     /// Snipe-IT's users API.
     Snipeit,
+    /// GLPI's legacy REST API (`apirest.php`), GLPI 10 and 11.
+    Glpi,
 }
 
 impl Preset {
     /// Every preset, in the order the docs list them.
-    pub const ALL: [Preset; 1] = [Preset::Snipeit];
+    pub const ALL: [Preset; 2] = [Preset::Snipeit, Preset::Glpi];
 
     /// The `preset` value that selects it.
     pub fn name(self) -> &'static str {
         match self {
             Preset::Snipeit => "snipeit",
+            Preset::Glpi => "glpi",
         }
     }
 

@@ -17,9 +17,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("scim", include_str!("../../mappings/scim.toml")),
     ("oomnitza", include_str!("../../mappings/oomnitza.toml")),
     ("snipeit", include_str!("../../mappings/snipeit.toml")),
+    ("glpi", include_str!("../../mappings/glpi.toml")),
 ];
 
-/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`).
+/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`, `glpi`).
 pub fn shipped(name: &str) -> Option<&'static str> {
     SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
@@ -119,6 +120,7 @@ fn mapping_source(
         (TargetKind::Scim, _) => "scim",
         (TargetKind::Oomnitza, _) => "oomnitza",
         (TargetKind::Rest, Some(RestApi::Preset(Preset::Snipeit))) => "snipeit",
+        (TargetKind::Rest, Some(RestApi::Preset(Preset::Glpi))) => "glpi",
         (TargetKind::Rest, _) => {
             let span = place_of(config_source, "type");
             return Err(vec![

@@ -81,8 +81,23 @@ impl SyncOptions {
 }
 
 /// Runs one sync: plans it, and with a state file (open and locked) writes it. Without one
-/// (`plan`) nothing is written anywhere. `owned` is what the state file remembers.
+/// (`plan`) nothing is written anywhere. `owned` is what the state file remembers. The
+/// target's session, if it opened one, is closed at the end, however the run ended.
 pub async fn sync(
+    config: &Config,
+    mapping: &Mapping,
+    target: &Arc<dyn Target>,
+    owned: &OwnedUsers,
+    state: Option<&mut State>,
+    options: &SyncOptions,
+    stop: &StopSignal,
+) -> Result<Outcome, SyncError> {
+    let result = sync_and_keep_open(config, mapping, target, owned, state, options, stop).await;
+    target.close().await;
+    result
+}
+
+async fn sync_and_keep_open(
     config: &Config,
     mapping: &Mapping,
     target: &Arc<dyn Target>,

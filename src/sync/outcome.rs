@@ -60,6 +60,9 @@ pub struct Outcome {
     /// The status the target answered when it refused the credentials and so stopped the
     /// writes (401, 403); `None` when it did not.
     pub refused_credentials: Option<u16>,
+    /// Whether the run stopped because no credential for the target could be had (a
+    /// session that could not be renewed, a token endpoint that refused): it ends failed.
+    pub signed_out: bool,
     /// Requests to Graph.
     pub graph_requests: u64,
     /// Graph requests that were tries again.
@@ -116,6 +119,7 @@ impl Outcome {
             failures: Vec::new(),
             interrupted: false,
             refused_credentials: None,
+            signed_out: false,
             graph_requests: 0,
             graph_retries: 0,
             target_retries: 0,
@@ -137,6 +141,7 @@ impl Outcome {
         match self.verdict {
             Verdict::Refuse(_) => RunStatus::Refused,
             Verdict::HoldDeactivations(_) => RunStatus::Limited,
+            Verdict::Proceed if self.signed_out => RunStatus::Failed,
             Verdict::Proceed if self.interrupted => RunStatus::Stopped,
             Verdict::Proceed if !self.failures.is_empty() => RunStatus::Partial,
             Verdict::Proceed if self.held_for_assets.is_some() => RunStatus::Limited,

@@ -55,6 +55,9 @@ impl Writer<'_> {
                 if let TargetError::Unauthorized { status, .. } = &error {
                     outcome.refused_credentials.get_or_insert(*status);
                 }
+                if matches!(error, TargetError::SignIn { .. }) {
+                    outcome.signed_out = true;
+                }
                 tracing::warn!(
                     user = action.label(), action = action.name(), error = %error,
                     "write failed"

@@ -23,6 +23,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 use url::Url;
 
+use super::signin::{SessionSpec, SignIn, Signed, Signing};
 use super::{TargetError, TargetStats};
 use crate::config::{TargetAuth, TargetConfig};
 use crate::diag::shorten;
@@ -67,6 +68,10 @@ pub(crate) struct Reply {
     pub status: u16,
     /// The `ETag` header, if any.
     pub etag: Option<String>,
+    /// The `Content-Range` header, if any (`0-49/1234`).
+    pub content_range: Option<String>,
+    /// The URL the answer came from, for messages.
+    pub url: Option<Url>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -108,7 +113,8 @@ pub(crate) struct Http {
     client: reqwest::Client,
     /// The URL requests are made below.
     base: Url,
-    credentials: Option<(HeaderName, HeaderValue)>,
+    /// How requests are signed: a fixed header, an access token or a session.
+    signin: SignIn,
     /// Scrubs the credentials from anything quoted back.
     redactor: Redactor,
     dialect: &'static Dialect,
@@ -136,13 +142,26 @@ impl Http {
         dialect: &'static Dialect,
         vendor: Option<Rate>,
     ) -> Result<Http, TargetError> {
+        Self::with_session(config, policy, name, base, (dialect, vendor), None)
+    }
+
+    /// Like [`Http::new`], with the session `auth = session` opens, as the target's API
+    /// description says.
+    pub fn with_session(
+        config: &TargetConfig,
+        policy: RetryPolicy,
+        name: String,
+        base: Url,
+        (dialect, vendor): (&'static Dialect, Option<Rate>),
+        session: Option<SessionSpec>,
+    ) -> Result<Http, TargetError> {
         let setup = |detail: String| TargetError::Unsupported(format!("{name}: {detail}"));
-        let (credentials, redactor) = credentials(config, setup)?;
+        let (signing, redactor) = credentials(config, session, setup)?;
         let client = shared::client(policy.timeout).map_err(|e| setup(e.to_string()))?;
         Ok(Http {
             client,
             base,
-            credentials,
+            signin: SignIn::new(signing, name.clone()),
             redactor,
             dialect,
             breaker: Breaker::new(&policy),
@@ -292,7 +311,7 @@ impl Http {
                 failures,
             }));
         }
-        let step = self.attempt_once(request).await;
+        let step = self.signed_attempt(request).await;
         // Only a write's answer shows the target can write again: a target whose reads
         // work while every write fails is down for this run's purpose.
         let write = request.method != Method::GET && request.method != Method::HEAD;
@@ -305,7 +324,45 @@ impl Http {
         step
     }
 
-    async fn attempt_once(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+    /// One attempt, signed; when the answer says the credential expired, it is renewed
+    /// and the request sent once more. Refused again, the sign-in is lost.
+    async fn signed_attempt(&self, request: &Request<'_>) -> Step<Reply, TargetError> {
+        let signed = match self.signin.signed(&self.client, &self.stats).await {
+            Ok(signed) => signed,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let step = self.attempt_once(request, &signed).await;
+        let Step::Done(Ok(reply)) = &step else {
+            return step;
+        };
+        if !self.signin.expired(reply.status, &reply.body) {
+            return step;
+        }
+        tracing::info!(target_name = %self.name, status = reply.status, "target: signing in again");
+        self.signin.forget(signed.generation).await;
+        let signed = match self.signin.signed(&self.client, &self.stats).await {
+            Ok(signed) => signed,
+            Err(e) => return Step::Done(Err(e)),
+        };
+        let step = self.attempt_once(request, &signed).await;
+        match step {
+            Step::Done(Ok(reply)) if self.signin.expired(reply.status, &reply.body) => {
+                Step::Done(Err(self.signin.refused_after_renewal(reply.status)))
+            }
+            other => other,
+        }
+    }
+
+    /// Closes the target's session, if it signed in with one (the logout request).
+    pub async fn close(&self) {
+        self.signin.close(&self.client, &self.stats).await;
+    }
+
+    async fn attempt_once(
+        &self,
+        request: &Request<'_>,
+        signed: &Signed,
+    ) -> Step<Reply, TargetError> {
         let method = &request.method;
         self.stats
             .count(method != Method::GET && method != Method::HEAD);
@@ -313,7 +370,7 @@ impl Http {
             .client
             .request(method.clone(), request.url.clone())
             .header(header::ACCEPT, self.dialect.accept);
-        if let Some((name, value)) = &self.credentials {
+        for (name, value) in &signed.headers {
             builder = builder.header(name, value.clone());
         }
         if let Some(etag) = request.if_match {
@@ -344,6 +401,7 @@ impl Http {
             ms = sent.elapsed().as_millis() as u64, "target request"
         );
         let etag = shared::header(&response, header::ETAG.as_str());
+        let content_range = shared::header(&response, header::CONTENT_RANGE.as_str());
         let retry_after = shared::retry_after(response.headers());
         let body = match shared::read_body(&mut response, MAX_ANSWER_BYTES, |_| {}).await {
             Ok(body) => body,
@@ -359,7 +417,13 @@ impl Http {
             let detail = format!("HTTP {status}: {}", self.quote(&body));
             return Step::Retry(self.transient(detail, retry_after, status == 429));
         }
-        Step::Done(Ok(Reply { status, etag, body }))
+        Step::Done(Ok(Reply {
+            status,
+            etag,
+            content_range,
+            url: Some(request.url.clone()),
+            body,
+        }))
     }
 
     fn transient(
@@ -400,11 +464,12 @@ impl Http {
     }
 }
 
-/// The header that carries the credentials the config names, and the texts to scrub.
+/// How requests are signed as the config says, and the texts to scrub.
 fn credentials(
     config: &TargetConfig,
+    session: Option<SessionSpec>,
     setup: impl Fn(String) -> TargetError,
-) -> Result<(Option<(HeaderName, HeaderValue)>, Redactor), TargetError> {
+) -> Result<(Signing, Redactor), TargetError> {
     let token = match &config.token {
         Some(secret) => Some(
             secret
@@ -442,6 +507,34 @@ fn credentials(
             Some((name, token))
         }
         (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
+        (TargetAuth::OAuth2(oauth), _) => {
+            let secret = oauth
+                .client_secret
+                .expose()
+                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?;
+            secrets.push(secret.to_string());
+            return Ok((Signing::OAuth2(oauth.clone()), Redactor::new(secrets)));
+        }
+        (
+            TargetAuth::Session {
+                app_token,
+                password,
+                ..
+            },
+            _,
+        ) => {
+            for secret in [app_token, password].into_iter().flatten() {
+                if let Ok(value) = secret.expose() {
+                    secrets.push(value.to_string());
+                }
+            }
+            let Some(session) = session else {
+                return Err(setup(
+                    "`auth = session` needs an API description with [session]".to_string(),
+                ));
+            };
+            return Ok((Signing::Session(Box::new(session)), Redactor::new(secrets)));
+        }
     };
     let credentials = match credentials {
         Some((name, value)) => {
@@ -452,7 +545,28 @@ fn credentials(
         }
         None => None,
     };
-    Ok((credentials, Redactor::new(secrets)))
+    Ok((Signing::Fixed(credentials), Redactor::new(secrets)))
+}
+
+/// When `body` is an HTML page rather than JSON: its title as ` (title: …)`, or nothing
+/// when it has none.
+pub(crate) fn html_title(body: &[u8]) -> Option<String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = String::from_utf8_lossy(&body[start..body.len().min(start + 4096)]);
+    let lower = head.to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return None;
+    }
+    let title = lower
+        .find("<title>")
+        .and_then(|at| {
+            let from = at + "<title>".len();
+            let to = from + lower[from..].find("</title>")?;
+            head.get(from..to)
+        })
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    Some(title.map_or_else(String::new, |t| format!(" (title: {})", shorten(&t, 80))))
 }
 
 /// One request to the target, as the retry loop sends it.
@@ -598,10 +712,14 @@ pub(crate) mod tests {
     }
 
     fn credentials(auth: TargetAuth, token: Option<&str>) -> Option<(String, String)> {
-        http(auth, token).unwrap().credentials.map(|(name, value)| {
-            assert!(value.is_sensitive());
-            (name.to_string(), value.to_str().unwrap().to_owned())
-        })
+        http(auth, token)
+            .unwrap()
+            .signin
+            .fixed()
+            .map(|(name, value)| {
+                assert!(value.is_sensitive());
+                (name.to_string(), value.to_str().unwrap().to_owned())
+            })
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod http;
 pub mod oomnitza;
 pub mod rest;
 pub mod scim;
+mod signin;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -149,6 +150,15 @@ pub enum TargetError {
         /// What the target said, shortened.
         detail: String,
     },
+    /// No credential for the target can be had (a token endpoint or a login refused, a
+    /// session refused again right after it was renewed): no further request can succeed.
+    #[error("{target}: cannot sign in: {detail}")]
+    SignIn {
+        /// Which target.
+        target: String,
+        /// What went wrong and what to fix.
+        detail: String,
+    },
     /// The target stopped answering: so many attempts in a row failed, and a last one after
     /// a pause as well, that no later request is sent.
     #[error(
@@ -186,7 +196,9 @@ impl TargetError {
     pub fn stops_run(&self) -> bool {
         matches!(
             self,
-            TargetError::Unauthorized { .. } | TargetError::Down { .. }
+            TargetError::Unauthorized { .. }
+                | TargetError::Down { .. }
+                | TargetError::SignIn { .. }
         )
     }
 }
@@ -313,6 +325,10 @@ pub trait Target: Send + Sync {
     fn rate(&self) -> Option<crate::http::Rate> {
         None
     }
+
+    /// Ends the run's conversation with the target (a session's logout); nothing for a
+    /// target that keeps no session.
+    async fn close(&self) {}
 }
 
 /// The target a config names, ready for requests.

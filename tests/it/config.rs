@@ -816,3 +816,71 @@ fn credential_must_name_a_known_way_that_fits_the_keys() {
         "is not an http(s) URL",
     );
 }
+
+#[test]
+fn oauth2_needs_its_keys_and_keeps_its_secret_for_the_scrubber() {
+    let target = "[target]\ntype = rest\npreset = snipeit\nurl = https://assets.example.com\n\
+                  auth = oauth2\nclient_id = userload\n";
+    let text = format!("{GOOD_SOURCE}{target}");
+    let errors = errors("oauth.ini", &text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].1.contains("missing `token_url`"), "{errors:#?}");
+    assert!(
+        errors[1].1.contains("missing `client_secret`"),
+        "{errors:#?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "client.txt", "oauth-client-secret-77");
+    let text = format!(
+        "{GOOD_SOURCE}{target}token_url = https://login.example.com/oauth/token\n\
+         client_secret = file:client.txt\nscope = users.write\n"
+    );
+    let path = write(dir.path(), "oauth.ini", &text);
+    let config = config::load(&path).unwrap().config;
+    let config::TargetAuth::OAuth2(oauth) = &config.target.auth else {
+        panic!("not oauth2: {:?}", config.target.auth);
+    };
+    assert_eq!(
+        oauth.token_url.as_str(),
+        "https://login.example.com/oauth/token"
+    );
+    assert_eq!(oauth.scope.as_deref(), Some("users.write"));
+    assert!(
+        config
+            .secret_values()
+            .contains(&"oauth-client-secret-77".to_string())
+    );
+}
+
+#[test]
+fn session_sign_in_is_for_rest_targets_and_its_app_token_is_a_secret() {
+    let text = format!(
+        "{GOOD_SOURCE}[target]\ntype = scim\nurl = https://assets.example.com/scim/v2\n\
+         token = env:ASSET_TOKEN\nauth = session\n"
+    );
+    assert_one_error(
+        "session.ini",
+        &text,
+        9,
+        "`auth = session` needs a rest target",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app.txt", "glpi-app-token-3e5f");
+    let text = format!(
+        "{GOOD_SOURCE}[target]\ntype = rest\npreset = glpi\nurl = https://glpi.example.com\n\
+         token = env:ASSET_TOKEN\nauth = session\napp_token = file:app.txt\n"
+    );
+    let path = write(dir.path(), "glpi.ini", &text);
+    let config = config::load(&path).unwrap().config;
+    assert!(matches!(
+        config.target.auth,
+        config::TargetAuth::Session { .. }
+    ));
+    assert!(
+        config
+            .secret_values()
+            .contains(&"glpi-app-token-3e5f".to_string())
+    );
+}

@@ -1042,6 +1042,11 @@ body = "{{{{json changes}}}}"
 method = "PATCH"
 url = "/api/v1/users/{{{{id}}}}"
 body = '{{"activated": false, "notes": "left {{{{user.username}}}}"}}'
+
+[reactivate]
+method = "PATCH"
+url = "/api/v1/users/{{{{id}}}}"
+body = '{{"activated": true, "notes": "back"}}'
 "#
     )
 }
@@ -1092,7 +1097,7 @@ async fn a_templates_file_pages_by_page_number_cursor_or_link() {
 }
 
 #[tokio::test]
-async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
+async fn a_templates_file_creates_updates_deactivates_and_reactivates_its_own_way() {
     let dir = tempfile::tempdir().unwrap();
     let sim = snipeit_sim();
     let mapping = shipped("snipeit");
@@ -1117,6 +1122,13 @@ async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
         Some(json!(false)),
     )];
     target.update(&user, &deactivation, &record).await.unwrap();
+    let reactivation = [change(
+        &mapping,
+        "activated",
+        Some(json!(false)),
+        Some(json!(true)),
+    )];
+    target.update(&user, &reactivation, &record).await.unwrap();
     let writes: Vec<(String, Option<Value>)> = sim.with(|s| {
         s.traffic.log[1..]
             .iter()
@@ -1131,9 +1143,13 @@ async fn a_templates_file_creates_updates_and_deactivates_its_own_way() {
                 "PATCH".to_string(),
                 Some(json!({"activated": false, "notes": "left ann \"the\" lee@contoso.com"}))
             ),
+            (
+                "PATCH".to_string(),
+                Some(json!({"activated": true, "notes": "back"}))
+            ),
         ]
     );
-    assert_eq!(sim.with(|s| s.users[&1]["activated"].clone()), json!(false));
+    assert_eq!(sim.with(|s| s.users[&1]["activated"].clone()), json!(true));
 }
 
 #[test]

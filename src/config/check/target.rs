@@ -2,7 +2,7 @@
 //! and sign in to it, and what its API looks like.
 
 use super::{Checker, Keys};
-use crate::config::model::{Preset, RestApi, TargetAuth, TargetConfig, TargetKind};
+use crate::config::model::{OAuth2Config, Preset, RestApi, TargetAuth, TargetConfig, TargetKind};
 use crate::config::secret::Secret;
 use crate::diag::shorten;
 
@@ -128,7 +128,14 @@ impl<'d> Checker<'d> {
     /// and header requests carry no credentials (a test server); `check` shows whether the
     /// target accepts that.
     fn target_auth(&mut self, keys: &mut Keys<'d>, kind: TargetKind) -> Option<TargetAuth> {
-        let choices = [("bearer", 0), ("basic", 1), ("header", 2)];
+        let choices = [
+            ("bearer", 0),
+            ("basic", 1),
+            ("header", 2),
+            ("oauth2", 3),
+            ("session", 4),
+        ];
+        let auth_entry = keys.given("auth");
         let chosen = self.choice(keys, "auth", &choices);
         let chosen = chosen.unwrap_or(if kind == TargetKind::Oomnitza { 2 } else { 0 });
         let auth = match chosen {
@@ -150,8 +157,52 @@ impl<'d> Checker<'d> {
                 let header = self.text(keys, "auth_header").map(|(h, _)| h);
                 TargetAuth::Header(header.unwrap_or_else(|| "Authorization2".to_string()))
             }
+            3 => TargetAuth::OAuth2(self.oauth2(keys)?),
+            4 => {
+                if kind != TargetKind::Rest
+                    && let Some(entry) = auth_entry
+                {
+                    self.error(
+                        entry.value_span.clone(),
+                        "`auth = session` needs a rest target",
+                        "a session is opened by the login request of a rest target's API description",
+                    );
+                }
+                TargetAuth::Session {
+                    app_token: self.secret(keys, "app_token"),
+                    username: self.text(keys, "username").map(|(u, _)| u),
+                    password: self.secret(keys, "password"),
+                }
+            }
             _ => TargetAuth::Bearer,
         };
         Some(auth)
+    }
+
+    /// `token_url`, `client_id`, `client_secret` and `scope` of `auth = oauth2`.
+    fn oauth2(&mut self, keys: &mut Keys<'d>) -> Option<OAuth2Config> {
+        let token_url = self.endpoint(keys, "token_url");
+        let client_id = self.text(keys, "client_id").map(|(c, _)| c);
+        let client_secret = self.secret(keys, "client_secret");
+        let scope = self.text(keys, "scope").map(|(s, _)| s);
+        if token_url.is_none() && keys.given("token_url").is_none() {
+            self.missing(keys, "token_url", "add: token_url = https://…/oauth/token");
+        }
+        if client_id.is_none() {
+            self.missing(keys, "client_id", "add: client_id = … (auth = oauth2)");
+        }
+        if client_secret.is_none() {
+            self.missing(
+                keys,
+                "client_secret",
+                "add: client_secret = env:ASSET_CLIENT_SECRET",
+            );
+        }
+        Some(OAuth2Config {
+            token_url: token_url?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            scope,
+        })
     }
 }

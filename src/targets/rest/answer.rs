@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::diag::shorten;
 use crate::targets::TargetError;
-use crate::targets::http::{Dialect, Http, Reply};
+use crate::targets::http::{Dialect, Http, Reply, html_title};
 
 /// How much of an answer is quoted in an error.
 const QUOTED_CHARS: usize = 300;
@@ -32,6 +32,8 @@ pub(crate) struct Answer {
     pub status: u16,
     /// The body as JSON; `null` when empty.
     pub body: Json,
+    /// The `Content-Range` header, if any.
+    pub content_range: Option<String>,
 }
 
 /// Sends an idempotent request, trying again after transient failures, and reads the answer.
@@ -48,6 +50,21 @@ pub(crate) async fn send(
 
 /// A 2xx answer with its body as JSON; any other status as the refusal it is.
 pub(crate) fn read(http: &Http, reply: Reply, what: &str) -> Result<Answer, TargetError> {
+    if let Some(title) = html_title(&reply.body) {
+        let url = reply
+            .url
+            .as_ref()
+            .map_or_else(|| "the target".to_string(), |u| http.scrub(u.as_str()));
+        let detail = format!(
+            "{url} answered HTTP {} with an HTML page, not JSON{title}",
+            reply.status
+        );
+        return Err(if reply.ok() {
+            TargetError::Malformed(format!("{what}: {detail}"))
+        } else {
+            http.refusal(reply.status, detail)
+        });
+    }
     if !reply.ok() {
         return Err(http.refusal(reply.status, http.quote(&reply.body)));
     }
@@ -64,12 +81,16 @@ pub(crate) fn read(http: &Http, reply: Reply, what: &str) -> Result<Answer, Targ
     Ok(Answer {
         status: reply.status,
         body,
+        content_range: reply.content_range,
     })
 }
 
 /// What an answer said, shortened for an error: the message of a JSON error body when
 /// there is one, else the text; never the credentials.
 fn quote(http: &Http, bytes: &[u8]) -> String {
+    if let Some(title) = html_title(bytes) {
+        return shorten(&http.scrub(&format!("an HTML page{title}")), QUOTED_CHARS);
+    }
     let text = match serde_json::from_slice::<Json>(bytes) {
         Ok(json) => message_of(&json).unwrap_or_else(|| json.to_string()),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -95,6 +116,13 @@ pub(crate) fn message_of(body: &Json) -> Option<String> {
     ]
     .iter()
     .find_map(|key| body.get(key).and_then(flatten_message))
+    .or_else(|| match body {
+        // GLPI: `["ERROR_ITEM_NOT_FOUND", "Item not found"]`.
+        Json::Array(items) if !items.is_empty() && items.iter().all(Json::is_string) => {
+            flatten_message(body).map(|m| m.replacen("; ", ": ", 1))
+        }
+        _ => None,
+    })
 }
 
 /// A message value as one line: texts joined, objects as `key: text`.

@@ -69,6 +69,13 @@ impl RestTarget {
         let (_, answer) = self.call(op, &url, body.as_ref(), &what).await?;
         let path = op.user.as_deref().unwrap_or_default();
         match json_at(&answer, path) {
+            // An answer that gives only the new id (GLPI's `{"id": 5, "message": ""}`)
+            // names the entity as asked.
+            Some(Json::Object(item)) if !item.contains_key(&list.name) => {
+                let mut item = item.clone();
+                item.insert(list.name.clone(), Json::String(name.to_string()));
+                self.entity_from(list, &Json::Object(item))
+            }
             Some(item @ Json::Object(_)) => self.entity_from(list, item),
             _ => Err(TargetError::Malformed(format!(
                 "{}: {what}: the answer has no {kind} at `{}`: {}",

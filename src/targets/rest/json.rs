@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 
 /// The value at a dotted path (`rows`, `data.items`, `links.next`, `rows.0`); the empty
 /// path (or `.`) is the value itself.
-pub(super) fn json_at<'a>(value: &'a Json, path: &str) -> Option<&'a Json> {
+pub(crate) fn json_at<'a>(value: &'a Json, path: &str) -> Option<&'a Json> {
     if path.is_empty() || path == "." {
         return Some(value);
     }

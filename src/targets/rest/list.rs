@@ -37,6 +37,7 @@ impl Pager {
             "offset": self.offset,
             "limit": limit,
             "cursor": self.cursor,
+            "last": self.offset + limit.max(1) - 1,
         })
     }
 }
@@ -93,7 +94,8 @@ impl RestTarget {
                 None => self.url(op, &pager.vars(limit))?,
             };
             let what = format!("listing {} (page {number})", listed.items);
-            let (_, body) = self.call(op, &url, None, &what).await?;
+            let answer = self.call_answer(op, &url, None, &what).await?;
+            let body = answer.body;
             let page = read(&body)?;
             let count = page.len() as u64;
             let before = items.len();
@@ -126,6 +128,13 @@ impl RestTarget {
                     pager.page += 1;
                     !done(items.len() as u64)
                 }
+                Paging::Range => {
+                    pager.offset += count;
+                    match answer.content_range.as_deref() {
+                        Some(range) => count > 0 && pager.offset < self.range_total(range, &url)?,
+                        None => !done(pager.offset),
+                    }
+                }
                 Paging::Next | Paging::Cursor => {
                     self.turn(op, &mut pager, &body, &url, number, listed)?
                 }
@@ -139,6 +148,21 @@ impl RestTarget {
             self.client.name(),
             listed.list
         )))
+    }
+
+    /// The total of a `Content-Range` answer (`0-49/1234`, or `items 0-49/1234`).
+    fn range_total(&self, range: &str, url: &Url) -> Result<u64, TargetError> {
+        range
+            .rsplit_once('/')
+            .and_then(|(_, total)| total.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                TargetError::Malformed(format!(
+                    "{}: {} answered a Content-Range without a total: {}",
+                    self.client.name(),
+                    self.client.scrub(url.as_str()),
+                    shorten(range, 60)
+                ))
+            })
     }
 
     /// `[list]`, unless the config turned listing off.

@@ -32,6 +32,7 @@ mod holdings;
 mod json;
 mod list;
 mod resolve;
+mod session;
 mod user;
 mod write;
 
@@ -46,7 +47,7 @@ pub use api::{ApiDescription, Needs, Paging};
 
 pub(crate) use answer::send;
 use answer::{flatten_message, message_of};
-pub(crate) use json::text_of;
+pub(crate) use json::{json_at, text_of};
 
 use super::http::{Created, Http, Request, policy_of};
 use super::{
@@ -58,7 +59,6 @@ use crate::http::{RetryPolicy, Transient};
 use crate::mapping::{Active, Mapping, On, Record};
 
 use api::Operation;
-use json::json_at;
 
 /// Reads the API description a config names (a preset or a templates file), with every
 /// problem in it. `validate` calls this without touching the network.
@@ -176,8 +176,16 @@ impl RestTarget {
         let mut base = config.url.clone();
         base.set_query(None);
         base.set_fragment(None);
+        let session = session::spec(&api, config, &base)?;
         Ok(RestTarget {
-            client: Http::new(config, policy, name, base, &answer::REST, api.limit)?,
+            client: Http::with_session(
+                config,
+                policy,
+                name,
+                base,
+                (&answer::REST, api.limit),
+                session,
+            )?,
             api,
             list_enabled: config.list,
             page_size: config.page_size.max(1),
@@ -246,6 +254,18 @@ impl RestTarget {
         body: Option<&Json>,
         what: &str,
     ) -> Result<(u16, Json), TargetError> {
+        let answer = self.call_answer(op, url, body, what).await?;
+        Ok((answer.status, answer.body))
+    }
+
+    /// Like [`RestTarget::call`], with the whole answer (its `Content-Range` too).
+    async fn call_answer(
+        &self,
+        op: &Operation,
+        url: &Url,
+        body: Option<&Json>,
+        what: &str,
+    ) -> Result<answer::Answer, TargetError> {
         let answer = if op.method == Method::POST {
             let request = Request {
                 method: op.method.clone(),
@@ -260,7 +280,7 @@ impl RestTarget {
             send(&self.client, op.method.clone(), url, body, what).await?
         };
         let body = self.refused(answer.status, answer.body)?;
-        Ok((answer.status, body))
+        Ok(answer::Answer { body, ..answer })
     }
 
     /// An answer that says it failed although its status is 2xx, as a refusal.
@@ -368,5 +388,9 @@ impl Target for RestTarget {
 
     fn rate(&self) -> Option<crate::http::Rate> {
         self.client.rate()
+    }
+
+    async fn close(&self) {
+        self.client.close().await;
     }
 }

@@ -1,5 +1,6 @@
 //! Writing users: what follows a create (the user it made, or the user that was there
-//! already), and updates, sent to `[deactivate]` when that is all they do.
+//! already), and updates, sent to `[deactivate]` or `[reactivate]` when that is all they
+//! do.
 //!
 //! How a create itself is sent, and when it may be sent again, is in the target's module
 //! with the other requests; this holds what the target does with the answers.
@@ -108,8 +109,9 @@ impl RestTarget {
         if changes.is_empty() {
             return Ok(());
         }
-        let op = match &self.api.deactivate {
-            Some(op) if self.is_deactivation(changes) => op,
+        let op = match (&self.api.deactivate, &self.api.reactivate) {
+            (Some(op), _) if self.only_sets_active(changes, false) => op,
+            (_, Some(op)) if self.only_sets_active(changes, true) => op,
             _ => self.operation(&self.api.update, "update")?,
         };
         let changed: Map<String, Json> = changes
@@ -131,19 +133,26 @@ impl RestTarget {
             json!({ "id": user.id, "changes": changed, "record": record, "user": user.data });
         let url = self.url(op, &vars)?;
         let body = self.body(op, &vars)?;
-        let what = if op.name == "deactivate" {
-            "deactivating a user"
-        } else {
-            "updating a user"
+        let what = match op.name.as_str() {
+            "deactivate" => "deactivating a user",
+            "reactivate" => "reactivating a user",
+            _ => "updating a user",
         };
         self.call(op, &url, body.as_ref(), what).await?;
         Ok(())
     }
 
-    fn is_deactivation(&self, changes: &[FieldChange]) -> bool {
+    /// Whether the only change sets the active field: to its active value when `active`,
+    /// else to its inactive value.
+    fn only_sets_active(&self, changes: &[FieldChange], active: bool) -> bool {
         match (&self.mapping.active, changes) {
-            (Some(active), [only]) => {
-                only.target == active.field && only.new.as_ref() == Some(&active.inactive)
+            (Some(field), [only]) => {
+                let value = if active {
+                    &field.active
+                } else {
+                    &field.inactive
+                };
+                only.target == field.field && only.new.as_ref() == Some(value)
             }
             _ => false,
         }

@@ -120,6 +120,8 @@ mod tests {
         let reply = Reply {
             status: 400,
             etag: None,
+            content_range: None,
+            url: None,
             body: br#"{"detail": "token s3cr3t is not valid"}"#.to_vec(),
         };
         let said = http.refused(&reply, "GET /Users").to_string();

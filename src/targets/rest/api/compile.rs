@@ -9,16 +9,17 @@ use std::sync::Arc;
 
 use handlebars::Handlebars;
 use reqwest::Method;
+use reqwest::header::HeaderName;
 use serde_json::Value as Json;
 use toml::Spanned;
 
 use super::raw::{
     RawApi, RawAssets, RawEntities, RawEntityCreate, RawFind, RawGet, RawLimits, RawList,
-    RawResolve, RawWrite,
+    RawResolve, RawSession, RawSignInRequest, RawWrite,
 };
-use super::render::{body_registry, url_registry};
+use super::render::{body_registry, header_registry, url_registry};
 use super::{
-    ApiDescription, AssetList, EntityList, ErrorAnswer, Needs, Operation, Paging, Resolver,
+    ApiDescription, AssetList, EntityList, ErrorAnswer, Needs, Operation, Paging, Resolver, Session,
 };
 use crate::diag::{Problem, SourceText, nearest, shorten};
 use crate::http::Rate;
@@ -26,6 +27,9 @@ use crate::targets::HoldingKind;
 
 /// What `[update]` and `[deactivate]` may read.
 const WRITE_VARS: &[&str] = &["id", "record", "changes", "user"];
+
+/// What the templates of `[session]` may read: the target config's secrets and user name.
+pub(super) const SESSION_VARS: &[&str] = &["token", "app_token", "username", "password"];
 
 /// The sections a target that writes cannot do without.
 const NEEDED_FOR_WRITES: [&str; 3] = ["find", "create", "update"];
@@ -36,6 +40,7 @@ pub(super) struct Compiler<'a> {
     problems: Vec<Problem>,
     pub(super) urls: Handlebars<'static>,
     pub(super) bodies: Handlebars<'static>,
+    pub(super) headers: Handlebars<'static>,
     /// The variables the templates compiled since the last operation read.
     pub(super) uses: Vec<String>,
 }
@@ -48,6 +53,7 @@ impl<'a> Compiler<'a> {
             problems: Vec::new(),
             urls: url_registry(),
             bodies: body_registry(),
+            headers: header_registry(),
             uses: Vec::new(),
         }
     }
@@ -70,6 +76,10 @@ impl<'a> Compiler<'a> {
         let deactivate = raw
             .deactivate
             .map(|w| self.write("deactivate", w, Method::PATCH, WRITE_VARS));
+        let reactivate = raw
+            .reactivate
+            .map(|w| self.write("reactivate", w, Method::PATCH, WRITE_VARS));
+        let session = raw.session.map(|s| self.session(s));
         let resolve: Vec<Resolver> = raw
             .resolve
             .into_iter()
@@ -116,6 +126,8 @@ impl<'a> Compiler<'a> {
             create,
             update,
             deactivate,
+            reactivate,
+            session,
             resolve,
             assets,
             entities,
@@ -123,6 +135,7 @@ impl<'a> Compiler<'a> {
             source: self.source.name().to_string(),
             urls: self.urls,
             bodies: self.bodies,
+            headers: self.headers,
         })
     }
 
@@ -201,7 +214,7 @@ impl<'a> Compiler<'a> {
             name,
             "url",
             &l.url,
-            &["page", "offset", "limit", "cursor"],
+            &["page", "offset", "limit", "cursor", "last"],
             true,
         );
         let paging = self.paging(l.paging.as_ref());
@@ -232,6 +245,7 @@ impl<'a> Compiler<'a> {
             ("page", Paging::Page),
             ("next", Paging::Next),
             ("cursor", Paging::Cursor),
+            ("range", Paging::Range),
         ];
         if let Some((_, kind)) = kinds.iter().find(|(n, _)| n == written.get_ref()) {
             return *kind;
@@ -374,6 +388,81 @@ impl Compiler<'_> {
         }
         let entity = Some(c.entity.unwrap_or_default());
         self.finish(Operation::new(&name, method, None, entity))
+    }
+}
+
+impl Compiler<'_> {
+    /// `[session]`: its login and logout are known as `session.login` and
+    /// `session.logout`, the headers of every request as `session`.
+    fn session(&mut self, s: RawSession) -> Session {
+        if HeaderName::from_bytes(s.header.get_ref().as_bytes()).is_err() {
+            self.error(
+                s.header.span(),
+                format!(
+                    "[session] header `{}` is not a header name",
+                    shorten(s.header.get_ref(), 40)
+                ),
+                Some("e.g. header = \"Session-Token\"".to_string()),
+            );
+        }
+        let (expired_status, expired_text) = match s.expired {
+            Some(expired) => {
+                let span = expired.span();
+                let expired = expired.into_inner();
+                if expired.status.is_none() && expired.contains.is_none() {
+                    self.error(
+                        span,
+                        "[session] expired says nothing: give `status`, `contains` or both"
+                            .to_string(),
+                        Some("e.g. expired = { status = 401 }".to_string()),
+                    );
+                }
+                (expired.status, expired.contains)
+            }
+            None => (Some(401), None),
+        };
+        let (login, login_headers) = self.sign_in_request("session.login", s.login);
+        let logout = s.logout.map(|l| self.sign_in_request("session.logout", l));
+        let mut headers = Vec::new();
+        for (name, value) in &s.headers {
+            self.header_template("session", name, value, SESSION_VARS);
+            headers.push(name.get_ref().clone());
+        }
+        self.uses.clear();
+        let (logout, logout_headers) = match logout {
+            Some((op, headers)) => (Some(op), headers),
+            None => (None, Vec::new()),
+        };
+        Session {
+            login,
+            login_headers,
+            token: s.token.unwrap_or_else(|| "session_token".to_string()),
+            header: s.header.into_inner(),
+            expired_status,
+            expired_text,
+            logout,
+            logout_headers,
+            headers,
+        }
+    }
+
+    /// A login or logout request: POST unless given, its templates reading the config's
+    /// secrets; with the names of its own headers.
+    fn sign_in_request(&mut self, name: &str, r: RawSignInRequest) -> (Operation, Vec<String>) {
+        let method = self.method(r.method.as_ref(), Method::POST);
+        self.template(name, "url", &r.url, SESSION_VARS, true);
+        if let Some(body) = &r.body {
+            self.template(name, "body", body, SESSION_VARS, false);
+        }
+        let mut headers = Vec::new();
+        for (header, value) in &r.headers {
+            self.header_template(name, header, value, SESSION_VARS);
+            headers.push(header.get_ref().clone());
+        }
+        (
+            self.finish(Operation::new(name, method, None, None)),
+            headers,
+        )
     }
 }
 

@@ -22,7 +22,7 @@
 //!
 //! [list]                           # optional; without it the target only looks users up
 //! url = "/api/people?page={{page}}&per_page={{limit}}"
-//! paging = "page"                  # none | offset | page | next | cursor
+//! paging = "page"                  # none | offset | page | next | cursor | range
 //! first_page = 1
 //! items = "data"                   # where the users are ("" for the answer itself)
 //! total = "meta.total"             # where the number of users is, if given
@@ -48,6 +48,18 @@
 //! [deactivate]                     # optional; otherwise [update] writes the active field
 //! method = "POST"
 //! url = "/api/people/{{id}}/suspend"
+//!
+//! [reactivate]                     # optional; otherwise [update] writes the active field
+//! method = "POST"
+//! url = "/api/people/{{id}}/unsuspend"
+//!
+//! [session]                        # optional: how `auth = session` signs in
+//! login = { method = "POST", url = "/api/login", body = "{\"key\": \"{{token}}\"}" }
+//! token = "session.token"          # where the login's answer holds the session token
+//! header = "X-Session"             # the header later requests send it in
+//! expired = { status = 401, contains = "SESSION_EXPIRED" }  # status, text or both
+//! logout = { method = "POST", url = "/api/logout" }
+//! headers = { X-App = "{{app_token}}" }  # on every request; left out when empty
 //!
 //! [[resolve]]                      # a name the mapping writes that the API takes as an id
 //! field = "dept"                   # the mapping's field holding the name
@@ -79,16 +91,31 @@
 //! per_minute = 120                 # or per_second; `rate_limit` in the config overrides it
 //! ```
 //!
-//! The variables are `page`, `offset`, `limit` and `cursor` for `[list]`; `field`, `value`
+//! The variables are `page`, `offset`, `limit`, `cursor` and `last` (`offset + limit - 1`)
+//! for `[list]`; `field`, `value`
 //! and `limit` for `[find]`; `id` for `[get]`; `record` (the mapped user as a JSON object)
 //! for `[create]`; `id`, `record`, `changes` (each changed field → its new value, `null` to
-//! clear it) and `user` (the user as listed) for `[update]` and `[deactivate]`; `value` for
+//! clear it) and `user` (the user as listed) for `[update]`, `[deactivate]` and
+//! `[reactivate]`; `token`, `app_token`, `username` and `password` of the target's config
+//! (empty when not given) for `[session]`; `value` for
 //! `[[resolve]]`; `id` for `[[assets]]`; `page`, `offset`, `limit` and `cursor` for an
 //! `[entities.KIND]` listing and `name` for its `create`. A value put into a URL is
 //! percent-encoded and one put into a body is escaped for a JSON string, so a name with `&`
 //! or `"` cannot break the request; `{{json x}}` writes a value as JSON (objects, numbers,
 //! `null`), and `{{odata x}}` doubles single quotes for an OData string literal. A missing
 //! value is an error, not an empty string; test for it with `{{#if record.email}}…{{/if}}`.
+//!
+//! `range` paging asks for users `offset` to `last` and reads how many there are from the
+//! answer's `Content-Range: 0-49/1234`; a listing without that header ends at a short page.
+//! `[deactivate]` and `[reactivate]` are used when a user's only change sets the mapping's
+//! active field to its inactive or active value; without them `[update]` writes it. A
+//! body wrapped as an API wants it is a template: `body = "{\"input\": {{json record}}}"`.
+//!
+//! `[session]` is read with `auth = session`: the login is sent before the first request
+//! (its `headers` and those of `[session] headers` with it), the answer's token goes in
+//! `header` on every later request, and an answer matching `expired` (401 when it is left
+//! out) opens a new session and sends the request once more. The logout is sent when the
+//! run ends. Header values are written as rendered, without escapes.
 //!
 //! An `[entities.KIND]` is paged as `[list]` is, with the target's `page_size`, whether or
 //! not users are listed (`list = false`). Its `create` (optional; method POST unless
@@ -116,13 +143,16 @@ use std::sync::Arc;
 use crate::config::Preset;
 use crate::diag::{Problem, SourceText};
 
-pub use model::{ApiDescription, AssetList, EntityList, ErrorAnswer, Operation, Paging, Resolver};
+pub use model::{
+    ApiDescription, AssetList, EntityList, ErrorAnswer, Operation, Paging, Resolver, Session,
+};
 pub use render::TemplateError;
 
 /// The text of a built-in API description.
 pub fn preset(preset: Preset) -> &'static str {
     match preset {
         Preset::Snipeit => include_str!("../presets/snipeit.toml"),
+        Preset::Glpi => include_str!("../presets/glpi.toml"),
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Paging {
     Next,
     /// The answer holds an opaque cursor at `next`, passed back as `cursor`.
     Cursor,
+    /// Items `offset` to `last` are asked for (GLPI's `range=0-49`), and the answer's
+    /// `Content-Range: 0-49/1234` says how many there are.
+    Range,
 }
 
 /// One operation: its method and where to read its answer.
@@ -137,6 +140,31 @@ pub struct EntityList {
     pub create: Option<Operation>,
 }
 
+/// A session (`[session]`): a login request whose answer holds a token, sent on later
+/// requests in a header, and a logout request at the end of the run. Its templates read
+/// `token`, `app_token`, `username` and `password` of the target's config.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The login request (`session.login`); POST unless given.
+    pub login: Operation,
+    /// The names of the login's own headers.
+    pub login_headers: Vec<String>,
+    /// Where the login's answer holds the token.
+    pub token: String,
+    /// The header later requests send the token in.
+    pub header: String,
+    /// The status that says the session expired.
+    pub expired_status: Option<u16>,
+    /// A text whose presence in an answer says the session expired.
+    pub expired_text: Option<String>,
+    /// The logout request (`session.logout`); POST unless given.
+    pub logout: Option<Operation>,
+    /// The names of the logout's own headers.
+    pub logout_headers: Vec<String>,
+    /// The names of the headers every request carries (`session.headers`).
+    pub headers: Vec<String>,
+}
+
 /// A compiled API description.
 #[derive(Debug)]
 pub struct ApiDescription {
@@ -169,6 +197,10 @@ pub struct ApiDescription {
     pub update: Option<Operation>,
     /// See [`ApiDescription::list`].
     pub deactivate: Option<Operation>,
+    /// See [`ApiDescription::list`].
+    pub reactivate: Option<Operation>,
+    /// How a session is opened and closed, if the API signs in that way.
+    pub session: Option<Session>,
     /// Names the API takes as ids.
     pub resolve: Vec<Resolver>,
     /// The requests that list what a user holds; none when the API does not say.
@@ -180,6 +212,7 @@ pub struct ApiDescription {
     pub(super) source: String,
     pub(super) urls: Handlebars<'static>,
     pub(super) bodies: Handlebars<'static>,
+    pub(super) headers: Handlebars<'static>,
 }
 
 impl ApiDescription {

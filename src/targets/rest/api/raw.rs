@@ -30,6 +30,8 @@ pub(super) struct RawApi {
     pub(super) create: Option<RawWrite>,
     pub(super) update: Option<RawWrite>,
     pub(super) deactivate: Option<RawWrite>,
+    pub(super) reactivate: Option<RawWrite>,
+    pub(super) session: Option<RawSession>,
     #[serde(default)]
     pub(super) resolve: Vec<RawResolve>,
     #[serde(default)]
@@ -196,4 +198,36 @@ pub(super) struct RawEntityCreate {
     pub(super) url: Spanned<String>,
     pub(super) body: Option<Spanned<String>>,
     pub(super) entity: Option<String>,
+}
+
+/// `[session]`: how a session is opened, carried, noticed expired and closed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSession {
+    pub(super) login: RawSignInRequest,
+    pub(super) token: Option<String>,
+    pub(super) header: Spanned<String>,
+    pub(super) expired: Option<Spanned<RawExpired>>,
+    pub(super) logout: Option<RawSignInRequest>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `login = { … }` and `logout = { … }` of `[session]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignInRequest {
+    pub(super) method: Option<Spanned<String>>,
+    pub(super) url: Spanned<String>,
+    pub(super) body: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) headers: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `expired = { status = 401, contains = "…" }` of `[session]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpired {
+    pub(super) status: Option<u16>,
+    pub(super) contains: Option<String>,
 }

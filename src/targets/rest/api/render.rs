@@ -43,6 +43,18 @@ pub enum TemplateError {
         /// What went wrong.
         reason: String,
     },
+    /// A header's template failed.
+    #[error("{file}: [{operation}] header {header}: {reason}")]
+    Header {
+        /// Where the description came from.
+        file: String,
+        /// The operation (`session.login`).
+        operation: String,
+        /// The header.
+        header: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The body template gave text that is not JSON.
     #[error("{file}: [{operation}] body is not JSON ({reason}): {text}")]
     BodyNotJson {
@@ -65,6 +77,24 @@ impl ApiDescription {
             .map_err(|e| TemplateError::Url {
                 file: self.source.clone(),
                 operation: operation.to_string(),
+                reason: render_reason(&e),
+            })
+    }
+
+    /// Renders the value of header `header` of `operation` (`session`, `session.login`).
+    pub fn header(
+        &self,
+        operation: &str,
+        header: &str,
+        vars: &Json,
+    ) -> Result<String, TemplateError> {
+        let name = format!("{operation}.header.{header}");
+        self.headers
+            .render(&name, vars)
+            .map_err(|e| TemplateError::Header {
+                file: self.source.clone(),
+                operation: operation.to_string(),
+                header: header.to_string(),
                 reason: render_reason(&e),
             })
     }
@@ -109,6 +139,12 @@ pub(super) fn url_registry() -> Handlebars<'static> {
 /// The registry for body templates.
 pub(super) fn body_registry() -> Handlebars<'static> {
     registry(json_escape)
+}
+
+/// The registry for header values: written as rendered (a header has no escapes; a value
+/// that HTTP does not allow in a header is refused when the request is made).
+pub(super) fn header_registry() -> Handlebars<'static> {
+    registry(|value| value.to_string())
 }
 
 /// A strict registry whose plain `{{value}}` output goes through `escape`.

@@ -24,6 +24,54 @@ impl Compiler<'_> {
         vars: &[&str],
         url: bool,
     ) {
+        let Some(compiled) = self.checked(name, key, written, vars) else {
+            return;
+        };
+        let registry = if url {
+            &mut self.urls
+        } else {
+            &mut self.bodies
+        };
+        registry.register_template(name, compiled);
+    }
+
+    /// Compiles the template of a header's value, known as `NAME.header.HEADER`; its
+    /// output is not escaped, and a header name that HTTP does not allow is a problem.
+    pub(super) fn header_template(
+        &mut self,
+        name: &str,
+        header: &Spanned<String>,
+        written: &Spanned<String>,
+        vars: &[&str],
+    ) {
+        if reqwest::header::HeaderName::from_bytes(header.get_ref().as_bytes()).is_err() {
+            self.error(
+                header.span(),
+                format!(
+                    "[{name}] `{}` is not a header name",
+                    crate::diag::shorten(header.get_ref(), 40)
+                ),
+                Some("use letters, digits and `-`, e.g. App-Token".to_string()),
+            );
+            return;
+        }
+        let key = format!("header {}", header.get_ref());
+        let Some(compiled) = self.checked(name, &key, written, vars) else {
+            return;
+        };
+        let full = format!("{name}.header.{}", header.get_ref());
+        self.headers.register_template(&full, compiled);
+    }
+
+    /// A template compiled, every variable it reads checked against `vars`; `None` when it
+    /// does not compile.
+    fn checked(
+        &mut self,
+        name: &str,
+        key: &str,
+        written: &Spanned<String>,
+        vars: &[&str],
+    ) -> Option<handlebars::Template> {
         let text = written.get_ref();
         let at = self.text_start(written);
         let compiled = match handlebars::Template::compile(text) {
@@ -35,7 +83,7 @@ impl Compiler<'_> {
                     format!("[{name}] {key}: template syntax error: {}", e.reason()),
                     None,
                 );
-                return;
+                return None;
             }
         };
         let mut found = Vec::new();
@@ -58,12 +106,7 @@ impl Compiler<'_> {
                 Some(hint),
             );
         }
-        let registry = if url {
-            &mut self.urls
-        } else {
-            &mut self.bodies
-        };
-        registry.register_template(name, compiled);
+        Some(compiled)
     }
 
     /// Where a string's text starts in the file, when it is written there verbatim.

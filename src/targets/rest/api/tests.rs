@@ -311,3 +311,77 @@ fn entity_list_unknown_keys_are_reported_with_their_place() {
         lines(&problems)
     );
 }
+
+#[test]
+fn the_glpi_preset_signs_in_with_a_session_and_pages_by_range() {
+    let source = SourceText::new("glpi", super::preset(Preset::Glpi));
+    let api = parse(&source, Needs::Writes).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+    let session = api.session.as_ref().unwrap();
+    assert_eq!(session.login.method, Method::GET);
+    assert_eq!(session.header, "Session-Token");
+    assert_eq!(session.login_headers, ["Authorization"]);
+    assert_eq!(session.headers, ["App-Token"]);
+    assert_eq!(session.expired_status, Some(401));
+    assert_eq!(
+        session.expired_text.as_deref(),
+        Some("ERROR_SESSION_TOKEN_INVALID")
+    );
+    let vars = json!({"token": "u1", "app_token": "", "username": "", "password": ""});
+    assert_eq!(
+        api.header("session.login", "Authorization", &vars).unwrap(),
+        "user_token u1"
+    );
+    assert_eq!(api.header("session", "App-Token", &vars).unwrap(), "");
+    let list = api.list.as_ref().unwrap();
+    assert_eq!(list.paging, Paging::Range);
+    let url = api
+        .url(
+            "list",
+            &json!({"offset": 100, "last": 149, "limit": 50, "page": 1, "cursor": null}),
+        )
+        .unwrap();
+    assert_eq!(url, "/apirest.php/User?range=100-149");
+    let body = api
+        .body(
+            "create",
+            &json!({"record": {"name": "ann", "is_active": 1}}),
+        )
+        .unwrap();
+    assert_eq!(
+        body,
+        Some(json!({"input": {"name": "ann", "is_active": 1}}))
+    );
+}
+
+#[test]
+fn session_mistakes_are_placed_on_their_line() {
+    let text = "[session]\n\
+                login = { url = \"/login/{{tokn}}\" }\n\
+                header = \"Bad Header\"\n\
+                expired = {}\n\
+                headers = { X-App = \"{{app_tokn}}\" }\n";
+    let problems = lines(&compile(text).unwrap_err());
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(problems[0].starts_with("api.toml:2:"), "{problems:#?}");
+    assert!(
+        problems[0].contains("unknown variable `tokn`"),
+        "{problems:#?}"
+    );
+    assert!(problems[1].starts_with("api.toml:3:"), "{problems:#?}");
+    assert!(problems[1].contains("not a header name"), "{problems:#?}");
+    assert!(problems[2].starts_with("api.toml:4:"), "{problems:#?}");
+    assert!(problems[3].starts_with("api.toml:5:"), "{problems:#?}");
+    assert!(
+        problems[3].contains("unknown variable `app_tokn`"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn reactivate_and_range_paging_compile() {
+    let text = "[list]\nurl = \"/u?range={{offset}}-{{last}}\"\npaging = \"range\"\n\
+                [reactivate]\nmethod = \"POST\"\nurl = \"/u/{{id}}/unsuspend\"\n";
+    let api = compile(text).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+    assert_eq!(api.list.unwrap().paging, Paging::Range);
+    assert_eq!(api.reactivate.unwrap().method, Method::POST);
+}

@@ -1,7 +1,9 @@
-//! userload against a SCIM server its authors did not write. The real `userload run` binary
+//! userload against SCIM servers its authors did not write. The real `userload run` binary
 //! reads a synthetic tenant from the Graph simulator and writes, through the shipped SCIM
-//! mapping, to scim2-server (started by `scripts/scim-server.sh` on a free loopback port for
-//! each test), or to the SCIM simulator where a test needs a request log. After each run the
+//! mapping, to a third-party server started on a free loopback port for each test, or to the
+//! SCIM simulator where a test needs a request log. Each test of a third-party server runs
+//! once against each of them (see [`Peer`]): scim2-server (`scripts/scim-server.sh`) and
+//! django-scim2 on PostgreSQL (`scripts/django-scim.sh`). After each run the
 //! server's users are read back and checked one by one against what the mapping makes of
 //! each Entra user, and every user the run should not have touched is compared, `meta`
 //! included, with what the server held before.
@@ -20,11 +22,11 @@ use userload::config::{self, Config};
 use userload::mapping::{self, Context, Mapping};
 use userload::state::State;
 
-use crate::scim_target::RealServer;
+use crate::scim_target::{Peer, RealServer};
 use crate::util;
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-/// The bearer token both SCIM servers demand.
+/// The bearer token every SCIM server demands.
 const TOKEN: &str = "interop-token-27182";
 /// `connectorSyncTime` for the expectations (the shipped SCIM mapping reads no time).
 const SYNC_TIME: &str = "2024-05-01T06:00:00Z";
@@ -34,15 +36,15 @@ type Users = BTreeMap<String, Value>;
 
 /// The SCIM server a test writes to.
 enum Server {
-    /// scim2-server, read back over HTTP as any SCIM client would.
+    /// A third-party server, read back over HTTP as any SCIM client would.
     Real(RealServer),
     /// The in-repo simulator, read from its state; it also logs every request.
     Sim(ScimSim),
 }
 
 impl Server {
-    fn real() -> Server {
-        Server::Real(RealServer::start(Some(TOKEN)))
+    fn real(peer: Peer) -> Server {
+        Server::Real(RealServer::start_peer(peer, Some(TOKEN)))
     }
 
     fn sim() -> Server {
@@ -224,7 +226,7 @@ impl World {
     fn sim(&self) -> &ScimSim {
         match &self.server {
             Server::Sim(sim) => sim,
-            Server::Real(_) => panic!("this test writes to scim2-server"),
+            Server::Real(_) => panic!("this test writes to a third-party server"),
         }
     }
 
@@ -435,9 +437,35 @@ fn as_strs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
 
-#[test]
-fn a_tenant_and_scim2_server_stay_in_step_through_a_week_of_changes() {
-    let mut w = World::new(Server::real(), 60, 7, "");
+/// Makes each test named a module of two tests, one against each third-party server:
+/// `NAME::scim2_server` and `NAME::django_scim2`.
+macro_rules! against_each_peer {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use super::Peer;
+
+            #[test]
+            fn scim2_server() {
+                super::$test(Peer::Scim2Server);
+            }
+
+            #[test]
+            fn django_scim2() {
+                super::$test(Peer::DjangoScim2);
+            }
+        }
+    )*};
+}
+
+against_each_peer!(
+    a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes,
+    create_only_and_update_only_are_honoured,
+    the_deactivation_limit_holds_leavers_until_allowed,
+    an_always_failing_graph_page_deactivates_no_one,
+);
+
+fn a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 60, 7, "");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [renamed, moved, disabled, soft, hard] = w.leaves();
@@ -538,9 +566,8 @@ fn a_quiet_night_makes_no_write_request() {
     assert_eq!(w.sim().with(|s| s.writes()), writes, "no write request");
 }
 
-#[test]
-fn create_only_and_update_only_are_honoured() {
-    let mut w = World::new(Server::real(), 40, 8, "mode = update_only");
+fn create_only_and_update_only_are_honoured(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 8, "mode = update_only");
     // update_only creates no one, not even on an empty server.
     let run = w.run(&[]);
     assert_eq!(run.code, 0, "{run}");
@@ -585,9 +612,8 @@ fn create_only_and_update_only_are_honoured() {
     );
 }
 
-#[test]
-fn the_deactivation_limit_holds_leavers_until_allowed() {
-    let mut w = World::new(Server::real(), 40, 9, "max_deactivations = 2");
+fn the_deactivation_limit_holds_leavers_until_allowed(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 9, "max_deactivations = 2");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [a, b, c, d, retitled] = w.leaves();
@@ -623,9 +649,8 @@ fn the_deactivation_limit_holds_leavers_until_allowed() {
     }
 }
 
-#[test]
-fn an_always_failing_graph_page_deactivates_no_one() {
-    let mut w = World::new(Server::real(), 60, 10, "");
+fn an_always_failing_graph_page_deactivates_no_one(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 60, 10, "");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [a, b, c, retitled] = w.leaves();

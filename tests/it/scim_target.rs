@@ -718,23 +718,49 @@ async fn hostile_answers_are_errors_not_panics() {
 
 // ----- a real SCIM server ---------------------------------------------------------------------
 
-/// scim2-server running on a loopback port of its own choosing for one test; stopped when
-/// dropped.
+/// A third-party SCIM server the tests can start, each by a script of `scripts/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// scim2-server (PyPI), users in memory: `scripts/scim-server.sh`.
+    Scim2Server,
+    /// django-scim2 (PyPI) in the project of `scripts/django_scim/`, on a PostgreSQL
+    /// cluster of its own: `scripts/django-scim.sh`.
+    DjangoScim2,
+}
+
+impl Peer {
+    fn script(self) -> &'static str {
+        match self {
+            Peer::Scim2Server => "scripts/scim-server.sh",
+            Peer::DjangoScim2 => "scripts/django-scim.sh",
+        }
+    }
+}
+
+/// A third-party SCIM server running on a loopback port of its own choosing for one test;
+/// stopped when dropped.
 pub(crate) struct RealServer {
+    peer: Peer,
     port: u16,
     /// The SCIM base URL, `http://127.0.0.1:PORT/v2`.
     pub(crate) url: String,
 }
 
 impl RealServer {
-    /// Starts it (installing it first when needed), demanding `token` when given.
+    /// Starts scim2-server (installing it first when needed), demanding `token` when given.
     pub(crate) fn start(token: Option<&str>) -> RealServer {
+        RealServer::start_peer(Peer::Scim2Server, token)
+    }
+
+    /// Starts `peer` (installing it first when needed), demanding `token` when given.
+    pub(crate) fn start_peer(peer: Peer, token: Option<&str>) -> RealServer {
         // One start at a time: the first installs the server.
         static STARTING: Mutex<()> = Mutex::new(());
         let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         // Port 0: the server binds a free port itself and the script prints the URL with it,
         // so no other process can take the port between a probe and the bind.
-        let mut command = Command::new(repo().join("scripts/scim-server.sh"));
+        let script = peer.script();
+        let mut command = Command::new(repo().join(script));
         command.arg("start").arg("0");
         if let Some(token) = token {
             command.arg(token);
@@ -742,7 +768,7 @@ impl RealServer {
         let output = command.output().unwrap();
         assert!(
             output.status.success(),
-            "scripts/scim-server.sh start 0 failed: {}",
+            "{script} start 0 failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
@@ -751,13 +777,13 @@ impl RealServer {
             .and_then(|rest| rest.strip_suffix("/v2"))
             .and_then(|port| port.parse::<u16>().ok())
             .unwrap_or_else(|| panic!("not a loopback SCIM URL: {url}"));
-        RealServer { port, url }
+        RealServer { peer, port, url }
     }
 }
 
 impl Drop for RealServer {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/scim-server.sh"))
+        let _ = Command::new(repo().join(self.peer.script()))
             .arg("stop")
             .arg(self.port.to_string())
             .output();

@@ -717,7 +717,7 @@ async fn hostile_answers_are_errors_not_panics() {
     assert!(error.to_string().len() < 400, "{error}");
 }
 
-// ----- real SCIM servers ------------------------------------------------------------------------
+// ----- real SCIM servers ----------------------------------------------------------------------
 
 /// A third-party SCIM server the tests can start, each by a script of `scripts/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

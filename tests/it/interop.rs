@@ -193,6 +193,8 @@ struct World {
     loaded: BTreeMap<String, Value>,
     /// New hires made so far.
     hires: usize,
+    /// Lines of the config's `[target]` after its URL and token.
+    target_lines: String,
 }
 
 impl World {
@@ -200,7 +202,7 @@ impl World {
     fn new(server: Server, users: usize, seed: u64, sync_lines: &str) -> World {
         let graph = GraphSim::start(Tenant::synthetic(users, seed)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &graph.url(), &server.url(), sync_lines);
+        let config = write_config(dir.path(), &graph.url(), &server.url(), "", sync_lines);
         let mapping = mapping::load(&config).unwrap();
         World {
             graph,
@@ -210,6 +212,7 @@ impl World {
             mapping,
             loaded: BTreeMap::new(),
             hires: 0,
+            target_lines: String::new(),
         }
     }
 
@@ -219,8 +222,16 @@ impl World {
             self.dir.path(),
             &self.graph.url(),
             &self.server.url(),
+            &self.target_lines,
             sync_lines,
         );
+    }
+
+    /// Writes the config again with `target_lines` in `[target]` and `sync_lines` in
+    /// `[sync]`; later [`World::configure`] calls keep the target lines.
+    fn configure_target(&mut self, target_lines: &str, sync_lines: &str) {
+        target_lines.clone_into(&mut self.target_lines);
+        self.configure(sync_lines);
     }
 
     fn sim(&self) -> &ScimSim {
@@ -418,12 +429,19 @@ impl World {
 }
 
 /// Writes `userload.ini` in `dir` for the Graph simulator at `graph` and the SCIM server at
-/// `scim`, with `sync_lines` in `[sync]`, and reads it back as userload does.
-fn write_config(dir: &std::path::Path, graph: &str, scim: &str, sync_lines: &str) -> Config {
+/// `scim`, with `target_lines` in `[target]` and `sync_lines` in `[sync]`, and reads it back
+/// as userload does.
+fn write_config(
+    dir: &std::path::Path,
+    graph: &str,
+    scim: &str,
+    target_lines: &str,
+    sync_lines: &str,
+) -> Config {
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {graph}\n\
          domain = {graph}\npage_size = 25\nmax_attempts = 2\n\
-         [target]\ntype = scim\nurl = {scim}\ntoken = {TOKEN}\n\
+         [target]\ntype = scim\nurl = {scim}\ntoken = {TOKEN}\n{target_lines}\n\
          [sync]\nstate = state.db\n{sync_lines}\n",
         graph_sim::TENANT_ID,
         graph_sim::CLIENT_ID,
@@ -462,6 +480,7 @@ against_each_peer!(
     create_only_and_update_only_are_honoured,
     the_deactivation_limit_holds_leavers_until_allowed,
     an_always_failing_graph_page_deactivates_no_one,
+    a_target_that_cannot_list_is_read_by_lookups,
 );
 
 fn a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes(peer: Peer) {
@@ -537,6 +556,30 @@ fn a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes(peer: Peer)
     // A night without changes: nothing written, nothing changed (`meta` included).
     let (before, after) = w.night([0, 0, 0, 0], &[]);
     assert_eq!(after, before);
+}
+
+/// With `list = false`, each user is found through a filter on its userName: the first night
+/// finds no one and creates everyone, later nights find the users whose record changed and
+/// the leavers, and a quiet night writes nothing.
+fn a_target_that_cannot_list_is_read_by_lookups(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 11, "");
+    w.configure_target("list = false", "");
+    let enabled = w.enabled();
+    w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
+    let [moved, disabled, deleted] = w.leaves();
+    w.graph.with(|s| {
+        s.tenant
+            .update(&moved, json!({"department": "Moved Department"}));
+        s.tenant.set_enabled(&disabled, false);
+        s.tenant.hard_delete(&deleted);
+    });
+    let hire = w.hire();
+    let (_, after) = w.night([1, 1, 2, 0], &[&moved, &disabled, &deleted, &hire]);
+    assert_eq!(
+        held(&after, &moved)[ENTERPRISE]["department"],
+        "Moved Department"
+    );
+    w.night([0, 0, 0, 0], &[]);
 }
 
 #[test]

@@ -34,7 +34,7 @@ PROJECT=$(cd "$(dirname "$0")" && pwd)/django_scim
 
 say() { printf 'django-scim: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
-usage() { sed -n '5,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '5,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 command=${1:-}
 port=${2:-}

@@ -1,7 +1,9 @@
-//! userload against a SCIM server its authors did not write. The real `userload run` binary
+//! userload against SCIM servers its authors did not write. The real `userload run` binary
 //! reads a synthetic tenant from the Graph simulator and writes, through the shipped SCIM
-//! mapping, to scim2-server (started by `scripts/scim-server.sh` on a free loopback port for
-//! each test), or to the SCIM simulator where a test needs a request log. After each run the
+//! mapping, to a third-party server started on a free loopback port for each test, or to the
+//! SCIM simulator where a test needs a request log. Each test of a third-party server runs
+//! once against each of them (see [`Peer`]): scim2-server (`scripts/scim-server.sh`) and
+//! django-scim2 on PostgreSQL (`scripts/django-scim.sh`). After each run the
 //! server's users are read back and checked one by one against what the mapping makes of
 //! each Entra user, and every user the run should not have touched is compared, `meta`
 //! included, with what the server held before.
@@ -20,11 +22,11 @@ use userload::config::{self, Config};
 use userload::mapping::{self, Context, Mapping};
 use userload::state::State;
 
-use crate::scim_target::RealServer;
+use crate::scim_target::{Peer, RealServer};
 use crate::util;
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-/// The bearer token both SCIM servers demand.
+/// The bearer token every SCIM server demands.
 const TOKEN: &str = "interop-token-27182";
 /// `connectorSyncTime` for the expectations (the shipped SCIM mapping reads no time).
 const SYNC_TIME: &str = "2024-05-01T06:00:00Z";
@@ -34,15 +36,15 @@ type Users = BTreeMap<String, Value>;
 
 /// The SCIM server a test writes to.
 enum Server {
-    /// scim2-server, read back over HTTP as any SCIM client would.
+    /// A third-party server, read back over HTTP as any SCIM client would.
     Real(RealServer),
     /// The in-repo simulator, read from its state; it also logs every request.
     Sim(ScimSim),
 }
 
 impl Server {
-    fn real() -> Server {
-        Server::Real(RealServer::start(Some(TOKEN)))
+    fn real(peer: Peer) -> Server {
+        Server::Real(RealServer::start_peer(peer, Some(TOKEN)))
     }
 
     fn sim() -> Server {
@@ -191,6 +193,8 @@ struct World {
     loaded: BTreeMap<String, Value>,
     /// New hires made so far.
     hires: usize,
+    /// Lines of the config's `[target]` after its URL and token.
+    target_lines: String,
 }
 
 impl World {
@@ -198,7 +202,7 @@ impl World {
     fn new(server: Server, users: usize, seed: u64, sync_lines: &str) -> World {
         let graph = GraphSim::start(Tenant::synthetic(users, seed)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &graph.url(), &server.url(), sync_lines);
+        let config = write_config(dir.path(), &graph.url(), &server.url(), "", sync_lines);
         let mapping = mapping::load(&config).unwrap();
         World {
             graph,
@@ -208,6 +212,7 @@ impl World {
             mapping,
             loaded: BTreeMap::new(),
             hires: 0,
+            target_lines: String::new(),
         }
     }
 
@@ -217,14 +222,22 @@ impl World {
             self.dir.path(),
             &self.graph.url(),
             &self.server.url(),
+            &self.target_lines,
             sync_lines,
         );
+    }
+
+    /// Writes the config again with `target_lines` in `[target]` and `sync_lines` in
+    /// `[sync]`; later [`World::configure`] calls keep the target lines.
+    fn configure_target(&mut self, target_lines: &str, sync_lines: &str) {
+        target_lines.clone_into(&mut self.target_lines);
+        self.configure(sync_lines);
     }
 
     fn sim(&self) -> &ScimSim {
         match &self.server {
             Server::Sim(sim) => sim,
-            Server::Real(_) => panic!("this test writes to scim2-server"),
+            Server::Real(_) => panic!("this test writes to a third-party server"),
         }
     }
 
@@ -416,12 +429,19 @@ impl World {
 }
 
 /// Writes `userload.ini` in `dir` for the Graph simulator at `graph` and the SCIM server at
-/// `scim`, with `sync_lines` in `[sync]`, and reads it back as userload does.
-fn write_config(dir: &std::path::Path, graph: &str, scim: &str, sync_lines: &str) -> Config {
+/// `scim`, with `target_lines` in `[target]` and `sync_lines` in `[sync]`, and reads it back
+/// as userload does.
+fn write_config(
+    dir: &std::path::Path,
+    graph: &str,
+    scim: &str,
+    target_lines: &str,
+    sync_lines: &str,
+) -> Config {
     let text = format!(
         "[source]\ntenant_id = {}\nclient_id = {}\nsecret = {}\nauthority = {graph}\n\
          domain = {graph}\npage_size = 25\nmax_attempts = 2\n\
-         [target]\ntype = scim\nurl = {scim}\ntoken = {TOKEN}\n\
+         [target]\ntype = scim\nurl = {scim}\ntoken = {TOKEN}\n{target_lines}\n\
          [sync]\nstate = state.db\n{sync_lines}\n",
         graph_sim::TENANT_ID,
         graph_sim::CLIENT_ID,
@@ -435,9 +455,36 @@ fn as_strs(ids: &[String]) -> Vec<&str> {
     ids.iter().map(String::as_str).collect()
 }
 
-#[test]
-fn a_tenant_and_scim2_server_stay_in_step_through_a_week_of_changes() {
-    let mut w = World::new(Server::real(), 60, 7, "");
+/// Makes each test named a module of two tests, one against each third-party server:
+/// `NAME::scim2_server` and `NAME::django_scim2`.
+macro_rules! against_each_peer {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            use super::Peer;
+
+            #[test]
+            fn scim2_server() {
+                super::$test(Peer::Scim2Server);
+            }
+
+            #[test]
+            fn django_scim2() {
+                super::$test(Peer::DjangoScim2);
+            }
+        }
+    )*};
+}
+
+against_each_peer!(
+    a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes,
+    create_only_and_update_only_are_honoured,
+    the_deactivation_limit_holds_leavers_until_allowed,
+    an_always_failing_graph_page_deactivates_no_one,
+    a_target_that_cannot_list_is_read_by_lookups,
+);
+
+fn a_tenant_and_a_scim_server_stay_in_step_through_a_week_of_changes(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 60, 7, "");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [renamed, moved, disabled, soft, hard] = w.leaves();
@@ -511,6 +558,30 @@ fn a_tenant_and_scim2_server_stay_in_step_through_a_week_of_changes() {
     assert_eq!(after, before);
 }
 
+/// With `list = false`, each user is found through a filter on its userName: the first night
+/// finds no one and creates everyone, later nights find the users whose record changed and
+/// the leavers, and a quiet night writes nothing.
+fn a_target_that_cannot_list_is_read_by_lookups(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 11, "");
+    w.configure_target("list = false", "");
+    let enabled = w.enabled();
+    w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
+    let [moved, disabled, deleted] = w.leaves();
+    w.graph.with(|s| {
+        s.tenant
+            .update(&moved, json!({"department": "Moved Department"}));
+        s.tenant.set_enabled(&disabled, false);
+        s.tenant.hard_delete(&deleted);
+    });
+    let hire = w.hire();
+    let (_, after) = w.night([1, 1, 2, 0], &[&moved, &disabled, &deleted, &hire]);
+    assert_eq!(
+        held(&after, &moved)[ENTERPRISE]["department"],
+        "Moved Department"
+    );
+    w.night([0, 0, 0, 0], &[]);
+}
+
 #[test]
 fn a_quiet_night_makes_no_write_request() {
     let mut w = World::new(Server::sim(), 60, 12, "");
@@ -539,9 +610,8 @@ fn a_quiet_night_makes_no_write_request() {
     assert_eq!(w.sim().with(|s| s.writes()), writes, "no write request");
 }
 
-#[test]
-fn create_only_and_update_only_are_honoured() {
-    let mut w = World::new(Server::real(), 40, 8, "mode = update_only");
+fn create_only_and_update_only_are_honoured(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 8, "mode = update_only");
     // update_only creates no one, not even on an empty server.
     let run = w.run(&[]);
     assert_eq!(run.code, 0, "{run}");
@@ -586,9 +656,8 @@ fn create_only_and_update_only_are_honoured() {
     );
 }
 
-#[test]
-fn the_deactivation_limit_holds_leavers_until_allowed() {
-    let mut w = World::new(Server::real(), 40, 9, "max_deactivations = 2");
+fn the_deactivation_limit_holds_leavers_until_allowed(peer: Peer) {
+    let mut w = World::new(Server::real(peer), 40, 9, "max_deactivations = 2");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [a, b, c, d, retitled] = w.leaves();
@@ -624,10 +693,9 @@ fn the_deactivation_limit_holds_leavers_until_allowed() {
     }
 }
 
-#[test]
-fn an_always_failing_graph_page_deactivates_no_one() {
+fn an_always_failing_graph_page_deactivates_no_one(peer: Peer) {
     // Read in full: the failing page is one of the whole listing's.
-    let mut w = World::new(Server::real(), 60, 10, "delta = no");
+    let mut w = World::new(Server::real(peer), 60, 10, "delta = no");
     let enabled = w.enabled();
     w.night([enabled.len() as u64, 0, 0, 0], &as_strs(&enabled));
     let [a, b, c, retitled] = w.leaves();

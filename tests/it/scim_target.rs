@@ -1,7 +1,8 @@
 //! The SCIM target against the SCIM simulator (paging, filters, creates that meet existing
 //! users or lose their answer, PATCHes of changed fields, ETags, throttling, refused
-//! credentials, hostile answers) and against a real third-party SCIM server, scim2-server,
-//! started by `scripts/scim-server.sh` on a free loopback port.
+//! credentials, hostile answers) and against real third-party SCIM servers, scim2-server
+//! (`scripts/scim-server.sh`) and django-scim2 on PostgreSQL (`scripts/django-scim.sh`), each
+//! started on a free loopback port.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -717,25 +718,51 @@ async fn hostile_answers_are_errors_not_panics() {
     assert!(error.to_string().len() < 400, "{error}");
 }
 
-// ----- a real SCIM server ---------------------------------------------------------------------
+// ----- real SCIM servers ----------------------------------------------------------------------
 
-/// scim2-server running on a loopback port of its own choosing for one test; stopped when
-/// dropped.
+/// A third-party SCIM server the tests can start, each by a script of `scripts/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// scim2-server (PyPI), users in memory: `scripts/scim-server.sh`.
+    Scim2Server,
+    /// django-scim2 (PyPI) in the project of `scripts/django_scim/`, on a PostgreSQL
+    /// cluster of its own: `scripts/django-scim.sh`.
+    DjangoScim2,
+}
+
+impl Peer {
+    fn script(self) -> &'static str {
+        match self {
+            Peer::Scim2Server => "scripts/scim-server.sh",
+            Peer::DjangoScim2 => "scripts/django-scim.sh",
+        }
+    }
+}
+
+/// A third-party SCIM server running on a loopback port of its own choosing for one test;
+/// stopped when dropped.
 pub(crate) struct RealServer {
+    peer: Peer,
     port: u16,
     /// The SCIM base URL, `http://127.0.0.1:PORT/v2`.
     pub(crate) url: String,
 }
 
 impl RealServer {
-    /// Starts it (installing it first when needed), demanding `token` when given.
+    /// Starts scim2-server (installing it first when needed), demanding `token` when given.
     pub(crate) fn start(token: Option<&str>) -> RealServer {
+        RealServer::start_peer(Peer::Scim2Server, token)
+    }
+
+    /// Starts `peer` (installing it first when needed), demanding `token` when given.
+    pub(crate) fn start_peer(peer: Peer, token: Option<&str>) -> RealServer {
         // One start at a time: the first installs the server.
         static STARTING: Mutex<()> = Mutex::new(());
         let _one = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         // Port 0: the server binds a free port itself and the script prints the URL with it,
         // so no other process can take the port between a probe and the bind.
-        let mut command = Command::new(repo().join("scripts/scim-server.sh"));
+        let script = peer.script();
+        let mut command = Command::new(repo().join(script));
         command.arg("start").arg("0");
         if let Some(token) = token {
             command.arg(token);
@@ -743,7 +770,7 @@ impl RealServer {
         let output = command.output().unwrap();
         assert!(
             output.status.success(),
-            "scripts/scim-server.sh start 0 failed: {}",
+            "{script} start 0 failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
@@ -752,13 +779,13 @@ impl RealServer {
             .and_then(|rest| rest.strip_suffix("/v2"))
             .and_then(|port| port.parse::<u16>().ok())
             .unwrap_or_else(|| panic!("not a loopback SCIM URL: {url}"));
-        RealServer { port, url }
+        RealServer { peer, port, url }
     }
 }
 
 impl Drop for RealServer {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/scim-server.sh"))
+        let _ = Command::new(repo().join(self.peer.script()))
             .arg("stop")
             .arg(self.port.to_string())
             .output();
@@ -767,7 +794,16 @@ impl Drop for RealServer {
 
 #[tokio::test]
 async fn scim2_server_takes_the_shipped_mapping_and_its_changes() {
-    let server = RealServer::start(Some("peer-token-31337"));
+    a_peer_takes_the_shipped_mapping_and_its_changes(Peer::Scim2Server).await;
+}
+
+#[tokio::test]
+async fn django_scim2_takes_the_shipped_mapping_and_its_changes() {
+    a_peer_takes_the_shipped_mapping_and_its_changes(Peer::DjangoScim2).await;
+}
+
+async fn a_peer_takes_the_shipped_mapping_and_its_changes(peer: Peer) {
+    let server = RealServer::start_peer(peer, Some("peer-token-31337"));
     let m = scim_mapping();
     let mut config = config(&server.url, Some("peer-token-31337"));
     config.page_size = 2;
@@ -800,7 +836,8 @@ async fn scim2_server_takes_the_shipped_mapping_and_its_changes() {
     });
     let r = record(&m, &graph);
     let created = target.create(&r).await.unwrap();
-    assert!(created.etag.is_some());
+    // django-scim2 keeps no versions, so it sends no ETag (docs/targets.md).
+    assert_eq!(created.etag.is_some(), peer != Peer::DjangoScim2);
     for i in 1..=3 {
         target.create(&record(&m, &graph_user(i))).await.unwrap();
     }
@@ -853,8 +890,13 @@ async fn scim2_server_takes_the_shipped_mapping_and_its_changes() {
     }
     assert_eq!(after.data["active"], false);
     assert!(after.data.get("title").is_none());
-    assert_ne!(after.etag, user.etag);
-    // The stale user: the server answers 412, and the PATCH is made again on a fresh read.
+    if peer == Peer::DjangoScim2 {
+        assert_eq!(after.etag, None);
+    } else {
+        assert_ne!(after.etag, user.etag);
+    }
+    // The stale user: the server answers 412, and the PATCH is made again on a fresh read
+    // (django-scim2, without ETags, takes the PATCH at once).
     graph["mobilePhone"] = Value::Null;
     graph["city"] = json!("Seattle");
     let r3 = record(&m, &graph);
@@ -900,7 +942,16 @@ async fn scim2_server_takes_the_shipped_mapping_and_its_changes() {
 
 #[tokio::test]
 async fn scim2_server_refuses_a_wrong_token() {
-    let server = RealServer::start(Some("peer-token-31337"));
+    a_peer_refuses_a_wrong_token(Peer::Scim2Server).await;
+}
+
+#[tokio::test]
+async fn django_scim2_refuses_a_wrong_token() {
+    a_peer_refuses_a_wrong_token(Peer::DjangoScim2).await;
+}
+
+async fn a_peer_refuses_a_wrong_token(peer: Peer) {
+    let server = RealServer::start_peer(peer, Some("peer-token-31337"));
     let m = scim_mapping();
     let target = target_for(&config(&server.url, Some("not-the-token")), &m);
     let error = target.list().await.unwrap_err();
@@ -909,6 +960,56 @@ async fn scim2_server_refuses_a_wrong_token() {
         "{error:?}"
     );
     assert!(!error.to_string().contains("not-the-token"));
+}
+
+/// What docs/targets.md says of django-scim2, as it answers: no ETags, filters that know only
+/// the attributes held in columns (any other matches no one), a 409 without `scimType`.
+#[tokio::test]
+async fn django_scim2_differs_as_documented() {
+    let server = RealServer::start_peer(Peer::DjangoScim2, Some("peer-token-31337"));
+    let m = scim_mapping();
+    let target = target_for(&config(&server.url, Some("peer-token-31337")), &m);
+    let created = target.create(&record(&m, &graph_user(1))).await.unwrap();
+    assert_eq!(created.etag, None);
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let request = http
+            .get(format!("{}/{path}", server.url))
+            .bearer_auth("peer-token-31337");
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, config) = get("ServiceProviderConfig".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(config["etag"]["supported"], false);
+    let filtered = |filter: &str| {
+        let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        get(format!("Users?filter={encoded}"))
+    };
+    // The user has title Engineer, but title is no column: no one matches, and no error.
+    let (status, page) = filtered(r#"title eq "Engineer""#).await;
+    assert_eq!((status, &page["totalResults"]), (200, &json!(0)), "{page}");
+    let (status, page) = filtered(r#"userName eq "USER1@contoso.com""#).await;
+    assert_eq!((status, &page["totalResults"]), (200, &json!(1)), "{page}");
+    assert_eq!(
+        target.find("title", &json!("Engineer")).await.unwrap(),
+        None
+    );
+    // A duplicate userName: 409 without scimType.
+    let answer = http
+        .post(format!("{}/Users", server.url))
+        .bearer_auth("peer-token-31337")
+        .json(&json!({"userName": "User1@contoso.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 409);
+    let error: Value = answer.json().await.unwrap();
+    assert_eq!(error.get("scimType"), None, "{error}");
+    assert_eq!(error["status"], 409);
 }
 
 /// Sends the same requests to a SCIM server: (status, body) of each, and the user's

@@ -13,6 +13,7 @@ use super::holdings::describe;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
 use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
+use super::changes::ReadMode;
 use super::reconcile::Reason;
 use crate::graph::GraphError;
 use crate::state::{RunEnd, SidesRead};
@@ -142,13 +143,15 @@ impl RunReport {
             exit_code: self.exit_code(),
             counts: self.made().map(|o| o.counts.clone()).unwrap_or_default(),
             message: self.message(),
-            // A refused run's read is what the guard refused (say, an empty tenant): it is
-            // no measure for the next run.
+            // A refused run's read is what the guard refused (say, an empty tenant), and a
+            // delta or one-user run read only some users: neither is a measure for the
+            // next run.
             read: self
                 .result
                 .as_ref()
                 .ok()
                 .filter(|o| o.status() != RunStatus::Refused)
+                .filter(|o| matches!(o.mode, ReadMode::Full | ReadMode::Reconcile))
                 .map(|o| SidesRead {
                     entra: o.source_users as u64,
                     // The target as the run left it: what was listed, and what it created.

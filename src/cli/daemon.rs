@@ -293,6 +293,7 @@ pub fn run(args: &DaemonArgs) -> Outcome {
         // Reconciliations come every `full_every`.
         full: false,
         metrics_file: None,
+        user: None,
     };
     let board = Shared::default();
     if let Some(address) = config.daemon.metrics_address {

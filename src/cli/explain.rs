@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use super::sync::{Setup, setup};
 use super::{Outcome, load_config, print_error};
 use crate::config::{Config, is_guid};
+use crate::sync::changes::Changes;
 use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, FieldTrace};
@@ -32,9 +33,9 @@ pub struct ExplainArgs {
     pub(super) json: bool,
 }
 
-/// Why `explain` could not say.
+/// Why `explain` (or `run --user`) could not say.
 #[derive(Debug, thiserror::Error)]
-enum ExplainError {
+pub(super) enum ExplainError {
     #[error("{0}")]
     Graph(#[from] GraphError),
     #[error("{0}")]
@@ -85,18 +86,11 @@ pub fn run(args: &ExplainArgs) -> Outcome {
 /// Everything `explain` finds out, as JSON (printed as text or as is).
 async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, ExplainError> {
     let client = Arc::new(GraphClient::new(&config.source)?);
-    let run_selection = crate::sync::selection(&setup.mapping);
-    let mut wanted: Vec<&str> = run_selection
-        .properties
-        .iter()
-        .map(String::as_str)
-        .collect();
-    if let Some(filter) = &config.source.filter {
-        wanted.extend(filter.properties().iter().map(String::as_str));
-    }
-    wanted.extend(["userPrincipalName", "mail", "employeeId"]);
-    let mut selection = Selection::of(wanted);
-    selection.manager = run_selection.manager.clone();
+    let selection = read_selection(
+        config,
+        &setup.mapping,
+        &["userPrincipalName", "mail", "employeeId"],
+    );
     let user = find(&client, selection, who).await?;
     let id = user["id"].as_str().unwrap_or_default().to_owned();
     let scope = scope(config, &client, &user, &id).await?;
@@ -174,6 +168,58 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
             out_of_scope(owned.get(&id).is_some_and(|o| o.target_id.is_some()))
         },
     }))
+}
+
+/// What to read of one user: what a run reads (the mapping's properties and manager), what
+/// the filter reads (its verdict is given here), and `extra`.
+fn read_selection(config: &Config, mapping: &crate::mapping::Mapping, extra: &[&str]) -> Selection {
+    let run = crate::sync::selection(mapping);
+    let mut wanted: Vec<&str> = run.properties.iter().map(String::as_str).collect();
+    if let Some(filter) = &config.source.filter {
+        wanted.extend(filter.properties().iter().map(String::as_str));
+    }
+    wanted.extend(extra);
+    let mut selection = Selection::of(wanted);
+    selection.manager = run.manager;
+    selection
+}
+
+/// For `run --user`: the one user `who` names, read as a run reads users, as the changes of
+/// a run over that user alone — present when in scope, else gone (a run then deactivates
+/// the target user userload owns for it) — with a line saying which.
+pub(super) async fn one_user(
+    config: &Config,
+    mapping: &crate::mapping::Mapping,
+    who: &str,
+) -> Result<(Changes, String), ExplainError> {
+    let client = Arc::new(GraphClient::new(&config.source)?);
+    let user = find(&client, read_selection(config, mapping, &[]), who).await?;
+    let id = user["id"].as_str().unwrap_or_default().to_owned();
+    let scope = scope(config, &client, &user, &id).await?;
+    if scope["in_scope"] == true {
+        let line = format!("{} is in scope", label(&user));
+        return Ok((Changes { present: vec![user], gone: Vec::new() }, line));
+    }
+    let excluded: Vec<&str> = scope["filter"]["clauses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["passes"] == false)
+        .filter_map(|c| c["clause"].as_str())
+        .collect();
+    let why = match (excluded.is_empty(), &scope["group"]) {
+        (false, _) => format!("the filter excludes them ({})", excluded.join("; ")),
+        (true, group) if group["member"] == false => {
+            format!("they are not a member of the group {}", group["group"])
+        }
+        _ => "the filter excludes them".to_owned(),
+    };
+    let line = format!(
+        "{} exists in Graph but is out of scope: {why}; the target user userload owns for \
+         them, if any, is deactivated",
+        label(&user)
+    );
+    Ok((Changes { present: Vec::new(), gone: vec![id] }, line))
 }
 
 /// The one user `who` names, read with `selection`, the manager put back as a run does.

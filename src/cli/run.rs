@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// compare every user with the target, and repair values changed there by hand (drift).
     #[arg(long)]
     pub(super) full: bool,
+    /// Apply just this user (object id, user principal name, mail or employee id): read it
+    /// from Graph, bring its target user in line field by field (or deactivate it when out
+    /// of scope), under the same guards; every other user is left as it is.
+    #[arg(long, value_name = "USER", conflicts_with = "full")]
+    pub(super) user: Option<String>,
     /// Also write the run's metrics to this file, for node_exporter's textfile collector
     /// (replaced whole, never seen half-written).
     #[arg(long, value_name = "FILE")]
@@ -218,7 +223,7 @@ async fn sync_and_record(
         Ok(begun) => begun,
         Err(e) => return RunReport::new(started, clock, Err(RunError::Sync(e.into()))),
     };
-    let options = SyncOptions {
+    let mut options = SyncOptions {
         links,
         ..SyncOptions::starting_now(
             args.allow_deactivations,
@@ -226,6 +231,27 @@ async fn sync_and_record(
             last_read,
         )
     };
+    if let Some(who) = &args.user {
+        // One user: no reconciliation of everyone, whenever one is due.
+        options.reconcile = None;
+        match super::explain::one_user(config, &setup.mapping, who).await {
+            Ok((changes, line)) => {
+                errln!("{line}");
+                options.users = Some(changes);
+            }
+            Err(e) => {
+                let error = match e {
+                    super::explain::ExplainError::Graph(e) => e.into(),
+                    other => engine::SyncError::User(other.to_string()),
+                };
+                let report = RunReport::new(started, clock, Err(RunError::Sync(error)));
+                if let Err(e) = state.finish_run(run, &report.history_row()) {
+                    tracing::warn!("{e}");
+                }
+                return report;
+            }
+        }
+    }
     let result = engine::sync(
         config,
         &setup.mapping,

@@ -148,7 +148,8 @@ async fn sync_and_keep_open(
         client,
         only,
         plan_options: PlanOptions {
-            reconcile: options.reconcile.is_some(),
+            // One user asked for by name is compared field by field, drift included.
+            reconcile: options.reconcile.is_some() || options.users.is_some(),
             partial_view: !config.target.list || changes.is_some(),
             ..plan_options(config, mapping, target.as_ref())
         },

@@ -28,6 +28,10 @@ pub enum SyncError {
         /// failures.
         made: Box<Outcome>,
     },
+    /// The user a run over one user names cannot be read from Graph as one user (none has
+    /// that name, or several have).
+    #[error("{0}; nothing was written")]
+    User(String),
     /// The target's users could not be listed.
     #[error("listing the target's users failed; nothing was written: {0}")]
     Target(#[from] TargetError),

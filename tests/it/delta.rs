@@ -252,3 +252,45 @@ fn a_delta_run_is_no_measure_for_the_next_full_reads_growth_bound() {
     let full = setup.run(&["--full"]);
     assert_eq!(full["source_users"], 1200, "{full:#}");
 }
+
+#[test]
+fn run_user_applies_exactly_that_user() {
+    let setup = setup("");
+    setup.entra(ANN, json!({"jobTitle": "Boss"}));
+    setup.entra(BOB, json!({"jobTitle": "Boss"}));
+    setup.edit("carol@contoso.com", "jobtitle", json!("By hand"));
+    let writes = || setup.snipe.with(|s| s.traffic.writes());
+    let before = writes();
+
+    // By user principal name: ann alone is written; bob waits for the next run.
+    let one = setup.run(&["--user", "ann@contoso.com"]);
+    assert_eq!(one["mode"], "user", "{one:#}");
+    assert_eq!(counts(&one), [0, 1, 0, 0], "{one:#}");
+    assert_eq!(writes(), before + 1);
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Boss");
+    assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Engineer");
+    // By object id: carol's value changed by hand is put right (one user is compared
+    // field by field).
+    let carol = setup.run(&["--user", CAROL]);
+    assert_eq!(counts(&carol), [0, 1, 0, 0], "{carol:#}");
+    assert_eq!(setup.column("carol@contoso.com", "jobtitle"), "Engineer");
+
+    // Out of the filter: its target user is deactivated, and the run says why.
+    setup.entra(DAN, json!({"jobTitle": "Contractor"}));
+    let (code, stdout, stderr) = setup.userload(&["run", "--user", "dan@contoso.com"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("out of scope"), "{stderr}");
+    assert_eq!(setup.column("dan@contoso.com", "activated"), false);
+
+    // Unknown: a clear error, nothing written.
+    let before = writes();
+    let (code, _, stderr) = setup.userload(&["run", "--user", "nobody@contoso.com"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no user in Graph"), "{stderr}");
+    assert_eq!(writes(), before);
+
+    // The state knows what was written: the next run writes bob alone.
+    let next = setup.run(&[]);
+    assert_eq!(counts(&next), [0, 1, 0, 0], "{next:#}");
+    assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Boss");
+}

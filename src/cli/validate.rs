@@ -45,6 +45,29 @@ pub fn run(path: &Path) -> Outcome {
     }
 }
 
+/// How runs read Entra: by delta between full reconciliations, or always in full and why.
+fn reading(config: &Config, query: &UserQuery) -> String {
+    if !config.sync.delta {
+        return "every user every run (`delta = no`)".to_owned();
+    }
+    if config.sync.full_every.is_zero() {
+        return "every user every run (`full_every = 0`: each run is a full reconciliation)"
+            .to_owned();
+    }
+    let secs = config.sync.full_every.as_secs();
+    let every = match (secs % 86_400, secs % 3_600) {
+        (0, _) => format!("{} days", secs / 86_400),
+        (_, 0) => format!("{} hours", secs / 3_600),
+        _ => humantime::format_duration(config.sync.full_every).to_string(),
+    };
+    match crate::graph::delta::unavailable(query) {
+        None => format!(
+            "only what changed in Entra (delta), every user in a full reconciliation every {every}"
+        ),
+        Some(why) => format!("every user every run: delta runs are unavailable ({why})"),
+    }
+}
+
 /// What the config says, in a few lines an admin can check at a glance. Never a secret.
 fn summary(config: &Config, mapping: &Mapping) -> String {
     let source = &config.source;
@@ -103,6 +126,7 @@ fn summary(config: &Config, mapping: &Mapping) -> String {
             config.sync.concurrency
         ),
         format!("  state         {}", config.sync.state.display()),
+        format!("  reads         {}", reading(config, &query)),
     ];
     if !source.enabled {
         lines.push("  note          the source is disabled (enable = false)".to_string());

@@ -294,3 +294,27 @@ fn run_user_applies_exactly_that_user() {
     assert_eq!(counts(&next), [0, 1, 0, 0], "{next:#}");
     assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Boss");
 }
+
+#[test]
+fn validate_says_whether_runs_read_by_delta_and_why_not() {
+    let reads = |source_lines: &str, sync_lines: &str| {
+        let setup = Setup::with(&[user(ANN, "ann", None)], source_lines, sync_lines);
+        let (code, stdout, stderr) = setup.userload(&["validate"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("reads "))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(reads("", "").contains("only what changed in Entra (delta)"));
+    assert!(reads("", "delta = no").contains("`delta = no`"));
+    assert!(
+        reads("group = 0b7f4a5e-1c2d-4e3f-8a9b-0c1d2e3f4a5b", "")
+            .contains("unavailable (the config scopes users by group")
+    );
+    assert!(
+        reads("filter = signInActivity/lastSignInDateTime le 2026-01-01T00:00:00Z", "")
+            .contains("unavailable (the filter reads `signInActivity`")
+    );
+}

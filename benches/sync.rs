@@ -1,6 +1,7 @@
 //! How long `userload run` takes on a large tenant, how many requests it makes, and how much
-//! memory it needs: the first load, a night without changes, and a night where 1% of users
-//! changed.
+//! memory it needs: the first load; a night without changes and a night where 1% of users
+//! changed, each read in full (`delta = no`) and by delta; a full reconciliation that
+//! repairs 1% of users changed by hand in the target.
 //!
 //! The Graph simulator serves a synthetic tenant and answers every request 20 ms after it
 //! arrived; the SCIM simulator answers 5 ms after (the work of answering is part of the
@@ -10,9 +11,13 @@
 //! run does not.
 //!
 //! Floors: the first load needs USERS creates at `concurrency` 32, so USERS × 5 ms / 32; a
-//! night without changes needs the Graph pull (pages × 20 ms, one after another) and the
-//! target listing (pages of 1,000, four at a time, × 5 ms), side by side, so the larger of
-//! the two. Targets: within 1.3 × the floor, peak memory under 300 MB.
+//! full night without changes needs the Graph pull (pages × 20 ms, one after another) and
+//! the target listing (pages of 1,000, four at a time, × 5 ms), side by side, so the larger
+//! of the two; 1% changed adds its PATCHes (1% of USERS × 5 ms / 32). A delta night needs
+//! the delta pages (200 changes a page, × 20 ms) plus, with changes, the PATCHes; a
+//! reconciliation repairing 1% needs the full night's reads plus the PATCHes. Targets:
+//! within 1.3 × the floor, peak memory under 300 MB; a delta night without changes within
+//! 0.5 s, with at most 2 Graph requests and none to the target.
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size).
 
@@ -56,34 +61,40 @@ fn main() {
         SCIM_LATENCY.as_millis()
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("bench.ini");
     let url = graph.url();
-    std::fs::write(
-        &config,
-        format!(
-            "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:BENCH_SECRET\nauthority = {url}\n\
-             domain = {url}\npage_size = 999\n[target]\ntype = scim\nurl = {}\npage_size = 1000\n\
-             [sync]\nconcurrency = {CONCURRENCY}\ncreate_disabled = true\n",
-            graph_sim::TENANT_ID,
-            graph_sim::CLIENT_ID,
-            scim.url(),
-        ),
-    )
-    .expect("config");
+    let text = format!(
+        "[source]\ntenant_id = {}\nclient_id = {}\nsecret = env:BENCH_SECRET\nauthority = {url}\n\
+         domain = {url}\npage_size = 999\n[target]\ntype = scim\nurl = {}\npage_size = 1000\n\
+         [sync]\nconcurrency = {CONCURRENCY}\ncreate_disabled = true\nstate = state.db\n",
+        graph_sim::TENANT_ID,
+        graph_sim::CLIENT_ID,
+        scim.url(),
+    );
+    // Two configs on one state file: runs by delta (the default), and runs in full.
+    let by_delta = dir.path().join("bench.ini");
+    std::fs::write(&by_delta, &text).expect("config");
+    let in_full = dir.path().join("full.ini");
+    std::fs::write(&in_full, format!("{text}delta = no\n")).expect("config");
     let pages = |size: usize| users.div_ceil(size).max(1) as u32;
     let pull_floor = GRAPH_LATENCY * pages(999);
     let list_floor = SCIM_LATENCY * pages(1000).div_ceil(4);
     let load_floor = SCIM_LATENCY * (users as u32).div_ceil(CONCURRENCY);
+    let full_floor = pull_floor.max(list_floor);
+    let changed = users / 100;
+    // 1% of users is 1,000 PATCHes at concurrency 32.
+    let patch_floor = SCIM_LATENCY * (changed as u32).div_ceil(CONCURRENCY);
+    let delta_floor = GRAPH_LATENCY * (changed as u32).div_ceil(200).max(1);
 
-    let run = |what: &str, floor: Duration| {
+    let run = |what: &str, config: &std::path::Path, more: &[&str], floor: Duration| {
         let report = dir.path().join("report.json");
         let cpu_before = cpu_seconds();
         let started = Instant::now();
         let output = Command::new(env!("CARGO_BIN_EXE_userload"))
             .args(["run", "--config"])
-            .arg(&config)
+            .arg(config)
             .arg("--report")
             .arg(&report)
+            .args(more)
             .env("BENCH_SECRET", graph_sim::SECRET)
             .output()
             .expect("userload runs");
@@ -97,8 +108,9 @@ fn main() {
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
                 .expect("report is JSON");
         println!(
-            "{what}: {:.2} s (reading {:.2} s, writing {:.2} s), floor {:.2} s ({:.2} × floor); \
-             requests: Graph {}, target {} ({} writes); peak RSS {} MB; CPU {}; {}",
+            "{what} [{}]: {:.2} s (reading {:.2} s, writing {:.2} s), floor {:.2} s ({:.2} × \
+             floor); requests: Graph {}, target {} ({} writes); peak RSS {} MB; CPU {}; {}",
+            report["mode"].as_str().unwrap_or("?"),
             wall.as_secs_f64(),
             report["seconds"]["read"].as_f64().unwrap_or(0.0),
             report["seconds"]["write"].as_f64().unwrap_or(0.0),
@@ -114,18 +126,33 @@ fn main() {
             report["counts"],
         );
     };
-    run("first load", load_floor);
-    run("no change", pull_floor.max(list_floor));
-    let changed = users / 100;
-    graph.with(|s| {
-        for (i, id) in s.tenant.ids().into_iter().take(changed).enumerate() {
-            s.tenant
-                .update(&id, json!({"jobTitle": format!("Changed title {i}")}));
+    let change = |from: usize, title: &str| {
+        graph.with(|s| {
+            for id in s.tenant.ids().into_iter().skip(from).take(changed) {
+                s.tenant.update(&id, json!({"jobTitle": title}));
+            }
+        });
+    };
+    run("first load", &by_delta, &[], load_floor);
+    run("no change, full", &in_full, &[], full_floor);
+    run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
+    change(0, "Changed by delta");
+    run("1% changed, delta", &by_delta, &[], delta_floor + patch_floor);
+    change(changed, "Changed in full");
+    run("1% changed, full", &in_full, &[], full_floor + patch_floor);
+    // 1% of the target's users changed by hand: a reconciliation repairs them.
+    scim.with(|s| {
+        let ids: Vec<String> = s
+            .users()
+            .filter_map(|u| u["id"].as_str().map(str::to_owned))
+            .skip(2 * changed)
+            .take(changed)
+            .collect();
+        for id in ids {
+            s.edit(&id, "title", json!("Changed by hand"));
         }
     });
-    // 1% of users is 1,000 PATCHes at concurrency 32 after the same reads.
-    let patch_floor = SCIM_LATENCY * (changed as u32).div_ceil(CONCURRENCY);
-    run("1% changed", pull_floor.max(list_floor) + patch_floor);
+    run("1% drift, reconciliation", &by_delta, &["--full"], full_floor + patch_floor);
 }
 
 /// CPU seconds (user and system) of this process (the simulators) and of the child

@@ -188,6 +188,16 @@ impl ScimState {
         }
     }
 
+    /// Changes one top-level attribute of a user, as an admin would by hand in the asset
+    /// system (no request is logged). False for an unknown user.
+    pub fn edit(&mut self, id: &str, attribute: &str, value: Value) -> bool {
+        let Some(stored) = self.users.get_mut(id) else {
+            return false;
+        };
+        stored.resource[attribute] = value;
+        true
+    }
+
     /// Requests received so far (the next one is number `requests() + 1`).
     pub fn requests(&self) -> u64 {
         self.requests

@@ -137,7 +137,12 @@ fn main() {
     run("no change, full", &in_full, &[], full_floor);
     run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
     change(0, "Changed by delta");
-    run("1% changed, delta", &by_delta, &[], delta_floor + patch_floor);
+    run(
+        "1% changed, delta",
+        &by_delta,
+        &[],
+        delta_floor + patch_floor,
+    );
     change(changed, "Changed in full");
     run("1% changed, full", &in_full, &[], full_floor + patch_floor);
     // 1% of the target's users changed by hand: a reconciliation repairs them.
@@ -152,7 +157,12 @@ fn main() {
             s.edit(&id, "title", json!("Changed by hand"));
         }
     });
-    run("1% drift, reconciliation", &by_delta, &["--full"], full_floor + patch_floor);
+    run(
+        "1% drift, reconciliation",
+        &by_delta,
+        &["--full"],
+        full_floor + patch_floor,
+    );
 }
 
 /// CPU seconds (user and system) of this process (the simulators) and of the child

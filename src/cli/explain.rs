@@ -12,11 +12,11 @@ use serde_json::{Value as Json, json};
 use super::sync::{Setup, setup};
 use super::{Outcome, load_config, print_error};
 use crate::config::{Config, is_guid};
-use crate::sync::changes::Changes;
 use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, FieldTrace};
 use crate::state::{OwnedUsers, State};
+use crate::sync::changes::Changes;
 use crate::sync::engine::{list_entities, plan_options};
 use crate::sync::plan::{self, Listed, Plan, Prior, SourceUser};
 
@@ -198,7 +198,13 @@ pub(super) async fn one_user(
     let scope = scope(config, &client, &user, &id).await?;
     if scope["in_scope"] == true {
         let line = format!("{} is in scope", label(&user));
-        return Ok((Changes { present: vec![user], gone: Vec::new() }, line));
+        return Ok((
+            Changes {
+                present: vec![user],
+                gone: Vec::new(),
+            },
+            line,
+        ));
     }
     let excluded: Vec<&str> = scope["filter"]["clauses"]
         .as_array()
@@ -219,7 +225,13 @@ pub(super) async fn one_user(
          them, if any, is deactivated",
         label(&user)
     );
-    Ok((Changes { present: Vec::new(), gone: vec![id] }, line))
+    Ok((
+        Changes {
+            present: Vec::new(),
+            gone: vec![id],
+        },
+        line,
+    ))
 }
 
 /// The one user `who` names, read with `selection`, the manager put back as a run does.

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use serde_json::{Value as Json, json};
 
+use super::changes::ReadMode;
 use super::error::SyncError;
 use super::holdings::describe;
 use super::outcome::Outcome;
 pub use super::outcome::RunStatus;
 use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
-use super::changes::ReadMode;
 use super::reconcile::Reason;
 use crate::graph::GraphError;
 use crate::state::{RunEnd, SidesRead};

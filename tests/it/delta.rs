@@ -241,12 +241,21 @@ fn many_changes_in_one_round_are_all_read() {
 #[test]
 fn a_delta_run_is_no_measure_for_the_next_full_reads_growth_bound() {
     let users: Vec<Value> = (0..1200)
-        .map(|i| user(&format!("00000000-0000-0000-0000-00000001{i:04}"), &format!("u{i}"), None))
+        .map(|i| {
+            user(
+                &format!("00000000-0000-0000-0000-00000001{i:04}"),
+                &format!("u{i}"),
+                None,
+            )
+        })
         .collect();
     let setup = Setup::new(&users, "");
     assert_eq!(counts(&setup.run(&[]))[0], 1200);
     // A night with one change: the run read one user.
-    setup.entra("00000000-0000-0000-0000-000000010007", json!({"jobTitle": "Boss"}));
+    setup.entra(
+        "00000000-0000-0000-0000-000000010007",
+        json!({"jobTitle": "Boss"}),
+    );
     assert_eq!(counts(&delta_run(&setup)), [0, 1, 0, 0]);
     // The next full read is bounded by the last full one (1,200 users), not by that one.
     let full = setup.run(&["--full"]);
@@ -314,7 +323,10 @@ fn validate_says_whether_runs_read_by_delta_and_why_not() {
             .contains("unavailable (the config scopes users by group")
     );
     assert!(
-        reads("filter = signInActivity/lastSignInDateTime le 2026-01-01T00:00:00Z", "")
-            .contains("unavailable (the filter reads `signInActivity`")
+        reads(
+            "filter = signInActivity/lastSignInDateTime le 2026-01-01T00:00:00Z",
+            ""
+        )
+        .contains("unavailable (the filter reads `signInActivity`")
     );
 }

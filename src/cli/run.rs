@@ -227,7 +227,11 @@ async fn sync_and_record(
         links,
         ..SyncOptions::starting_now(
             args.allow_deactivations,
-            (args.full, config.sync.full_every, last_full.as_deref()),
+            (
+                args.full,
+                (config.sync.full_every, config.sync.full_at),
+                last_full.as_deref(),
+            ),
             last_read,
         )
     };

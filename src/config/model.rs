@@ -394,6 +394,9 @@ pub struct SyncConfig {
     /// with the target's live values, not only the hash of the last write. Zero means every
     /// run; seven days unless set.
     pub full_every: std::time::Duration,
+    /// The local time of day from which a due full reconciliation starts (`full_at`), so
+    /// that a daemon running every few minutes reconciles at night; any time if unset.
+    pub full_at: Option<chrono::NaiveTime>,
     /// Whether runs between full reconciliations read only what changed in Entra (Graph's
     /// users delta) when they can; `true` unless set. `false` reads every user every run.
     pub delta: bool,

@@ -73,6 +73,7 @@ const SYNC_KEYS: &[&str] = &[
     "create_disabled",
     "hold_leavers_with_assets",
     "full_every",
+    "full_at",
     "delta",
 ];
 

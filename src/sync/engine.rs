@@ -65,13 +65,23 @@ impl SyncOptions {
     /// elapsed since `last_full`, a full reconciliation.
     pub fn starting_now(
         allow_deactivations: Option<usize>,
-        (full, full_every, last_full): (bool, std::time::Duration, Option<&str>),
+        (full, full_every, last_full): (
+            bool,
+            (std::time::Duration, Option<chrono::NaiveTime>),
+            Option<&str>,
+        ),
         last_read: Option<SidesRead>,
     ) -> SyncOptions {
         let sync_time = crate::state::now();
         SyncOptions {
             allow_deactivations,
-            reconcile: super::reconcile::due(full, full_every, last_full, &sync_time),
+            // In local time: `full_at` is a time of day where userload runs.
+            reconcile: super::reconcile::due(
+                full,
+                full_every,
+                last_full,
+                &chrono::Local::now().to_rfc3339(),
+            ),
             sync_time,
             last_read,
             links: Vec::new(),

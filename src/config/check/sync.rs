@@ -37,6 +37,7 @@ impl<'d> Checker<'d> {
             .unwrap_or(false);
         let full_every = self.full_every(keys).unwrap_or(DEFAULT_FULL_EVERY);
         let delta = self.boolean(keys, "delta").unwrap_or(true);
+        let full_at = self.full_at(keys);
         let state = self.state_path(keys);
         self.default_settings(keys, source_keys, settings);
         if mapping_given && mapping.is_none() {
@@ -52,6 +53,7 @@ impl<'d> Checker<'d> {
             create_disabled,
             hold_leavers_with_assets,
             full_every,
+            full_at,
             delta,
         })
     }
@@ -101,6 +103,27 @@ impl<'d> Checker<'d> {
                     shorten(&written, 40)
                 ),
                 "e.g. full_every = \"7d\", \"12h\", or \"always\" for every run",
+            );
+        }
+        parsed
+    }
+
+    /// `full_at`: a local time of day, `HH:MM`.
+    fn full_at(&mut self, keys: &mut Keys<'d>) -> Option<chrono::NaiveTime> {
+        let entry = keys.take("full_at")?;
+        let written = match &entry.value {
+            Value::Text(t) => t.trim().to_string(),
+            other => other.type_name().to_string(),
+        };
+        let parsed = chrono::NaiveTime::parse_from_str(&written, "%H:%M").ok();
+        if parsed.is_none() {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "`full_at` must be a time of day as HH:MM, not `{}`",
+                    shorten(&written, 40)
+                ),
+                "e.g. full_at = 02:00 (local time)",
             );
         }
         parsed

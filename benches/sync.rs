@@ -17,7 +17,8 @@
 //! the delta pages (200 changes a page, × 20 ms) plus, with changes, the PATCHes; a
 //! reconciliation repairing 1% needs the full night's reads plus the PATCHes. Targets:
 //! within 1.3 × the floor, peak memory under 300 MB; a delta night without changes within
-//! 0.5 s, with at most 2 Graph requests and none to the target.
+//! 0.5 s, with at most 2 Graph requests and none to the target. Last, `run --user` applies
+//! one changed user (floor: two Graph requests, a lookup and a PATCH).
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size).
 
@@ -162,6 +163,18 @@ fn main() {
         &by_delta,
         &["--full"],
         full_floor + patch_floor,
+    );
+    // One user changed and applied alone: found in Graph, looked up and written.
+    let one = graph.with(|s| {
+        let id = s.tenant.ids()[users / 2].clone();
+        s.tenant.update(&id, json!({"jobTitle": "Changed alone"}));
+        id
+    });
+    run(
+        "one user (run --user)",
+        &by_delta,
+        &["--user", &one],
+        GRAPH_LATENCY * 2 + SCIM_LATENCY * 2,
     );
 }
 

@@ -57,12 +57,20 @@ const USERS: Listed<'static> = Listed {
 };
 
 impl RestTarget {
-    /// Every user in the target; fails rather than return part of them.
+    /// Every user in the target: those of `[list]`, then those of each `also` listing not
+    /// listed before; fails rather than return part of them.
     pub(super) async fn list_users(&self) -> Result<Vec<TargetUser>, TargetError> {
         let op = self.listing()?;
-        let read = |body: &Json| self.users_in(body, op);
-        self.list_all(op, &USERS, read, |user: &TargetUser| user.id.as_str())
-            .await
+        let mut users = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for op in std::iter::once(op).chain(&self.api.list_also) {
+            let read = |body: &Json| self.users_in(body, op);
+            let listed = self
+                .list_all(op, &USERS, read, |user: &TargetUser| user.id.as_str())
+                .await?;
+            users.extend(listed.into_iter().filter(|u| seen.insert(u.id.clone())));
+        }
+        Ok(users)
     }
 
     /// Every item of a listing, page by page as `op` says: `read` takes a page's items out

@@ -29,6 +29,15 @@ impl RestTarget {
                 None => data.remove(target),
             };
         }
+        for (target, list) in &self.api.as_list {
+            match json_at(item, list)
+                .and_then(|l| l.get(0))
+                .filter(|v| !v.is_null())
+            {
+                Some(first) => data.insert(target.clone(), first.clone()),
+                None => data.remove(target),
+            };
+        }
         data.retain(|_, v| !is_empty(v));
         if self.api.unescape_html {
             for value in data.values_mut() {

@@ -61,10 +61,23 @@ impl<'a> Compiler<'a> {
     /// The description `raw` says, or every problem in it.
     pub(super) fn compile(
         mut self,
-        raw: RawApi,
+        mut raw: RawApi,
         needs: Needs,
     ) -> Result<ApiDescription, Vec<Problem>> {
+        let also: Vec<Spanned<String>> = raw
+            .list
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.also))
+            .unwrap_or_default();
         let list = raw.list.map(|l| self.list("list", l));
+        let list_also = match &list {
+            Some(first) => also
+                .iter()
+                .enumerate()
+                .map(|(i, url)| self.list_also(first, i, url))
+                .collect(),
+            None => Vec::new(),
+        };
         let find = raw.find.map(|f| self.find(f));
         let get = raw.get.map(|g| self.get(g));
         let create = raw
@@ -115,12 +128,15 @@ impl<'a> Compiler<'a> {
             unescape_html: raw.user.unescape_html,
             fold_names: raw.user.fold_names,
             fields: raw.user.fields,
+            as_list: raw.user.as_list,
+            integers: raw.user.integers,
             error: raw.answer.error.map(|e| ErrorAnswer {
                 path: e.path,
                 equals: toml_to_json(e.equals),
             }),
             message: raw.answer.message,
             list,
+            list_also,
             find,
             get,
             create,
@@ -231,6 +247,24 @@ impl<'a> Compiler<'a> {
         op.next = l.next.map(Spanned::into_inner);
         op.paging = paging;
         op.first_page = l.first_page.unwrap_or(1);
+        self.finish(op)
+    }
+
+    /// The `index`th URL of `[list] also`, known as `list.also.N`: a further listing with
+    /// the method, paging and answer of `[list]`.
+    fn list_also(&mut self, first: &Operation, index: usize, url: &Spanned<String>) -> Operation {
+        let name = format!("list.also.{index}");
+        self.template(
+            &name,
+            "url",
+            url,
+            &["page", "offset", "limit", "cursor", "last"],
+            true,
+        );
+        let op = Operation {
+            name,
+            ..first.clone()
+        };
         self.finish(op)
     }
 

@@ -153,6 +153,7 @@ pub fn preset(preset: Preset) -> &'static str {
     match preset {
         Preset::Snipeit => include_str!("../presets/snipeit.toml"),
         Preset::Glpi => include_str!("../presets/glpi.toml"),
+        Preset::Freshservice => include_str!("../presets/freshservice.toml"),
     }
 }
 

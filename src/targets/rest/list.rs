@@ -224,16 +224,23 @@ impl RestTarget {
         field: &str,
         value: &Json,
     ) -> Result<Option<TargetUser>, TargetError> {
-        let op = self.operation(&self.api.find, "find")?;
+        let first = self.operation(&self.api.find, "find")?;
         let vars = json!({ "field": field, "value": value, "limit": self.page_size });
-        let url = self.url(op, &vars)?;
         let what = format!("looking up {field}");
-        let (_, body) = self.call(op, &url, None, &what).await?;
-        let mut matches: Vec<TargetUser> = self
-            .users_in(&body, op)?
-            .into_iter()
-            .filter(|u| json_at_map(&u.data, field).is_some_and(|v| self.same(field, v, value)))
-            .collect();
+        let mut matches: Vec<TargetUser> = Vec::new();
+        // `[find]`, then each `also` lookup while nobody is found.
+        for op in std::iter::once(first).chain(&self.api.find_also) {
+            let url = self.url(op, &vars)?;
+            let (_, body) = self.call(op, &url, None, &what).await?;
+            matches = self
+                .users_in(&body, op)?
+                .into_iter()
+                .filter(|u| json_at_map(&u.data, field).is_some_and(|v| self.same(field, v, value)))
+                .collect();
+            if !matches.is_empty() {
+                break;
+            }
+        }
         match matches.len() {
             0 => Ok(None),
             1 => Ok(matches.pop()),

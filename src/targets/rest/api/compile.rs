@@ -78,7 +78,20 @@ impl<'a> Compiler<'a> {
                 .collect(),
             None => Vec::new(),
         };
+        let find_urls: Vec<Spanned<String>> = raw
+            .find
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.also))
+            .unwrap_or_default();
         let find = raw.find.map(|f| self.find(f));
+        let find_also = match &find {
+            Some(first) => find_urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| self.find_also(first, i, url))
+                .collect(),
+            None => Vec::new(),
+        };
         let get = raw.get.map(|g| self.get(g));
         let create = raw
             .create
@@ -138,6 +151,7 @@ impl<'a> Compiler<'a> {
             list,
             list_also,
             find,
+            find_also,
             get,
             create,
             update,
@@ -301,6 +315,18 @@ impl<'a> Compiler<'a> {
         let method = self.method(f.method.as_ref(), Method::GET);
         self.template("find", "url", &f.url, &["field", "value", "limit"], true);
         self.finish(Operation::new("find", method, f.items, None))
+    }
+
+    /// The `index`th URL of `[find] also`, known as `find.also.N`: a further lookup with
+    /// the method and answer of `[find]`.
+    fn find_also(&mut self, first: &Operation, index: usize, url: &Spanned<String>) -> Operation {
+        let name = format!("find.also.{index}");
+        self.template(&name, "url", url, &["field", "value", "limit"], true);
+        let op = Operation {
+            name,
+            ..first.clone()
+        };
+        self.finish(op)
     }
 
     fn get(&mut self, g: RawGet) -> Operation {

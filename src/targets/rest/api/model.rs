@@ -199,6 +199,9 @@ pub struct ApiDescription {
     pub list_also: Vec<Operation>,
     /// See [`ApiDescription::list`].
     pub find: Option<Operation>,
+    /// Further lookups tried in turn while `[find]` finds nobody (`also`), answered as it
+    /// is: an API that looks up deactivated users apart.
+    pub find_also: Vec<Operation>,
     /// See [`ApiDescription::list`].
     pub get: Option<Operation>,
     /// See [`ApiDescription::list`].

@@ -118,6 +118,8 @@ pub(super) struct RawFind {
     pub(super) method: Option<Spanned<String>>,
     pub(super) url: Spanned<String>,
     pub(super) items: Option<String>,
+    #[serde(default)]
+    pub(super) also: Vec<Spanned<String>>,
 }
 
 /// `[get]`.

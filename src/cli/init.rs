@@ -30,6 +30,8 @@ pub enum InitTarget {
     Snipeit,
     /// GLPI, through its legacy REST API (a session opened with a user's API token).
     Glpi,
+    /// Freshservice's requesters, through its API v2 (the API key as the basic-auth user).
+    Freshservice,
     /// Oomnitza, through its bulk upload API.
     Oomnitza,
 }
@@ -40,6 +42,7 @@ impl InitTarget {
             InitTarget::Scim => "scim",
             InitTarget::Snipeit => "snipeit",
             InitTarget::Glpi => "glpi",
+            InitTarget::Freshservice => "freshservice",
             InitTarget::Oomnitza => "oomnitza",
         }
     }
@@ -147,7 +150,7 @@ pub fn config_text(args: &InitArgs) -> String {
     let mut text = format!("{heading}\n{body}");
     let kind = match args.target {
         InitTarget::Scim => "scim",
-        InitTarget::Snipeit | InitTarget::Glpi => "rest",
+        InitTarget::Snipeit | InitTarget::Glpi | InitTarget::Freshservice => "rest",
         InitTarget::Oomnitza => "oomnitza",
     };
     let url = args.url.clone().unwrap_or_else(|| {
@@ -155,6 +158,7 @@ pub fn config_text(args: &InitArgs) -> String {
             InitTarget::Scim => "https://assets.example.com/scim/v2",
             InitTarget::Snipeit => "https://snipeit.example.com",
             InitTarget::Glpi => "https://glpi.example.com",
+            InitTarget::Freshservice => "https://example.freshservice.com",
             InitTarget::Oomnitza => "https://example.oomnitza.com",
         }
         .to_owned()
@@ -184,6 +188,10 @@ pub fn config_text(args: &InitArgs) -> String {
         InitTarget::Glpi => {
             text = set(&text, format, "target", "preset", Some("glpi"));
             text = set(&text, format, "target", "auth", Some("session"));
+        }
+        InitTarget::Freshservice => {
+            text = set(&text, format, "target", "preset", Some("freshservice"));
+            text = set(&text, format, "target", "auth", Some("basic"));
         }
         InitTarget::Oomnitza => {
             text = set(&text, format, "target", "sync_field", Some("USER"));

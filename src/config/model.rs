@@ -66,7 +66,7 @@ impl Config {
                 password,
                 ..
             } => secrets.extend([app_token, password].into_iter().flatten()),
-            TargetAuth::Bearer | TargetAuth::Header(_) => {}
+            TargetAuth::Bearer | TargetAuth::BasicToken | TargetAuth::Header(_) => {}
         }
         secrets
             .into_iter()
@@ -263,6 +263,9 @@ pub enum TargetAuth {
         /// `password`.
         password: Secret,
     },
+    /// `basic` with `token` and no `username` or `password`: the token as the user name and
+    /// `X` as the password, as Freshservice takes its API key.
+    BasicToken,
     /// `header`: the token in a header of this name (`auth_header`), e.g. `X-API-Key`;
     /// Oomnitza's `Authorization2` by default for `type = oomnitza`.
     Header(String),
@@ -313,17 +316,20 @@ pub enum Preset {
     Snipeit,
     /// GLPI's legacy REST API (`apirest.php`), GLPI 10 and 11.
     Glpi,
+    /// Freshservice's requesters (API v2).
+    Freshservice,
 }
 
 impl Preset {
     /// Every preset, in the order the docs list them.
-    pub const ALL: [Preset; 2] = [Preset::Snipeit, Preset::Glpi];
+    pub const ALL: [Preset; 3] = [Preset::Snipeit, Preset::Glpi, Preset::Freshservice];
 
     /// The `preset` value that selects it.
     pub fn name(self) -> &'static str {
         match self {
             Preset::Snipeit => "snipeit",
             Preset::Glpi => "glpi",
+            Preset::Freshservice => "freshservice",
         }
     }
 

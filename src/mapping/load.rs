@@ -18,9 +18,13 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("oomnitza", include_str!("../../mappings/oomnitza.toml")),
     ("snipeit", include_str!("../../mappings/snipeit.toml")),
     ("glpi", include_str!("../../mappings/glpi.toml")),
+    (
+        "freshservice",
+        include_str!("../../mappings/freshservice.toml"),
+    ),
 ];
 
-/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`, `glpi`).
+/// The text of a shipped mapping (`scim`, `oomnitza`, `snipeit`, `glpi`, `freshservice`).
 pub fn shipped(name: &str) -> Option<&'static str> {
     SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
@@ -121,6 +125,7 @@ fn mapping_source(
         (TargetKind::Oomnitza, _) => "oomnitza",
         (TargetKind::Rest, Some(RestApi::Preset(Preset::Snipeit))) => "snipeit",
         (TargetKind::Rest, Some(RestApi::Preset(Preset::Glpi))) => "glpi",
+        (TargetKind::Rest, Some(RestApi::Preset(Preset::Freshservice))) => "freshservice",
         (TargetKind::Rest, _) => {
             let span = place_of(config_source, "type");
             return Err(vec![

@@ -494,6 +494,20 @@ fn credentials(
             secrets.push(encoded);
             Some((header::AUTHORIZATION, value))
         }
+        (TargetAuth::BasicToken, Some(token)) => {
+            let encoded = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{token}:X"),
+            );
+            let value = format!("Basic {encoded}");
+            secrets.push(encoded);
+            Some((header::AUTHORIZATION, value))
+        }
+        (TargetAuth::BasicToken, None) => {
+            return Err(setup(
+                "`auth = basic` needs `username` and `password`, or a `token`".to_string(),
+            ));
+        }
         (TargetAuth::Bearer, Some(token)) => {
             Some((header::AUTHORIZATION, format!("Bearer {token}")))
         }
@@ -737,6 +751,12 @@ pub(crate) mod tests {
             credentials(basic, None),
             Some(("authorization".into(), "Basic c3ZjOnBhOnNz".into()))
         );
+        // An API key as the user name, `X` as the password: base64 of `k3y:X`.
+        assert_eq!(
+            credentials(TargetAuth::BasicToken, Some("k3y")),
+            Some(("authorization".into(), "Basic azN5Olg=".into()))
+        );
+        assert!(http(TargetAuth::BasicToken, None).is_err());
         let header = TargetAuth::Header("X-API-Key".into());
         assert_eq!(
             credentials(header.clone(), Some("k3y")),

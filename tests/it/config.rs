@@ -884,3 +884,37 @@ fn session_sign_in_is_for_rest_targets_and_its_app_token_is_a_secret() {
             .contains(&"glpi-app-token-3e5f".to_string())
     );
 }
+
+#[test]
+fn basic_auth_with_only_a_token_sends_it_as_the_user_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "key.txt", "fs-api-key-0a1b2c");
+    let text = format!(
+        "{GOOD_SOURCE}[target]\ntype = rest\npreset = freshservice\n\
+         url = https://example.freshservice.com\nauth = basic\ntoken = file:key.txt\n"
+    );
+    let path = write(dir.path(), "fs.ini", &text);
+    let config = config::load(&path).unwrap().config;
+    assert!(matches!(config.target.auth, config::TargetAuth::BasicToken));
+    assert_eq!(
+        config.target.api,
+        Some(config::RestApi::Preset(config::Preset::Freshservice))
+    );
+    assert!(
+        config
+            .secret_values()
+            .contains(&"fs-api-key-0a1b2c".to_string())
+    );
+
+    // Neither a token nor a user name: the user name is asked for, and the token offered.
+    let text = format!(
+        "{GOOD_SOURCE}[target]\ntype = rest\npreset = freshservice\n\
+         url = https://example.freshservice.com\nauth = basic\n"
+    );
+    let errors = errors("fs.ini", &text);
+    assert!(errors[0].1.contains("missing `username`"), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.1.contains("or only token")),
+        "{errors:#?}"
+    );
+}

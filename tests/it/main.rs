@@ -13,6 +13,7 @@ mod drift;
 mod explain;
 mod filter_corpus;
 mod filter_props;
+mod freshservice;
 mod glpi;
 mod graph;
 mod html;

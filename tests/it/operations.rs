@@ -195,7 +195,7 @@ fn the_demo_plans_and_runs_two_nights_through_the_real_commands() {
 #[test]
 fn init_writes_configs_that_validate_and_never_overwrites() {
     for format in ["ini", "toml"] {
-        for target in ["scim", "snipeit", "glpi", "oomnitza"] {
+        for target in ["scim", "snipeit", "glpi", "freshservice", "oomnitza"] {
             let dir = tempfile::tempdir().unwrap();
             let args = [
                 "init",

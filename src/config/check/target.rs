@@ -32,7 +32,7 @@ impl<'d> Checker<'d> {
         let token = self.target_token(keys, kind);
         let sync_field = self.sync_field(keys, source_keys);
         let kind = kind?;
-        let auth = self.target_auth(keys, kind)?;
+        let auth = self.target_auth(keys, kind, token.is_some())?;
         let api = self.rest_api(keys, kind);
         let page_size = self.integer(keys, "page_size", 1..=1000).unwrap_or(100) as u32;
         let list = self.boolean(keys, "list").unwrap_or(true);
@@ -123,11 +123,16 @@ impl<'d> Checker<'d> {
         api
     }
 
-    /// `auth`: bearer (the default), basic (`username`, `password`) or header
-    /// (`auth_header`). Oomnitza sends its token in `Authorization2`. Without a token, bearer
-    /// and header requests carry no credentials (a test server); `check` shows whether the
-    /// target accepts that.
-    fn target_auth(&mut self, keys: &mut Keys<'d>, kind: TargetKind) -> Option<TargetAuth> {
+    /// `auth`: bearer (the default), basic (`username`, `password`, or only `token`: the
+    /// token as the user name) or header (`auth_header`). Oomnitza sends its token in
+    /// `Authorization2`. Without a token, bearer and header requests carry no credentials (a
+    /// test server); `check` shows whether the target accepts that.
+    fn target_auth(
+        &mut self,
+        keys: &mut Keys<'d>,
+        kind: TargetKind,
+        has_token: bool,
+    ) -> Option<TargetAuth> {
         let choices = [
             ("bearer", 0),
             ("basic", 1),
@@ -139,11 +144,21 @@ impl<'d> Checker<'d> {
         let chosen = self.choice(keys, "auth", &choices);
         let chosen = chosen.unwrap_or(if kind == TargetKind::Oomnitza { 2 } else { 0 });
         let auth = match chosen {
+            1 if has_token
+                && keys.given("username").is_none()
+                && keys.given("password").is_none() =>
+            {
+                TargetAuth::BasicToken
+            }
             1 => {
                 let username = self.text(keys, "username").map(|(u, _)| u);
                 let password = self.secret(keys, "password");
                 if username.is_none() {
-                    self.missing(keys, "username", "add: username = … (auth = basic)");
+                    self.missing(
+                        keys,
+                        "username",
+                        "add: username = … (auth = basic), or only token = … for an API key sent as the user name",
+                    );
                 }
                 if password.is_none() {
                     self.missing(keys, "password", "add: password = env:ASSET_PASSWORD");

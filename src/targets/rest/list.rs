@@ -57,12 +57,20 @@ const USERS: Listed<'static> = Listed {
 };
 
 impl RestTarget {
-    /// Every user in the target; fails rather than return part of them.
+    /// Every user in the target: those of `[list]`, then those of each `also` listing not
+    /// listed before; fails rather than return part of them.
     pub(super) async fn list_users(&self) -> Result<Vec<TargetUser>, TargetError> {
         let op = self.listing()?;
-        let read = |body: &Json| self.users_in(body, op);
-        self.list_all(op, &USERS, read, |user: &TargetUser| user.id.as_str())
-            .await
+        let mut users = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for op in std::iter::once(op).chain(&self.api.list_also) {
+            let read = |body: &Json| self.users_in(body, op);
+            let listed = self
+                .list_all(op, &USERS, read, |user: &TargetUser| user.id.as_str())
+                .await?;
+            users.extend(listed.into_iter().filter(|u| seen.insert(u.id.clone())));
+        }
+        Ok(users)
     }
 
     /// Every item of a listing, page by page as `op` says: `read` takes a page's items out
@@ -216,16 +224,23 @@ impl RestTarget {
         field: &str,
         value: &Json,
     ) -> Result<Option<TargetUser>, TargetError> {
-        let op = self.operation(&self.api.find, "find")?;
+        let first = self.operation(&self.api.find, "find")?;
         let vars = json!({ "field": field, "value": value, "limit": self.page_size });
-        let url = self.url(op, &vars)?;
         let what = format!("looking up {field}");
-        let (_, body) = self.call(op, &url, None, &what).await?;
-        let mut matches: Vec<TargetUser> = self
-            .users_in(&body, op)?
-            .into_iter()
-            .filter(|u| json_at_map(&u.data, field).is_some_and(|v| self.same(field, v, value)))
-            .collect();
+        let mut matches: Vec<TargetUser> = Vec::new();
+        // `[find]`, then each `also` lookup while nobody is found.
+        for op in std::iter::once(first).chain(&self.api.find_also) {
+            let url = self.url(op, &vars)?;
+            let (_, body) = self.call(op, &url, None, &what).await?;
+            matches = self
+                .users_in(&body, op)?
+                .into_iter()
+                .filter(|u| json_at_map(&u.data, field).is_some_and(|v| self.same(field, v, value)))
+                .collect();
+            if !matches.is_empty() {
+                break;
+            }
+        }
         match matches.len() {
             0 => Ok(None),
             1 => Ok(matches.pop()),

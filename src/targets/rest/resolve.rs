@@ -29,7 +29,27 @@ impl RestTarget {
             };
             fields.insert(resolver.send_as.clone(), id);
         }
-        Ok(fields)
+        Ok(self.shaped(fields))
+    }
+
+    /// `fields` as the API takes them: whole numbers written as text sent as numbers where
+    /// `[user] integers` says, and the fields of `[user] as_list` sent as lists of one
+    /// (an empty list when cleared).
+    fn shaped(&self, mut fields: Map<String, Json>) -> Map<String, Json> {
+        for field in &self.api.integers {
+            if let Some(value) = fields.get_mut(field)
+                && let Some(number) = value.as_str().and_then(|t| t.trim().parse::<i64>().ok())
+            {
+                *value = Json::from(number);
+            }
+        }
+        for (field, list) in &self.api.as_list {
+            if let Some(value) = fields.remove(field) {
+                let items = if value.is_null() { vec![] } else { vec![value] };
+                fields.insert(list.clone(), Json::Array(items));
+            }
+        }
+        fields
     }
 
     /// The id of the item named `name` (a department), looked up once per run.

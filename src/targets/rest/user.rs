@@ -29,6 +29,15 @@ impl RestTarget {
                 None => data.remove(target),
             };
         }
+        for (target, list) in &self.api.as_list {
+            match json_at(item, list)
+                .and_then(|l| l.get(0))
+                .filter(|v| !v.is_null())
+            {
+                Some(first) => data.insert(target.clone(), first.clone()),
+                None => data.remove(target),
+            };
+        }
         data.retain(|_, v| !is_empty(v));
         if self.api.unescape_html {
             for value in data.values_mut() {
@@ -84,10 +93,11 @@ impl RestTarget {
         body: &Json,
         op: &Operation,
     ) -> Result<Vec<TargetUser>, TargetError> {
+        let find = op.name == "find" || op.name.starts_with("find.");
         match json_at(body, &op.items) {
             Some(Json::Array(items)) => items.iter().map(|i| self.user_from(i)).collect(),
-            Some(Json::Null) | None if op.name == "find" => Ok(Vec::new()),
-            Some(item @ Json::Object(_)) if op.name == "find" => Ok(vec![self.user_from(item)?]),
+            Some(Json::Null) | None if find => Ok(Vec::new()),
+            Some(item @ Json::Object(_)) if find => Ok(vec![self.user_from(item)?]),
             _ => Err(TargetError::Malformed(format!(
                 "{}: [{}] answer has no list of users at `{}`: {}",
                 self.client.name(),

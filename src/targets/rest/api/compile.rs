@@ -61,11 +61,37 @@ impl<'a> Compiler<'a> {
     /// The description `raw` says, or every problem in it.
     pub(super) fn compile(
         mut self,
-        raw: RawApi,
+        mut raw: RawApi,
         needs: Needs,
     ) -> Result<ApiDescription, Vec<Problem>> {
+        let also: Vec<Spanned<String>> = raw
+            .list
+            .as_mut()
+            .map(|l| std::mem::take(&mut l.also))
+            .unwrap_or_default();
         let list = raw.list.map(|l| self.list("list", l));
+        let list_also = match &list {
+            Some(first) => also
+                .iter()
+                .enumerate()
+                .map(|(i, url)| self.list_also(first, i, url))
+                .collect(),
+            None => Vec::new(),
+        };
+        let find_urls: Vec<Spanned<String>> = raw
+            .find
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.also))
+            .unwrap_or_default();
         let find = raw.find.map(|f| self.find(f));
+        let find_also = match &find {
+            Some(first) => find_urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| self.find_also(first, i, url))
+                .collect(),
+            None => Vec::new(),
+        };
         let get = raw.get.map(|g| self.get(g));
         let create = raw
             .create
@@ -115,13 +141,17 @@ impl<'a> Compiler<'a> {
             unescape_html: raw.user.unescape_html,
             fold_names: raw.user.fold_names,
             fields: raw.user.fields,
+            as_list: raw.user.as_list,
+            integers: raw.user.integers,
             error: raw.answer.error.map(|e| ErrorAnswer {
                 path: e.path,
                 equals: toml_to_json(e.equals),
             }),
             message: raw.answer.message,
             list,
+            list_also,
             find,
+            find_also,
             get,
             create,
             update,
@@ -234,6 +264,24 @@ impl<'a> Compiler<'a> {
         self.finish(op)
     }
 
+    /// The `index`th URL of `[list] also`, known as `list.also.N`: a further listing with
+    /// the method, paging and answer of `[list]`.
+    fn list_also(&mut self, first: &Operation, index: usize, url: &Spanned<String>) -> Operation {
+        let name = format!("list.also.{index}");
+        self.template(
+            &name,
+            "url",
+            url,
+            &["page", "offset", "limit", "cursor", "last"],
+            true,
+        );
+        let op = Operation {
+            name,
+            ..first.clone()
+        };
+        self.finish(op)
+    }
+
     /// The paging a listing names; none when it names none, or one this does not know.
     fn paging(&mut self, written: Option<&Spanned<String>>) -> Paging {
         let Some(written) = written else {
@@ -267,6 +315,18 @@ impl<'a> Compiler<'a> {
         let method = self.method(f.method.as_ref(), Method::GET);
         self.template("find", "url", &f.url, &["field", "value", "limit"], true);
         self.finish(Operation::new("find", method, f.items, None))
+    }
+
+    /// The `index`th URL of `[find] also`, known as `find.also.N`: a further lookup with
+    /// the method and answer of `[find]`.
+    fn find_also(&mut self, first: &Operation, index: usize, url: &Spanned<String>) -> Operation {
+        let name = format!("find.also.{index}");
+        self.template(&name, "url", url, &["field", "value", "limit"], true);
+        let op = Operation {
+            name,
+            ..first.clone()
+        };
+        self.finish(op)
     }
 
     fn get(&mut self, g: RawGet) -> Operation {

@@ -15,6 +15,8 @@
 //! unescape_html = false            # the API answers `&amp;` for `&`: undo it
 //! fold_names = false               # read `Email` as the mapping's `email`
 //! fields = { dept_id = "dept.id" } # fields read from elsewhere in the user object
+//! as_list = { dept_id = "dept_ids" } # one value sent as a list of one, read from its first
+//! integers = ["manager_id"]        # sent as numbers when they hold a whole number as text
 //!
 //! [answer]                         # an API that answers 200 to a refused request
 //! error = { path = "status", equals = "error" }
@@ -27,10 +29,12 @@
 //! items = "data"                   # where the users are ("" for the answer itself)
 //! total = "meta.total"             # where the number of users is, if given
 //! # next = "links.next"            # `next`: the next page's URL; `cursor`: its cursor
+//! also = ["/api/people?state=off&page={{page}}&per_page={{limit}}"]  # more users, paged alike
 //!
 //! [find]                           # a user by one field; only exact matches are kept
 //! url = "/api/people?{{field}}={{value}}"
 //! items = "data"
+//! also = ["/api/people?state=off&{{field}}={{value}}"]  # tried in turn while none is found
 //!
 //! [get]                            # optional: one user by id
 //! url = "/api/people/{{id}}"
@@ -107,6 +111,17 @@
 //!
 //! `range` paging asks for users `offset` to `last` and reads how many there are from the
 //! answer's `Content-Range: 0-49/1234`; a listing without that header ends at a short page.
+//! `also` in `[list]` names further listings, with the method, paging and `items` of
+//! `[list]`, whose users are added to its own (each user once): an API that lists
+//! deactivated users only when asked. `also` in `[find]` names further lookups, tried in
+//! turn while none before found the user.
+//!
+//! `[user] as_list` is for an API that keeps a list where the mapping writes one value
+//! (Freshservice's `department_ids`): the value is sent as a list of one (an empty list
+//! when cleared) and read back from the list's first item. `[user] integers` names fields
+//! sent as JSON numbers when they hold a whole number written as text, as the ids the sync
+//! finds by reference are.
+//!
 //! `[deactivate]` and `[reactivate]` are used when a user's only change sets the mapping's
 //! active field to its inactive or active value; without them `[update]` writes it. A
 //! body wrapped as an API wants it is a template: `body = "{\"input\": {{json record}}}"`.
@@ -153,6 +168,7 @@ pub fn preset(preset: Preset) -> &'static str {
     match preset {
         Preset::Snipeit => include_str!("../presets/snipeit.toml"),
         Preset::Glpi => include_str!("../presets/glpi.toml"),
+        Preset::Freshservice => include_str!("../presets/freshservice.toml"),
     }
 }
 

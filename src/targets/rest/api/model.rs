@@ -181,14 +181,27 @@ pub struct ApiDescription {
     pub fold_names: bool,
     /// Fields of a listed user read from elsewhere in it: target field → path.
     pub fields: BTreeMap<String, String>,
+    /// Fields the mapping writes as one value that the API keeps as a list: target field →
+    /// the API's list field. The value is sent as a list of one and read back from the
+    /// list's first item.
+    pub as_list: BTreeMap<String, String>,
+    /// Fields sent as JSON numbers when they hold a whole number written as text (ids the
+    /// sync finds by reference are text).
+    pub integers: Vec<String>,
     /// How a 200 answer marks a failure.
     pub error: Option<ErrorAnswer>,
     /// Where a failure's message is.
     pub message: Option<String>,
     /// The operations given, by name.
     pub list: Option<Operation>,
+    /// Further listings whose users are added to those of `[list]` (`also`), paged as it
+    /// is: an API that lists deactivated users apart.
+    pub list_also: Vec<Operation>,
     /// See [`ApiDescription::list`].
     pub find: Option<Operation>,
+    /// Further lookups tried in turn while `[find]` finds nobody (`also`), answered as it
+    /// is: an API that looks up deactivated users apart.
+    pub find_also: Vec<Operation>,
     /// See [`ApiDescription::list`].
     pub get: Option<Operation>,
     /// See [`ApiDescription::list`].

@@ -74,6 +74,10 @@ pub(super) struct RawUser {
     pub(super) fold_names: bool,
     #[serde(default)]
     pub(super) fields: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) as_list: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) integers: Vec<String>,
 }
 
 /// `[answer]`: how a 200 answer says it failed.
@@ -103,6 +107,8 @@ pub(super) struct RawList {
     pub(super) items: Option<String>,
     pub(super) total: Option<String>,
     pub(super) next: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) also: Vec<Spanned<String>>,
 }
 
 /// `[find]`.
@@ -112,6 +118,8 @@ pub(super) struct RawFind {
     pub(super) method: Option<Spanned<String>>,
     pub(super) url: Spanned<String>,
     pub(super) items: Option<String>,
+    #[serde(default)]
+    pub(super) also: Vec<Spanned<String>>,
 }
 
 /// `[get]`.
@@ -186,6 +194,7 @@ impl RawEntities {
             items: self.items.clone(),
             total: self.total.clone(),
             next: self.next.clone(),
+            also: Vec::new(),
         }
     }
 }

@@ -385,3 +385,65 @@ fn reactivate_and_range_paging_compile() {
     assert_eq!(api.list.unwrap().paging, Paging::Range);
     assert_eq!(api.reactivate.unwrap().method, Method::POST);
 }
+
+#[test]
+fn the_freshservice_preset_lists_and_finds_deactivated_requesters_apart() {
+    let source = SourceText::new("freshservice", super::preset(Preset::Freshservice));
+    let api = parse(&source, Needs::Writes).unwrap_or_else(|p| panic!("{:?}", lines(&p)));
+    let page = json!({"offset": 0, "last": 99, "limit": 100, "page": 2, "cursor": null});
+    assert_eq!(
+        api.url("list", &page).unwrap(),
+        "/api/v2/requesters?per_page=100&page=2"
+    );
+    let also: Vec<&str> = api.list_also.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(also, ["list.also.0"]);
+    assert_eq!(api.list_also[0].paging, Paging::Page);
+    assert_eq!(api.list_also[0].items, "requesters");
+    assert_eq!(
+        api.url("list.also.0", &page).unwrap(),
+        "/api/v2/requesters?active=false&per_page=100&page=2"
+    );
+    let find = json!({"field": "primary_email", "value": "a+b@x.org", "limit": 100});
+    assert_eq!(api.find_also.len(), 1);
+    assert_eq!(
+        api.url("find.also.0", &find).unwrap(),
+        "/api/v2/requesters?email=a%2Bb%40x.org&active=false"
+    );
+    let deactivate = api.deactivate.as_ref().unwrap();
+    assert_eq!(deactivate.method, Method::DELETE);
+    assert_eq!(
+        api.reactivate.as_ref().map(|r| r.method.clone()),
+        Some(Method::PUT)
+    );
+    assert_eq!(
+        api.as_list.get("department_id").map(String::as_str),
+        Some("department_ids")
+    );
+    assert!(api.integers.iter().any(|f| f == "reporting_manager_id"));
+    assert_eq!(api.limit, Some(crate::http::Rate::per_minute(100)));
+    let kinds: Vec<&str> = api.entities.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["department", "location"]);
+}
+
+#[test]
+fn also_urls_are_checked_as_their_section_is() {
+    let text = "[list]\nurl = \"/u?p={{page}}\"\npaging = \"page\"\nalso = [\"/u?x=1&p={{pgae}}\"]\n\
+                [find]\nurl = \"/u?e={{value}}\"\nalso = [\"/u?e={{page}}\"]\n";
+    let problems = compile(text).unwrap_err();
+    let lines = lines(&problems);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("api.toml:4:")
+            && lines[0].contains("[list.also.0] url: unknown variable `pgae`"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("api.toml:7:")
+            && lines[1].contains("[find.also.0] url: unknown variable `page`"),
+        "{lines:?}"
+    );
+    // Entity lists take no `also`.
+    let text = "[entities.department]\nurl = \"/d\"\nalso = [\"/d?x=1\"]\n";
+    let said = super::tests::lines(&compile(text).unwrap_err());
+    assert!(said[0].contains("unknown field `also`"), "{said:?}");
+}

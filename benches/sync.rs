@@ -20,7 +20,8 @@
 //! 0.5 s, with at most 2 Graph requests and none to the target. Last, `run --user` applies
 //! one changed user (floor: two Graph requests, a lookup and a PATCH).
 //!
-//! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size).
+//! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
+//! delta` for the first load and the quiet delta night alone).
 
 // Test and benchmark code may stop at the first surprise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -135,6 +136,10 @@ fn main() {
         });
     };
     run("first load", &by_delta, &[], load_floor);
+    if std::env::args().any(|a| a == "delta") {
+        run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
+        return;
+    }
     run("no change, full", &in_full, &[], full_floor);
     run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
     change(0, "Changed by delta");

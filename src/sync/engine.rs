@@ -27,15 +27,14 @@ use super::changes::{self, Changes, ReadMode, Start};
 pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
-use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, SourceUser, UpdateKind};
+use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
-use super::read::{list_target, look_up, look_up_some};
+use super::read::{list_target, look_up, look_up_some, source_user};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
 use crate::config::Config;
 use crate::graph::delta::{self, Change};
-use crate::graph::users_file::label;
 use crate::graph::{GraphClient, GraphError, ReadLimit, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::{OwnedUsers, SidesRead, State};
@@ -414,10 +413,6 @@ impl Run<'_> {
             self.plan_options.reconcile,
         )
         .await?;
-        let found = found
-            .into_iter()
-            .map(|u| Listed::of(self.mapping, u))
-            .collect();
         Ok((read, found, Instant::now()))
     }
 
@@ -428,17 +423,14 @@ impl Run<'_> {
             settings: &self.config.settings,
             sync_time: &self.options.sync_time,
         };
-        let mut read = Read::default();
-        for user in &changes.present {
-            let entra_id = user
-                .get("id")
-                .and_then(Json::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let mapped = self.mapping.map(user, &ctx);
-            read.users
-                .push(SourceUser::new(self.mapping, entra_id, label(user), mapped));
-        }
+        let read = Read {
+            users: changes
+                .present
+                .iter()
+                .map(|user| source_user(self.mapping, user, &ctx))
+                .collect(),
+            ..Read::default()
+        };
         let found = look_up_some(
             self.config,
             self.mapping,
@@ -448,10 +440,6 @@ impl Run<'_> {
             self.plan_options.reconcile,
         )
         .await?;
-        let found = found
-            .into_iter()
-            .map(|u| Listed::of(self.mapping, u))
-            .collect();
         Ok((read, found, Instant::now()))
     }
 

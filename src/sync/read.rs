@@ -70,20 +70,27 @@ pub async fn read_source(
             if let Some(managers) = &managers {
                 managers.attach(&mut user);
             }
-            let entra_id = user
-                .get("id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned();
-            let mapped = mapping.map(&user, &ctx);
-            read.users
-                .push(SourceUser::new(mapping, entra_id, label(&user), mapped));
+            read.users.push(source_user(mapping, &user, &ctx));
         }
         if let Some(sorter) = &mut sorter {
             sorter.sort(mapping, &mut read);
         }
     }
     Ok(read)
+}
+
+/// An Entra user as Graph returned it, mapped.
+pub(super) fn source_user(
+    mapping: &Mapping,
+    user: &serde_json::Value,
+    ctx: &Context<'_>,
+) -> SourceUser {
+    let entra_id = user
+        .get("id")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    SourceUser::new(mapping, entra_id, label(user), mapping.map(user, ctx))
 }
 
 /// What a mapping reads, as the Graph query selects it. Neither side knows the other (they
@@ -260,7 +267,7 @@ pub(super) async fn look_up(
     source: &[SourceUser],
     owned: &OwnedUsers,
     every: bool,
-) -> Result<Vec<TargetUser>, TargetError> {
+) -> Result<Vec<Listed>, TargetError> {
     let present: std::collections::HashSet<&str> =
         source.iter().map(|s| s.entra_id.as_str()).collect();
     let mut keys: Vec<serde_json::Value> = Vec::new();
@@ -292,7 +299,7 @@ async fn find_all(
     mapping: &Mapping,
     target: &dyn Target,
     keys: Vec<serde_json::Value>,
-) -> Result<Vec<TargetUser>, TargetError> {
+) -> Result<Vec<Listed>, TargetError> {
     let key_field = mapping.match_key();
     let found: Vec<Result<Option<TargetUser>, TargetError>> = futures_util::stream::iter(keys)
         .map(|key| async move { target.find(key_field, &key).await })
@@ -305,7 +312,10 @@ async fn find_all(
             users.insert(user.id.clone(), user);
         }
     }
-    Ok(users.into_values().collect())
+    Ok(users
+        .into_values()
+        .map(|u| Listed::of(mapping, u))
+        .collect())
 }
 
 /// For a run over some users ([`super::changes`]): the target users its plan needs, looked
@@ -320,7 +330,7 @@ pub(super) async fn look_up_some(
     (source, gone): (&[SourceUser], &[String]),
     owned: &OwnedUsers,
     every: bool,
-) -> Result<Vec<TargetUser>, TargetError> {
+) -> Result<Vec<Listed>, TargetError> {
     let mut keys: Vec<serde_json::Value> = Vec::new();
     for user in source {
         let Ok(record) = &user.mapped else { continue };

@@ -5,6 +5,10 @@
 //! a broken delta page fails the run before anything is written; a run whose writes did
 //! not all succeed leaves the link where it was, so the next run makes them.
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 use sim::graph::DeltaFault;
 
@@ -329,4 +333,69 @@ fn validate_says_whether_runs_read_by_delta_and_why_not() {
         )
         .contains("unavailable (the filter reads `signInActivity`")
     );
+}
+
+#[test]
+fn a_delta_run_killed_between_its_writes_and_its_link_is_replayed() {
+    let ids: Vec<String> = (0..40)
+        .map(|i| format!("00000000-0000-0000-0000-0000000002{i:02}"))
+        .collect();
+    let users: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| user(id, &format!("k{i}"), None))
+        .collect();
+    let setup = Setup::new(&users, "concurrency = 2");
+    assert_eq!(counts(&setup.run(&[]))[0], 40);
+    setup.graph.with(|g| {
+        for id in &ids {
+            g.tenant.update(id, json!({"jobTitle": "Boss"}));
+        }
+    });
+    let patches = || {
+        setup.snipe.with(|s| {
+            s.traffic
+                .log
+                .iter()
+                .filter(|l| l.method == "PATCH")
+                .count()
+        })
+    };
+    setup
+        .snipe
+        .with(|s| s.traffic.latency = Duration::from_millis(50));
+    let mut child = crate::util::userload_command(
+        setup.dir.path(),
+        &["run", "--config", "userload.ini"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while patches() < 5 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("userload ended ({status}) before it was killed");
+        }
+        assert!(Instant::now() < deadline, "no 5 updates in 2 minutes");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    let made = patches();
+    assert!(made < 40, "{made} updates before the kill");
+    setup.snipe.with(|s| s.traffic.latency = Duration::ZERO);
+    // The link was not advanced: the same changes are read again; what was written
+    // compares unchanged, the rest is written.
+    let replay = delta_run(&setup);
+    // (An update under way at the kill may or may not have been made.)
+    let updated = counts(&replay)[1] as usize;
+    assert!(
+        updated + made >= 40 && updated <= 40 - made + 2,
+        "{made} made, then {updated}: {replay:#}"
+    );
+    for i in 0..40 {
+        assert_eq!(setup.column(&format!("k{i}@contoso.com"), "jobtitle"), "Boss");
+    }
+    assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 0]);
 }

@@ -110,6 +110,7 @@ fn run_json(run: &RunRecord, busy: bool) -> serde_json::Value {
         "exit_code": run.exit_code,
         "counts": c,
         "read": run.read,
+        "requests": run.requests,
         "message": run.message,
     })
 }

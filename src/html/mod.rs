@@ -407,6 +407,7 @@ pub fn status_page(
                 "exit_code": r.exit_code,
                 "seconds": seconds(&r.started, r.finished.as_deref()),
                 "counts": r.counts,
+                "requests": r.requests,
                 "message": r.message,
             })
         })

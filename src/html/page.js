@@ -269,6 +269,8 @@
       function (r) { return r.seconds; });
     columns(target, "chart-failures", "Failed writes", list, ["failed"],
       function (r) { return r.counts ? r.counts.failed : 0; });
+    columns(target, "chart-history-requests", "Requests", list, ["graph", "target"],
+      function (r, k) { return r.requests ? r.requests[k] : 0; });
   }
 
   function report() {

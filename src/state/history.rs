@@ -47,6 +47,17 @@ pub struct RunRecord {
     pub message: Option<String>,
     /// The users it read in Entra and listed in the target, when it read both completely.
     pub read: Option<SidesRead>,
+    /// The requests it made, when it got as far as making them.
+    pub requests: Option<Requests>,
+}
+
+/// How many requests a run made to each side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Requests {
+    /// To Graph (tokens not counted).
+    pub graph: u64,
+    /// To the target.
+    pub target: u64,
 }
 
 /// How many users a run read on each side.
@@ -71,6 +82,8 @@ pub struct RunEnd<'a> {
     pub message: Option<String>,
     /// The users it read on each side, when it read both completely.
     pub read: Option<SidesRead>,
+    /// The requests it made, when it got as far as making them.
+    pub requests: Option<Requests>,
 }
 
 impl State {
@@ -117,7 +130,7 @@ impl State {
                 "UPDATE runs SET finished = ?2, status = ?3, exit_code = ?4, created = ?5,
                      updated = ?6, deactivated = ?7, reactivated = ?8, unchanged = ?9,
                      skipped = ?10, failed = ?11, message = ?12, entra_users = ?13,
-                     target_users = ?14
+                     target_users = ?14, graph_requests = ?15, target_requests = ?16
                  WHERE id = ?1",
                 params![
                     id,
@@ -134,6 +147,8 @@ impl State {
                     end.message.as_deref().map(crate::secrets::scrub),
                     end.read.map(|r| r.entra as i64),
                     end.read.and_then(|r| r.target).map(|t| t as i64),
+                    end.requests.map(|r| r.graph as i64),
+                    end.requests.map(|r| r.target as i64),
                 ],
             )
             .map(|_| ())
@@ -209,7 +224,7 @@ fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> 
     let mut stmt = db.prepare(
         "SELECT id, started, finished, mode, status, exit_code, created, updated,
                 deactivated, reactivated, unchanged, skipped, failed, message,
-                entra_users, target_users
+                entra_users, target_users, graph_requests, target_requests
          FROM runs ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
@@ -231,6 +246,13 @@ fn read_runs(db: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRecord>> 
             },
             message: r.get(13)?,
             read: read_sides(r.get(14)?, r.get(15)?),
+            requests: match (r.get::<_, Option<i64>>(16)?, r.get::<_, Option<i64>>(17)?) {
+                (Some(graph), Some(target)) => Some(Requests {
+                    graph: graph.max(0) as u64,
+                    target: target.max(0) as u64,
+                }),
+                _ => None,
+            },
         })
     })?;
     rows.collect()

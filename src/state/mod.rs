@@ -21,11 +21,11 @@ mod history;
 mod lock;
 mod reconciled;
 
-pub use history::{RunCounts, RunEnd, RunRecord, SidesRead};
+pub use history::{Requests, RunCounts, RunEnd, RunRecord, SidesRead};
 pub use reconciled::Reconciled;
 
 /// The schema this build writes; older files are migrated up to it.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Each migration takes the schema from the version before it to its own number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -80,6 +80,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         created   TEXT NOT NULL,
         PRIMARY KEY (kind, target_id)
     );",
+    ),
+    // The requests each run made to Graph and to the target, for the history's charts.
+    (
+        5,
+        "ALTER TABLE runs ADD COLUMN graph_requests INTEGER;
+    ALTER TABLE runs ADD COLUMN target_requests INTEGER;",
     ),
 ];
 
@@ -470,6 +476,10 @@ mod tests {
                     entra: 2,
                     target: Some(1),
                 }),
+                requests: Some(Requests {
+                    graph: 3,
+                    target: 4,
+                }),
             };
             state.finish_run(run, &end).unwrap();
             state
@@ -482,6 +492,13 @@ mod tests {
         assert_eq!(all["e2"], owned("e2", "bob@x", Some("t2")));
         assert_eq!(state.runs(10).unwrap()[0].counts.created, 1);
         assert_eq!(state.runs(10).unwrap()[0].status, "ok");
+        assert_eq!(
+            state.runs(10).unwrap()[0].requests,
+            Some(Requests {
+                graph: 3,
+                target: 4
+            })
+        );
         assert_eq!(
             state.delta_link("scope").unwrap().as_deref(),
             Some("https://graph/delta?token=1")

@@ -16,7 +16,7 @@ pub use super::outcome::RunStatus;
 use super::plan::{Drift, Holdings, Update, UpdateKind, drift_count};
 use super::reconcile::Reason;
 use crate::graph::GraphError;
-use crate::state::{RunEnd, SidesRead};
+use crate::state::{Requests, RunEnd, SidesRead};
 use crate::targets::TargetError;
 
 /// Why a run could not run.
@@ -143,6 +143,10 @@ impl RunReport {
             exit_code: self.exit_code(),
             counts: self.made().map(|o| o.counts.clone()).unwrap_or_default(),
             message: self.message(),
+            requests: self.made().map(|o| Requests {
+                graph: o.graph_requests,
+                target: o.target_requests,
+            }),
             // A refused run's read is what the guard refused (say, an empty tenant), and a
             // delta or one-user run read only some users: neither is a measure for the
             // next run.

@@ -353,25 +353,19 @@ fn a_delta_run_killed_between_its_writes_and_its_link_is_replayed() {
         }
     });
     let patches = || {
-        setup.snipe.with(|s| {
-            s.traffic
-                .log
-                .iter()
-                .filter(|l| l.method == "PATCH")
-                .count()
-        })
+        setup
+            .snipe
+            .with(|s| s.traffic.log.iter().filter(|l| l.method == "PATCH").count())
     };
     setup
         .snipe
         .with(|s| s.traffic.latency = Duration::from_millis(50));
-    let mut child = crate::util::userload_command(
-        setup.dir.path(),
-        &["run", "--config", "userload.ini"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child =
+        crate::util::userload_command(setup.dir.path(), &["run", "--config", "userload.ini"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while patches() < 5 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -395,7 +389,10 @@ fn a_delta_run_killed_between_its_writes_and_its_link_is_replayed() {
         "{made} made, then {updated}: {replay:#}"
     );
     for i in 0..40 {
-        assert_eq!(setup.column(&format!("k{i}@contoso.com"), "jobtitle"), "Boss");
+        assert_eq!(
+            setup.column(&format!("k{i}@contoso.com"), "jobtitle"),
+            "Boss"
+        );
     }
     assert_eq!(counts(&delta_run(&setup)), [0, 0, 0, 0]);
 }

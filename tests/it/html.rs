@@ -328,6 +328,7 @@ fn the_status_page_draws_its_charts() {
         "chart-actions",
         "chart-seconds",
         "chart-failures",
+        "chart-history-requests",
         "chart-requests",
     ] {
         assert!(dom.contains(&format!("<svg id=\"{chart}\"")), "no {chart}");

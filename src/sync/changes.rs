@@ -63,6 +63,15 @@ impl Changes {
     pub fn len(&self) -> usize {
         self.present.len() + self.gone.len()
     }
+
+    /// The Entra ids of the users it names.
+    pub fn ids(&self) -> foldhash::HashSet<String> {
+        self.present
+            .iter()
+            .filter_map(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
+            .chain(self.gone.iter().cloned())
+            .collect()
+    }
 }
 
 /// The delta links the state keeps, by fingerprint ([`delta::fingerprint`]).

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use foldhash::HashSet as FastSet;
-use serde_json::Value as Json;
 use std::time::Instant;
 
 use super::apply::{Writer, apply};
@@ -35,7 +34,7 @@ use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
 use crate::config::Config;
 use crate::graph::delta::{self, Change};
-use crate::graph::{GraphClient, GraphError, ReadLimit, UserQuery};
+use crate::graph::{GraphClient, GraphError, UserQuery};
 use crate::mapping::{Context, Mapping};
 use crate::state::{OwnedUsers, SidesRead, State};
 use crate::targets::{Target, TargetError};
@@ -139,23 +138,15 @@ async fn sync_and_keep_open(
         }
         return Ok(outcome);
     }
-    let catalogue = list_entities(mapping, target.as_ref()).await?;
-    let only = changes.as_ref().map(|c| {
-        c.present
-            .iter()
-            .filter_map(|u| u.get("id").and_then(Json::as_str).map(str::to_owned))
-            .chain(c.gone.iter().cloned())
-            .collect()
-    });
     let run = Run {
-        catalogue,
+        catalogue: list_entities(mapping, target.as_ref()).await?,
         config,
         mapping,
         target,
         owned,
         options,
         client,
-        only,
+        only: changes.as_ref().map(Changes::ids),
         plan_options: PlanOptions {
             // One user asked for by name is compared field by field, drift included.
             reconcile: options.reconcile.is_some() || options.users.is_some(),
@@ -163,19 +154,8 @@ async fn sync_and_keep_open(
             ..plan_options(config, mapping, target.as_ref())
         },
         writer: Writer::new(config, mapping, target, stop),
-        // About as many users as last time: room for them from the start, rather than lists
-        // that double (and are briefly held twice) as they grow.
-        expected: Expected {
-            users: owned.len() + owned.len() / 16,
-            limit: options.last_read.map(|r| ReadLimit::after(r.entra)),
-        },
-        target_expected: Expected {
-            users: owned.len() + owned.len() / 16,
-            limit: options
-                .last_read
-                .and_then(|r| r.target)
-                .map(ReadLimit::after),
-        },
+        expected: Expected::after(owned.len(), options.last_read.map(|r| r.entra)),
+        target_expected: Expected::after(owned.len(), options.last_read.and_then(|r| r.target)),
     };
     let (read, listed, read_end) = if let Some(changes) = changes {
         run.read_some(changes).await?

@@ -29,6 +29,18 @@ pub struct Expected {
     pub limit: Option<ReadLimit>,
 }
 
+impl Expected {
+    /// About as many as the `owned` users (room for them from the start, rather than lists
+    /// that double, and are briefly held twice, as they grow), and at most what the bound
+    /// after the `last` complete read allows.
+    pub fn after(owned: usize, last: Option<u64>) -> Expected {
+        Expected {
+            users: owned + owned / 16,
+            limit: last.map(ReadLimit::after),
+        }
+    }
+}
+
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
 /// probably are, and the most there may be. With `alongside`, what the other side tells lightens the plan as the read
 /// goes on (see [`Alongside`]). `stop` ends the read at once, with [`GraphError::Stopped`].

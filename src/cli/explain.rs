@@ -197,6 +197,7 @@ async fn find(
         filter: Some(filter),
         page_size: 10,
         group: None,
+        groups_apart: false,
     };
     let managers = Managers::read(client, &query).await?;
     let mut users = UserPager::new(Arc::clone(client), &query).collect().await?;
@@ -248,6 +249,7 @@ async fn scope(
                 filter,
                 page_size: 1,
                 group: Some(group.clone()),
+                groups_apart: false,
             };
             let members = UserPager::new(Arc::clone(client), &query).collect().await?;
             Some(json!({"group": group, "member": !members.is_empty()}))

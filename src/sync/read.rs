@@ -13,8 +13,12 @@ use super::apply::Action;
 use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
 use super::stop::StopSignal;
 use crate::config::Config;
+use crate::graph::groups::{Scope, ScopeCounts};
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery};
+use crate::graph::{
+    Extras, GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery,
+};
+use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
 use crate::state::OwnedUsers;
 use crate::targets::{Target, TargetError, TargetUser};
@@ -43,6 +47,15 @@ pub async fn read_source(
 ) -> Result<Read, GraphError> {
     let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
+    let extras = Extras::read(client, &query, &config.source.input_groups).await?;
+    let source = &config.source;
+    let mut scope = Scope::read(
+        client,
+        &source.groups,
+        &source.exclude_groups,
+        source.page_size,
+    )
+    .await?;
     let ctx = Context {
         settings: &config.settings,
         sync_time,
@@ -67,9 +80,16 @@ pub async fn read_source(
             break;
         };
         for mut user in page {
+            let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+            if let Some(scope) = &mut scope
+                && !scope.admits(id)
+            {
+                continue;
+            }
             if let Some(managers) = &managers {
                 managers.attach(&mut user);
             }
+            extras.attach(&mut user);
             let entra_id = user
                 .get("id")
                 .and_then(|v| v.as_str())
@@ -83,6 +103,7 @@ pub async fn read_source(
             sorter.sort(mapping, &mut read);
         }
     }
+    read.scope = scope.map(|scope| scope.counts());
     Ok(read)
 }
 
@@ -92,6 +113,8 @@ pub fn selection(mapping: &Mapping) -> Selection {
     Selection {
         properties: mapping.select().into_iter().collect(),
         manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+        groups: mapping.reads(Input::Groups),
+        licenses: mapping.reads(Input::Licenses),
     }
 }
 
@@ -104,6 +127,8 @@ pub struct Read {
     pub created: usize,
     /// Users left alone while reading, and why.
     pub skipped: Vec<Skipped>,
+    /// What the scope groups and exclusions did, when the config names any.
+    pub scope: Option<ScopeCounts>,
 }
 
 impl Read {

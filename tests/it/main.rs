@@ -15,6 +15,7 @@ mod filter_corpus;
 mod filter_props;
 mod glpi;
 mod graph;
+mod groups;
 mod html;
 mod interop;
 mod layers;

@@ -200,6 +200,23 @@ impl Compiler<'_> {
     /// A `source` path checked against the Graph catalogue.
     fn graph_path(&mut self, src: &Arc<SourceText>, at: &At<String>) -> Option<GraphPath> {
         match path::split(&at.value).and_then(|segs| path::resolve(&segs)) {
+            Ok(p) if p.input() == Some(path::Input::Groups) => {
+                if self.input_groups.is_some_and(<[String]>::is_empty) {
+                    let span = at.text_range(src).unwrap_or_else(|| at.span.clone());
+                    self.error(
+                        src,
+                        span,
+                        "the mapping reads `groups`, but the config names no groups".to_string(),
+                        Some(
+                            "name the groups to read in [source]: input_groups = IT-Admins, \
+                             Contractors (display names or object IDs)"
+                                .to_string(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(p)
+            }
             Ok(p) => Some(p),
             Err(e) => {
                 self.path_error(src, at, e);

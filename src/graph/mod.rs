@@ -15,5 +15,5 @@ pub mod users_file;
 
 pub use client::GraphClient;
 pub use error::GraphError;
-pub use extras::Extras;
+pub use extras::{Beside, Extras};
 pub use users::{Managers, ReadLimit, Selection, UserPager, UserQuery};

@@ -13,10 +13,10 @@ use super::apply::Action;
 use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
 use super::stop::StopSignal;
 use crate::config::Config;
-use crate::graph::groups::{Scope, ScopeCounts};
+use crate::graph::groups::ScopeCounts;
 use crate::graph::users_file::label;
 use crate::graph::{
-    Extras, GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery,
+    Beside, GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery,
 };
 use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
@@ -47,15 +47,7 @@ pub async fn read_source(
 ) -> Result<Read, GraphError> {
     let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
-    let extras = Extras::read(client, &query, &config.source.input_groups).await?;
-    let source = &config.source;
-    let mut scope = Scope::read(
-        client,
-        &source.groups,
-        &source.exclude_groups,
-        source.page_size,
-    )
-    .await?;
+    let mut beside = Beside::start(client, &query, &config.source);
     let ctx = Context {
         settings: &config.settings,
         sync_time,
@@ -76,20 +68,23 @@ pub async fn read_source(
             page = pager.next_page() => page?,
             () = stop.wait() => return Err(GraphError::Stopped),
         };
-        let Some(page) = page else {
-            break;
+        // Pages wait, unmapped, while groups and licences are still being read.
+        let last = page.is_none();
+        let pages = match page {
+            Some(page) => beside.pass(page).await?,
+            None => tokio::select! {
+                pages = beside.rest() => pages?,
+                () = stop.wait() => return Err(GraphError::Stopped),
+            },
         };
-        for mut user in page {
-            let id = user.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-            if let Some(scope) = &mut scope
-                && !scope.admits(id)
-            {
+        for mut user in pages.into_iter().flatten() {
+            if !beside.admits(&user) {
                 continue;
             }
             if let Some(managers) = &managers {
                 managers.attach(&mut user);
             }
-            extras.attach(&mut user);
+            beside.attach(&mut user);
             let entra_id = user
                 .get("id")
                 .and_then(|v| v.as_str())
@@ -102,8 +97,11 @@ pub async fn read_source(
         if let Some(sorter) = &mut sorter {
             sorter.sort(mapping, &mut read);
         }
+        if last {
+            break;
+        }
     }
-    read.scope = scope.map(|scope| scope.counts());
+    read.scope = beside.scope_counts();
     Ok(read)
 }
 

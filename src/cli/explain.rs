@@ -12,8 +12,9 @@ use serde_json::{Value as Json, json};
 use super::sync::{Setup, setup};
 use super::{Outcome, load_config, print_error};
 use crate::config::{Config, is_guid};
+use crate::graph::groups::Scope;
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
+use crate::graph::{Extras, GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, FieldTrace};
 use crate::state::{OwnedUsers, State};
 use crate::sync::engine::{list_entities, plan_options};
@@ -97,8 +98,13 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
     wanted.extend(["userPrincipalName", "mail", "employeeId"]);
     let mut selection = Selection::of(wanted);
     selection.manager = run_selection.manager.clone();
-    let user = find(&client, selection, who).await?;
+    let mut user = find(&client, selection, who).await?;
     let id = user["id"].as_str().unwrap_or_default().to_owned();
+    // The user's `groups` and `licenses`, as a run puts them on it.
+    let run_query = UserQuery::new(&config.source, run_selection.clone());
+    Extras::read(&client, &run_query, &config.source.input_groups)
+        .await?
+        .attach(&mut user);
     let scope = scope(config, &client, &user, &id).await?;
     let sync_time = crate::state::now();
     let ctx = Context {
@@ -255,9 +261,26 @@ async fn scope(
             Some(json!({"group": group, "member": !members.is_empty()}))
         }
     };
+    let source = &config.source;
+    let groups = match Scope::read(
+        client,
+        &source.groups,
+        &source.exclude_groups,
+        source.page_size,
+    )
+    .await?
+    {
+        None => None,
+        Some(mut scope) => {
+            let passes = scope.admits(id);
+            let (member_of, excluded_by) = scope.of(id);
+            Some(json!({"member_of": member_of, "excluded_by": excluded_by, "passes": passes}))
+        }
+    };
     let in_scope = filter.as_ref().is_none_or(|f| f["passes"] == true)
-        && group.as_ref().is_none_or(|g| g["member"] == true);
-    Ok(json!({"filter": filter, "group": group, "in_scope": in_scope}))
+        && group.as_ref().is_none_or(|g| g["member"] == true)
+        && groups.as_ref().is_none_or(|g| g["passes"] == true);
+    Ok(json!({"filter": filter, "group": group, "groups": groups, "in_scope": in_scope}))
 }
 
 fn field_json(trace: &FieldTrace) -> Json {
@@ -367,6 +390,37 @@ fn text_scope(e: &Json, out: &mut String) {
             out,
             "  group: {mark} {}",
             group["group"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(groups) = scope["groups"].as_object() {
+        let names = |key: &str| {
+            groups[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mark = if groups["passes"] == true {
+            "✓"
+        } else {
+            "✗"
+        };
+        let (member_of, excluded_by) = (names("member_of"), names("excluded_by"));
+        let _ = writeln!(
+            out,
+            "  groups: {mark} member of: {}; excluded by: {}",
+            if member_of.is_empty() {
+                "none"
+            } else {
+                &member_of
+            },
+            if excluded_by.is_empty() {
+                "none"
+            } else {
+                &excluded_by
+            }
         );
     }
 }

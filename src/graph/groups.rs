@@ -326,6 +326,16 @@ impl Scope {
         bits & !scope_mask == 0
     }
 
+    /// The scope groups and the exclusions the user is in, by the config's names.
+    pub fn of(&self, user_id: &str) -> (Vec<&str>, Vec<&str>) {
+        let names = self.memberships.names_of(user_id);
+        let included: Vec<&str> = self.memberships.groups()[..self.included]
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
+        names.into_iter().partition(|n| included.contains(n))
+    }
+
     /// What each group did so far.
     pub fn counts(&self) -> ScopeCounts {
         let count = |n: usize, g: &GroupRef| GroupCount {

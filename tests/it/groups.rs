@@ -585,3 +585,51 @@ fn a_mapping_reading_groups_licences_or_sign_ins_runs_in_full() {
         assert_eq!(delta_reads, 0, "{why}");
     }
 }
+
+#[test]
+fn explain_shows_the_groups_a_user_is_in_and_the_value_they_make() {
+    let world = world(
+        60,
+        "input_groups = Staff, Admins, Contractors\ngroups = Staff, Contractors\n\
+         exclude_groups = Agency staff",
+        MAPPING,
+    );
+    let (agency, admin) = world.graph.with(|s| {
+        let upn = |id: &String| {
+            s.tenant.user(id).unwrap()["userPrincipalName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        (
+            upn(s.tenant.members(AGENCY).unwrap().first().unwrap()),
+            upn(s
+                .tenant
+                .members(tenant::ADMIN_GROUP)
+                .unwrap()
+                .first()
+                .unwrap()),
+        )
+    });
+    let (code, out, err) = world.userload(&["explain", &admin, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        e["scope"]["groups"]["member_of"],
+        serde_json::json!(["Staff"])
+    );
+    assert_eq!(e["scope"]["in_scope"], true);
+    let role = e["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == "jobtitle")
+        .unwrap();
+    assert_eq!(role["result"]["value"], "admin", "{role}");
+    assert_eq!(role["read"], serde_json::json!(["Staff", "Admins"]));
+    let (_, out, err) = world.userload(&["explain", &agency]);
+    assert!(
+        out.contains("groups: ✗ member of: Contractors; excluded by: Agency staff"),
+        "{out}{err}"
+    );
+}

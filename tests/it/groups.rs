@@ -150,15 +150,15 @@ fn a_mapping_reads_the_named_groups_nested_members_included_with_one_listing_per
 fn a_group_named_by_its_id_needs_no_lookup() {
     let world = world(
         40,
-        &format!("input_groups = {}, Contractors", tenant::ADMIN_GROUP),
+        &format!("input_groups = {}, Contractors, Staff", tenant::ADMIN_GROUP),
         &MAPPING.replace("\"Admins\"", &format!("\"{}\"", tenant::ADMIN_GROUP)),
     );
     let (code, out, err) = world.userload(&["run"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
         requests(&world, "/v1.0/groups").len(),
-        1,
-        "only Contractors is looked up"
+        2,
+        "only the names are looked up"
     );
     let admin = world.graph.with(|s| {
         let id = s
@@ -174,7 +174,11 @@ fn a_group_named_by_its_id_needs_no_lookup() {
 
 #[test]
 fn a_missing_group_stops_the_run_before_any_write_and_check_names_it() {
-    let world = world(30, "input_groups = Staff, Nobody Here", MAPPING);
+    let world = world(
+        30,
+        "input_groups = Staff, Admins, Contractors, Nobody Here",
+        MAPPING,
+    );
     let (code, out, err) = world.userload(&["run"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("no group is named `Nobody Here`"), "{err}");
@@ -183,12 +187,15 @@ fn a_missing_group_stops_the_run_before_any_write_and_check_names_it() {
     let (code, out, _) = world.userload(&["check"]);
     assert_ne!(code, 0);
     assert!(out.contains("no group is named `Nobody Here`"), "{out}");
-    assert!(out.contains("✓ groups: Staff"), "{out}");
+    assert!(
+        out.contains("✓ groups: Staff, Admins, Contractors\n"),
+        "{out}"
+    );
 }
 
 #[test]
 fn two_groups_of_one_name_are_refused_naming_both_ids() {
-    let world = world(30, "input_groups = Contractors", MAPPING);
+    let world = world(30, "input_groups = Staff, Admins, Contractors", MAPPING);
     let twin = "c0c0c0c0-0000-4000-8000-0000000000ff";
     world
         .graph
@@ -226,7 +233,7 @@ fn a_mapping_reading_groups_without_groups_named_does_not_validate() {
 fn licences_are_read_once_as_part_numbers() {
     let world = world(
         60,
-        "input_groups = Staff",
+        "input_groups = Staff, Admins, Contractors",
         &format!("{MAPPING}{LICENCE_FIELD}"),
     );
     // Without a permission to read the tenant's subscriptions, the run says which to grant.
@@ -264,7 +271,7 @@ fn licences_are_read_once_as_part_numbers() {
 fn sign_in_activity_filters_alone_and_feeds_a_field() {
     let world = world(
         80,
-        "input_groups = Staff\nfilter = signInActivity/lastSignInDateTime le 2025-06-01T00:00:00Z",
+        "input_groups = Staff, Admins, Contractors\nfilter = signInActivity/lastSignInDateTime le 2025-06-01T00:00:00Z",
         &format!("{MAPPING}{SIGN_IN_FIELD}"),
     );
     let (code, out, err) = world.userload(&["run"]);
@@ -307,7 +314,7 @@ fn sign_in_activity_filters_alone_and_feeds_a_field() {
 fn sign_in_activity_without_its_permission_is_refused_and_check_says_what_to_grant() {
     let world = world(
         20,
-        "input_groups = Staff",
+        "input_groups = Staff, Admins, Contractors",
         &format!("{MAPPING}{SIGN_IN_FIELD}"),
     );
     world.graph.with(|s| s.behaviour.sign_in_denied = true);
@@ -544,7 +551,7 @@ fn a_group_both_in_scope_and_excluded_does_not_validate() {
 fn a_mapping_reading_groups_licences_or_sign_ins_runs_in_full() {
     for (lines, mapping, why) in [
         (
-            "input_groups = Staff",
+            "input_groups = Staff, Admins, Contractors",
             MAPPING.to_owned(),
             "the mapping reads `groups`",
         ),
@@ -632,4 +639,23 @@ fn explain_shows_the_groups_a_user_is_in_and_the_value_they_make() {
         out.contains("groups: ✗ member of: Contractors; excluded by: Agency staff"),
         "{out}{err}"
     );
+}
+
+#[test]
+fn a_group_name_the_config_does_not_read_is_refused_in_first_of() {
+    let world = world(
+        30,
+        "input_groups = Staff, Contractors",
+        &MAPPING.replace("[\"Admins\", \"admin\"]", "[\"IT-Admins\", \"admin\"]"),
+    );
+    let (code, out, err) = world.userload(&["validate"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains(
+            "`first_of` names the group `it-admins`, which is not in the config's input_groups"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("roles.toml:18"), "{all}");
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Compiler, inside};
 use crate::diag::SourceText;
+use crate::mapping::convert::Converter;
 use crate::mapping::path::{self, GraphPath, PathError, TargetSeg};
 use crate::mapping::spec::{At, FieldSpec};
 use crate::mapping::{Field, On, OnDrift, TargetType, ValueSource};
@@ -44,6 +45,9 @@ impl Compiler<'_> {
         let value = self.value_source(spec);
         let refers = self.refers(spec, value.as_ref());
         let mut convert = self.converters(spec);
+        if let (Some(value), Some(convert)) = (&value, &convert) {
+            self.check_group_names(spec, value, convert);
+        }
         let on = self.on(spec);
         let on_drift = match &spec.on_drift {
             None => Some(OnDrift::Overwrite),
@@ -93,6 +97,46 @@ impl Compiler<'_> {
             refers,
             roots: Vec::new(),
         })
+    }
+
+    /// A field whose source is `groups` can only hold the names of the config's
+    /// `input_groups`: a name in its `first_of` or `has` that is not one of them never
+    /// matches, and is reported (when there is a config to check against).
+    fn check_group_names(&mut self, spec: &FieldSpec, value: &ValueSource, convert: &[Converter]) {
+        let Some(named) = self.input_groups.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        let ValueSource::Graph(paths) = value else {
+            return;
+        };
+        if !paths.iter().all(|p| p.input() == Some(path::Input::Groups)) {
+            return;
+        }
+        for (converter, at) in convert.iter().zip(&spec.convert) {
+            let names: Vec<&str> = match converter {
+                Converter::FirstOf(pairs) => pairs.iter().map(|(n, _)| n.as_str()).collect(),
+                Converter::Has(name) => vec![name.as_str()],
+                _ => continue,
+            };
+            for name in names {
+                if named.iter().any(|n| n.trim().to_lowercase() == name) {
+                    continue;
+                }
+                self.error(
+                    &spec.source,
+                    at.span.clone(),
+                    format!(
+                        "`{}` names the group `{name}`, which is not in the config's \
+                         input_groups, so it never matches",
+                        converter.name()
+                    ),
+                    Some(format!(
+                        "the mapping's `groups` holds the names input_groups gives: {}",
+                        named.join(", ")
+                    )),
+                );
+            }
+        }
     }
 
     /// When the field is written: `on = "always" | "create"` or `write = "always" |

@@ -250,6 +250,9 @@ pub struct Behaviour {
     pub echo_secret: bool,
     /// Every users delta page is broken so.
     pub delta_fault: Option<DeltaFault>,
+    /// The app lacks `AuditLog.Read.All`: a users listing that selects or filters on
+    /// `signInActivity` is answered 403 `Authorization_RequestDenied`, as Graph does.
+    pub sign_in_denied: bool,
 }
 
 /// How a broken users delta page is broken.
@@ -273,6 +276,7 @@ impl Default for Behaviour {
             endless_from: None,
             echo_secret: false,
             delta_fault: None,
+            sign_in_denied: false,
         }
     }
 }
@@ -1125,11 +1129,41 @@ async fn graph_answer(
         query,
         advanced_sent,
     };
+    let reads_groups = has(&[
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Directory.Read.All",
+    ]);
     if path == "/v1.0/users" {
         if !reads_users {
             return denied();
         }
+        if state.behaviour.sign_in_denied && reads_sign_in(query) {
+            return denied();
+        }
         return listing.answer(state, None);
+    }
+    if path == "/v1.0/groups" {
+        if !reads_groups {
+            return denied();
+        }
+        return groups_named(state, query);
+    }
+    if path == "/v1.0/subscribedSkus" {
+        if !has(&[
+            "Organization.Read.All",
+            "LicenseAssignment.Read.All",
+            "Directory.Read.All",
+        ]) {
+            return denied();
+        }
+        let skus: Vec<Value> = catalog_skus()
+            .map(|(id, part)| json!({"skuId": id, "skuPartNumber": part, "capabilityStatus": "Enabled"}))
+            .collect();
+        return Answer::json(
+            StatusCode::OK,
+            json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscribedSkus", "value": skus}),
+        );
     }
     if path == "/v1.0/users/delta" {
         if !reads_users {
@@ -1140,12 +1174,7 @@ async fn graph_answer(
     if let Some(rest) = path.strip_prefix("/v1.0/groups/")
         && let Some(group) = rest.strip_suffix("/transitiveMembers/microsoft.graph.user")
     {
-        if !has(&[
-            "GroupMember.Read.All",
-            "Group.Read.All",
-            "Directory.Read.All",
-        ]) || !reads_users
-        {
+        if !reads_groups || !reads_users {
             return denied();
         }
         let Some(members) = state.tenant.members(group) else {
@@ -1160,6 +1189,51 @@ async fn graph_answer(
         return listing.answer(state, Some(members));
     }
     graph_error(404, "UnknownError", "Resource not found for the segment.")
+}
+
+/// Whether a users listing selects or filters on `signInActivity`.
+fn reads_sign_in(query: &BTreeMap<String, String>) -> bool {
+    ["$select", "$filter"].iter().any(|k| {
+        query
+            .get(*k)
+            .is_some_and(|v| v.to_ascii_lowercase().contains("signinactivity"))
+    })
+}
+
+/// The tenant's subscriptions.
+fn catalog_skus() -> impl Iterator<Item = (&'static str, &'static str)> {
+    crate::tenant::SKUS.iter().copied()
+}
+
+/// `GET /groups?$filter=displayName eq '…'`: the groups of that name (only that filter is
+/// simulated).
+fn groups_named(state: &SimState, query: &BTreeMap<String, String>) -> Answer {
+    let filter = query.get("$filter").map(String::as_str).unwrap_or_default();
+    let Some(name) = filter
+        .trim()
+        .strip_prefix("displayName eq '")
+        .and_then(|rest| rest.strip_suffix('\''))
+    else {
+        return graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            "Only displayName eq '…' is simulated for groups.",
+        );
+    };
+    let name = name.replace("''", "'");
+    let groups: Vec<Value> = state
+        .tenant
+        .groups_named(&name)
+        .into_iter()
+        .map(|id| {
+            let display = state.tenant.group_name(&id).unwrap_or_default().to_owned();
+            json!({"id": id, "displayName": display})
+        })
+        .collect();
+    Answer::json(
+        StatusCode::OK,
+        json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups", "value": groups}),
+    )
 }
 
 fn expired_token() -> Answer {

@@ -22,6 +22,18 @@ pub const ADMIN_GROUP: &str = "5a1f0c3e-0000-4000-8000-000000000002";
 pub const SKU_E3: &str = "05e9a617-0261-4cee-bb44-138d3ef5d965";
 /// A second license some users hold.
 pub const SKU_VISIO: &str = "c5928f49-12ba-48f7-ada3-0d743a3601d5";
+/// A licence the tenant subscribes to that no synthetic user holds.
+pub const SKU_ENTERPRISEPACK: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+/// The tenant's subscriptions, as `/subscribedSkus` lists them: (skuId, skuPartNumber).
+pub const SKUS: &[(&str, &str)] = &[
+    (SKU_E3, "SPE_E3"),
+    (SKU_VISIO, "VISIOCLIENT"),
+    (SKU_ENTERPRISEPACK, "ENTERPRISEPACK"),
+];
+/// The display name of [`STAFF_GROUP`].
+pub const STAFF_GROUP_NAME: &str = "Staff";
+/// The display name of [`ADMIN_GROUP`].
+pub const ADMIN_GROUP_NAME: &str = "Admins";
 
 /// How a user changed, as delta queries report it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +69,8 @@ pub struct Tenant {
     recycle_bin: BTreeMap<String, Arc<Value>>,
     managers: BTreeMap<String, String>,
     groups: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
+    /// Display names by group id.
+    group_names: BTreeMap<String, String>,
     changes: Vec<ChangeRecord>,
     version: u64,
 }
@@ -210,6 +224,42 @@ impl Tenant {
             .insert(ADMIN_GROUP.to_owned());
         tenant.groups.entry(ADMIN_GROUP.to_owned()).or_default();
         tenant
+            .group_names
+            .insert(STAFF_GROUP.to_owned(), STAFF_GROUP_NAME.to_owned());
+        tenant
+            .group_names
+            .insert(ADMIN_GROUP.to_owned(), ADMIN_GROUP_NAME.to_owned());
+        tenant
+    }
+
+    /// Adds (or replaces) a group: its display name, its direct user members and the groups
+    /// nested in it.
+    pub fn add_group(
+        &mut self,
+        id: &str,
+        name: &str,
+        users: impl IntoIterator<Item = String>,
+        nested: impl IntoIterator<Item = String>,
+    ) {
+        self.groups.insert(
+            id.to_owned(),
+            (users.into_iter().collect(), nested.into_iter().collect()),
+        );
+        self.group_names.insert(id.to_owned(), name.to_owned());
+    }
+
+    /// The ids of the groups with this display name (ignoring case, as Graph compares).
+    pub fn groups_named(&self, name: &str) -> Vec<String> {
+        self.group_names
+            .iter()
+            .filter(|(_, n)| n.to_lowercase() == name.to_lowercase())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// A group's display name.
+    pub fn group_name(&self, id: &str) -> Option<&str> {
+        self.group_names.get(id).map(String::as_str)
     }
 
     /// How many users exist (the recycle bin aside).
@@ -434,6 +484,23 @@ fn synthetic_user(rng: &mut Rng, index: usize, id: &str) -> Value {
         (*rng.pick(&["en-US", "de-DE", "pt-BR", "ja-JP"])).into(),
     );
     set("businessPhones", json!([]));
+    // Every tenth user never signed in; the others at a day derived from their index.
+    if index % 10 != 9 {
+        let day = |offset: usize| {
+            let days = (index * 37 + offset) % 400;
+            let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default()
+                + chrono::Duration::days(days as i64);
+            format!("{date}T09:30:00Z")
+        };
+        set(
+            "signInActivity",
+            json!({
+                "lastSignInDateTime": day(0),
+                "lastNonInteractiveSignInDateTime": day(3),
+                "lastSuccessfulSignInDateTime": day(0),
+            }),
+        );
+    }
     if guest {
         set(
             "userPrincipalName",

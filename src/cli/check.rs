@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use super::{Outcome, color, load_config, load_mapping};
 use crate::config::Config;
+use crate::graph::groups::{Memberships, resolve};
+use crate::graph::licenses::Skus;
 use crate::graph::{GraphClient, Selection, UserQuery};
 use crate::mapping::Mapping;
 
@@ -159,15 +161,18 @@ async fn check_graph(config: &Config, selection: Selection, report: &mut Report)
             );
         }
     }
-    if source.group.is_some() {
+    let names_groups =
+        !source.groups.is_empty() || !source.exclude_groups.is_empty() || query.selection.groups;
+    if source.group.is_some() || names_groups {
         match granted(READ_MEMBERS) {
             Some(role) => report.pass("permission", format!("{role} granted (group scope)")),
             None => {
                 permissions_ok = false;
                 report.fail(
                     "permission",
-                    "GroupMember.Read.All is not granted, and `group` needs it; add it as an \
-                     application permission and press \"Grant admin consent\"",
+                    "GroupMember.Read.All is not granted, and `group`, `groups`, \
+                     `exclude_groups` and `input_groups` need it; add it as an application \
+                     permission and press \"Grant admin consent\"",
                 );
             }
         }
@@ -175,6 +180,7 @@ async fn check_graph(config: &Config, selection: Selection, report: &mut Report)
     if !permissions_ok {
         return;
     }
+    check_inputs(&client, &query, source, report).await;
 
     let probe = query.url_with_top(client.root(), 1);
     let filter = source
@@ -218,5 +224,110 @@ async fn check_graph(config: &Config, selection: Selection, report: &mut Report)
             }
         }
         Err(e) => report.fail("filter", e.to_string()),
+    }
+}
+
+/// What a run reads beside the users: the groups the config names for `groups` (each
+/// resolved, and readable), the tenant's SKUs for `licenses`, and sign-in activity.
+async fn check_inputs(
+    client: &Arc<GraphClient>,
+    query: &UserQuery,
+    source: &crate::config::SourceConfig,
+    report: &mut Report,
+) {
+    let input_groups = &source.input_groups;
+    if query.selection.groups
+        && let Some(groups) = resolved(client, "groups", input_groups, report).await
+    {
+        match Memberships::read(client, groups, query.page_size).await {
+            Ok(members) => report.pass(
+                "groups",
+                format!("{} user(s) in the groups the mapping reads", members.len()),
+            ),
+            Err(e) => report.fail("groups", e.to_string()),
+        }
+    }
+    for (key, names) in [
+        ("groups", &source.groups),
+        ("exclude_groups", &source.exclude_groups),
+    ] {
+        if !names.is_empty() {
+            resolved(client, key, names, report).await;
+        }
+    }
+    if query.selection.licenses {
+        match Skus::read(client).await {
+            Ok(_) => report.pass("licences", "the tenant's SKUs are readable"),
+            Err(e) => report.fail("licences", e.to_string()),
+        }
+    }
+    let filter_reads = query.filter.as_ref().is_some_and(|f| {
+        f.properties()
+            .iter()
+            .any(|p| p.starts_with("signInActivity"))
+    });
+    if query.selection.properties.contains("signInActivity") || filter_reads {
+        let probe = UserQuery {
+            selection: Selection::of(["signInActivity"]),
+            filter: None,
+            page_size: 1,
+            group: None,
+            groups_apart: false,
+        };
+        let url = probe.url_with_top(client.root(), 1);
+        match client
+            .get_page(
+                url.as_str(),
+                false,
+                "probe GET /v1.0/users?$select=signInActivity",
+            )
+            .await
+        {
+            Ok(_) => report.pass(
+                "sign-in activity",
+                "readable (AuditLog.Read.All granted, Entra ID P1 licensed)",
+            ),
+            Err(e) => report.fail("sign-in activity", e.to_string()),
+        }
+    }
+}
+
+/// The groups `names` (of config key `key`) resolved, reported as a pass naming each with
+/// its ID; the names that cannot be resolved reported as a failure.
+async fn resolved(
+    client: &Arc<GraphClient>,
+    key: &str,
+    names: &[String],
+    report: &mut Report,
+) -> Option<Vec<crate::graph::groups::GroupRef>> {
+    match resolve(client, names).await {
+        Ok(groups) => {
+            let named = groups
+                .iter()
+                .map(|g| format!("{} ({})", g.name, g.id))
+                .collect::<Vec<_>>()
+                .join(", ");
+            report.pass(key, named);
+            Some(groups)
+        }
+        Err(crate::graph::GraphError::Groups(unresolved)) => {
+            let found: Vec<&str> = names
+                .iter()
+                .filter(|n| {
+                    !unresolved.missing.contains(n)
+                        && !unresolved.ambiguous.iter().any(|(a, _)| a == *n)
+                })
+                .map(String::as_str)
+                .collect();
+            if !found.is_empty() {
+                report.pass(key, found.join(", "));
+            }
+            report.fail(key, unresolved.to_string());
+            None
+        }
+        Err(e) => {
+            report.fail(key, e.to_string());
+            None
+        }
     }
 }

@@ -12,8 +12,9 @@ use serde_json::{Value as Json, json};
 use super::sync::{Setup, setup};
 use super::{Outcome, load_config, print_error};
 use crate::config::{Config, is_guid};
+use crate::graph::groups::Scope;
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
+use crate::graph::{Extras, GraphClient, GraphError, Managers, Selection, UserPager, UserQuery};
 use crate::mapping::{Context, FieldTrace};
 use crate::state::{OwnedUsers, State};
 use crate::sync::changes::Changes;
@@ -85,13 +86,13 @@ pub fn run(args: &ExplainArgs) -> Outcome {
 
 /// Everything `explain` finds out, as JSON (printed as text or as is).
 async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, ExplainError> {
-    let client = Arc::new(GraphClient::new(&config.source)?);
-    let selection = read_selection(
+    let (client, user) = read_one(
         config,
         &setup.mapping,
+        who,
         &["userPrincipalName", "mail", "employeeId"],
-    );
-    let user = find(&client, selection, who).await?;
+    )
+    .await?;
     let id = user["id"].as_str().unwrap_or_default().to_owned();
     let scope = scope(config, &client, &user, &id).await?;
     let sync_time = crate::state::now();
@@ -170,6 +171,24 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
     }))
 }
 
+/// The one user `who` names, read as a run reads users (its manager, and the `groups` and
+/// `licenses` a run puts on it), with what the filter reads (its verdict is given) and
+/// `extra`; and the client that read it.
+async fn read_one(
+    config: &Config,
+    mapping: &crate::mapping::Mapping,
+    who: &str,
+    extra: &[&str],
+) -> Result<(Arc<GraphClient>, Json), ExplainError> {
+    let client = Arc::new(GraphClient::new(&config.source)?);
+    let mut user = find(&client, read_selection(config, mapping, extra), who).await?;
+    let run_query = UserQuery::new(&config.source, crate::sync::selection(mapping));
+    Extras::read(&client, &run_query, &config.source.input_groups)
+        .await?
+        .attach(&mut user);
+    Ok((client, user))
+}
+
 /// What to read of one user: what a run reads (the mapping's properties and manager), what
 /// the filter reads (its verdict is given here), and `extra`.
 fn read_selection(config: &Config, mapping: &crate::mapping::Mapping, extra: &[&str]) -> Selection {
@@ -192,8 +211,7 @@ pub(super) async fn one_user(
     mapping: &crate::mapping::Mapping,
     who: &str,
 ) -> Result<(Changes, String), ExplainError> {
-    let client = Arc::new(GraphClient::new(&config.source)?);
-    let user = find(&client, read_selection(config, mapping, &[]), who).await?;
+    let (client, user) = read_one(config, mapping, who, &[]).await?;
     let id = user["id"].as_str().unwrap_or_default().to_owned();
     let scope = scope(config, &client, &user, &id).await?;
     if scope["in_scope"] == true {
@@ -213,12 +231,23 @@ pub(super) async fn one_user(
         .filter(|c| c["passes"] == false)
         .filter_map(|c| c["clause"].as_str())
         .collect();
-    let why = match (excluded.is_empty(), &scope["group"]) {
-        (false, _) => format!("the filter excludes them ({})", excluded.join("; ")),
-        (true, group) if group["member"] == false => {
-            format!("they are not a member of the group {}", group["group"])
-        }
-        _ => "the filter excludes them".to_owned(),
+    let groups = &scope["groups"];
+    let why = if !excluded.is_empty() {
+        format!("the filter excludes them ({})", excluded.join("; "))
+    } else if scope["group"]["member"] == false {
+        format!(
+            "they are not a member of the group {}",
+            scope["group"]["group"]
+        )
+    } else if groups["excluded_by"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty())
+    {
+        format!("an excluded group holds them ({})", groups["excluded_by"])
+    } else if groups["passes"] == false {
+        "they are in none of the scope groups".to_owned()
+    } else {
+        "the filter excludes them".to_owned()
     };
     let line = format!(
         "{} exists in Graph but is out of scope: {why}; the target user userload owns for \
@@ -255,6 +284,7 @@ async fn find(
         filter: Some(filter),
         page_size: 10,
         group: None,
+        groups_apart: false,
     };
     let managers = Managers::read(client, &query).await?;
     let mut users = UserPager::new(Arc::clone(client), &query).collect().await?;
@@ -306,14 +336,32 @@ async fn scope(
                 filter,
                 page_size: 1,
                 group: Some(group.clone()),
+                groups_apart: false,
             };
             let members = UserPager::new(Arc::clone(client), &query).collect().await?;
             Some(json!({"group": group, "member": !members.is_empty()}))
         }
     };
+    let source = &config.source;
+    let groups = match Scope::read(
+        client,
+        &source.groups,
+        &source.exclude_groups,
+        source.page_size,
+    )
+    .await?
+    {
+        None => None,
+        Some(mut scope) => {
+            let passes = scope.admits(id);
+            let (member_of, excluded_by) = scope.of(id);
+            Some(json!({"member_of": member_of, "excluded_by": excluded_by, "passes": passes}))
+        }
+    };
     let in_scope = filter.as_ref().is_none_or(|f| f["passes"] == true)
-        && group.as_ref().is_none_or(|g| g["member"] == true);
-    Ok(json!({"filter": filter, "group": group, "in_scope": in_scope}))
+        && group.as_ref().is_none_or(|g| g["member"] == true)
+        && groups.as_ref().is_none_or(|g| g["passes"] == true);
+    Ok(json!({"filter": filter, "group": group, "groups": groups, "in_scope": in_scope}))
 }
 
 fn field_json(trace: &FieldTrace) -> Json {
@@ -423,6 +471,37 @@ fn text_scope(e: &Json, out: &mut String) {
             out,
             "  group: {mark} {}",
             group["group"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(groups) = scope["groups"].as_object() {
+        let names = |key: &str| {
+            groups[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Json::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mark = if groups["passes"] == true {
+            "✓"
+        } else {
+            "✗"
+        };
+        let (member_of, excluded_by) = (names("member_of"), names("excluded_by"));
+        let _ = writeln!(
+            out,
+            "  groups: {mark} member of: {}; excluded by: {}",
+            if member_of.is_empty() {
+                "none"
+            } else {
+                &member_of
+            },
+            if excluded_by.is_empty() {
+                "none"
+            } else {
+                &excluded_by
+            }
         );
     }
 }

@@ -114,6 +114,9 @@ pub fn run(args: &PlanArgs) -> Outcome {
                 reason.name()
             );
         }
+        if let Some(scope) = super::show::scope_text(&outcome) {
+            errln!("{scope}");
+        }
         errln!("{}", plan_counts(&outcome.plan));
         errln!("{estimate}");
         print_verdict(&outcome.verdict);

@@ -218,6 +218,33 @@ fn with_holdings(mut entry: Json, holdings: &Holdings) -> Json {
 
 /// The plan as one JSON object (`plan --json`); `held` are the deactivations held back
 /// because the users still hold assets.
+/// What the scope groups and exclusions did, in one line: how many users each group of
+/// `groups` brought in and each of `exclude_groups` left out; `None` without either.
+pub(super) fn scope_text(outcome: &Outcome) -> Option<String> {
+    let scope = outcome.scope.as_ref()?;
+    let listed = |counts: &[crate::graph::groups::GroupCount]| {
+        counts
+            .iter()
+            .map(|c| format!("{} {}", c.group, c.users))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !scope.groups.is_empty() {
+        parts.push(format!(
+            "users brought in by groups: {}",
+            listed(&scope.groups)
+        ));
+    }
+    if !scope.excluded.is_empty() {
+        parts.push(format!(
+            "left out by exclude_groups: {}",
+            listed(&scope.excluded)
+        ));
+    }
+    Some(format!("scope: {}", parts.join("; ")))
+}
+
 pub(super) fn plan_json(outcome: &Outcome) -> Json {
     let Outcome {
         plan,
@@ -252,6 +279,7 @@ pub(super) fn plan_json(outcome: &Outcome) -> Json {
         "mode": outcome.mode.name(),
         "mode_reason": outcome.mode_reason,
         "reconcile": outcome.reconcile.map(Reason::name),
+        "scope": outcome.scope,
         "drift": plan.drift,
         "verdict": match verdict {
             Verdict::Proceed => json!("proceed"),

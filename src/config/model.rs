@@ -98,8 +98,19 @@ pub struct SourceConfig {
     pub filter: Option<Filter>,
     /// Users asked for per Graph page, 1–999 (default 999).
     pub page_size: u16,
-    /// Only members of this group (a GUID; transitive membership) are read.
+    /// Only members of this group (a GUID; transitive membership) are read, Graph listing
+    /// the group's members. `None` when `groups` or `exclude_groups` is set: `group` is then
+    /// the first of [`SourceConfig::groups`].
     pub group: Option<String>,
+    /// `groups` (with `group` first, when both are set): only transitive members of any of
+    /// these groups (display names or object IDs) are read; empty for no such limit.
+    pub groups: Vec<String>,
+    /// `exclude_groups`: transitive members of these groups (display names or object IDs)
+    /// are left out of scope.
+    pub exclude_groups: Vec<String>,
+    /// `input_groups`: the groups (display names or object IDs, as written) whose
+    /// transitive membership a mapping reads as `groups`.
+    pub input_groups: Vec<String>,
     /// Tries per Graph request before the pull fails, 1–20 (default 6).
     pub max_attempts: u32,
     /// How long one Graph request may take, 1–600 seconds (default 60).

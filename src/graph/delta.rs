@@ -165,12 +165,39 @@ pub async fn delta_round(
 }
 
 /// Why delta rounds cannot stand in for a full read of `query`, or `None` when they can.
-/// Users delta takes no group scope, and the filter is evaluated locally: a filter on what a
-/// delta round does not carry (sign-in activity) or on a count cannot be decided from it.
+/// Users delta takes no group scope and reports no membership or licence names, and the
+/// filter is evaluated locally: a filter on what a delta round does not carry (sign-in
+/// activity) or on a count cannot be decided from it. A mapping that reads `groups`,
+/// `licenses` or `signInActivity` therefore runs in full too.
 pub fn unavailable(query: &UserQuery) -> Option<String> {
     if query.group.is_some() {
         return Some(
             "the config scopes users by group, which Graph's users delta cannot follow".into(),
+        );
+    }
+    if query.groups_apart {
+        return Some(
+            "the config scopes users by `groups` or `exclude_groups`, whose membership Graph's \
+             users delta does not report"
+                .into(),
+        );
+    }
+    if query.selection.groups {
+        return Some(
+            "the mapping reads `groups`, whose membership Graph's users delta does not report"
+                .into(),
+        );
+    }
+    if query.selection.licenses {
+        return Some(
+            "the mapping reads `licenses`, which are read with the tenant's SKUs on full runs"
+                .into(),
+        );
+    }
+    if query.selection.properties.contains("signInActivity") {
+        return Some(
+            "the mapping reads `signInActivity`, which Graph does not return in delta rounds"
+                .into(),
         );
     }
     let filter = query.filter.as_ref()?;

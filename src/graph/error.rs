@@ -48,6 +48,9 @@ pub enum GraphError {
         /// Graph's `request-id` of the last failed request, when it answered at all.
         request_id: Option<String>,
     },
+    /// Groups the config names by display name that no group has, or that several share.
+    #[error("the config names groups Graph cannot resolve: {0}")]
+    Groups(super::groups::Unresolved),
     /// Graph answered something that is not what its API promises.
     #[error("{what}: unexpected answer from Graph: {detail}")]
     Malformed {
@@ -66,7 +69,10 @@ impl GraphError {
             GraphError::Refused { what: w, .. }
             | GraphError::GaveUp { what: w, .. }
             | GraphError::Malformed { what: w, .. } => *w = what,
-            GraphError::Stopped | GraphError::SignIn(_) | GraphError::Credential(_) => {}
+            GraphError::Stopped
+            | GraphError::SignIn(_)
+            | GraphError::Credential(_)
+            | GraphError::Groups(_) => {}
         }
         self
     }
@@ -78,7 +84,10 @@ impl GraphError {
             GraphError::Refused { request_id, .. } | GraphError::GaveUp { request_id, .. } => {
                 request_id.as_deref()
             }
-            GraphError::Stopped | GraphError::Credential(_) | GraphError::Malformed { .. } => None,
+            GraphError::Stopped
+            | GraphError::Credential(_)
+            | GraphError::Malformed { .. }
+            | GraphError::Groups(_) => None,
         }
     }
 }

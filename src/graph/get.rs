@@ -152,7 +152,7 @@ impl PageGet<'_> {
             };
         }
         if !RetryOn::BUSY.covers(status) {
-            return Step::Done(Err(refusal(self.what, status, fault)));
+            return Step::Done(Err(refusal(self.what, &self.url, status, fault)));
         }
         if retry_after.is_some() {
             self.client.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -178,21 +178,49 @@ impl PageGet<'_> {
     }
 }
 
-/// A refusal in words an admin can act on.
-fn refusal(what: &str, status: u16, fault: GraphFault) -> GraphError {
+/// A refusal in words an admin can act on; `url` tells which permission a 403 is about.
+fn refusal(what: &str, url: &Url, status: u16, fault: GraphFault) -> GraphError {
+    let path = url.path();
+    let query = url.query().unwrap_or_default();
     let message = match (status, fault.code.as_str()) {
         (401, _) => format!(
             "Graph rejected a fresh access token ({}); check that `cloud` matches the tenant",
             nonempty(&fault.code, "401")
         ),
-        (403, "Authorization_RequestDenied") | (403, _) => format!(
+        (403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant") => {
+            "sign-in activity needs an Entra ID P1 (or P2) licence in the tenant: drop \
+             `signInActivity` from the filter and the mapping, or license the tenant"
+                .to_owned()
+        }
+        (403, _) if query.contains("signInActivity") => format!(
+            "permission denied ({}): reading sign-in activity (`signInActivity`) needs the \
+             application permission AuditLog.Read.All besides User.Read.All, and an Entra ID \
+             P1 licence in the tenant; grant it under API permissions, then press \"Grant \
+             admin consent\"",
+            nonempty(&fault.code, "403")
+        ),
+        (403, _) if path.ends_with("/subscribedSkus") => format!(
+            "permission denied ({}): reading licence names (`licenses`) needs the application \
+             permission Organization.Read.All (or Directory.Read.All); grant it under API \
+             permissions, then press \"Grant admin consent\"",
+            nonempty(&fault.code, "403")
+        ),
+        (403, _) if path.contains("/groups") => format!(
+            "permission denied ({}): reading groups needs the application permission \
+             GroupMember.Read.All (or Group.Read.All, Directory.Read.All) besides \
+             User.Read.All; grant it under API permissions, then press \"Grant admin consent\"",
+            nonempty(&fault.code, "403")
+        ),
+        (403, _) => format!(
             "permission denied ({}): grant the app the application permission User.Read.All \
              (or Directory.Read.All), plus GroupMember.Read.All when `group` is set, under API \
              permissions, then press \"Grant admin consent\"",
             nonempty(&fault.code, "403")
         ),
         (404, _) if what.contains("/groups/") => {
-            "the group was not found; check `group` (the group's Object ID)".to_owned()
+            "the group was not found; check `group` and the groups named in [source] (each a \
+             display name or an Object ID)"
+                .to_owned()
         }
         _ => format!(
             "Graph answered {status} {}: {}",

@@ -1,13 +1,19 @@
-//! Microsoft Graph: how to sign in to it and how to read users from it (full pulls page by page, or incremental delta rounds).
+//! Microsoft Graph: how to sign in to it, how to read users from it (full pulls page by page,
+//! or incremental delta rounds), and what a run reads beside the users: group membership and
+//! licence names.
 
 pub mod auth;
 pub mod client;
 pub mod delta;
 pub mod error;
+mod extras;
 mod get;
+pub mod groups;
+pub mod licenses;
 pub mod users;
 pub mod users_file;
 
 pub use client::GraphClient;
 pub use error::GraphError;
+pub use extras::{Beside, Extras};
 pub use users::{Managers, ReadLimit, Selection, UserPager, UserQuery};

@@ -54,6 +54,12 @@ pub struct Selection {
     pub properties: BTreeSet<String>,
     /// The manager's properties, or `None` when the manager is not read.
     pub manager: Option<BTreeSet<String>>,
+    /// Whether the mapping reads `groups`: the membership of the config's `input_groups`,
+    /// read apart ([`super::groups::Memberships`]).
+    pub groups: bool,
+    /// Whether the mapping reads `licenses`: `assignedLicenses` as SKU part numbers
+    /// ([`super::licenses::Skus`]).
+    pub licenses: bool,
 }
 
 impl Selection {
@@ -61,7 +67,7 @@ impl Selection {
     pub fn of<'a>(properties: impl IntoIterator<Item = &'a str>) -> Self {
         Selection {
             properties: properties.into_iter().map(str::to_owned).collect(),
-            manager: None,
+            ..Selection::default()
         }
     }
 
@@ -101,6 +107,9 @@ pub struct UserQuery {
     pub page_size: u16,
     /// Only this group's (transitive) members.
     pub group: Option<String>,
+    /// Whether users are kept or left out by group membership read apart (`groups`,
+    /// `exclude_groups`; see [`super::groups::Scope`]) rather than by Graph.
+    pub groups_apart: bool,
 }
 
 impl UserQuery {
@@ -111,6 +120,7 @@ impl UserQuery {
             filter: source.filter.clone(),
             page_size: source.page_size,
             group: source.group.clone(),
+            groups_apart: !source.groups.is_empty() || !source.exclude_groups.is_empty(),
         }
     }
 
@@ -137,12 +147,13 @@ impl UserQuery {
     pub fn manager_query(&self) -> Option<UserQuery> {
         self.managers_apart().then(|| UserQuery {
             selection: Selection {
-                properties: BTreeSet::new(),
                 manager: self.selection.manager.clone(),
+                ..Selection::default()
             },
             filter: None,
             page_size: self.page_size,
             group: None,
+            groups_apart: false,
         })
     }
 

@@ -98,6 +98,7 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
         extra_fields: legacy,
         match_field: sync_field,
         target_kind: Some(config.target.kind),
+        input_groups: Some(&config.source.input_groups),
     };
     let mut mapping = with_earlier(problems, compile_source(&source, options))?;
     mapping.origin = crate::mapping::compile::digest(&[config_source.text(), source.text()]);

@@ -407,6 +407,29 @@ impl Mapping {
         self.select.clone()
     }
 
+    /// Whether any field reads the built-in input (`groups`, `licenses`): the run then
+    /// reads it and puts it on each user before mapping.
+    pub fn reads(&self, input: path::Input) -> bool {
+        self.fields.iter().any(|field| {
+            let mut paths: Vec<&GraphPath> = match &field.value {
+                ValueSource::Graph(paths) => paths.iter().collect(),
+                ValueSource::Template(t) => t.vars.iter().map(|(_, p)| p).collect(),
+                ValueSource::Constant(_) | ValueSource::Setting(_) => Vec::new(),
+            };
+            for c in &field.convert {
+                if let convert::Converter::FirstNonEmpty(more) = c {
+                    paths.extend(more);
+                }
+            }
+            paths.into_iter().any(|p| p.input() == Some(input))
+        })
+    }
+
+    /// Whether the mapping reads `signInActivity` (which needs `AuditLog.Read.All`).
+    pub fn reads_sign_in(&self) -> bool {
+        self.select.iter().any(|p| p == "signInActivity")
+    }
+
     /// The manager's properties the mapping reads (`manager.mail` → `mail`), sorted, for
     /// `$expand=manager($select=…)`; `None` when the mapping does not read the manager.
     pub fn manager_select(&self) -> Option<Vec<String>> {

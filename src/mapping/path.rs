@@ -15,6 +15,45 @@ use odata::catalog::{self, Kind, Property};
 /// The built-in value that holds the run's start time (Oomnitza's "Connector Sync Time").
 pub const SYNC_TIME: &str = "connectorSyncTime";
 
+/// The built-in list of the config's `input_groups` the user is a (transitive) member of,
+/// by the names the config gives them. Read by the run before mapping, not from Graph's
+/// user object.
+pub const GROUPS: &str = "groups";
+
+/// The built-in list of the user's licences as SKU part numbers (`SPE_E3`), made from
+/// `assignedLicenses` by the run before mapping.
+pub const LICENSES: &str = "licenses";
+
+/// What the run adds to a user before mapping, beside Graph's properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// [`GROUPS`].
+    Groups,
+    /// [`LICENSES`].
+    Licenses,
+}
+
+impl Input {
+    /// The input a path's first name stands for, if any.
+    pub fn named(name: &str) -> Option<Input> {
+        if name.eq_ignore_ascii_case(GROUPS) {
+            Some(Input::Groups)
+        } else if name.eq_ignore_ascii_case(LICENSES) {
+            Some(Input::Licenses)
+        } else {
+            None
+        }
+    }
+
+    /// The key it has on the user.
+    pub fn key(self) -> &'static str {
+        match self {
+            Input::Groups => GROUPS,
+            Input::Licenses => LICENSES,
+        }
+    }
+}
+
 /// A mistake in a path, placed relative to the path's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathError {
@@ -102,11 +141,29 @@ impl GraphPath {
         })
     }
 
-    /// The top-level property to name in `$select` (`None` for the manager and the sync time).
+    /// The top-level property to name in `$select` (`None` for the manager, the sync time
+    /// and the built-in inputs; `assignedLicenses` for `licenses`).
     pub fn select_name(&self) -> Option<&str> {
+        match self.input() {
+            Some(Input::Licenses) => return Some("assignedLicenses"),
+            Some(Input::Groups) => return None,
+            None => {}
+        }
         match self {
             GraphPath::User(segs) => match segs.first() {
                 Some(Seg::Key(k)) if k != "manager" => Some(k),
+                _ => None,
+            },
+            GraphPath::SyncTime => None,
+        }
+    }
+
+    /// The built-in input this path reads (`groups`, `licenses`), if it reads one.
+    pub fn input(&self) -> Option<Input> {
+        match self {
+            GraphPath::User(segs) => match segs.first() {
+                Some(Seg::Key(k)) if k == GROUPS => Some(Input::Groups),
+                Some(Seg::Key(k)) if k == LICENSES => Some(Input::Licenses),
                 _ => None,
             },
             GraphPath::SyncTime => None,
@@ -203,6 +260,25 @@ pub fn resolve(segs: &[(RawSeg, Range<usize>)]) -> Result<GraphPath, PathError> 
         }
         return Ok(GraphPath::SyncTime);
     }
+    if let Some(input) = Input::named(first) {
+        let mut out = vec![Seg::Key(input.key().to_string())];
+        for (seg, range) in &segs[1..] {
+            match seg {
+                RawSeg::Index(i) => out.push(Seg::Index(*i)),
+                RawSeg::Name(_) => {
+                    return Err(PathError::new(
+                        range.clone(),
+                        format!("`{}` is a list of names: it has no parts", input.key()),
+                    )
+                    .hint(format!(
+                        "read the whole list, or one element: {}[0]",
+                        input.key()
+                    )));
+                }
+            }
+        }
+        return Ok(GraphPath::User(out));
+    }
     let mut out = Vec::new();
     let mut rest = &segs[1..];
     let root = if first.eq_ignore_ascii_case("manager") {
@@ -257,7 +333,9 @@ fn unknown_property(name: &str, range: Range<usize>, of_manager: bool) -> PathEr
     let names = catalog::USER
         .iter()
         .map(|p| p.name)
-        .chain((!of_manager).then_some(SYNC_TIME));
+        .chain((!of_manager).then_some(SYNC_TIME))
+        .chain((!of_manager).then_some(GROUPS))
+        .chain((!of_manager).then_some(LICENSES));
     let hint = if let Some(graph) = catalog::by_display_name(name) {
         format!("write `{graph}`")
     } else if let Some(near) = nearest(name, names) {
@@ -437,6 +515,24 @@ mod tests {
         let phone = graph("businessPhones[0]").unwrap();
         let user = serde_json::json!({"businessPhones": ["+1 555"]});
         assert_eq!(phone.get(&user), Some(&Json::from("+1 555")));
+    }
+
+    #[test]
+    fn groups_and_licenses_are_built_in_inputs_read_from_the_user() {
+        let groups = graph("Groups").unwrap();
+        assert_eq!(groups.input(), Some(Input::Groups));
+        assert_eq!(groups.select_name(), None);
+        let user = serde_json::json!({"groups": ["IT-Admins"], "licenses": ["SPE_E3"]});
+        assert_eq!(groups.get(&user), Some(&serde_json::json!(["IT-Admins"])));
+        let first = graph("licenses[0]").unwrap();
+        assert_eq!(first.input(), Some(Input::Licenses));
+        // Licences come from assignedLicenses, which the query must select.
+        assert_eq!(first.select_name(), Some("assignedLicenses"));
+        assert_eq!(first.get(&user), Some(&Json::from("SPE_E3")));
+        let e = graph("groups.name").unwrap_err();
+        assert_eq!(e.range, 7..11);
+        assert!(e.message.contains("has no parts"), "{}", e.message);
+        assert!(graph("manager.groups").is_err());
     }
 
     #[test]

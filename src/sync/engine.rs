@@ -426,8 +426,9 @@ impl Run<'_> {
     /// Plans the users read against the target's, asks what the leavers still hold (holding
     /// back those who hold something when the config says so), and has the guards judge
     /// the plan.
-    async fn decide(&self, read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
+    async fn decide(&self, mut read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
         outcome.source_users = read.total();
+        outcome.scope = read.scope.take();
         outcome.target_users = listed.len();
         outcome.listed_whole = self.config.target.list;
         tracing::info!(

@@ -92,6 +92,9 @@ pub struct Outcome {
     pub entities: Vec<(EntityName, Result<String, String>)>,
     /// Why the run was a full reconciliation; `None` for a normal run.
     pub reconcile: Option<super::reconcile::Reason>,
+    /// What the scope groups and exclusions (`groups`, `exclude_groups`) did; `None` when
+    /// the config names none.
+    pub scope: Option<crate::graph::groups::ScopeCounts>,
 }
 
 impl Outcome {
@@ -110,6 +113,7 @@ impl Outcome {
             held: Vec::new(),
             held_for_assets: None,
             reconcile: None,
+            scope: None,
             verdict: Verdict::Proceed,
             source_users: 0,
             target_users: 0,

@@ -13,8 +13,12 @@ use super::apply::Action;
 use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
 use super::stop::StopSignal;
 use crate::config::Config;
+use crate::graph::groups::ScopeCounts;
 use crate::graph::users_file::label;
-use crate::graph::{GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery};
+use crate::graph::{
+    Beside, GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery,
+};
+use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
 use crate::state::OwnedUsers;
 use crate::targets::{Target, TargetError, TargetUser};
@@ -55,6 +59,7 @@ pub async fn read_source(
 ) -> Result<Read, GraphError> {
     let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
+    let mut beside = Beside::start(client, &query, &config.source);
     let ctx = Context {
         settings: &config.settings,
         sync_time,
@@ -75,19 +80,33 @@ pub async fn read_source(
             page = pager.next_page() => page?,
             () = stop.wait() => return Err(GraphError::Stopped),
         };
-        let Some(page) = page else {
-            break;
+        // Pages wait, unmapped, while groups and licences are still being read.
+        let last = page.is_none();
+        let pages = match page {
+            Some(page) => beside.pass(page).await?,
+            None => tokio::select! {
+                pages = beside.rest() => pages?,
+                () = stop.wait() => return Err(GraphError::Stopped),
+            },
         };
-        for mut user in page {
+        for mut user in pages.into_iter().flatten() {
+            if !beside.admits(&user) {
+                continue;
+            }
             if let Some(managers) = &managers {
                 managers.attach(&mut user);
             }
+            beside.attach(&mut user);
             read.users.push(source_user(mapping, &user, &ctx));
         }
         if let Some(sorter) = &mut sorter {
             sorter.sort(mapping, &mut read);
         }
+        if last {
+            break;
+        }
     }
+    read.scope = beside.scope_counts();
     Ok(read)
 }
 
@@ -111,6 +130,8 @@ pub fn selection(mapping: &Mapping) -> Selection {
     Selection {
         properties: mapping.select().into_iter().collect(),
         manager: mapping.manager_select().map(|m| m.into_iter().collect()),
+        groups: mapping.reads(Input::Groups),
+        licenses: mapping.reads(Input::Licenses),
     }
 }
 
@@ -123,6 +144,8 @@ pub struct Read {
     pub created: usize,
     /// Users left alone while reading, and why.
     pub skipped: Vec<Skipped>,
+    /// What the scope groups and exclusions did, when the config names any.
+    pub scope: Option<ScopeCounts>,
 }
 
 impl Read {

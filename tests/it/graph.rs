@@ -33,6 +33,9 @@ fn source(sim: &GraphSim) -> SourceConfig {
         filter: None,
         page_size: 999,
         group: None,
+        groups: Vec::new(),
+        exclude_groups: Vec::new(),
+        input_groups: Vec::new(),
         max_attempts: 4,
         request_timeout: Duration::from_secs(10),
     }
@@ -701,6 +704,7 @@ async fn manager_is_expanded_with_its_own_select() {
     let selection = Selection {
         properties: ["displayName".to_owned()].into(),
         manager: Some(["mail".to_owned()].into()),
+        ..Selection::default()
     };
     let users = pull(&source(&sim), selection).await.unwrap();
     sim.with(|s| {
@@ -735,6 +739,7 @@ async fn with_an_advanced_filter_the_manager_is_read_apart_and_put_back() {
     let selection = Selection {
         properties: ["department".to_owned()].into(),
         manager: Some(["mail".to_owned()].into()),
+        ..Selection::default()
     };
     let query = UserQuery::new(&source, selection);
     assert!(query.managers_apart());

@@ -16,6 +16,7 @@ mod filter_props;
 mod freshservice;
 mod glpi;
 mod graph;
+mod groups;
 mod html;
 mod interop;
 mod layers;

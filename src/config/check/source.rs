@@ -66,6 +66,38 @@ impl<'d> Checker<'d> {
         let filter = self.filter(keys);
         let page_size = self.integer(keys, "page_size", 1..=999).unwrap_or(999) as u16;
         let group = self.group(keys);
+        let groups = self.group_names(keys, "groups");
+        let exclude_groups = self.group_names(keys, "exclude_groups");
+        let input_groups = self.group_names(keys, "input_groups");
+        let (group, groups) = match (group, groups) {
+            (Some(group), Some(mut groups))
+                if !groups.is_empty() || matches!(&exclude_groups, Some(e) if !e.is_empty()) =>
+            {
+                // The old single group joins the list, which is then read apart.
+                if let Some(group) = group
+                    && !groups.iter().any(|g| g.eq_ignore_ascii_case(&group))
+                {
+                    groups.insert(0, group);
+                }
+                (Some(None), Some(groups))
+            }
+            other => other,
+        };
+        if let (Some(groups), Some(excluded), Some(entry)) =
+            (&groups, &exclude_groups, keys.given("exclude_groups"))
+            && let Some(both) = excluded
+                .iter()
+                .find(|e| groups.iter().any(|g| g.eq_ignore_ascii_case(e)))
+        {
+            self.error(
+                entry.value_span.clone(),
+                format!(
+                    "`{}` is both in `groups` and in `exclude_groups`",
+                    shorten(both, 60)
+                ),
+                "name it in one of them",
+            );
+        }
         let max_attempts = self.integer(keys, "max_attempts", 1..=20).unwrap_or(6) as u32;
         let timeout = self.integer(keys, "request_timeout", 1..=600).unwrap_or(60);
         Some(SourceConfig {
@@ -78,6 +110,9 @@ impl<'d> Checker<'d> {
             filter: filter?,
             page_size,
             group: group?,
+            groups: groups?,
+            exclude_groups: exclude_groups?,
+            input_groups: input_groups?,
             max_attempts,
             request_timeout: std::time::Duration::from_secs(timeout as u64),
         })
@@ -146,6 +181,29 @@ impl<'d> Checker<'d> {
             return None;
         }
         Some(Some(group))
+    }
+
+    /// A comma-separated list of groups, each a display name or an object ID; each at most
+    /// once. Empty when the key is not set.
+    fn group_names(&mut self, keys: &mut Keys<'d>, key: &str) -> Option<Vec<String>> {
+        let Some((text, entry)) = self.text(keys, key) else {
+            return Some(Vec::new());
+        };
+        let mut names: Vec<String> = Vec::new();
+        let mut ok = true;
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                self.error(
+                    entry.value_span.clone(),
+                    format!("`{key}` names `{}` twice", shorten(name, 60)),
+                    "name each group once",
+                );
+                ok = false;
+                continue;
+            }
+            names.push(name.to_owned());
+        }
+        ok.then_some(names)
     }
 
     /// `tenant_id`: a GUID or a verified domain, never one of the multi-tenant aliases.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Compiler, inside};
 use crate::diag::SourceText;
+use crate::mapping::convert::Converter;
 use crate::mapping::path::{self, GraphPath, PathError, TargetSeg};
 use crate::mapping::spec::{At, FieldSpec};
 use crate::mapping::{Field, On, OnDrift, TargetType, ValueSource};
@@ -44,6 +45,9 @@ impl Compiler<'_> {
         let value = self.value_source(spec);
         let refers = self.refers(spec, value.as_ref());
         let mut convert = self.converters(spec);
+        if let (Some(value), Some(convert)) = (&value, &convert) {
+            self.check_group_names(spec, value, convert);
+        }
         let on = self.on(spec);
         let on_drift = match &spec.on_drift {
             None => Some(OnDrift::Overwrite),
@@ -93,6 +97,46 @@ impl Compiler<'_> {
             refers,
             roots: Vec::new(),
         })
+    }
+
+    /// A field whose source is `groups` can only hold the names of the config's
+    /// `input_groups`: a name in its `first_of` or `has` that is not one of them never
+    /// matches, and is reported (when there is a config to check against).
+    fn check_group_names(&mut self, spec: &FieldSpec, value: &ValueSource, convert: &[Converter]) {
+        let Some(named) = self.input_groups.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        let ValueSource::Graph(paths) = value else {
+            return;
+        };
+        if !paths.iter().all(|p| p.input() == Some(path::Input::Groups)) {
+            return;
+        }
+        for (converter, at) in convert.iter().zip(&spec.convert) {
+            let names: Vec<&str> = match converter {
+                Converter::FirstOf(pairs) => pairs.iter().map(|(n, _)| n.as_str()).collect(),
+                Converter::Has(name) => vec![name.as_str()],
+                _ => continue,
+            };
+            for name in names {
+                if named.iter().any(|n| n.trim().to_lowercase() == name) {
+                    continue;
+                }
+                self.error(
+                    &spec.source,
+                    at.span.clone(),
+                    format!(
+                        "`{}` names the group `{name}`, which is not in the config's \
+                         input_groups, so it never matches",
+                        converter.name()
+                    ),
+                    Some(format!(
+                        "the mapping's `groups` holds the names input_groups gives: {}",
+                        named.join(", ")
+                    )),
+                );
+            }
+        }
     }
 
     /// When the field is written: `on = "always" | "create"` or `write = "always" |
@@ -200,6 +244,23 @@ impl Compiler<'_> {
     /// A `source` path checked against the Graph catalogue.
     fn graph_path(&mut self, src: &Arc<SourceText>, at: &At<String>) -> Option<GraphPath> {
         match path::split(&at.value).and_then(|segs| path::resolve(&segs)) {
+            Ok(p) if p.input() == Some(path::Input::Groups) => {
+                if self.input_groups.is_some_and(<[String]>::is_empty) {
+                    let span = at.text_range(src).unwrap_or_else(|| at.span.clone());
+                    self.error(
+                        src,
+                        span,
+                        "the mapping reads `groups`, but the config names no groups".to_string(),
+                        Some(
+                            "name the groups to read in [source]: input_groups = IT-Admins, \
+                             Contractors (display names or object IDs)"
+                                .to_string(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(p)
+            }
             Ok(p) => Some(p),
             Err(e) => {
                 self.path_error(src, at, e);

@@ -44,6 +44,9 @@ pub struct Options<'a> {
     pub match_field: Option<(String, Arc<SourceText>, Range<usize>)>,
     /// The config's target kind, which the mapping's `target` must suit.
     pub target_kind: Option<TargetKind>,
+    /// The groups the config names for `groups` (`input_groups`); `None` when there is no
+    /// config to check against. A mapping that reads `groups` needs at least one.
+    pub input_groups: Option<&'a [String]>,
 }
 
 /// Compiles a read mapping file; returns every problem if there is any.
@@ -51,6 +54,7 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
     let mut c = Compiler {
         problems: Vec::new(),
         settings: options.settings,
+        input_groups: options.input_groups,
         lookups: HashMap::new(),
         regexes: HashMap::new(),
         templates: Vec::new(),
@@ -179,6 +183,8 @@ fn objects_iterate_in_key_order() -> bool {
 struct Compiler<'o> {
     problems: Vec<Problem>,
     settings: Option<&'o BTreeMap<String, Json>>,
+    /// The config's `input_groups`, when there is a config.
+    input_groups: Option<&'o [String]>,
     lookups: HashMap<String, Arc<Lookup>>,
     /// Regexes the templates use, by pattern.
     regexes: HashMap<String, Arc<regex::Regex>>,

@@ -1,5 +1,5 @@
-//! Converters between text and lists, and `first_non_empty`, which fills a missing value
-//! from other Graph paths of the same user.
+//! Converters between text and lists, `has`, which asks whether a list holds a name, and
+//! `first_non_empty`, which fills a missing value from other Graph paths of the same user.
 
 use serde_json::Value as Json;
 
@@ -10,6 +10,27 @@ use crate::mapping::path::GraphPath;
 pub(super) fn build_split(args: &Args<'_>, _: &mut Env<'_>) -> Result<Converter, ArgError> {
     let separator = args.non_empty_text(0)?;
     Ok(Converter::Split(separator, args.count(1)?))
+}
+
+/// `has`: the name is compared ignoring case and surrounding white space.
+pub(super) fn build_has(args: &Args<'_>, _: &mut Env<'_>) -> Result<Converter, ArgError> {
+    Ok(Converter::Has(
+        args.non_empty_text(0)?.trim().to_lowercase(),
+    ))
+}
+
+/// Whether `value` (a list, or one value) holds `name`, given in lower case; elements are
+/// compared ignoring case and surrounding white space.
+pub(super) fn holds(value: &Json, name: &str) -> bool {
+    let is = |v: &Json| match v {
+        Json::String(s) => s.trim().to_lowercase() == name,
+        Json::Number(_) | Json::Bool(_) => v.to_string().as_str() == name,
+        _ => false,
+    };
+    match value {
+        Json::Array(items) => items.iter().any(is),
+        other => is(other),
+    }
 }
 
 /// `join`.

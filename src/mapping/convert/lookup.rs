@@ -1,5 +1,6 @@
 //! Converters that look a value up in a table: `lookup` in a `[lookup.NAME]` table of the
-//! mapping file, and `bool_words`, a two-entry table from a flag to words.
+//! mapping file, `first_of`, an ordered table from names a list may hold to values, and
+//! `bool_words`, a two-entry table from a flag to words.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,42 @@ pub(super) fn build_lookup(args: &Args<'_>, env: &mut Env<'_>) -> Result<Convert
         return Err(ArgError::new(Some(0), message));
     };
     Ok(Converter::Lookup(Arc::clone(lookup), args.get(1).cloned()))
+}
+
+/// `first_of`: every argument is a `[name, value]` pair, the name text.
+pub(super) fn build_first_of(args: &Args<'_>, _: &mut Env<'_>) -> Result<Converter, ArgError> {
+    let mut pairs = Vec::with_capacity(args.len());
+    for i in 0..args.len() {
+        match args.get(i) {
+            Some(Json::Array(pair)) if pair.len() == 2 => match &pair[0] {
+                Json::String(name) if !name.trim().is_empty() => {
+                    pairs.push((name.trim().to_lowercase(), pair[1].clone()));
+                }
+                _ => {
+                    return Err(ArgError::new(
+                        Some(i),
+                        "the first element of a `first_of` pair is a name (text, not empty)",
+                    ));
+                }
+            },
+            _ => {
+                return Err(ArgError::new(
+                    Some(i),
+                    "`first_of` takes [name, value] pairs, e.g. \
+                     { first_of = [[\"IT-Admins\", \"admin\"], [\"Contractors\", \"restricted\"]] }",
+                ));
+            }
+        }
+    }
+    Ok(Converter::FirstOf(pairs.into()))
+}
+
+/// The value of the first pair whose name `value` holds (a list, or one name), or `None`.
+pub(super) fn first_of(pairs: &[(String, Json)], value: &Json) -> Option<Json> {
+    pairs
+        .iter()
+        .find(|(name, _)| super::lists::holds(value, name))
+        .map(|(_, v)| v.clone())
 }
 
 /// `bool_words`: "Active" and "Inactive" unless other words are given.

@@ -153,6 +153,20 @@ pub const CONVERTERS: &[Def] = &[
         build: lookup::build_lookup,
     },
     Def {
+        name: "first_of",
+        params: &["..."],
+        required: 1,
+        about: "the value of the first [name, value] pair whose name the list holds (ignoring case), else missing",
+        build: lookup::build_first_of,
+    },
+    Def {
+        name: "has",
+        params: &["name"],
+        required: 1,
+        about: "true when the list holds `name` (ignoring case), else false",
+        build: lists::build_has,
+    },
+    Def {
         name: "bool_words",
         params: &["true", "false"],
         required: 0,
@@ -221,6 +235,10 @@ pub enum Converter {
     /// The `aliases` of an entity reference: a name in the table becomes its entry, any
     /// other stays as it is.
     Alias(Arc<Lookup>),
+    /// `first_of`: (name in lower case, value) pairs, in order.
+    FirstOf(Arc<[(String, Json)]>),
+    /// `has`: the name in lower case.
+    Has(String),
     /// `bool_words`.
     BoolWords(String, String),
     /// `email_local`.
@@ -249,6 +267,8 @@ impl Converter {
             Converter::Date(..) => "date",
             Converter::Lookup(..) => "lookup",
             Converter::Alias(_) => "aliases",
+            Converter::FirstOf(_) => "first_of",
+            Converter::Has(_) => "has",
             Converter::BoolWords(..) => "bool_words",
             Converter::EmailLocal => "email_local",
             Converter::EmailDomain => "email_domain",
@@ -264,6 +284,8 @@ impl Converter {
             Converter::Split(separator, index) => lists::split(separator, *index, &value),
             Converter::Lookup(table, default) => table.apply(&value, default.as_ref()),
             Converter::Alias(table) => table.apply(&value, Some(&value)),
+            Converter::FirstOf(pairs) => Ok(lookup::first_of(pairs, &value)),
+            Converter::Has(name) => Ok(Some(Json::Bool(lists::holds(&value, name)))),
             Converter::BoolWords(yes, no) => lookup::bool_words(yes, no, &value),
             Converter::Date(to, from) => dates::apply(to, from.as_deref(), &value),
             // The rest work on text; a list is converted element by element.

@@ -197,3 +197,69 @@ fn bad_date_formats_are_refused() {
     assert!(check_date_format("%Q").is_err());
     assert!(check_date_format("").is_err());
 }
+
+#[test]
+fn first_of_takes_the_first_pair_the_list_holds_in_the_pairs_order() {
+    let pairs = [
+        json!(["IT-Admins", "admin"]),
+        json!(["Contractors", "restricted"]),
+    ];
+    // Both groups: the first pair wins, whatever the list's order.
+    assert_eq!(
+        run("first_of", &pairs, json!(["contractors", "it-admins"])),
+        Some(json!("admin"))
+    );
+    assert_eq!(
+        run("first_of", &pairs, json!(["Contractors"])),
+        Some(json!("restricted"))
+    );
+    assert_eq!(run("first_of", &pairs, json!([])), None);
+    assert_eq!(
+        run("first_of", &pairs, json!("IT-Admins")),
+        Some(json!("admin"))
+    );
+    let mut lookups = HashMap::new();
+    let mut regex = |p: &str| compile_regex(p);
+    let mut graph_path =
+        |_: usize, _: &str| -> Result<GraphPath, ArgError> { Err(ArgError::reported(None)) };
+    let mut env = Env {
+        lookups: &mut lookups,
+        regex: &mut regex,
+        graph_path: &mut graph_path,
+    };
+    let error = build("first_of", &[json!("IT-Admins")], &mut env).unwrap_err();
+    assert_eq!(error.arg, Some(0));
+    assert!(
+        error.message.contains("[name, value] pairs"),
+        "{}",
+        error.message
+    );
+    let error = build("first_of", &[pairs[0].clone(), json!([1, "x"])], &mut env).unwrap_err();
+    assert_eq!(error.arg, Some(1));
+}
+
+#[test]
+fn has_asks_whether_a_list_holds_a_name() {
+    assert_eq!(
+        run(
+            "has",
+            &[json!("SPE_E3")],
+            json!(["ENTERPRISEPACK", "spe_e3"])
+        ),
+        Some(json!(true))
+    );
+    assert_eq!(
+        run("has", &[json!("SPE_E3")], json!(["ENTERPRISEPACK"])),
+        Some(json!(false))
+    );
+    assert_eq!(
+        run("has", &[json!("SPE_E3")], json!([])),
+        Some(json!(false))
+    );
+    // Chained: a flag as words.
+    let flag = run("has", &[json!("SPE_E3")], json!(["SPE_E3"])).unwrap();
+    assert_eq!(
+        run("bool_words", &[json!("E3"), json!("none")], flag),
+        Some(json!("E3"))
+    );
+}

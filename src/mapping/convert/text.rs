@@ -86,6 +86,8 @@ fn rewrite(converter: &Converter, s: String) -> Option<String> {
         | Converter::Lookup(..)
         | Converter::Alias(_)
         | Converter::BoolWords(..)
+        | Converter::FirstOf(_)
+        | Converter::Has(_)
         | Converter::Date(..) => s,
     })
 }

@@ -96,8 +96,7 @@ impl Setup {
         args.extend(more);
         let (code, stdout, stderr) = self.userload(&args);
         assert_eq!(code, 0, "{stdout}{stderr}");
-        let text = std::fs::read_to_string(self.dir.path().join("r.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        crate::util::json_file(self.dir.path(), "r.json")
     }
 
     /// A Snipe-IT user's column.

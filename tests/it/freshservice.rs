@@ -72,8 +72,7 @@ impl World {
     }
 
     fn report(&self) -> Value {
-        let text = std::fs::read_to_string(self.dir.path().join("r.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        util::json_file(self.dir.path(), "r.json")
     }
 
     /// Created, updated, deactivated and reactivated, from the report.

@@ -49,6 +49,12 @@ pub fn userload(dir: &Path, args: &[&str]) -> Output {
     userload_command(dir, args).output().unwrap()
 }
 
+/// The JSON file `name` in `dir` (a run's `--report`), read whole.
+pub fn json_file(dir: &Path, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// What a finished command printed: (exit code, stdout, stderr).
 pub fn outcome(output: &Output) -> (i32, String, String) {
     (

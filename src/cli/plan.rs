@@ -7,6 +7,7 @@ use super::show::{plan_counts, plan_estimate, plan_json, plan_text, print_verdic
 use super::sync::{setup, source_disabled};
 use super::{Outcome, color, load_config, print_error};
 use crate::state::State;
+use crate::sync::changes::ReadMode;
 use crate::sync::engine::{self, StopSignal, SyncOptions};
 
 /// Arguments of `userload plan`.
@@ -108,11 +109,16 @@ pub fn run(args: &PlanArgs) -> Outcome {
             "{}",
             plan_text(&outcome.plan, &outcome.held, color(), args.show)
         );
-        if let Some(reason) = outcome.reconcile {
-            errln!(
+        match (outcome.reconcile, outcome.mode, &outcome.mode_reason) {
+            (Some(reason), ..) => errln!(
                 "full reconciliation ({}): every user compared with the target",
                 reason.name()
-            );
+            ),
+            (None, ReadMode::Delta, _) => {
+                errln!("by delta: only the users changed in Entra since the last run")
+            }
+            (None, _, Some(why)) => errln!("read in full: {why}"),
+            _ => {}
         }
         if let Some(scope) = super::show::scope_text(&outcome) {
             errln!("{scope}");

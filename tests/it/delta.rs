@@ -55,6 +55,14 @@ fn every_kind_of_change_reaches_the_target_by_delta() {
     let setup = setup("");
     let active = |name: &str| setup.column(&format!("{name}@contoso.com"), "activated");
 
+    // `plan` follows the link too, and says so.
+    let (code, _, stderr) = setup.userload(&["plan"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("by delta: only the users changed"),
+        "{stderr}"
+    );
+
     // No change: nothing read but the delta page, nothing asked of the target.
     let quiet = delta_run(&setup);
     assert_eq!(counts(&quiet), [0, 0, 0, 0]);

@@ -76,17 +76,20 @@ pub async fn read_source(
     });
     loop {
         // A stop ends the read between pages or during one: the page's request is dropped.
+        // A stop wins over a page ready at the same moment.
         let page = tokio::select! {
-            page = pager.next_page() => page?,
+            biased;
             () = stop.wait() => return Err(GraphError::Stopped),
+            page = pager.next_page() => page?,
         };
         // Pages wait, unmapped, while groups and licences are still being read.
         let last = page.is_none();
         let pages = match page {
             Some(page) => beside.pass(page).await?,
             None => tokio::select! {
-                pages = beside.rest() => pages?,
+                biased;
                 () = stop.wait() => return Err(GraphError::Stopped),
+                pages = beside.rest() => pages?,
             },
         };
         for mut user in pages.into_iter().flatten() {

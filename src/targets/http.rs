@@ -19,13 +19,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{self, HeaderName, HeaderValue};
+use reqwest::header;
 use serde_json::Value as Json;
 use url::Url;
 
-use super::signin::{SessionSpec, SignIn, Signed, Signing};
+use super::signin::{SessionSpec, SignIn, Signed, credentials};
 use super::{TargetError, TargetStats};
-use crate::config::{TargetAuth, TargetConfig};
+use crate::config::TargetConfig;
 use crate::diag::shorten;
 use crate::http::{
     self as shared, Admit, BodyError, Breaker, Exchange, Pacer, Rate, RetryOn, RetryPolicy, Step,
@@ -464,104 +464,6 @@ impl Http {
     }
 }
 
-/// How requests are signed as the config says, and the texts to scrub.
-fn credentials(
-    config: &TargetConfig,
-    session: Option<SessionSpec>,
-    setup: impl Fn(String) -> TargetError,
-) -> Result<(Signing, Redactor), TargetError> {
-    let token = match &config.token {
-        Some(secret) => Some(
-            secret
-                .expose()
-                .map_err(|why| setup(format!("the token is unavailable: {why}")))?
-                .to_string(),
-        ),
-        None => None,
-    };
-    let mut secrets: Vec<String> = token.iter().cloned().collect();
-    let credentials = match (&config.auth, token) {
-        (TargetAuth::Basic { username, password }, _) => {
-            let password = password
-                .expose()
-                .map_err(|why| setup(format!("the password is unavailable: {why}")))?;
-            let encoded = base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("{username}:{password}"),
-            );
-            secrets.push(password.to_string());
-            let value = format!("Basic {encoded}");
-            secrets.push(encoded);
-            Some((header::AUTHORIZATION, value))
-        }
-        (TargetAuth::BasicToken, Some(token)) => {
-            let encoded = base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                format!("{token}:X"),
-            );
-            let value = format!("Basic {encoded}");
-            secrets.push(encoded);
-            Some((header::AUTHORIZATION, value))
-        }
-        (TargetAuth::BasicToken, None) => {
-            return Err(setup(
-                "`auth = basic` needs `username` and `password`, or a `token`".to_string(),
-            ));
-        }
-        (TargetAuth::Bearer, Some(token)) => {
-            Some((header::AUTHORIZATION, format!("Bearer {token}")))
-        }
-        (TargetAuth::Header(name), Some(token)) => {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                setup(format!(
-                    "`{}` is not a valid header name",
-                    shorten(name, 40)
-                ))
-            })?;
-            Some((name, token))
-        }
-        (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
-        (TargetAuth::OAuth2(oauth), _) => {
-            let secret = oauth
-                .client_secret
-                .expose()
-                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?;
-            secrets.push(secret.to_string());
-            return Ok((Signing::OAuth2(oauth.clone()), Redactor::new(secrets)));
-        }
-        (
-            TargetAuth::Session {
-                app_token,
-                password,
-                ..
-            },
-            _,
-        ) => {
-            for secret in [app_token, password].into_iter().flatten() {
-                if let Ok(value) = secret.expose() {
-                    secrets.push(value.to_string());
-                }
-            }
-            let Some(session) = session else {
-                return Err(setup(
-                    "`auth = session` needs an API description with [session]".to_string(),
-                ));
-            };
-            return Ok((Signing::Session(Box::new(session)), Redactor::new(secrets)));
-        }
-    };
-    let credentials = match credentials {
-        Some((name, value)) => {
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| setup("the credentials cannot be sent in a header".to_string()))?;
-            value.set_sensitive(true);
-            Some((name, value))
-        }
-        None => None,
-    };
-    Ok((Signing::Fixed(credentials), Redactor::new(secrets)))
-}
-
 /// When `body` is an HTML page rather than JSON: its title as ` (title: …)`, or nothing
 /// when it has none.
 pub(crate) fn html_title(body: &[u8]) -> Option<String> {
@@ -684,7 +586,7 @@ where
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{Secret, TargetKind};
+    use crate::config::{Secret, TargetAuth, TargetKind};
 
     const PLAIN: Dialect = Dialect {
         accept: "application/json",

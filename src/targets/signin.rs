@@ -20,9 +20,10 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::{TargetError, TargetStats};
-use crate::config::OAuth2Config;
+use crate::config::{OAuth2Config, TargetAuth, TargetConfig};
 use crate::diag::shorten;
 use crate::http as shared;
+use crate::secrets::Redactor;
 
 /// An access token with less than this left is fetched anew before it is used.
 pub(crate) const MARGIN: Duration = Duration::from_secs(30);
@@ -420,6 +421,102 @@ impl SignIn {
             detail,
         }
     }
+}
+
+/// How requests are signed as the config says, and the texts to scrub.
+pub(super) fn credentials(
+    config: &TargetConfig,
+    session: Option<SessionSpec>,
+    setup: impl Fn(String) -> TargetError,
+) -> Result<(Signing, Redactor), TargetError> {
+    let token = match &config.token {
+        Some(secret) => Some(
+            secret
+                .expose()
+                .map_err(|why| setup(format!("the token is unavailable: {why}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let mut secrets: Vec<String> = token.iter().cloned().collect();
+    let credentials = match (&config.auth, token) {
+        (TargetAuth::Basic { username, password }, _) => {
+            let password = password
+                .expose()
+                .map_err(|why| setup(format!("the password is unavailable: {why}")))?;
+            secrets.push(password.to_string());
+            Some(basic(username, password, &mut secrets))
+        }
+        (TargetAuth::BasicToken, Some(token)) => Some(basic(&token, "X", &mut secrets)),
+        (TargetAuth::BasicToken, None) => {
+            return Err(setup(
+                "`auth = basic` needs `username` and `password`, or a `token`".to_string(),
+            ));
+        }
+        (TargetAuth::Bearer, Some(token)) => {
+            Some((header::AUTHORIZATION, format!("Bearer {token}")))
+        }
+        (TargetAuth::Header(name), Some(token)) => {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                setup(format!(
+                    "`{}` is not a valid header name",
+                    shorten(name, 40)
+                ))
+            })?;
+            Some((name, token))
+        }
+        (TargetAuth::Bearer | TargetAuth::Header(_), None) => None,
+        (TargetAuth::OAuth2(oauth), _) => {
+            let secret = oauth
+                .client_secret
+                .expose()
+                .map_err(|why| setup(format!("the client secret is unavailable: {why}")))?;
+            secrets.push(secret.to_string());
+            return Ok((Signing::OAuth2(oauth.clone()), Redactor::new(secrets)));
+        }
+        (
+            TargetAuth::Session {
+                app_token,
+                password,
+                ..
+            },
+            _,
+        ) => {
+            for secret in [app_token, password].into_iter().flatten() {
+                if let Ok(value) = secret.expose() {
+                    secrets.push(value.to_string());
+                }
+            }
+            let Some(session) = session else {
+                return Err(setup(
+                    "`auth = session` needs an API description with [session]".to_string(),
+                ));
+            };
+            return Ok((Signing::Session(Box::new(session)), Redactor::new(secrets)));
+        }
+    };
+    let credentials = match credentials {
+        Some((name, value)) => {
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| setup("the credentials cannot be sent in a header".to_string()))?;
+            value.set_sensitive(true);
+            Some((name, value))
+        }
+        None => None,
+    };
+    Ok((Signing::Fixed(credentials), Redactor::new(secrets)))
+}
+
+/// A basic `Authorization` header for `user` and `password`; the encoded pair is added to
+/// the texts to scrub.
+fn basic(user: &str, password: &str, secrets: &mut Vec<String>) -> (HeaderName, String) {
+    let encoded = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{user}:{password}"),
+    );
+    let value = format!("Basic {encoded}");
+    secrets.push(encoded);
+    (header::AUTHORIZATION, value)
 }
 
 #[cfg(test)]

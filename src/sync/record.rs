@@ -1,13 +1,12 @@
-//! The record step: how each completed write is counted, what the state file remembers of
-//! it, and the state's side of the other things a sync keeps there (delta links).
+//! The record step: how each completed write is counted, and what the state file remembers
+//! of it.
 
 use std::time::Instant;
 
 use super::apply::{Action, Writer, Written};
 use super::outcome::{Failure, Outcome};
 use super::plan::{self, UpdateKind};
-use crate::graph::delta::DeltaLinks;
-use crate::state::{Owned, State};
+use crate::state::Owned;
 use crate::targets::TargetError;
 
 impl Writer<'_> {
@@ -114,17 +113,5 @@ impl Writer<'_> {
                 (Some(owned), counter)
             }
         }
-    }
-}
-
-/// Delta links are kept in the state file, beside the users they brought.
-impl DeltaLinks for State {
-    fn load(&self, scope: &str) -> std::io::Result<Option<String>> {
-        self.delta_link(scope).map_err(std::io::Error::other)
-    }
-
-    fn save(&mut self, scope: &str, link: &str) -> std::io::Result<()> {
-        self.save_delta_link(scope, link)
-            .map_err(std::io::Error::other)
     }
 }

@@ -21,7 +21,9 @@
 //! one changed user (floor: two Graph requests, a lookup and a PATCH).
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
-//! delta` for the first load and the quiet delta night alone).
+//! delta` for the first load and the quiet delta night alone). With `BENCH_PERF=DIR` each
+//! run is recorded by `perf record` into `DIR/<run>.data` (the timings then include
+//! perf's own cost).
 
 // Test and benchmark code may stop at the first surprise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -91,7 +93,31 @@ fn main() {
         let report = dir.path().join("report.json");
         let cpu_before = cpu_seconds();
         let started = Instant::now();
-        let output = Command::new(env!("CARGO_BIN_EXE_userload"))
+        let mut command = match std::env::var_os("BENCH_PERF") {
+            // A profile of each run, for `perf report -i DIR/<run>.data`.
+            Some(dir) => {
+                let mut perf = Command::new("perf");
+                let file = std::path::Path::new(&dir).join(format!(
+                    "{}.data",
+                    what.replace([' ', ',', '(', ')', '%'], "_")
+                ));
+                perf.args([
+                    "record",
+                    "-F",
+                    "999",
+                    "-g",
+                    "--call-graph",
+                    "dwarf,16384",
+                    "-o",
+                ])
+                .arg(file)
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_userload"));
+                perf
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_userload")),
+        };
+        let output = command
             .args(["run", "--config"])
             .arg(config)
             .arg("--report")

@@ -19,6 +19,7 @@ pub use engine::FieldTrace;
 mod legacy;
 mod load;
 pub mod path;
+mod raw;
 mod record;
 pub mod spec;
 
@@ -35,6 +36,7 @@ use path::{GraphPath, TargetSeg};
 pub use cases::{Expectation, TEST_SYNC_TIME, TestCase, TestOutcome};
 pub use compile::Options;
 pub use load::{SHIPPED, compile_source, load, load_file, shipped};
+pub use raw::{CannotBorrow, RawObject};
 pub use record::{Packed, Record};
 
 /// What a mapping reads besides the user: the same for every user of one run.

@@ -179,9 +179,54 @@ impl Record {
                 .into_boxed_str(),
         }
     }
+
+    /// The record packed, and the JSON text of the list of the values of the fields `keep`
+    /// picks, in field order, handed to `digest` piece by piece: the same text as
+    /// `serde_json::to_string` of that list, from the one serialisation of the values.
+    pub fn pack_and_digest(
+        &self,
+        keep: impl Fn(usize) -> bool,
+        mut digest: impl FnMut(&[u8]),
+    ) -> Packed {
+        let mut text = Vec::with_capacity(64 * self.values.len());
+        let mut ends = Vec::with_capacity(self.values.len());
+        text.push(b'[');
+        for (i, value) in self.values.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            let start = text.len();
+            // Writing a JSON value to memory cannot fail.
+            let _ = serde_json::to_writer(&mut text, value);
+            ends.push((start, text.len()));
+        }
+        text.push(b']');
+        digest(b"[");
+        let mut first = true;
+        for (i, &(start, end)) in ends.iter().enumerate() {
+            if keep(i) {
+                if !first {
+                    digest(b",");
+                }
+                first = false;
+                digest(&text[start..end]);
+            }
+        }
+        digest(b"]");
+        Packed {
+            shape: Arc::clone(&self.shape),
+            // serde_json writes UTF-8.
+            text: String::from_utf8(text).unwrap_or_default().into_boxed_str(),
+        }
+    }
 }
 
 impl Packed {
+    /// A record packed as `text`: a JSON list of the values in field order.
+    pub(super) fn from_text(shape: Arc<Shape>, text: Box<str>) -> Packed {
+        Packed { shape, text }
+    }
+
     /// The record again.
     pub fn unpack(&self) -> Record {
         let mut values: Vec<Option<Json>> = serde_json::from_str(&self.text).unwrap_or_default();

@@ -21,7 +21,7 @@ use crate::graph::{
 use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
 use crate::state::OwnedUsers;
-use crate::targets::{Target, TargetError, TargetUser};
+use crate::targets::{RawUser, Target, TargetError, TargetUser};
 
 /// How many users a side probably holds, and how many it may hold before its listing is
 /// taken to run away.
@@ -270,12 +270,22 @@ pub(super) async fn list_target(
     let most = expected.limit.map(|limit| limit.most());
     let too_many = StopSignal::default();
     let mut keep = |user| {
-        listed.push(Listed::of(mapping, user));
+        listed.push(user);
         if most.is_some_and(|most| listed.len() as u64 > most) {
             too_many.stop();
         }
     };
-    let listing = target.list_each(&mut keep);
+    // Read in place where the target offers its users' text, else parsed whole.
+    let listing = async {
+        let mut raw = |user: RawUser<'_>| keep(Listed::of_raw(mapping, user));
+        match target.list_raw(&mut raw).await {
+            Some(done) => done,
+            None => {
+                let mut parsed = |user| keep(Listed::of(mapping, user));
+                target.list_each(&mut parsed).await
+            }
+        }
+    };
     // A listing that ends on the page that passed the bound is judged the same.
     let done = tokio::select! {
         done = listing => done,

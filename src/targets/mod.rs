@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value as Json};
 
 use crate::config::{Config, TargetKind};
-use crate::mapping::{Mapping, Record};
+use crate::mapping::{Mapping, RawObject, Record};
 
 pub use oomnitza::OomnitzaTarget;
 pub use rest::RestTarget;
@@ -35,6 +35,43 @@ pub struct TargetUser {
     pub data: Map<String, Json>,
     /// The version the target gave (an HTTP ETag), sent back with `If-Match` on writes.
     pub etag: Option<String>,
+}
+
+/// A listed user as the target sent it, read only as far as its top-level members (each
+/// kept as its JSON text, borrowed from the page): a mapping reads the values it compares
+/// in place ([`Mapping::read_raw`](crate::mapping::Mapping::read_raw)) instead of building
+/// the user whole.
+#[derive(Debug)]
+pub struct RawUser<'a> {
+    /// The target's own id of the user.
+    pub id: String,
+    /// The version the target gave, as in [`TargetUser::etag`].
+    pub etag: Option<String>,
+    /// The user's members.
+    pub data: RawData<'a>,
+}
+
+/// What a [`RawUser`] holds of the user.
+#[derive(Debug)]
+pub enum RawData<'a> {
+    /// Its members as their text.
+    Members(RawObject<'a>),
+    /// The user parsed whole already (a page out of the ordinary was read so).
+    Parsed(Map<String, Json>),
+}
+
+impl RawUser<'_> {
+    /// The user parsed whole.
+    pub fn parse(self) -> TargetUser {
+        TargetUser {
+            id: self.id,
+            data: match self.data {
+                RawData::Members(members) => members.to_map(),
+                RawData::Parsed(data) => data,
+            },
+            etag: self.etag,
+        }
+    }
 }
 
 /// One mapped field whose value differs between the record and the target user.
@@ -250,6 +287,16 @@ pub trait Target: Send + Sync {
             each(user);
         }
         Ok(())
+    }
+
+    /// Every user in the target as it sent them ([`RawUser`]), each handed to `each` as its
+    /// page is read, on the terms of [`Target::list_each`]. `None` from a target that reads
+    /// its users whole anyway: the caller lists it with `list_each`.
+    async fn list_raw(
+        &self,
+        _each: &mut (dyn for<'a> FnMut(RawUser<'a>) + Send),
+    ) -> Option<Result<(), TargetError>> {
+        None
     }
 
     /// The user whose target field `field` (a mapping target path) equals `value`.

@@ -500,3 +500,22 @@ fn a_key_read_twice_is_created_once_and_the_second_user_reported() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The hash kept of a mapped user is the hash of what it writes on update (a field written
+/// only on create left out), as `record_hash` makes it; and its record packs whole.
+#[test]
+fn a_mapped_users_hash_covers_what_an_update_writes() {
+    let m = mapping();
+    let user = source(&m, entra("e1", "ann@contoso.com", true, "Chemist \"A\" é"));
+    let mapped = user.mapped.as_ref().unwrap();
+    let record = mapped.record().unwrap();
+    assert_eq!(mapped.hash, userload::sync::plan::record_hash(&m, &record));
+    assert_eq!(record["externalId"], json!("e1"));
+    assert_eq!(record["title"], json!("Chemist \"A\" é"));
+    // The field written on create alone changes nothing an update writes.
+    let mut other = record.clone();
+    other.set(m.field_index("externalId").unwrap(), Some(json!("e2")));
+    assert_eq!(mapped.hash, userload::sync::plan::record_hash(&m, &other));
+    other.set(m.field_index("title").unwrap(), Some(json!("Chemist")));
+    assert_ne!(mapped.hash, userload::sync::plan::record_hash(&m, &other));
+}

@@ -225,25 +225,26 @@ impl<'a> Planner<'a> {
                 return;
             }
         };
+        // The target's record, unpacked once for everything compared below.
+        let listed = full.as_ref().map(|_| user.record());
         let (mut deferred, mut kept) = (Vec::new(), Vec::new());
-        if let Some(full) = &mut full
+        if let (Some(full), Some(listed)) = (&mut full, &listed)
             && !self.links.is_empty()
         {
             let hash = std::mem::take(&mut c.hash);
             (deferred, kept, c.hash) = self.resolve(full, &c.who.label, hash);
             // A name the target has twice leaves the field as the target has it.
-            let listed = user.record();
             for &i in &kept {
                 full.set(i, listed.value(i).cloned());
             }
         }
-        if let Some(full) = &mut full {
-            hold_set_values(self.mapping, full, &user.record());
-        }
-        let mut changes = full
-            .as_ref()
-            .map(|full| differences(self.mapping, full, user, &self.options.folds_case))
-            .unwrap_or_default();
+        let mut changes = match (&mut full, &listed) {
+            (Some(full), Some(listed)) => {
+                hold_set_values(self.mapping, full, listed);
+                differences(self.mapping, full, listed, &self.options.folds_case)
+            }
+            _ => Vec::new(),
+        };
         // A reference to a user or an entity created in this run is written once it is.
         changes.retain(|change| {
             !deferred.iter().any(|d| d.field == change.field) && !kept.contains(&change.field)
@@ -440,10 +441,9 @@ fn label_of(key: &str, user: &Listed) -> String {
 fn differences(
     mapping: &Mapping,
     record: &Record,
-    user: &Listed,
+    listed: &Record,
     folds_case: &[bool],
 ) -> Vec<FieldChange> {
-    let listed = user.record();
     mapping
         .fields()
         .iter()
@@ -456,7 +456,9 @@ fn differences(
                 (Some(Json::String(a)), Some(Json::String(b)))
                     if folds_case.get(i).copied().unwrap_or(false) =>
                 {
-                    a.to_lowercase() == b.to_lowercase()
+                    a.chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(b.chars().flat_map(char::to_lowercase))
                 }
                 (Some(a), Some(b)) => same_value(a, b),
                 (None, None) => true,

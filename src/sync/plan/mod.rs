@@ -48,9 +48,9 @@ pub use refs::{Deferred, NO_USER, Named, Unresolved, marked};
 pub use takeover::Matched;
 
 use crate::config::Mode;
-use crate::mapping::{Mapping, Packed, Record, Skip};
+use crate::mapping::{CannotBorrow, Mapping, Packed, Record, Skip};
 use crate::state::{Owned, OwnedUsers};
-use crate::targets::{FieldChange, Holding, TargetUser};
+use crate::targets::{FieldChange, Holding, RawData, RawUser, TargetUser};
 
 /// A target user as the planner keeps it: the target's id and version, its match key and
 /// active flag, and the values of the mapping's fields (read with
@@ -75,6 +75,37 @@ impl Listed {
     /// Keeps what the planner needs of a target user.
     pub fn of(mapping: &Mapping, user: TargetUser) -> Listed {
         let record = mapping.record_from(&user.data);
+        Listed::from_parts(mapping, &record, record.pack(), user.id, user.etag)
+    }
+
+    /// The same from a user as the target sent it, its values read in place (the user is
+    /// parsed whole only when its text cannot be read so).
+    pub fn of_raw(mapping: &Mapping, user: RawUser<'_>) -> Listed {
+        let compared: Vec<usize> = mapping
+            .match_keys()
+            .iter()
+            .map(String::as_str)
+            .chain(mapping.active_field().map(|a| a.field.as_str()))
+            .filter_map(|field| mapping.field_index(field))
+            .collect();
+        let read = match &user.data {
+            RawData::Members(members) => mapping.read_raw(members, &compared),
+            RawData::Parsed(_) => Err(CannotBorrow),
+        };
+        match read {
+            Ok((values, some)) => Listed::from_parts(mapping, &some, values, user.id, user.etag),
+            Err(CannotBorrow) => Listed::of(mapping, user.parse()),
+        }
+    }
+
+    /// `record` holds at least the values of the match keys and the active field.
+    fn from_parts(
+        mapping: &Mapping,
+        record: &Record,
+        values: Packed,
+        id: String,
+        etag: Option<String>,
+    ) -> Listed {
         let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
         let active = mapping
             .active_field()
@@ -82,10 +113,10 @@ impl Listed {
         Listed {
             key: value(mapping.field_index(mapping.match_key())),
             active: value(active),
-            later: later_keys(mapping, &record),
-            values: record.pack(),
-            id: user.id,
-            etag: user.etag,
+            later: later_keys(mapping, record),
+            values,
+            id,
+            etag,
         }
     }
 
@@ -163,6 +194,13 @@ impl Mapped {
     /// Keeps what the planner needs of a record.
     pub fn of(mapping: &Mapping, record: &Record) -> Mapped {
         let index = |field: &str| mapping.field_index(field);
+        // Packed and hashed from one serialisation of its values.
+        let mut digest = Digest::new();
+        let values = record.pack_and_digest(
+            |i| mapping.fields().get(i).is_some_and(|f| f.updatable()),
+            |piece| digest.update(piece),
+        );
+        let hash = digest.finish();
         let enabled = mapping
             .active_field()
             .is_none_or(|a| index(&a.field).and_then(|i| record.value(i)) != Some(&a.inactive));
@@ -171,13 +209,13 @@ impl Mapped {
                 .and_then(|i| record.value(i))
                 .cloned(),
             enabled,
-            hash: record_hash(mapping, record),
+            hash,
             later: later_keys(mapping, record),
             names_another: mapping
                 .user_refs()
                 .chain(mapping.entity_refs().map(|(i, _)| i))
                 .any(|i| record.value(i).is_some_and(|v| !v.is_null())),
-            values: Some(record.pack()),
+            values: Some(values),
         }
     }
 
@@ -423,15 +461,37 @@ pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
         .filter(|(f, _)| f.updatable())
         .map(|(_, v)| v)
         .collect();
-    let text = serde_json::to_string(&written).unwrap_or_default();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(32);
-    for b in &digest.as_ref()[..16] {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
+    let mut digest = Digest::new();
+    digest.update(
+        serde_json::to_string(&written)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    digest.finish()
+}
+
+/// The hash of a record's text: the first half of its SHA-256, in hex.
+struct Digest(aws_lc_rs::digest::Context);
+
+impl Digest {
+    fn new() -> Digest {
+        Digest(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
     }
-    hex
+
+    fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    fn finish(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = self.0.finish();
+        let mut hex = String::with_capacity(32);
+        for b in &digest.as_ref()[..16] {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        hex
+    }
 }
 
 /// Builds the plan. `target` is every target user (a listing); `owned` is the state file's

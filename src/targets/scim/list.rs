@@ -8,7 +8,7 @@
 //! pages are read one after the other until one is empty. A page that fails after its
 //! retries fails the whole listing: part of the users would look like the rest had left.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,12 +18,12 @@ use futures_util::stream::FuturesUnordered;
 use reqwest::Method;
 
 use super::endpoint::Users;
-use super::resource::{self, Page};
+use super::resource;
 use crate::targets::http::Http;
-use crate::targets::{TargetError, TargetUser};
+use crate::targets::{RawUser, TargetError, TargetUser};
 
 /// A page being fetched.
-pub(super) type PageFuture = Pin<Box<dyn Future<Output = Result<Page, TargetError>> + Send>>;
+pub(super) type PageFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, TargetError>> + Send>>;
 
 /// Every user, in the server's order, each once. `fetch(start, count)` reads one page.
 pub(super) async fn all<F>(
@@ -45,7 +45,7 @@ pub(super) async fn each<F>(
     fetch: F,
     page_size: u32,
     at_once: usize,
-    each: &mut (dyn FnMut(TargetUser) + Send),
+    each: &mut (dyn for<'a> FnMut(RawUser<'a>) + Send),
 ) -> Result<(), TargetError>
 where
     F: Fn(u64, u64) -> PageFuture + Clone + Send + Sync + 'static,
@@ -67,7 +67,8 @@ where
     F: Fn(u64, u64) -> PageFuture + Clone + Send + Sync + 'static,
 {
     let page_size = u64::from(page_size.max(1));
-    let first = fetch(1, page_size).await?;
+    let body = fetch(1, page_size).await?;
+    let first = resource::raw_page(&body)?;
     let got = first.users.len() as u64;
     let total = first.total;
     pages.add(1, first.users)?;
@@ -119,7 +120,8 @@ where
         let Some((from, count, page)) = running.next().await else {
             return Ok(());
         };
-        let page = page?;
+        let body = page?;
+        let page = resource::raw_page(&body)?;
         let got = page.users.len() as u64;
         if got == 0 {
             ended(from, page.total)?;
@@ -142,7 +144,8 @@ where
     F: Fn(u64, u64) -> PageFuture,
 {
     loop {
-        let page = fetch(start, page_size).await?;
+        let body = fetch(start, page_size).await?;
+        let page = resource::raw_page(&body)?;
         let got = page.users.len() as u64;
         if got == 0 {
             return ended(start, page.total);
@@ -174,7 +177,7 @@ pub(super) fn fetch(http: Arc<Http>, start: u64, count: u64) -> PageFuture {
         let what = format!("GET /Users?startIndex={start}");
         let reply = http.send(Method::GET, &url, None, None, &what).await?;
         if reply.ok() {
-            return resource::page(&reply.body);
+            return Ok(reply.body);
         }
         let hint = "if this server does not allow listing users, set `list = false` in [target]";
         match http.refused(&reply, &what) {
@@ -201,37 +204,31 @@ pub(super) fn fetch(http: Arc<Http>, start: u64, count: u64) -> PageFuture {
 #[derive(Default)]
 struct Pages<'e> {
     by_start: BTreeMap<u64, Vec<TargetUser>>,
-    seen: HashSet<String>,
-    each: Option<&'e mut (dyn FnMut(TargetUser) + Send)>,
-    handed: HashSet<String>,
+    /// The ids listed so far (each user is kept or handed on once).
+    seen: foldhash::HashSet<Box<str>>,
+    each: Option<&'e mut (dyn for<'a> FnMut(RawUser<'a>) + Send)>,
 }
 
 impl Pages<'_> {
     /// Adds a page; a whole page of users already listed means the server ignores
-    /// `startIndex`, and listing would never end.
-    fn add(&mut self, start: u64, users: Vec<TargetUser>) -> Result<(), TargetError> {
-        let before = self.seen.len();
-        for user in &users {
-            self.seen.insert(user.id.clone());
-        }
-        if !users.is_empty() && self.seen.len() == before {
+    /// `startIndex`, and listing would never end. A user listed again on a later page (the
+    /// server's order moved under the listing) is kept once, as first listed.
+    fn add(&mut self, start: u64, users: Vec<RawUser<'_>>) -> Result<(), TargetError> {
+        let listed = users.len();
+        let fresh: Vec<RawUser<'_>> = users
+            .into_iter()
+            .filter(|u| self.seen.insert(u.id.as_str().into()))
+            .collect();
+        if listed > 0 && fresh.is_empty() {
             return Err(TargetError::Malformed(format!(
                 "the page at startIndex={start} repeats users already listed; the server \
                  does not seem to page by startIndex"
             )));
         }
         match &mut self.each {
-            // Handed on at once: a user listed again on a later page was handed on already.
-            Some(each) => {
-                let mut handed = std::mem::take(&mut self.handed);
-                for user in users {
-                    if handed.insert(user.id.clone()) {
-                        each(user);
-                    }
-                }
-                self.handed = handed;
-            }
+            Some(each) => fresh.into_iter().for_each(each),
             None => {
+                let users = fresh.into_iter().map(RawUser::parse).collect();
                 self.by_start.insert(start, users);
             }
         }
@@ -239,12 +236,7 @@ impl Pages<'_> {
     }
 
     fn into_users(self) -> Vec<TargetUser> {
-        let mut ids = HashSet::with_capacity(self.seen.len());
-        self.by_start
-            .into_values()
-            .flatten()
-            .filter(|u| ids.insert(u.id.clone()))
-            .collect()
+        self.by_start.into_values().flatten().collect()
     }
 }
 
@@ -283,18 +275,23 @@ mod tests {
                 let size = count
                     .min(fake.cap)
                     .min(*fake.short.get(&start).unwrap_or(&u64::MAX));
-                let users = (start..=fake.n)
-                    .take(size as usize)
-                    .map(|i| TargetUser {
-                        id: format!("u{i}"),
-                        data: Default::default(),
-                        etag: None,
-                    })
-                    .collect();
-                let total = fake.total;
-                Box::pin(async move { Ok(Page { total, users }) })
+                let ids = (start..=fake.n).take(size as usize);
+                let body = body(fake.total, ids);
+                Box::pin(async move { Ok(body) })
             }
         }
+    }
+
+    /// A list response of the users `u{i}` for each of `ids`.
+    fn body(total: Option<u64>, ids: impl Iterator<Item = u64>) -> Vec<u8> {
+        let users: Vec<_> = ids
+            .map(|i| serde_json::json!({ "id": format!("u{i}") }))
+            .collect();
+        let mut page = serde_json::json!({ "Resources": users });
+        if let Some(total) = total {
+            page["totalResults"] = total.into();
+        }
+        serde_json::to_vec(&page).unwrap()
     }
 
     fn ids(users: &[TargetUser]) -> Vec<String> {
@@ -347,19 +344,7 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_ignores_start_index_is_an_error() {
         let fetch = |_start: u64, _count: u64| -> PageFuture {
-            Box::pin(async {
-                let users = (1..=3)
-                    .map(|i| TargetUser {
-                        id: format!("u{i}"),
-                        data: Default::default(),
-                        etag: None,
-                    })
-                    .collect();
-                Ok(Page {
-                    total: Some(9),
-                    users,
-                })
-            })
+            Box::pin(async { Ok(body(Some(9), 1..=3)) })
         };
         let error = all(fetch, 3, 4).await.unwrap_err();
         assert!(error.to_string().contains("repeats users"), "{error}");

@@ -21,7 +21,7 @@ use serde_json::{Map, Value as Json};
 use url::Url;
 
 use super::http::{Created, Http, Request, policy_of};
-use super::{FieldChange, Target, TargetError, TargetStats, TargetUser};
+use super::{FieldChange, RawUser, Target, TargetError, TargetStats, TargetUser};
 use crate::config::TargetConfig;
 use crate::http::{Exchange, RetryPolicy, Step, Transient};
 use crate::mapping::path::TargetSeg;
@@ -305,7 +305,17 @@ impl Target for ScimTarget {
     ) -> Result<(), TargetError> {
         let http = std::sync::Arc::clone(&self.http);
         let fetch = move |start, count| list::fetch(std::sync::Arc::clone(&http), start, count);
-        list::each(fetch, self.page_size, PAGES_AT_ONCE, each).await
+        let mut parsed = |user: RawUser<'_>| each(user.parse());
+        list::each(fetch, self.page_size, PAGES_AT_ONCE, &mut parsed).await
+    }
+
+    async fn list_raw(
+        &self,
+        each: &mut (dyn for<'a> FnMut(RawUser<'a>) + Send),
+    ) -> Option<Result<(), TargetError>> {
+        let http = std::sync::Arc::clone(&self.http);
+        let fetch = move |start, count| list::fetch(std::sync::Arc::clone(&http), start, count);
+        Some(list::each(fetch, self.page_size, PAGES_AT_ONCE, each).await)
     }
 
     async fn find(&self, field: &str, value: &Json) -> Result<Option<TargetUser>, TargetError> {

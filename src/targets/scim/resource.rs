@@ -5,10 +5,12 @@
 //! number, a `Resources` that is not a list or a count far beyond reason becomes an error
 //! that says what was wrong, never a panic and never a guess.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
-use super::super::{TargetError, TargetUser};
+use super::super::{RawData, RawUser, TargetError, TargetUser};
 use crate::diag::shorten;
+use crate::mapping::RawObject;
 use crate::mapping::path::TargetSeg;
 
 /// The most users one listing may claim; more is taken for a broken count.
@@ -182,18 +184,7 @@ pub(super) fn page(body: &[u8]) -> Result<Page, TargetError> {
             "a list of users is not a JSON object".into(),
         ));
     };
-    let total = match list.get("totalResults") {
-        None | Some(Json::Null) => None,
-        Some(n) => match n.as_u64() {
-            Some(n) if n <= MAX_TOTAL => Some(n),
-            _ => {
-                return Err(TargetError::Malformed(format!(
-                    "totalResults is {}",
-                    shorten(&n.to_string(), 40)
-                )));
-            }
-        },
-    };
+    let total = total(list.get("totalResults"))?;
     let resources = match list.remove("Resources") {
         None | Some(Json::Null) => Vec::new(),
         Some(Json::Array(items)) => items,
@@ -209,6 +200,94 @@ pub(super) fn page(body: &[u8]) -> Result<Page, TargetError> {
         .map(|r| user(r, None))
         .collect::<Result<_, _>>()?;
     Ok(Page { total, users })
+}
+
+/// `totalResults`, when usable.
+fn total(given: Option<&Json>) -> Result<Option<u64>, TargetError> {
+    match given {
+        None | Some(Json::Null) => Ok(None),
+        Some(n) => match n.as_u64() {
+            Some(n) if n <= MAX_TOTAL => Ok(Some(n)),
+            _ => Err(TargetError::Malformed(format!(
+                "totalResults is {}",
+                shorten(&n.to_string(), 40)
+            ))),
+        },
+    }
+}
+
+/// One page of a `GET /Users` as listed: each user read only as far as its members,
+/// borrowed from the answer's body.
+#[derive(Debug)]
+pub(super) struct RawPage<'a> {
+    /// `totalResults`, when the server gave a usable one.
+    pub(super) total: Option<u64>,
+    /// The users on the page.
+    pub(super) users: Vec<RawUser<'a>>,
+}
+
+/// Reads a list response, each user only as far as its members: only its id and
+/// `meta.version` are parsed. A response out of the ordinary (a member name written with
+/// escapes, a user that is not an object) is read whole by [`page`], with its errors.
+pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
+    #[derive(serde::Deserialize)]
+    struct List<'a> {
+        #[serde(rename = "totalResults", default, borrow)]
+        total: Option<&'a RawValue>,
+        #[serde(rename = "Resources", default, borrow)]
+        resources: Option<Vec<RawObject<'a>>>,
+    }
+    let list = serde_json::from_slice::<List<'_>>(body).ok().filter(|_| {
+        // A list response is an object (a derived reader would take a JSON list too).
+        body.trim_ascii_start().starts_with(b"{")
+    });
+    // A count that is not JSON's own (1e999) is left to the whole parse, which refuses it.
+    let given = list
+        .as_ref()
+        .and_then(|l| l.total)
+        .map(|t| serde_json::from_str::<Json>(t.get()));
+    let (Some(list), None | Some(Ok(_))) = (list, &given) else {
+        let page = page(body)?;
+        let users = page
+            .users
+            .into_iter()
+            .map(|u| RawUser {
+                id: u.id,
+                etag: u.etag,
+                data: RawData::Parsed(u.data),
+            })
+            .collect();
+        return Ok(RawPage {
+            total: page.total,
+            users,
+        });
+    };
+    let total = total(given.and_then(Result::ok).as_ref())?;
+    let users = list
+        .resources
+        .unwrap_or_default()
+        .into_iter()
+        .map(raw_user)
+        .collect::<Result<_, _>>()?;
+    Ok(RawPage { total, users })
+}
+
+/// A listed user kept as its members; its id and version read as [`user`] reads them.
+fn raw_user(members: RawObject<'_>) -> Result<RawUser<'_>, TargetError> {
+    let mut some = Map::new();
+    for name in ["id", "meta"] {
+        if let Some(value) = members.get(name) {
+            // Text taken from a parsed document is valid JSON.
+            let value = serde_json::from_str(value.get()).unwrap_or(Json::Null);
+            some.insert(name.to_owned(), value);
+        }
+    }
+    let parsed = user(Json::Object(some), None)?;
+    Ok(RawUser {
+        id: parsed.id,
+        etag: parsed.etag,
+        data: RawData::Members(members),
+    })
 }
 
 /// A JSON body, or why it is not one.

@@ -7,8 +7,9 @@
 //! arrived; the SCIM simulator answers 5 ms after (the work of answering is part of the
 //! latency, as on a real server). The real binary runs as a child process and reports its
 //! own figures in its `--report` (the simulators' memory is not counted); the CPU time of
-//! both sides is printed too. Simulators and client share this machine's cores, which a real
-//! run does not.
+//! both sides is printed too, and, after the first load and at the end, this process's peak
+//! memory: the two simulators and the tenant they hold. Simulators and client share this
+//! machine's cores, which a real run does not.
 //!
 //! Floors: the first load needs USERS creates at `concurrency` 32, so USERS × 5 ms / 32; a
 //! full night without changes needs the Graph pull (pages × 20 ms, one after another) and

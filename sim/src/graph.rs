@@ -27,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::compact::JsonObject;
+use crate::compact::{JsonObject, Raw};
 use crate::server::{Loopback, broken, delay, lock, response};
 use crate::tenant::{ChangeKind, Tenant};
 use odata::{Filter, catalog};
@@ -1496,22 +1496,21 @@ fn project(user: &JsonObject, select: Option<&[String]>) -> Value {
     let mut members = Vec::new();
     let mut out = serde_json::Map::new();
     for (name, value) in projection(user, select, &mut members) {
-        let value = serde_json::from_str(value).unwrap_or(Value::Null);
-        out.insert(name.to_owned(), value);
+        out.insert(name.to_owned(), value.to_value());
     }
     Value::Object(out)
 }
 
-/// The `(name, value's text)` pairs of [`project`], borrowed from the user's text;
-/// `members` is room for the user's members, kept from one user to the next.
+/// The `(name, value)` pairs of [`project`], borrowed from the stored user; `members` is
+/// room for the user's members, kept from one user to the next.
 fn projection<'a>(
     user: &'a JsonObject,
     select: Option<&'a [String]>,
-    members: &mut Vec<(std::borrow::Cow<'a, str>, &'a str)>,
-) -> Vec<(&'a str, &'a str)> {
+    members: &mut Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>,
+) -> Vec<(&'a str, Raw<'a>)> {
     members.clear();
     members.extend(user.members());
-    // The stored text lists members in the order of their names.
+    // A stored object lists its members in the order of their names.
     let find = |name: &str| {
         members
             .binary_search_by(|(key, _)| key.as_ref().cmp(name))
@@ -1522,16 +1521,16 @@ fn projection<'a>(
         Some(names) => Box::new(names.iter().map(String::as_str).filter(|n| *n != "id")),
         None => Box::new(DEFAULT_PROPERTIES.iter().copied().filter(|n| *n != "id")),
     };
-    std::iter::once(("id", find("id").unwrap_or("null")))
+    std::iter::once(("id", find("id").unwrap_or(Raw::NULL)))
         .chain(names.filter_map(|name| match find(name) {
             Some(value) => Some((name, value)),
             None if catalog::is_extension_name(name) => None,
-            None => Some((name, "null")),
+            None => Some((name, Raw::NULL)),
         }))
         .collect()
 }
 
-/// A user on a page, written straight from the tenant's text when the page is sent.
+/// A user on a page, written straight from the tenant's copy when the page is sent.
 struct Projected {
     user: JsonObject,
     select: Option<Arc<[String]>>,
@@ -1543,7 +1542,7 @@ impl Projected {
     fn write<'a>(
         &'a self,
         out: &mut Vec<u8>,
-        members: &mut Vec<(std::borrow::Cow<'a, str>, &'a str)>,
+        members: &mut Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>,
     ) {
         out.push(b'{');
         for (i, (name, value)) in projection(&self.user, self.select.as_deref(), members)
@@ -1554,7 +1553,7 @@ impl Projected {
                 out.push(b',');
             }
             write_name(out, name);
-            out.extend_from_slice(value.as_bytes());
+            value.write_json(out);
         }
         if let Some(manager) = &self.manager {
             out.push(b',');

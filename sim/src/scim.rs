@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use crate::compact::{self, JsonObject};
+use crate::compact::JsonObject;
 use crate::server::{Loopback, broken, delay, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
@@ -672,15 +672,15 @@ fn serve(
 fn single(state: &ScimState, status: u16, user: &JsonObject) -> Answer {
     let id = user.get_str("id").unwrap_or_default();
     let mut answer = Answer {
-        raw: Some(user.text().to_owned()),
+        raw: Some(user.to_json()),
         ..Answer::empty(status)
     }
     .header(header::LOCATION, state.location(&id));
     if state.behaviour.etags
         && let Some(version) = user
             .get("meta")
-            .and_then(|meta| compact::member(meta, "version"))
-            .and_then(compact::string)
+            .and_then(|meta| meta.get("version"))
+            .and_then(|v| v.as_str())
     {
         answer = answer.header(header::ETAG, version);
     }
@@ -734,22 +734,23 @@ fn list(state: &ScimState, query: &BTreeMap<String, String>) -> Answer {
             Err(why) => return error(400, Some("invalidFilter"), &why),
         },
     };
-    // Written straight from the stored text: pages of a large directory stay cheap.
-    let mut body = format!(
+    // Written straight from the stored users: pages of a large directory stay cheap.
+    let head = format!(
         "{{\"schemas\":[\"{LIST}\"],\"totalResults\":{total},\"startIndex\":{start},\
          \"itemsPerPage\":{},\"Resources\":[",
         page.len()
     );
-    body.reserve(page.iter().map(|u| u.text().len() + 1).sum());
+    let mut body = Vec::with_capacity(head.len() + 2048 * page.len());
+    body.extend_from_slice(head.as_bytes());
     for (i, user) in page.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            body.push(b',');
         }
-        body.push_str(user.text());
+        user.write_json(&mut body);
     }
-    body.push_str("]}");
+    body.extend_from_slice(b"]}");
     Answer {
-        raw: Some(body),
+        raw: Some(String::from_utf8(body).unwrap_or_default()),
         ..Answer::empty(200)
     }
 }
@@ -1039,8 +1040,8 @@ fn patch(state: &mut ScimState, id: UserId, current: &Value, body: &Value) -> An
             let mut answer = Answer::empty(204).header(header::LOCATION, state.location(id));
             if let Some(version) = user
                 .get("meta")
-                .and_then(|meta| compact::member(meta, "version"))
-                .and_then(compact::string)
+                .and_then(|meta| meta.get("version"))
+                .and_then(|v| v.as_str())
             {
                 answer = answer.header(header::ETAG, version);
             }

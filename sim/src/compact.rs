@@ -160,7 +160,9 @@ impl<'t> Raw<'t> {
     pub fn as_str(self) -> Option<Cow<'t, str>> {
         let inner = self.0.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
         if inner.contains(&b'\\') {
-            serde_json::from_slice::<String>(self.0).ok().map(Cow::Owned)
+            serde_json::from_slice::<String>(self.0)
+                .ok()
+                .map(Cow::Owned)
         } else {
             std::str::from_utf8(inner).ok().map(Cow::Borrowed)
         }
@@ -360,7 +362,15 @@ mod tests {
     fn anything_but_an_object_has_no_members() {
         assert_eq!(JsonObject::from_value(&json!([1])).to_json(), "{}");
         assert_eq!(JsonObject::from_value(&json!({})).members().count(), 0);
-        for bytes in [&b""[..], b"[1]", b"{", b"{\"a\"", b"3", b"{\x01", b"{\x01\xff"] {
+        for bytes in [
+            &b""[..],
+            b"[1]",
+            b"{",
+            b"{\"a\"",
+            b"3",
+            b"{\x01",
+            b"{\x01\xff",
+        ] {
             assert_eq!(Raw(bytes).members().count(), 0, "{bytes:?}");
         }
         // A member cut short reads as far as it goes.

@@ -163,7 +163,7 @@ pub struct ScimState {
     pub behaviour: Behaviour,
     /// Every request so far.
     pub log: Vec<Logged>,
-    /// Users by id, each as its text.
+    /// Users by id, each held compactly.
     users: HashMap<UserId, Stored>,
     /// Ids in creation order, the order of listings.
     order: BTreeMap<u64, UserId>,
@@ -179,13 +179,13 @@ pub struct ScimState {
 }
 
 impl ScimState {
-    /// The users, in creation order, as the server returns them (each parsed from its text
-    /// when the iterator reaches it).
+    /// The users, in creation order, as the server returns them (each parsed when the
+    /// iterator reaches it).
     pub fn users(&self) -> impl Iterator<Item = Value> {
         self.stored_users().map(JsonObject::to_value)
     }
 
-    /// The users' text, in creation order.
+    /// The users as stored, in creation order.
     fn stored_users(&self) -> impl Iterator<Item = &JsonObject> {
         self.order
             .values()
@@ -202,23 +202,23 @@ impl ScimState {
         self.users.is_empty()
     }
 
-    /// The user with this id, parsed from its text.
+    /// The user with this id, parsed.
     pub fn user(&self, id: &str) -> Option<Value> {
         self.stored(id).map(JsonObject::to_value)
     }
 
-    /// The user with this `userName` (without regard to case), parsed from its text.
+    /// The user with this `userName` (without regard to case), parsed.
     pub fn user_named(&self, user_name: &str) -> Option<Value> {
         self.stored_named(user_name).map(JsonObject::to_value)
     }
 
-    /// A user's text.
+    /// A user, as stored.
     fn stored(&self, id: &str) -> Option<&JsonObject> {
         let id = UserId::parse(id)?;
         self.users.get(&id).map(|s| &s.resource)
     }
 
-    /// The text of the user with this `userName` (without regard to case).
+    /// The user with this `userName` (without regard to case), as stored.
     fn stored_named(&self, user_name: &str) -> Option<&JsonObject> {
         let id = self.names.get(&user_name.to_lowercase())?;
         self.users.get(id).map(|s| &s.resource)
@@ -340,7 +340,7 @@ impl ScimState {
     }
 
     /// Replaces a stored user's attributes (PUT, PATCH) after the checks every write makes;
-    /// returns the user's text as stored.
+    /// returns the user as stored.
     fn store(&mut self, id: UserId, mut user: Map<String, Value>) -> Result<JsonObject, Answer> {
         check_user(&user)?;
         let Some(stored) = self.users.get(&id).map(|s| s.resource.clone()) else {

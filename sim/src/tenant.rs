@@ -65,7 +65,7 @@ pub struct ChangeRecord {
 /// The simulated directory.
 #[derive(Debug, Default, Clone)]
 pub struct Tenant {
-    /// Users by id, as the text of full Graph objects without null properties.
+    /// Users by id: full Graph objects without null properties, held compactly.
     pub(crate) users: BTreeMap<String, JsonObject>,
     recycle_bin: BTreeMap<String, JsonObject>,
     managers: BTreeMap<String, String>,
@@ -280,17 +280,17 @@ impl Tenant {
         self.users.keys().cloned().collect()
     }
 
-    /// A user, as stored (null properties absent), parsed from its text.
+    /// A user, as stored (null properties absent), parsed.
     pub fn user(&self, id: &str) -> Option<Value> {
         self.users.get(id).map(JsonObject::to_value)
     }
 
-    /// The users, in id order, each parsed from its text when the iterator reaches it.
+    /// The users, in id order, each parsed when the iterator reaches it.
     pub fn users(&self) -> impl Iterator<Item = Value> {
         self.users.values().map(JsonObject::to_value)
     }
 
-    /// A user's text, as stored.
+    /// A user, as stored.
     pub(crate) fn stored(&self, id: &str) -> Option<&JsonObject> {
         self.users.get(id)
     }
@@ -338,8 +338,7 @@ impl Tenant {
     pub fn add(&mut self, user: Value) -> String {
         let id = user["id"].as_str().unwrap_or_default().to_owned();
         let user = without_nulls(user);
-        self.users
-            .insert(id.clone(), JsonObject::from_value(&user));
+        self.users.insert(id.clone(), JsonObject::from_value(&user));
         self.record(&id, ChangeKind::Added, Vec::new());
         id
     }

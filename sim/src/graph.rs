@@ -1377,10 +1377,8 @@ impl Listing<'_> {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
         });
         if count {
-            body["@odata.count"] = (state.tenant.users.iter())
-                .filter(|(id, u)| in_scope(id, u))
-                .count()
-                .into();
+            let users = state.tenant.users.iter();
+            body["@odata.count"] = users.filter(|(id, u)| in_scope(id, u)).count().into();
         }
         if more && let Some((last, _)) = chosen.last() {
             let looping = state
@@ -1510,7 +1508,11 @@ fn projection<'a>(
 ) -> Vec<(&'a str, Raw<'a>)> {
     members.clear();
     members.extend(user.members());
-    // A stored object lists its members in the order of their names.
+    // A stored object lists its members in the order of their names, as `serde_json`'s
+    // maps keep them; sorted here should a build keep them in insertion order instead.
+    if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     let find = |name: &str| {
         members
             .binary_search_by(|(key, _)| key.as_ref().cmp(name))

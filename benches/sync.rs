@@ -7,8 +7,9 @@
 //! arrived; the SCIM simulator answers 5 ms after (the work of answering is part of the
 //! latency, as on a real server). The real binary runs as a child process and reports its
 //! own figures in its `--report` (the simulators' memory is not counted); the CPU time of
-//! both sides is printed too. Simulators and client share this machine's cores, which a real
-//! run does not.
+//! both sides is printed too, and, after the first load and at the end, this process's peak
+//! memory: the two simulators and the tenant they hold. Simulators and client share this
+//! machine's cores, which a real run does not.
 //!
 //! Floors: the first load needs USERS creates at `concurrency` 32, so USERS × 5 ms / 32; a
 //! full night without changes needs the Graph pull (pages × 20 ms, one after another) and
@@ -162,8 +163,10 @@ fn main() {
         });
     };
     run("first load", &by_delta, &[], load_floor);
+    print_simulators_memory(users, "after the first load");
     if std::env::args().any(|a| a == "delta") {
         run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
+        print_simulators_memory(users, "at the end");
         return;
     }
     run("no change, full", &in_full, &[], full_floor);
@@ -207,6 +210,26 @@ fn main() {
         &["--user", &one],
         GRAPH_LATENCY * 2 + SCIM_LATENCY * 2,
     );
+    print_simulators_memory(users, "at the end");
+}
+
+/// Prints this process's peak resident memory (the two simulators and the tenant they
+/// serve), in all and per user of the tenant, from `VmHWM` in `/proc/self/status`.
+fn print_simulators_memory(users: usize, when: &str) {
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+    match peak_kb {
+        Some(kb) => println!(
+            "simulators' peak memory {when}: {} MB ({:.1} KB per user)",
+            kb / 1024,
+            kb as f64 / users.max(1) as f64
+        ),
+        None => println!("simulators' peak memory {when}: unknown"),
+    }
 }
 
 /// CPU seconds (user and system) of this process (the simulators) and of the child

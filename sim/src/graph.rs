@@ -27,6 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::compact::{JsonObject, Raw};
 use crate::server::{Loopback, broken, delay, lock, response};
 use crate::tenant::{ChangeKind, Tenant};
 use odata::{Filter, catalog};
@@ -503,11 +504,12 @@ fn respond(answer: Answer) -> Response {
                 tokio::task::yield_now().await;
                 let end = (start + 100).min(users.len());
                 let mut chunk = Vec::with_capacity(128 * 1024);
+                let mut members = Vec::new();
                 for (i, user) in users[start..end].iter().enumerate() {
                     if start + i > 0 {
                         chunk.push(b',');
                     }
-                    let _ = serde_json::to_writer(&mut chunk, user);
+                    user.write(&mut chunk, &mut members);
                 }
                 if end == users.len() {
                     chunk.extend_from_slice(b"]}");
@@ -1322,11 +1324,10 @@ impl Listing<'_> {
         if state.behaviour.failing_page == Some(page) {
             return graph_error(503, "serviceNotAvailable", "Service unavailable.");
         }
-        let in_scope = |user: &Value| {
-            members
-                .as_ref()
-                .is_none_or(|m| m.contains(user["id"].as_str().unwrap_or_default()))
-                && filter.as_ref().is_none_or(|f| f.matches(user))
+        // Only a filter needs the user parsed.
+        let in_scope = |id: &str, user: &JsonObject| {
+            members.as_ref().is_none_or(|m| m.contains(id))
+                && filter.as_ref().is_none_or(|f| f.matches(&user.to_value()))
         };
         let start = match &after {
             Some(id) => std::ops::Bound::Excluded(id.clone()),
@@ -1334,23 +1335,22 @@ impl Listing<'_> {
         };
         // A filter on ids alone names its users: they are taken from the index (in id
         // order, as a listing), not found by reading every user.
-        let mut chosen: Vec<&Arc<Value>> = match q("$filter").and_then(ids_named) {
+        let mut chosen: Vec<(&String, &JsonObject)> = match q("$filter").and_then(ids_named) {
             Some(ids) => ids
                 .iter()
                 .filter(|id| match &start {
                     std::ops::Bound::Excluded(after) => *id > after,
                     _ => true,
                 })
-                .filter_map(|id| state.tenant.users.get(id))
-                .filter(|u| in_scope(u))
+                .filter_map(|id| state.tenant.users.get_key_value(id))
+                .filter(|(id, u)| in_scope(id, u))
                 .take(top + 1)
                 .collect(),
             None => state
                 .tenant
                 .users
                 .range((start, std::ops::Bound::Unbounded))
-                .map(|(_, u)| u)
-                .filter(|u| in_scope(u))
+                .filter(|(id, u)| in_scope(id, u))
                 .take(top + 1)
                 .collect(),
         };
@@ -1359,15 +1359,14 @@ impl Listing<'_> {
         let select: Option<Arc<[String]>> = select.map(Into::into);
         let value: Vec<Projected> = chosen
             .iter()
-            .map(|user| Projected {
-                user: Arc::clone(user),
+            .map(|(id, user)| Projected {
+                user: (*user).clone(),
                 select: select.clone(),
                 manager: expand.as_ref().and_then(|props| {
-                    let id = user["id"].as_str().unwrap_or_default();
                     let manager = state
                         .tenant
                         .manager_of(id)
-                        .and_then(|m| state.tenant.user(m))?;
+                        .and_then(|m| state.tenant.stored(m))?;
                     let mut m = project(manager, Some(props));
                     m["@odata.type"] = "#microsoft.graph.user".into();
                     Some(m)
@@ -1378,16 +1377,17 @@ impl Listing<'_> {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
         });
         if count {
-            body["@odata.count"] = state.tenant.users().filter(|u| in_scope(u)).count().into();
+            let users = state.tenant.users.iter();
+            body["@odata.count"] = users.filter(|(id, u)| in_scope(id, u)).count().into();
         }
-        if more && let Some(last) = chosen.last() {
+        if more && let Some((last, _)) = chosen.last() {
             let looping = state
                 .behaviour
                 .endless_from
                 .is_some_and(|from| page >= from);
             let next_after = match &after {
                 Some(after) if looping => after.as_str(),
-                _ => last["id"].as_str().unwrap_or_default(),
+                _ => last.as_str(),
             };
             let token = encode_skiptoken(page + 1, next_after);
             body["@odata.nextLink"] = next_link(self.base, self.query, "$skiptoken", &token).into();
@@ -1490,50 +1490,86 @@ fn filter_refusal(message: &str) -> Answer {
 
 /// A user as Graph returns it: the selected (or default) properties, null when unset;
 /// directory extensions only when set.
-fn project(user: &Value, select: Option<&[String]>) -> Value {
+fn project(user: &JsonObject, select: Option<&[String]>) -> Value {
+    let mut members = Vec::new();
     let mut out = serde_json::Map::new();
-    for (name, value) in projection(user, select) {
-        out.insert(name.to_owned(), value.clone());
+    for (name, value) in projection(user, select, &mut members) {
+        out.insert(name.to_owned(), value.to_value());
     }
     Value::Object(out)
 }
 
-/// The `(name, value)` pairs of [`project`], borrowed.
+/// The `(name, value)` pairs of [`project`], borrowed from the stored user; `members` is
+/// room for the user's members, kept from one user to the next.
 fn projection<'a>(
-    user: &'a Value,
+    user: &'a JsonObject,
     select: Option<&'a [String]>,
-) -> impl Iterator<Item = (&'a str, &'a Value)> {
-    static NULL: Value = Value::Null;
+    members: &mut Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>,
+) -> Vec<(&'a str, Raw<'a>)> {
+    members.clear();
+    members.extend(user.members());
+    // A stored object lists its members in the order of their names, as `serde_json`'s
+    // maps keep them; sorted here should a build keep them in insertion order instead.
+    if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let find = |name: &str| {
+        members
+            .binary_search_by(|(key, _)| key.as_ref().cmp(name))
+            .ok()
+            .map(|i| members[i].1)
+    };
     let names: Box<dyn Iterator<Item = &'a str>> = match select {
         Some(names) => Box::new(names.iter().map(String::as_str).filter(|n| *n != "id")),
         None => Box::new(DEFAULT_PROPERTIES.iter().copied().filter(|n| *n != "id")),
     };
-    std::iter::once(("id", &user["id"])).chain(names.filter_map(move |name| match user.get(name) {
-        Some(value) => Some((name, value)),
-        None if catalog::is_extension_name(name) => None,
-        None => Some((name, &NULL)),
-    }))
+    std::iter::once(("id", find("id").unwrap_or(Raw::NULL)))
+        .chain(names.filter_map(|name| match find(name) {
+            Some(value) => Some((name, value)),
+            None if catalog::is_extension_name(name) => None,
+            None => Some((name, Raw::NULL)),
+        }))
+        .collect()
 }
 
-/// A user on a page, serialized straight from the tenant's copy when the page is sent.
+/// A user on a page, written straight from the tenant's copy when the page is sent.
 struct Projected {
-    user: Arc<Value>,
+    user: JsonObject,
     select: Option<Arc<[String]>>,
     manager: Option<Value>,
 }
 
-impl serde::Serialize for Projected {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        for (name, value) in projection(&self.user, self.select.as_deref()) {
-            map.serialize_entry(name, value)?;
+impl Projected {
+    /// Appends the user's JSON to `out`; `members` is room kept from one user to the next.
+    fn write<'a>(
+        &'a self,
+        out: &mut Vec<u8>,
+        members: &mut Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>,
+    ) {
+        out.push(b'{');
+        for (i, (name, value)) in projection(&self.user, self.select.as_deref(), members)
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_name(out, name);
+            value.write_json(out);
         }
         if let Some(manager) = &self.manager {
-            map.serialize_entry("manager", manager)?;
+            out.push(b',');
+            write_name(out, "manager");
+            let _ = serde_json::to_writer(&mut *out, manager);
         }
-        map.end()
+        out.push(b'}');
     }
+}
+
+/// A member's name and its colon.
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    let _ = serde_json::to_writer(&mut *out, name);
+    out.push(b':');
 }
 
 /// The same request with one parameter replaced (and `$skiptoken`/`$deltatoken` dropped).
@@ -1738,7 +1774,7 @@ fn delta_page(state: &SimState, base: &str, query: &BTreeMap<String, String>) ->
                 ChangeKind::SoftDeleted => value.push(removed("changed")),
                 ChangeKind::HardDeleted => value.push(removed("deleted")),
                 ChangeKind::Added => {
-                    if let Some(user) = state.tenant.user(&change.id) {
+                    if let Some(user) = state.tenant.stored(&change.id) {
                         let mut user = project(user, select);
                         if round.manager && state.tenant.manager_of(&change.id).is_some() {
                             user["manager@delta"] = manager_delta(state, &change.id);
@@ -1747,7 +1783,7 @@ fn delta_page(state: &SimState, base: &str, query: &BTreeMap<String, String>) ->
                     }
                 }
                 ChangeKind::Updated => {
-                    let Some(user) = state.tenant.user(&change.id) else {
+                    let Some(user) = state.tenant.stored(&change.id) else {
                         continue;
                     };
                     // Updates carry the id and the changed properties that were selected.

@@ -2,6 +2,7 @@
 //! `userload demo` run the production code paths against them, since nothing here may reach
 //! Microsoft or a customer's asset system.
 
+pub mod compact;
 pub mod freshservice;
 pub mod glpi;
 pub mod graph;

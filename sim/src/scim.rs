@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use crate::compact::JsonObject;
 use crate::server::{Loopback, broken, delay, lock, response};
 
 /// Where the SCIM endpoints live below the simulator's address.
@@ -123,7 +124,36 @@ impl Logged {
 #[derive(Debug)]
 struct Stored {
     seq: u64,
-    resource: Value,
+    resource: JsonObject,
+}
+
+/// A user's id: the simulator makes each from a random UUID, written as 32 lowercase hex
+/// digits, and keeps it as the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct UserId(u128);
+
+impl UserId {
+    fn new() -> UserId {
+        UserId(uuid::Uuid::new_v4().as_u128())
+    }
+
+    /// The id in a request; `None` for text the simulator never gave out.
+    fn parse(text: &str) -> Option<UserId> {
+        let digits = text.len() == 32
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        digits
+            .then(|| u128::from_str_radix(text, 16).ok())
+            .flatten()
+            .map(UserId)
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
 }
 
 /// Everything the simulator knows; tests change it through [`ScimSim::with`].
@@ -133,13 +163,14 @@ pub struct ScimState {
     pub behaviour: Behaviour,
     /// Every request so far.
     pub log: Vec<Logged>,
-    users: HashMap<String, Stored>,
+    /// Users by id, each held compactly.
+    users: HashMap<UserId, Stored>,
     /// Ids in creation order, the order of listings.
-    order: BTreeMap<u64, String>,
+    order: BTreeMap<u64, UserId>,
     /// Lowercased `userName` → id.
-    names: HashMap<String, String>,
+    names: HashMap<String, UserId>,
     /// `externalId` → ids.
-    external: HashMap<String, Vec<String>>,
+    external: HashMap<String, Vec<UserId>>,
     next_seq: u64,
     version: u64,
     requests: u64,
@@ -148,8 +179,14 @@ pub struct ScimState {
 }
 
 impl ScimState {
-    /// The users, in creation order, as the server returns them.
-    pub fn users(&self) -> impl Iterator<Item = &Value> {
+    /// The users, in creation order, as the server returns them (each parsed when the
+    /// iterator reaches it).
+    pub fn users(&self) -> impl Iterator<Item = Value> {
+        self.stored_users().map(JsonObject::to_value)
+    }
+
+    /// The users as stored, in creation order.
+    fn stored_users(&self) -> impl Iterator<Item = &JsonObject> {
         self.order
             .values()
             .filter_map(|id| self.users.get(id).map(|s| &s.resource))
@@ -165,22 +202,32 @@ impl ScimState {
         self.users.is_empty()
     }
 
-    /// The user with this id.
-    pub fn user(&self, id: &str) -> Option<&Value> {
-        self.users.get(id).map(|s| &s.resource)
+    /// The user with this id, parsed.
+    pub fn user(&self, id: &str) -> Option<Value> {
+        self.stored(id).map(JsonObject::to_value)
     }
 
-    /// The user with this `userName` (without regard to case).
-    pub fn user_named(&self, user_name: &str) -> Option<&Value> {
-        self.names
-            .get(&user_name.to_lowercase())
-            .and_then(|id| self.user(id))
+    /// The user with this `userName` (without regard to case), parsed.
+    pub fn user_named(&self, user_name: &str) -> Option<Value> {
+        self.stored_named(user_name).map(JsonObject::to_value)
+    }
+
+    /// A user, as stored.
+    fn stored(&self, id: &str) -> Option<&JsonObject> {
+        let id = UserId::parse(id)?;
+        self.users.get(&id).map(|s| &s.resource)
+    }
+
+    /// The user with this `userName` (without regard to case), as stored.
+    fn stored_named(&self, user_name: &str) -> Option<&JsonObject> {
+        let id = self.names.get(&user_name.to_lowercase())?;
+        self.users.get(id).map(|s| &s.resource)
     }
 
     /// Adds a user as a POST would (for tests that start with users); returns its id.
     pub fn insert(&mut self, resource: Value) -> Result<String, String> {
         match self.create(resource) {
-            Ok(id) => Ok(id),
+            Ok(id) => Ok(id.to_string()),
             Err(answer) => Err(answer.body["detail"]
                 .as_str()
                 .unwrap_or("refused")
@@ -191,10 +238,12 @@ impl ScimState {
     /// Changes one top-level attribute of a user, as an admin would by hand in the asset
     /// system (no request is logged). False for an unknown user.
     pub fn edit(&mut self, id: &str, attribute: &str, value: Value) -> bool {
-        let Some(stored) = self.users.get_mut(id) else {
+        let Some(stored) = UserId::parse(id).and_then(|id| self.users.get_mut(&id)) else {
             return false;
         };
-        stored.resource[attribute] = value;
+        let mut user = stored.resource.to_map();
+        user.insert(attribute.to_owned(), value);
+        stored.resource = JsonObject::new(&user);
         true
     }
 
@@ -218,13 +267,12 @@ impl ScimState {
         format!("W/\"{}\"", self.version)
     }
 
-    fn location(&self, id: &str) -> String {
+    fn location(&self, id: impl std::fmt::Display) -> String {
         format!("{}/Users/{id}", self.base)
     }
 
-    /// Stores a new user from a POST body.
-    /// Stores a new user; returns its id.
-    fn create(&mut self, body: Value) -> Result<String, Answer> {
+    /// Stores a new user from a POST body; returns its id.
+    fn create(&mut self, body: Value) -> Result<UserId, Answer> {
         let Value::Object(mut user) = body else {
             return Err(error(
                 400,
@@ -239,67 +287,68 @@ impl ScimState {
         if self.names.contains_key(&name) {
             return Err(uniqueness());
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = UserId::new();
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut meta = json!({
             "resourceType": "User",
             "created": now,
             "lastModified": now,
-            "location": self.location(&id),
+            "location": self.location(id),
         });
         if self.behaviour.etags {
             meta["version"] = self.next_version().into();
         }
-        user.insert("id".into(), id.clone().into());
+        user.insert("id".into(), id.to_string().into());
         user.insert("meta".into(), meta);
         set_schemas(&mut user);
         self.next_seq += 1;
         let seq = self.next_seq;
-        self.index(&id, &user);
-        self.order.insert(seq, id.clone());
+        self.index(id, &user);
+        self.order.insert(seq, id);
         self.users.insert(
-            id.clone(),
+            id,
             Stored {
                 seq,
-                resource: Value::Object(user),
+                resource: JsonObject::new(&user),
             },
         );
         Ok(id)
     }
 
-    fn index(&mut self, id: &str, user: &Map<String, Value>) {
-        self.names
-            .insert(user_name(user).to_lowercase(), id.to_owned());
+    fn index(&mut self, id: UserId, user: &Map<String, Value>) {
+        self.names.insert(user_name(user).to_lowercase(), id);
         if let Some(external) = user.get("externalId").and_then(Value::as_str) {
             self.external
                 .entry(external.to_owned())
                 .or_default()
-                .push(id.to_owned());
+                .push(id);
         }
     }
 
-    fn unindex(&mut self, id: &str, user: &Value) {
+    fn unindex(&mut self, id: UserId, user: &Value) {
         if let Some(name) = user.get("userName").and_then(Value::as_str) {
             self.names.remove(&name.to_lowercase());
         }
         if let Some(external) = user.get("externalId").and_then(Value::as_str)
             && let Some(ids) = self.external.get_mut(external)
         {
-            ids.retain(|i| i != id);
+            ids.retain(|i| *i != id);
             if ids.is_empty() {
                 self.external.remove(external);
             }
         }
     }
 
-    /// Replaces a stored user's attributes (PUT, PATCH) after the checks every write makes.
-    fn store(&mut self, id: &str, mut user: Map<String, Value>) -> Result<Value, Answer> {
+    /// Replaces a stored user's attributes (PUT, PATCH) after the checks every write makes;
+    /// returns the user as stored.
+    fn store(&mut self, id: UserId, mut user: Map<String, Value>) -> Result<JsonObject, Answer> {
         check_user(&user)?;
-        let Some(old) = self.users.get(id).map(|s| s.resource.clone()) else {
+        let Some(stored) = self.users.get(&id).map(|s| s.resource.clone()) else {
             return Err(not_found(id));
         };
+        let old = stored.to_value();
         let name = user_name(&user).to_lowercase();
-        if self.names.get(&name).is_some_and(|owner| owner != id) {
+        if self.names.get(&name).is_some_and(|owner| *owner != id) {
             return Err(uniqueness());
         }
         let mut meta = old.get("meta").cloned().unwrap_or_else(|| json!({}));
@@ -307,10 +356,10 @@ impl ScimState {
         if let Some(o) = compare.as_object_mut() {
             o.remove("meta");
         }
-        user.insert("id".into(), id.into());
+        user.insert("id".into(), id.to_string().into());
         set_schemas(&mut user);
         if Value::Object(user.clone()) == compare {
-            return Ok(old);
+            return Ok(stored);
         }
         meta["lastModified"] = chrono::Utc::now()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -321,18 +370,18 @@ impl ScimState {
         user.insert("meta".into(), meta);
         self.unindex(id, &old);
         self.index(id, &user);
-        let resource = Value::Object(user);
-        if let Some(stored) = self.users.get_mut(id) {
+        let resource = JsonObject::new(&user);
+        if let Some(stored) = self.users.get_mut(&id) {
             stored.resource = resource.clone();
         }
         Ok(resource)
     }
 
-    fn delete(&mut self, id: &str) -> bool {
-        match self.users.remove(id) {
+    fn delete(&mut self, id: UserId) -> bool {
+        match self.users.remove(&id) {
             Some(stored) => {
                 self.order.remove(&stored.seq);
-                self.unindex(id, &stored.resource);
+                self.unindex(id, &stored.resource.to_value());
                 true
             }
             None => false,
@@ -420,7 +469,7 @@ fn uniqueness() -> Answer {
     )
 }
 
-fn not_found(id: &str) -> Answer {
+fn not_found(id: impl std::fmt::Display) -> Answer {
     error(404, None, &format!("Resource {id} not found"))
 }
 
@@ -579,16 +628,21 @@ fn serve(
     match (method, id) {
         ("GET", None) => list(state, query),
         ("POST", None) => match state.create(body) {
-            Ok(id) => single(state, 201, &state.users[&id].resource),
+            Ok(id) => match state.users.get(&id) {
+                Some(stored) => single(state, 201, &stored.resource),
+                None => not_found(id),
+            },
             Err(answer) => answer,
         },
-        ("GET", Some(id)) => match state.user(&id) {
+        ("GET", Some(id)) => match state.stored(&id) {
             Some(user) => single(state, 200, user),
             None => not_found(&id),
         },
-        ("PUT" | "PATCH" | "DELETE", Some(id)) => {
-            let Some(current) = state.user(&id).cloned() else {
-                return not_found(&id);
+        ("PUT" | "PATCH" | "DELETE", Some(text)) => {
+            let Some((id, current)) = UserId::parse(&text)
+                .and_then(|id| Some((id, state.users.get(&id)?.resource.to_value())))
+            else {
+                return not_found(&text);
             };
             if state.behaviour.etags
                 && let Some(wanted) = if_match
@@ -602,10 +656,10 @@ fn serve(
                 );
             }
             match method {
-                "PUT" => put(state, &id, body),
-                "PATCH" => patch(state, &id, &current, &body),
+                "PUT" => put(state, id, body),
+                "PATCH" => patch(state, id, &current, &body),
                 _ => {
-                    state.delete(&id);
+                    state.delete(id);
                     Answer::empty(204)
                 }
             }
@@ -614,17 +668,19 @@ fn serve(
     }
 }
 
-/// A single user, with its location and ETag; written out here, so the stored user is not
-/// copied for the answer.
-fn single(state: &ScimState, status: u16, user: &Value) -> Answer {
-    let id = user["id"].as_str().unwrap_or_default();
+/// A single user, with its location and ETag; the answer is the stored text.
+fn single(state: &ScimState, status: u16, user: &JsonObject) -> Answer {
+    let id = user.get_str("id").unwrap_or_default();
     let mut answer = Answer {
-        raw: Some(user.to_string()),
+        raw: Some(user.to_json()),
         ..Answer::empty(status)
     }
-    .header(header::LOCATION, state.location(id));
+    .header(header::LOCATION, state.location(&id));
     if state.behaviour.etags
-        && let Some(version) = user["meta"]["version"].as_str()
+        && let Some(version) = user
+            .get("meta")
+            .and_then(|meta| meta.get("version"))
+            .and_then(|v| v.as_str())
     {
         answer = answer.header(header::ETAG, version);
     }
@@ -645,7 +701,7 @@ fn list(state: &ScimState, query: &BTreeMap<String, String>) -> Answer {
     let count = number("count")
         .map_or(state.behaviour.default_page_size, |c| c.max(0) as usize)
         .min(state.behaviour.max_page_size);
-    let (total, page): (usize, Vec<&Value>) = match query.get("filter") {
+    let (total, page): (usize, Vec<&JsonObject>) = match query.get("filter") {
         None if !state.behaviour.listing => {
             return error(
                 403,
@@ -661,7 +717,7 @@ fn list(state: &ScimState, query: &BTreeMap<String, String>) -> Answer {
                 .values()
                 .skip(start - 1)
                 .take(count)
-                .filter_map(|id| state.user(id))
+                .filter_map(|id| state.users.get(id).map(|s| &s.resource))
                 .collect(),
         ),
         Some(text) => match Filter::parse(text) {
@@ -679,29 +735,24 @@ fn list(state: &ScimState, query: &BTreeMap<String, String>) -> Answer {
         },
     };
     // Written straight from the stored users: pages of a large directory stay cheap.
-    let body = ListBody {
-        schemas: [LIST],
-        total_results: total,
-        start_index: start,
-        items_per_page: page.len(),
-        resources: page,
-    };
+    let head = format!(
+        "{{\"schemas\":[\"{LIST}\"],\"totalResults\":{total},\"startIndex\":{start},\
+         \"itemsPerPage\":{},\"Resources\":[",
+        page.len()
+    );
+    let mut body = Vec::with_capacity(head.len() + 2048 * page.len());
+    body.extend_from_slice(head.as_bytes());
+    for (i, user) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        user.write_json(&mut body);
+    }
+    body.extend_from_slice(b"]}");
     Answer {
-        raw: Some(serde_json::to_string(&body).unwrap_or_default()),
+        raw: Some(String::from_utf8(body).unwrap_or_default()),
         ..Answer::empty(200)
     }
-}
-
-/// A list response, borrowing the users it shows.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListBody<'s> {
-    schemas: [&'static str; 1],
-    total_results: usize,
-    start_index: usize,
-    items_per_page: usize,
-    #[serde(rename = "Resources")]
-    resources: Vec<&'s Value>,
 }
 
 /// An attribute path: `userName`, `name.givenName`, `emails[type eq "work"].value`,
@@ -818,7 +869,7 @@ impl Filter {
         Ok(Filter { path, value })
     }
 
-    fn select<'s>(&self, state: &'s ScimState) -> Vec<&'s Value> {
+    fn select<'s>(&self, state: &'s ScimState) -> Vec<&'s JsonObject> {
         let p = &self.path;
         let plain = p.schema.is_none() && p.select.is_none() && p.sub.is_none();
         // The indexed attributes are looked up; the rest are searched.
@@ -826,7 +877,7 @@ impl Filter {
             return self
                 .value
                 .as_str()
-                .and_then(|v| state.user_named(v))
+                .and_then(|v| state.stored_named(v))
                 .into_iter()
                 .collect();
         }
@@ -837,14 +888,17 @@ impl Filter {
                 .and_then(|v| state.external.get(v))
                 .cloned()
                 .unwrap_or_default();
-            let mut found: Vec<(u64, &Value)> = ids
+            let mut found: Vec<(u64, &JsonObject)> = ids
                 .iter()
                 .filter_map(|id| state.users.get(id).map(|s| (s.seq, &s.resource)))
                 .collect();
             found.sort_by_key(|(seq, _)| *seq);
             return found.into_iter().map(|(_, u)| u).collect();
         }
-        state.users().filter(|u| self.matches(u)).collect()
+        state
+            .stored_users()
+            .filter(|u| self.matches(&u.to_value()))
+            .collect()
     }
 
     fn matches(&self, user: &Value) -> bool {
@@ -948,7 +1002,7 @@ fn set_schemas(user: &mut Map<String, Value>) {
     user.insert("schemas".into(), Value::Array(schemas));
 }
 
-fn put(state: &mut ScimState, id: &str, body: Value) -> Answer {
+fn put(state: &mut ScimState, id: UserId, body: Value) -> Answer {
     let Value::Object(mut user) = body else {
         return error(400, Some("invalidSyntax"), "the body is not a JSON object");
     };
@@ -960,7 +1014,7 @@ fn put(state: &mut ScimState, id: &str, body: Value) -> Answer {
     }
 }
 
-fn patch(state: &mut ScimState, id: &str, current: &Value, body: &Value) -> Answer {
+fn patch(state: &mut ScimState, id: UserId, current: &Value, body: &Value) -> Answer {
     let schemas_ok = body["schemas"]
         .as_array()
         .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(PATCH_OP)));
@@ -984,7 +1038,11 @@ fn patch(state: &mut ScimState, id: &str, current: &Value, body: &Value) -> Answ
         Ok(user) if state.behaviour.patch_returns_user => single(state, 200, &user),
         Ok(user) => {
             let mut answer = Answer::empty(204).header(header::LOCATION, state.location(id));
-            if let Some(version) = user["meta"]["version"].as_str() {
+            if let Some(version) = user
+                .get("meta")
+                .and_then(|meta| meta.get("version"))
+                .and_then(|v| v.as_str())
+            {
                 answer = answer.header(header::ETAG, version);
             }
             answer

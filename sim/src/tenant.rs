@@ -7,9 +7,10 @@
 //! attributes and a management chain.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+
+use crate::compact::JsonObject;
 
 /// The directory extension the synthetic tenant fills (`extension_<app id>_badgeNumber`).
 pub const EXTENSION: &str = "extension_0a1b2c3d4e5f40718293a4b5c6d7e8f9_badgeNumber";
@@ -64,9 +65,9 @@ pub struct ChangeRecord {
 /// The simulated directory.
 #[derive(Debug, Default, Clone)]
 pub struct Tenant {
-    /// Users by id, as full Graph objects without null properties.
-    pub(crate) users: BTreeMap<String, Arc<Value>>,
-    recycle_bin: BTreeMap<String, Arc<Value>>,
+    /// Users by id: full Graph objects without null properties, held compactly.
+    pub(crate) users: BTreeMap<String, JsonObject>,
+    recycle_bin: BTreeMap<String, JsonObject>,
     managers: BTreeMap<String, String>,
     groups: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
     /// Display names by group id.
@@ -213,7 +214,9 @@ impl Tenant {
                     .0
                     .insert(id.clone());
             }
-            tenant.users.insert(id.clone(), Arc::new(user));
+            tenant
+                .users
+                .insert(id.clone(), JsonObject::from_value(&user));
             ids.push(id);
         }
         tenant
@@ -277,14 +280,19 @@ impl Tenant {
         self.users.keys().cloned().collect()
     }
 
-    /// A user, as stored (null properties absent).
-    pub fn user(&self, id: &str) -> Option<&Value> {
-        self.users.get(id).map(|u| &**u)
+    /// A user, as stored (null properties absent), parsed.
+    pub fn user(&self, id: &str) -> Option<Value> {
+        self.users.get(id).map(JsonObject::to_value)
     }
 
-    /// The users, in id order.
-    pub fn users(&self) -> impl Iterator<Item = &Value> {
-        self.users.values().map(|u| &**u)
+    /// The users, in id order, each parsed when the iterator reaches it.
+    pub fn users(&self) -> impl Iterator<Item = Value> {
+        self.users.values().map(JsonObject::to_value)
+    }
+
+    /// A user, as stored.
+    pub(crate) fn stored(&self, id: &str) -> Option<&JsonObject> {
+        self.users.get(id)
     }
 
     /// The id of a user's manager.
@@ -330,16 +338,17 @@ impl Tenant {
     pub fn add(&mut self, user: Value) -> String {
         let id = user["id"].as_str().unwrap_or_default().to_owned();
         let user = without_nulls(user);
-        self.users.insert(id.clone(), Arc::new(user));
+        self.users.insert(id.clone(), JsonObject::from_value(&user));
         self.record(&id, ChangeKind::Added, Vec::new());
         id
     }
 
     /// Changes some properties (null removes one). Returns false for an unknown user.
     pub fn update(&mut self, id: &str, changes: Value) -> bool {
-        let Some(Value::Object(user)) = self.users.get_mut(id).map(Arc::make_mut) else {
+        let Some(stored) = self.users.get_mut(id) else {
             return false;
         };
+        let mut user = stored.to_map();
         let mut names = Vec::new();
         if let Value::Object(changes) = changes {
             for (key, value) in changes {
@@ -351,6 +360,7 @@ impl Tenant {
                 }
             }
         }
+        *stored = JsonObject::new(&user);
         self.record(id, ChangeKind::Updated, names);
         true
     }

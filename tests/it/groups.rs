@@ -105,7 +105,7 @@ fn a_mapping_reads_the_named_groups_nested_members_included_with_one_listing_per
     let world = world(120, "input_groups = Staff, Admins, Contractors", MAPPING);
     let (code, out, err) = world.userload(&["run"]);
     assert_eq!(code, 0, "{out}{err}");
-    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().cloned().collect());
+    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().collect());
     let members = |group: &str| -> BTreeSet<String> {
         world.graph.with(|s| s.tenant.members(group).unwrap())
     };
@@ -247,7 +247,7 @@ fn licences_are_read_once_as_part_numbers() {
     let (code, out, err) = world.userload(&["run"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(requests(&world, "/v1.0/subscribedSkus").len(), 2);
-    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().cloned().collect());
+    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().collect());
     let mut both = BTreeSet::new();
     for user in &users {
         let e3 = user["assignedLicenses"]
@@ -276,7 +276,7 @@ fn sign_in_activity_filters_alone_and_feeds_a_field() {
     );
     let (code, out, err) = world.userload(&["run"]);
     assert_eq!(code, 0, "{out}{err}");
-    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().cloned().collect());
+    let users: Vec<Value> = world.graph.with(|s| s.tenant.users().collect());
     let mut loaded = 0;
     for user in &users {
         let upn = user["userPrincipalName"].as_str().unwrap();
@@ -409,7 +409,7 @@ fn several_groups_and_exclusions_scope_the_run_and_the_plan_counts_each() {
             t.members(tenant::ADMIN_GROUP).unwrap(),
             t.members(CONTRACTORS).unwrap(),
             t.members(AGENCY).unwrap(),
-            t.users().cloned().collect::<Vec<Value>>(),
+            t.users().collect::<Vec<Value>>(),
         )
     });
     let enabled: BTreeSet<String> = users

@@ -369,7 +369,7 @@ impl World {
         let touched_set: BTreeSet<&str> = touched.iter().copied().collect();
         assert_eq!(changed, touched_set, "the users that changed in the server");
         for entra_id in touched {
-            if let Some(user) = self.graph.with(|s| s.tenant.user(entra_id).cloned()) {
+            if let Some(user) = self.graph.with(|s| s.tenant.user(entra_id)) {
                 self.loaded.insert((*entra_id).to_owned(), user);
             }
             assert_eq!(
@@ -387,7 +387,7 @@ impl World {
         let current: Vec<(String, Value)> = self.graph.with(|s| {
             self.loaded
                 .keys()
-                .filter_map(|id| s.tenant.user(id).map(|u| (id.clone(), u.clone())))
+                .filter_map(|id| s.tenant.user(id).map(|u| (id.clone(), u)))
                 .collect()
         });
         self.loaded.extend(current);
@@ -793,7 +793,7 @@ fn a_run_killed_half_way_creates_no_duplicate() {
     w.loaded = w.graph.with(|s| {
         enabled
             .iter()
-            .map(|id| (id.clone(), s.tenant.user(id).unwrap().clone()))
+            .map(|id| (id.clone(), s.tenant.user(id).unwrap()))
             .collect()
     });
     w.in_step(&users);

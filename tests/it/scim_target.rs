@@ -335,7 +335,7 @@ async fn create_posts_the_mapped_record() {
     let r = record(&m, &graph_user(1));
     let user = target.create(&r).await.unwrap();
     assert!(user.etag.is_some());
-    let stored = sim.with(|s| s.user(&user.id).cloned()).unwrap();
+    let stored = sim.with(|s| s.user(&user.id)).unwrap();
     assert_eq!(stored["userName"], "user1@contoso.com");
     assert_eq!(
         stored["emails"],
@@ -457,7 +457,7 @@ async fn update_patches_only_the_changed_fields() {
             {"op": "replace", "path": department, "value": "Finance"},
         ])
     );
-    let stored = sim.with(|s| s.user(&user.id).cloned()).unwrap();
+    let stored = sim.with(|s| s.user(&user.id)).unwrap();
     assert_eq!(stored["active"], false);
     assert!(stored.get("title").is_none());
     assert_eq!(
@@ -482,7 +482,7 @@ async fn a_field_of_a_missing_element_appends_the_element() {
         ops,
         json!([{"op": "add", "path": "phoneNumbers", "value": [{"type": "mobile", "value": "+47 555 0101"}]}])
     );
-    let stored = sim.with(|s| s.user(&user.id).cloned()).unwrap();
+    let stored = sim.with(|s| s.user(&user.id)).unwrap();
     assert_eq!(
         m.field(mobile).unwrap().get(stored.as_object().unwrap()),
         Some(&json!("+47 555 0101"))
@@ -510,7 +510,7 @@ async fn an_append_whose_answer_was_lost_is_not_made_twice() {
         second,
         json!([{"op": "replace", "path": mobile, "value": "+47 555 0101"}])
     );
-    let stored = sim.with(|s| s.user(&user.id).cloned()).unwrap();
+    let stored = sim.with(|s| s.user(&user.id)).unwrap();
     assert_eq!(stored["phoneNumbers"].as_array().unwrap().len(), 1);
 }
 
@@ -554,7 +554,7 @@ async fn a_stale_etag_is_refreshed_once() {
             ),
         ]
     );
-    let stored = sim.with(|s| s.user(&stale.id).cloned()).unwrap();
+    let stored = sim.with(|s| s.user(&stale.id)).unwrap();
     assert_eq!(
         (
             stored["title"].clone(),

@@ -607,7 +607,7 @@ fn a_create_cut_short_before_the_state_was_saved_is_not_made_twice() {
     let record = s
         .mapping
         .map(
-            &s.sim.with(|st| st.tenant.user(&id).unwrap().clone()),
+            &s.sim.with(|st| st.tenant.user(&id).unwrap()),
             &mapping::Context {
                 settings: &s.config.settings,
                 sync_time: "2024-05-01T06:00:00Z",

@@ -182,6 +182,12 @@ impl Record {
 }
 
 impl Packed {
+    /// The packed text (its values as a JSON array), as the state file keeps a record;
+    /// [`Mapping::unpack`](super::Mapping::unpack) reads it back.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The record again.
     pub fn unpack(&self) -> Record {
         let mut values: Vec<Option<Json>> = serde_json::from_str(&self.text).unwrap_or_default();

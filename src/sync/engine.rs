@@ -28,7 +28,7 @@ use super::holdings;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
-use super::read::{list_target, look_up, look_up_some, source_user};
+use super::read::{list_target, look_up, look_up_some, remembered, source_user, vouched_for};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
@@ -118,6 +118,9 @@ async fn sync_and_keep_open(
     let client = Arc::new(GraphClient::new(&config.source)?);
     let query = UserQuery::new(&config.source, super::read::selection(mapping));
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
+    if let Some(state) = state.as_deref_mut() {
+        state.keep_written_for(mapping.origin())?;
+    }
     outcome.reconcile = options.reconcile;
     // How to read: the users asked for, the changes since the stored delta link, or all.
     let (changes, next_link) = match &options.users {
@@ -137,6 +140,9 @@ async fn sync_and_keep_open(
             state.save_delta_link(&fingerprint(&query, mapping), link)?;
         }
         return Ok(outcome);
+    }
+    if let Some(state) = state.as_deref_mut() {
+        state.begin_writes()?;
     }
     let run = Run {
         catalogue: list_entities(mapping, target.as_ref()).await?,
@@ -158,7 +164,7 @@ async fn sync_and_keep_open(
         target_expected: Expected::after(owned.len(), options.last_read.and_then(|r| r.target)),
     };
     let (read, listed, read_end) = if let Some(changes) = changes {
-        run.read_some(changes).await?
+        run.read_some(changes, state.as_deref()).await?
     } else if config.target.list {
         match run.read_alongside(state.as_deref_mut(), &mut outcome).await {
             Ok(sides) => sides,
@@ -171,6 +177,9 @@ async fn sync_and_keep_open(
     let plan = run.decide(read, &listed, &mut outcome).await;
     if let Err(error) = run.write(plan, state.as_deref_mut(), &mut outcome).await {
         return Err(run.failed_after(error, outcome));
+    }
+    if let Some(state) = state.as_deref_mut() {
+        state.end_writes()?;
     }
     count_requests(&mut outcome, &run.client, target.as_ref());
     if let (Some(state), Some(link)) = (state, next_link) {
@@ -396,9 +405,10 @@ impl Run<'_> {
         Ok((read, found, Instant::now()))
     }
 
-    /// Maps the users of a run over some users and looks up the target users their plan
-    /// needs ([`look_up_some`]).
-    async fn read_some(&self, changes: Changes) -> Result<Sides, SyncError> {
+    /// Maps the users of a run over some users, and finds the target users their plan
+    /// needs: as the `state` remembers them where it can vouch for them ([`vouched_for`],
+    /// [`remembered`]), else looked up ([`look_up_some`]).
+    async fn read_some(&self, changes: Changes, state: Option<&State>) -> Result<Sides, SyncError> {
         let ctx = Context {
             settings: &self.config.settings,
             sync_time: &self.options.sync_time,
@@ -411,16 +421,37 @@ impl Run<'_> {
                 .collect(),
             ..Read::default()
         };
+        let from_state = match state {
+            Some(state) => {
+                let ids = vouched_for(
+                    (&read.users, &changes.gone),
+                    self.owned,
+                    self.fold_key(),
+                    self.plan_options.reconcile,
+                );
+                remembered(self.mapping, self.owned, &state.written(ids)?)
+            }
+            None => Vec::new(),
+        };
+        let known: FastSet<String> = from_state.iter().map(|(id, _)| id.clone()).collect();
         let found = look_up_some(
             self.config,
             self.mapping,
             self.target.as_ref(),
             (&read.users, &changes.gone),
-            self.owned,
+            (self.owned, &known),
             self.plan_options.reconcile,
         )
         .await?;
-        Ok((read, found, Instant::now()))
+        Ok((read, with_remembered(found, from_state), Instant::now()))
+    }
+
+    /// Whether the target compares the match key without case.
+    fn fold_key(&self) -> bool {
+        self.mapping
+            .field_index(self.mapping.match_key())
+            .and_then(|i| self.plan_options.folds_case.get(i).copied())
+            .unwrap_or(false)
     }
 
     /// Plans the users read against the target's, asks what the leavers still hold (holding
@@ -532,6 +563,19 @@ impl Run<'_> {
             other => other,
         }
     }
+}
+
+/// The target users looked up, and those the state remembers (`from_state`) that were
+/// not: a target user found live is planned against as found.
+fn with_remembered(mut found: Vec<Listed>, from_state: Vec<(String, Listed)>) -> Vec<Listed> {
+    let live: FastSet<String> = found.iter().map(|u| u.id.clone()).collect();
+    found.extend(
+        from_state
+            .into_iter()
+            .map(|(_, user)| user)
+            .filter(|user| !live.contains(&user.id)),
+    );
+    found
 }
 
 /// The target's entities of every kind the mapping's references name, each kind listed

@@ -75,6 +75,16 @@ impl Listed {
     /// Keeps what the planner needs of a target user.
     pub fn of(mapping: &Mapping, user: TargetUser) -> Listed {
         let record = mapping.record_from(&user.data);
+        Listed::holding(mapping, user.id, user.etag, &record)
+    }
+
+    /// A target user as the state file remembers it: its id, and the record the target
+    /// holds after userload's last write ([`crate::state::Remembered`]), without a version.
+    pub fn remembered(mapping: &Mapping, id: String, record: &Record) -> Listed {
+        Listed::holding(mapping, id, None, record)
+    }
+
+    fn holding(mapping: &Mapping, id: String, etag: Option<String>, record: &Record) -> Listed {
         let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
         let active = mapping
             .active_field()
@@ -82,10 +92,10 @@ impl Listed {
         Listed {
             key: value(mapping.field_index(mapping.match_key())),
             active: value(active),
-            later: later_keys(mapping, &record),
+            later: later_keys(mapping, record),
             values: record.pack(),
-            id: user.id,
-            etag: user.etag,
+            id,
+            etag,
         }
     }
 
@@ -110,6 +120,12 @@ impl Listed {
             etag: self.etag.clone(),
         }
     }
+}
+
+/// A match key's value as compared, and as the state file keeps it ([`Owned::key`]):
+/// lower-cased when the target compares the key without case (`fold`).
+pub fn key_as_compared(value: &Json, fold: bool) -> std::borrow::Cow<'_, str> {
+    matching::compared_key(value, fold)
 }
 
 /// One Entra user, mapped.
@@ -287,6 +303,11 @@ impl Create {
     /// What to write.
     pub fn record(&self) -> Record {
         self.values.unpack()
+    }
+
+    /// What to write, packed.
+    pub fn packed(&self) -> &Packed {
+        &self.values
     }
 
     /// Sets what to write.

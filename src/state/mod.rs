@@ -370,19 +370,19 @@ impl State {
         &self,
         entra_ids: impl IntoIterator<Item = &'i str>,
     ) -> Result<foldhash::HashMap<String, String>, StateError> {
-        let read = || {
-            let mut stmt = self
-                .db
-                .prepare_cached("SELECT record FROM written WHERE entra_id = ?1")?;
-            let mut found = foldhash::HashMap::default();
-            for id in entra_ids {
-                if let Some(record) = stmt.query_row([id], |r| r.get(0)).optional()? {
-                    found.insert(id.to_owned(), record);
-                }
-            }
-            Ok(found)
-        };
-        read().map_err(self.sql())
+        read_written(&self.db, entra_ids).map_err(self.sql())
+    }
+
+    /// A reader of the records kept, on a connection of its own: it reads them while the
+    /// run records its writes through this one.
+    pub fn written_reader(&self) -> Result<WrittenReader, StateError> {
+        let db =
+            Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(self.sql())?;
+        Ok(WrittenReader {
+            path: self.path.clone(),
+            db,
+        })
     }
 
     /// Keeps the records written only when they are laid out by the mapping `layout` names
@@ -525,6 +525,41 @@ impl State {
             source,
         })
     }
+}
+
+/// Reads the records kept ([`State::written`]) beside the run's own connection to the state
+/// file.
+#[derive(Debug)]
+pub struct WrittenReader {
+    path: PathBuf,
+    db: Connection,
+}
+
+impl WrittenReader {
+    /// [`State::written`].
+    pub fn written<'i>(
+        &self,
+        entra_ids: impl IntoIterator<Item = &'i str>,
+    ) -> Result<foldhash::HashMap<String, String>, StateError> {
+        read_written(&self.db, entra_ids).map_err(|source| StateError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+fn read_written<'i>(
+    db: &Connection,
+    entra_ids: impl IntoIterator<Item = &'i str>,
+) -> rusqlite::Result<foldhash::HashMap<String, String>> {
+    let mut stmt = db.prepare_cached("SELECT record FROM written WHERE entra_id = ?1")?;
+    let mut found = foldhash::HashMap::default();
+    for id in entra_ids {
+        if let Some(record) = stmt.query_row([id], |r| r.get(0)).optional()? {
+            found.insert(id.to_owned(), record);
+        }
+    }
+    Ok(found)
 }
 
 fn read_delta_links(db: &Connection) -> rusqlite::Result<Vec<(String, String)>> {

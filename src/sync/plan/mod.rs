@@ -44,7 +44,7 @@ pub use early::{Early, EarlyCreates};
 pub use entities::{Catalogue, EntityName, name_key};
 use matching::TargetIndex;
 use refs::Links;
-pub use refs::{Deferred, NO_USER, Named, Unresolved, marked};
+pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
 pub use takeover::Matched;
 
 use crate::config::Mode;

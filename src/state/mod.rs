@@ -23,9 +23,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod history;
 mod lock;
 mod reconciled;
+mod written;
 
 pub use history::{Requests, RunCounts, RunEnd, RunRecord, SidesRead};
 pub use reconciled::Reconciled;
+pub use written::WrittenReader;
 
 /// The schema this build writes; older files are migrated up to it.
 const SCHEMA_VERSION: i64 = 6;
@@ -364,80 +366,6 @@ impl State {
         run(&mut self.db).map_err(self.sql())
     }
 
-    /// The records kept for those of `entra_ids` that have one ([`State::record_written`]),
-    /// by Entra id.
-    pub fn written<'i>(
-        &self,
-        entra_ids: impl IntoIterator<Item = &'i str>,
-    ) -> Result<foldhash::HashMap<String, String>, StateError> {
-        read_written(&self.db, entra_ids).map_err(self.sql())
-    }
-
-    /// A reader of the records kept, on a connection of its own: it reads them while the
-    /// run records its writes through this one.
-    pub fn written_reader(&self) -> Result<WrittenReader, StateError> {
-        let db =
-            Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(self.sql())?;
-        Ok(WrittenReader {
-            path: self.path.clone(),
-            db,
-        })
-    }
-
-    /// Keeps the records written only when they are laid out by the mapping `layout` names
-    /// ([`crate::mapping::Mapping::origin`]) and the last run that wrote ended its
-    /// recording ([`State::end_writes`]). Otherwise they are all forgotten — after an edit
-    /// of the mapping, or a run killed before it recorded every write it made (a record
-    /// kept may then be older than what the target holds) — and each user is looked up
-    /// again until it is next written.
-    pub fn keep_written_for(&mut self, layout: &str) -> Result<(), StateError> {
-        let check = |db: &mut Connection| {
-            let meta = |name: &str| {
-                db.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()
-            };
-            let kept = meta("written_layout")?;
-            let cut_short = meta("writing")?.is_some();
-            if kept.as_deref() == Some(layout) && !cut_short {
-                return Ok(());
-            }
-            let tx = db.transaction()?;
-            tx.execute("DELETE FROM written", [])?;
-            tx.execute("DELETE FROM meta WHERE name = 'writing'", [])?;
-            tx.execute(
-                "INSERT INTO meta (name, value) VALUES ('written_layout', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = ?1",
-                [layout],
-            )?;
-            tx.commit()
-        };
-        check(&mut self.db).map_err(self.sql())
-    }
-
-    /// Notes that a run is about to write: until [`State::end_writes`], the records kept
-    /// are not to be trusted by the next run ([`State::keep_written_for`]).
-    pub fn begin_writes(&mut self) -> Result<(), StateError> {
-        self.db
-            .execute(
-                "INSERT INTO meta (name, value) VALUES ('writing', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = ?1",
-                [now()],
-            )
-            .map(|_| ())
-            .map_err(self.sql())
-    }
-
-    /// Notes that every write of the run is recorded.
-    pub fn end_writes(&mut self) -> Result<(), StateError> {
-        self.db
-            .execute("DELETE FROM meta WHERE name = 'writing'", [])
-            .map(|_| ())
-            .map_err(self.sql())
-    }
-
     /// Forgets owned users (their target user no longer exists).
     pub fn forget(&mut self, entra_ids: &[String]) -> Result<(), StateError> {
         if entra_ids.is_empty() {
@@ -525,41 +453,6 @@ impl State {
             source,
         })
     }
-}
-
-/// Reads the records kept ([`State::written`]) beside the run's own connection to the state
-/// file.
-#[derive(Debug)]
-pub struct WrittenReader {
-    path: PathBuf,
-    db: Connection,
-}
-
-impl WrittenReader {
-    /// [`State::written`].
-    pub fn written<'i>(
-        &self,
-        entra_ids: impl IntoIterator<Item = &'i str>,
-    ) -> Result<foldhash::HashMap<String, String>, StateError> {
-        read_written(&self.db, entra_ids).map_err(|source| StateError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })
-    }
-}
-
-fn read_written<'i>(
-    db: &Connection,
-    entra_ids: impl IntoIterator<Item = &'i str>,
-) -> rusqlite::Result<foldhash::HashMap<String, String>> {
-    let mut stmt = db.prepare_cached("SELECT record FROM written WHERE entra_id = ?1")?;
-    let mut found = foldhash::HashMap::default();
-    for id in entra_ids {
-        if let Some(record) = stmt.query_row([id], |r| r.get(0)).optional()? {
-            found.insert(id.to_owned(), record);
-        }
-    }
-    Ok(found)
 }
 
 fn read_delta_links(db: &Connection) -> rusqlite::Result<Vec<(String, String)>> {

@@ -29,10 +29,10 @@ impl State {
         })
     }
 
-    /// Keeps the records written only when they are laid out by the mapping `layout` names
-    /// ([`crate::mapping::Mapping::origin`]) and the last run that wrote ended its
+    /// Keeps the records written only when they are laid out as `layout` says
+    /// ([`crate::mapping::Mapping::layout`]) and the last run that wrote ended its
     /// recording ([`State::end_writes`]). Otherwise they are all forgotten — after an edit
-    /// of the mapping, or a run killed before it recorded every write it made (a record
+    /// of the mapping's fields, or a run killed before it recorded every write it made (a record
     /// kept may then be older than what the target holds) — and each user is looked up
     /// again until it is next written.
     pub fn keep_written_for(&mut self, layout: &str) -> Result<(), StateError> {

@@ -120,7 +120,7 @@ async fn sync_and_keep_open(
     let query = UserQuery::new(&config.source, super::read::selection(mapping));
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
     if let Some(state) = state.as_deref_mut() {
-        state.keep_written_for(mapping.origin())?;
+        state.keep_written_for(&mapping.layout())?;
     }
     outcome.reconcile = options.reconcile;
     let mut run = Run {

@@ -338,6 +338,21 @@ impl Mapping {
         problems
     }
 
+    /// How its records are laid out: the target path of each field, in order. A record
+    /// packed by a mapping of the same layout reads back the same ([`Mapping::unpack`]),
+    /// whatever else in the mapping or the config changed.
+    pub fn layout(&self) -> String {
+        let targets: Vec<&str> = self.fields.iter().map(|f| f.target.as_str()).collect();
+        targets.join("\n")
+    }
+
+    /// A record of this mapping again, from its [`Packed::text`]; `None` when the text is
+    /// not one (not a list of values, or not one value for each field).
+    pub fn unpack(&self, text: &str) -> Option<Record> {
+        let values: Vec<Option<Json>> = serde_json::from_str(text).ok()?;
+        (values.len() == self.fields.len()).then(|| Record::new(Arc::clone(&self.shape), values))
+    }
+
     /// The place of the field of a given target path in [`Mapping::fields`].
     pub fn field_index(&self, target: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.target == target)

@@ -227,6 +227,12 @@ impl Packed {
         Packed { shape, text }
     }
 
+    /// The packed text (its values as a JSON array), as the state file keeps a record;
+    /// [`Mapping::unpack`](super::Mapping::unpack) reads it back.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The record again.
     pub fn unpack(&self) -> Record {
         let mut values: Vec<Option<Json>> = serde_json::from_str(&self.text).unwrap_or_default();

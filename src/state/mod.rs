@@ -3,6 +3,9 @@
 //! - the target users it owns — the ones it created or matched to an Entra user — by Entra
 //!   object id, with the target's id, the match key, and a hash of the last record written,
 //!   so an unchanged user costs no request and only owned users are ever deactivated;
+//! - for each owned user, the record the target holds after userload's last write (packed,
+//!   in a table of its own so that loading the owned users stays as fast): a delta run
+//!   plans a changed user against it without asking the target;
 //! - Graph delta links, per query;
 //! - the history of runs;
 //! - when the last full reconciliation ran, and the drift it found.
@@ -20,12 +23,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod history;
 mod lock;
 mod reconciled;
+mod written;
 
 pub use history::{Requests, RunCounts, RunEnd, RunRecord, SidesRead};
 pub use reconciled::Reconciled;
+pub use written::WrittenReader;
 
 /// The schema this build writes; older files are migrated up to it.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Each migration takes the schema from the version before it to its own number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -86,6 +91,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         "ALTER TABLE runs ADD COLUMN graph_requests INTEGER;
     ALTER TABLE runs ADD COLUMN target_requests INTEGER;",
+    ),
+    // What the target holds after the last write of each owned user (the record packed as
+    // its mapping lays it out: `meta.written_layout` names that mapping). A user without a
+    // row is looked up in the target before it is written by delta.
+    (
+        6,
+        "CREATE TABLE written (
+        entra_id TEXT PRIMARY KEY,
+        record   TEXT NOT NULL
+    ) WITHOUT ROWID;",
     ),
 ];
 
@@ -156,6 +171,17 @@ pub struct Owned {
     pub hash: Option<String>,
     /// Whether userload last left the user active.
     pub active: bool,
+}
+
+/// An owned user to remember, with the record the target holds for it after a write
+/// (packed, [`crate::mapping::Packed::text`]); `None` when that is not known, which makes
+/// the state forget any record it kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// What the state keeps of the user.
+    pub owned: Owned,
+    /// The record as the target now holds it, when known.
+    pub written: Option<Box<str>>,
 }
 
 /// The owned users by Entra object id. Hashed with foldhash, as the planner's own maps are:
@@ -286,35 +312,78 @@ impl State {
     }
 
     /// Records users as owned with what the target now holds for them: after a write, or
-    /// when a user was matched and found unchanged. One transaction for all of them.
+    /// when a user was matched and found unchanged. One transaction for all of them. The
+    /// records kept for them are forgotten (not known here): see [`State::record_written`].
     pub fn record(&mut self, users: &[Owned]) -> Result<(), StateError> {
+        self.record_each(users.iter().map(|owned| (owned, None)))
+    }
+
+    /// [`State::record`], keeping for each user the record the target now holds when it is
+    /// known (and forgetting the one kept before when it is not).
+    pub fn record_written(&mut self, users: &[Remembered]) -> Result<(), StateError> {
+        self.record_each(users.iter().map(|u| (&u.owned, u.written.as_deref())))
+    }
+
+    fn record_each<'u>(
+        &mut self,
+        users: impl ExactSizeIterator<Item = (&'u Owned, Option<&'u str>)>,
+    ) -> Result<(), StateError> {
+        if users.len() == 0 {
+            return Ok(());
+        }
         let at = now();
-        self.execute_each(
-            "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, target_id = ?3,
-                 hash = ?4, active = ?5, changed_at = ?6",
-            users,
-            |stmt, user| {
-                stmt.execute(params![
-                    user.entra_id,
-                    user.key,
-                    user.target_id,
-                    user.hash,
-                    user.active,
-                    at
-                ])
-            },
-        )
+        let run = |db: &mut Connection| {
+            let tx = db.transaction()?;
+            {
+                let mut owned = tx.prepare_cached(
+                    "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, target_id = ?3,
+                         hash = ?4, active = ?5, changed_at = ?6",
+                )?;
+                let mut keep = tx.prepare_cached(
+                    "INSERT INTO written (entra_id, record) VALUES (?1, ?2)
+                     ON CONFLICT (entra_id) DO UPDATE SET record = ?2",
+                )?;
+                let mut drop = tx.prepare_cached("DELETE FROM written WHERE entra_id = ?1")?;
+                for (user, written) in users {
+                    owned.execute(params![
+                        user.entra_id,
+                        user.key,
+                        user.target_id,
+                        user.hash,
+                        user.active,
+                        at
+                    ])?;
+                    match written {
+                        Some(record) => keep.execute(params![user.entra_id, record])?,
+                        None => drop.execute([&user.entra_id])?,
+                    };
+                }
+            }
+            tx.commit()
+        };
+        run(&mut self.db).map_err(self.sql())
     }
 
     /// Forgets owned users (their target user no longer exists).
     pub fn forget(&mut self, entra_ids: &[String]) -> Result<(), StateError> {
-        self.execute_each(
-            "DELETE FROM owned WHERE entra_id = ?1",
-            entra_ids,
-            |stmt, id| stmt.execute([id]),
-        )
+        if entra_ids.is_empty() {
+            return Ok(());
+        }
+        let run = |db: &mut Connection| {
+            let tx = db.transaction()?;
+            {
+                let mut owned = tx.prepare_cached("DELETE FROM owned WHERE entra_id = ?1")?;
+                let mut written = tx.prepare_cached("DELETE FROM written WHERE entra_id = ?1")?;
+                for id in entra_ids {
+                    owned.execute([id])?;
+                    written.execute([id])?;
+                }
+            }
+            tx.commit()
+        };
+        run(&mut self.db).map_err(self.sql())
     }
 
     /// Runs the statement `sql` once for each row, `execute` binding the row, all in one

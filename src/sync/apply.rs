@@ -251,11 +251,11 @@ impl<'a> Writer<'a> {
                 self.note(Ok(written), outcome, &mut record);
             }
             if record.len() >= RECORD_BATCH {
-                state.record(&record)?;
+                state.record_written(&record)?;
                 record.clear();
             }
         }
-        state.record(&record)?;
+        state.record_written(&record)?;
         Ok(())
     }
 
@@ -293,7 +293,7 @@ impl<'a> Writer<'a> {
                     // pages it touches, and writes lost with a crash are found again by key
                     // on the next run.
                     if record.len() >= RECORD_BATCH {
-                        state.record(&record)?;
+                        state.record_written(&record)?;
                         record.clear();
                     }
                 }
@@ -324,7 +324,7 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        state.record(&record)?;
+        state.record_written(&record)?;
         Ok(())
     }
 

@@ -21,14 +21,15 @@ use std::sync::atomic::Ordering;
 use foldhash::HashSet as FastSet;
 use std::time::Instant;
 
-use super::apply::{Writer, apply};
+use super::ahead::{self, Ahead};
+use super::apply::{Action, Writer, apply};
 use super::changes::{self, Changes, ReadMode, Start};
 pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 pub use super::read::{Alongside, Expected, Read, read_source};
-use super::read::{list_target, look_up, look_up_some, source_user};
+use super::read::{list_target, look_up, look_up_some, remembered, source_user, vouched_for};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
@@ -118,47 +119,97 @@ async fn sync_and_keep_open(
     let client = Arc::new(GraphClient::new(&config.source)?);
     let query = UserQuery::new(&config.source, super::read::selection(mapping));
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
-    outcome.reconcile = options.reconcile;
-    // How to read: the users asked for, the changes since the stored delta link, or all.
-    let (changes, next_link) = match &options.users {
-        Some(users) => {
-            outcome.mode = ReadMode::Users;
-            (Some(users.clone()), None)
-        }
-        None => read_changes((config, mapping), &client, &query, options, &mut outcome).await?,
-    };
-    if changes.as_ref().is_some_and(Changes::is_empty) {
-        // Nothing changed: nothing to look up, plan or write.
-        outcome.read_time = started.elapsed();
-        outcome.plan.unchanged = outcome.owned;
-        outcome.counts.unchanged = outcome.owned as i64;
-        count_requests(&mut outcome, &client, target.as_ref());
-        if let (Some(state), Some(link)) = (state, &next_link) {
-            state.save_delta_link(&fingerprint(&query, mapping), link)?;
-        }
-        return Ok(outcome);
+    if let Some(state) = state.as_deref_mut() {
+        state.keep_written_for(&mapping.layout())?;
     }
-    let run = Run {
-        catalogue: list_entities(mapping, target.as_ref()).await?,
+    outcome.reconcile = options.reconcile;
+    let mut run = Run {
+        catalogue: Catalogue::default(),
         config,
         mapping,
         target,
         owned,
         options,
         client,
-        only: changes.as_ref().map(Changes::ids),
+        only: None,
         plan_options: PlanOptions {
             // One user asked for by name is compared field by field, drift included.
             reconcile: options.reconcile.is_some() || options.users.is_some(),
-            partial_view: !config.target.list || changes.is_some(),
             ..plan_options(config, mapping, target.as_ref())
         },
         writer: Writer::new(config, mapping, target, stop),
         expected: Expected::after(owned.len(), options.last_read.map(|r| r.entra)),
         target_expected: Expected::after(owned.len(), options.last_read.and_then(|r| r.target)),
     };
+    // How to read: the users asked for, the changes since the stored delta link, or all.
+    let (mut changes, next_link, ahead, catalogue) = match (&options.users, state.as_deref_mut()) {
+        (Some(users), _) => {
+            outcome.mode = ReadMode::Users;
+            (Some(users.clone()), None, None, None)
+        }
+        (None, Some(state)) if run.writes_ahead() => {
+            match run.read_changes_ahead(&query, state, &mut outcome).await {
+                Ok(read) => read,
+                Err(error) => return Err(run.failed_after(error, outcome)),
+            }
+        }
+        (None, _) => {
+            let (changes, link) = read_changes(
+                (config, mapping),
+                &run.client,
+                &query,
+                options,
+                &mut outcome,
+                None,
+            )
+            .await?;
+            (changes, link, None, None)
+        }
+    };
+    let quiet = ahead
+        .as_ref()
+        .is_none_or(|a| a.ids.is_empty() && a.later.is_empty());
+    if quiet && changes.as_ref().is_some_and(Changes::is_empty) {
+        // Nothing changed: nothing to look up, plan or write.
+        outcome.read_time = started.elapsed();
+        outcome.plan.unchanged = outcome.owned;
+        outcome.counts.unchanged = outcome.owned as i64;
+        count_requests(&mut outcome, &run.client, target.as_ref());
+        if let Some(state) = state {
+            state.end_writes()?;
+            if let Some(link) = &next_link {
+                state.save_delta_link(&fingerprint(&query, mapping), link)?;
+            }
+        }
+        return Ok(outcome);
+    }
+    // The users handed over that were not planned ahead join the round's (unless the round
+    // has them again, as last read).
+    if let (Some(changes), Some(ahead)) = (&mut changes, ahead.as_ref()) {
+        let again = changes.ids();
+        changes.present.extend(
+            ahead
+                .later
+                .iter()
+                .filter(|u| {
+                    u.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .is_none_or(|id| !again.contains(id))
+                })
+                .cloned(),
+        );
+    }
+    run.catalogue = match catalogue {
+        Some(catalogue) => catalogue,
+        None => list_entities(mapping, target.as_ref()).await?,
+    };
+    run.only = changes.as_ref().map(Changes::ids);
+    run.plan_options.partial_view = !config.target.list || changes.is_some();
+    if let Some(state) = state.as_deref_mut() {
+        state.begin_writes()?;
+    }
     let (read, listed, read_end) = if let Some(changes) = changes {
-        run.read_some(changes).await?
+        run.read_some(changes, state.as_deref()).await?
     } else if config.target.list {
         match run.read_alongside(state.as_deref_mut(), &mut outcome).await {
             Ok(sides) => sides,
@@ -168,9 +219,12 @@ async fn sync_and_keep_open(
         run.read_then_look_up().await?
     };
     outcome.read_time = read_end - started;
-    let plan = run.decide(read, &listed, &mut outcome).await;
+    let plan = run.decide(read, &listed, ahead, &mut outcome).await;
     if let Err(error) = run.write(plan, state.as_deref_mut(), &mut outcome).await {
         return Err(run.failed_after(error, outcome));
+    }
+    if let Some(state) = state.as_deref_mut() {
+        state.end_writes()?;
     }
     count_requests(&mut outcome, &run.client, target.as_ref());
     if let (Some(state), Some(link)) = (state, next_link) {
@@ -200,13 +254,15 @@ fn fingerprint(query: &UserQuery, mapping: &Mapping) -> String {
 /// full read. Also the delta link to store once the run's writes are recorded: the round's
 /// next link, or for a full run one taken before it reads (changes made while it reads are
 /// then read again by the next run, which finds them written). The mode and why are noted
-/// in `outcome`.
+/// in `outcome`. With `ready`, a delta round hands over each user it is sure of while it
+/// reads ([`delta::Ready`]); those are not among the changes returned.
 async fn read_changes(
     (config, mapping): (&Config, &Mapping),
     client: &GraphClient,
     query: &UserQuery,
     options: &SyncOptions,
     outcome: &mut Outcome,
+    ready: Option<&delta::Ready>,
 ) -> Result<(Option<Changes>, Option<String>), SyncError> {
     let mut start = changes::start(
         client,
@@ -216,7 +272,7 @@ async fn read_changes(
         config.sync.delta,
     );
     if let Start::Delta(link) = &start {
-        match delta::changes_since(client, query, link).await {
+        match delta::changes_handed_early(client, query, link, ready).await {
             Ok(round) => {
                 outcome.mode = ReadMode::Delta;
                 let mut changes = Changes::default();
@@ -302,6 +358,15 @@ struct Run<'a> {
 /// The users read from Entra, the target users to plan against, and when reading ended.
 type Sides = (Read, Vec<Listed>, Instant);
 
+/// What a run read of Entra's changes ([`read_changes`]), what it planned ahead, and the
+/// target's entities when they were listed for it.
+type ChangesAhead = (
+    Option<Changes>,
+    Option<String>,
+    Option<Ahead>,
+    Option<Catalogue>,
+);
+
 impl Run<'_> {
     /// Reads Entra while the target is listed. A run that writes user by user starts the
     /// creates it is certain of while Entra is still being read; a failed read stops them
@@ -367,6 +432,98 @@ impl Run<'_> {
         Ok((read, listing.into_inner().unwrap_or_default(), read_end))
     }
 
+    /// Whether a delta round of this run writes the users it is sure of while it reads
+    /// ([`ahead`]): a normal run (not a reconciliation) that writes user by user, with a
+    /// match key Entra keeps unique.
+    fn writes_ahead(&self) -> bool {
+        self.options.reconcile.is_none()
+            && self.target.batch_size().is_none()
+            && self.mapping.key_is_unique_in_entra()
+    }
+
+    /// [`read_changes`], and for a delta round the updates of the users it hands over
+    /// planned ahead ([`ahead`]) and written while it reads. Returns also what was planned
+    /// ahead, and the target's entities when they were listed for it. A failed read stops
+    /// the writes (those under way finish).
+    async fn read_changes_ahead(
+        &self,
+        query: &UserQuery,
+        state: &mut State,
+        outcome: &mut Outcome,
+    ) -> Result<ChangesAhead, SyncError> {
+        let (ready, mut handed) = tokio::sync::mpsc::unbounded_channel();
+        let (writes, queue) = tokio::sync::mpsc::unbounded_channel();
+        let reader = state.written_reader()?;
+        state.begin_writes()?;
+        let read_failed = StopSignal::default();
+        let mut noted = Outcome::new(outcome.owned);
+        let options = PlanOptions {
+            partial_view: true,
+            ..self.plan_options.clone()
+        };
+        let planner = ahead::Planner {
+            mapping: self.mapping,
+            owned: self.owned,
+            options: &options,
+            fold_key: self.fold_key(),
+            ctx: Context {
+                settings: &self.config.settings,
+                sync_time: &self.options.sync_time,
+            },
+        };
+        let (read, planned, written) = tokio::join!(
+            async {
+                let read = read_changes(
+                    (self.config, self.mapping),
+                    &self.client,
+                    query,
+                    self.options,
+                    &mut noted,
+                    Some(&ready),
+                )
+                .await;
+                drop(ready);
+                if read.is_err() {
+                    read_failed.stop();
+                }
+                read
+            },
+            async {
+                let mut ahead = Ahead::default();
+                let mut catalogue = None;
+                let mut batch = Vec::new();
+                while handed.recv_many(&mut batch, 1024).await > 0 {
+                    let raw = std::mem::take(&mut batch);
+                    if read_failed.stopped() || self.writer.stop.stopped() || writes.is_closed() {
+                        ahead.later.extend(raw);
+                        continue;
+                    }
+                    let users = planner.map(&raw);
+                    let wanted = planner.wanted(&users);
+                    let kept = reader.written(wanted.iter().map(String::as_str))?;
+                    if catalogue.is_none() && self.mapping.entity_refs().next().is_some() {
+                        catalogue = Some(list_entities(self.mapping, self.target.as_ref()).await?);
+                    }
+                    let listed = catalogue.get_or_insert_default();
+                    for update in planner.plan((raw, users), &kept, listed, &mut ahead) {
+                        let _ = writes.send(Action::Update(Box::new(update)));
+                    }
+                }
+                drop(writes);
+                let listed = self.mapping.entity_refs().next().is_some();
+                Ok::<_, SyncError>((ahead, catalogue.filter(|_| listed)))
+            },
+            self.writer
+                .stream(queue, Some(&read_failed), state, outcome)
+        );
+        outcome.mode = noted.mode;
+        outcome.mode_reason = noted.mode_reason;
+        written?;
+        let (ahead, catalogue) = planned?;
+        let (changes, link) = read?;
+        Ok((changes, link, Some(ahead), catalogue))
+    }
+
     /// Reads Entra with this run's config and mapping, `alongside` the target's listing or not.
     async fn read_entra(&self, alongside: Option<Alongside<'_>>) -> Result<Read, GraphError> {
         read_source(
@@ -396,9 +553,10 @@ impl Run<'_> {
         Ok((read, found, Instant::now()))
     }
 
-    /// Maps the users of a run over some users and looks up the target users their plan
-    /// needs ([`look_up_some`]).
-    async fn read_some(&self, changes: Changes) -> Result<Sides, SyncError> {
+    /// Maps the users of a run over some users, and finds the target users their plan
+    /// needs: as the `state` remembers them where it can vouch for them ([`vouched_for`],
+    /// [`remembered`]), else looked up ([`look_up_some`]).
+    async fn read_some(&self, changes: Changes, state: Option<&State>) -> Result<Sides, SyncError> {
         let ctx = Context {
             settings: &self.config.settings,
             sync_time: &self.options.sync_time,
@@ -411,22 +569,49 @@ impl Run<'_> {
                 .collect(),
             ..Read::default()
         };
+        let from_state = match state {
+            Some(state) => {
+                let ids = vouched_for(
+                    (&read.users, &changes.gone),
+                    self.owned,
+                    self.fold_key(),
+                    self.plan_options.reconcile,
+                );
+                remembered(self.mapping, self.owned, &state.written(ids)?)
+            }
+            None => Vec::new(),
+        };
+        let known: FastSet<String> = from_state.iter().map(|(id, _)| id.clone()).collect();
         let found = look_up_some(
             self.config,
             self.mapping,
             self.target.as_ref(),
             (&read.users, &changes.gone),
-            self.owned,
+            (self.owned, &known),
             self.plan_options.reconcile,
         )
         .await?;
-        Ok((read, found, Instant::now()))
+        Ok((read, with_remembered(found, from_state), Instant::now()))
+    }
+
+    /// Whether the target compares the match key without case.
+    fn fold_key(&self) -> bool {
+        self.mapping
+            .field_index(self.mapping.match_key())
+            .and_then(|i| self.plan_options.folds_case.get(i).copied())
+            .unwrap_or(false)
     }
 
     /// Plans the users read against the target's, asks what the leavers still hold (holding
     /// back those who hold something when the config says so), and has the guards judge
     /// the plan.
-    async fn decide(&self, mut read: Read, listed: &[Listed], outcome: &mut Outcome) -> Plan {
+    async fn decide(
+        &self,
+        mut read: Read,
+        listed: &[Listed],
+        ahead: Option<Ahead>,
+        outcome: &mut Outcome,
+    ) -> Plan {
         outcome.source_users = read.total();
         outcome.scope = read.scope.take();
         outcome.target_users = listed.len();
@@ -451,6 +636,11 @@ impl Run<'_> {
             },
         );
         plan.skipped.extend(read.skipped);
+        if let Some(ahead) = ahead {
+            let only = self.only.clone().unwrap_or_default();
+            outcome.source_users += ahead.ids.iter().filter(|id| !only.contains(*id)).count();
+            ahead::merge(&mut plan, ahead, self.owned, &only);
+        }
         let target = self.target.as_ref();
         holdings::ask(target, &mut plan.updates, self.config.sync.concurrency).await;
         if self.config.sync.hold_leavers_with_assets {
@@ -470,11 +660,13 @@ impl Run<'_> {
             self.config.sync.max_deactivations,
             self.options.allow_deactivations,
         );
+        // The updates written ahead are already in the outcome's plan.
+        let ahead = &outcome.plan;
         tracing::info!(
             create = read.created + plan.creates.len(),
-            update = plan.count(UpdateKind::Update),
+            update = plan.count(UpdateKind::Update) + ahead.count(UpdateKind::Update),
             deactivate = plan.count(UpdateKind::Deactivate),
-            reactivate = plan.count(UpdateKind::Reactivate),
+            reactivate = plan.count(UpdateKind::Reactivate) + ahead.count(UpdateKind::Reactivate),
             unchanged = plan.unchanged,
             skipped = plan.skipped.len(),
             "planned"
@@ -495,13 +687,19 @@ impl Run<'_> {
         state: Option<&mut State>,
         outcome: &mut Outcome,
     ) -> Result<(), SyncError> {
-        let early = std::mem::replace(&mut outcome.plan, plan).creates;
+        let Plan {
+            creates: early,
+            updates: ahead,
+            ..
+        } = std::mem::replace(&mut outcome.plan, plan);
         if state.is_some() && matches!(outcome.verdict, Verdict::Refuse(_)) {
             // A refused run sends nothing more.
             outcome.plan.creates = early;
-            outcome.plan.updates.clear();
+            outcome.plan.updates = ahead;
         } else if let Some(state) = state {
-            apply(&self.writer, state, outcome, early).await?;
+            let applied = apply(&self.writer, state, outcome, early).await;
+            outcome.plan.updates.splice(0..0, ahead);
+            applied?;
             outcome.write_time = self.writer.write_time();
             tracing::info!(
                 created = outcome.counts.created,
@@ -532,6 +730,19 @@ impl Run<'_> {
             other => other,
         }
     }
+}
+
+/// The target users looked up, and those the state remembers (`from_state`) that were
+/// not: a target user found live is planned against as found.
+fn with_remembered(mut found: Vec<Listed>, from_state: Vec<(String, Listed)>) -> Vec<Listed> {
+    let live: FastSet<String> = found.iter().map(|u| u.id.clone()).collect();
+    found.extend(
+        from_state
+            .into_iter()
+            .map(|(_, user)| user)
+            .filter(|user| !live.contains(&user.id)),
+    );
+    found
 }
 
 /// The target's entities of every kind the mapping's references name, each kind listed

@@ -6,6 +6,7 @@
 //! ([`safety`]), `apply` (the writers) and `record` (the state file). [`engine`] runs them in order; [`report`] is what a run
 //! produced, as every output reads it.
 
+mod ahead;
 mod apply;
 pub mod changes;
 pub mod engine;

@@ -370,17 +370,18 @@ async fn find_all(
 /// up one by one — each changed user's by its key (and by the key the state last wrote, when
 /// that differs: a renamed user), and the target user each owned user in `gone` owns. Users
 /// the state remembers exactly as they are now are not looked up, unless the run
-/// reconciles (`every`).
+/// reconciles (`every`), nor are those in `known` (planned against the record the state
+/// keeps, [`remembered`]).
 pub(super) async fn look_up_some(
     config: &Config,
     mapping: &Mapping,
     target: &dyn Target,
     (source, gone): (&[SourceUser], &[String]),
-    owned: &OwnedUsers,
+    (owned, known): (&OwnedUsers, &foldhash::HashSet<String>),
     every: bool,
 ) -> Result<Vec<Listed>, TargetError> {
     let mut keys: Vec<serde_json::Value> = Vec::new();
-    for user in source {
+    for user in source.iter().filter(|u| !known.contains(&u.entra_id)) {
         let Ok(record) = &user.mapped else { continue };
         let known = owned.get(&user.entra_id).filter(|o| o.target_id.is_some());
         if !every && known.is_some_and(|o| o.hash.as_deref() == Some(record.hash.as_str())) {
@@ -397,9 +398,62 @@ pub(super) async fn look_up_some(
     }
     keys.extend(
         gone.iter()
+            .filter(|id| !known.contains(*id))
             .filter_map(|id| owned.get(id))
             .filter(|o| o.target_id.is_some())
             .map(|o| serde_json::Value::String(o.key.clone())),
     );
     find_all(config, mapping, target, keys).await
+}
+
+/// The Entra users of a run over some users whose target user the state can vouch for, by
+/// Entra id: owned, with a target id, the match key the state last wrote, and the record
+/// the target holds after that write ([`crate::state::Remembered`]). `written` gives the
+/// records the state keeps for the ids asked. Users whose record the state remembers as it
+/// is now need no target user (the plan leaves them unchanged), and a renamed user (a new
+/// key) is looked up, as is every user when the run compares live values (`every`).
+pub(super) fn vouched_for<'s>(
+    (source, gone): (&'s [SourceUser], &'s [String]),
+    owned: &OwnedUsers,
+    fold_key: bool,
+    every: bool,
+) -> Vec<&'s str> {
+    if every {
+        return Vec::new();
+    }
+    let changed = source.iter().filter_map(|user| {
+        let record = user.mapped.as_ref().ok()?;
+        let o = owned
+            .get(&user.entra_id)
+            .filter(|o| o.target_id.is_some())?;
+        let key = record.key.as_ref()?;
+        let same_key = crate::sync::plan::key_as_compared(key, fold_key) == o.key.as_str();
+        let unchanged = o.hash.as_deref() == Some(record.hash.as_str());
+        (same_key && !unchanged).then_some(user.entra_id.as_str())
+    });
+    let left = gone
+        .iter()
+        .filter(|id| owned.get(*id).is_some_and(|o| o.target_id.is_some()))
+        .map(String::as_str);
+    changed.chain(left).collect()
+}
+
+/// The target users of `ids` as the state remembers them ([`Listed::remembered`]), from the
+/// `written` records; ids without one (or with one this mapping cannot read) are left out.
+pub(super) fn remembered(
+    mapping: &Mapping,
+    owned: &OwnedUsers,
+    written: &foldhash::HashMap<String, String>,
+) -> Vec<(String, Listed)> {
+    written
+        .iter()
+        .filter_map(|(entra_id, text)| {
+            let target_id = owned.get(entra_id)?.target_id.clone()?;
+            let record = mapping.unpack(text)?;
+            Some((
+                entra_id.clone(),
+                Listed::remembered(mapping, target_id, &record),
+            ))
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::apply::{Action, Writer, Written};
 use super::outcome::{Failure, Outcome};
 use super::plan::{self, UpdateKind};
-use crate::state::Owned;
+use crate::state::{Owned, Remembered};
 use crate::targets::TargetError;
 
 impl Writer<'_> {
@@ -16,7 +16,7 @@ impl Writer<'_> {
         &self,
         written: Result<Written, Failure>,
         outcome: &mut Outcome,
-        record: &mut Vec<Owned>,
+        record: &mut Vec<Remembered>,
     ) {
         if let Ok(mut ended) = self.ended.lock() {
             *ended = Some(Instant::now());
@@ -75,21 +75,26 @@ impl Writer<'_> {
         }
     }
 
-    /// What the state should remember after a write, and the count it adds to.
+    /// What the state should remember after a write (with the record the target now
+    /// holds: the one created, or the one updated with the changes sent), and the count it
+    /// adds to.
     fn owned_after<'o>(
         &self,
         action: &Action,
         target_id: Option<String>,
         outcome: &'o mut Outcome,
-    ) -> (Option<Owned>, &'o mut i64) {
+    ) -> (Option<Remembered>, &'o mut i64) {
         match action {
             Action::Create(c) => (
-                target_id.map(|id| Owned {
-                    entra_id: c.entra_id.clone(),
-                    key: c.key.clone(),
-                    target_id: Some(id),
-                    hash: Some(c.hash.clone()),
-                    active: c.enabled,
+                target_id.map(|id| Remembered {
+                    owned: Owned {
+                        entra_id: c.entra_id.clone(),
+                        key: c.key.clone(),
+                        target_id: Some(id),
+                        hash: Some(c.hash.clone()),
+                        active: c.enabled,
+                    },
+                    written: Some(c.packed().text().into()),
                 }),
                 &mut outcome.counts.created,
             ),
@@ -104,6 +109,14 @@ impl Writer<'_> {
                             .unwrap_or_else(|| plan::record_hash(self.mapping, &u.record)),
                     ),
                     active: u.kind != UpdateKind::Deactivate,
+                };
+                let mut now = u.user.record();
+                for change in &u.changes {
+                    now.set(change.field, change.new.clone());
+                }
+                let owned = Remembered {
+                    owned,
+                    written: Some(now.pack().text().into()),
                 };
                 let counter = match u.kind {
                     UpdateKind::Update => &mut outcome.counts.updated,

@@ -8,6 +8,7 @@ mod canaries;
 mod cli;
 mod config;
 mod delta;
+mod delta_write;
 mod docs;
 mod drift;
 mod explain;

@@ -44,7 +44,7 @@ pub use early::{Early, EarlyCreates};
 pub use entities::{Catalogue, EntityName, name_key};
 use matching::TargetIndex;
 use refs::Links;
-pub use refs::{Deferred, NO_USER, Named, Unresolved, marked};
+pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
 pub use takeover::Matched;
 
 use crate::config::Mode;
@@ -98,6 +98,12 @@ impl Listed {
         }
     }
 
+    /// A target user as the state file remembers it: its id, and the record the target
+    /// holds after userload's last write ([`crate::state::Remembered`]), without a version.
+    pub fn remembered(mapping: &Mapping, id: String, record: &Record) -> Listed {
+        Listed::from_parts(mapping, record, record.pack(), id, None)
+    }
+
     /// `record` holds at least the values of the match keys and the active field.
     fn from_parts(
         mapping: &Mapping,
@@ -141,6 +147,12 @@ impl Listed {
             etag: self.etag.clone(),
         }
     }
+}
+
+/// A match key's value as compared, and as the state file keeps it ([`Owned::key`]):
+/// lower-cased when the target compares the key without case (`fold`).
+pub fn key_as_compared(value: &Json, fold: bool) -> std::borrow::Cow<'_, str> {
+    matching::compared_key(value, fold)
 }
 
 /// One Entra user, mapped.
@@ -325,6 +337,11 @@ impl Create {
     /// What to write.
     pub fn record(&self) -> Record {
         self.values.unpack()
+    }
+
+    /// What to write, packed.
+    pub fn packed(&self) -> &Packed {
+        &self.values
     }
 
     /// Sets what to write.

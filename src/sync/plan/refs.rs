@@ -262,6 +262,30 @@ impl<'a> Links<'a> {
     }
 }
 
+/// Whether every reference of `record` is resolved without this run's other users: each
+/// user it names is owned with a target id (linked through the state file), and each
+/// entity it names is the one of its name in `catalogue`. Such a record is planned the same
+/// whatever else the run reads.
+pub fn resolved_alone(
+    mapping: &Mapping,
+    record: &Record,
+    owned: &OwnedUsers,
+    catalogue: &Catalogue,
+) -> bool {
+    let users = mapping.user_refs().all(|i| match record.value(i) {
+        None | Some(Json::Null) => true,
+        Some(Json::String(id)) => owned.get(id).is_some_and(|o| o.target_id.is_some()),
+        Some(_) => false,
+    });
+    users
+        && mapping
+            .entity_refs()
+            .all(|(i, e)| match record.value(i).and_then(entity_name) {
+                None => true,
+                Some(name) => matches!(catalogue.find(&e.kind, &name_key(&name)), Lookup::One(_)),
+            })
+}
+
 /// The Entra ids the records of `sources` name in the user-reference `fields`.
 fn referenced(sources: &[SourceUser], fields: &[usize]) -> FastSet<String> {
     let mut referenced = FastSet::default();

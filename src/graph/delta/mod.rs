@@ -10,17 +10,15 @@
 //! Graph forgets delta state after a while (7 days for users) and then answers 410 or
 //! `syncStateNotFound`/`resyncRequired`; the round then starts over with a full pull.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-
-use futures_util::StreamExt;
 
 use super::client::GraphClient;
 use super::error::GraphError;
 use super::users::UserQuery;
 
-/// How many requests re-reading changed users may have under way at once.
-const REREADS_AT_ONCE: usize = 8;
+mod collect;
+
+use collect::{Entry, Raw, collect};
 
 /// Why a user is no longer in scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +143,7 @@ pub async fn delta_round(
     }
     let select = delta_select(query);
     if let Some(link) = previous {
-        match collect(client, link, &select, None, false).await {
+        match collect(client, link, (&select, None), false, None).await {
             Err(e) if is_expired_state(&e) => {}
             other => return Ok(finish(query, other?)),
         }
@@ -160,7 +158,7 @@ pub async fn delta_round(
     first
         .query_pairs_mut()
         .append_pair("$select", &select.join(","));
-    let round = collect(client, first.as_str(), &select, None, true).await?;
+    let round = collect(client, first.as_str(), (&select, None), true, None).await?;
     Ok(finish(query, round))
 }
 
@@ -273,8 +271,34 @@ pub async fn changes_since(
     query: &UserQuery,
     link: &str,
 ) -> Result<DeltaRound, GraphError> {
+    changes_handed_early(client, query, link, None).await
+}
+
+/// Where a round hands over, while its later pages are still read, each user it is sure
+/// of: present, read whole, in scope of the admin's filter.
+pub type Ready = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
+
+/// [`changes_since`], handing each user it is sure of to `ready` as soon as it is (see
+/// [`Ready`]) rather than with the round. The round's changes then hold the others, and
+/// again those handed over that a later page mentioned again (as they are last read).
+/// Re-reads of changed users start as soon as each page names them, whether or not
+/// `ready` is given.
+pub async fn changes_handed_early(
+    client: &GraphClient,
+    query: &UserQuery,
+    link: &str,
+    ready: Option<&Ready>,
+) -> Result<DeltaRound, GraphError> {
     let expand = query.selection.expand_param();
-    let raw = collect(client, link, &delta_select(query), expand.as_deref(), false).await?;
+    let select = delta_select(query);
+    let raw = collect(
+        client,
+        link,
+        (&select, expand.as_deref()),
+        false,
+        ready.map(|r| (r, query)),
+    )
+    .await?;
     Ok(finish(query, raw))
 }
 
@@ -287,135 +311,14 @@ pub fn is_expired_state(error: &GraphError) -> bool {
                 .any(|c| code.eq_ignore_ascii_case(c)))
 }
 
-/// A round's entries as Graph sent them, duplicates merged.
-struct Raw {
-    full: bool,
-    order: Vec<String>,
-    entries: HashMap<String, Entry>,
-    delta_link: String,
-}
-
-enum Entry {
-    Present(serde_json::Map<String, serde_json::Value>),
-    Removed(GoneReason),
-}
-
-/// Reads a round from `start` to its delta link. Users whose entry lacks selected
-/// properties are read again whole (`$select`, and `expand` when the manager is expanded:
-/// then every changed user is, for its manager's properties).
-async fn collect(
-    client: &GraphClient,
-    start: &str,
-    select: &[String],
-    expand: Option<&str>,
-    full: bool,
-) -> Result<Raw, GraphError> {
-    let mut raw = Raw {
-        full,
-        order: Vec::new(),
-        entries: HashMap::new(),
-        delta_link: String::new(),
-    };
-    let mut next = start.to_owned();
-    let mut pages = 0;
-    loop {
-        pages += 1;
-        let what = format!("page {pages} of GET /v1.0/users/delta");
-        let page = client.get_page(&next, false, &what).await?;
-        for item in page.value {
-            let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str(item.get()) else {
-                return Err(malformed(&what, "an entry that is not an object"));
-            };
-            let Some(id) = object.get("id").and_then(|v| v.as_str()).map(str::to_owned) else {
-                return Err(malformed(&what, "an entry without an id"));
-            };
-            let entry = match object.remove("@removed") {
-                Some(removed) => Entry::Removed(match removed["reason"].as_str() {
-                    Some("deleted") => GoneReason::Deleted,
-                    _ => GoneReason::SoftDeleted,
-                }),
-                None => Entry::Present(object),
-            };
-            match (raw.entries.get_mut(&id), entry) {
-                // A later mention of a present user adds to what we know of it.
-                (Some(Entry::Present(known)), Entry::Present(more)) => known.extend(more),
-                (Some(slot), entry) => *slot = entry,
-                (None, entry) => {
-                    raw.order.push(id.clone());
-                    raw.entries.insert(id, entry);
-                }
-            }
-        }
-        match (page.next_link, page.delta_link) {
-            (Some(link), _) => next = link,
-            (None, Some(link)) => {
-                raw.delta_link = link;
-                break;
-            }
-            (None, None) => return Err(malformed(&what, "the last page has no deltaLink")),
-        }
-    }
-    // Users whose entry lacks selected properties were updated partially: read them whole.
-    let partial: Vec<String> = raw
-        .order
-        .iter()
-        .filter(|id| match &raw.entries[*id] {
-            Entry::Present(user) => {
-                expand.is_some() || select.iter().any(|p| !user.contains_key(p))
-            }
-            Entry::Removed(_) => false,
-        })
-        .cloned()
-        .collect();
-    // Fifteen ids a request (what `in` takes), a few requests at a time.
-    let mut reads = Vec::new();
-    for chunk in partial.chunks(15) {
-        let mut url = client
-            .root()
-            .join("v1.0/users")
-            .map_err(|e| malformed("users", &e.to_string()))?;
-        let ids: Vec<String> = chunk
-            .iter()
-            .map(|id| format!("'{}'", id.replace('\'', "''")))
-            .collect();
-        url.query_pairs_mut()
-            .append_pair("$select", &select.join(","))
-            .append_pair("$filter", &format!("id in ({})", ids.join(",")));
-        if let Some(expand) = expand {
-            url.query_pairs_mut().append_pair("$expand", expand);
-        }
-        reads.push(async move {
-            let page = client
-                .get_page(url.as_str(), false, "re-reading changed users")
-                .await?;
-            Ok::<_, GraphError>((chunk, page))
-        });
-    }
-    let mut pages = futures_util::stream::iter(reads).buffered(REREADS_AT_ONCE);
-    while let Some(read) = pages.next().await {
-        let (chunk, page) = read?;
-        let mut found = std::collections::HashSet::new();
-        for user in page.value {
-            if let Ok(serde_json::Value::Object(user)) = serde_json::from_str(user.get())
-                && let Some(id) = user.get("id").and_then(|v| v.as_str()).map(str::to_owned)
-            {
-                found.insert(id.clone());
-                raw.entries.insert(id, Entry::Present(user));
-            }
-        }
-        // Gone since Graph listed the change: the next round reports the removal.
-        for id in chunk.iter().filter(|id| !found.contains(*id)) {
-            raw.entries.remove(id);
-        }
-    }
-    Ok(raw)
-}
-
 /// The round's changes in Graph's order, with the admin's filter applied.
 fn finish(query: &UserQuery, raw: Raw) -> DeltaRound {
     let mut changes = Vec::with_capacity(raw.order.len());
     let mut entries = raw.entries;
     for id in raw.order {
+        if raw.handed.contains(&id) && !raw.again.contains(&id) {
+            continue;
+        }
         match entries.remove(&id) {
             Some(Entry::Present(user)) => {
                 let user = serde_json::Value::Object(user);

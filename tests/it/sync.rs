@@ -15,6 +15,7 @@ use userload::mapping::{self, Mapping, Record};
 use userload::state::State;
 use userload::sync::engine::{self, Outcome, StopSignal, SyncError, SyncOptions};
 use userload::sync::plan::Listed;
+use userload::sync::reconcile::Reason;
 use userload::sync::safety::Verdict;
 use userload::targets::{FieldChange, Target, TargetError, TargetStats, TargetUser};
 
@@ -129,6 +130,8 @@ struct Setup {
     config: Config,
     mapping: Mapping,
     target: Arc<MemoryTarget>,
+    /// Whether the next runs are full reconciliations (`run --full`).
+    full: std::cell::Cell<bool>,
 }
 
 fn setup(users: usize, sync_lines: &str) -> Setup {
@@ -160,6 +163,7 @@ fn setup_target(tenant: Tenant, source_lines: &str, target_lines: &str, sync_lin
         config,
         mapping,
         target: Arc::default(),
+        full: std::cell::Cell::new(false),
     }
 }
 
@@ -180,7 +184,7 @@ impl Setup {
                 allow_deactivations: allow,
                 sync_time: "2024-05-01T06:00:00Z".into(),
                 last_read: None,
-                reconcile: None,
+                reconcile: self.full.get().then_some(Reason::Asked),
                 ..SyncOptions::default()
             };
             if apply {
@@ -842,4 +846,53 @@ fn a_target_that_cannot_list_keeps_managers_it_owns_through_the_state() {
         "only the title changes"
     );
     assert_eq!(s.managers_written()[&report].as_ref(), Some(&manager));
+}
+
+#[test]
+fn a_reconciliation_repairs_a_manager_and_a_title_changed_by_hand_and_nothing_else() {
+    let s = setup(60, "");
+    s.run();
+    let writes = s.writes();
+    // By hand in the target: one user's manager now names another target user, another's
+    // title changed.
+    let (renamed, retitled, other) = {
+        let mut users = s.target.users.lock().unwrap();
+        let ids: Vec<String> = users.keys().cloned().collect();
+        let with_manager = ids
+            .iter()
+            .find(|id| {
+                let extension = users[*id].data.get(MANAGER);
+                extension.is_some_and(|e| e["manager"]["value"].is_string())
+            })
+            .unwrap()
+            .clone();
+        let manager = users[&with_manager].data[MANAGER]["manager"]["value"].clone();
+        let other = ids
+            .iter()
+            .find(|id| **id != with_manager && json!(id) != manager)
+            .unwrap()
+            .clone();
+        let retitled = ids
+            .iter()
+            .find(|id| **id != with_manager && **id != other)
+            .unwrap()
+            .clone();
+        users.get_mut(&with_manager).unwrap().data[MANAGER]["manager"]["value"] =
+            json!(other.clone());
+        users.get_mut(&retitled).unwrap().data["title"] = json!("Changed by hand");
+        (with_manager, retitled, other)
+    };
+    assert_ne!(s.managers_written(), s.managers_in_entra());
+    s.full.set(true);
+    let full = s.run();
+    assert_eq!(full.counts.updated, 2, "{:?}", full.plan.updates);
+    assert_eq!(full.counts.unchanged, 58);
+    assert_eq!(s.writes(), writes + 2);
+    assert_eq!(s.managers_written(), s.managers_in_entra());
+    let users = s.target.users.lock().unwrap();
+    assert_ne!(users[&retitled].data["title"], json!("Changed by hand"));
+    assert_ne!(
+        users[&renamed].data[MANAGER]["manager"]["value"],
+        json!(other)
+    );
 }

@@ -8,10 +8,11 @@ use std::borrow::Cow;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
-use super::refs::{Deferred, Links, marked};
+use super::refs::{Deferred, Links, Settled, marked};
 use super::{
     Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
 };
@@ -217,6 +218,9 @@ impl<'a> Planner<'a> {
         // Only the record of a user remembered as it is can have been dropped, and a
         // reconciliation keeps them all.
         let compare = !remembered || self.options.reconcile;
+        if compare && c.values.as_ref().is_some_and(|v| self.same_text(v, user)) {
+            return self.unchanged(c, user, remembered);
+        }
         let mut full = match (compare, c.values.as_ref().map(Packed::unpack)) {
             (false, _) => None,
             (true, Some(full)) => Some(full),
@@ -277,6 +281,42 @@ impl<'a> Planner<'a> {
                 holdings: Holdings::NotAsked,
             });
         }
+    }
+
+    /// Whether every field an update writes is, once resolved, the target's value written
+    /// the same way: then comparing the records (unpacking both) finds nothing, and is
+    /// skipped. Any other difference, however small (a case, a number written as text), is
+    /// left to that comparison.
+    fn same_text(&self, values: &Packed, user: &Listed) -> bool {
+        type Texts<'t> = Vec<&'t RawValue>;
+        let (Ok(ours), Ok(theirs)) = (
+            serde_json::from_str::<Texts<'_>>(values.text()),
+            serde_json::from_str::<Texts<'_>>(user.values.text()),
+        ) else {
+            return false;
+        };
+        let fields = self.mapping.fields();
+        if ours.len() != fields.len() || theirs.len() != fields.len() {
+            return false;
+        }
+        fields.iter().enumerate().all(|(i, field)| {
+            if !field.updatable() {
+                return true;
+            }
+            let (ours, theirs) = (ours[i].get(), theirs[i].get());
+            if !self.links.is_reference(i) {
+                return ours == theirs;
+            }
+            let Ok(value) = serde_json::from_str::<Json>(ours) else {
+                return false;
+            };
+            match self.links.settled(i, &value) {
+                Settled::To(resolved) => {
+                    serde_json::from_str::<Json>(theirs).is_ok_and(|target| target == resolved)
+                }
+                Settled::NotReference | Settled::Unsure => false,
+            }
+        })
     }
 
     /// What `changes` make of a user that is `enabled` in Entra: a change of the active

@@ -91,6 +91,17 @@ pub(super) struct Links<'a> {
     catalogue: &'a Catalogue,
 }
 
+/// What a field of a record holds once its references are resolved ([`Links::settled`]).
+#[derive(Debug, PartialEq)]
+pub(super) enum Settled {
+    /// The field names no user and no entity: it is written as the record holds it.
+    NotReference,
+    /// It is written as this value.
+    To(Json),
+    /// Only resolving the record tells.
+    Unsure,
+}
+
 impl<'a> Links<'a> {
     /// The links of every user a record of `sources` refers to: through the state file
     /// first, then by match key among `index`'s target users; a user without a target user
@@ -183,6 +194,38 @@ impl<'a> Links<'a> {
     /// Whether the mapping has no reference field.
     pub(super) fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.entity_fields.is_empty()
+    }
+
+    /// Whether field `i` names a user or an entity.
+    pub(super) fn is_reference(&self, i: usize) -> bool {
+        self.fields.contains(&i) || self.entity_fields.iter().any(|(f, _, _)| *f == i)
+    }
+
+    /// What field `i` holds once resolved, when `value` (the record's) is a reference this
+    /// run resolves for certain: a linked user's target id, or the one listed entity of its
+    /// name. [`Settled::Unsure`] for anything [`Links::resolve`] would defer, leave
+    /// unresolved or keep.
+    pub(super) fn settled(&self, i: usize, value: &Json) -> Settled {
+        if self.fields.contains(&i) {
+            return match value {
+                Json::Null => Settled::To(Json::Null),
+                Json::String(entra_id) => self
+                    .linked
+                    .get(entra_id)
+                    .map_or(Settled::Unsure, |id| Settled::To(Json::String(id.clone()))),
+                _ => Settled::Unsure,
+            };
+        }
+        let Some((_, kind, _)) = self.entity_fields.iter().find(|(f, _, _)| *f == i) else {
+            return Settled::NotReference;
+        };
+        if value.is_null() {
+            return Settled::To(Json::Null);
+        }
+        match entity_name(value).map(|name| self.catalogue.find(kind, &name_key(&name))) {
+            Some(Lookup::One(id)) => Settled::To(Json::String(id.to_owned())),
+            _ => Settled::Unsure,
+        }
     }
 
     /// Resolves `record`'s references in place: a linked user's (or a listed entity's)

@@ -299,3 +299,39 @@ source = "jobTitle"
         assert_eq!(m.read_raw(&nested.unwrap(), &[]).err(), Some(CannotBorrow));
     }
 }
+
+#[cfg(test)]
+mod elements {
+    use super::*;
+
+    /// Each value's text is found whatever it holds: commas, brackets and quotes inside
+    /// strings, nested lists and objects, no value.
+    #[test]
+    fn a_packed_records_values_are_split_where_the_list_splits_them() {
+        let text = r#"{"a":"x, [y]","b":"q\"\\,}","c":[1,{"d":[2,3]}],"e":null,"f":{"g":"}"}}"#;
+        let members = RawObject::parse(text).unwrap().unwrap();
+        let values: Vec<Option<&RawValue>> = ["a", "b", "c", "e", "f", "missing"]
+            .map(|k| members.get(k))
+            .into();
+        let shape = Arc::new(super::super::record::Shape::new(
+            (0..6).map(|i| i.to_string()).collect(),
+            vec![Vec::new(); 6],
+            vec![false; 6],
+            false,
+        ));
+        let packed = Packed::raw(shape, &values);
+        assert_eq!(
+            packed.elements().unwrap(),
+            [
+                r#""x, [y]""#,
+                r#""q\"\\,}""#,
+                r#"[1,{"d":[2,3]}]"#,
+                "null",
+                r#"{"g":"}"}"#,
+                "null"
+            ]
+        );
+        let parsed: Vec<Option<Json>> = serde_json::from_str(packed.text()).unwrap();
+        assert_eq!(parsed.len(), 6);
+    }
+}

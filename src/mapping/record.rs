@@ -233,6 +233,42 @@ impl Packed {
         &self.text
     }
 
+    /// The text of each value, in field order, as packed (`null` for no value): the
+    /// top-level elements of the packed list, found without parsing them. `None` if the
+    /// text is not a list.
+    pub fn elements(&self) -> Option<Vec<&str>> {
+        let inner = self.text.strip_prefix('[')?.strip_suffix(']')?;
+        let mut elements = Vec::with_capacity(self.shape.targets.len());
+        if inner.is_empty() {
+            return Some(elements);
+        }
+        let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+        for (i, b) in inner.bytes().enumerate() {
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.checked_sub(1)?,
+                // Every delimiter is ASCII: the slices fall on character boundaries.
+                b',' if depth == 0 => {
+                    elements.push(&inner[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        elements.push(&inner[start..]);
+        Some(elements)
+    }
+
     /// The record again.
     pub fn unpack(&self) -> Record {
         let mut values: Vec<Option<Json>> = serde_json::from_str(&self.text).unwrap_or_default();

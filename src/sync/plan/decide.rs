@@ -8,7 +8,6 @@ use std::borrow::Cow;
 
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
-use serde_json::value::RawValue;
 
 use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
@@ -288,11 +287,7 @@ impl<'a> Planner<'a> {
     /// skipped. Any other difference, however small (a case, a number written as text), is
     /// left to that comparison.
     fn same_text(&self, values: &Packed, user: &Listed) -> bool {
-        type Texts<'t> = Vec<&'t RawValue>;
-        let (Ok(ours), Ok(theirs)) = (
-            serde_json::from_str::<Texts<'_>>(values.text()),
-            serde_json::from_str::<Texts<'_>>(user.values.text()),
-        ) else {
+        let (Some(ours), Some(theirs)) = (values.elements(), user.values.elements()) else {
             return false;
         };
         let fields = self.mapping.fields();
@@ -303,7 +298,7 @@ impl<'a> Planner<'a> {
             if !field.updatable() {
                 return true;
             }
-            let (ours, theirs) = (ours[i].get(), theirs[i].get());
+            let (ours, theirs) = (ours[i], theirs[i]);
             if !self.links.is_reference(i) {
                 return ours == theirs;
             }

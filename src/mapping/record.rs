@@ -242,19 +242,18 @@ impl Packed {
         if inner.is_empty() {
             return Some(elements);
         }
-        let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
-        for (i, b) in inner.bytes().enumerate() {
-            if in_string {
-                match b {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => in_string = true,
+        let bytes = inner.as_bytes();
+        let (mut depth, mut start, mut i) = (0usize, 0, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                // A string: on to its closing quote, over escaped characters.
+                b'"' => loop {
+                    i += 1 + memchr::memchr2(b'"', b'\\', bytes.get(i + 1..)?)?;
+                    if bytes[i] == b'"' {
+                        break;
+                    }
+                    i += 1;
+                },
                 b'[' | b'{' => depth += 1,
                 b']' | b'}' => depth = depth.checked_sub(1)?,
                 // Every delimiter is ASCII: the slices fall on character boundaries.
@@ -264,6 +263,7 @@ impl Packed {
                 }
                 _ => {}
             }
+            i += 1;
         }
         elements.push(&inner[start..]);
         Some(elements)

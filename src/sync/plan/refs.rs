@@ -338,10 +338,14 @@ fn referenced(sources: &[SourceUser], fields: &[usize]) -> FastSet<String> {
             ..
         }) = &source.mapped
         {
-            let record = packed.unpack();
+            // Only the fields that refer to a user are read.
+            let Some(values) = packed.elements() else {
+                continue;
+            };
             for &i in fields {
-                if let Some(Json::String(id)) = record.value(i) {
-                    referenced.insert(id.clone());
+                let text = values.get(i).copied().unwrap_or("null");
+                if let Ok(Json::String(id)) = serde_json::from_str(text) {
+                    referenced.insert(id);
                 }
             }
         }

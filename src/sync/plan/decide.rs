@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
-use super::refs::{Deferred, Links, Settled, marked};
+use super::refs::{Deferred, Links, Settled, json_text, marked};
 use super::{
     Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
 };
@@ -295,21 +295,15 @@ impl<'a> Planner<'a> {
             return false;
         }
         fields.iter().enumerate().all(|(i, field)| {
+            let (ours, theirs) = (ours[i], theirs[i]);
             if !field.updatable() {
                 return true;
             }
-            let (ours, theirs) = (ours[i], theirs[i]);
-            if !self.links.is_reference(i) {
-                return ours == theirs;
-            }
-            let Ok(value) = serde_json::from_str::<Json>(ours) else {
-                return false;
-            };
-            match self.links.settled(i, &value) {
-                Settled::To(resolved) => {
-                    serde_json::from_str::<Json>(theirs).is_ok_and(|target| target == resolved)
-                }
-                Settled::NotReference | Settled::Unsure => false,
+            match self.links.settled(i, ours) {
+                Settled::NotReference => ours == theirs,
+                Settled::To(None) => theirs == "null",
+                Settled::To(Some(id)) => json_text(theirs).is_some_and(|t| t == id),
+                Settled::Unsure => false,
             }
         })
     }

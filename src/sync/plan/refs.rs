@@ -93,13 +93,22 @@ pub(super) struct Links<'a> {
 
 /// What a field of a record holds once its references are resolved ([`Links::settled`]).
 #[derive(Debug, PartialEq)]
-pub(super) enum Settled {
+pub(super) enum Settled<'s> {
     /// The field names no user and no entity: it is written as the record holds it.
     NotReference,
-    /// It is written as this value.
-    To(Json),
+    /// It is written as this id (or left empty).
+    To(Option<&'s str>),
     /// Only resolving the record tells.
     Unsure,
+}
+
+/// The string a JSON text holds, borrowed where it has no escapes; `None` for another kind
+/// of value.
+pub(super) fn json_text(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    match serde_json::from_str::<&str>(text) {
+        Ok(borrowed) => Some(borrowed.into()),
+        Err(_) => serde_json::from_str::<String>(text).ok().map(Into::into),
+    }
 }
 
 impl<'a> Links<'a> {
@@ -201,29 +210,32 @@ impl<'a> Links<'a> {
         self.fields.contains(&i) || self.entity_fields.iter().any(|(f, _, _)| *f == i)
     }
 
-    /// What field `i` holds once resolved, when `value` (the record's) is a reference this
-    /// run resolves for certain: a linked user's target id, or the one listed entity of its
-    /// name. [`Settled::Unsure`] for anything [`Links::resolve`] would defer, leave
-    /// unresolved or keep.
-    pub(super) fn settled(&self, i: usize, value: &Json) -> Settled {
+    /// What field `i` holds once resolved, when its value as the record holds it (`text`,
+    /// its JSON) is a reference this run resolves for certain: a linked user's target id,
+    /// or the one listed entity of its name. [`Settled::Unsure`] for anything
+    /// [`Links::resolve`] would defer, leave unresolved or keep.
+    pub(super) fn settled(&self, i: usize, text: &str) -> Settled<'_> {
+        if text == "null" {
+            return match self.is_reference(i) {
+                true => Settled::To(None),
+                false => Settled::NotReference,
+            };
+        }
         if self.fields.contains(&i) {
-            return match value {
-                Json::Null => Settled::To(Json::Null),
-                Json::String(entra_id) => self
+            return match json_text(text) {
+                Some(entra_id) => self
                     .linked
-                    .get(entra_id)
-                    .map_or(Settled::Unsure, |id| Settled::To(Json::String(id.clone()))),
-                _ => Settled::Unsure,
+                    .get(entra_id.as_ref())
+                    .map_or(Settled::Unsure, |id| Settled::To(Some(id))),
+                None => Settled::Unsure,
             };
         }
         let Some((_, kind, _)) = self.entity_fields.iter().find(|(f, _, _)| *f == i) else {
             return Settled::NotReference;
         };
-        if value.is_null() {
-            return Settled::To(Json::Null);
-        }
-        match entity_name(value).map(|name| self.catalogue.find(kind, &name_key(&name))) {
-            Some(Lookup::One(id)) => Settled::To(Json::String(id.to_owned())),
+        let value = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
+        match entity_name(&value).map(|name| self.catalogue.find(kind, &name_key(&name))) {
+            Some(Lookup::One(id)) => Settled::To(Some(id)),
             _ => Settled::Unsure,
         }
     }

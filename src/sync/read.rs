@@ -408,9 +408,8 @@ pub(super) async fn look_up_some(
 
 /// The Entra users of a run over some users whose target user the state can vouch for, by
 /// Entra id: owned, with a target id, the match key the state last wrote, and the record
-/// the target holds after that write ([`crate::state::Remembered`]). `written` gives the
-/// records the state keeps for the ids asked. Users whose record the state remembers as it
-/// is now need no target user (the plan leaves them unchanged), and a renamed user (a new
+/// the target holds after that write ([`crate::state::Remembered`]), asked of the state for
+/// the ids returned. Users whose record the state remembers as it is now need no target user (the plan leaves them unchanged), and a renamed user (a new
 /// key) is looked up, as is every user when the run compares live values (`every`).
 pub(super) fn vouched_for<'s>(
     (source, gone): (&'s [SourceUser], &'s [String]),

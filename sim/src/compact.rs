@@ -8,7 +8,7 @@
 //! a request or a test needs it.
 //!
 //! The stored bytes are the text `serde_json` writes (no whitespace, members in the order
-//! of their names) with each `"name"` of a member replaced by [`KEY`] and the name's number
+//! of their names) with each `"name"` of a member replaced by `KEY` and the name's number
 //! in two bytes. JSON text holds no raw control characters, so the marker is never anything
 //! else; a name is kept spelt out once every number is taken.
 

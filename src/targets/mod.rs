@@ -7,7 +7,9 @@
 //!
 //! A target user is held as the target returns it, laid out by the same target paths the
 //! mapping writes (`name.givenName`, `emails[type eq "work"].value`), so the engine reads
-//! each mapped field from it with [`Field::get`](crate::mapping::Field::get).
+//! each mapped field from it with [`Field::get`](crate::mapping::Field::get). A target that
+//! lists many users (SCIM) also hands them over unparsed ([`Target::list_raw`]): each user's
+//! members as their JSON text, from which the mapping reads the same fields in place.
 
 mod http;
 pub mod oomnitza;

@@ -36,7 +36,7 @@ use path::{GraphPath, TargetSeg};
 pub use cases::{Expectation, TEST_SYNC_TIME, TestCase, TestOutcome};
 pub use compile::Options;
 pub use load::{SHIPPED, compile_source, load, load_file, shipped};
-pub use raw::{CannotBorrow, RawObject};
+pub use raw::{CannotBorrow, RawObject, json_text};
 pub use record::{Packed, Record};
 
 /// What a mapping reads besides the user: the same for every user of one run.

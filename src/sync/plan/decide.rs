@@ -11,12 +11,12 @@ use serde_json::Value as Json;
 
 use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
-use super::refs::{Deferred, Links, Settled, json_text, marked};
+use super::refs::{Deferred, Links, Settled, marked};
 use super::{
     Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
 };
 use crate::config::Mode;
-use crate::mapping::{Active, Mapping, Packed, Record};
+use crate::mapping::{Active, Mapping, Packed, Record, json_text};
 use crate::state::{Owned, OwnedUsers};
 use crate::targets::FieldChange;
 

@@ -206,13 +206,7 @@ impl Mapped {
     /// Keeps what the planner needs of a record.
     pub fn of(mapping: &Mapping, record: &Record) -> Mapped {
         let index = |field: &str| mapping.field_index(field);
-        // Packed and hashed from one serialisation of its values.
-        let mut digest = Digest::new();
-        let values = record.pack_and_digest(
-            |i| mapping.fields().get(i).is_some_and(|f| f.updatable()),
-            |piece| digest.update(piece),
-        );
-        let hash = digest.finish();
+        let (values, hash) = written_digest(mapping, record);
         let enabled = mapping
             .active_field()
             .is_none_or(|a| index(&a.field).and_then(|i| record.value(i)) != Some(&a.inactive));
@@ -471,20 +465,17 @@ impl Plan {
 /// A stable hash of what a record writes on update (the fields an update may write): equal
 /// hashes mean nothing changed since the last write.
 pub fn record_hash(mapping: &Mapping, record: &Record) -> String {
-    let written: Vec<&Option<Json>> = mapping
-        .fields()
-        .iter()
-        .zip(record.values())
-        .filter(|(f, _)| f.updatable())
-        .map(|(_, v)| v)
-        .collect();
+    written_digest(mapping, record).1
+}
+
+/// A record packed, and its [`record_hash`], from one serialisation of its values.
+fn written_digest(mapping: &Mapping, record: &Record) -> (Packed, String) {
     let mut digest = Digest::new();
-    digest.update(
-        serde_json::to_string(&written)
-            .unwrap_or_default()
-            .as_bytes(),
+    let packed = record.pack_and_digest(
+        |i| mapping.fields().get(i).is_some_and(|f| f.updatable()),
+        |piece| digest.update(piece),
     );
-    digest.finish()
+    (packed, digest.finish())
 }
 
 /// The hash of a record's text: the first half of its SHA-256, in hex.

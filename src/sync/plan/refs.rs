@@ -27,7 +27,7 @@ use super::entities::{Catalogue, EntityName, Lookup, name_key};
 use super::matching::{Found, TargetIndex, compared_key};
 use super::{Mapped, PlanOptions, Prior, SourceUser};
 use crate::config::Mode;
-use crate::mapping::{Mapping, Policy, Record};
+use crate::mapping::{Mapping, Policy, Record, json_text};
 use crate::state::OwnedUsers;
 
 /// What a deferred reference waits for.
@@ -100,15 +100,6 @@ pub(super) enum Settled<'s> {
     To(Option<&'s str>),
     /// Only resolving the record tells.
     Unsure,
-}
-
-/// The string a JSON text holds, borrowed where it has no escapes; `None` for another kind
-/// of value.
-pub(super) fn json_text(text: &str) -> Option<std::borrow::Cow<'_, str>> {
-    match serde_json::from_str::<&str>(text) {
-        Ok(borrowed) => Some(borrowed.into()),
-        Err(_) => serde_json::from_str::<String>(text).ok().map(Into::into),
-    }
 }
 
 impl<'a> Links<'a> {

@@ -24,7 +24,8 @@
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
 //! delta` for the first load and the quiet delta night alone). With `BENCH_PERF=DIR` each
 //! run is recorded by `perf record` into `DIR/<run>.data` (the timings then include
-//! perf's own cost).
+//! perf's own cost). With `BENCH_LOG=1` each run's log is printed after it (with
+//! `USERLOAD_LOG_LEVEL=info`, the time each step ended).
 
 // Test and benchmark code may stop at the first surprise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -133,6 +134,9 @@ fn main() {
         });
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{what}: run failed: {stderr}");
+        if std::env::var_os("BENCH_LOG").is_some() {
+            eprintln!("{stderr}");
+        }
         let report: Value =
             serde_json::from_str(&std::fs::read_to_string(&report).expect("report"))
                 .expect("report is JSON");

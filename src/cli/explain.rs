@@ -143,6 +143,7 @@ async fn explain(config: &Config, setup: &Setup, who: &str) -> Result<Json, Expl
         entities: &entities,
         early: &[],
         only: Some(&only),
+        quiet: None,
     };
     let planned = plan::plan_after(
         &setup.mapping,

@@ -142,6 +142,7 @@ impl Planner<'_> {
                 entities: catalogue,
                 early: &[],
                 only: Some(&only),
+                quiet: None,
             },
         );
         // The users the records name are the plan's owned users outside `only`.

@@ -356,7 +356,7 @@ struct Run<'a> {
 }
 
 /// The users read from Entra, the target users to plan against, and when reading ended.
-type Sides = (Read, Vec<Listed>, Instant);
+type Sides<'o> = (Read<'o>, Vec<Listed>, Instant);
 
 /// What a run read of Entra's changes ([`read_changes`]), what it planned ahead, and the
 /// target's entities when they were listed for it.
@@ -379,12 +379,12 @@ impl Run<'_> {
         &self,
         state: Option<&mut State>,
         outcome: &mut Outcome,
-    ) -> Result<Sides, SyncError> {
+    ) -> Result<Sides<'_>, SyncError> {
         let listing = std::sync::OnceLock::new();
         let (writers, creates) = match (&state, self.target.batch_size()) {
             (Some(_), None) if self.expected.limit.is_none() => {
                 let (writers, creates) = tokio::sync::mpsc::unbounded_channel();
-                (Some((&self.plan_options, writers)), Some(creates))
+                (Some(writers), Some(creates))
             }
             _ => (None, None),
         };
@@ -392,8 +392,9 @@ impl Run<'_> {
         let alongside = Alongside {
             owned: self.owned,
             listing: &listing,
+            options: &self.plan_options,
             early: writers,
-            keep_records: self.plan_options.reconcile,
+            catalogue: &self.catalogue,
         };
         let (read, listed, early) = tokio::join!(
             async {
@@ -525,7 +526,10 @@ impl Run<'_> {
     }
 
     /// Reads Entra with this run's config and mapping, `alongside` the target's listing or not.
-    async fn read_entra(&self, alongside: Option<Alongside<'_>>) -> Result<Read, GraphError> {
+    async fn read_entra<'o>(
+        &'o self,
+        alongside: Option<Alongside<'_, 'o>>,
+    ) -> Result<Read<'o>, GraphError> {
         read_source(
             self.config,
             self.mapping,
@@ -539,7 +543,7 @@ impl Run<'_> {
     }
 
     /// Reads Entra, then looks up the target users the plan needs (`list = false`).
-    async fn read_then_look_up(&self) -> Result<Sides, SyncError> {
+    async fn read_then_look_up(&self) -> Result<Sides<'_>, SyncError> {
         let read = self.read_entra(None).await?;
         let found = look_up(
             self.config,
@@ -556,7 +560,11 @@ impl Run<'_> {
     /// Maps the users of a run over some users, and finds the target users their plan
     /// needs: as the `state` remembers them where it can vouch for them ([`vouched_for`],
     /// [`remembered`]), else looked up ([`look_up_some`]).
-    async fn read_some(&self, changes: Changes, state: Option<&State>) -> Result<Sides, SyncError> {
+    async fn read_some(
+        &self,
+        changes: Changes,
+        state: Option<&State>,
+    ) -> Result<Sides<'_>, SyncError> {
         let ctx = Context {
             settings: &self.config.settings,
             sync_time: &self.options.sync_time,
@@ -607,7 +615,7 @@ impl Run<'_> {
     /// the plan.
     async fn decide(
         &self,
-        mut read: Read,
+        mut read: Read<'_>,
         listed: &[Listed],
         ahead: Option<Ahead>,
         outcome: &mut Outcome,
@@ -633,6 +641,7 @@ impl Run<'_> {
                 entities: &self.catalogue,
                 early: &outcome.plan.creates,
                 only: self.only.as_ref(),
+                quiet: Some(&read.quiet),
             },
         );
         plan.skipped.extend(read.skipped);

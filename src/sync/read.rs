@@ -10,7 +10,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::apply::Action;
-use super::plan::{Early, EarlyCreates, Listed, PlanOptions, Skipped, SourceUser};
+use super::plan::{
+    Catalogue, Early, EarlyCreates, Listed, PlanOptions, Quiet, Settle, Skipped, SourceUser,
+};
 use super::stop::StopSignal;
 use crate::config::Config;
 use crate::graph::groups::ScopeCounts;
@@ -48,15 +50,15 @@ impl Expected {
 /// Reads the users in scope and maps each as its page arrives; `expected` is how many there
 /// probably are, and the most there may be. With `alongside`, what the other side tells lightens the plan as the read
 /// goes on (see [`Alongside`]). `stop` ends the read at once, with [`GraphError::Stopped`].
-pub async fn read_source(
+pub async fn read_source<'a, 'o: 'a>(
     config: &Config,
-    mapping: &Mapping,
+    mapping: &'a Mapping,
     sync_time: &str,
     client: &Arc<GraphClient>,
     expected: Expected,
-    alongside: Option<Alongside<'_>>,
+    alongside: Option<Alongside<'a, 'o>>,
     stop: &StopSignal,
-) -> Result<Read, GraphError> {
+) -> Result<Read<'o>, GraphError> {
     let query = UserQuery::new(&config.source, selection(mapping));
     let managers = Managers::read(client, &query).await?;
     let mut beside = Beside::start(client, &query, &config.source);
@@ -110,6 +112,9 @@ pub async fn read_source(
         }
     }
     read.scope = beside.scope_counts();
+    if let Some(sorter) = sorter {
+        sorter.finish(&mut read);
+    }
     Ok(read)
 }
 
@@ -140,7 +145,7 @@ pub fn selection(mapping: &Mapping) -> Selection {
 
 /// The users read from Entra.
 #[derive(Debug, Default)]
-pub struct Read {
+pub struct Read<'o> {
     /// The users left to the plan.
     pub users: Vec<SourceUser>,
     /// Creates handed to the writers while reading ([`EarlyCreates`]).
@@ -149,113 +154,134 @@ pub struct Read {
     pub skipped: Vec<Skipped>,
     /// What the scope groups and exclusions did, when the config names any.
     pub scope: Option<ScopeCounts>,
+    /// The users found unchanged while reading, and taken out of `users`.
+    pub quiet: Quiet<'o>,
 }
 
-impl Read {
+impl Read<'_> {
     /// How many users Entra returned.
     pub fn total(&self) -> usize {
-        self.users.len() + self.created + self.skipped.len()
+        self.users.len() + self.created + self.skipped.len() + self.quiet.len()
     }
 }
 
-/// What the read learns from the other side once the target's listing is complete. The
-/// record of a user the state remembers exactly as it is now, for a target user the
-/// listing still holds, is dropped: the planner never reads it, so a quiet night holds one
-/// record per user (the target's), not two. And with `early`, the creates the plan is
-/// certain of ([`EarlyCreates`]) are sent to the writers at once rather than after the
-/// whole read.
-pub struct Alongside<'a> {
+/// What the read learns from the other side once the target's listing is complete. A user
+/// the state remembers exactly as it is now, for a target user the listing still holds, is
+/// quiet ([`Settle`]): the plan would leave it unchanged, so it is taken out as its page
+/// arrives, and a night without changes holds one small entry per user. (Where Entra does
+/// not keep the match key unique, such a user's record is dropped instead, and the planner
+/// compares it by its hash alone.) A reconciliation keeps every record, checks each against
+/// its target user as it is read, and takes out those the target holds word for word at
+/// the end ([`Settle::finish`]). And with `early`, the creates the plan is certain of
+/// ([`EarlyCreates`]) are sent to the writers at once rather than after the whole read.
+pub struct Alongside<'a, 'o> {
     /// The state's owned users.
-    pub(super) owned: &'a OwnedUsers,
+    pub(super) owned: &'o OwnedUsers,
     /// The target's users, set when the listing is complete.
     pub(super) listing: &'a std::sync::OnceLock<Vec<Listed>>,
-    /// The run's plan options, and where the writers take creates from.
-    pub(super) early: Option<(&'a PlanOptions, UnboundedSender<Action>)>,
-    /// Whether every record is kept (a reconciliation compares every user).
-    pub(super) keep_records: bool,
+    /// The run's plan options (a reconciliation compares every user).
+    pub(super) options: &'a PlanOptions,
+    /// Where the writers take creates from.
+    pub(super) early: Option<UnboundedSender<Action>>,
+    /// The target's entities the mapping names.
+    pub(super) catalogue: &'a Catalogue,
 }
 
-impl<'a> Alongside<'a> {
-    /// Records are dropped, nothing is created while reading.
+impl<'a, 'o> Alongside<'a, 'o> {
+    /// Nothing is created while reading.
     pub fn new(
-        owned: &'a OwnedUsers,
+        owned: &'o OwnedUsers,
         listing: &'a std::sync::OnceLock<Vec<Listed>>,
-    ) -> Alongside<'a> {
+        options: &'a PlanOptions,
+        catalogue: &'a Catalogue,
+    ) -> Alongside<'a, 'o> {
         Alongside {
             owned,
             listing,
+            options,
             early: None,
-            keep_records: false,
+            catalogue,
         }
     }
 }
 
 /// Applies [`Alongside`] to the users read, page by page.
-struct Sorter<'a> {
-    alongside: Alongside<'a>,
-    /// Once the listing is complete: the listed target ids, and the early creates' decider.
-    ready: Option<(foldhash::HashSet<&'a str>, Option<EarlyCreates<'a>>)>,
+struct Sorter<'a, 'o> {
+    alongside: Alongside<'a, 'o>,
+    /// Once the listing is complete: the quiet users' finder, and the early creates' decider.
+    ready: Option<(Settle<'a, 'o>, Option<EarlyCreates<'a>>)>,
     /// Users read so far that were not looked at yet start here.
     from: usize,
 }
 
-impl Sorter<'_> {
+impl<'a, 'o: 'a> Sorter<'a, 'o> {
     /// Looks at the users read since the last call (all of them once the listing is there).
-    fn sort(&mut self, mapping: &Mapping, read: &mut Read) {
+    fn sort(&mut self, mapping: &'a Mapping, read: &mut Read<'o>) {
         let Alongside {
             owned,
             listing,
+            options,
             early,
-            keep_records,
+            catalogue,
         } = &self.alongside;
         if self.ready.is_none() {
             let Some(listing) = listing.get() else {
                 return;
             };
-            let ids = listing.iter().map(|u| u.id.as_str()).collect();
+            let settle = Settle::new(mapping, (listing, catalogue), owned, options);
             let decider = early
                 .as_ref()
-                .and_then(|(options, _)| EarlyCreates::new(mapping, listing, owned, options));
-            self.ready = Some((ids, decider));
+                .and_then(|_| EarlyCreates::new(mapping, listing, owned, options));
+            self.ready = Some((settle, decider));
         }
-        let Some((listed, decider)) = &mut self.ready else {
+        let Some((settle, decider)) = &mut self.ready else {
             return;
         };
         // Once the writers are gone (the run was stopped, or the state failed), every user
         // is left to the plan.
-        if let (Some(decider), Some((_, writers))) = (decider, early)
-            && !writers.is_closed()
-        {
-            for user in read.users.split_off(self.from) {
-                match decider.decide(user) {
-                    Early::Later(user) => read.users.push(user),
-                    Early::Skip(skipped) => read.skipped.push(skipped),
+        let writers = early.as_ref().filter(|w| !w.is_closed());
+        for mut user in read.users.split_off(self.from) {
+            if let (Some(decider), Some(writers)) = (decider.as_mut(), writers) {
+                user = match decider.decide(user) {
+                    Early::Later(user) => user,
+                    Early::Skip(skipped) => {
+                        read.skipped.push(skipped);
+                        continue;
+                    }
                     // A create the writers can no longer take is one of a stopped run's
                     // writes never sent.
                     Early::Create(create) => {
                         if writers.send(Action::Create(create)).is_ok() {
                             read.created += 1;
                         }
+                        continue;
                     }
-                }
+                };
             }
-        }
-        for user in &mut read.users[self.from..] {
-            if *keep_records {
-                break;
-            }
-            let Ok(mapped) = &mut user.mapped else {
+            if options.reconcile {
+                settle.check(&mut user);
+            } else if settle.take(&user) {
                 continue;
-            };
-            let unchanged = owned.get(&user.entra_id).is_some_and(|o| {
-                o.hash.as_deref() == Some(mapped.hash.as_str())
-                    && o.target_id.as_deref().is_some_and(|id| listed.contains(id))
-            });
-            if unchanged {
+            } else if let Ok(mapped) = &mut user.mapped
+                && owned.get(&user.entra_id).is_some_and(|o| {
+                    o.hash.as_deref() == Some(mapped.hash.as_str())
+                        && o.target_id
+                            .as_deref()
+                            .is_some_and(|id| settle.is_listed(id))
+                })
+            {
                 mapped.drop_record();
             }
+            read.users.push(user);
         }
         self.from = read.users.len();
+    }
+
+    /// The quiet users, once every user is read.
+    fn finish(self, read: &mut Read<'o>) {
+        if let Some((settle, _)) = self.ready {
+            read.quiet = settle.finish(&mut read.users);
+        }
     }
 }
 

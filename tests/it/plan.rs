@@ -8,9 +8,10 @@ use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
 use userload::state::{Owned, OwnedUsers};
 use userload::sync::plan::{
-    Early, EarlyCreates, Listed, Plan, PlanOptions, SourceUser, UpdateKind, plan,
+    Catalogue, Early, EarlyCreates, Listed, Plan, PlanOptions, Prior, Quiet, Settle, SourceUser,
+    UpdateKind, plan, plan_after,
 };
-use userload::targets::TargetUser;
+use userload::targets::{Entity, TargetUser};
 
 const MAPPING: &str = r#"
 version = 1
@@ -518,4 +519,239 @@ fn a_mapped_users_hash_covers_what_an_update_writes() {
     assert_eq!(mapped.hash, userload::sync::plan::record_hash(&m, &other));
     other.set(m.field_index("title").unwrap(), Some(json!("Chemist")));
     assert_ne!(mapped.hash, userload::sync::plan::record_hash(&m, &other));
+}
+
+/// A mapping whose records name a manager and a department.
+const REFERENCES: &str = r#"
+version = 1
+target = "scim"
+match = "userName"
+active = { field = "active", active = true, inactive = false }
+[fields.userName]
+source = "userPrincipalName"
+[fields.title]
+source = "jobTitle"
+[fields."manager.value"]
+source = "manager.id"
+refers = "user"
+[fields.department]
+source = "department"
+refers = { entity = "department", policy = "lookup" }
+[fields.active]
+source = "accountEnabled"
+"#;
+
+/// What a plan does, for comparing two: each update's label with the fields it changes and
+/// its kind, the creates, the unchanged count, the drift count, the matches through the
+/// state, and the users skipped.
+type Summary = (
+    Vec<(String, Vec<usize>, UpdateKind)>,
+    Vec<String>,
+    usize,
+    usize,
+    usize,
+    Vec<String>,
+);
+
+fn summary(p: &Plan) -> Summary {
+    let updates = p
+        .updates
+        .iter()
+        .map(|u| {
+            let fields = u.changes.iter().map(|c| c.field).collect();
+            (u.label.clone(), fields, u.kind)
+        })
+        .collect();
+    let creates = p.creates.iter().map(|c| c.label.clone()).collect();
+    let skipped = p.skipped.iter().map(|s| s.label.clone()).collect();
+    let counts = (p.unchanged, p.drift.len(), p.matched.by_state);
+    (updates, creates, counts.0, counts.1, counts.2, skipped)
+}
+
+/// The plan of `users` against `listed` (a reconciliation when `options.reconcile`), with
+/// (`settle`) or without the quiet users taken out first as while reading: how many were
+/// quiet, and the plan's [`summary`].
+fn planned(
+    m: &Mapping,
+    users: &[Value],
+    listed: &[Listed],
+    state: &OwnedUsers,
+    (options, settle): (&PlanOptions, bool),
+) -> (usize, Summary) {
+    let mut catalogue = Catalogue::default();
+    let sales = Entity {
+        id: "d1".into(),
+        name: "Sales".into(),
+    };
+    catalogue.add("department", vec![sales]);
+    let mut sources: Vec<SourceUser> = users.iter().map(|u| source(m, u.clone())).collect();
+    let mut quiet = Quiet::default();
+    if settle {
+        let mut finder = Settle::new(m, (listed, &catalogue), state, options);
+        let mut left = Vec::new();
+        for mut user in sources {
+            if options.reconcile {
+                finder.check(&mut user);
+            } else if finder.take(&user) {
+                continue;
+            }
+            left.push(user);
+        }
+        sources = left;
+        quiet = finder.finish(&mut sources);
+    }
+    let prior = Prior {
+        entities: &catalogue,
+        early: &[],
+        only: None,
+        quiet: Some(&quiet),
+    };
+    let p = plan_after(m, sources, listed, state, options.clone(), &prior);
+    (quiet.len(), summary(&p))
+}
+
+/// The mapping with references.
+fn references() -> Mapping {
+    mapping::compile_source(&SourceText::new("r.toml", REFERENCES), Options::default()).unwrap()
+}
+
+/// A target user of the mapping with references.
+fn listed_user(m: &Mapping, id: &str, name: &str, title: &str, manager: Option<&str>) -> Listed {
+    let data = json!({"userName": name, "title": title, "department": "d1", "active": true,
+                      "manager": manager.map(|m| json!({"value": m}))});
+    let user = TargetUser {
+        id: id.into(),
+        data: data.as_object().unwrap().clone(),
+        etag: None,
+    };
+    Listed::of(m, user)
+}
+
+/// An Entra user of the mapping with references.
+fn person(id: &str, upn: Option<&str>, title: &str, manager: Option<&str>) -> Value {
+    json!({"id": id, "userPrincipalName": upn, "jobTitle": title, "accountEnabled": true,
+           "manager": manager.map(|m| json!({"id": m})), "department": "Sales"})
+}
+
+/// `state` remembering each of `users` as mapped now.
+fn remember_all(m: &Mapping, state: &mut OwnedUsers, users: &[Value]) {
+    for user in users {
+        let hash = source(m, user.clone()).mapped.unwrap().hash;
+        if let Some(o) = state.get_mut(user["id"].as_str().unwrap()) {
+            o.hash = Some(hash);
+        }
+    }
+}
+
+#[test]
+fn quiet_users_taken_out_while_reading_leave_a_normal_plan_as_it_was() {
+    let m = references();
+    let listed_user = |id, name, title, manager| listed_user(&m, id, name, title, manager);
+    let listed = [
+        listed_user("t1", "boss@x.com", "Boss", None),
+        listed_user("ta", "ann@x.com", "Eng", Some("t1")),
+        listed_user("tb", "bob@x.com", "Eng", Some("t1")),
+        listed_user("tg", "gus@x.com", "Eng", None),
+        listed_user("tc", "carl@x.com", "Eng", None),
+    ];
+    let mut state = owned_users([
+        owned("m1", "boss@x.com", "t1"),
+        owned("a", "ann@x.com", "ta"),
+        owned("b", "bob@x.com", "tb"),
+        owned("g", "gus@x.com", "tg"),
+    ]);
+    let users = [
+        person("m1", Some("boss@x.com"), "Boss", None),
+        person("a", Some("ann@x.com"), "Eng", Some("m1")),
+        person("b", Some("bob@x.com"), "Eng", Some("m1")),
+    ];
+    remember_all(&m, &mut state, &users);
+    // Bob changed in Entra, Dan is new, Gus left, Carl's target user is nobody's.
+    let users = [
+        users[0].clone(),
+        users[1].clone(),
+        person("b", Some("bob@x.com"), "Lead", Some("m1")),
+        person("d", Some("dan@x.com"), "Eng", Some("m1")),
+    ];
+    let o = PlanOptions {
+        folds_case: vec![false; 5],
+        ..options()
+    };
+    let compared = planned(&m, &users, &listed, &state, (&o, false));
+    let settled = planned(&m, &users, &listed, &state, (&o, true));
+    assert_eq!(settled.0, 2, "the manager and Ann are quiet");
+    assert_eq!(settled.1, compared.1);
+    let (updates, creates, unchanged, _, by_state, _) = compared.1;
+    let kinds: Vec<_> = updates.iter().map(|u| (u.0.as_str(), u.2)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("bob@x.com", UpdateKind::Update),
+            ("gus@x.com", UpdateKind::Deactivate)
+        ]
+    );
+    assert_eq!(
+        (creates, unchanged, by_state),
+        (vec!["dan@x.com".into()], 2, 3)
+    );
+    // A user read under a quiet user's key (Entra keeps keys unique, so only a rename
+    // during the read does this) never takes its target user.
+    let mut users = users.to_vec();
+    users.push(person("n", Some("ann@x.com"), "Eng", None));
+    let settled = planned(&m, &users, &listed, &state, (&o, true));
+    assert_eq!(settled.0, 2);
+    let (updates, creates, _, _, _, skipped) = settled.1;
+    assert!(updates.iter().all(|u| u.0 != "ann@x.com"), "{updates:?}");
+    assert_eq!(creates, ["dan@x.com"]);
+    assert_eq!(skipped, ["ann@x.com"]);
+}
+
+#[test]
+fn users_found_the_same_while_reading_are_planned_exactly_as_when_compared_after() {
+    let m = references();
+    let listed_user = |id, name, title, manager| listed_user(&m, id, name, title, manager);
+    let listed = [
+        listed_user("t1", "boss@x.com", "Boss", None),
+        listed_user("ta", "ann@x.com", "Eng", Some("t1")),
+        listed_user("tb", "bob@x.com", "Changed by hand", Some("t1")),
+    ];
+    let mut state = owned_users([
+        owned("m1", "boss@x.com", "t1"),
+        owned("a", "ann@x.com", "ta"),
+        owned("b", "bob@x.com", "tb"),
+    ]);
+    // As the target holds them, and as last written: Ann and the manager are left alone,
+    // Bob's title was changed by hand, and is repaired.
+    let users = [
+        person("m1", Some("boss@x.com"), "Boss", None),
+        person("a", Some("ann@x.com"), "Eng", Some("m1")),
+        person("b", Some("bob@x.com"), "Eng", Some("m1")),
+    ];
+    remember_all(&m, &mut state, &users);
+    let o = PlanOptions {
+        folds_case: vec![false; 5],
+        reconcile: true,
+        ..options()
+    };
+    let compared = planned(&m, &users, &listed, &state, (&o, false));
+    let settled = planned(&m, &users, &listed, &state, (&o, true));
+    assert_eq!(settled.0, 2);
+    assert_eq!(settled.1, compared.1);
+    let (updates, _, unchanged, drift, _, _) = compared.1;
+    assert_eq!(updates, [("bob@x.com".into(), vec![1], UpdateKind::Update)]);
+    assert_eq!((unchanged, drift), (2, 1));
+    // The manager is read without a user name this time: the plan links nobody to it, so
+    // Ann's manager is cleared, although her target user held what the state links.
+    let users = [
+        person("m1", None, "Boss", None),
+        users[1].clone(),
+        users[2].clone(),
+    ];
+    let compared = planned(&m, &users, &listed, &state, (&o, false));
+    let settled = planned(&m, &users, &listed, &state, (&o, true));
+    assert_eq!(settled.0, 0);
+    assert_eq!(settled.1, compared.1);
+    let ann = ("ann@x.com".into(), vec![2], UpdateKind::Update);
+    let bob = ("bob@x.com".into(), vec![1, 2], UpdateKind::Update);
+    assert_eq!(compared.1.0, [ann, bob]);
 }

@@ -281,7 +281,7 @@ fn a_load_larger_than_one_chunk_of_pending_creates_writes_everyone_once() {
 }
 
 #[test]
-fn the_read_keeps_only_the_records_that_may_be_written() {
+fn the_read_keeps_only_the_users_that_may_be_written() {
     let s = setup(30, "");
     s.run();
     let ids = s.sim.with(|st| st.tenant.ids());
@@ -303,7 +303,10 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
     let listing = std::sync::OnceLock::from(listed);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Arc::new(GraphClient::new(&s.config.source).unwrap());
-    let unwritten = engine::Alongside::new(&owned, &listing);
+    let catalogue = userload::sync::plan::Catalogue::default();
+    let target: &dyn userload::targets::Target = s.target.as_ref();
+    let options = engine::plan_options(&s.config, &s.mapping, target);
+    let unwritten = engine::Alongside::new(&owned, &listing, &options, &catalogue);
     let read = runtime
         .block_on(engine::read_source(
             &s.config,
@@ -315,12 +318,19 @@ fn the_read_keeps_only_the_records_that_may_be_written() {
             &engine::StopSignal::default(),
         ))
         .unwrap();
-    assert_eq!(read.users.len(), 30);
-    for user in &read.users {
-        let kept = user.mapped.as_ref().unwrap().record().is_some();
-        let needed = user.entra_id == *changed || user.entra_id == *lost;
-        assert_eq!(kept, needed, "{}", user.label);
-    }
+    // Only the changed user and the one whose target user is gone are left to the plan,
+    // each with its record; the others are quiet, one small entry each.
+    let mut left: Vec<&str> = read.users.iter().map(|u| u.entra_id.as_str()).collect();
+    left.sort_unstable();
+    let mut needed = [changed.as_str(), lost.as_str()];
+    needed.sort_unstable();
+    assert_eq!(left, needed);
+    assert!(
+        read.users
+            .iter()
+            .all(|u| u.mapped.as_ref().unwrap().record().is_some())
+    );
+    assert_eq!((read.quiet.len(), read.total()), (28, 30));
     // Deleted in the target while unchanged in Entra: created again in the same run.
     s.target.users.lock().unwrap().remove(&lost_target);
     let outcome = s.run();

@@ -13,7 +13,8 @@ use super::drift::{hold_set_values, take_drift};
 use super::matching::{Found, TargetIndex, compared_key};
 use super::refs::{Deferred, Links, Settled, marked};
 use super::{
-    Create, Holdings, Listed, Mapped, Plan, PlanOptions, Skipped, SourceUser, Update, UpdateKind,
+    Create, Holdings, Listed, Mapped, Plan, PlanOptions, Prior, Skipped, SourceUser, Update,
+    UpdateKind,
 };
 use crate::config::Mode;
 use crate::mapping::{Active, Mapping, Packed, Record, json_text};
@@ -282,29 +283,10 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Whether every field an update writes is, once resolved, the target's value written
-    /// the same way: then comparing the records (unpacking both) finds nothing, and is
-    /// skipped. Any other difference, however small (a case, a number written as text), is
-    /// left to that comparison.
+    /// [`same_text`], with the references resolved as this plan resolves them.
     fn same_text(&self, values: &Packed, user: &Listed) -> bool {
-        let (Some(ours), Some(theirs)) = (values.elements(), user.values.elements()) else {
-            return false;
-        };
-        let fields = self.mapping.fields();
-        if ours.len() != fields.len() || theirs.len() != fields.len() {
-            return false;
-        }
-        fields.iter().enumerate().all(|(i, field)| {
-            let (ours, theirs) = (ours[i], theirs[i]);
-            if !field.updatable() {
-                return true;
-            }
-            match self.links.settled(i, ours) {
-                Settled::NotReference => ours == theirs,
-                Settled::To(None) => theirs == "null",
-                Settled::To(Some(id)) => json_text(theirs).is_some_and(|t| t == id),
-                Settled::Unsure => false,
-            }
+        same_text(self.mapping, values, &user.values, |i, text| {
+            self.links.settled(i, text)
         })
     }
 
@@ -350,15 +332,19 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Decides the owned users whose Entra user is gone (not among `present`; in a run over
-    /// some users, one of those in `only`), in key order.
-    pub(super) fn gone(&mut self, present: &FastSet<&str>, only: Option<&FastSet<String>>) {
+    /// Decides the owned users whose Entra user is gone (not among `present` nor the quiet
+    /// users; in a run over some users, one of those in `only`), in key order.
+    pub(super) fn gone(&mut self, present: &FastSet<&str>, prior: &Prior<'_>) {
+        let (only, quiet) = (prior.only, prior.quiet);
         let mut gone: Vec<&Owned> = self
             .owned
             .values()
             .filter(|o| only.is_none_or(|only| only.contains(&o.entra_id)))
             .filter(|o| {
-                !present.contains(o.entra_id.as_str()) && !self.duplicates.contains_key(&o.key)
+                let id = o.entra_id.as_str();
+                !present.contains(id)
+                    && quiet.is_none_or(|q| !q.contains(id))
+                    && !self.duplicates.contains_key(&o.key)
             })
             .collect();
         gone.sort_by(|a, b| a.key.cmp(&b.key));
@@ -515,4 +501,36 @@ pub fn same_value(record: &Json, target: &Json) -> bool {
         }
         _ => record == target,
     }
+}
+
+/// Whether every field an update writes is, once resolved (`settle`: what field `i` holds
+/// once resolved, from its value's JSON text), the target's value (`theirs`) written the
+/// same way: then comparing the records (unpacking both) finds nothing, and is skipped. Any
+/// other difference, however small (a case, a number written as text), is left to that
+/// comparison.
+pub(super) fn same_text<'s>(
+    mapping: &Mapping,
+    ours: &Packed,
+    theirs: &Packed,
+    mut settle: impl FnMut(usize, &str) -> Settled<'s>,
+) -> bool {
+    let (Some(ours), Some(theirs)) = (ours.elements(), theirs.elements()) else {
+        return false;
+    };
+    let fields = mapping.fields();
+    if ours.len() != fields.len() || theirs.len() != fields.len() {
+        return false;
+    }
+    fields.iter().enumerate().all(|(i, field)| {
+        let (ours, theirs) = (ours[i], theirs[i]);
+        if !field.updatable() {
+            return true;
+        }
+        match settle(i, ours) {
+            Settled::NotReference => ours == theirs,
+            Settled::To(None) => theirs == "null",
+            Settled::To(Some(id)) => json_text(theirs).is_some_and(|t| t == id),
+            Settled::Unsure => false,
+        }
+    })
 }

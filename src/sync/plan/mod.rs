@@ -31,6 +31,7 @@ mod drift;
 mod early;
 mod entities;
 mod matching;
+mod quiet;
 mod refs;
 mod takeover;
 
@@ -43,6 +44,7 @@ pub use drift::{Drift, DriftCount, DriftField, drift_count, is_empty};
 pub use early::{Early, EarlyCreates};
 pub use entities::{Catalogue, EntityName, name_key};
 use matching::TargetIndex;
+pub use quiet::{Quiet, Settle};
 use refs::Links;
 pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
 pub use takeover::Matched;
@@ -200,6 +202,9 @@ pub struct Mapped {
     names_another: bool,
     /// The record; `None` once dropped because it will not be written.
     values: Option<Packed>,
+    /// Whether the target user the state links it to held its record word for word when
+    /// it was read ([`Settle::check`]).
+    same_as_listed: bool,
 }
 
 impl Mapped {
@@ -222,6 +227,7 @@ impl Mapped {
                 .chain(mapping.entity_refs().map(|(i, _)| i))
                 .any(|i| record.value(i).is_some_and(|v| !v.is_null())),
             values: Some(values),
+            same_as_listed: false,
         }
     }
 
@@ -516,6 +522,7 @@ pub fn plan(
         entities: &entities,
         early: &[],
         only: None,
+        quiet: None,
     };
     plan_after(mapping, sources, target, owned, options, &prior)
 }
@@ -533,6 +540,9 @@ pub struct Prior<'a> {
     /// concerns, read or removed. An owned user outside it is unchanged, not gone, and the
     /// target user it owns is nobody else's to take.
     pub only: Option<&'a FastSet<String>>,
+    /// In a full run: the users found unchanged while Entra was read, and taken out of
+    /// the users planned ([`Quiet`]).
+    pub quiet: Option<&'a Quiet<'a>>,
 }
 
 /// [`plan`] with what the run knows beside the users ([`Prior`]).
@@ -571,7 +581,7 @@ pub fn plan_after(
         &sources,
         owned,
         &duplicates,
-        (&options, prior.only),
+        (&options, prior),
         &mut plan.skipped,
     );
     plan.matched = matched;
@@ -593,11 +603,15 @@ pub fn plan_after(
         }
         planner.user(source);
     }
-    planner.gone(&present, prior.only);
+    planner.gone(&present, prior);
     let mut plan = planner.finish(target);
     if let Some(only) = prior.only {
         // The users a run over some users leaves out are as they were.
         plan.unchanged += untouched(owned, only);
+    }
+    if let Some(quiet) = prior.quiet {
+        plan.unchanged += quiet.len();
+        plan.matched.by_state += quiet.len();
     }
     plan.entities = entities_to_create(&plan);
     plan

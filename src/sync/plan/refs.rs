@@ -27,7 +27,7 @@ use super::entities::{Catalogue, EntityName, Lookup, name_key};
 use super::matching::{Found, TargetIndex, compared_key};
 use super::{Mapped, PlanOptions, Prior, SourceUser};
 use crate::config::Mode;
-use crate::mapping::{Mapping, Policy, Record, json_text};
+use crate::mapping::{Mapping, Policy, Record, Skip, json_text};
 use crate::state::OwnedUsers;
 
 /// What a deferred reference waits for.
@@ -102,6 +102,32 @@ pub(super) enum Settled<'s> {
     Unsure,
 }
 
+/// The match key and the active flag of a user read in this run whom [`Links::new`] may
+/// link when a record names them: one mapped with a first key. A user read without one is
+/// never linked, whatever the state says ([`super::quiet`] relies on this).
+pub(super) fn linkable(mapped: &Result<Mapped, Skip>) -> Option<(&Json, bool)> {
+    match mapped {
+        Ok(Mapped {
+            key: Some(key),
+            enabled,
+            ..
+        }) => Some((key, *enabled)),
+        _ => None,
+    }
+}
+
+/// What a field naming an entity of `kind` holds once resolved, from its value as the
+/// record holds it (`text`, its JSON): the id of the one entity of `catalogue` of that name,
+/// else [`Settled::Unsure`]. The catalogue alone decides, so this holds while Entra is still
+/// read as well as in the plan.
+pub(super) fn entity_settled<'c>(catalogue: &'c Catalogue, kind: &str, text: &str) -> Settled<'c> {
+    let value = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
+    match entity_name(&value).map(|name| catalogue.find(kind, &name_key(&name))) {
+        Some(Lookup::One(id)) => Settled::To(Some(id)),
+        _ => Settled::Unsure,
+    }
+}
+
 impl<'a> Links<'a> {
     /// The links of every user a record of `sources` refers to: through the state file
     /// first, then by match key among `index`'s target users; a user without a target user
@@ -150,14 +176,10 @@ impl<'a> Links<'a> {
                 continue;
             }
             seen.insert(id);
-            let (key, enabled) = match &source.mapped {
-                Ok(Mapped {
-                    key: Some(key),
-                    enabled,
-                    ..
-                }) => (compared_key(key, index.fold_key), *enabled),
-                _ => continue,
+            let Some((key, enabled)) = linkable(&source.mapped) else {
+                continue;
             };
+            let key = compared_key(key, index.fold_key);
             let created = options.mode != Mode::UpdateOnly
                 && (enabled || options.create_disabled)
                 && !duplicates.contains_key(key.as_ref());
@@ -221,13 +243,9 @@ impl<'a> Links<'a> {
                 None => Settled::Unsure,
             };
         }
-        let Some((_, kind, _)) = self.entity_fields.iter().find(|(f, _, _)| *f == i) else {
-            return Settled::NotReference;
-        };
-        let value = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
-        match entity_name(&value).map(|name| self.catalogue.find(kind, &name_key(&name))) {
-            Some(Lookup::One(id)) => Settled::To(Some(id)),
-            _ => Settled::Unsure,
+        match self.entity_fields.iter().find(|(f, _, _)| *f == i) {
+            Some((_, kind, _)) => entity_settled(self.catalogue, kind, text),
+            None => Settled::NotReference,
         }
     }
 

@@ -12,7 +12,7 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::{Value as Json, json};
 
 use super::matching::{Found, Matches, TargetIndex, compared_key, present};
-use super::{Listed, Mapped, PlanOptions, Skipped, SourceUser};
+use super::{Listed, Mapped, PlanOptions, Prior, Skipped, SourceUser};
 use crate::state::OwnedUsers;
 
 /// How many Entra users a plan matched to a target user, and how: through the state file,
@@ -67,7 +67,7 @@ impl<'a> TargetIndex<'a> {
         sources: &[SourceUser],
         owned: &OwnedUsers,
         duplicates: &FastMap<String, String>,
-        (options, only): (&PlanOptions, Option<&FastSet<String>>),
+        (options, prior): (&PlanOptions, &Prior<'_>),
         skipped: &mut Vec<Skipped>,
     ) -> (Matched, FastSet<String>) {
         let mut matched = Matched {
@@ -109,21 +109,22 @@ impl<'a> TargetIndex<'a> {
             }
         }
         if !claims.is_empty() {
-            self.settle(&claims, (sources, only), owned, &mut matched, &mut keyless);
+            self.settle(&claims, (sources, prior), owned, &mut matched, &mut keyless);
         }
         self.skip_keyless(sources, &keyless, skipped);
         (matched, keyless)
     }
 
     /// Gives each claimed target user to its claimant, unless another Entra user claims it
-    /// too or the state links it to another Entra user read in this run (`sources`) or, in a
-    /// run over the users of `only`, to one outside it (unchanged, so still there): then
+    /// too or the state links it to another Entra user read in this run (`sources`, or one of
+    /// the quiet users) or, in a run over the users of `only`, to one outside it (unchanged,
+    /// so still there): then
     /// every claimant is skipped, naming the others. Counts the matches in `matched`, and
     /// adds the linked users without a first key to `keyless`.
     fn settle(
         &mut self,
         claims: &[Claim<'_, 'a>],
-        (sources, only): (&[SourceUser], Option<&FastSet<String>>),
+        (sources, prior): (&[SourceUser], &Prior<'_>),
         owned: &OwnedUsers,
         matched: &mut Matched,
         keyless: &mut FastSet<String>,
@@ -144,7 +145,15 @@ impl<'a> TargetIndex<'a> {
                 Some((*id, u.label.as_str()))
             })
             .collect();
-        if let Some(only) = only {
+        let claimed_of = |entra_id: &str| {
+            let o = owned.get(entra_id)?;
+            let (id, _) = claimants.get_key_value(o.target_id.as_deref()?)?;
+            Some((*id, o.key.as_str()))
+        };
+        if let Some(quiet) = prior.quiet {
+            linked.extend(quiet.iter().filter_map(claimed_of));
+        }
+        if let Some(only) = prior.only {
             linked.extend(owned.values().filter_map(|o| {
                 let id = o.target_id.as_deref()?;
                 let (id, _) = claimants.get_key_value(id)?;

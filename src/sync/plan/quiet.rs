@@ -1,0 +1,222 @@
+//! The users a full run leaves as they are, found while Entra is still being read. On a
+//! night without changes that is nearly everyone, so they are taken out as their pages
+//! arrive: the plan then works on the few that changed, and the read holds one small entry
+//! per quiet user instead of the user.
+//!
+//! A user is quiet when [`plan`](super::plan) would find it unchanged with nothing new to
+//! remember: the state links it to a listed target user, and remembers its record's hash,
+//! match key and active flag as they are now. Entra must keep the match key unique
+//! ([`Mapping::key_is_unique_in_entra`]), so no user read later can share its key. A normal
+//! run takes such a user out at once ([`Settle::take`]), as it compares it by its hash
+//! alone. A full reconciliation compares every user with the target: a user is quiet when
+//! the target user holds its record word for word ([`Settle::check`]), with the users it
+//! names linked as the state links them. Whether the plan links them so is known only once
+//! every user is read (a user read without a match key is never linked, [`linkable`]), so
+//! the users checked leave the read only at its end ([`Settle::finish`]), and only if every
+//! such link holds; else all of them are compared by the plan, as before.
+//!
+//! The plan counts quiet users as unchanged and matched through the state, never takes them
+//! for leavers, and gives their target users to nobody else.
+
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
+
+use super::decide::same_text;
+use super::entities::Catalogue;
+use super::matching::compared_key;
+use super::refs::{Settled, entity_settled, linkable};
+use super::{Listed, PlanOptions, SourceUser};
+use crate::mapping::{Mapping, json_text};
+use crate::state::OwnedUsers;
+
+/// The users a full run leaves as they are, by Entra id (borrowed from the state's owned
+/// users).
+#[derive(Debug, Default)]
+pub struct Quiet<'a> {
+    ids: FastSet<&'a str>,
+}
+
+impl Quiet<'_> {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether the user of `entra_id` is one.
+    pub(super) fn contains(&self, entra_id: &str) -> bool {
+        self.ids.contains(entra_id)
+    }
+
+    /// Their Entra ids.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().copied()
+    }
+}
+
+/// Finds the quiet users among those read, once the target's listing is complete (`'a`);
+/// they borrow from the state's owned users (`'o`).
+pub struct Settle<'a, 'o> {
+    mapping: &'a Mapping,
+    owned: &'o OwnedUsers,
+    /// The listed target users by id, as the plan indexes them (the last of an id wins).
+    listed: FastMap<&'a str, &'a Listed>,
+    catalogue: &'a Catalogue,
+    /// Whether the target compares the match key without case.
+    fold_key: bool,
+    /// Whether Entra keeps the match key unique: else nobody is quiet.
+    unique_key: bool,
+    /// The fields that name a user.
+    user_fields: Vec<usize>,
+    /// The fields that name an entity, with its kind.
+    entity_fields: Vec<(usize, &'a str)>,
+    /// The users named by the records found the same as the target, taken to be linked as
+    /// the state links them.
+    assumed: FastSet<String>,
+    quiet: Quiet<'o>,
+}
+
+impl<'a, 'o: 'a> Settle<'a, 'o> {
+    /// The finder for a complete `listing`, with the target's entities in `catalogue`.
+    pub fn new(
+        mapping: &'a Mapping,
+        (listing, catalogue): (&'a [Listed], &'a Catalogue),
+        owned: &'o OwnedUsers,
+        options: &PlanOptions,
+    ) -> Settle<'a, 'o> {
+        let fold_key = mapping
+            .field_index(mapping.match_key())
+            .and_then(|i| options.folds_case.get(i).copied())
+            .unwrap_or(false);
+        Settle {
+            mapping,
+            owned,
+            listed: listing.iter().map(|u| (u.id.as_str(), u)).collect(),
+            catalogue,
+            fold_key,
+            unique_key: mapping.key_is_unique_in_entra(),
+            user_fields: mapping.user_refs().collect(),
+            entity_fields: mapping
+                .entity_refs()
+                .map(|(i, e)| (i, e.kind.as_str()))
+                .collect(),
+            assumed: FastSet::default(),
+            quiet: Quiet::default(),
+        }
+    }
+
+    /// Whether the target user of `id` is listed.
+    pub fn is_listed(&self, id: &str) -> bool {
+        self.listed.contains_key(id)
+    }
+
+    /// In a normal run: whether `user` is quiet, its record being the one last written to
+    /// a target user still listed. It is then counted as such, and the caller drops it.
+    pub fn take(&mut self, user: &SourceUser) -> bool {
+        self.remembered(user)
+            .is_some_and(|(entra_id, _)| self.quiet.ids.insert(entra_id))
+    }
+
+    /// In a reconciliation: marks `user` when the target user the state links it to holds
+    /// its record word for word (the users it names linked as the state links them, the
+    /// entities as listed), and the state remembers it as it is. Returns whether it did.
+    pub fn check(&mut self, user: &mut SourceUser) -> bool {
+        let Some((_, target)) = self.remembered(user) else {
+            return false;
+        };
+        let Ok(mapped) = &mut user.mapped else {
+            return false;
+        };
+        let Some(values) = &mapped.values else {
+            return false;
+        };
+        let mut assumed = Vec::new();
+        let same = same_text(self.mapping, values, &target.values, |i, text| {
+            self.settled(i, text, &mut assumed)
+        });
+        if same {
+            mapped.same_as_listed = true;
+            self.assumed.extend(assumed);
+        }
+        same
+    }
+
+    /// The quiet users, once every user is read (`users`, those left). In a reconciliation,
+    /// the users marked by [`Settle::check`] leave `users` for them, when the plan links
+    /// every user their records name as the check assumed.
+    pub fn finish(mut self, users: &mut Vec<SourceUser>) -> Quiet<'o> {
+        let unlinked: FastSet<&str> = users
+            .iter()
+            .filter(|u| linkable(&u.mapped).is_none())
+            .map(|u| u.entra_id.as_str())
+            .collect();
+        if self.assumed.iter().any(|id| unlinked.contains(id.as_str())) {
+            return self.quiet;
+        }
+        users.retain(|user| {
+            let marked = user.mapped.as_ref().is_ok_and(|m| m.same_as_listed);
+            let quiet = marked
+                && self
+                    .remembered(user)
+                    .is_some_and(|(entra_id, _)| self.quiet.ids.insert(entra_id));
+            !quiet
+        });
+        self.quiet
+    }
+
+    /// The user's Entra id (as the state holds it) and the listed target user the state
+    /// links it to, when the state remembers it as it is now (hash, key and active flag):
+    /// a user the plan, finding nothing to write, would leave unchanged without a word.
+    fn remembered(&self, user: &SourceUser) -> Option<(&'o str, &'a Listed)> {
+        if !self.unique_key {
+            return None;
+        }
+        let Ok(mapped) = &user.mapped else {
+            return None;
+        };
+        let key = mapped.key.as_ref()?;
+        let (entra_id, o) = self.owned.get_key_value(&user.entra_id)?;
+        let target = self.listed.get(o.target_id.as_deref()?)?;
+        let same = o.hash.as_deref() == Some(mapped.hash.as_str())
+            && o.active == mapped.enabled
+            && o.key == compared_key(key, self.fold_key);
+        same.then_some((entra_id.as_str(), *target))
+    }
+
+    /// What field `i` holds once resolved, as far as the state and the listing tell; the
+    /// Entra id of a user named is noted in `assumed`.
+    fn settled(&self, i: usize, text: &str, assumed: &mut Vec<String>) -> Settled<'a> {
+        let names_user = self.user_fields.contains(&i);
+        let entity = self.entity_fields.iter().find(|(f, _)| *f == i);
+        if text == "null" {
+            return match names_user || entity.is_some() {
+                true => Settled::To(None),
+                false => Settled::NotReference,
+            };
+        }
+        if let Some((_, kind)) = entity {
+            return entity_settled(self.catalogue, kind, text);
+        }
+        if !names_user {
+            return Settled::NotReference;
+        }
+        let Some(entra_id) = json_text(text) else {
+            return Settled::Unsure;
+        };
+        let linked = self
+            .owned
+            .get(entra_id.as_ref())
+            .and_then(|o| o.target_id.as_deref())
+            .filter(|id| self.listed.contains_key(id));
+        match linked {
+            Some(id) => {
+                assumed.push(entra_id.into_owned());
+                Settled::To(Some(id))
+            }
+            None => Settled::Unsure,
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 
 use super::SyncError;
 use super::order::{Known, Rounds};
@@ -165,6 +165,37 @@ pub(super) const RECORD_BATCH: usize = 4096;
 /// How many creates are marked pending in one state transaction, ahead of the writers.
 const PENDING_AHEAD: usize = 4096;
 
+/// How many creates decided while Entra is read may wait for the writers: twice what the
+/// writers take at a time, so they never wait for the read, while a read far ahead of
+/// the writes (a first load: pages come faster than creates) holds a few thousand creates
+/// rather than every user it read.
+pub(super) const EARLY_QUEUE: usize = 2 * PENDING_AHEAD;
+
+/// Where [`Writer::stream`] takes its writes from.
+pub(super) enum Input {
+    /// Writes the run sends as it decides them, without a bound: a plan's, or a delta
+    /// round's planned ahead.
+    All(UnboundedReceiver<Action>),
+    /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting.
+    Early(Receiver<Action>),
+}
+
+impl Input {
+    async fn recv_many(&mut self, into: &mut Vec<Action>, limit: usize) -> usize {
+        match self {
+            Input::All(input) => input.recv_many(into, limit).await,
+            Input::Early(input) => input.recv_many(into, limit).await,
+        }
+    }
+
+    fn close(&mut self) {
+        match self {
+            Input::All(input) => input.close(),
+            Input::Early(input) => input.close(),
+        }
+    }
+}
+
 /// A write and how it went: the target id when known.
 pub(super) type Written = (Action, Result<Option<String>, TargetError>);
 
@@ -233,7 +264,9 @@ impl<'a> Writer<'a> {
                 let _ = sender.send(action);
             }
             drop(sender);
-            return self.stream(receiver, None, state, outcome).await;
+            return self
+                .stream(Input::All(receiver), None, state, outcome)
+                .await;
         };
         state.create_pending(&pending_rows(&actions))?;
         let mut batches = Vec::new();
@@ -266,7 +299,7 @@ impl<'a> Writer<'a> {
     /// finish, no other starts.
     pub(super) async fn stream(
         &self,
-        mut input: UnboundedReceiver<Action>,
+        mut input: Input,
         halt: Option<&StopSignal>,
         state: &mut State,
         outcome: &mut Outcome,

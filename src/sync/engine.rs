@@ -22,7 +22,7 @@ use foldhash::HashSet as FastSet;
 use std::time::Instant;
 
 use super::ahead::{self, Ahead};
-use super::apply::{Action, Writer, apply};
+use super::apply::{Action, EARLY_QUEUE, Input, Writer, apply};
 use super::changes::{self, Changes, ReadMode, Start};
 pub use super::error::SyncError;
 use super::holdings;
@@ -383,8 +383,8 @@ impl Run<'_> {
         let listing = std::sync::OnceLock::new();
         let (writers, creates) = match (&state, self.target.batch_size()) {
             (Some(_), None) if self.expected.limit.is_none() => {
-                let (writers, creates) = tokio::sync::mpsc::unbounded_channel();
-                (Some(writers), Some(creates))
+                let (writers, creates) = tokio::sync::mpsc::channel(EARLY_QUEUE);
+                (Some(writers), Some(Input::Early(creates)))
             }
             _ => (None, None),
         };
@@ -515,7 +515,7 @@ impl Run<'_> {
                 Ok::<_, SyncError>((ahead, catalogue.filter(|_| listed)))
             },
             self.writer
-                .stream(queue, Some(&read_failed), state, outcome)
+                .stream(Input::All(queue), Some(&read_failed), state, outcome)
         );
         outcome.mode = noted.mode;
         outcome.mode_reason = noted.mode_reason;

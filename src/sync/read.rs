@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use super::apply::Action;
 use super::plan::{
@@ -77,6 +77,13 @@ pub async fn read_source<'a, 'o: 'a>(
         from: 0,
     });
     loop {
+        if let Some(sorter) = &sorter {
+            tokio::select! {
+                biased;
+                () = stop.wait() => return Err(GraphError::Stopped),
+                () = sorter.room() => {}
+            }
+        }
         // A stop ends the read between pages or during one: the page's request is dropped.
         // A stop wins over a page ready at the same moment.
         let page = tokio::select! {
@@ -182,7 +189,7 @@ pub struct Alongside<'a, 'o> {
     /// The run's plan options (a reconciliation compares every user).
     pub(super) options: &'a PlanOptions,
     /// Where the writers take creates from.
-    pub(super) early: Option<UnboundedSender<Action>>,
+    pub(super) early: Option<Sender<Action>>,
     /// The target's entities the mapping names.
     pub(super) catalogue: &'a Catalogue,
 }
@@ -204,6 +211,10 @@ impl<'a, 'o> Alongside<'a, 'o> {
         }
     }
 }
+
+/// The most users a Graph page holds (`$top` is at most 999): the room [`Sorter::room`]
+/// waits for.
+const PAGE_ROOM: usize = 1000;
 
 /// Applies [`Alongside`] to the users read, page by page.
 struct Sorter<'a, 'o> {
@@ -239,28 +250,37 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
         };
         // Once the writers are gone (the run was stopped, or the state failed), every user
         // is left to the plan.
-        let writers = early.as_ref().filter(|w| !w.is_closed());
-        for mut user in read.users.split_off(self.from) {
-            if let (Some(decider), Some(writers)) = (decider.as_mut(), writers) {
-                user = match decider.decide(user) {
-                    Early::Later(user) => user,
-                    Early::Skip(skipped) => {
-                        read.skipped.push(skipped);
-                        continue;
-                    }
+        if let (Some(decider), Some(writers)) = (decider, early.as_ref())
+            && !writers.is_closed()
+        {
+            for user in read.users.split_off(self.from) {
+                // A full queue leaves the user to the plan (only when many users waited for
+                // the listing: the read waits for room before each page).
+                if writers.capacity() == 0 {
+                    read.users.push(user);
+                    continue;
+                }
+                match decider.decide(user) {
+                    Early::Later(user) => read.users.push(user),
+                    Early::Skip(skipped) => read.skipped.push(skipped),
                     // A create the writers can no longer take is one of a stopped run's
                     // writes never sent.
                     Early::Create(create) => {
-                        if writers.send(Action::Create(create)).is_ok() {
+                        if writers.try_send(Action::Create(create)).is_ok() {
                             read.created += 1;
                         }
-                        continue;
                     }
-                };
+                }
             }
+        }
+        // In place: the users kept move to the front, and those taken out are dropped at
+        // the end (a copy of the users waiting for the listing would double them).
+        let mut kept = self.from;
+        for i in self.from..read.users.len() {
+            let user = &mut read.users[i];
             if options.reconcile {
-                settle.check(&mut user);
-            } else if settle.take(&user) {
+                settle.check(user);
+            } else if settle.take(user) {
                 continue;
             } else if let Ok(mapped) = &mut user.mapped
                 && owned.get(&user.entra_id).is_some_and(|o| {
@@ -272,9 +292,20 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
             {
                 mapped.drop_record();
             }
-            read.users.push(user);
+            read.users.swap(kept, i);
+            kept += 1;
         }
-        self.from = read.users.len();
+        read.users.truncate(kept);
+        self.from = kept;
+    }
+
+    /// Waits, while creates go out as Entra is read, until the writers can take a page's
+    /// worth more: a read far ahead of the writes holds no more than that.
+    async fn room(&self) {
+        if let (Some(writers), Some((_, Some(_)))) = (&self.alongside.early, &self.ready) {
+            // A closed queue (the writers are gone) has no room to wait for.
+            let _ = writers.reserve_many(PAGE_ROOM).await;
+        }
     }
 
     /// The quiet users, once every user is read.

@@ -389,6 +389,7 @@ impl Run<'_> {
             _ => (None, None),
         };
         let read_failed = StopSignal::default();
+        let listing_started = Instant::now();
         let alongside = Alongside {
             owned: self.owned,
             listing: &listing,
@@ -410,6 +411,11 @@ impl Run<'_> {
                     listed = list_target(self.mapping, self.target.as_ref(), self.target_expected) => listed?,
                     () = read_failed.wait() => return Ok(Instant::now()),
                 };
+                tracing::debug!(
+                    users = listed.len(),
+                    seconds = listing_started.elapsed().as_secs_f64(),
+                    "listed the target's users"
+                );
                 let _ = listing.set(listed);
                 Ok::<Instant, TargetError>(Instant::now())
             },

@@ -633,14 +633,26 @@ fn person(id: &str, upn: Option<&str>, title: &str, manager: Option<&str>) -> Va
            "manager": manager.map(|m| json!({"id": m})), "department": "Sales"})
 }
 
-/// `state` remembering each of `users` as mapped now.
-fn remember_all(m: &Mapping, state: &mut OwnedUsers, users: &[Value]) {
-    for user in users {
+/// A manager and two reports in Entra, and the state remembering each as mapped now (each
+/// owning the target user `t1`, `ta` or `tb`).
+fn team(m: &Mapping) -> ([Value; 3], OwnedUsers) {
+    let users = [
+        person("m1", Some("boss@x.com"), "Boss", None),
+        person("a", Some("ann@x.com"), "Eng", Some("m1")),
+        person("b", Some("bob@x.com"), "Eng", Some("m1")),
+    ];
+    let mut state = owned_users([
+        owned("m1", "boss@x.com", "t1"),
+        owned("a", "ann@x.com", "ta"),
+        owned("b", "bob@x.com", "tb"),
+    ]);
+    for user in &users {
         let hash = source(m, user.clone()).mapped.unwrap().hash;
         if let Some(o) = state.get_mut(user["id"].as_str().unwrap()) {
             o.hash = Some(hash);
         }
     }
+    (users, state)
 }
 
 #[test]
@@ -654,18 +666,8 @@ fn quiet_users_taken_out_while_reading_leave_a_normal_plan_as_it_was() {
         listed_user("tg", "gus@x.com", "Eng", None),
         listed_user("tc", "carl@x.com", "Eng", None),
     ];
-    let mut state = owned_users([
-        owned("m1", "boss@x.com", "t1"),
-        owned("a", "ann@x.com", "ta"),
-        owned("b", "bob@x.com", "tb"),
-        owned("g", "gus@x.com", "tg"),
-    ]);
-    let users = [
-        person("m1", Some("boss@x.com"), "Boss", None),
-        person("a", Some("ann@x.com"), "Eng", Some("m1")),
-        person("b", Some("bob@x.com"), "Eng", Some("m1")),
-    ];
-    remember_all(&m, &mut state, &users);
+    let (users, mut state) = team(&m);
+    state.extend([owned("g", "gus@x.com", "tg")]);
     // Bob changed in Entra, Dan is new, Gus left, Carl's target user is nobody's.
     let users = [
         users[0].clone(),
@@ -715,19 +717,9 @@ fn users_found_the_same_while_reading_are_planned_exactly_as_when_compared_after
         listed_user("ta", "ann@x.com", "Eng", Some("t1")),
         listed_user("tb", "bob@x.com", "Changed by hand", Some("t1")),
     ];
-    let mut state = owned_users([
-        owned("m1", "boss@x.com", "t1"),
-        owned("a", "ann@x.com", "ta"),
-        owned("b", "bob@x.com", "tb"),
-    ]);
     // As the target holds them, and as last written: Ann and the manager are left alone,
     // Bob's title was changed by hand, and is repaired.
-    let users = [
-        person("m1", Some("boss@x.com"), "Boss", None),
-        person("a", Some("ann@x.com"), "Eng", Some("m1")),
-        person("b", Some("bob@x.com"), "Eng", Some("m1")),
-    ];
-    remember_all(&m, &mut state, &users);
+    let (users, state) = team(&m);
     let o = PlanOptions {
         folds_case: vec![false; 5],
         reconcile: true,

@@ -76,6 +76,9 @@ pub struct Settle<'a, 'o> {
     /// The users named by the records found the same as the target, taken to be linked as
     /// the state links them.
     assumed: FastSet<String>,
+    /// In a reconciliation, the users found the same as the target: quiet if the
+    /// assumptions hold once every user is read.
+    same: FastSet<&'o str>,
     quiet: Quiet<'o>,
 }
 
@@ -104,6 +107,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
                 .map(|(i, e)| (i, e.kind.as_str()))
                 .collect(),
             assumed: FastSet::default(),
+            same: FastSet::default(),
             quiet: Quiet::default(),
         }
     }
@@ -124,7 +128,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
     /// its record word for word (the users it names linked as the state links them, the
     /// entities as listed), and the state remembers it as it is. Returns whether it did.
     pub fn check(&mut self, user: &mut SourceUser) -> bool {
-        let Some((_, target)) = self.remembered(user) else {
+        let Some((entra_id, target)) = self.remembered(user) else {
             return false;
         };
         let Ok(mapped) = &mut user.mapped else {
@@ -137,11 +141,13 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         let same = same_text(self.mapping, values, &target.values, |i, text| {
             self.settled(i, text, &mut assumed)
         });
-        if same {
+        // A user read twice (Graph pages shifting) is left to the plan the second time.
+        if same && self.same.insert(entra_id) {
             mapped.same_as_listed = true;
             self.assumed.extend(assumed);
+            return true;
         }
-        same
+        false
     }
 
     /// The quiet users, once every user is read (`users`, those left). In a reconciliation,
@@ -153,17 +159,14 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
             .filter(|u| linkable(&u.mapped).is_none())
             .map(|u| u.entra_id.as_str())
             .collect();
-        if self.assumed.iter().any(|id| unlinked.contains(id.as_str())) {
+        if self.same.is_empty() || self.assumed.iter().any(|id| unlinked.contains(id.as_str())) {
             return self.quiet;
         }
-        users.retain(|user| {
-            let marked = user.mapped.as_ref().is_ok_and(|m| m.same_as_listed);
-            let quiet = marked
-                && self
-                    .remembered(user)
-                    .is_some_and(|(entra_id, _)| self.quiet.ids.insert(entra_id));
-            !quiet
-        });
+        users.retain(|user| !user.mapped.as_ref().is_ok_and(|m| m.same_as_listed));
+        match self.quiet.ids.is_empty() {
+            true => self.quiet.ids = self.same,
+            false => self.quiet.ids.extend(self.same),
+        }
         self.quiet
     }
 

@@ -141,7 +141,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         let same = same_text(self.mapping, values, &target.values, |i, text| {
             self.settled(i, text, &mut assumed)
         });
-        // A user read twice (Graph pages shifting) is left to the plan the second time.
+        // The pager hands each user once; a second copy would be left to the plan.
         if same && self.same.insert(entra_id) {
             mapped.same_as_listed = true;
             self.assumed.extend(assumed);

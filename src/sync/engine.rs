@@ -610,10 +610,8 @@ impl Run<'_> {
 
     /// Whether the target compares the match key without case.
     fn fold_key(&self) -> bool {
-        self.mapping
-            .field_index(self.mapping.match_key())
-            .and_then(|i| self.plan_options.folds_case.get(i).copied())
-            .unwrap_or(false)
+        self.plan_options
+            .folds(self.mapping, self.mapping.match_key())
     }
 
     /// Plans the users read against the target's, asks what the leavers still hold (holding

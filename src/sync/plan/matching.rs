@@ -132,13 +132,7 @@ impl<'a> TargetIndex<'a> {
             .iter()
             .take(tried)
             .enumerate()
-            .map(|(k, name)| {
-                let fold = mapping
-                    .field_index(name)
-                    .and_then(|i| options.folds_case.get(i).copied())
-                    .unwrap_or(false);
-                KeyIndex::new(target, k, name, fold)
-            })
+            .map(|(k, name)| KeyIndex::new(target, k, name, options.folds(mapping, name)))
             .collect();
         TargetIndex {
             by_id,

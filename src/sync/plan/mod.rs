@@ -288,6 +288,16 @@ pub struct PlanOptions {
     pub reconcile: bool,
 }
 
+impl PlanOptions {
+    /// Whether the target compares the values of `field` (a mapping field) without case.
+    pub fn folds(&self, mapping: &Mapping, field: &str) -> bool {
+        mapping
+            .field_index(field)
+            .and_then(|i| self.folds_case.get(i).copied())
+            .unwrap_or(false)
+    }
+}
+
 /// What happens to a user that exists in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateKind {

@@ -23,9 +23,9 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use super::decide::same_text;
 use super::entities::Catalogue;
 use super::matching::compared_key;
-use super::refs::{Settled, entity_settled, linkable};
+use super::refs::{Names, Settled, linkable, settle};
 use super::{Listed, PlanOptions, SourceUser};
-use crate::mapping::{Mapping, json_text};
+use crate::mapping::Mapping;
 use crate::state::OwnedUsers;
 
 /// The users a full run leaves as they are, by Entra id (borrowed from the state's owned
@@ -90,16 +90,12 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         owned: &'o OwnedUsers,
         options: &PlanOptions,
     ) -> Settle<'a, 'o> {
-        let fold_key = mapping
-            .field_index(mapping.match_key())
-            .and_then(|i| options.folds_case.get(i).copied())
-            .unwrap_or(false);
         Settle {
             mapping,
             owned,
             listed: listing.iter().map(|u| (u.id.as_str(), u)).collect(),
             catalogue,
-            fold_key,
+            fold_key: options.folds(mapping, mapping.match_key()),
             unique_key: mapping.key_is_unique_in_entra(),
             user_fields: mapping.user_refs().collect(),
             entity_fields: mapping
@@ -192,34 +188,19 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
     /// What field `i` holds once resolved, as far as the state and the listing tell; the
     /// Entra id of a user named is noted in `assumed`.
     fn settled(&self, i: usize, text: &str, assumed: &mut Vec<String>) -> Settled<'a> {
-        let names_user = self.user_fields.contains(&i);
-        let entity = self.entity_fields.iter().find(|(f, _)| *f == i);
-        if text == "null" {
-            return match names_user || entity.is_some() {
-                true => Settled::To(None),
-                false => Settled::NotReference,
-            };
-        }
-        if let Some((_, kind)) = entity {
-            return entity_settled(self.catalogue, kind, text);
-        }
-        if !names_user {
-            return Settled::NotReference;
-        }
-        let Some(entra_id) = json_text(text) else {
-            return Settled::Unsure;
+        let names = match self.entity_fields.iter().find(|(f, _)| *f == i) {
+            _ if self.user_fields.contains(&i) => Names::User,
+            Some((_, kind)) => Names::Entity(kind),
+            None => Names::Nothing,
         };
-        let linked = self
-            .owned
-            .get(entra_id.as_ref())
-            .and_then(|o| o.target_id.as_deref())
-            .filter(|id| self.listed.contains_key(id));
-        match linked {
-            Some(id) => {
-                assumed.push(entra_id.into_owned());
-                Settled::To(Some(id))
-            }
-            None => Settled::Unsure,
-        }
+        settle(text, names, self.catalogue, |entra_id| {
+            let id = self
+                .owned
+                .get(entra_id)
+                .and_then(|o| o.target_id.as_deref())
+                .filter(|id| self.listed.contains_key(id))?;
+            assumed.push(entra_id.to_owned());
+            Some(id)
+        })
     }
 }

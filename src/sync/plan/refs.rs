@@ -116,15 +116,40 @@ pub(super) fn linkable(mapped: &Result<Mapped, Skip>) -> Option<(&Json, bool)> {
     }
 }
 
-/// What a field naming an entity of `kind` holds once resolved, from its value as the
-/// record holds it (`text`, its JSON): the id of the one entity of `catalogue` of that name,
-/// else [`Settled::Unsure`]. The catalogue alone decides, so this holds while Entra is still
-/// read as well as in the plan.
-pub(super) fn entity_settled<'c>(catalogue: &'c Catalogue, kind: &str, text: &str) -> Settled<'c> {
-    let value = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
-    match entity_name(&value).map(|name| catalogue.find(kind, &name_key(&name))) {
-        Some(Lookup::One(id)) => Settled::To(Some(id)),
-        _ => Settled::Unsure,
+/// What a field names, as far as resolving its value goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Names<'k> {
+    /// Nothing: its value is written as it is.
+    Nothing,
+    /// A user, by Entra object id.
+    User,
+    /// An entity of this kind, by name.
+    Entity(&'k str),
+}
+
+/// What a field that `names` something holds once resolved, from its value as the record
+/// holds it (`text`, its JSON): for a user, the target id `link` gives for its Entra id;
+/// for an entity, the id of the one entity of `catalogue` of that name. [`Settled::Unsure`]
+/// where neither tells for certain.
+pub(super) fn settle<'c>(
+    text: &str,
+    names: Names<'_>,
+    catalogue: &'c Catalogue,
+    link: impl FnOnce(&str) -> Option<&'c str>,
+) -> Settled<'c> {
+    match names {
+        Names::Nothing => Settled::NotReference,
+        _ if text == "null" => Settled::To(None),
+        Names::User => json_text(text)
+            .and_then(|entra_id| link(&entra_id))
+            .map_or(Settled::Unsure, |id| Settled::To(Some(id))),
+        Names::Entity(kind) => {
+            let value = serde_json::from_str::<Json>(text).unwrap_or(Json::Null);
+            match entity_name(&value).map(|name| catalogue.find(kind, &name_key(&name))) {
+                Some(Lookup::One(id)) => Settled::To(Some(id)),
+                _ => Settled::Unsure,
+            }
+        }
     }
 }
 
@@ -218,35 +243,19 @@ impl<'a> Links<'a> {
         self.fields.is_empty() && self.entity_fields.is_empty()
     }
 
-    /// Whether field `i` names a user or an entity.
-    pub(super) fn is_reference(&self, i: usize) -> bool {
-        self.fields.contains(&i) || self.entity_fields.iter().any(|(f, _, _)| *f == i)
-    }
-
     /// What field `i` holds once resolved, when its value as the record holds it (`text`,
     /// its JSON) is a reference this run resolves for certain: a linked user's target id,
     /// or the one listed entity of its name. [`Settled::Unsure`] for anything
     /// [`Links::resolve`] would defer, leave unresolved or keep.
     pub(super) fn settled(&self, i: usize, text: &str) -> Settled<'_> {
-        if text == "null" {
-            return match self.is_reference(i) {
-                true => Settled::To(None),
-                false => Settled::NotReference,
-            };
-        }
-        if self.fields.contains(&i) {
-            return match json_text(text) {
-                Some(entra_id) => self
-                    .linked
-                    .get(entra_id.as_ref())
-                    .map_or(Settled::Unsure, |id| Settled::To(Some(id))),
-                None => Settled::Unsure,
-            };
-        }
-        match self.entity_fields.iter().find(|(f, _, _)| *f == i) {
-            Some((_, kind, _)) => entity_settled(self.catalogue, kind, text),
-            None => Settled::NotReference,
-        }
+        let names = match self.entity_fields.iter().find(|(f, _, _)| *f == i) {
+            _ if self.fields.contains(&i) => Names::User,
+            Some((_, kind, _)) => Names::Entity(kind),
+            None => Names::Nothing,
+        };
+        settle(text, names, self.catalogue, |entra_id| {
+            self.linked.get(entra_id).map(String::as_str)
+        })
     }
 
     /// Resolves `record`'s references in place: a linked user's (or a listed entity's)

@@ -22,7 +22,8 @@
 //! one changed user (floor: two Graph requests, a lookup and a PATCH).
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
-//! delta` for the first load and the quiet delta night alone). With `BENCH_PERF=DIR` each
+//! delta` for the first load and the quiet delta night alone; `-- USERS full` for the first
+//! load and three nights without changes in full). With `BENCH_PERF=DIR` each
 //! run is recorded by `perf record` into `DIR/<run>.data` (the timings then include
 //! perf's own cost). With `BENCH_LOG=1` each run's log is printed after it (with
 //! `USERLOAD_LOG_LEVEL=info`, the time each step ended).
@@ -170,6 +171,14 @@ fn main() {
     print_simulators_memory(users, "after the first load");
     if std::env::args().any(|a| a == "delta") {
         run("no change, delta", &by_delta, &[], GRAPH_LATENCY);
+        print_simulators_memory(users, "at the end");
+        return;
+    }
+    // Only the night without changes, in full, three times: the figure large tenants pay.
+    if std::env::args().any(|a| a == "full") {
+        for _ in 0..3 {
+            run("no change, full", &in_full, &[], full_floor);
+        }
         print_simulators_memory(users, "at the end");
         return;
     }

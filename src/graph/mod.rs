@@ -3,6 +3,7 @@
 //! licence names.
 
 pub mod auth;
+mod by_id;
 pub mod client;
 pub mod delta;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod licenses;
 pub mod users;
 pub mod users_file;
 
+pub use by_id::users_by_id;
 pub use client::GraphClient;
 pub use error::GraphError;
 pub use extras::{Beside, Extras};

@@ -28,7 +28,7 @@ pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
-pub use super::read::{Alongside, Expected, Read, read_source};
+pub use super::read::{Alongside, Expected, Listing, Read, read_source};
 use super::read::{list_target, look_up, look_up_some, remembered, source_user, vouched_for};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
@@ -380,7 +380,7 @@ impl Run<'_> {
         state: Option<&mut State>,
         outcome: &mut Outcome,
     ) -> Result<Sides<'_>, SyncError> {
-        let listing = std::sync::OnceLock::new();
+        let listing = Listing::default();
         let (writers, creates) = match (&state, self.target.batch_size()) {
             (Some(_), None) if self.expected.limit.is_none() => {
                 let (writers, creates) = tokio::sync::mpsc::channel(EARLY_QUEUE);
@@ -406,17 +406,19 @@ impl Run<'_> {
                 read.map(|read| (read, Instant::now()))
             },
             async {
-                // A failed or stopped read makes the listing moot: it ends with the read.
+                // A failed or stopped read makes the listing moot: it ends with the read. A
+                // listing that fails ends too, for a read that waits for it.
                 let listed = tokio::select! {
-                    listed = list_target(self.mapping, self.target.as_ref(), self.target_expected) => listed?,
+                    listed = list_target(self.mapping, self.target.as_ref(), self.target_expected) => listed,
                     () = read_failed.wait() => return Ok(Instant::now()),
                 };
+                let listed = listed.inspect_err(|_| listing.end())?;
                 tracing::debug!(
                     users = listed.len(),
                     seconds = listing_started.elapsed().as_secs_f64(),
                     "listed the target's users"
                 );
-                let _ = listing.set(listed);
+                listing.set(listed);
                 Ok::<Instant, TargetError>(Instant::now())
             },
             async {
@@ -436,7 +438,7 @@ impl Run<'_> {
             (Ok(()), Err(error)) => return Err(error.into()),
         };
         let read_end = read_end.max(listed?);
-        Ok((read, listing.into_inner().unwrap_or_default(), read_end))
+        Ok((read, listing.into_users().unwrap_or_default(), read_end))
     }
 
     /// Whether a delta round of this run writes the users it is sure of while it reads

@@ -19,6 +19,7 @@ use crate::graph::groups::ScopeCounts;
 use crate::graph::users_file::label;
 use crate::graph::{
     Beside, GraphClient, GraphError, Managers, ReadLimit, Selection, UserPager, UserQuery,
+    users_by_id,
 };
 use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
@@ -71,11 +72,7 @@ pub async fn read_source<'a, 'o: 'a>(
         users: Vec::with_capacity(expected.users),
         ..Read::default()
     };
-    let mut sorter = alongside.map(|alongside| Sorter {
-        alongside,
-        ready: None,
-        from: 0,
-    });
+    let mut sorter = alongside.map(|alongside| Sorter::new(mapping, alongside));
     loop {
         if let Some(sorter) = &sorter {
             tokio::select! {
@@ -105,10 +102,7 @@ pub async fn read_source<'a, 'o: 'a>(
             if !beside.admits(&user) {
                 continue;
             }
-            if let Some(managers) = &managers {
-                managers.attach(&mut user);
-            }
-            beside.attach(&mut user);
+            add_extras(&mut user, managers.as_ref(), &beside);
             read.users.push(source_user(mapping, &user, &ctx));
         }
         if let Some(sorter) = &mut sorter {
@@ -120,9 +114,39 @@ pub async fn read_source<'a, 'o: 'a>(
     }
     read.scope = beside.scope_counts();
     if let Some(sorter) = sorter {
-        sorter.finish(&mut read);
+        let missing = tokio::select! {
+            biased;
+            () = stop.wait() => return Err(GraphError::Stopped),
+            missing = sorter.finish(mapping, &mut read) => missing,
+        };
+        // Users taken out as unchanged whose target user is gone (deleted by hand): read
+        // again, to be planned like any other (a user Graph no longer has is gone).
+        if !missing.is_empty() {
+            tracing::debug!(
+                users = missing.len(),
+                "reading again users whose target user is gone"
+            );
+            let users = tokio::select! {
+                biased;
+                () = stop.wait() => return Err(GraphError::Stopped),
+                users = users_by_id(client, &query, &missing) => users?,
+            };
+            for mut user in users {
+                add_extras(&mut user, managers.as_ref(), &beside);
+                read.users.push(source_user(mapping, &user, &ctx));
+            }
+        }
     }
     Ok(read)
+}
+
+/// Puts on `user` its manager, when the managers are read apart, and its groups and
+/// licences, as far as they were read.
+fn add_extras(user: &mut serde_json::Value, managers: Option<&Managers>, beside: &Beside) {
+    if let Some(managers) = managers {
+        managers.attach(user);
+    }
+    beside.attach(user);
 }
 
 /// An Entra user as Graph returned it, mapped.
@@ -184,8 +208,8 @@ impl Read<'_> {
 pub struct Alongside<'a, 'o> {
     /// The state's owned users.
     pub(super) owned: &'o OwnedUsers,
-    /// The target's users, set when the listing is complete.
-    pub(super) listing: &'a std::sync::OnceLock<Vec<Listed>>,
+    /// The target's users, listed beside the read.
+    pub(super) listing: &'a Listing,
     /// The run's plan options (a reconciliation compares every user).
     pub(super) options: &'a PlanOptions,
     /// Where the writers take creates from.
@@ -198,7 +222,7 @@ impl<'a, 'o> Alongside<'a, 'o> {
     /// Nothing is created while reading.
     pub fn new(
         owned: &'o OwnedUsers,
-        listing: &'a std::sync::OnceLock<Vec<Listed>>,
+        listing: &'a Listing,
         options: &'a PlanOptions,
         catalogue: &'a Catalogue,
     ) -> Alongside<'a, 'o> {
@@ -212,6 +236,50 @@ impl<'a, 'o> Alongside<'a, 'o> {
     }
 }
 
+/// The target's users, listed beside the read: set once the listing is complete, or ended
+/// without them when it failed (the read then stops waiting for them).
+#[derive(Debug, Default)]
+pub struct Listing {
+    users: std::sync::OnceLock<Vec<Listed>>,
+    ended: StopSignal,
+}
+
+impl Listing {
+    /// A listing complete from the start.
+    pub fn complete(users: Vec<Listed>) -> Listing {
+        let listing = Listing::default();
+        listing.set(users);
+        listing
+    }
+
+    /// The listing is complete.
+    pub(super) fn set(&self, users: Vec<Listed>) {
+        let _ = self.users.set(users);
+        self.ended.stop();
+    }
+
+    /// The listing ended without its users (it failed, or the read did).
+    pub(super) fn end(&self) {
+        self.ended.stop();
+    }
+
+    /// The users, once complete.
+    fn get(&self) -> Option<&[Listed]> {
+        self.users.get().map(Vec::as_slice)
+    }
+
+    /// The users, once the listing has ended; `None` if it failed.
+    async fn wait(&self) -> Option<&[Listed]> {
+        self.ended.wait().await;
+        self.get()
+    }
+
+    /// The users, when the listing completed.
+    pub(super) fn into_users(self) -> Option<Vec<Listed>> {
+        self.users.into_inner()
+    }
+}
+
 /// The most users a Graph page holds (`$top` is at most 999): the room [`Sorter::room`]
 /// waits for.
 const PAGE_ROOM: usize = 1000;
@@ -219,33 +287,47 @@ const PAGE_ROOM: usize = 1000;
 /// Applies [`Alongside`] to the users read, page by page.
 struct Sorter<'a, 'o> {
     alongside: Alongside<'a, 'o>,
-    /// Once the listing is complete: the quiet users' finder, and the early creates' decider.
-    ready: Option<(Settle<'a, 'o>, Option<EarlyCreates<'a>>)>,
-    /// Users read so far that were not looked at yet start here.
+    /// The quiet users' finder.
+    settle: Settle<'a, 'o>,
+    /// Once the listing is complete: the early creates' decider, if there is one.
+    ready: Option<Option<EarlyCreates<'a>>>,
+    /// Users read so far that the listing's steps have not looked at start here.
     from: usize,
+    /// Users read so far that were not looked at at all start here.
+    new: usize,
 }
 
 impl<'a, 'o: 'a> Sorter<'a, 'o> {
-    /// Looks at the users read since the last call (all of them once the listing is there).
+    fn new(mapping: &'a Mapping, alongside: Alongside<'a, 'o>) -> Sorter<'a, 'o> {
+        Sorter {
+            settle: Settle::new(mapping, alongside.owned, alongside.options),
+            alongside,
+            ready: None,
+            from: 0,
+            new: 0,
+        }
+    }
+
+    /// Looks at the users read since the last call: a normal run takes out the quiet ones
+    /// at once; the rest waits for the listing (all of them once it is there).
     fn sort(&mut self, mapping: &'a Mapping, read: &mut Read<'o>) {
-        let Alongside {
-            owned,
-            listing,
-            options,
-            early,
-            catalogue,
-        } = &self.alongside;
+        if !self.alongside.options.reconcile {
+            retain_from(&mut read.users, self.new, |user| !self.settle.take(user));
+        }
+        self.new = read.users.len();
         if self.ready.is_none() {
-            let Some(listing) = listing.get() else {
+            let Some(listing) = self.alongside.listing.get() else {
                 return;
             };
-            let settle = Settle::new(mapping, (listing, catalogue), owned, options);
-            let decider = early
-                .as_ref()
-                .and_then(|_| EarlyCreates::new(mapping, listing, owned, options));
-            self.ready = Some((settle, decider));
+            self.listed(mapping, listing);
         }
-        let Some((settle, decider)) = &mut self.ready else {
+        let Alongside {
+            owned,
+            options,
+            early,
+            ..
+        } = &self.alongside;
+        let (Some(decider), settle) = (&mut self.ready, &mut self.settle) else {
             return;
         };
         // Once the writers are gone (the run was stopped, or the state failed), every user
@@ -273,15 +355,9 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
                 }
             }
         }
-        // In place: the users kept move to the front, and those taken out are dropped at
-        // the end (a copy of the users waiting for the listing would double them).
-        let mut kept = self.from;
-        for i in self.from..read.users.len() {
-            let user = &mut read.users[i];
+        for user in &mut read.users[self.from..] {
             if options.reconcile {
                 settle.check(user);
-            } else if settle.take(user) {
-                continue;
             } else if let Ok(mapped) = &mut user.mapped
                 && owned.get(&user.entra_id).is_some_and(|o| {
                     o.hash.as_deref() == Some(mapped.hash.as_str())
@@ -292,28 +368,66 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
             {
                 mapped.drop_record();
             }
-            read.users.swap(kept, i);
-            kept += 1;
         }
-        read.users.truncate(kept);
-        self.from = kept;
+        self.from = read.users.len();
+        self.new = self.from;
+    }
+
+    /// The listing is complete.
+    fn listed(&mut self, mapping: &'a Mapping, listing: &'a [Listed]) {
+        let Alongside {
+            owned,
+            options,
+            early,
+            catalogue,
+            ..
+        } = &self.alongside;
+        self.settle.listed(listing, catalogue);
+        let decider = early
+            .as_ref()
+            .and_then(|_| EarlyCreates::new(mapping, listing, owned, options));
+        self.ready = Some(decider);
     }
 
     /// Waits, while creates go out as Entra is read, until the writers can take a page's
     /// worth more: a read far ahead of the writes holds no more than that.
     async fn room(&self) {
-        if let (Some(writers), Some((_, Some(_)))) = (&self.alongside.early, &self.ready) {
+        if let (Some(writers), Some(Some(_))) = (&self.alongside.early, &self.ready) {
             // A closed queue (the writers are gone) has no room to wait for.
             let _ = writers.reserve_many(PAGE_ROOM).await;
         }
     }
 
-    /// The quiet users, once every user is read.
-    fn finish(self, read: &mut Read<'o>) {
-        if let Some((settle, _)) = self.ready {
-            read.quiet = settle.finish(&mut read.users);
+    /// Once every user is read: waits for the listing (the users taken out are confirmed
+    /// against it, and the others are looked at), and gives the quiet users and the Entra
+    /// ids of those taken out whose target user is missing. A listing that failed leaves
+    /// every user read to the plan, and nobody quiet (its error ends the run).
+    async fn finish(mut self, mapping: &'a Mapping, read: &mut Read<'o>) -> Vec<&'o str> {
+        if self.ready.is_none() {
+            match self.alongside.listing.wait().await {
+                Some(listing) => self.listed(mapping, listing),
+                None => return Vec::new(),
+            }
+            self.sort(mapping, read);
+        }
+        let (quiet, missing) = self.settle.finish(&mut read.users);
+        read.quiet = quiet;
+        missing
+    }
+}
+
+/// Keeps, of `users` from `from` on, those `keep` says, in place (the users kept move to
+/// the front, those taken out are dropped at the end: a copy of the users waiting for the
+/// listing would double them).
+fn retain_from<T>(users: &mut Vec<T>, from: usize, mut keep: impl FnMut(&T) -> bool) {
+    let mut kept = from;
+    for i in from..users.len() {
+        if keep(&users[i]) {
+            users.swap(kept, i);
+            kept += 1;
         }
     }
+    users.truncate(kept);
 }
 
 /// Every target user, kept flat as its page arrives; a listing past `expected.limit` is

@@ -562,15 +562,18 @@ fn summary(p: &Plan) -> Summary {
             (u.label.clone(), fields, u.kind)
         })
         .collect();
-    let creates = p.creates.iter().map(|c| c.label.clone()).collect();
+    // In name order: users read again come last, and the plan creates in read order.
+    let mut creates: Vec<String> = p.creates.iter().map(|c| c.label.clone()).collect();
+    creates.sort_unstable();
     let skipped = p.skipped.iter().map(|s| s.label.clone()).collect();
     let counts = (p.unchanged, p.drift.len(), p.matched.by_state);
     (updates, creates, counts.0, counts.1, counts.2, skipped)
 }
 
 /// The plan of `users` against `listed` (a reconciliation when `options.reconcile`), with
-/// (`settle`) or without the quiet users taken out first as while reading: how many were
-/// quiet, and the plan's [`summary`].
+/// (`settle`) or without the quiet users taken out first as while reading (a normal run
+/// takes them out before the listing is complete, and reads again those it says are
+/// missing): how many were quiet, and the plan's [`summary`].
 fn planned(
     m: &Mapping,
     users: &[Value],
@@ -587,7 +590,10 @@ fn planned(
     let mut sources: Vec<SourceUser> = users.iter().map(|u| source(m, u.clone())).collect();
     let mut quiet = Quiet::default();
     if settle {
-        let mut finder = Settle::new(m, (listed, &catalogue), state, options);
+        let mut finder = Settle::new(m, state, options);
+        if options.reconcile {
+            finder.listed(listed, &catalogue);
+        }
         let mut left = Vec::new();
         for mut user in sources {
             if options.reconcile {
@@ -598,7 +604,11 @@ fn planned(
             left.push(user);
         }
         sources = left;
-        quiet = finder.finish(&mut sources);
+        finder.listed(listed, &catalogue);
+        let missing;
+        (quiet, missing) = finder.finish(&mut sources);
+        let again = users.iter().map(|u| source(m, u.clone()));
+        sources.extend(again.filter(|u| missing.contains(&u.entra_id.as_str())));
     }
     let prior = Prior {
         entities: &catalogue,
@@ -706,6 +716,15 @@ fn quiet_users_taken_out_while_reading_leave_a_normal_plan_as_it_was() {
     assert!(updates.iter().all(|u| u.0 != "ann@x.com"), "{updates:?}");
     assert_eq!(creates, ["dan@x.com"]);
     assert_eq!(skipped, ["ann@x.com"]);
+    // Ann's target user deleted by hand: taken out while the listing was not complete, then
+    // found missing, read again and created anew, as when compared.
+    let users = &users[..4];
+    let listed: Vec<Listed> = listed.into_iter().filter(|u| u.id != "ta").collect();
+    let compared = planned(&m, users, &listed, &state, (&o, false));
+    let settled = planned(&m, users, &listed, &state, (&o, true));
+    assert_eq!(settled.0, 1, "only the manager is quiet");
+    assert_eq!(settled.1, compared.1);
+    assert_eq!(settled.1.1, ["ann@x.com", "dan@x.com"]);
 }
 
 #[test]

@@ -300,7 +300,7 @@ fn the_read_keeps_only_the_users_that_may_be_written() {
         .filter(|u| u.id != lost_target)
         .map(|u| Listed::of(&s.mapping, u.clone()))
         .collect();
-    let listing = std::sync::OnceLock::from(listed);
+    let listing = engine::Listing::complete(listed);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = Arc::new(GraphClient::new(&s.config.source).unwrap());
     let catalogue = userload::sync::plan::Catalogue::default();

@@ -21,11 +21,9 @@ use crate::graph::client::{GraphClient, Page};
 use crate::graph::error::GraphError;
 use crate::graph::users::UserQuery;
 
-/// How many requests re-reading changed users may have under way at once.
-const REREADS_AT_ONCE: usize = 8;
-
-/// How many ids one re-read names (what `in` takes).
-const IDS_A_REREAD: usize = 15;
+use crate::graph::by_id::{
+    self, IDS_A_REQUEST as IDS_A_REREAD, REQUESTS_AT_ONCE as REREADS_AT_ONCE,
+};
 
 /// A round's entries as Graph sent them, duplicates merged.
 pub(super) struct Raw {
@@ -228,20 +226,7 @@ async fn reread(
     (select, expand): (&[String], Option<&str>),
     sent: Sent,
 ) -> Result<(Sent, Page), GraphError> {
-    let mut url = client
-        .root()
-        .join("v1.0/users")
-        .map_err(|e| malformed("users", &e.to_string()))?;
-    let ids: Vec<String> = sent
-        .iter()
-        .map(|(id, _)| format!("'{}'", id.replace('\'', "''")))
-        .collect();
-    url.query_pairs_mut()
-        .append_pair("$select", &select.join(","))
-        .append_pair("$filter", &format!("id in ({})", ids.join(",")));
-    if let Some(expand) = expand {
-        url.query_pairs_mut().append_pair("$expand", expand);
-    }
+    let url = by_id::url(client, (select, expand), sent.iter().map(|(id, _)| id))?;
     let page = client
         .get_page(url.as_str(), false, "re-reading changed users")
         .await?;

@@ -7,8 +7,11 @@
 //! remember: the state links it to a listed target user, and remembers its record's hash,
 //! match key and active flag as they are now. Entra must keep the match key unique
 //! ([`Mapping::key_is_unique_in_entra`]), so no user read later can share its key. A normal
-//! run takes such a user out at once ([`Settle::take`]), as it compares it by its hash
-//! alone. A full reconciliation compares every user with the target: a user is quiet when
+//! run compares such a user by its hash alone, so it takes it out at once, by what the state
+//! remembers ([`Settle::take`]), before the target's listing is complete; once it is, each
+//! user so taken is confirmed to have its target user listed, and one that has not is
+//! missing ([`Settle::finish`]): the read reads it again, to be planned (created anew). A
+//! full reconciliation compares every user with the target: a user is quiet when
 //! the target user holds its record word for word ([`Settle::check`]), with the users it
 //! names linked as the state links them. Whether the plan links them so is known only once
 //! every user is read (a user read without a match key is never linked, [`linkable`]), so
@@ -57,14 +60,19 @@ impl Quiet<'_> {
     }
 }
 
-/// Finds the quiet users among those read, once the target's listing is complete (`'a`);
-/// they borrow from the state's owned users (`'o`).
+/// Finds the quiet users among those read (the target's listing and entities borrowed for
+/// `'a`); they borrow from the state's owned users (`'o`).
 pub struct Settle<'a, 'o> {
     mapping: &'a Mapping,
     owned: &'o OwnedUsers,
-    /// The listed target users by id, as the plan indexes them (the last of an id wins).
-    listed: FastMap<&'a str, &'a Listed>,
-    catalogue: &'a Catalogue,
+    /// Once the listing is complete: the listed target users by id, as the plan indexes
+    /// them (the last of an id wins), and the target's entities.
+    listed: Option<(FastMap<&'a str, &'a Listed>, &'a Catalogue)>,
+    /// The users taken out whose target user is not yet confirmed listed (Entra id, target
+    /// id).
+    unconfirmed: Vec<(&'o str, &'o str)>,
+    /// The users taken out whose target user the listing does not hold.
+    missing: Vec<&'o str>,
     /// Whether the target compares the match key without case.
     fold_key: bool,
     /// Whether Entra keeps the match key unique: else nobody is quiet.
@@ -83,18 +91,18 @@ pub struct Settle<'a, 'o> {
 }
 
 impl<'a, 'o: 'a> Settle<'a, 'o> {
-    /// The finder for a complete `listing`, with the target's entities in `catalogue`.
+    /// The finder, before the target's listing is complete.
     pub fn new(
         mapping: &'a Mapping,
-        (listing, catalogue): (&'a [Listed], &'a Catalogue),
         owned: &'o OwnedUsers,
         options: &PlanOptions,
     ) -> Settle<'a, 'o> {
         Settle {
             mapping,
             owned,
-            listed: listing.iter().map(|u| (u.id.as_str(), u)).collect(),
-            catalogue,
+            listed: None,
+            unconfirmed: Vec::new(),
+            missing: Vec::new(),
             fold_key: options.folds(mapping, mapping.match_key()),
             unique_key: mapping.key_is_unique_in_entra(),
             user_fields: mapping.user_refs().collect(),
@@ -108,23 +116,69 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         }
     }
 
-    /// Whether the target user of `id` is listed.
+    /// The target's `listing`, complete, and its entities in `catalogue`: the users taken
+    /// out so far are confirmed against it.
+    pub fn listed(&mut self, listing: &'a [Listed], catalogue: &'a Catalogue) {
+        self.listed = Some((
+            listing.iter().map(|u| (u.id.as_str(), u)).collect(),
+            catalogue,
+        ));
+        self.confirm();
+    }
+
+    /// Whether the listing is complete.
+    pub fn is_ready(&self) -> bool {
+        self.listed.is_some()
+    }
+
+    /// Whether the target user of `id` is listed (`false` before the listing is complete).
     pub fn is_listed(&self, id: &str) -> bool {
-        self.listed.contains_key(id)
+        self.listed
+            .as_ref()
+            .is_some_and(|(listed, _)| listed.contains_key(id))
     }
 
     /// In a normal run: whether `user` is quiet, its record being the one last written to
-    /// a target user still listed. It is then counted as such, and the caller drops it.
+    /// the target user the state links it to (listed, or confirmed so once the listing is
+    /// complete). It is then counted as such, and the caller drops it.
     pub fn take(&mut self, user: &SourceUser) -> bool {
-        self.remembered(user)
-            .is_some_and(|(entra_id, _)| self.quiet.ids.insert(entra_id))
+        let Some((entra_id, target_id)) = self.remembered(user) else {
+            return false;
+        };
+        // The pager hands each user once; a second copy would be left to the plan.
+        if !self.quiet.ids.insert(entra_id) {
+            return false;
+        }
+        self.unconfirmed.push((entra_id, target_id));
+        self.confirm();
+        true
+    }
+
+    /// Once the listing is complete: the users taken out whose target user it does not hold
+    /// are missing, and no longer quiet.
+    fn confirm(&mut self) {
+        let Some((listed, _)) = &self.listed else {
+            return;
+        };
+        for (entra_id, target_id) in self.unconfirmed.drain(..) {
+            if !listed.contains_key(target_id) {
+                self.quiet.ids.remove(entra_id);
+                self.missing.push(entra_id);
+            }
+        }
     }
 
     /// In a reconciliation: marks `user` when the target user the state links it to holds
     /// its record word for word (the users it names linked as the state links them, the
     /// entities as listed), and the state remembers it as it is. Returns whether it did.
     pub fn check(&mut self, user: &mut SourceUser) -> bool {
-        let Some((entra_id, target)) = self.remembered(user) else {
+        let Some((listed, catalogue)) = &self.listed else {
+            return false;
+        };
+        let Some((entra_id, target)) = self
+            .remembered(user)
+            .and_then(|(entra_id, id)| Some((entra_id, *listed.get(id)?)))
+        else {
             return false;
         };
         let Ok(mapped) = &mut user.mapped else {
@@ -135,7 +189,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         };
         let mut assumed = Vec::new();
         let same = same_text(self.mapping, values, &target.values, |i, text| {
-            self.settled(i, text, &mut assumed)
+            self.settled(i, text, catalogue, &mut assumed)
         });
         // The pager hands each user once; a second copy would be left to the plan.
         if same && self.same.insert(entra_id) {
@@ -146,30 +200,40 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         false
     }
 
-    /// The quiet users, once every user is read (`users`, those left). In a reconciliation,
-    /// the users marked by [`Settle::check`] leave `users` for them, when the plan links
-    /// every user their records name as the check assumed.
-    pub fn finish(mut self, users: &mut Vec<SourceUser>) -> Quiet<'o> {
+    /// The quiet users, once every user is read (`users`, those left) and the listing is
+    /// complete, and the users taken out whose target user it does not hold (their Entra
+    /// ids: to be read again). In a reconciliation, the users marked by [`Settle::check`]
+    /// leave `users` for them, when the plan links every user their records name as the
+    /// check assumed.
+    pub fn finish(mut self, users: &mut Vec<SourceUser>) -> (Quiet<'o>, Vec<&'o str>) {
+        let quiet = self.quiet_at_end(users);
+        (quiet, self.missing)
+    }
+
+    fn quiet_at_end(&mut self, users: &mut Vec<SourceUser>) -> Quiet<'o> {
         let unlinked: FastSet<&str> = users
             .iter()
             .filter(|u| linkable(&u.mapped).is_none())
             .map(|u| u.entra_id.as_str())
             .collect();
+        let mut quiet = std::mem::take(&mut self.quiet);
         if self.same.is_empty() || self.assumed.iter().any(|id| unlinked.contains(id.as_str())) {
-            return self.quiet;
+            return quiet;
         }
         users.retain(|user| !user.mapped.as_ref().is_ok_and(|m| m.same_as_listed));
-        match self.quiet.ids.is_empty() {
-            true => self.quiet.ids = self.same,
-            false => self.quiet.ids.extend(self.same),
+        let same = std::mem::take(&mut self.same);
+        match quiet.ids.is_empty() {
+            true => quiet.ids = same,
+            false => quiet.ids.extend(same),
         }
-        self.quiet
+        quiet
     }
 
-    /// The user's Entra id (as the state holds it) and the listed target user the state
-    /// links it to, when the state remembers it as it is now (hash, key and active flag):
-    /// a user the plan, finding nothing to write, would leave unchanged without a word.
-    fn remembered(&self, user: &SourceUser) -> Option<(&'o str, &'a Listed)> {
+    /// The user's Entra id and the id of the target user the state links it to (as the
+    /// state holds them), when the state remembers it as it is now (hash, key and active
+    /// flag): a user the plan, finding nothing to write to that target user, would leave
+    /// unchanged without a word.
+    fn remembered(&self, user: &SourceUser) -> Option<(&'o str, &'o str)> {
         if !self.unique_key {
             return None;
         }
@@ -178,27 +242,33 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         };
         let key = mapped.key.as_ref()?;
         let (entra_id, o) = self.owned.get_key_value(&user.entra_id)?;
-        let target = self.listed.get(o.target_id.as_deref()?)?;
+        let target = o.target_id.as_deref()?;
         let same = o.hash.as_deref() == Some(mapped.hash.as_str())
             && o.active == mapped.enabled
             && o.key == compared_key(key, self.fold_key);
-        same.then_some((entra_id.as_str(), *target))
+        same.then_some((entra_id.as_str(), target))
     }
 
     /// What field `i` holds once resolved, as far as the state and the listing tell; the
     /// Entra id of a user named is noted in `assumed`.
-    fn settled(&self, i: usize, text: &str, assumed: &mut Vec<String>) -> Settled<'a> {
+    fn settled(
+        &self,
+        i: usize,
+        text: &str,
+        catalogue: &'a Catalogue,
+        assumed: &mut Vec<String>,
+    ) -> Settled<'a> {
         let names = match self.entity_fields.iter().find(|(f, _)| *f == i) {
             _ if self.user_fields.contains(&i) => Names::User,
             Some((_, kind)) => Names::Entity(kind),
             None => Names::Nothing,
         };
-        settle(text, names, self.catalogue, |entra_id| {
+        settle(text, names, catalogue, |entra_id| {
             let id = self
                 .owned
                 .get(entra_id)
                 .and_then(|o| o.target_id.as_deref())
-                .filter(|id| self.listed.contains_key(id))?;
+                .filter(|id| self.is_listed(id))?;
             assumed.push(entra_id.to_owned());
             Some(id)
         })

@@ -22,10 +22,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod history;
 mod lock;
+mod owned;
 mod reconciled;
 mod written;
 
 pub use history::{Requests, RunCounts, RunEnd, RunRecord, SidesRead};
+pub use owned::OwnedUsers;
 pub use reconciled::Reconciled;
 pub use written::WrittenReader;
 
@@ -183,10 +185,6 @@ pub struct Remembered {
     /// The record as the target now holds it, when known.
     pub written: Option<Box<str>>,
 }
-
-/// The owned users by Entra object id. Hashed with foldhash, as the planner's own maps are:
-/// a run looks up every Entra user in it, a third faster than with std's SipHash.
-pub type OwnedUsers = foldhash::HashMap<String, Owned>;
 
 /// An open state file, locked for this run.
 #[derive(Debug)]
@@ -488,6 +486,9 @@ fn open_read_only(path: &Path) -> Result<Option<Connection>, StateError> {
 }
 
 fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
+    // Counted first, so that the users are held in room that fits them.
+    let count: i64 = db.query_row("SELECT count(*) FROM owned", [], |r| r.get(0))?;
+    let mut owned = OwnedUsers::with_capacity(usize::try_from(count).unwrap_or_default());
     let mut stmt = db.prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")?;
     let rows = stmt.query_map([], |r| {
         Ok(Owned {
@@ -498,8 +499,10 @@ fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
             active: r.get(4)?,
         })
     })?;
-    rows.map(|row| row.map(|o| (o.entra_id.clone(), o)))
-        .collect()
+    for row in rows {
+        owned.insert(row?);
+    }
+    Ok(owned)
 }
 
 /// The current time, RFC 3339 in UTC, to the second.
@@ -557,8 +560,8 @@ mod tests {
         }
         let mut state = State::open(&path, "scim http://x").unwrap();
         let all = state.owned().unwrap();
-        assert_eq!(all["e1"].target_id, None, "still pending");
-        assert_eq!(all["e2"], owned("e2", "bob@x", Some("t2")));
+        assert_eq!(all.get("e1").unwrap().target_id, None, "still pending");
+        assert_eq!(*all.get("e2").unwrap(), owned("e2", "bob@x", Some("t2")));
         assert_eq!(state.runs(10).unwrap()[0].counts.created, 1);
         assert_eq!(state.runs(10).unwrap()[0].status, "ok");
         assert_eq!(
@@ -637,7 +640,7 @@ mod tests {
         let owned = state.owned().unwrap();
         let mut expected = self::owned("e1", "ann@x", Some("t1"));
         expected.hash = Some("h1".into());
-        assert_eq!(owned["e1"], expected);
+        assert_eq!(*owned.get("e1").unwrap(), expected);
         drop(state);
         let db = Connection::open(&path).unwrap();
         let v: i64 = db

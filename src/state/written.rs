@@ -218,7 +218,7 @@ mod tests {
         }
         let mut state = State::open(&path, "t").unwrap();
         state.keep_written_for("m1").unwrap();
-        assert_eq!(state.owned().unwrap()["e1"], owned("e1"));
+        assert_eq!(*state.owned().unwrap().get("e1").unwrap(), owned("e1"));
         assert!(kept(&state).is_empty());
     }
 }

@@ -111,7 +111,7 @@ impl Planner<'_> {
                 continue;
             }
             if let Some(o) = self.owned.get(&user.entra_id) {
-                small.insert(o.entra_id.clone(), o.clone());
+                small.insert(o.clone());
             }
             now.push(user);
         }
@@ -127,7 +127,7 @@ impl Planner<'_> {
                 if let Some(Json::String(id)) = record.value(i)
                     && let Some(o) = self.owned.get(id)
                 {
-                    small.insert(id.clone(), o.clone());
+                    small.insert(o.clone());
                 }
             }
         }
@@ -194,7 +194,7 @@ pub(super) fn merge(
         .ids
         .iter()
         .filter(|id| !only.contains(*id))
-        .filter(|id| owned.get(*id).is_some_and(|o| o.target_id.is_some()))
+        .filter(|id| owned.get(id).is_some_and(|o| o.target_id.is_some()))
         .count();
     final_plan.unchanged = final_plan.unchanged.saturating_sub(outside);
     let mut made = ahead.plan;

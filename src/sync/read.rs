@@ -603,7 +603,7 @@ pub(super) fn vouched_for<'s>(
     });
     let left = gone
         .iter()
-        .filter(|id| owned.get(*id).is_some_and(|o| o.target_id.is_some()))
+        .filter(|id| owned.get(id).is_some_and(|o| o.target_id.is_some()))
         .map(String::as_str);
     changed.chain(left).collect()
 }

@@ -802,7 +802,7 @@ fn a_run_killed_half_way_creates_no_duplicate() {
     for user in users.values() {
         let id = user["id"].as_str().unwrap();
         assert_eq!(
-            owned[external_id(user)].target_id.as_deref(),
+            owned.get(external_id(user)).unwrap().target_id.as_deref(),
             Some(id),
             "{user}"
         );

@@ -71,21 +71,25 @@ fn target(id: &str, user_name: &str, active: bool, title: &str) -> Listed {
     )
 }
 
-fn owned(entra_id: &str, key: &str, target_id: &str) -> (String, Owned) {
-    (
-        entra_id.to_owned(),
-        Owned {
-            entra_id: entra_id.to_owned(),
-            key: key.to_owned(),
-            target_id: Some(target_id.to_owned()),
-            hash: None,
-            active: true,
-        },
-    )
+fn owned(entra_id: &str, key: &str, target_id: &str) -> Owned {
+    Owned {
+        entra_id: entra_id.to_owned(),
+        key: key.to_owned(),
+        target_id: Some(target_id.to_owned()),
+        hash: None,
+        active: true,
+    }
 }
 
-fn owned_users<const N: usize>(users: [(String, Owned); N]) -> OwnedUsers {
+fn owned_users<const N: usize>(users: [Owned; N]) -> OwnedUsers {
     users.into_iter().collect()
+}
+
+/// `state` with the hash of the user of `entra_id` set to `hash`.
+fn remember_hash(state: &mut OwnedUsers, entra_id: &str, hash: &str) {
+    let mut o = state.get(entra_id).unwrap().clone();
+    o.hash = Some(hash.to_owned());
+    state.insert(o);
 }
 
 fn options() -> PlanOptions {
@@ -180,7 +184,7 @@ fn an_unchanged_user_needs_nothing_and_a_remembered_hash_skips_the_comparison() 
     // record last time: no write.
     let record = source(&m, user.clone()).mapped.unwrap();
     let mut state = owned_users([owned("e1", "ann@x.com", "t1")]);
-    state.get_mut("e1").unwrap().hash = Some(record.hash.clone());
+    remember_hash(&mut state, "e1", &record.hash);
     let p = plan(
         &m,
         vec![source(&m, user)],
@@ -198,7 +202,7 @@ fn a_reconciliation_compares_remembered_users_and_reports_their_differences_as_d
     let user = entra("e1", "ann@x.com", true, "Engineer");
     let record = source(&m, user.clone()).mapped.unwrap();
     let mut state = owned_users([owned("e1", "ann@x.com", "t1")]);
-    state.get_mut("e1").unwrap().hash = Some(record.hash.clone());
+    remember_hash(&mut state, "e1", &record.hash);
     // Changed by hand in the target: the title, and the user deactivated.
     let listed = [target("t1", "ann@x.com", false, "Boss")];
     let normal = plan(
@@ -658,9 +662,7 @@ fn team(m: &Mapping) -> ([Value; 3], OwnedUsers) {
     ]);
     for user in &users {
         let hash = source(m, user.clone()).mapped.unwrap().hash;
-        if let Some(o) = state.get_mut(user["id"].as_str().unwrap()) {
-            o.hash = Some(hash);
-        }
+        remember_hash(&mut state, user["id"].as_str().unwrap(), &hash);
     }
     (users, state)
 }

@@ -225,16 +225,13 @@ fn a_state_link_wins_over_every_key() {
         target(&m, "t1", "ann@x.com", "ann@x.com", "E1"),
         target(&m, "t2", "other", "other@x.com", "E9"),
     ];
-    let owned: OwnedUsers = [(
-        "e1".to_owned(),
-        Owned {
-            entra_id: "e1".into(),
-            key: "E1".into(),
-            target_id: Some("t1".into()),
-            hash: None,
-            active: true,
-        },
-    )]
+    let owned: OwnedUsers = [Owned {
+        entra_id: "e1".into(),
+        key: "E1".into(),
+        target_id: Some("t1".into()),
+        hash: None,
+        active: true,
+    }]
     .into_iter()
     .collect();
     let sources = vec![
@@ -316,16 +313,13 @@ fn a_user_without_the_first_key_is_taken_over_but_never_created() {
         "{bob}"
     );
     // Once linked, the state keeps it so, with no key at all.
-    let owned: OwnedUsers = [(
-        "e1".to_owned(),
-        Owned {
-            entra_id: "e1".into(),
-            key: String::new(),
-            target_id: Some("t1".into()),
-            hash: None,
-            active: true,
-        },
-    )]
+    let owned: OwnedUsers = [Owned {
+        entra_id: "e1".into(),
+        key: String::new(),
+        target_id: Some("t1".into()),
+        hash: None,
+        active: true,
+    }]
     .into_iter()
     .collect();
     let listed = [target(&m, "t1", "ann@x.com", "ann@x.com", "")];

@@ -252,7 +252,8 @@ fn a_first_load_creates_everyone_and_a_quiet_night_writes_nothing() {
             .collect::<Vec<_>>()
     });
     assert!(!disabled.is_empty(), "the tenant has disabled users");
-    for (id, o) in &owned {
+    for o in &owned {
+        let id = &o.entra_id;
         assert_eq!(o.active, !disabled.contains(id), "{id}");
     }
     let writes = s.writes();
@@ -290,7 +291,7 @@ fn the_read_keeps_only_the_users_that_may_be_written() {
         .with(|st| st.tenant.update(changed, json!({"jobTitle": "Changed"})));
     let owned = State::peek_owned(&s.config.sync.state).unwrap();
     // The listing no longer holds the target user of `lost`.
-    let lost_target = owned[lost.as_str()].target_id.clone().unwrap();
+    let lost_target = owned.get(lost).unwrap().target_id.clone().unwrap();
     let listed: Vec<_> = s
         .target
         .users
@@ -642,7 +643,7 @@ fn a_create_cut_short_before_the_state_was_saved_is_not_made_twice() {
         .count();
     assert_eq!(named, 1);
     let state = State::open(&s.config.sync.state, "memory").unwrap();
-    assert!(state.owned().unwrap()[&id].target_id.is_some());
+    assert!(state.owned().unwrap().get(&id).unwrap().target_id.is_some());
 }
 
 #[test]

@@ -576,8 +576,8 @@ pub fn plan_after(
     // The owned users whose Entra user was seen, mapped or not: none of them is gone.
     let present: FastSet<&str> = sources
         .iter()
-        .filter_map(|s| owned.get_key_value(&s.entra_id))
-        .map(|(id, _)| id.as_str())
+        .filter_map(|s| owned.get(&s.entra_id))
+        .map(|o| o.entra_id.as_str())
         .collect();
     let later_keys = index.keys.len() > 1;
     let duplicates = matching::duplicate_keys(

@@ -241,12 +241,12 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
             return None;
         };
         let key = mapped.key.as_ref()?;
-        let (entra_id, o) = self.owned.get_key_value(&user.entra_id)?;
+        let o = self.owned.get(&user.entra_id)?;
         let target = o.target_id.as_deref()?;
         let same = o.hash.as_deref() == Some(mapped.hash.as_str())
             && o.active == mapped.enabled
             && o.key == compared_key(key, self.fold_key);
-        same.then_some((entra_id.as_str(), target))
+        same.then_some((o.entra_id.as_str(), target))
     }
 
     /// What field `i` holds once resolved, as far as the state and the listing tell; the

@@ -1,0 +1,142 @@
+//! The owned users in memory, found by Entra id. A run loads all of them and looks up every
+//! Entra user it reads, so at a million users their shape is a large share of the run's
+//! memory: each user is kept once, in a list sized to fit, with a small table of positions
+//! by id beside it. (A map keyed by id would keep every id twice, and its table, rounded up
+//! to a power of two of whole entries, would be up to half empty: about twice the memory.)
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use super::Owned;
+
+/// The owned users by Entra object id (hashed with foldhash, as the planner's own maps
+/// are: a run looks up every Entra user in it).
+#[derive(Debug, Clone, Default)]
+pub struct OwnedUsers {
+    users: Vec<Owned>,
+    /// Positions in `users`, by the hash of the Entra id.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl OwnedUsers {
+    /// Room for `n` users.
+    pub fn with_capacity(n: usize) -> OwnedUsers {
+        OwnedUsers {
+            users: Vec::with_capacity(n),
+            index: HashTable::with_capacity(n),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The owned user of `entra_id`.
+    pub fn get(&self, entra_id: &str) -> Option<&Owned> {
+        let at = self.position(entra_id)?;
+        self.users.get(at)
+    }
+
+    /// Whether the user of `entra_id` is owned.
+    pub fn contains_key(&self, entra_id: &str) -> bool {
+        self.position(entra_id).is_some()
+    }
+
+    /// How many users are owned.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Every owned user, in the order added.
+    pub fn values(&self) -> std::slice::Iter<'_, Owned> {
+        self.users.iter()
+    }
+
+    /// Adds `owned`, or puts it in the place of the user of the same Entra id; returns the
+    /// user replaced.
+    pub fn insert(&mut self, owned: Owned) -> Option<Owned> {
+        if let Some(at) = self.position(&owned.entra_id) {
+            return Some(std::mem::replace(&mut self.users[at], owned));
+        }
+        let Ok(at) = u32::try_from(self.users.len()) else {
+            // Four billion owned users: more than any tenant holds.
+            return None;
+        };
+        let hash = self.hasher.hash_one(owned.entra_id.as_str());
+        let (users, hasher) = (&self.users, &self.hasher);
+        self.index.insert_unique(hash, at, |&i| {
+            hasher.hash_one(users[i as usize].entra_id.as_str())
+        });
+        self.users.push(owned);
+        None
+    }
+
+    fn position(&self, entra_id: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(entra_id);
+        self.index
+            .find(hash, |&i| self.users[i as usize].entra_id == entra_id)
+            .map(|&i| i as usize)
+    }
+}
+
+impl Extend<Owned> for OwnedUsers {
+    fn extend<I: IntoIterator<Item = Owned>>(&mut self, users: I) {
+        for owned in users {
+            self.insert(owned);
+        }
+    }
+}
+
+impl FromIterator<Owned> for OwnedUsers {
+    fn from_iter<I: IntoIterator<Item = Owned>>(users: I) -> OwnedUsers {
+        let users = users.into_iter();
+        let mut all = OwnedUsers::with_capacity(users.size_hint().0);
+        all.extend(users);
+        all
+    }
+}
+
+impl<'a> IntoIterator for &'a OwnedUsers {
+    type Item = &'a Owned;
+    type IntoIter = std::slice::Iter<'a, Owned>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.users.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(id: &str, key: &str) -> Owned {
+        Owned {
+            entra_id: id.into(),
+            key: key.into(),
+            target_id: None,
+            hash: None,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn each_id_is_found_once_past_the_room_given_and_a_second_insert_replaces() {
+        let mut users = OwnedUsers::with_capacity(2);
+        for i in 0..1000 {
+            assert_eq!(users.insert(owned(&format!("e{i}"), "k")), None);
+        }
+        let old = users.insert(owned("e7", "renamed"));
+        assert_eq!(old.map(|o| o.key), Some("k".to_owned()));
+        assert_eq!(users.len(), 1000);
+        assert_eq!(users.get("e7").map(|o| o.key.as_str()), Some("renamed"));
+        assert!((0..1000).all(|i| users.contains_key(&format!("e{i}"))));
+        assert!(users.get("e1000").is_none() && !users.contains_key(""));
+        let again: OwnedUsers = users.values().cloned().collect();
+        assert_eq!(again.len(), 1000);
+        assert_eq!(again.get("e999"), users.get("e999"));
+    }
+}

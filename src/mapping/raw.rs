@@ -102,20 +102,32 @@ fn list(text: &str) -> Result<Option<Vec<&RawValue>>, CannotBorrow> {
 }
 
 impl Mapping {
-    /// Reads a target user from its members, each as its JSON text: its record packed, and
-    /// the values of the fields in `wanted` unpacked (the others left empty), for what the
-    /// caller compares on. [`CannotBorrow`] when the user must be parsed whole instead.
+    /// Reads a target user from its members, each as its JSON text: its record packed (when
+    /// `pack`; else [`Packed::is_unread`]), and the values of the fields in `wanted` unpacked (the others left empty),
+    /// for what the caller compares on. [`CannotBorrow`] when the user must be parsed whole
+    /// instead.
     pub fn read_raw(
         &self,
         user: &RawObject<'_>,
         wanted: &[usize],
+        pack: bool,
     ) -> Result<(Packed, Record), CannotBorrow> {
-        let mut found: Vec<Option<&RawValue>> = Vec::with_capacity(self.fields.len());
         let mut read = Read::default();
+        let mut some = self.empty();
+        if !pack {
+            for &i in wanted {
+                if let Some(field) = self.fields.get(i)
+                    && let Some(text) = read.value_at(user, &field.path)?
+                {
+                    some.set(i, serde_json::from_str::<Json>(text.get()).ok());
+                }
+            }
+            return Ok((Packed::unread(Arc::clone(&self.shape)), some));
+        }
+        let mut found: Vec<Option<&RawValue>> = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
             found.push(read.value_at(user, &field.path)?);
         }
-        let mut some = self.empty();
         for &i in wanted {
             if let Some(text) = found.get(i).copied().flatten() {
                 some.set(i, serde_json::from_str::<Json>(text.get()).ok());
@@ -289,11 +301,16 @@ source = "jobTitle"
                 continue;
             };
             assert_eq!(members.to_map(), *parsed.as_object().unwrap(), "{text}");
-            let (packed, some) = m.read_raw(&members, &[0, 5]).unwrap();
+            let (packed, some) = m.read_raw(&members, &[0, 5], true).unwrap();
             assert_eq!(packed.unpack(), expected.pack().unpack(), "{text}");
             assert_eq!(some.value(0), expected.value(0), "{text}");
             assert_eq!(some.value(5), expected.value(5), "{text}");
             assert_eq!(some.value(1), None, "only the fields asked for: {text}");
+            // Without the record packed, the same values of the fields asked for.
+            let (unread, alone) = m.read_raw(&members, &[0, 5], false).unwrap();
+            assert!(unread.is_unread() && !packed.is_unread());
+            assert_eq!(alone.value(0), some.value(0), "{text}");
+            assert_eq!(alone.value(5), some.value(5), "{text}");
         }
     }
 
@@ -330,7 +347,10 @@ source = "jobTitle"
             Some(CannotBorrow)
         );
         let nested = RawObject::parse(r#"{"name":{"given\u004eame":"a"}}"#).unwrap();
-        assert_eq!(m.read_raw(&nested.unwrap(), &[]).err(), Some(CannotBorrow));
+        assert_eq!(
+            m.read_raw(&nested.unwrap(), &[], true).err(),
+            Some(CannotBorrow)
+        );
     }
 }
 

@@ -222,6 +222,25 @@ impl Record {
 }
 
 impl Packed {
+    /// No record: the values were not read (an empty text, which no packed record has).
+    pub(super) fn unread(shape: Arc<Shape>) -> Packed {
+        Packed {
+            shape,
+            text: Box::default(),
+        }
+    }
+
+    /// Lets go of the values, as if they were never read ([`Packed::is_unread`]).
+    pub fn forget(&mut self) {
+        self.text = Box::default();
+    }
+
+    /// Whether the values were not read ([`Packed::unread`]): it unpacks as a record with
+    /// no value in any field.
+    pub fn is_unread(&self) -> bool {
+        self.text.is_empty()
+    }
+
     /// A record packed as `text`: a JSON list of the values in field order.
     pub(super) fn from_text(shape: Arc<Shape>, text: Box<str>) -> Packed {
         Packed { shape, text }

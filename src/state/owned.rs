@@ -17,6 +17,8 @@ pub struct OwnedUsers {
     users: Vec<Owned>,
     /// Positions in `users`, by the hash of the Entra id.
     index: HashTable<u32>,
+    /// Positions in `users` of the users with a target id, by the hash of that id.
+    by_target: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -26,6 +28,7 @@ impl OwnedUsers {
         OwnedUsers {
             users: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
+            by_target: HashTable::with_capacity(n),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -34,6 +37,16 @@ impl OwnedUsers {
     pub fn get(&self, entra_id: &str) -> Option<&Owned> {
         let at = self.position(entra_id)?;
         self.users.get(at)
+    }
+
+    /// The owned user whose target user has the id `target_id`.
+    pub fn owner_of(&self, target_id: &str) -> Option<&Owned> {
+        let hash = self.hasher.hash_one(target_id);
+        let users = &self.users;
+        let at = self.by_target.find(hash, |&i| {
+            users[i as usize].target_id.as_deref() == Some(target_id)
+        })?;
+        users.get(*at as usize)
     }
 
     /// Whether the user of `entra_id` is owned.
@@ -59,20 +72,48 @@ impl OwnedUsers {
     /// Adds `owned`, or puts it in the place of the user of the same Entra id; returns the
     /// user replaced.
     pub fn insert(&mut self, owned: Owned) -> Option<Owned> {
-        if let Some(at) = self.position(&owned.entra_id) {
-            return Some(std::mem::replace(&mut self.users[at], owned));
-        }
-        let Ok(at) = u32::try_from(self.users.len()) else {
-            // Four billion owned users: more than any tenant holds.
-            return None;
+        let (at, old) = match self.position(&owned.entra_id) {
+            Some(at) => (at, Some(std::mem::replace(&mut self.users[at], owned))),
+            None => {
+                // Four billion owned users: more than any tenant holds.
+                let Ok(at) = u32::try_from(self.users.len()) else {
+                    return None;
+                };
+                let hash = self.hasher.hash_one(owned.entra_id.as_str());
+                let (users, hasher) = (&self.users, &self.hasher);
+                self.index.insert_unique(hash, at, |&i| {
+                    hasher.hash_one(users[i as usize].entra_id.as_str())
+                });
+                self.users.push(owned);
+                (at as usize, None)
+            }
         };
-        let hash = self.hasher.hash_one(owned.entra_id.as_str());
+        let target = |o: &Owned| o.target_id.clone();
+        if old.as_ref().and_then(target) != target(&self.users[at]) {
+            self.reindex_target(at, old.as_ref().and_then(|o| o.target_id.as_deref()));
+        }
+        old
+    }
+
+    /// The user at `at` found by its target id, no longer by `old`.
+    fn reindex_target(&mut self, at: usize, old: Option<&str>) {
         let (users, hasher) = (&self.users, &self.hasher);
-        self.index.insert_unique(hash, at, |&i| {
-            hasher.hash_one(users[i as usize].entra_id.as_str())
-        });
-        self.users.push(owned);
-        None
+        if let Some(old) = old
+            && let Ok(entry) = self
+                .by_target
+                .find_entry(hasher.hash_one(old), |&i| i as usize == at)
+        {
+            entry.remove();
+        }
+        if let Some(id) = users[at].target_id.as_deref() {
+            self.by_target
+                .insert_unique(hasher.hash_one(id), at as u32, |&i| {
+                    users[i as usize]
+                        .target_id
+                        .as_deref()
+                        .map_or(0, |id| hasher.hash_one(id))
+                });
+        }
     }
 
     fn position(&self, entra_id: &str) -> Option<usize> {

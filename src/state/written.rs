@@ -3,9 +3,9 @@
 //! forgotten whenever they may no longer be what the target holds.
 
 use rusqlite::{Connection, OptionalExtension};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{State, StateError, now};
+use super::{State, StateError, now, open_read_only};
 
 impl State {
     /// The records kept for those of `entra_ids` that have one ([`State::record_written`]),
@@ -34,19 +34,11 @@ impl State {
     /// recording ([`State::end_writes`]). Otherwise they are all forgotten — after an edit
     /// of the mapping's fields, or a run killed before it recorded every write it made (a record
     /// kept may then be older than what the target holds) — and each user is looked up
-    /// again until it is next written.
-    pub fn keep_written_for(&mut self, layout: &str) -> Result<(), StateError> {
+    /// again until it is next written. Returns whether they were kept.
+    pub fn keep_written_for(&mut self, layout: &str) -> Result<bool, StateError> {
         let check = |db: &mut Connection| {
-            let meta = |name: &str| {
-                db.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()
-            };
-            let kept = meta("written_layout")?;
-            let cut_short = meta("writing")?.is_some();
-            if kept.as_deref() == Some(layout) && !cut_short {
-                return Ok(());
+            if trusted(db, layout)? {
+                return Ok(true);
             }
             let tx = db.transaction()?;
             tx.execute("DELETE FROM written", [])?;
@@ -56,9 +48,22 @@ impl State {
                  ON CONFLICT (name) DO UPDATE SET value = ?1",
                 [layout],
             )?;
-            tx.commit()
+            tx.commit().map(|()| false)
         };
         check(&mut self.db).map_err(self.sql())
+    }
+
+    /// Without changing the state file: whether the records it keeps are laid out as
+    /// `layout` says and every write of the last run that wrote was recorded
+    /// ([`State::keep_written_for`] would keep them).
+    pub fn peek_written_kept(path: &Path, layout: &str) -> Result<bool, StateError> {
+        let Some(db) = open_read_only(path)? else {
+            return Ok(false);
+        };
+        trusted(&db, layout).map_err(|source| StateError::Sqlite {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Notes that a run is about to write: until [`State::end_writes`], the records kept
@@ -83,6 +88,18 @@ impl State {
     }
 }
 
+/// Whether the records kept are laid out as `layout` says, and the last run that wrote
+/// recorded every write.
+fn trusted(db: &Connection, layout: &str) -> rusqlite::Result<bool> {
+    let meta = |name: &str| {
+        db.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+    };
+    Ok(meta("written_layout")?.as_deref() == Some(layout) && meta("writing")?.is_none())
+}
+
 /// Reads the records kept ([`State::written`]) beside the run's own connection to the state
 /// file.
 #[derive(Debug)]
@@ -92,6 +109,14 @@ pub struct WrittenReader {
 }
 
 impl WrittenReader {
+    /// A reader of the state file at `path`, read-only; `None` when there is none.
+    pub fn open(path: &Path) -> Result<Option<WrittenReader>, StateError> {
+        Ok(open_read_only(path)?.map(|db| WrittenReader {
+            path: path.to_owned(),
+            db,
+        }))
+    }
+
     /// [`State::written`].
     pub fn written<'i>(
         &self,

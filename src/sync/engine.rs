@@ -33,6 +33,7 @@ use super::read::{list_target, look_up, look_up_some, remembered, source_user, v
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
+use super::unread;
 use crate::config::Config;
 use crate::graph::delta::{self, Change};
 use crate::graph::{GraphClient, GraphError, UserQuery};
@@ -119,9 +120,10 @@ async fn sync_and_keep_open(
     let client = Arc::new(GraphClient::new(&config.source)?);
     let query = UserQuery::new(&config.source, super::read::selection(mapping));
     let mut outcome = Outcome::new(owned.values().filter(|o| o.target_id.is_some()).count());
-    if let Some(state) = state.as_deref_mut() {
-        state.keep_written_for(&mapping.layout())?;
-    }
+    let records_kept = match state.as_deref_mut() {
+        Some(state) => state.keep_written_for(&mapping.layout())?,
+        None => State::peek_written_kept(&config.sync.state, &mapping.layout())?,
+    };
     outcome.reconcile = options.reconcile;
     let mut run = Run {
         catalogue: Catalogue::default(),
@@ -140,6 +142,7 @@ async fn sync_and_keep_open(
         writer: Writer::new(config, mapping, target, stop),
         expected: Expected::after(owned.len(), options.last_read.map(|r| r.entra)),
         target_expected: Expected::after(owned.len(), options.last_read.and_then(|r| r.target)),
+        records_kept,
     };
     // How to read: the users asked for, the changes since the stored delta link, or all.
     let (mut changes, next_link, ahead, catalogue) = match (&options.users, state.as_deref_mut()) {
@@ -353,6 +356,9 @@ struct Run<'a> {
     catalogue: Catalogue,
     /// The same of the target's users.
     target_expected: Expected,
+    /// Whether the state's records of the last writes can be trusted this run
+    /// ([`State::keep_written_for`]).
+    records_kept: bool,
 }
 
 /// The users read from Entra, the target users to plan against, and when reading ended.
@@ -390,6 +396,9 @@ impl Run<'_> {
         };
         let read_failed = StopSignal::default();
         let listing_started = Instant::now();
+        let leave_out =
+            unread::may_leave_out(self.mapping, self.plan_options.reconcile, self.records_kept);
+        let unread = |id: &str| leave_out && unread::left_out(self.owned, id);
         let alongside = Alongside {
             owned: self.owned,
             listing: &listing,
@@ -409,7 +418,7 @@ impl Run<'_> {
                 // A failed or stopped read makes the listing moot: it ends with the read. A
                 // listing that fails ends too, for a read that waits for it.
                 let listed = tokio::select! {
-                    listed = list_target(self.mapping, self.target.as_ref(), self.target_expected) => listed,
+                    listed = list_target(self.mapping, self.target.as_ref(), self.target_expected, &unread) => listed,
                     () = read_failed.wait() => return Ok(Instant::now()),
                 };
                 let listed = listed.inspect_err(|_| listing.end())?;
@@ -438,7 +447,18 @@ impl Run<'_> {
             (Ok(()), Err(error)) => return Err(error.into()),
         };
         let read_end = read_end.max(listed?);
-        Ok((read, listing.into_users().unwrap_or_default(), read_end))
+        let mut listed = listing.into_users().unwrap_or_default();
+        if leave_out {
+            unread::fill(
+                (self.config, self.mapping),
+                (&read, &mut listed),
+                self.owned,
+                self.target.as_ref(),
+                self.fold_key(),
+            )
+            .await?;
+        }
+        Ok((read, listed, read_end))
     }
 
     /// Whether a delta round of this run writes the users it is sure of while it reads

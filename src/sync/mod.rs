@@ -21,6 +21,7 @@ mod record;
 pub mod report;
 pub mod safety;
 mod stop;
+mod unread;
 
 pub use error::SyncError;
 pub use read::selection;

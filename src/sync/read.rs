@@ -431,11 +431,14 @@ fn retain_from<T>(users: &mut Vec<T>, from: usize, mut keep: impl FnMut(&T) -> b
 }
 
 /// Every target user, kept flat as its page arrives; a listing past `expected.limit` is
-/// taken to run away and fails.
+/// taken to run away and fails. The values of the users `unread` names are not kept (where
+/// the target's text is read in place): the run reads them from the state's records if it
+/// needs them ([`Listed::has_values`]).
 pub(super) async fn list_target(
     mapping: &Mapping,
     target: &dyn Target,
     expected: Expected,
+    unread: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<Listed>, TargetError> {
     let mut listed = Vec::with_capacity(expected.users);
     let most = expected.limit.map(|limit| limit.most());
@@ -448,11 +451,22 @@ pub(super) async fn list_target(
     };
     // Read in place where the target offers its users' text, else parsed whole.
     let listing = async {
-        let mut raw = |user: RawUser<'_>| keep(Listed::of_raw(mapping, user));
+        let mut raw = |user: RawUser<'_>| {
+            let values = !unread(&user.id);
+            keep(Listed::of_raw(mapping, user, values));
+        };
         match target.list_raw(&mut raw).await {
             Some(done) => done,
             None => {
-                let mut parsed = |user| keep(Listed::of(mapping, user));
+                let mut parsed = |user: TargetUser| {
+                    let values = !unread(&user.id);
+                    let listed = Listed::of(mapping, user);
+                    keep(if values {
+                        listed
+                    } else {
+                        listed.without_values()
+                    });
+                };
                 target.list_each(&mut parsed).await
             }
         }
@@ -513,7 +527,7 @@ pub(super) async fn look_up(
 }
 
 /// The target users found by match key for each of `keys`, each once.
-async fn find_all(
+pub(super) async fn find_all(
     config: &Config,
     mapping: &Mapping,
     target: &dyn Target,

@@ -260,3 +260,48 @@ fn keep_reports_on_create_never_updates_and_if_empty_fills_only_an_empty_value()
     assert_eq!(third["requests"]["target_writes"], 0, "{third:#}");
     assert_eq!(setup.column("ann@contoso.com", "last_name"), "Hand");
 }
+
+#[test]
+fn a_normal_full_run_writes_what_changed_in_entra_and_leaves_drift_to_the_reconciliation() {
+    let setup = Setup::new(
+        &[user(ANN, "ann", Some("E1")), user(BOB, "bob", Some("E2"))],
+        "delta = no",
+    );
+    setup.run(&[]);
+    // By hand in the target: Ann's first name and Bob's title. In Entra: Ann's title.
+    setup.edit("ann@contoso.com", "first_name", json!("Annie"));
+    setup.edit("bob@contoso.com", "jobtitle", json!("Boss"));
+    setup.entra(ANN, json!({"jobTitle": "Lead"}));
+    // Planned against the record of the last write, as the run will be: only the title.
+    let (code, stdout, stderr) = setup.userload(&["plan"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("\"Lead\"") && !stdout.contains("Annie"),
+        "{stdout}"
+    );
+    let normal = setup.run(&[]);
+    assert_eq!(normal["mode"], "full");
+    assert_eq!(normal["counts"]["updated"], 1);
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Lead");
+    assert_eq!(setup.column("ann@contoso.com", "first_name"), "Annie");
+    assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Boss");
+
+    // Without the state's record of Ann's last write, her target user is looked up by
+    // key and compared as the target holds it: the first name is put right too.
+    let db = rusqlite::Connection::open(setup.dir.path().join("state.db")).unwrap();
+    let forgotten = db
+        .execute("DELETE FROM written WHERE entra_id = ?1", [ANN])
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    setup.entra(ANN, json!({"jobTitle": "Head"}));
+    let looked_up = setup.run(&[]);
+    assert_eq!(looked_up["counts"]["updated"], 1);
+    assert_eq!(setup.column("ann@contoso.com", "jobtitle"), "Head");
+    assert_eq!(setup.column("ann@contoso.com", "first_name"), "ann");
+    assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Boss");
+
+    // The reconciliation repairs Bob's title.
+    let full = setup.run(&["--full"]);
+    assert_eq!(full["drift"]["users"], 1);
+    assert_eq!(setup.column("bob@contoso.com", "jobtitle"), "Engineer");
+}

@@ -204,6 +204,10 @@ impl<'a> Planner<'a> {
     }
 
     /// A user matched to `user`: compared with it, and updated where it differs.
+    ///
+    /// A target user whose values were left out of the listing is compared only once they
+    /// were read ([`Listed::has_values`]); otherwise the user is skipped, never written
+    /// against values unknown.
     fn matched(&mut self, mut c: Candidate<'_, '_>, user: &'a Listed) {
         if !self.claimed.insert(user.id.as_str()) {
             let reason = format!(
@@ -218,6 +222,9 @@ impl<'a> Planner<'a> {
         // Only the record of a user remembered as it is can have been dropped, and a
         // reconciliation keeps them all.
         let compare = !remembered || self.options.reconcile;
+        if compare && !user.has_values() {
+            return self.skip(c.who.label, unread(user));
+        }
         if compare && c.values.as_ref().is_some_and(|v| self.same_text(v, user)) {
             return self.unchanged(c, user, remembered);
         }
@@ -378,6 +385,9 @@ impl<'a> Planner<'a> {
             self.plan.kept_by_config += 1;
             return;
         }
+        if !user.has_values() {
+            return self.skip(label_of(&o.key, user), unread(user));
+        }
         let mut record = user.record();
         record.set(index, Some(a.inactive.clone()));
         self.plan.updates.push(Update {
@@ -533,4 +543,13 @@ pub(super) fn same_text<'s>(
             Settled::Unsure => false,
         }
     })
+}
+
+/// Why a user is skipped whose target user's values were not read.
+fn unread(user: &Listed) -> String {
+    format!(
+        "the values of target user {} could not be read (no record of the last write, and \
+         not found by its key); retried on the next run",
+        user.id
+    )
 }

@@ -70,6 +70,8 @@ pub struct Listed {
     pub active: Option<Json>,
     /// Its values of the later match keys (`match = [...]`); empty with one key.
     later: Box<[Option<Json>]>,
+    /// Its values; unread ([`Packed::is_unread`]) when listed without them
+    /// ([`Listed::of_raw`]).
     values: Packed,
 }
 
@@ -81,8 +83,9 @@ impl Listed {
     }
 
     /// The same from a user as the target sent it, its values read in place (the user is
-    /// parsed whole only when its text cannot be read so).
-    pub fn of_raw(mapping: &Mapping, user: RawUser<'_>) -> Listed {
+    /// parsed whole only when its text cannot be read so); without `values`, only its id,
+    /// version, match keys and active flag are kept ([`Listed::has_values`]).
+    pub fn of_raw(mapping: &Mapping, user: RawUser<'_>, values: bool) -> Listed {
         let compared: Vec<usize> = mapping
             .match_keys()
             .iter()
@@ -91,7 +94,7 @@ impl Listed {
             .filter_map(|field| mapping.field_index(field))
             .collect();
         let read = match &user.data {
-            RawData::Members(members) => mapping.read_raw(members, &compared),
+            RawData::Members(members) => mapping.read_raw(members, &compared, values),
             RawData::Parsed(_) => Err(CannotBorrow),
         };
         match read {
@@ -104,6 +107,37 @@ impl Listed {
     /// holds after userload's last write ([`crate::state::Remembered`]), without a version.
     pub fn remembered(mapping: &Mapping, id: String, record: &Record) -> Listed {
         Listed::from_parts(mapping, record, record.pack(), id, None)
+    }
+
+    /// The same without its values ([`Listed::has_values`]).
+    pub fn without_values(mut self) -> Listed {
+        self.values.forget();
+        self
+    }
+
+    /// Whether its values were read: a target user listed without them
+    /// ([`Listed::of_raw`]) has them only once [`Listed::fill`] gave them.
+    pub fn has_values(&self) -> bool {
+        !self.values.is_unread()
+    }
+
+    /// Gives a target user listed without its values the `record` the state keeps for it,
+    /// with the match keys and the active flag as listed (the target's own).
+    pub fn fill(&mut self, mapping: &Mapping, mut record: Record) {
+        let mut set = |field: Option<&str>, value: Option<&Json>| {
+            if let Some(i) = field.and_then(|f| mapping.field_index(f)) {
+                record.set(i, value.cloned());
+            }
+        };
+        set(Some(mapping.match_key()), self.key.as_ref());
+        for (k, field) in mapping.match_keys().iter().enumerate().skip(1) {
+            set(Some(field), self.key_value(k));
+        }
+        set(
+            mapping.active_field().map(|a| a.field.as_str()),
+            self.active.as_ref(),
+        );
+        self.values = record.pack();
     }
 
     /// `record` holds at least the values of the match keys and the active field.
@@ -136,7 +170,8 @@ impl Listed {
         }
     }
 
-    /// What it holds in each mapped field.
+    /// What it holds in each mapped field (nothing, while its values are not read:
+    /// [`Listed::has_values`]).
     pub fn record(&self) -> Record {
         self.values.unpack()
     }
@@ -237,6 +272,11 @@ impl Mapped {
             0 => self.key.as_ref(),
             k => self.later.get(k - 1)?.as_ref(),
         }
+    }
+
+    /// Whether it keeps its record ([`Mapped::drop_record`]).
+    pub fn has_record(&self) -> bool {
+        self.values.is_some()
     }
 
     /// The record, unless it was dropped ([`Mapped::drop_record`]).

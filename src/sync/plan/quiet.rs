@@ -50,7 +50,7 @@ impl Quiet<'_> {
     }
 
     /// Whether the user of `entra_id` is one.
-    pub(super) fn contains(&self, entra_id: &str) -> bool {
+    pub fn contains(&self, entra_id: &str) -> bool {
         self.ids.contains(entra_id)
     }
 

@@ -124,10 +124,11 @@ fn wanted(read: &Read<'_>, listed: &[Listed], owned: &OwnedUsers, fold_key: bool
         .filter(|(_, user)| !user.has_values())
         .filter(|(_, user)| {
             targets.contains(user.id.as_str())
-                || user
-                    .key
-                    .as_ref()
-                    .is_some_and(|k| keys.contains(key_as_compared(k, fold_key).as_ref()))
+                || (!keys.is_empty()
+                    && user
+                        .key
+                        .as_ref()
+                        .is_some_and(|k| keys.contains(key_as_compared(k, fold_key).as_ref())))
         })
         .map(|(at, _)| at)
         .collect()

@@ -113,7 +113,7 @@ impl<'a> Planner<'a> {
         let known = self.owned.get(&who.entra_id);
         let through_state = known
             .and_then(|o| o.target_id.as_deref())
-            .and_then(|id| self.index.by_id.get(id).copied());
+            .and_then(|id| self.index.by_id().get(id).copied());
         if self.options.partial_view
             && through_state.is_none()
             && let Some(o) = known
@@ -366,7 +366,7 @@ impl<'a> Planner<'a> {
         let Some(user) = o
             .target_id
             .as_deref()
-            .and_then(|id| self.index.by_id.get(id).copied())
+            .and_then(|id| self.index.by_id().get(id).copied())
         else {
             self.plan.forget.push(o.entra_id.clone());
             return;

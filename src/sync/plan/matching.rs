@@ -4,6 +4,7 @@
 //! (never merged, never written).
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::hash_map::Entry;
 
 use foldhash::HashMap as FastMap;
@@ -60,30 +61,43 @@ pub(super) struct KeyIndex<'a> {
     pub(super) name: &'a str,
     /// Whether its values are compared without case.
     pub(super) fold: bool,
-    /// The target users by value; empty values are left out.
-    pub(super) by_value: FastMap<Cow<'a, str>, Matches<'a>>,
+    /// Which match key it is (0 for the first).
+    k: usize,
+    target: &'a [Listed],
+    /// The target users by value (empty values left out): built when first asked for, as
+    /// a night whose users are all linked through the state never asks.
+    by_value: OnceCell<FastMap<Cow<'a, str>, Matches<'a>>>,
 }
 
 impl<'a> KeyIndex<'a> {
     /// Indexes `target` by the `k`-th match key, named `name`.
     fn new(target: &'a [Listed], k: usize, name: &'a str, fold: bool) -> KeyIndex<'a> {
-        let mut by_value: FastMap<Cow<'_, str>, Matches<'_>> = FastMap::default();
-        by_value.reserve(target.len());
-        for user in target {
-            if let Some(key) = present(user.key_value(k)) {
-                match by_value.entry(compared_key(key, fold)) {
-                    Entry::Vacant(entry) => {
-                        entry.insert(Matches::One(user));
-                    }
-                    Entry::Occupied(mut entry) => entry.get_mut().add(user),
-                }
-            }
-        }
         KeyIndex {
             name,
             fold,
-            by_value,
+            k,
+            target,
+            by_value: OnceCell::new(),
         }
+    }
+
+    /// The target users by value.
+    pub(super) fn by_value(&self) -> &FastMap<Cow<'a, str>, Matches<'a>> {
+        self.by_value.get_or_init(|| {
+            let mut by_value: FastMap<Cow<'_, str>, Matches<'_>> = FastMap::default();
+            by_value.reserve(self.target.len());
+            for user in self.target {
+                if let Some(key) = present(user.key_value(self.k)) {
+                    match by_value.entry(compared_key(key, self.fold)) {
+                        Entry::Vacant(entry) => {
+                            entry.insert(Matches::One(user));
+                        }
+                        Entry::Occupied(mut entry) => entry.get_mut().add(user),
+                    }
+                }
+            }
+            by_value
+        })
     }
 }
 
@@ -106,8 +120,9 @@ pub(super) enum Found<'a> {
 /// state does not link was matched: the matches of a whole plan are looked up here,
 /// borrowing every key from the listing.
 pub(super) struct TargetIndex<'a> {
-    /// By the target's id.
-    pub(super) by_id: FastMap<&'a str, &'a Listed>,
+    target: &'a [Listed],
+    /// By the target's id: built when first asked for ([`TargetIndex::by_id`]).
+    by_id: OnceCell<FastMap<&'a str, &'a Listed>>,
     /// By each match key, first key first.
     pub(super) keys: Vec<KeyIndex<'a>>,
     /// Whether the first key is compared without case.
@@ -125,7 +140,6 @@ impl<'a> TargetIndex<'a> {
         target: &'a [Listed],
         options: &PlanOptions,
     ) -> TargetIndex<'a> {
-        let by_id: FastMap<&str, &Listed> = target.iter().map(|u| (u.id.as_str(), u)).collect();
         let tried = if options.partial_view { 1 } else { usize::MAX };
         let keys: Vec<KeyIndex<'a>> = mapping
             .match_keys()
@@ -135,11 +149,19 @@ impl<'a> TargetIndex<'a> {
             .map(|(k, name)| KeyIndex::new(target, k, name, options.folds(mapping, name)))
             .collect();
         TargetIndex {
-            by_id,
+            target,
+            by_id: OnceCell::new(),
             fold_key: keys.first().is_some_and(|k| k.fold),
             keys,
             found: FastMap::default(),
         }
+    }
+
+    /// The target users by id. Built when first asked for: a night whose users are all
+    /// quiet, with no leaver, never asks, and a million target users indexed take 50 MB.
+    pub(super) fn by_id(&self) -> &FastMap<&'a str, &'a Listed> {
+        self.by_id
+            .get_or_init(|| self.target.iter().map(|u| (u.id.as_str(), u)).collect())
     }
 
     /// How the Entra user `entra_id`, not linked through the state, was matched by its keys;

@@ -190,7 +190,7 @@ impl<'a> Links<'a> {
             owned
                 .get(entra_id)
                 .and_then(|o| o.target_id.as_deref())
-                .filter(|id| options.partial_view || index.by_id.contains_key(id))
+                .filter(|id| options.partial_view || index.by_id().contains_key(id))
         };
         // Referenced users of this run: linked through the state, else by a match key (as
         // the index found them), else created.

@@ -87,7 +87,7 @@ impl<'a> TargetIndex<'a> {
             let known = owned.get(&user.entra_id).filter(|o| o.target_id.is_some());
             let listed = known
                 .and_then(|o| o.target_id.as_deref())
-                .is_some_and(|id| self.by_id.contains_key(id));
+                .is_some_and(|id| self.by_id().contains_key(id));
             // A target that cannot list holds only the users looked up: one written as it
             // is stays linked without being looked up.
             let unseen = options.partial_view
@@ -202,7 +202,7 @@ impl<'a> TargetIndex<'a> {
                 continue;
             };
             let value = compared_key(value, index.fold);
-            match index.by_value.get(value.as_ref()).map(Matches::as_slice) {
+            match index.by_value().get(value.as_ref()).map(Matches::as_slice) {
                 Some([user]) => return Some(Ok((*user, k))),
                 Some(several @ [_, _, ..]) => {
                     let ids: Vec<&str> = several.iter().map(|u| u.id.as_str()).collect();

@@ -41,12 +41,23 @@ impl OwnedUsers {
 
     /// The owned user whose target user has the id `target_id`.
     pub fn owner_of(&self, target_id: &str) -> Option<&Owned> {
+        self.users.get(self.target_position(target_id)?)
+    }
+
+    /// Where the owned user whose target user has the id `target_id` is ([`OwnedUsers::at`]).
+    pub fn target_position(&self, target_id: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(target_id);
         let users = &self.users;
         let at = self.by_target.find(hash, |&i| {
             users[i as usize].target_id.as_deref() == Some(target_id)
         })?;
-        users.get(*at as usize)
+        Some(*at as usize)
+    }
+
+    /// The owned user at `at`: each user's place is fixed once added, from 0 to
+    /// [`OwnedUsers::len`], so that a caller can keep a mark per user in a list.
+    pub fn at(&self, at: usize) -> Option<&Owned> {
+        self.users.get(at)
     }
 
     /// Whether the user of `entra_id` is owned.
@@ -116,7 +127,8 @@ impl OwnedUsers {
         }
     }
 
-    fn position(&self, entra_id: &str) -> Option<usize> {
+    /// Where the owned user of `entra_id` is ([`OwnedUsers::at`]).
+    pub fn position(&self, entra_id: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(entra_id);
         self.index
             .find(hash, |&i| self.users[i as usize].entra_id == entra_id)

@@ -21,7 +21,7 @@
 //! The plan counts quiet users as unchanged and matched through the state, never takes them
 //! for leavers, and gives their target users to nobody else.
 
-use foldhash::{HashMap as FastMap, HashSet as FastSet};
+use foldhash::HashSet as FastSet;
 
 use super::decide::same_text;
 use super::entities::Catalogue;
@@ -31,32 +31,69 @@ use super::{Listed, PlanOptions, SourceUser};
 use crate::mapping::Mapping;
 use crate::state::OwnedUsers;
 
-/// The users a full run leaves as they are, by Entra id (borrowed from the state's owned
-/// users).
+/// The users a full run leaves as they are: a mark for each of the state's owned users (a
+/// million users take a megabyte).
 #[derive(Debug, Default)]
 pub struct Quiet<'a> {
-    ids: FastSet<&'a str>,
+    owned: Option<&'a OwnedUsers>,
+    /// By the user's place among the owned users ([`OwnedUsers::at`]).
+    marked: Vec<bool>,
+    len: usize,
 }
 
-impl Quiet<'_> {
+impl<'a> Quiet<'a> {
+    /// None of `owned` yet.
+    fn of(owned: &'a OwnedUsers) -> Quiet<'a> {
+        Quiet {
+            owned: Some(owned),
+            marked: vec![false; owned.len()],
+            len: 0,
+        }
+    }
+
     /// How many there are.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.len
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len == 0
     }
 
     /// Whether the user of `entra_id` is one.
     pub fn contains(&self, entra_id: &str) -> bool {
-        self.ids.contains(entra_id)
+        self.owned
+            .and_then(|owned| owned.position(entra_id))
+            .is_some_and(|at| self.marked.get(at) == Some(&true))
     }
 
     /// Their Entra ids.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &str> {
-        self.ids.iter().copied()
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let owned = self.owned;
+        self.marked
+            .iter()
+            .enumerate()
+            .filter(|(_, marked)| **marked)
+            .filter_map(move |(at, _)| Some(owned?.at(at)?.entra_id.as_str()))
+    }
+
+    /// Marks the owned user at `at`; whether it was not yet.
+    fn insert(&mut self, at: usize) -> bool {
+        let Some(marked) = self.marked.get_mut(at).filter(|m| !**m) else {
+            return false;
+        };
+        *marked = true;
+        self.len += 1;
+        true
+    }
+
+    /// Unmarks the owned user at `at`.
+    fn remove(&mut self, at: usize) {
+        if let Some(marked) = self.marked.get_mut(at).filter(|m| **m) {
+            *marked = false;
+            self.len -= 1;
+        }
     }
 }
 
@@ -65,12 +102,13 @@ impl Quiet<'_> {
 pub struct Settle<'a, 'o> {
     mapping: &'a Mapping,
     owned: &'o OwnedUsers,
-    /// Once the listing is complete: the listed target users by id, as the plan indexes
-    /// them (the last of an id wins), and the target's entities.
-    listed: Option<(FastMap<&'a str, &'a Listed>, &'a Catalogue)>,
-    /// The users taken out whose target user is not yet confirmed listed (Entra id, target
-    /// id).
-    unconfirmed: Vec<(&'o str, &'o str)>,
+    /// Once the listing is complete: where in it the target user of each owned user is
+    /// (by the owned user's place; the last of an id wins, as the plan indexes them), the
+    /// listing, and the target's entities.
+    listed: Option<(Vec<u32>, &'a [Listed], &'a Catalogue)>,
+    /// The users taken out whose target user is not yet confirmed listed (their places
+    /// among the owned users).
+    unconfirmed: Vec<usize>,
     /// The users taken out whose target user the listing does not hold.
     missing: Vec<&'o str>,
     /// Whether the target compares the match key without case.
@@ -86,9 +124,12 @@ pub struct Settle<'a, 'o> {
     assumed: FastSet<String>,
     /// In a reconciliation, the users found the same as the target: quiet if the
     /// assumptions hold once every user is read.
-    same: FastSet<&'o str>,
+    same: Quiet<'o>,
     quiet: Quiet<'o>,
 }
+
+/// No target user listed for an owned user.
+const UNLISTED: u32 = u32::MAX;
 
 impl<'a, 'o: 'a> Settle<'a, 'o> {
     /// The finder, before the target's listing is complete.
@@ -111,18 +152,21 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
                 .map(|(i, e)| (i, e.kind.as_str()))
                 .collect(),
             assumed: FastSet::default(),
-            same: FastSet::default(),
-            quiet: Quiet::default(),
+            same: Quiet::of(owned),
+            quiet: Quiet::of(owned),
         }
     }
 
     /// The target's `listing`, complete, and its entities in `catalogue`: the users taken
     /// out so far are confirmed against it.
     pub fn listed(&mut self, listing: &'a [Listed], catalogue: &'a Catalogue) {
-        self.listed = Some((
-            listing.iter().map(|u| (u.id.as_str(), u)).collect(),
-            catalogue,
-        ));
+        let mut at = vec![UNLISTED; self.owned.len()];
+        for (i, user) in listing.iter().enumerate() {
+            if let (Some(owner), Ok(i)) = (self.owned.target_position(&user.id), u32::try_from(i)) {
+                at[owner] = i;
+            }
+        }
+        self.listed = Some((at, listing, catalogue));
         self.confirm();
     }
 
@@ -131,25 +175,31 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         self.listed.is_some()
     }
 
-    /// Whether the target user of `id` is listed (`false` before the listing is complete).
+    /// Whether the target user of `id`, which the state links to an owned user, is listed
+    /// (`false` before the listing is complete).
     pub fn is_listed(&self, id: &str) -> bool {
-        self.listed
-            .as_ref()
-            .is_some_and(|(listed, _)| listed.contains_key(id))
+        self.listed_user(id).is_some()
+    }
+
+    /// The listed target user of `id`, which the state links to an owned user.
+    fn listed_user(&self, id: &str) -> Option<&'a Listed> {
+        let (at, listing, _) = self.listed.as_ref()?;
+        let i = *at.get(self.owned.target_position(id)?)?;
+        listing.get(i as usize).filter(|user| user.id == id)
     }
 
     /// In a normal run: whether `user` is quiet, its record being the one last written to
     /// the target user the state links it to (listed, or confirmed so once the listing is
     /// complete). It is then counted as such, and the caller drops it.
     pub fn take(&mut self, user: &SourceUser) -> bool {
-        let Some((entra_id, target_id)) = self.remembered(user) else {
+        let Some((at, _)) = self.remembered(user) else {
             return false;
         };
         // The pager hands each user once; a second copy would be left to the plan.
-        if !self.quiet.ids.insert(entra_id) {
+        if !self.quiet.insert(at) {
             return false;
         }
-        self.unconfirmed.push((entra_id, target_id));
+        self.unconfirmed.push(at);
         self.confirm();
         true
     }
@@ -157,13 +207,15 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
     /// Once the listing is complete: the users taken out whose target user it does not hold
     /// are missing, and no longer quiet.
     fn confirm(&mut self) {
-        let Some((listed, _)) = &self.listed else {
+        if self.listed.is_none() {
             return;
-        };
-        for (entra_id, target_id) in self.unconfirmed.drain(..) {
-            if !listed.contains_key(target_id) {
-                self.quiet.ids.remove(entra_id);
-                self.missing.push(entra_id);
+        }
+        let owned = self.owned;
+        for at in std::mem::take(&mut self.unconfirmed) {
+            let Some(o) = owned.at(at) else { continue };
+            if !o.target_id.as_deref().is_some_and(|id| self.is_listed(id)) {
+                self.quiet.remove(at);
+                self.missing.push(o.entra_id.as_str());
             }
         }
     }
@@ -172,12 +224,12 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
     /// its record word for word (the users it names linked as the state links them, the
     /// entities as listed), and the state remembers it as it is. Returns whether it did.
     pub fn check(&mut self, user: &mut SourceUser) -> bool {
-        let Some((listed, catalogue)) = &self.listed else {
+        let Some((_, _, catalogue)) = self.listed else {
             return false;
         };
-        let Some((entra_id, target)) = self
+        let Some((at, target)) = self
             .remembered(user)
-            .and_then(|(entra_id, id)| Some((entra_id, *listed.get(id)?)))
+            .and_then(|(at, id)| Some((at, self.listed_user(id)?)))
         else {
             return false;
         };
@@ -192,7 +244,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
             self.settled(i, text, catalogue, &mut assumed)
         });
         // The pager hands each user once; a second copy would be left to the plan.
-        if same && self.same.insert(entra_id) {
+        if same && self.same.insert(at) {
             mapped.same_as_listed = true;
             self.assumed.extend(assumed);
             return true;
@@ -222,18 +274,19 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         }
         users.retain(|user| !user.mapped.as_ref().is_ok_and(|m| m.same_as_listed));
         let same = std::mem::take(&mut self.same);
-        match quiet.ids.is_empty() {
-            true => quiet.ids = same,
-            false => quiet.ids.extend(same),
+        for (at, marked) in same.marked.iter().enumerate() {
+            if *marked {
+                quiet.insert(at);
+            }
         }
         quiet
     }
 
-    /// The user's Entra id and the id of the target user the state links it to (as the
-    /// state holds them), when the state remembers it as it is now (hash, key and active
-    /// flag): a user the plan, finding nothing to write to that target user, would leave
-    /// unchanged without a word.
-    fn remembered(&self, user: &SourceUser) -> Option<(&'o str, &'o str)> {
+    /// The user's place among the owned users and the id of the target user the state
+    /// links it to, when the state remembers it as it is now (hash, key and active flag): a
+    /// user the plan, finding nothing to write to that target user, would leave unchanged
+    /// without a word.
+    fn remembered(&self, user: &SourceUser) -> Option<(usize, &'o str)> {
         if !self.unique_key {
             return None;
         }
@@ -241,12 +294,13 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
             return None;
         };
         let key = mapped.key.as_ref()?;
-        let o = self.owned.get(&user.entra_id)?;
+        let at = self.owned.position(&user.entra_id)?;
+        let o = self.owned.at(at)?;
         let target = o.target_id.as_deref()?;
         let same = o.hash.as_deref() == Some(mapped.hash.as_str())
             && o.active == mapped.enabled
             && o.key == compared_key(key, self.fold_key);
-        same.then_some((o.entra_id.as_str(), target))
+        same.then_some((at, target))
     }
 
     /// What field `i` holds once resolved, as far as the state and the listing tell; the

@@ -486,9 +486,6 @@ fn open_read_only(path: &Path) -> Result<Option<Connection>, StateError> {
 }
 
 fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
-    // Counted first, so that the users are held in room that fits them.
-    let count: i64 = db.query_row("SELECT count(*) FROM owned", [], |r| r.get(0))?;
-    let mut owned = OwnedUsers::with_capacity(usize::try_from(count).unwrap_or_default());
     let mut stmt = db.prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")?;
     let rows = stmt.query_map([], |r| {
         Ok(Owned {
@@ -499,10 +496,8 @@ fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
             active: r.get(4)?,
         })
     })?;
-    for row in rows {
-        owned.insert(row?);
-    }
-    Ok(owned)
+    let users = rows.collect::<rusqlite::Result<Vec<Owned>>>()?;
+    Ok(OwnedUsers::from(users))
 }
 
 /// The current time, RFC 3339 in UTC, to the second.

@@ -136,6 +136,35 @@ impl OwnedUsers {
     }
 }
 
+impl From<Vec<Owned>> for OwnedUsers {
+    /// `users`, each with an Entra id of its own (as the state file's key keeps them),
+    /// indexed where they are: no user is moved, and the list is cut to fit.
+    fn from(mut users: Vec<Owned>) -> OwnedUsers {
+        users.shrink_to_fit();
+        let mut all = OwnedUsers {
+            index: HashTable::with_capacity(users.len()),
+            by_target: HashTable::with_capacity(users.len()),
+            users,
+            hasher: foldhash::fast::RandomState::default(),
+        };
+        for at in 0..all.users.len() {
+            let (users, hasher) = (&all.users, &all.hasher);
+            let id = users[at].entra_id.as_str();
+            let entry = all.index.entry(
+                hasher.hash_one(id),
+                |&i| users[i as usize].entra_id == id,
+                |&i| hasher.hash_one(users[i as usize].entra_id.as_str()),
+            );
+            // Should an id come twice, the first is found by it.
+            if let hashbrown::hash_table::Entry::Vacant(vacant) = entry {
+                vacant.insert(at as u32);
+                all.reindex_target(at, None);
+            }
+        }
+        all
+    }
+}
+
 impl Extend<Owned> for OwnedUsers {
     fn extend<I: IntoIterator<Item = Owned>>(&mut self, users: I) {
         for owned in users {
@@ -191,5 +220,31 @@ mod tests {
         let again: OwnedUsers = users.values().cloned().collect();
         assert_eq!(again.len(), 1000);
         assert_eq!(again.get("e999"), users.get("e999"));
+    }
+
+    #[test]
+    fn users_are_found_by_target_id_after_a_load_and_after_a_new_link() {
+        let linked = |i: usize| Owned {
+            target_id: Some(format!("t{i}")),
+            ..owned(&format!("e{i}"), "k")
+        };
+        let mut users = OwnedUsers::from((0..100).map(linked).collect::<Vec<_>>());
+        assert_eq!(
+            users.owner_of("t42").map(|o| o.entra_id.as_str()),
+            Some("e42")
+        );
+        assert_eq!(users.target_position("t42"), users.position("e42"));
+        // Linked anew: found by the new target id only.
+        users.insert(Owned {
+            target_id: Some("t-new".into()),
+            ..owned("e42", "k")
+        });
+        assert!(users.owner_of("t42").is_none());
+        assert_eq!(
+            users.owner_of("t-new").map(|o| o.entra_id.as_str()),
+            Some("e42")
+        );
+        assert_eq!(users.at(42).map(|o| o.entra_id.as_str()), Some("e42"));
+        assert_eq!(users.len(), 100);
     }
 }

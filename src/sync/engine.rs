@@ -28,8 +28,10 @@ pub use super::error::SyncError;
 use super::holdings;
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
-pub use super::read::{Alongside, Expected, Listing, Read, read_source};
-use super::read::{list_target, look_up, look_up_some, remembered, source_user, vouched_for};
+pub use super::read::{Alongside, Expected, Listing, Read, list_entities, read_source};
+use super::read::{
+    list_target, look_up, look_up_some, remembered, source_user, vouched_for, with_remembered,
+};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;
@@ -765,40 +767,6 @@ impl Run<'_> {
             other => other,
         }
     }
-}
-
-/// The target users looked up, and those the state remembers (`from_state`) that were
-/// not: a target user found live is planned against as found.
-fn with_remembered(mut found: Vec<Listed>, from_state: Vec<(String, Listed)>) -> Vec<Listed> {
-    let live: FastSet<String> = found.iter().map(|u| u.id.clone()).collect();
-    found.extend(
-        from_state
-            .into_iter()
-            .map(|(_, user)| user)
-            .filter(|user| !live.contains(&user.id)),
-    );
-    found
-}
-
-/// The target's entities of every kind the mapping's references name, each kind listed
-/// once.
-pub async fn list_entities(
-    mapping: &Mapping,
-    target: &dyn Target,
-) -> Result<Catalogue, TargetError> {
-    let mut catalogue = Catalogue::default();
-    let mut kinds: Vec<&str> = mapping
-        .entity_refs()
-        .map(|(_, e)| e.kind.as_str())
-        .collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    for kind in kinds {
-        let entities = target.list_entities(kind).await?;
-        tracing::debug!(kind, count = entities.len(), "listed");
-        catalogue.add(kind, entities);
-    }
-    Ok(catalogue)
 }
 
 /// Notes in `outcome` the requests made to both sides.

@@ -641,3 +641,40 @@ pub(super) fn remembered(
         })
         .collect()
 }
+
+/// The target users looked up, and those the state remembers (`from_state`) that were
+/// not: a target user found live is planned against as found.
+pub(super) fn with_remembered(
+    mut found: Vec<Listed>,
+    from_state: Vec<(String, Listed)>,
+) -> Vec<Listed> {
+    let live: foldhash::HashSet<String> = found.iter().map(|u| u.id.clone()).collect();
+    found.extend(
+        from_state
+            .into_iter()
+            .map(|(_, user)| user)
+            .filter(|user| !live.contains(&user.id)),
+    );
+    found
+}
+
+/// The target's entities of every kind the mapping's references name, each kind listed
+/// once.
+pub async fn list_entities(
+    mapping: &Mapping,
+    target: &dyn Target,
+) -> Result<Catalogue, TargetError> {
+    let mut catalogue = Catalogue::default();
+    let mut kinds: Vec<&str> = mapping
+        .entity_refs()
+        .map(|(_, e)| e.kind.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let entities = target.list_entities(kind).await?;
+        tracing::debug!(kind, count = entities.len(), "listed");
+        catalogue.add(kind, entities);
+    }
+    Ok(catalogue)
+}

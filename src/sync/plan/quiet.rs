@@ -170,11 +170,6 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         self.confirm();
     }
 
-    /// Whether the listing is complete.
-    pub fn is_ready(&self) -> bool {
-        self.listed.is_some()
-    }
-
     /// Whether the target user of `id`, which the state links to an owned user, is listed
     /// (`false` before the listing is complete).
     pub fn is_listed(&self, id: &str) -> bool {

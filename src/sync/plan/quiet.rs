@@ -178,8 +178,13 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
 
     /// The listed target user of `id`, which the state links to an owned user.
     fn listed_user(&self, id: &str) -> Option<&'a Listed> {
+        self.listed_for(self.owned.target_position(id)?, id)
+    }
+
+    /// The listed target user of `id`, linked to the owned user at `owner`.
+    fn listed_for(&self, owner: usize, id: &str) -> Option<&'a Listed> {
         let (at, listing, _) = self.listed.as_ref()?;
-        let i = *at.get(self.owned.target_position(id)?)?;
+        let i = *at.get(owner)?;
         listing.get(i as usize).filter(|user| user.id == id)
     }
 
@@ -208,7 +213,11 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         let owned = self.owned;
         for at in std::mem::take(&mut self.unconfirmed) {
             let Some(o) = owned.at(at) else { continue };
-            if !o.target_id.as_deref().is_some_and(|id| self.is_listed(id)) {
+            let listed = o
+                .target_id
+                .as_deref()
+                .and_then(|id| self.listed_for(at, id));
+            if listed.is_none() {
                 self.quiet.remove(at);
                 self.missing.push(o.entra_id.as_str());
             }
@@ -224,7 +233,7 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         };
         let Some((at, target)) = self
             .remembered(user)
-            .and_then(|(at, id)| Some((at, self.listed_user(id)?)))
+            .and_then(|(at, id)| Some((at, self.listed_for(at, id)?)))
         else {
             return false;
         };

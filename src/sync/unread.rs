@@ -33,7 +33,7 @@ pub(super) fn left_out(owned: &OwnedUsers, id: &str) -> bool {
 /// The values of the target users in `listed` that the plan of `read` compares or
 /// rewrites: the target users of the users read with their record (and any whose match key
 /// one of them has), and those of owned users not read (leavers). From the records in the
-/// state file at `state`; else looked up in the target by key.
+/// state file; else looked up in the target by key.
 pub(super) async fn fill(
     (config, mapping): (&Config, &Mapping),
     (read, listed): (&Read<'_>, &mut [Listed]),
@@ -54,7 +54,7 @@ pub(super) async fn fill(
         Some(reader) => reader.written(owners)?,
         None => Default::default(),
     };
-    let mut keys = Vec::new();
+    let (mut keys, mut unfilled) = (Vec::new(), foldhash::HashMap::default());
     for &at in &wanted {
         let user = &mut listed[at];
         let record = owned
@@ -63,7 +63,10 @@ pub(super) async fn fill(
             .and_then(|text| mapping.unpack(text));
         match record {
             Some(record) => user.fill(mapping, record),
-            None => keys.extend(user.key.clone()),
+            None => {
+                keys.extend(user.key.clone());
+                unfilled.insert(user.id.clone(), at);
+            }
         }
     }
     if keys.is_empty() {
@@ -75,8 +78,8 @@ pub(super) async fn fill(
     );
     let found = find_all(config, mapping, target, keys).await?;
     for user in found {
-        if let Some(at) = wanted.iter().find(|&&at| listed[at].id == user.id) {
-            listed[*at] = user;
+        if let Some(&at) = unfilled.get(&user.id) {
+            listed[at] = user;
         }
     }
     Ok(())

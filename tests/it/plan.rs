@@ -234,6 +234,26 @@ fn a_reconciliation_compares_remembered_users_and_reports_their_differences_as_d
 }
 
 #[test]
+fn a_target_user_whose_values_were_not_read_is_neither_compared_nor_deactivated() {
+    let m = mapping();
+    let state = owned_users([
+        owned("e1", "ann@x.com", "t1"),
+        owned("e2", "bob@x.com", "t2"),
+    ]);
+    let listed = [
+        target("t1", "ann@x.com", true, "Engineer").without_values(),
+        target("t2", "bob@x.com", true, "Engineer").without_values(),
+    ];
+    // Ann changed (no hash remembered), Bob left.
+    let user = entra("e1", "ann@x.com", true, "Lead");
+    let p = plan(&m, vec![source(&m, user)], &listed, &state, options());
+    assert!(p.updates.is_empty(), "{:?}", p.updates);
+    let skipped: Vec<&str> = p.skipped.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(skipped, ["ann@x.com", "bob@x.com"]);
+    assert!(p.skipped[0].reason.contains("values of target user t1"));
+}
+
+#[test]
 fn a_renamed_user_is_updated_through_the_state_not_created_again() {
     let m = mapping();
     let state = owned_users([owned("e1", "ann@x.com", "t1")]);

@@ -196,15 +196,17 @@ impl Read<'_> {
     }
 }
 
-/// What the read learns from the other side once the target's listing is complete. A user
-/// the state remembers exactly as it is now, for a target user the listing still holds, is
-/// quiet ([`Settle`]): the plan would leave it unchanged, so it is taken out as its page
-/// arrives, and a night without changes holds one small entry per user. (Where Entra does
-/// not keep the match key unique, such a user's record is dropped instead, and the planner
-/// compares it by its hash alone.) A reconciliation keeps every record, checks each against
-/// its target user as it is read, and takes out those the target holds word for word at
-/// the end ([`Settle::finish`]). And with `early`, the creates the plan is certain of
-/// ([`EarlyCreates`]) are sent to the writers at once rather than after the whole read.
+/// What the read learns from the state and the other side. A user the state remembers
+/// exactly as it is now is quiet ([`Settle`]): the plan would leave it unchanged, so a
+/// normal run takes it out as its page arrives, before the target's listing is complete,
+/// and a night without changes holds one mark per user; once the listing is complete, a
+/// user whose target user it does not hold is read again. (Where Entra does not keep the
+/// match key unique, such a user's record is dropped instead, once its target user is
+/// listed, and the planner compares it by its hash alone.) A reconciliation keeps every
+/// record, checks each against its target user as it is read, and takes out those the
+/// target holds word for word at the end ([`Settle::finish`]). And with `early`, the
+/// creates the plan is certain of ([`EarlyCreates`]) are sent to the writers at once
+/// rather than after the whole read.
 pub struct Alongside<'a, 'o> {
     /// The state's owned users.
     pub(super) owned: &'o OwnedUsers,

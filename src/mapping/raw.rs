@@ -103,9 +103,10 @@ fn list(text: &str) -> Result<Option<Vec<&RawValue>>, CannotBorrow> {
 
 impl Mapping {
     /// Reads a target user from its members, each as its JSON text: its record packed (when
-    /// `pack`; else [`Packed::is_unread`]), and the values of the fields in `wanted` unpacked (the others left empty),
-    /// for what the caller compares on. [`CannotBorrow`] when the user must be parsed whole
-    /// instead.
+    /// `pack`; else [`Packed::is_unread`]), and the values of the fields in `wanted`
+    /// unpacked (the others left empty), for what the caller compares on. Without `pack`,
+    /// only the fields in `wanted` are looked for. [`CannotBorrow`] when the user must be
+    /// parsed whole instead.
     pub fn read_raw(
         &self,
         user: &RawObject<'_>,
@@ -113,27 +114,27 @@ impl Mapping {
         pack: bool,
     ) -> Result<(Packed, Record), CannotBorrow> {
         let mut read = Read::default();
-        let mut some = self.empty();
-        if !pack {
-            for &i in wanted {
-                if let Some(field) = self.fields.get(i)
-                    && let Some(text) = read.value_at(user, &field.path)?
-                {
-                    some.set(i, serde_json::from_str::<Json>(text.get()).ok());
-                }
-            }
-            return Ok((Packed::unread(Arc::clone(&self.shape)), some));
-        }
         let mut found: Vec<Option<&RawValue>> = Vec::with_capacity(self.fields.len());
-        for field in &self.fields {
-            found.push(read.value_at(user, &field.path)?);
+        for (i, field) in self.fields.iter().enumerate() {
+            let needed = pack || wanted.contains(&i);
+            found.push(if needed {
+                read.value_at(user, &field.path)?
+            } else {
+                None
+            });
         }
+        let mut some = self.empty();
         for &i in wanted {
             if let Some(text) = found.get(i).copied().flatten() {
                 some.set(i, serde_json::from_str::<Json>(text.get()).ok());
             }
         }
-        Ok((Packed::raw(Arc::clone(&self.shape), &found), some))
+        let shape = Arc::clone(&self.shape);
+        let packed = match pack {
+            true => Packed::raw(shape, &found),
+            false => Packed::unread(shape),
+        };
+        Ok((packed, some))
     }
 
     /// A record of this mapping with no value in any field.

@@ -99,9 +99,9 @@ impl OwnedUsers {
                 (at as usize, None)
             }
         };
-        let target = |o: &Owned| o.target_id.clone();
-        if old.as_ref().and_then(target) != target(&self.users[at]) {
-            self.reindex_target(at, old.as_ref().and_then(|o| o.target_id.as_deref()));
+        let before = old.as_ref().and_then(|o| o.target_id.as_deref());
+        if before != self.users[at].target_id.as_deref() {
+            self.reindex_target(at, before);
         }
         old
     }

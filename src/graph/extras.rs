@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::GraphClient;
 use super::error::GraphError;
@@ -45,6 +46,27 @@ impl Extras {
         Ok(Extras { memberships, skus })
     }
 
+    /// Gives `piece` what [`Extras::attach`] puts on every user alike: the SKU table, in
+    /// the order of its ids.
+    pub fn describe_run(&self, piece: &mut dyn FnMut(&[u8])) {
+        if let Some(skus) = &self.skus {
+            for (id, part) in skus.sorted() {
+                piece(id.as_bytes());
+                piece(part.as_bytes());
+            }
+        }
+    }
+
+    /// Gives `piece` what [`Extras::attach`] puts on the user of `id` alone: the names of
+    /// its groups.
+    pub fn describe_user(&self, id: &str, piece: &mut dyn FnMut(&[u8])) {
+        if let Some(memberships) = &self.memberships {
+            for name in memberships.names_of(id) {
+                piece(name.as_bytes());
+            }
+        }
+    }
+
     /// Puts `groups` and `licenses` on `user`, as far as they were read.
     pub fn attach(&self, user: &mut Value) {
         if let Some(memberships) = &self.memberships {
@@ -64,7 +86,7 @@ impl Extras {
 pub struct Beside {
     task: Option<tokio::task::JoinHandle<Result<Ready, GraphError>>>,
     ready: Option<Ready>,
-    held: Vec<Vec<Value>>,
+    held: Vec<Vec<Box<RawValue>>>,
 }
 
 /// What [`Beside`] reads.
@@ -121,7 +143,10 @@ impl Beside {
 
     /// The pages that can be mapped now, `page` last: none while the reads go on (the page
     /// is held), every held page once they are done.
-    pub async fn pass(&mut self, page: Vec<Value>) -> Result<Vec<Vec<Value>>, GraphError> {
+    pub async fn pass(
+        &mut self,
+        page: Vec<Box<RawValue>>,
+    ) -> Result<Vec<Vec<Box<RawValue>>>, GraphError> {
         self.held.push(page);
         if self.ready.is_none() && self.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return Ok(Vec::new());
@@ -131,7 +156,7 @@ impl Beside {
     }
 
     /// After the last page: waits for the reads, and gives every page still held.
-    pub async fn rest(&mut self) -> Result<Vec<Vec<Value>>, GraphError> {
+    pub async fn rest(&mut self) -> Result<Vec<Vec<Box<RawValue>>>, GraphError> {
         self.finish().await?;
         Ok(std::mem::take(&mut self.held))
     }
@@ -151,11 +176,10 @@ impl Beside {
         Ok(())
     }
 
-    /// Whether `user` is in scope by groups (always, without `groups` and
+    /// Whether the user of `id` is in scope by groups (always, without `groups` and
     /// `exclude_groups`); counts what each group did. Only for pages [`Beside::pass`] or
     /// [`Beside::rest`] gave.
-    pub fn admits(&mut self, user: &Value) -> bool {
-        let id = user.get("id").and_then(Value::as_str).unwrap_or_default();
+    pub fn admits(&mut self, id: &str) -> bool {
         match self.ready.as_mut().and_then(|r| r.scope.as_mut()) {
             Some(scope) => scope.admits(id),
             None => true,
@@ -167,6 +191,12 @@ impl Beside {
         if let Some(ready) = &self.ready {
             ready.extras.attach(user);
         }
+    }
+
+    /// What was read beside the users, once the reads are done (for pages
+    /// [`Beside::pass`] or [`Beside::rest`] gave, it is).
+    pub fn extras(&self) -> Option<&Extras> {
+        self.ready.as_ref().map(|ready| &ready.extras)
     }
 
     /// What the scope groups and exclusions did, when the config names any.

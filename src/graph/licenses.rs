@@ -59,6 +59,17 @@ impl Skus {
         )
     }
 
+    /// Every SKU id and its part number, in the order of the ids.
+    pub fn sorted(&self) -> Vec<(&str, &str)> {
+        let mut all: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .map(|(id, part)| (id.as_str(), part.as_str()))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
     /// The part number of a SKU id; `None` for a SKU the tenant does not subscribe to.
     pub fn part_number(&self, sku_id: &str) -> Option<&str> {
         self.0.get(&sku_id.to_ascii_lowercase()).map(String::as_str)

@@ -259,6 +259,14 @@ impl Managers {
         }
     }
 
+    /// Gives `piece` what [`Managers::attach`] puts on the user of `id`: its manager as
+    /// JSON text.
+    pub fn describe_user(&self, id: &str, piece: &mut dyn FnMut(&[u8])) {
+        if let Some(manager) = self.0.get(id) {
+            piece(manager.to_string().as_bytes());
+        }
+    }
+
     /// How many users have a manager.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -382,6 +390,11 @@ impl UserPager {
     /// Pages fetched so far.
     pub fn pages(&self) -> u32 {
         self.pages
+    }
+
+    /// What the pager reads, e.g. `GET /v1.0/users`, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// The next page's users, or `None` after the last page.

@@ -102,6 +102,25 @@ pub fn load(config: &Config) -> Result<Mapping, Vec<Problem>> {
     };
     let mut mapping = with_earlier(problems, compile_source(&source, options))?;
     mapping.origin = crate::mapping::compile::digest(&[config_source.text(), source.text()]);
+    let legacy: Vec<String> = config
+        .legacy_mappings
+        .iter()
+        .map(|m| format!("{}={}", m.field, m.spec))
+        .collect();
+    let settings = serde_json::to_string(&config.settings).unwrap_or_default();
+    mapping.recipe = crate::mapping::compile::digest(&[
+        source.text(),
+        &settings,
+        &legacy.join("\n"),
+        config
+            .target
+            .sync_field
+            .as_deref()
+            .filter(|_| oomnitza)
+            .unwrap_or_default(),
+        config.target.kind.name(),
+        &config.source.input_groups.join("\n"),
+    ]);
     Ok(mapping)
 }
 

@@ -251,6 +251,8 @@ pub struct Mapping {
     /// A digest of the texts the mapping was made from (the mapping file, and the config
     /// when it was loaded for one): see [`Mapping::origin`].
     origin: String,
+    /// A digest of what decides each user's record: see [`Mapping::recipe`].
+    recipe: String,
     target: TargetType,
     fields: Vec<Field>,
     /// The match keys, in the order they are tried; never empty once compiled.
@@ -427,7 +429,18 @@ impl Mapping {
     /// Whether any field reads the built-in input (`groups`, `licenses`): the run then
     /// reads it and puts it on each user before mapping.
     pub fn reads(&self, input: path::Input) -> bool {
-        self.fields.iter().any(|field| {
+        self.reads_any(|_| true, |p| p.input() == Some(input))
+    }
+
+    /// Whether a field that is updated reads the time of the run (`connectorSyncTime`):
+    /// what is written to a user is then new each run.
+    pub fn updates_sync_time(&self) -> bool {
+        self.reads_any(Field::updatable, |p| matches!(p, GraphPath::SyncTime))
+    }
+
+    /// Whether some field that `which` picks reads a path `pick` picks.
+    fn reads_any(&self, which: impl Fn(&Field) -> bool, pick: impl Fn(&GraphPath) -> bool) -> bool {
+        self.fields.iter().filter(|f| which(f)).any(|field| {
             let mut paths: Vec<&GraphPath> = match &field.value {
                 ValueSource::Graph(paths) => paths.iter().collect(),
                 ValueSource::Template(t) => t.vars.iter().map(|(_, p)| p).collect(),
@@ -438,7 +451,7 @@ impl Mapping {
                     paths.extend(more);
                 }
             }
-            paths.into_iter().any(|p| p.input() == Some(input))
+            paths.into_iter().any(&pick)
         })
     }
 
@@ -459,5 +472,13 @@ impl Mapping {
     /// only what changed in Entra.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// A digest of everything that decides how a user is mapped: the mapping file and, for
+    /// a config's mapping, the config's settings, `mapping.FIELD` lines, `sync_field`,
+    /// target type and `input_groups`. Unlike [`Mapping::origin`], the rest of the config
+    /// is left out: a changed limit or schedule maps nobody otherwise.
+    pub fn recipe(&self) -> &str {
+        &self.recipe
     }
 }

@@ -32,7 +32,7 @@ pub use reconciled::Reconciled;
 pub use written::WrittenReader;
 
 /// The schema this build writes; older files are migrated up to it.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Each migration takes the schema from the version before it to its own number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -104,6 +104,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         record   TEXT NOT NULL
     ) WITHOUT ROWID;",
     ),
+    // What each owned user was read from, as a seal over its Graph text and what the state
+    // remembers of it ([`OwnedUsers::source_at`]): a user read the same again is unchanged
+    // without being mapped.
+    (7, "ALTER TABLE owned ADD COLUMN source INTEGER;"),
 ];
 
 /// Why the state file cannot be used.
@@ -364,6 +368,16 @@ impl State {
         run(&mut self.db).map_err(self.sql())
     }
 
+    /// Remembers what each of these users was read from (`(Entra id, seal)`; see
+    /// [`OwnedUsers::source_at`]), in one transaction.
+    pub fn remember_sources(&mut self, users: &[(&str, u64)]) -> Result<(), StateError> {
+        self.execute_each(
+            "UPDATE owned SET source = ?2 WHERE entra_id = ?1",
+            users,
+            |stmt, (entra_id, seal)| stmt.execute(params![entra_id, *seal as i64]),
+        )
+    }
+
     /// Forgets owned users (their target user no longer exists).
     pub fn forget(&mut self, entra_ids: &[String]) -> Result<(), StateError> {
         if entra_ids.is_empty() {
@@ -486,18 +500,34 @@ fn open_read_only(path: &Path) -> Result<Option<Connection>, StateError> {
 }
 
 fn read_owned(db: &Connection) -> rusqlite::Result<OwnedUsers> {
-    let mut stmt = db.prepare("SELECT entra_id, match_key, target_id, hash, active FROM owned")?;
+    // A file opened read-only is not migrated: one older than the seals has none.
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let source = if version >= 7 { "source" } else { "NULL" };
+    let mut stmt = db.prepare(&format!(
+        "SELECT entra_id, match_key, target_id, hash, active, {source} FROM owned"
+    ))?;
+    let mut sources = Vec::new();
     let rows = stmt.query_map([], |r| {
-        Ok(Owned {
-            entra_id: r.get(0)?,
-            key: r.get(1)?,
-            target_id: r.get(2)?,
-            hash: r.get(3)?,
-            active: r.get(4)?,
-        })
+        Ok((
+            Owned {
+                entra_id: r.get(0)?,
+                key: r.get(1)?,
+                target_id: r.get(2)?,
+                hash: r.get(3)?,
+                active: r.get(4)?,
+            },
+            r.get::<_, Option<i64>>(5)?,
+        ))
     })?;
-    let users = rows.collect::<rusqlite::Result<Vec<Owned>>>()?;
-    Ok(OwnedUsers::from(users))
+    let users = rows
+        .map(|row| {
+            let (owned, source) = row?;
+            // The seal is kept as SQLite's signed integer: the same 64 bits.
+            sources.push(source.map_or(0, |s| s as u64));
+            Ok(owned)
+        })
+        .collect::<rusqlite::Result<Vec<Owned>>>()?;
+    Ok(OwnedUsers::from(users).with_sources(sources))
 }
 
 /// The current time, RFC 3339 in UTC, to the second.

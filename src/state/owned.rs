@@ -19,6 +19,8 @@ pub struct OwnedUsers {
     index: HashTable<u32>,
     /// Positions in `users` of the users with a target id, by the hash of that id.
     by_target: HashTable<u32>,
+    /// Each user's seal ([`OwnedUsers::source_at`]), 0 for none; empty when none has one.
+    sources: Vec<u64>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -29,8 +31,27 @@ impl OwnedUsers {
             users: Vec::with_capacity(n),
             index: HashTable::with_capacity(n),
             by_target: HashTable::with_capacity(n),
+            sources: Vec::new(),
             hasher: foldhash::fast::RandomState::default(),
         }
+    }
+
+    /// The same users with their seals, in the order of the users (0 for none).
+    pub fn with_sources(mut self, mut sources: Vec<u64>) -> OwnedUsers {
+        sources.resize(self.users.len(), 0);
+        sources.shrink_to_fit();
+        self.sources = sources;
+        self
+    }
+
+    /// The seal of the owned user at `at`, as the state keeps it: a digest of what the user
+    /// was last read from in Entra together with what the state remembers of it (hash, key,
+    /// active flag), written when that reading was found to change nothing. A run that
+    /// reads the user the same again, and seals it to the same value, knows it is
+    /// unchanged without mapping it. A user whose row changed since no longer matches its
+    /// seal, so a stale one is never trusted.
+    pub fn source_at(&self, at: usize) -> Option<u64> {
+        self.sources.get(at).copied().filter(|&seal| seal != 0)
     }
 
     /// The owned user of `entra_id`.
@@ -145,6 +166,7 @@ impl From<Vec<Owned>> for OwnedUsers {
             index: HashTable::with_capacity(users.len()),
             by_target: HashTable::with_capacity(users.len()),
             users,
+            sources: Vec::new(),
             hasher: foldhash::fast::RandomState::default(),
         };
         for at in 0..all.users.len() {

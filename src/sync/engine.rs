@@ -224,6 +224,10 @@ async fn sync_and_keep_open(
         run.read_then_look_up().await?
     };
     outcome.read_time = read_end - started;
+    outcome.sealed = read.quiet.sealed();
+    if let Some(state) = state.as_deref_mut() {
+        state.remember_sources(&read.quiet.seals())?;
+    }
     let plan = run.decide(read, &listed, ahead, &mut outcome).await;
     if let Err(error) = run.write(plan, state.as_deref_mut(), &mut outcome).await {
         return Err(run.failed_after(error, outcome));

@@ -84,6 +84,9 @@ pub struct Outcome {
     /// The target ids of the users created in this run, by Entra id, kept only when the
     /// mapping has fields that refer to users (to fill those references in).
     pub created_ids: HashMap<String, String>,
+    /// Users found unchanged by their seals alone, without being mapped (see
+    /// `sync::plan::Sealer`).
+    pub sealed: usize,
     /// Writes made after the creates only to set a reference the creates could not (a
     /// cycle of managers).
     pub second_pass: usize,
@@ -134,6 +137,7 @@ impl Outcome {
             read_time: Duration::ZERO,
             write_time: Duration::ZERO,
             created_ids: HashMap::new(),
+            sealed: 0,
             second_pass: 0,
             entities: Vec::new(),
         }

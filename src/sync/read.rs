@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc::Sender;
 
 use super::apply::Action;
 use super::plan::{
-    Catalogue, Early, EarlyCreates, Listed, PlanOptions, Quiet, Settle, Skipped, SourceUser,
+    Catalogue, Early, EarlyCreates, Listed, PlanOptions, Quiet, Sealer, Settle, Skipped, SourceUser,
 };
 use super::stop::StopSignal;
 use crate::config::Config;
@@ -73,6 +74,7 @@ pub async fn read_source<'a, 'o: 'a>(
         ..Read::default()
     };
     let mut sorter = alongside.map(|alongside| Sorter::new(mapping, alongside));
+    let mut sealer = None;
     loop {
         if let Some(sorter) = &sorter {
             tokio::select! {
@@ -86,7 +88,7 @@ pub async fn read_source<'a, 'o: 'a>(
         let page = tokio::select! {
             biased;
             () = stop.wait() => return Err(GraphError::Stopped),
-            page = pager.next_page() => page?,
+            page = pager.next_page_raw() => page?,
         };
         // Pages wait, unmapped, while groups and licences are still being read.
         let last = page.is_none();
@@ -98,12 +100,31 @@ pub async fn read_source<'a, 'o: 'a>(
                 pages = beside.rest() => pages?,
             },
         };
-        for mut user in pages.into_iter().flatten() {
-            if !beside.admits(&user) {
+        for text in pages.into_iter().flatten() {
+            let id = user_id(&text);
+            if !beside.admits(&id) {
                 continue;
             }
+            // A user the state keeps a seal for is sealed as read: quiet without being
+            // mapped when the seals agree.
+            let mut source = None;
+            if let Some(sorter) = &mut sorter
+                && let Some(at) = sorter.sealed_position(&id)
+            {
+                let fold = sorter.settle.folds_key();
+                let sealer = sealer.get_or_insert_with(|| seal_run(mapping, fold, &beside));
+                let read_from = sealer.source(text.get(), |piece| {
+                    seal_user(&id, managers.as_ref(), &beside, piece);
+                });
+                if sorter.settle.take_sealed(at, &read_from) {
+                    continue;
+                }
+                source = Some(read_from);
+            }
+            let mut user = parse_user(&text, &pager)?;
             add_extras(&mut user, managers.as_ref(), &beside);
-            read.users.push(source_user(mapping, &user, &ctx));
+            read.users
+                .push(source_user(mapping, &user, &ctx).read_from(source));
         }
         if let Some(sorter) = &mut sorter {
             sorter.sort(mapping, &mut read);
@@ -138,6 +159,50 @@ pub async fn read_source<'a, 'o: 'a>(
         }
     }
     Ok(read)
+}
+
+/// The id of a user as the pager handed it (which has checked it has one).
+fn user_id(text: &RawValue) -> std::borrow::Cow<'_, str> {
+    /// Just the id of a user, read without building the rest.
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Id>(text.get())
+        .map(|user| user.id)
+        .unwrap_or_default()
+}
+
+/// A user parsed whole, for mapping.
+fn parse_user(text: &RawValue, pager: &UserPager) -> Result<serde_json::Value, GraphError> {
+    serde_json::from_str(text.get()).map_err(|e| GraphError::Malformed {
+        what: format!("page {} of {}", pager.pages(), pager.label()),
+        detail: format!("a user that is not valid JSON ({e})"),
+    })
+}
+
+/// The run's sealer ([`Sealer`]): what decides how users are mapped, whether the match key
+/// is compared without case (`fold`), and what is put on every user alike.
+fn seal_run(mapping: &Mapping, fold: bool, beside: &Beside) -> Sealer {
+    Sealer::new(mapping.recipe(), |piece| {
+        piece(&[u8::from(fold)]);
+        if let Some(extras) = beside.extras() {
+            extras.describe_run(piece);
+        }
+    })
+}
+
+/// Gives `piece` what is put on the user of `id` alone before mapping ([`add_extras`]).
+fn seal_user(id: &str, managers: Option<&Managers>, beside: &Beside, piece: &mut dyn FnMut(&[u8])) {
+    piece(b"manager");
+    if let Some(managers) = managers {
+        managers.describe_user(id, piece);
+    }
+    piece(b"groups");
+    if let Some(extras) = beside.extras() {
+        extras.describe_user(id, piece);
+    }
 }
 
 /// Puts on `user` its manager, when the managers are read apart, and its groups and
@@ -297,17 +362,30 @@ struct Sorter<'a, 'o> {
     from: usize,
     /// Users read so far that were not looked at at all start here.
     new: usize,
+    /// Whether users may be found quiet by their seals ([`Sorter::sealed_position`]).
+    seals: bool,
 }
 
 impl<'a, 'o: 'a> Sorter<'a, 'o> {
     fn new(mapping: &'a Mapping, alongside: Alongside<'a, 'o>) -> Sorter<'a, 'o> {
         Sorter {
+            seals: !alongside.options.reconcile && !mapping.updates_sync_time(),
             settle: Settle::new(mapping, alongside.owned, alongside.options),
             alongside,
             ready: None,
             from: 0,
             new: 0,
         }
+    }
+
+    /// Where the user of `entra_id` is among the owned users, when this run may find it
+    /// quiet by its seal ([`Settle::sealed_position`]): a normal run, not a
+    /// reconciliation, with a mapping that does not write something new each run.
+    fn sealed_position(&self, entra_id: &str) -> Option<usize> {
+        if !self.seals {
+            return None;
+        }
+        self.settle.sealed_position(entra_id)
     }
 
     /// Looks at the users read since the last call: a normal run takes out the quiet ones

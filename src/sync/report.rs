@@ -276,6 +276,7 @@ impl RunReport {
                 "reactivate": planned(UpdateKind::Reactivate),
             },
             "matched": outcome.plan.matched.to_json(),
+            "unchanged_by_seal": outcome.sealed,
             "mode": outcome.mode.name(),
             "mode_reason": outcome.mode_reason,
             "reconcile": outcome.reconcile.map(Reason::name),

@@ -31,6 +31,7 @@ mod plan_keys;
 mod relations;
 mod rest_target;
 mod scim_target;
+mod seals;
 mod shipped;
 mod sync;
 mod takeover;

@@ -106,6 +106,7 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         sorted_objects: objects_iterate_in_key_order(),
         shape: Arc::new(shape),
         origin: digest(&[src.text()]),
+        recipe: digest(&[src.text()]),
     })
 }
 

@@ -89,6 +89,7 @@ impl<'a> Planner<'a> {
             entra_id,
             label,
             mapped,
+            ..
         } = source;
         let Ok(Mapped {
             key: Some(key),

@@ -113,6 +113,7 @@ impl<'a> EarlyCreates<'a> {
             entra_id,
             label,
             mapped,
+            source,
         } = user;
         match mapped {
             Ok(Mapped {
@@ -134,6 +135,7 @@ impl<'a> EarlyCreates<'a> {
                 entra_id,
                 label,
                 mapped,
+                source,
             }),
         }
     }

@@ -33,6 +33,7 @@ mod entities;
 mod matching;
 mod quiet;
 mod refs;
+mod seal;
 mod takeover;
 
 use foldhash::HashSet as FastSet;
@@ -47,6 +48,7 @@ use matching::TargetIndex;
 pub use quiet::{Quiet, Settle};
 use refs::Links;
 pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
+pub use seal::{Sealer, Source};
 pub use takeover::Matched;
 
 use crate::config::Mode;
@@ -201,6 +203,8 @@ pub struct SourceUser {
     pub label: String,
     /// The record, or why the mapping skipped the user.
     pub mapped: Result<Mapped, Skip>,
+    /// What it was read from, when the state may keep a seal of it ([`Sealer`]).
+    pub source: Option<Source>,
 }
 
 impl SourceUser {
@@ -215,7 +219,13 @@ impl SourceUser {
             entra_id,
             label,
             mapped: mapped.map(|record| Mapped::of(mapping, &record)),
+            source: None,
         }
+    }
+
+    /// The same user, read from `source`.
+    pub fn read_from(self, source: Option<Source>) -> SourceUser {
+        SourceUser { source, ..self }
     }
 }
 

@@ -27,6 +27,7 @@ use super::decide::same_text;
 use super::entities::Catalogue;
 use super::matching::compared_key;
 use super::refs::{Names, Settled, linkable, settle};
+use super::seal::{Source, seal};
 use super::{Listed, PlanOptions, SourceUser};
 use crate::mapping::Mapping;
 use crate::state::OwnedUsers;
@@ -39,6 +40,10 @@ pub struct Quiet<'a> {
     /// By the user's place among the owned users ([`OwnedUsers::at`]).
     marked: Vec<bool>,
     len: usize,
+    /// Seals to keep for users found quiet by mapping them: their places and seals.
+    seals: Vec<(usize, u64)>,
+    /// How many were found quiet by their seals alone.
+    sealed: usize,
 }
 
 impl<'a> Quiet<'a> {
@@ -48,7 +53,27 @@ impl<'a> Quiet<'a> {
             owned: Some(owned),
             marked: vec![false; owned.len()],
             len: 0,
+            seals: Vec::new(),
+            sealed: 0,
         }
+    }
+
+    /// How many were found quiet by their seals alone, unmapped ([`super::Sealer`]).
+    pub fn sealed(&self) -> usize {
+        self.sealed
+    }
+
+    /// The seals the state is to keep, `(Entra id, seal)`, of quiet users whose seal it
+    /// does not keep yet ([`super::Sealer`]).
+    pub fn seals(&self) -> Vec<(&'a str, u64)> {
+        let Some(owned) = self.owned else {
+            return Vec::new();
+        };
+        self.seals
+            .iter()
+            .filter(|(at, _)| self.marked.get(*at) == Some(&true))
+            .filter_map(|&(at, seal)| Some((owned.at(at)?.entra_id.as_str(), seal)))
+            .collect()
     }
 
     /// How many there are.
@@ -157,6 +182,11 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
         }
     }
 
+    /// Whether the target compares the match key without case (the state keeps it so).
+    pub fn folds_key(&self) -> bool {
+        self.fold_key
+    }
+
     /// The target's `listing`, complete, and its entities in `catalogue`: the users taken
     /// out so far are confirmed against it.
     pub fn listed(&mut self, listing: &'a [Listed], catalogue: &'a Catalogue) {
@@ -190,12 +220,55 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
 
     /// In a normal run: whether `user` is quiet, its record being the one last written to
     /// the target user the state links it to (listed, or confirmed so once the listing is
-    /// complete). It is then counted as such, and the caller drops it.
+    /// complete). It is then counted as such, and the caller drops it; the state is to
+    /// keep its seal ([`Quiet::seals`]) when it does not yet.
     pub fn take(&mut self, user: &SourceUser) -> bool {
         let Some((at, _)) = self.remembered(user) else {
             return false;
         };
-        // The pager hands each user once; a second copy would be left to the plan.
+        if !self.mark(at) {
+            return false;
+        }
+        if let (Some(source), Some(o)) = (&user.source, self.owned.at(at)) {
+            let sealed = seal(source, o);
+            if self.owned.source_at(at) != Some(sealed) {
+                self.quiet.seals.push((at, sealed));
+            }
+        }
+        true
+    }
+
+    /// Where among the owned users the user of `entra_id` is, when a normal run may find it
+    /// quiet ([`Settle::take`], [`Settle::take_sealed`]): the state keeps a record's hash
+    /// and a target user for it. Only such a user is sealed.
+    pub fn sealed_position(&self, entra_id: &str) -> Option<usize> {
+        if !self.unique_key {
+            return None;
+        }
+        let at = self.owned.position(entra_id)?;
+        let o = self.owned.at(at)?;
+        (o.hash.is_some() && o.target_id.is_some()).then_some(at)
+    }
+
+    /// In a normal run: whether the owned user at `at` ([`Settle::sealed_position`]), read
+    /// from `source`, is quiet by its seal: read as it was when last found unchanged, and
+    /// remembered as it was then. It is then counted as such, as [`Settle::take`] counts.
+    pub fn take_sealed(&mut self, at: usize, source: &Source) -> bool {
+        let same = match (self.owned.source_at(at), self.owned.at(at)) {
+            (Some(kept), Some(o)) => kept == seal(source, o),
+            _ => false,
+        };
+        if !(same && self.mark(at)) {
+            return false;
+        }
+        self.quiet.sealed += 1;
+        true
+    }
+
+    /// Counts the owned user at `at` as quiet, its target user to be confirmed listed;
+    /// whether it was not yet (the pager hands each user once; a second copy would be left
+    /// to the plan).
+    fn mark(&mut self, at: usize) -> bool {
         if !self.quiet.insert(at) {
             return false;
         }

@@ -1,6 +1,7 @@
 //! How long `userload run` takes on a large tenant, how many requests it makes, and how much
-//! memory it needs: the first load; a night without changes and a night where 1% of users
-//! changed, each read in full (`delta = no`) and by delta; a full reconciliation that
+//! memory it needs: the first load; the first night in full after it, which keeps a seal for
+//! every user (see `docs/sync.md`, Seals); a night without changes and a night where 1% of
+//! users changed, each read in full (`delta = no`) and by delta; a full reconciliation that
 //! repairs 1% of users changed by hand in the target.
 //!
 //! The Graph simulator serves a synthetic tenant and answers every request 20 ms after it
@@ -23,7 +24,8 @@
 //!
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
 //! delta` for the first load and the quiet delta night alone; `-- USERS full` for the first
-//! load and three nights without changes in full). With `BENCH_PERF=DIR` each
+//! load, the night in full that seals every user, and three nights without changes in
+//! full). With `BENCH_PERF=DIR` each
 //! run is recorded by `perf record` into `DIR/<run>.data` (the timings then include
 //! perf's own cost). With `BENCH_LOG=1` each run's log is printed after it (with
 //! `USERLOAD_LOG_LEVEL=info`, the time each step ended).
@@ -143,7 +145,8 @@ fn main() {
                 .expect("report is JSON");
         println!(
             "{what} [{}]: {:.2} s (reading {:.2} s, writing {:.2} s), floor {:.2} s ({:.2} × \
-             floor); requests: Graph {}, target {} ({} writes); peak RSS {} MB; CPU {}; {}",
+             floor); requests: Graph {}, target {} ({} writes); peak RSS {} MB; CPU {}; {}; \
+             unchanged by seal {}",
             report["mode"].as_str().unwrap_or("?"),
             wall.as_secs_f64(),
             report["seconds"]["read"].as_f64().unwrap_or(0.0),
@@ -158,6 +161,7 @@ fn main() {
                 "userload {client:.1} s, simulators {sims:.1} s"
             )),
             report["counts"],
+            report["unchanged_by_seal"],
         );
     };
     let change = |from: usize, title: &str| {
@@ -174,6 +178,9 @@ fn main() {
         print_simulators_memory(users, "at the end");
         return;
     }
+    // The first night in full after the load maps every user and keeps a seal for each;
+    // the nights after it find them unchanged by their seals.
+    run("no change, full, sealing", &in_full, &[], full_floor);
     // Only the night without changes, in full, three times: the figure large tenants pay.
     if std::env::args().any(|a| a == "full") {
         for _ in 0..3 {

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::client::GraphClient;
 use super::error::GraphError;
 use super::groups::{self, Memberships, Scope, ScopeCounts};
 use super::licenses::Skus;
-use super::users::UserQuery;
+use super::users::{PagedUser, UserQuery};
 use crate::config::SourceConfig;
 
 /// The membership and licence names a run read, ready to put on each user.
@@ -86,7 +85,7 @@ impl Extras {
 pub struct Beside {
     task: Option<tokio::task::JoinHandle<Result<Ready, GraphError>>>,
     ready: Option<Ready>,
-    held: Vec<Vec<Box<RawValue>>>,
+    held: Vec<Vec<PagedUser>>,
 }
 
 /// What [`Beside`] reads.
@@ -143,10 +142,7 @@ impl Beside {
 
     /// The pages that can be mapped now, `page` last: none while the reads go on (the page
     /// is held), every held page once they are done.
-    pub async fn pass(
-        &mut self,
-        page: Vec<Box<RawValue>>,
-    ) -> Result<Vec<Vec<Box<RawValue>>>, GraphError> {
+    pub async fn pass(&mut self, page: Vec<PagedUser>) -> Result<Vec<Vec<PagedUser>>, GraphError> {
         self.held.push(page);
         if self.ready.is_none() && self.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return Ok(Vec::new());
@@ -156,7 +152,7 @@ impl Beside {
     }
 
     /// After the last page: waits for the reads, and gives every page still held.
-    pub async fn rest(&mut self) -> Result<Vec<Vec<Box<RawValue>>>, GraphError> {
+    pub async fn rest(&mut self) -> Result<Vec<Vec<PagedUser>>, GraphError> {
         self.finish().await?;
         Ok(std::mem::take(&mut self.held))
     }

@@ -92,9 +92,13 @@ impl Exchange for PageGet<'_> {
         };
         if ok {
             return Step::Done(
-                serde_json::from_slice(&body).map_err(|e| {
-                    self.malformed(format!("the page is not a Graph collection ({e})"))
-                }),
+                // Checked as UTF-8 once for the whole page, rather than user by user.
+                std::str::from_utf8(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()))
+                    .map_err(|e| {
+                        self.malformed(format!("the page is not a Graph collection ({e})"))
+                    }),
             );
         }
         self.failed(status, &body, request_id, retry_after).await

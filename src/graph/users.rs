@@ -316,11 +316,30 @@ pub struct UserPager {
     pub count: Option<u64>,
 }
 
+/// A user of a page, as Graph wrote it.
+#[derive(Debug)]
+pub struct PagedUser {
+    /// Its JSON.
+    pub text: Box<RawValue>,
+    /// Where in `text` its id is written (the pager has checked it has one).
+    id: std::ops::Range<usize>,
+}
+
+impl PagedUser {
+    /// Its id.
+    pub fn id(&self) -> std::borrow::Cow<'_, str> {
+        let text = self.text.get();
+        text.get(self.id.clone())
+            .and_then(super::scan::string)
+            .unwrap_or_default()
+    }
+}
+
 /// What the fetching task sends: a page with the pager's figures after it, the end, or why
 /// the pull failed.
 enum Fetched {
     Page {
-        users: Vec<Box<RawValue>>,
+        users: Vec<PagedUser>,
         pages: u32,
         delivered: u64,
         duplicates: u64,
@@ -417,6 +436,13 @@ impl UserPager {
     /// The next page's users as Graph wrote them (for passing them on unchanged), or `None`
     /// after the last page.
     pub async fn next_page_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, GraphError> {
+        let page = self.next_users().await?;
+        Ok(page.map(|users| users.into_iter().map(|user| user.text).collect()))
+    }
+
+    /// The next page's users as Graph wrote them, each with where its id is, or `None`
+    /// after the last page.
+    pub async fn next_users(&mut self) -> Result<Option<Vec<PagedUser>>, GraphError> {
         if let Some(mut chain) = self.chain.take() {
             let (send, fetched) = tokio::sync::mpsc::channel(1);
             self.fetched = Some(fetched);
@@ -572,7 +598,7 @@ impl Chain {
     }
 
     /// The next page's users as Graph wrote them, or `None` after the last page.
-    async fn next_page_raw(&mut self) -> Result<Option<Vec<Box<RawValue>>>, GraphError> {
+    async fn next_page_raw(&mut self) -> Result<Option<Vec<PagedUser>>, GraphError> {
         let mut current = match (self.current.take(), self.next.take()) {
             (Some(current), _) => current,
             (None, Some(link)) => self.start(link, self.pages + 1),
@@ -633,25 +659,24 @@ impl Chain {
         &mut self,
         page: Vec<Box<RawValue>>,
         what: &str,
-    ) -> Result<Vec<Box<RawValue>>, GraphError> {
-        /// Just the id of a user, read without building the rest.
-        #[derive(serde::Deserialize)]
-        struct Id<'a> {
-            #[serde(borrow)]
-            id: std::borrow::Cow<'a, str>,
-        }
+    ) -> Result<Vec<PagedUser>, GraphError> {
         let malformed = |detail: String| GraphError::Malformed {
             what: what.to_owned(),
             detail,
         };
         let page_len = page.len();
         let mut users = Vec::with_capacity(page_len);
-        for user in page {
-            let Ok(Id { id }) = serde_json::from_str::<Id>(user.get()) else {
+        for text in page {
+            let at = super::scan::id_at(text.get());
+            let Some(id) = at
+                .clone()
+                .and_then(|at| super::scan::string(&text.get()[at]))
+            else {
                 return Err(malformed("a user without an id".to_owned()));
             };
             if self.seen.insert(&id) {
-                users.push(user);
+                let id = at.unwrap_or_default();
+                users.push(PagedUser { text, id });
             } else {
                 self.duplicates += 1;
             }

@@ -88,7 +88,7 @@ pub async fn read_source<'a, 'o: 'a>(
         let page = tokio::select! {
             biased;
             () = stop.wait() => return Err(GraphError::Stopped),
-            page = pager.next_page_raw() => page?,
+            page = pager.next_users() => page?,
         };
         // Pages wait, unmapped, while groups and licences are still being read.
         let last = page.is_none();
@@ -100,8 +100,8 @@ pub async fn read_source<'a, 'o: 'a>(
                 pages = beside.rest() => pages?,
             },
         };
-        for text in pages.into_iter().flatten() {
-            let id = user_id(&text);
+        for user in pages.into_iter().flatten() {
+            let (id, text) = (user.id(), &user.text);
             if !beside.admits(&id) {
                 continue;
             }
@@ -121,7 +121,7 @@ pub async fn read_source<'a, 'o: 'a>(
                 }
                 source = Some(read_from);
             }
-            let mut user = parse_user(&text, &pager)?;
+            let mut user = parse_user(text, &pager)?;
             add_extras(&mut user, managers.as_ref(), &beside);
             read.users
                 .push(source_user(mapping, &user, &ctx).read_from(source));
@@ -159,19 +159,6 @@ pub async fn read_source<'a, 'o: 'a>(
         }
     }
     Ok(read)
-}
-
-/// The id of a user as the pager handed it (which has checked it has one).
-fn user_id(text: &RawValue) -> std::borrow::Cow<'_, str> {
-    /// Just the id of a user, read without building the rest.
-    #[derive(serde::Deserialize)]
-    struct Id<'a> {
-        #[serde(borrow)]
-        id: std::borrow::Cow<'a, str>,
-    }
-    serde_json::from_str::<Id>(text.get())
-        .map(|user| user.id)
-        .unwrap_or_default()
 }
 
 /// A user parsed whole, for mapping.

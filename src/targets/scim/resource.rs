@@ -145,27 +145,33 @@ pub(super) fn user(resource: Json, etag: Option<String>) -> Result<TargetUser, T
             kind(&resource)
         )));
     };
-    let id = match data.get("id") {
-        Some(Json::String(id)) if !id.trim().is_empty() => id.clone(),
-        Some(other) => {
-            return Err(TargetError::Malformed(format!(
-                "a user's id is {}, not a string",
-                kind(other)
-            )));
-        }
-        None => return Err(TargetError::Malformed("a user has no id".into())),
-    };
-    let version = data
-        .get("meta")
-        .and_then(|m| m.get("version"))
-        .and_then(Json::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
+    let id = user_id(data.get("id"))?;
+    let version = version_of(data.get("meta").and_then(|m| m.get("version")));
     Ok(TargetUser {
         id,
         data,
         etag: etag.filter(|e| !e.is_empty()).or(version),
     })
+}
+
+/// A user's id, as its `id` member holds it.
+fn user_id(id: Option<&Json>) -> Result<String, TargetError> {
+    match id {
+        Some(Json::String(id)) if !id.trim().is_empty() => Ok(id.clone()),
+        Some(other) => Err(TargetError::Malformed(format!(
+            "a user's id is {}, not a string",
+            kind(other)
+        ))),
+        None => Err(TargetError::Malformed("a user has no id".into())),
+    }
+}
+
+/// A user's version, as its `meta.version` holds it (none when empty).
+fn version_of(version: Option<&Json>) -> Option<String> {
+    version
+        .and_then(Json::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// One page of a `GET /Users`.
@@ -237,10 +243,14 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
         #[serde(rename = "Resources", default, borrow)]
         resources: Option<Vec<RawObject<'a>>>,
     }
-    let list = serde_json::from_slice::<List<'_>>(body).ok().filter(|_| {
-        // A list response is an object (a derived reader would take a JSON list too).
-        body.trim_ascii_start().starts_with(b"{")
-    });
+    // Checked as UTF-8 once for the whole page, rather than member by member.
+    let list = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<List<'_>>(text).ok())
+        .filter(|_| {
+            // A list response is an object (a derived reader would take a JSON list too).
+            body.trim_ascii_start().starts_with(b"{")
+        });
     // A count that is not JSON's own (1e999) is left to the whole parse, which refuses it.
     let given = list
         .as_ref()
@@ -274,18 +284,20 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
 
 /// A listed user kept as its members; its id and version read as [`user`] reads them.
 fn raw_user(members: RawObject<'_>) -> Result<RawUser<'_>, TargetError> {
-    let mut some = Map::new();
-    for name in ["id", "meta"] {
-        if let Some(value) = members.get(name) {
-            // Text taken from a parsed document is valid JSON.
-            let value = serde_json::from_str(value.get()).unwrap_or(Json::Null);
-            some.insert(name.to_owned(), value);
+    // Text taken from a parsed document is valid JSON.
+    let parse = |value: &RawValue| serde_json::from_str(value.get()).unwrap_or(Json::Null);
+    let id = user_id(members.get("id").map(parse).as_ref())?;
+    let version = members.get("meta").and_then(|meta| {
+        match RawObject::parse(meta.get()) {
+            Ok(Some(meta)) => meta.get("version").map(parse),
+            Ok(None) => None,
+            // A member name written with escapes: the meta parsed whole.
+            Err(_) => parse(meta).get("version").cloned(),
         }
-    }
-    let parsed = user(Json::Object(some), None)?;
+    });
     Ok(RawUser {
-        id: parsed.id,
-        etag: parsed.etag,
+        id,
+        etag: version_of(version.as_ref()),
         data: RawData::Members(members),
     })
 }

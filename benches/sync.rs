@@ -158,7 +158,7 @@ fn main() {
             report["requests"]["target_writes"],
             report["peak_memory_mb"],
             cpu.map_or("unknown".into(), |(sims, client)| format!(
-                "userload {client:.1} s, simulators {sims:.1} s"
+                "userload {client:.2} s, simulators {sims:.2} s"
             )),
             report["counts"],
             report["unchanged_by_seal"],

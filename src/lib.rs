@@ -16,6 +16,7 @@ pub mod log;
 pub mod mapping;
 pub mod metrics;
 pub mod notify;
+pub mod scan;
 pub mod secrets;
 pub mod state;
 pub mod sync;

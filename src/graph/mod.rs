@@ -11,7 +11,6 @@ mod extras;
 mod get;
 pub mod groups;
 pub mod licenses;
-mod scan;
 pub mod users;
 pub mod users_file;
 

@@ -330,7 +330,7 @@ impl PagedUser {
     pub fn id(&self) -> std::borrow::Cow<'_, str> {
         let text = self.text.get();
         text.get(self.id.clone())
-            .and_then(super::scan::string)
+            .and_then(crate::scan::string)
             .unwrap_or_default()
     }
 }
@@ -667,10 +667,10 @@ impl Chain {
         let page_len = page.len();
         let mut users = Vec::with_capacity(page_len);
         for text in page {
-            let at = super::scan::id_at(text.get());
+            let at = crate::scan::id_at(text.get());
             let Some(id) = at
                 .clone()
-                .and_then(|at| super::scan::string(&text.get()[at]))
+                .and_then(|at| crate::scan::string(&text.get()[at]))
             else {
                 return Err(malformed("a user without an id".to_owned()));
             };

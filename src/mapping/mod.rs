@@ -244,6 +244,17 @@ struct Template {
     settings: Vec<String>,
 }
 
+/// Where the fields every target user is compared on are ([`Mapping::compared`]).
+#[derive(Debug, Clone, Default)]
+pub struct Compared {
+    /// The first match key's field.
+    pub key: Option<usize>,
+    /// The active flag's field.
+    pub active: Option<usize>,
+    /// Every match key's field, in order, then the active flag's.
+    pub all: Vec<usize>,
+}
+
 /// A compiled mapping: ready to map users, and able to say what it reads.
 #[derive(Debug)]
 pub struct Mapping {
@@ -253,6 +264,8 @@ pub struct Mapping {
     origin: String,
     /// A digest of what decides each user's record: see [`Mapping::recipe`].
     recipe: String,
+    /// The fields of the match keys and of the active flag: see [`Mapping::compared`].
+    compared: Compared,
     target: TargetType,
     fields: Vec<Field>,
     /// The match keys, in the order they are tried; never empty once compiled.
@@ -358,6 +371,27 @@ impl Mapping {
     /// The place of the field of a given target path in [`Mapping::fields`].
     pub fn field_index(&self, target: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.target == target)
+    }
+
+    /// Where the fields every target user is compared on are: the match keys and the active
+    /// flag, found once rather than by name for each user listed.
+    pub fn compared(&self) -> &Compared {
+        &self.compared
+    }
+
+    /// [`Mapping::compared`], found by name.
+    fn find_compared(&self) -> Compared {
+        let keys: Vec<usize> = self
+            .match_keys()
+            .iter()
+            .filter_map(|field| self.field_index(field))
+            .collect();
+        let active = self.active_field().and_then(|a| self.field_index(&a.field));
+        Compared {
+            key: self.field_index(self.match_key()),
+            active,
+            all: keys.into_iter().chain(active).collect(),
+        }
     }
 
     /// A record holding what a target user has in each mapped field (read with

@@ -10,8 +10,6 @@
 
 use std::sync::Arc;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use super::Mapping;
@@ -20,22 +18,31 @@ use super::record::{Packed, Record};
 
 /// The members of one JSON object, each as its text, borrowed from the text read.
 #[derive(Debug)]
-pub struct RawObject<'a>(Vec<(&'a str, &'a RawValue)>);
+pub struct RawObject<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> RawObject<'a> {
-    /// The object `text` holds: `Ok(None)` when it holds another kind of value, `Err` when
-    /// it is an object that cannot be read in place.
+    /// The object `text` holds (text taken from a document serde_json has parsed):
+    /// `Ok(None)` when it holds another kind of value, `Err` when it is an object that
+    /// cannot be read in place (a member name written with escapes).
     pub fn parse(text: &'a str) -> Result<Option<RawObject<'a>>, CannotBorrow> {
-        if !text.starts_with('{') {
+        let Some(members) = crate::scan::members(text) else {
             return Ok(None);
+        };
+        let mut all = Vec::with_capacity(16);
+        for (name, value) in members {
+            let name = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .filter(|n| !n.contains('\\'))
+                .ok_or(CannotBorrow)?;
+            all.push((name, value));
         }
-        serde_json::from_str(text)
-            .map(Some)
-            .map_err(|_| CannotBorrow)
+        Ok(Some(RawObject(all)))
     }
 
-    /// The member named `name`; of two with that name, the last (as a parsed object keeps).
-    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+    /// The text of the member named `name`; of two with that name, the last (as a parsed
+    /// object keeps).
+    pub fn get(&self, name: &str) -> Option<&'a str> {
         self.0
             .iter()
             .rev()
@@ -49,32 +56,10 @@ impl<'a> RawObject<'a> {
             .iter()
             .map(|(k, v)| {
                 // Text taken from a parsed document is valid JSON.
-                let value = serde_json::from_str(v.get()).unwrap_or(Json::Null);
+                let value = serde_json::from_str(v).unwrap_or(Json::Null);
                 ((*k).to_owned(), value)
             })
             .collect()
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Members<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for Members<'a> {
-            type Value = RawObject<'a>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(member) = map.next_entry::<&'a str, &'a RawValue>()? {
-                    members.push(member);
-                }
-                Ok(RawObject(members))
-            }
-        }
-        deserializer.deserialize_map(Members(std::marker::PhantomData))
     }
 }
 
@@ -91,14 +76,9 @@ pub fn json_text(text: &str) -> Option<std::borrow::Cow<'_, str>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CannotBorrow;
 
-/// The elements of the list `text` holds, or `Ok(None)` for another kind of value.
-fn list(text: &str) -> Result<Option<Vec<&RawValue>>, CannotBorrow> {
-    if !text.starts_with('[') {
-        return Ok(None);
-    }
-    serde_json::from_str(text)
-        .map(Some)
-        .map_err(|_| CannotBorrow)
+/// The elements of the list `text` holds, or `None` for another kind of value.
+fn list(text: &str) -> Option<Vec<&str>> {
+    crate::scan::elements(text)
 }
 
 impl Mapping {
@@ -114,7 +94,7 @@ impl Mapping {
         pack: bool,
     ) -> Result<(Packed, Record), CannotBorrow> {
         let mut read = Read::default();
-        let mut found: Vec<Option<&RawValue>> = Vec::with_capacity(self.fields.len());
+        let mut found: Vec<Option<&str>> = Vec::with_capacity(self.fields.len());
         for (i, field) in self.fields.iter().enumerate() {
             let needed = pack || wanted.contains(&i);
             found.push(if needed {
@@ -126,7 +106,7 @@ impl Mapping {
         let mut some = self.empty();
         for &i in wanted {
             if let Some(text) = found.get(i).copied().flatten() {
-                some.set(i, serde_json::from_str::<Json>(text.get()).ok());
+                some.set(i, serde_json::from_str::<Json>(text).ok());
             }
         }
         let shape = Arc::clone(&self.shape);
@@ -148,7 +128,7 @@ impl Mapping {
 #[derive(Default)]
 struct Read<'a> {
     objects: Vec<(*const u8, Option<RawObject<'a>>)>,
-    lists: Vec<(*const u8, Option<Vec<&'a RawValue>>)>,
+    lists: Vec<(*const u8, Option<Vec<&'a str>>)>,
 }
 
 impl<'a> Read<'a> {
@@ -157,7 +137,7 @@ impl<'a> Read<'a> {
         &mut self,
         top: &RawObject<'a>,
         path: &[TargetSeg],
-    ) -> Result<Option<&'a RawValue>, CannotBorrow> {
+    ) -> Result<Option<&'a str>, CannotBorrow> {
         let Some((TargetSeg::Key(key), rest)) = path.split_first() else {
             return Ok(None);
         };
@@ -170,7 +150,7 @@ impl<'a> Read<'a> {
                 TargetSeg::Select {
                     attr,
                     value: wanted,
-                } => match self.list(value)? {
+                } => match self.list(value) {
                     None => None,
                     Some(items) => self.picked(&items, attr, wanted)?,
                 },
@@ -183,12 +163,12 @@ impl<'a> Read<'a> {
         Ok(Some(value))
     }
 
-    fn object(&mut self, value: &'a RawValue) -> Result<Option<&RawObject<'a>>, CannotBorrow> {
-        let at = value.get().as_ptr();
+    fn object(&mut self, value: &'a str) -> Result<Option<&RawObject<'a>>, CannotBorrow> {
+        let at = value.as_ptr();
         let i = match self.objects.iter().position(|(p, _)| *p == at) {
             Some(i) => i,
             None => {
-                self.objects.push((at, RawObject::parse(value.get())?));
+                self.objects.push((at, RawObject::parse(value)?));
                 self.objects.len() - 1
             }
         };
@@ -198,15 +178,15 @@ impl<'a> Read<'a> {
     /// The first element whose member `attr` is the string `wanted`.
     fn picked(
         &mut self,
-        items: &[&'a RawValue],
+        items: &[&'a str],
         attr: &str,
         wanted: &str,
-    ) -> Result<Option<&'a RawValue>, CannotBorrow> {
+    ) -> Result<Option<&'a str>, CannotBorrow> {
         for &item in items {
             let is = self
                 .object(item)?
                 .and_then(|o| o.get(attr))
-                .and_then(|v| json_text(v.get()))
+                .and_then(json_text)
                 .is_some_and(|v| v == wanted);
             if is {
                 return Ok(Some(item));
@@ -215,32 +195,28 @@ impl<'a> Read<'a> {
         Ok(None)
     }
 
-    fn list(&mut self, value: &'a RawValue) -> Result<Option<Vec<&'a RawValue>>, CannotBorrow> {
-        let at = value.get().as_ptr();
+    fn list(&mut self, value: &'a str) -> Option<Vec<&'a str>> {
+        let at = value.as_ptr();
         if let Some((_, items)) = self.lists.iter().find(|(p, _)| *p == at) {
-            return Ok(items.clone());
+            return items.clone();
         }
-        let items = list(value.get())?;
+        let items = list(value);
         self.lists.push((at, items.clone()));
-        Ok(items)
+        items
     }
 }
 
 impl Packed {
     /// A record packed from the text of each field's value (`None`: no value).
-    pub(super) fn raw(shape: Arc<super::record::Shape>, values: &[Option<&RawValue>]) -> Packed {
-        let size = values
-            .iter()
-            .flatten()
-            .map(|v| v.get().len() + 1)
-            .sum::<usize>();
+    pub(super) fn raw(shape: Arc<super::record::Shape>, values: &[Option<&str>]) -> Packed {
+        let size = values.iter().flatten().map(|v| v.len() + 1).sum::<usize>();
         let mut text = String::with_capacity(size + values.len() * 5 + 2);
         text.push('[');
         for (i, value) in values.iter().enumerate() {
             if i > 0 {
                 text.push(',');
             }
-            text.push_str(value.map_or("null", |v| v.get()));
+            text.push_str(value.unwrap_or("null"));
         }
         text.push(']');
         Packed::from_text(shape, text.into_boxed_str())
@@ -365,7 +341,7 @@ mod elements {
     fn a_packed_records_values_are_split_where_the_list_splits_them() {
         let text = r#"{"a":"x, [y]","b":"q\"\\,}","c":[1,{"d":[2,3]}],"e":null,"f":{"g":"}"}}"#;
         let members = RawObject::parse(text).unwrap().unwrap();
-        let values: Vec<Option<&RawValue>> = ["a", "b", "c", "e", "f", "missing"]
+        let values: Vec<Option<&str>> = ["a", "b", "c", "e", "f", "missing"]
             .map(|k| members.get(k))
             .into();
         let shape = Arc::new(super::super::record::Shape::new(

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["graph", "mapping", "state"],
     &["config"],
     &["filter"],
-    &["http", "diag", "log"],
+    &["http", "diag", "log", "scan"],
     &["secrets"],
 ];
 

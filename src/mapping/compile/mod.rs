@@ -28,7 +28,7 @@ use super::convert::{Converter, Lookup};
 use super::path::GraphPath;
 use super::record::Shape;
 use super::spec::{At, FieldSpec, Spec};
-use super::{Field, Mapping, TargetType, ValueSource};
+use super::{Compared, Field, Mapping, TargetType, ValueSource};
 use crate::config::TargetKind;
 use crate::diag::{Problem, SourceText};
 
@@ -92,7 +92,7 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         fields.iter().map(|f| f.primary).collect(),
         target == TargetType::Scim,
     );
-    Ok(Mapping {
+    let mut mapping = Mapping {
         name: src.name().to_string(),
         target,
         fields,
@@ -107,7 +107,10 @@ pub fn compile(mut spec: Spec, options: Options<'_>) -> Result<Mapping, Vec<Prob
         shape: Arc::new(shape),
         origin: digest(&[src.text()]),
         recipe: digest(&[src.text()]),
-    })
+        compared: Compared::default(),
+    };
+    mapping.compared = mapping.find_compared();
+    Ok(mapping)
 }
 
 /// A short hex digest of `texts`, each length-prefixed so that no two lists share one.

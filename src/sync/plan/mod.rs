@@ -88,15 +88,8 @@ impl Listed {
     /// parsed whole only when its text cannot be read so); without `values`, only its id,
     /// version, match keys and active flag are kept ([`Listed::has_values`]).
     pub fn of_raw(mapping: &Mapping, user: RawUser<'_>, values: bool) -> Listed {
-        let compared: Vec<usize> = mapping
-            .match_keys()
-            .iter()
-            .map(String::as_str)
-            .chain(mapping.active_field().map(|a| a.field.as_str()))
-            .filter_map(|field| mapping.field_index(field))
-            .collect();
         let read = match &user.data {
-            RawData::Members(members) => mapping.read_raw(members, &compared, values),
+            RawData::Members(members) => mapping.read_raw(members, &mapping.compared().all, values),
             RawData::Parsed(_) => Err(CannotBorrow),
         };
         match read {
@@ -151,12 +144,10 @@ impl Listed {
         etag: Option<String>,
     ) -> Listed {
         let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
-        let active = mapping
-            .active_field()
-            .and_then(|a| mapping.field_index(&a.field));
+        let compared = mapping.compared();
         Listed {
-            key: value(mapping.field_index(mapping.match_key())),
-            active: value(active),
+            key: value(compared.key),
+            active: value(compared.active),
             later: later_keys(mapping, record),
             values,
             id,

@@ -13,7 +13,9 @@
 //! so a seal left over from before a write is never trusted. A user whose seal does not
 //! agree is mapped and compared as always, and sealed anew if it is unchanged.
 
-use aws_lc_rs::digest::{Context, SHA256};
+use std::hash::{BuildHasher, Hasher};
+
+use foldhash::fast::{FixedState, FoldHasher};
 
 use crate::state::Owned;
 
@@ -21,13 +23,26 @@ use crate::state::Owned;
 /// trusts none made by this one.
 const FORMAT: &str = concat!("userload seal 1 ", env!("CARGO_PKG_VERSION"));
 
-/// What a user was read from, digested (the first half of a SHA-256).
+/// What a user was read from, digested: two 64-bit hashes of it under different seeds.
+///
+/// The hash need not resist a forger (it is the admin's own directory that is read), only
+/// tell two readings of one user apart; the seal kept is 64 bits, so a change is missed
+/// (until the next reconciliation) with odds of one in 2^64. A later build that hashes
+/// differently agrees with no seal kept before it: every user is mapped once, never skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Source([u8; 16]);
+pub struct Source([u64; 2]);
 
 /// Makes the [`Source`]s of one run: what maps every user alike is digested once.
 #[derive(Clone)]
-pub struct Sealer(Context);
+pub struct Sealer([FoldHasher<'static>; 2]);
+
+/// The seeds of the two hashes.
+const SEEDS: [u64; 2] = [0x7573_6572_6c6f_6164, 0x7365_616c_7320_2031];
+
+/// The two hashers, before anything is fed.
+fn hashers() -> [FoldHasher<'static>; 2] {
+    SEEDS.map(|seed| FixedState::with_seed(seed).build_hasher())
+}
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +54,7 @@ impl Sealer {
     /// A sealer for users mapped as `recipe` says ([`crate::mapping::Mapping::recipe`]),
     /// with `run` giving, piece by piece, what else maps or compares every user alike.
     pub fn new(recipe: &str, run: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Sealer {
-        let mut digest = Context::new(&SHA256);
+        let mut digest = hashers();
         piece(&mut digest, FORMAT.as_bytes());
         piece(&mut digest, recipe.as_bytes());
         run(&mut |bytes| piece(&mut digest, bytes));
@@ -52,33 +67,37 @@ impl Sealer {
         let mut digest = self.0.clone();
         extras(&mut |bytes| piece(&mut digest, bytes));
         piece(&mut digest, text.as_bytes());
-        let mut half = [0; 16];
-        half.copy_from_slice(&digest.finish().as_ref()[..16]);
-        Source(half)
+        Source(digest.map(|hasher| hasher.finish()))
     }
 }
 
 /// Feeds `bytes` with their length before them, so that no two lists of pieces are fed
 /// alike.
-fn piece(digest: &mut Context, bytes: &[u8]) {
-    digest.update(&(bytes.len() as u64).to_le_bytes());
-    digest.update(bytes);
+fn piece(digest: &mut [FoldHasher<'static>; 2], bytes: &[u8]) {
+    for hasher in digest {
+        hasher.write_u64(bytes.len() as u64);
+        hasher.write(bytes);
+    }
 }
 
 /// The seal of a user read from `source` that the state remembers as `owned`; never 0
 /// (which stands for none).
 pub fn seal(source: &Source, owned: &Owned) -> u64 {
-    let mut digest = Context::new(&SHA256);
-    piece(&mut digest, &source.0);
-    match &owned.hash {
-        Some(hash) => piece(&mut digest, hash.as_bytes()),
-        None => piece(&mut digest, b"\0no record"),
+    let [mut digest, _] = hashers();
+    for half in source.0 {
+        digest.write_u64(half);
     }
-    piece(&mut digest, owned.key.as_bytes());
-    piece(&mut digest, &[u8::from(owned.active)]);
-    let mut first = [0; 8];
-    first.copy_from_slice(&digest.finish().as_ref()[..8]);
-    u64::from_le_bytes(first).max(1)
+    let mut piece = |bytes: &[u8]| {
+        digest.write_u64(bytes.len() as u64);
+        digest.write(bytes);
+    };
+    match &owned.hash {
+        Some(hash) => piece(hash.as_bytes()),
+        None => piece(b"\0no record"),
+    }
+    piece(owned.key.as_bytes());
+    piece(&[u8::from(owned.active)]);
+    digest.finish().max(1)
 }
 
 #[cfg(test)]

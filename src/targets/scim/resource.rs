@@ -241,7 +241,7 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
         #[serde(rename = "totalResults", default, borrow)]
         total: Option<&'a RawValue>,
         #[serde(rename = "Resources", default, borrow)]
-        resources: Option<Vec<RawObject<'a>>>,
+        resources: Option<Vec<&'a RawValue>>,
     }
     // Checked as UTF-8 once for the whole page, rather than member by member.
     let list = std::str::from_utf8(body)
@@ -251,12 +251,20 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
             // A list response is an object (a derived reader would take a JSON list too).
             body.trim_ascii_start().starts_with(b"{")
         });
+    // Each user as its members, if every one can be read so.
+    let users = list.as_ref().and_then(|list| {
+        let resources = list.resources.as_deref().unwrap_or_default();
+        resources
+            .iter()
+            .map(|user| RawObject::parse(user.get()).ok().flatten())
+            .collect::<Option<Vec<_>>>()
+    });
     // A count that is not JSON's own (1e999) is left to the whole parse, which refuses it.
     let given = list
         .as_ref()
         .and_then(|l| l.total)
         .map(|t| serde_json::from_str::<Json>(t.get()));
-    let (Some(list), None | Some(Ok(_))) = (list, &given) else {
+    let (Some(users), None | Some(Ok(_))) = (users, &given) else {
         let page = page(body)?;
         let users = page
             .users
@@ -273,28 +281,23 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
         });
     };
     let total = total(given.and_then(Result::ok).as_ref())?;
-    let users = list
-        .resources
-        .unwrap_or_default()
-        .into_iter()
-        .map(raw_user)
-        .collect::<Result<_, _>>()?;
+    let users = users.into_iter().map(raw_user).collect::<Result<_, _>>()?;
     Ok(RawPage { total, users })
 }
 
 /// A listed user kept as its members; its id and version read as [`user`] reads them.
 fn raw_user(members: RawObject<'_>) -> Result<RawUser<'_>, TargetError> {
     // Text taken from a parsed document is valid JSON.
-    let parse = |value: &RawValue| serde_json::from_str(value.get()).unwrap_or(Json::Null);
+    let parse = |value: &str| serde_json::from_str(value).unwrap_or(Json::Null);
     let id = user_id(members.get("id").map(parse).as_ref())?;
-    let version = members.get("meta").and_then(|meta| {
-        match RawObject::parse(meta.get()) {
+    let version = members
+        .get("meta")
+        .and_then(|meta| match RawObject::parse(meta) {
             Ok(Some(meta)) => meta.get("version").map(parse),
             Ok(None) => None,
             // A member name written with escapes: the meta parsed whole.
             Err(_) => parse(meta).get("version").cloned(),
-        }
-    });
+        });
     Ok(RawUser {
         id,
         etag: version_of(version.as_ref()),

@@ -1,10 +1,80 @@
-//! A user's id found in its JSON text in one pass over its bytes, without building the
-//! rest: the pager checks every user of every page by its id, and keeps where it is for a
-//! normal run, which looks each user up in the state before it decides whether to parse it
-//! at all.
+//! JSON text read in place, in one pass over its bytes, without building values: the
+//! members of an object and the elements of a list, each as its text. Every function takes
+//! text from a document serde_json has already parsed (a page kept as raw values, or a
+//! slice of one), so it is valid JSON: what is not is read as far as it can be and no
+//! further. A large run reads every user so: the pager finds each Graph user's id, and a
+//! target's listing the few members it compares.
 
 use std::borrow::Cow;
 use std::ops::Range;
+
+/// The members of the object `text` holds, each as the text of its name (with its quotes)
+/// and of its value; `None` when `text` holds another kind of value.
+pub fn members(text: &str) -> Option<Members<'_>> {
+    let bytes = text.as_bytes();
+    let at = skip_space(bytes, 0);
+    (bytes.get(at) == Some(&b'{')).then_some(Members { text, at: at + 1 })
+}
+
+/// The members of an object ([`members`]).
+#[derive(Debug, Clone)]
+pub struct Members<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let bytes = self.text.as_bytes();
+        loop {
+            self.at = skip_space(bytes, self.at);
+            match bytes.get(self.at)? {
+                b',' => self.at += 1,
+                b'"' => break,
+                _ => return None,
+            }
+        }
+        let name_start = self.at;
+        let name_end = string_end(bytes, name_start)?;
+        let colon = skip_space(bytes, name_end);
+        if bytes.get(colon) != Some(&b':') {
+            return None;
+        }
+        let value_start = skip_space(bytes, colon + 1);
+        let value_end = value_end(bytes, value_start)?;
+        self.at = value_end;
+        Some((
+            self.text.get(name_start..name_end)?,
+            self.text.get(value_start..value_end)?,
+        ))
+    }
+}
+
+/// The elements of the list `text` holds, each as its text; `None` when `text` holds
+/// another kind of value.
+pub fn elements(text: &str) -> Option<Vec<&str>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_space(bytes, 0);
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    at += 1;
+    let mut all = Vec::new();
+    loop {
+        at = skip_space(bytes, at);
+        match bytes.get(at) {
+            Some(b',') => at += 1,
+            Some(b']') | None => return Some(all),
+            Some(_) => {
+                let end = value_end(bytes, at)?;
+                all.push(text.get(at..end)?);
+                at = end;
+            }
+        }
+    }
+}
 
 /// Where in `text` the value of its one `id` member is written (a string, with its
 /// quotes; [`string`] reads it). `text` is a JSON object as serde_json has already checked
@@ -12,44 +82,22 @@ use std::ops::Range;
 /// a string, or when it has two members named `id` (which serde would refuse too). A member
 /// name written with escapes is decoded before it is compared, as a parser decodes it.
 pub fn id_at(text: &str) -> Option<Range<usize>> {
-    let bytes = text.as_bytes();
-    let mut at = skip_space(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
-        return None;
-    }
-    at += 1;
     let mut found = None;
-    loop {
-        at = skip_space(bytes, at);
-        match bytes.get(at)? {
-            b'}' => return found,
-            b',' => {
-                at += 1;
-                continue;
-            }
-            b'"' => {}
-            _ => return None,
-        }
-        let name_end = string_end(bytes, at)?;
-        let name = &text[at..name_end];
-        at = skip_space(bytes, name_end);
-        if bytes.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_space(bytes, at + 1);
-        let value_start = at;
-        at = value_end(bytes, at)?;
+    for (name, value) in members(text)? {
         let is_id = match name.contains('\\') {
             false => name == "\"id\"",
             true => serde_json::from_str::<String>(name).ok()? == "id",
         };
         if is_id {
-            if found.is_some() || bytes[value_start] != b'"' {
+            if found.is_some() || !value.starts_with('"') {
                 return None;
             }
-            found = Some(value_start..at);
+            // Both are slices of `text`.
+            let start = value.as_ptr() as usize - text.as_ptr() as usize;
+            found = Some(start..start + value.len());
         }
     }
+    found
 }
 
 /// The string a JSON string's text holds, borrowed where it has no escapes.
@@ -70,9 +118,20 @@ fn skip_space(bytes: &[u8], mut at: usize) -> usize {
 
 /// Where the string opened by the quote at `at` ends (just past its closing quote).
 fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    /// Most strings of a user are short: looked through byte by byte, rather than paying
+    /// for a search set up for long ones.
+    const SHORT: usize = 32;
     let mut at = at + 1;
     loop {
-        at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
+        let rest = bytes.get(at..)?;
+        let near = rest
+            .iter()
+            .take(SHORT)
+            .position(|b| matches!(b, b'"' | b'\\'));
+        at += match near {
+            Some(n) => n,
+            None => SHORT + memchr::memchr2(b'"', b'\\', rest.get(SHORT..)?)?,
+        };
         match bytes[at] {
             b'\\' => at += 2,
             _ => return Some(at + 1),
@@ -88,26 +147,21 @@ fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
             let mut depth = 0usize;
             let mut at = at;
             loop {
-                let rest = bytes.get(at..)?;
-                at += match (
-                    memchr::memchr3(b'"', b'{', b'}', rest),
-                    memchr::memchr2(b'[', b']', rest),
-                ) {
-                    (Some(a), Some(b)) => a.min(b),
-                    (a, b) => a.or(b)?,
-                };
-                match bytes[at] {
+                match bytes.get(at)? {
                     b'"' => {
                         at = string_end(bytes, at)?;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
-                    _ => depth -= 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
                 }
                 at += 1;
-                if depth == 0 {
-                    return Some(at);
-                }
             }
         }
         _ => {

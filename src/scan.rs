@@ -116,25 +116,20 @@ fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// Where the string opened by the quote at `at` ends (just past its closing quote).
+/// Where the string opened by the quote at `at` ends (just past its closing quote): at the
+/// first quote after it that no backslash escapes (an odd run of backslashes before it).
 fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
-    /// Most strings of a user are short: looked through byte by byte, rather than paying
-    /// for a search set up for long ones.
-    const SHORT: usize = 32;
     let mut at = at + 1;
     loop {
-        let rest = bytes.get(at..)?;
-        let near = rest
+        at += memchr::memchr(b'"', bytes.get(at..)?)?;
+        let escapes = bytes[..at]
             .iter()
-            .take(SHORT)
-            .position(|b| matches!(b, b'"' | b'\\'));
-        at += match near {
-            Some(n) => n,
-            None => SHORT + memchr::memchr2(b'"', b'\\', rest.get(SHORT..)?)?,
-        };
-        match bytes[at] {
-            b'\\' => at += 2,
-            _ => return Some(at + 1),
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        at += 1;
+        if escapes % 2 == 0 {
+            return Some(at);
         }
     }
 }

@@ -241,9 +241,10 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
         #[serde(rename = "totalResults", default, borrow)]
         total: Option<&'a RawValue>,
         #[serde(rename = "Resources", default, borrow)]
-        resources: Option<Vec<&'a RawValue>>,
+        resources: Option<Vec<RawObject<'a>>>,
     }
-    // Checked as UTF-8 once for the whole page, rather than member by member.
+    // Checked as UTF-8 once for the whole page, rather than member by member; each user's
+    // members found in the pass that checks the page.
     let list = std::str::from_utf8(body)
         .ok()
         .and_then(|text| serde_json::from_str::<List<'_>>(text).ok())
@@ -251,20 +252,12 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
             // A list response is an object (a derived reader would take a JSON list too).
             body.trim_ascii_start().starts_with(b"{")
         });
-    // Each user as its members, if every one can be read so.
-    let users = list.as_ref().and_then(|list| {
-        let resources = list.resources.as_deref().unwrap_or_default();
-        resources
-            .iter()
-            .map(|user| RawObject::parse(user.get()).ok().flatten())
-            .collect::<Option<Vec<_>>>()
-    });
     // A count that is not JSON's own (1e999) is left to the whole parse, which refuses it.
     let given = list
         .as_ref()
         .and_then(|l| l.total)
         .map(|t| serde_json::from_str::<Json>(t.get()));
-    let (Some(users), None | Some(Ok(_))) = (users, &given) else {
+    let (Some(list), None | Some(Ok(_))) = (list, &given) else {
         let page = page(body)?;
         let users = page
             .users
@@ -281,7 +274,12 @@ pub(super) fn raw_page(body: &[u8]) -> Result<RawPage<'_>, TargetError> {
         });
     };
     let total = total(given.and_then(Result::ok).as_ref())?;
-    let users = users.into_iter().map(raw_user).collect::<Result<_, _>>()?;
+    let users = list
+        .resources
+        .unwrap_or_default()
+        .into_iter()
+        .map(raw_user)
+        .collect::<Result<_, _>>()?;
     Ok(RawPage { total, users })
 }
 

@@ -383,6 +383,16 @@ mod tests {
     }
 
     #[test]
+    fn only_an_updated_field_that_reads_the_run_time_makes_records_new_each_run() {
+        let user = "[fields.userName]\nsource = \"id\"\n";
+        let updated = "[fields.title]\ntemplate = \"at {{connectorSyncTime}}\"\n";
+        let created = "[fields.title]\nsource = \"connectorSyncTime\"\non = \"create\"\n";
+        assert!(compile(&format!("{user}{updated}")).updates_sync_time());
+        assert!(!compile(&format!("{user}{created}")).updates_sync_time());
+        assert!(!compile(user).updates_sync_time());
+    }
+
+    #[test]
     fn a_converter_chain_that_multiplies_its_input_stops_at_the_cap() {
         let step = format!("{{ regex_replace = [\".\", \"{}\"] }}", "x".repeat(40));
         let chain = vec![step.clone(); 5].join(", ");

@@ -100,8 +100,8 @@ pub async fn read_source<'a, 'o: 'a>(
                 pages = beside.rest() => pages?,
             },
         };
-        for user in pages.into_iter().flatten() {
-            let (id, text) = (user.id(), &user.text);
+        for paged in pages.into_iter().flatten() {
+            let (id, text) = (paged.id(), &paged.text);
             if !beside.admits(&id) {
                 continue;
             }

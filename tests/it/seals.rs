@@ -74,6 +74,20 @@ fn a_user_read_as_when_last_found_unchanged_is_quiet_by_its_seal_until_anything_
     assert_eq!((by_seal, &counts["unchanged"]), (0, &json!(3)));
     assert_eq!(sealed(&setup.run(&[])).0, 3);
 
+    // A user whose target user was deleted by hand is quiet by its seal until the listing
+    // shows it gone: then it is read again and created, and not counted as sealed.
+    setup.snipe.with(|s| {
+        let (id, _) = s.user_named("cy@contoso.com").unwrap();
+        s.users.remove(&id);
+    });
+    let (by_seal, counts) = sealed(&setup.run(&[]));
+    assert_eq!((by_seal, &counts["created"]), (2, &json!(1)));
+    assert!(
+        setup
+            .snipe
+            .with(|s| s.user_named("cy@contoso.com").is_some())
+    );
+
     // A reconciliation compares every user with the target: no seal is used.
     let (by_seal, counts) = sealed(&setup.run(&["--full"]));
     assert_eq!((by_seal, &counts["unchanged"]), (0, &json!(3)));

@@ -42,7 +42,9 @@ pub struct Quiet<'a> {
     len: usize,
     /// Seals to keep for users found quiet by mapping them: their places and seals.
     seals: Vec<(usize, u64)>,
-    /// How many were found quiet by their seals alone.
+    /// Which were found quiet by their seals alone (by place; empty until one is), and how
+    /// many.
+    by_seal: Vec<bool>,
     sealed: usize,
 }
 
@@ -54,6 +56,7 @@ impl<'a> Quiet<'a> {
             marked: vec![false; owned.len()],
             len: 0,
             seals: Vec::new(),
+            by_seal: Vec::new(),
             sealed: 0,
         }
     }
@@ -118,6 +121,21 @@ impl<'a> Quiet<'a> {
         if let Some(marked) = self.marked.get_mut(at).filter(|m| **m) {
             *marked = false;
             self.len -= 1;
+        }
+        if let Some(by_seal) = self.by_seal.get_mut(at).filter(|s| **s) {
+            *by_seal = false;
+            self.sealed -= 1;
+        }
+    }
+
+    /// Notes that the owned user at `at`, marked, was found quiet by its seal.
+    fn sealed_at(&mut self, at: usize) {
+        if self.by_seal.is_empty() {
+            self.by_seal = vec![false; self.marked.len()];
+        }
+        if let Some(by_seal) = self.by_seal.get_mut(at).filter(|s| !**s) {
+            *by_seal = true;
+            self.sealed += 1;
         }
     }
 }
@@ -258,11 +276,14 @@ impl<'a, 'o: 'a> Settle<'a, 'o> {
             (Some(kept), Some(o)) => kept == seal(source, o),
             _ => false,
         };
-        if !(same && self.mark(at)) {
+        // The pager hands each user once; a second copy would be left to the plan.
+        if !same || self.quiet.marked.get(at) != Some(&false) {
             return false;
         }
-        self.quiet.sealed += 1;
-        true
+        // Noted before the user is marked: confirming it may unmark it at once, and its
+        // seal's count with it.
+        self.quiet.sealed_at(at);
+        self.mark(at)
     }
 
     /// Counts the owned user at `at` as quiet, its target user to be confirmed listed;

@@ -11,6 +11,7 @@ mod extras;
 mod get;
 pub mod groups;
 pub mod licenses;
+mod managers;
 pub mod users;
 pub mod users_file;
 
@@ -18,4 +19,5 @@ pub use by_id::users_by_id;
 pub use client::GraphClient;
 pub use error::GraphError;
 pub use extras::{Beside, Extras};
-pub use users::{Managers, PagedUser, ReadLimit, Selection, UserPager, UserQuery};
+pub use managers::Managers;
+pub use users::{PagedUser, ReadLimit, Selection, UserPager, UserQuery};

@@ -244,15 +244,22 @@ struct Template {
     settings: Vec<String>,
 }
 
-/// Where the fields every target user is compared on are ([`Mapping::compared`]).
+/// Where the fields every user is matched and compared on are ([`Mapping::compared`]).
 #[derive(Debug, Clone, Default)]
 pub struct Compared {
-    /// The first match key's field.
-    pub key: Option<usize>,
+    /// Each match key's field, in order (`None` for a key no field maps).
+    pub keys: Vec<Option<usize>>,
     /// The active flag's field.
     pub active: Option<usize>,
-    /// Every match key's field, in order, then the active flag's.
+    /// Every mapped match key's field, in order, then the active flag's.
     pub all: Vec<usize>,
+}
+
+impl Compared {
+    /// The first match key's field.
+    pub fn key(&self) -> Option<usize> {
+        self.keys.first().copied().flatten()
+    }
 }
 
 /// A compiled mapping: ready to map users, and able to say what it reads.
@@ -373,24 +380,24 @@ impl Mapping {
         self.fields.iter().position(|f| f.target == target)
     }
 
-    /// Where the fields every target user is compared on are: the match keys and the active
-    /// flag, found once rather than by name for each user listed.
+    /// Where the fields every user is matched and compared on are: the match keys and the
+    /// active flag, found once rather than by name for each user mapped or listed.
     pub fn compared(&self) -> &Compared {
         &self.compared
     }
 
     /// [`Mapping::compared`], found by name.
     fn find_compared(&self) -> Compared {
-        let keys: Vec<usize> = self
+        let keys: Vec<Option<usize>> = self
             .match_keys()
             .iter()
-            .filter_map(|field| self.field_index(field))
+            .map(|field| self.field_index(field))
             .collect();
         let active = self.active_field().and_then(|a| self.field_index(&a.field));
         Compared {
-            key: self.field_index(self.match_key()),
+            all: keys.iter().flatten().copied().chain(active).collect(),
+            keys,
             active,
-            all: keys.into_iter().chain(active).collect(),
         }
     }
 

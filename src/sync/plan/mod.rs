@@ -146,7 +146,7 @@ impl Listed {
         let value = |field: Option<usize>| field.and_then(|i| record.value(i)).cloned();
         let compared = mapping.compared();
         Listed {
-            key: value(compared.key),
+            key: value(compared.key()),
             active: value(compared.active),
             later: later_keys(mapping, record),
             values,
@@ -246,15 +246,13 @@ pub struct Mapped {
 impl Mapped {
     /// Keeps what the planner needs of a record.
     pub fn of(mapping: &Mapping, record: &Record) -> Mapped {
-        let index = |field: &str| mapping.field_index(field);
+        let compared = mapping.compared();
         let (values, hash) = written_digest(mapping, record);
         let enabled = mapping
             .active_field()
-            .is_none_or(|a| index(&a.field).and_then(|i| record.value(i)) != Some(&a.inactive));
+            .is_none_or(|a| compared.active.and_then(|i| record.value(i)) != Some(&a.inactive));
         Mapped {
-            key: index(mapping.match_key())
-                .and_then(|i| record.value(i))
-                .cloned(),
+            key: compared.key().and_then(|i| record.value(i)).cloned(),
             enabled,
             hash,
             later: later_keys(mapping, record),
@@ -296,14 +294,11 @@ impl Mapped {
 /// A record's values of the match keys after the first: nothing to hold (no allocation) with
 /// one key.
 fn later_keys(mapping: &Mapping, record: &Record) -> Box<[Option<Json>]> {
-    mapping.match_keys()[1.min(mapping.match_keys().len())..]
+    let keys = &mapping.compared().keys;
+    keys.get(1..)
+        .unwrap_or_default()
         .iter()
-        .map(|k| {
-            mapping
-                .field_index(k)
-                .and_then(|i| record.value(i))
-                .cloned()
-        })
+        .map(|k| k.and_then(|i| record.value(i)).cloned())
         .collect()
 }
 

@@ -25,10 +25,11 @@
 //! Run with `cargo bench --bench sync` (`-- USERS` to change the tenant's size; `-- USERS
 //! delta` for the first load and the quiet delta night alone; `-- USERS full` for the first
 //! load, the night in full that seals every user, and three nights without changes in
-//! full). With `BENCH_PERF=DIR` each
-//! run is recorded by `perf record` into `DIR/<run>.data` (the timings then include
-//! perf's own cost). With `BENCH_LOG=1` each run's log is printed after it (with
-//! `USERLOAD_LOG_LEVEL=info`, the time each step ended).
+//! full). With `BENCH_PERF=DIR` each run is recorded by `perf record` into
+//! `DIR/<run>.data` (the timings then include perf's own cost); with `BENCH_HEAPTRACK=DIR`,
+//! by `heaptrack` into `DIR/<run>.zst`, for `heaptrack_print` (where the peak memory goes).
+//! With `BENCH_LOG=1` each run's log is printed after it (with `USERLOAD_LOG_LEVEL=info`,
+//! the time each step ended).
 
 // Test and benchmark code may stop at the first surprise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -120,7 +121,21 @@ fn main() {
                 .arg(env!("CARGO_BIN_EXE_userload"));
                 perf
             }
-            None => Command::new(env!("CARGO_BIN_EXE_userload")),
+            None => match std::env::var_os("BENCH_HEAPTRACK") {
+                // Where each run's memory goes, for `heaptrack_print DIR/<run>.zst`.
+                Some(dir) => {
+                    let mut heaptrack = Command::new("heaptrack");
+                    heaptrack
+                        .arg("-o")
+                        .arg(
+                            std::path::Path::new(&dir)
+                                .join(what.replace([' ', ',', '(', ')', '%'], "_")),
+                        )
+                        .arg(env!("CARGO_BIN_EXE_userload"));
+                    heaptrack
+                }
+                None => Command::new(env!("CARGO_BIN_EXE_userload")),
+            },
         };
         let output = command
             .args(["run", "--config"])

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
 
 use super::SyncError;
@@ -362,8 +363,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Starts `concurrency` writer tasks that take the next write from `queue` as soon as
-    /// one is done, so that the requests never wait for the stream's bookkeeping; each write
-    /// also runs as a task of its own, which keeps a panic to the one user whose write it
+    /// one is done, so that the requests never wait for the stream's bookkeeping; a panic in
+    /// a write is caught where it happens, which keeps it to the one user whose write it
     /// was. They end when the queue is empty and closed, or on a stop (of the run, `quit`
     /// or `halt`).
     fn spawn_writers(
@@ -390,13 +391,16 @@ impl<'a> Writer<'a> {
                     }
                     let (user, name) = (action.label().to_owned(), action.name());
                     let write = write_one(Arc::clone(&target), key.clone(), action);
-                    // Only a panic ends a write task early: that user's write fails and the
-                    // next run makes it.
-                    let written = tokio::spawn(write).await.map_err(|e| Failure {
-                        user,
-                        action: name,
-                        error: format!("the write stopped: {e}"),
-                    });
+                    // Only a panic ends a write early: that user's write fails, the writer
+                    // goes on, and the next run makes it.
+                    let written = std::panic::AssertUnwindSafe(write)
+                        .catch_unwind()
+                        .await
+                        .map_err(|panic| Failure {
+                            user,
+                            action: name,
+                            error: format!("the write stopped: {}", panic_text(&*panic)),
+                        });
                     // Refused credentials stop the run before this writer takes another.
                     if let Ok((_, Err(error))) = &written
                         && error.stops_run()
@@ -439,6 +443,15 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// What a panic said, for the failure it leaves.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
 /// Returns once the run is stopped, or `halt` is.
 async fn stopped(stop: &StopSignal, halt: Option<&StopSignal>) {
     match halt {
@@ -461,7 +474,7 @@ fn pending_rows(actions: &[Action]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// One write, as a task of its own: the action comes back with how it went.
+/// One write: the action comes back with how it went.
 async fn write_one(target: Arc<dyn Target>, key: String, action: Action) -> Written {
     let result = match &action {
         Action::Create(c) => create(target.as_ref(), &key, c).await,
@@ -483,5 +496,5 @@ async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<Str
             return Ok(Some(found.id));
         }
     }
-    target.create(&record).await.map(|u| Some(u.id))
+    target.create_id(&record).await.map(Some)
 }

@@ -102,9 +102,12 @@ impl Rounds {
         unresolved: &mut Vec<Unresolved>,
     ) -> (Vec<Action>, Rounds) {
         let unsent: HashSet<String> = creates.iter().map(|c| c.entra_id.clone()).collect();
-        let (waiting, ready): (Vec<Create>, Vec<Create>) = creates
-            .into_iter()
-            .partition(|c| c.deferred.iter().any(|d| waits(d, &unsent)));
+        // Taken out of the creates in place: on a first load nearly every create waits, and
+        // a second list of them would double the run's largest holding.
+        let mut waiting = creates;
+        let ready: Vec<Create> = waiting
+            .extract_if(.., |c| !c.deferred.iter().any(|d| waits(d, &unsent)))
+            .collect();
         let (deferred, others): (Vec<Update>, Vec<Update>) =
             updates.into_iter().partition(|u| !u.deferred.is_empty());
         let mut rounds = Rounds {
@@ -137,10 +140,10 @@ impl Rounds {
             return None;
         }
         let unsent = &self.unsent;
-        let (mut ready, waiting): (Vec<Create>, Vec<Create>) = std::mem::take(&mut self.waiting)
-            .into_iter()
-            .partition(|c| !c.deferred.iter().any(|d| waits(d, unsent)));
-        self.waiting = waiting;
+        let mut ready: Vec<Create> = self
+            .waiting
+            .extract_if(.., |c| !c.deferred.iter().any(|d| waits(d, unsent)))
+            .collect();
         if ready.is_empty() {
             let at = on_a_cycle(&self.waiting);
             ready.push(self.waiting.swap_remove(at));

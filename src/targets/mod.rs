@@ -308,6 +308,12 @@ pub trait Target: Send + Sync {
     /// looks it up and updates it instead; either way the user as it now stands is returned.
     async fn create(&self, record: &Record) -> Result<TargetUser, TargetError>;
 
+    /// [`create`](Target::create), for a caller that needs only the id the user now has in
+    /// the target (a target may then skip reading the rest of its answer).
+    async fn create_id(&self, record: &Record) -> Result<String, TargetError> {
+        self.create(record).await.map(|user| user.id)
+    }
+
     /// Writes the changed fields of an existing user.
     async fn update(
         &self,

@@ -331,6 +331,9 @@ impl<'a> Links<'a> {
         for (i, value) in values {
             record.set(i, value);
         }
+        // A create waits with its deferred references until the end of the read: on a first
+        // load every user's, so the room a growing list leaves spare would be most of them.
+        found.deferred.shrink_to_fit();
         found
     }
 }

@@ -29,6 +29,11 @@ use crate::mapping::{Mapping, On, Record};
 use endpoint::Users;
 use resource::{eq_filter, same, scim_path, segments, value_at};
 
+/// What a create came to: the user as it now stands, or the server's successful answer.
+enum Sent {
+    Standing(TargetUser),
+    Answer(super::http::Reply),
+}
 /// Pages of a listing requested at once, when the server says how many users it holds.
 const PAGES_AT_ONCE: usize = 4;
 
@@ -119,6 +124,55 @@ impl ScimTarget {
             )));
         };
         self.find(&self.match_key.target, value).await
+    }
+
+    /// Sends a create: the user as it now stands when that is known without the answer's
+    /// body (found after a lost answer, adopted after a 409, or read back after an empty
+    /// answer), else the successful answer.
+    async fn send_create(&self, record: &Record) -> Result<Sent, TargetError> {
+        let what = "POST /Users";
+        let url = self.http.users_url(&[]);
+        let body = Json::Object(record.to_json());
+        let request = Request {
+            method: Method::POST,
+            url: &url,
+            body: Some(&body),
+            if_match: None,
+            what,
+        };
+        // Throttled requests were not carried out; any other failure may have created the
+        // user before the answer was lost.
+        let look = |last: &Transient| {
+            let throttled = last.throttled;
+            async move {
+                if throttled {
+                    Ok(None)
+                } else {
+                    self.find_by_key(record).await
+                }
+            }
+        };
+        let reply = match self.http.create(request, Some(look)).await? {
+            Created::Found(user) => return Ok(Sent::Standing(user)),
+            Created::Answer(reply) => reply,
+        };
+        if reply.ok() {
+            if reply.body.iter().all(u8::is_ascii_whitespace) {
+                // Created without saying what: read it back.
+                let user = self.find_by_key(record).await?.ok_or_else(|| {
+                    TargetError::Malformed(format!(
+                        "{what} answered {} without the user, and no user has its {}",
+                        reply.status, self.match_key.target
+                    ))
+                })?;
+                return Ok(Sent::Standing(user));
+            }
+            return Ok(Sent::Answer(reply));
+        }
+        if reply.status == 409 {
+            return self.adopt(record).await.map(Sent::Standing);
+        }
+        Err(self.http.refused(&reply, what))
     }
 
     /// After a 409: the existing user, brought in line with the record.
@@ -353,48 +407,17 @@ impl Target for ScimTarget {
     }
 
     async fn create(&self, record: &Record) -> Result<TargetUser, TargetError> {
-        let what = "POST /Users";
-        let url = self.http.users_url(&[]);
-        let body = Json::Object(record.to_json());
-        let request = Request {
-            method: Method::POST,
-            url: &url,
-            body: Some(&body),
-            if_match: None,
-            what,
-        };
-        // Throttled requests were not carried out; any other failure may have created the
-        // user before the answer was lost.
-        let look = |last: &Transient| {
-            let throttled = last.throttled;
-            async move {
-                if throttled {
-                    Ok(None)
-                } else {
-                    self.find_by_key(record).await
-                }
-            }
-        };
-        let reply = match self.http.create(request, Some(look)).await? {
-            Created::Found(user) => return Ok(user),
-            Created::Answer(reply) => reply,
-        };
-        if reply.ok() {
-            if reply.body.iter().all(u8::is_ascii_whitespace) {
-                // Created without saying what: read it back.
-                return self.find_by_key(record).await?.ok_or_else(|| {
-                    TargetError::Malformed(format!(
-                        "{what} answered {} without the user, and no user has its {}",
-                        reply.status, self.match_key.target
-                    ))
-                });
-            }
-            return resource::user(resource::json(&reply.body)?, reply.etag);
+        match self.send_create(record).await? {
+            Sent::Standing(user) => Ok(user),
+            Sent::Answer(reply) => resource::user(resource::json(&reply.body)?, reply.etag),
         }
-        if reply.status == 409 {
-            return self.adopt(record).await;
+    }
+
+    async fn create_id(&self, record: &Record) -> Result<String, TargetError> {
+        match self.send_create(record).await? {
+            Sent::Standing(user) => Ok(user.id),
+            Sent::Answer(reply) => resource::created_id(&reply.body),
         }
-        Err(self.http.refused(&reply, what))
     }
 
     async fn update(

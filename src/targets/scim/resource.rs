@@ -154,6 +154,20 @@ pub(super) fn user(resource: Json, etag: Option<String>) -> Result<TargetUser, T
     })
 }
 
+/// The id of the user a create answered with, read without building the rest of the user
+/// (the writer needs nothing else); an answer that is not a user object is refused exactly
+/// as [`user`] refuses it.
+pub(super) fn created_id(body: &[u8]) -> Result<String, TargetError> {
+    let members = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<RawObject<'_>>(text).ok());
+    match members.as_ref().and_then(|m| m.get("id")) {
+        // Text taken from a parsed document is valid JSON.
+        Some(id) => user_id(Some(&serde_json::from_str(id).unwrap_or(Json::Null))),
+        None => user(json(body)?, None).map(|u| u.id),
+    }
+}
+
 /// A user's id, as its `id` member holds it.
 fn user_id(id: Option<&Json>) -> Result<String, TargetError> {
     match id {
@@ -371,6 +385,30 @@ mod tests {
             scim_path(&segments(&format!("{SCIM_CORE}:userName"))),
             "userName"
         );
+    }
+
+    #[test]
+    fn a_created_id_is_read_as_the_whole_user_would_give_it() {
+        let answers: [&[u8]; 8] = [
+            br#"{"schemas":[],"id":"2819c223","meta":{"version":"W/\"1\""},"userName":"a"}"#,
+            br#"{"id":"a\u00e9b"}"#,
+            br#"{"\u0069d":"escaped name"}"#,
+            br#"{"id":7}"#,
+            br#"{"id":"  "}"#,
+            br#"{"userName":"no id"}"#,
+            br#"[{"id":"x"}]"#,
+            b"<html>busy</html>",
+        ];
+        for answer in answers {
+            let whole = json(answer).and_then(|j| user(j, None)).map(|u| u.id);
+            assert_eq!(
+                format!("{:?}", created_id(answer)),
+                format!("{whole:?}"),
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+        assert_eq!(created_id(answers[1]).unwrap(), "a\u{e9}b");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use tokio::sync::mpsc::{Receiver, UnboundedReceiver};
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
 use super::SyncError;
 use super::order::{Known, Rounds};
@@ -177,22 +177,23 @@ pub(super) enum Input {
     /// Writes the run sends as it decides them, without a bound: a plan's, or a delta
     /// round's planned ahead.
     All(UnboundedReceiver<Action>),
-    /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting.
-    Early(Receiver<Action>),
+    /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting; the Entra id and
+    /// target id of each user created is told on the sender, for the creates that name it.
+    Early(Receiver<Action>, UnboundedSender<(String, String)>),
 }
 
 impl Input {
     async fn recv_many(&mut self, into: &mut Vec<Action>, limit: usize) -> usize {
         match self {
             Input::All(input) => input.recv_many(into, limit).await,
-            Input::Early(input) => input.recv_many(into, limit).await,
+            Input::Early(input, _) => input.recv_many(into, limit).await,
         }
     }
 
     fn close(&mut self) {
         match self {
             Input::All(input) => input.close(),
-            Input::Early(input) => input.close(),
+            Input::Early(input, _) => input.close(),
         }
     }
 }
@@ -282,7 +283,7 @@ impl<'a> Writer<'a> {
             }
             self.began.get_or_init(Instant::now);
             for written in self.write_batch(batch).await {
-                self.note(Ok(written), outcome, &mut record);
+                let _ = self.note(Ok(written), outcome, &mut record);
             }
             if record.len() >= RECORD_BATCH {
                 state.record_written(&record)?;
@@ -321,7 +322,11 @@ impl<'a> Writer<'a> {
                 written = results.recv() => {
                     let Some(written) = written else { break };
                     queued = queued.saturating_sub(1);
-                    self.note(written, outcome, &mut record);
+                    let made = self.note(written, outcome, &mut record);
+                    // The read may be gone: then nobody waits for it.
+                    if let (Input::Early(_, tell), Some(made)) = (&input, made) {
+                        let _ = tell.send(made);
+                    }
                     // Remembered in transactions of a few thousand as the writes complete
                     // (about a second of writes at full speed): each commit rewrites the
                     // pages it touches, and writes lost with a crash are found again by key

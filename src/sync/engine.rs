@@ -393,12 +393,13 @@ impl Run<'_> {
         outcome: &mut Outcome,
     ) -> Result<Sides<'_>, SyncError> {
         let listing = Listing::default();
-        let (writers, creates) = match (&state, self.target.batch_size()) {
+        let (writers, creates, made) = match (&state, self.target.batch_size()) {
             (Some(_), None) if self.expected.limit.is_none() => {
                 let (writers, creates) = tokio::sync::mpsc::channel(EARLY_QUEUE);
-                (Some(writers), Some(Input::Early(creates)))
+                let (tell, made) = tokio::sync::mpsc::unbounded_channel();
+                (Some(writers), Some(Input::Early(creates, tell)), Some(made))
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let read_failed = StopSignal::default();
         let listing_started = Instant::now();
@@ -410,6 +411,7 @@ impl Run<'_> {
             listing: &listing,
             options: &self.plan_options,
             early: writers,
+            made,
             catalogue: &self.catalogue,
         };
         let (read, listed, early) = tokio::join!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{Sender, UnboundedReceiver};
 
 use super::apply::Action;
 use super::plan::{
@@ -85,10 +85,18 @@ pub async fn read_source<'a, 'o: 'a>(
         }
         // A stop ends the read between pages or during one: the page's request is dropped.
         // A stop wins over a page ready at the same moment.
-        let page = tokio::select! {
-            biased;
-            () = stop.wait() => return Err(GraphError::Stopped),
-            page = pager.next_users() => page?,
+        let page = loop {
+            tokio::select! {
+                biased;
+                () = stop.wait() => return Err(GraphError::Stopped),
+                page = pager.next_users() => break page?,
+                // Early creates that wait for a user just created go while the page comes.
+                made = told(&mut sorter) => {
+                    if let Some(sorter) = &mut sorter {
+                        sorter.release(Some(made), &mut read);
+                    }
+                }
+            }
         };
         // Pages wait, unmapped, while groups and licences are still being read.
         let last = page.is_none();
@@ -268,6 +276,9 @@ pub struct Alongside<'a, 'o> {
     pub(super) options: &'a PlanOptions,
     /// Where the writers take creates from.
     pub(super) early: Option<Sender<Action>>,
+    /// Where the writers tell the Entra id and target id of each user they created, for the
+    /// early creates that name it.
+    pub(super) made: Option<UnboundedReceiver<(String, String)>>,
     /// The target's entities the mapping names.
     pub(super) catalogue: &'a Catalogue,
 }
@@ -285,6 +296,7 @@ impl<'a, 'o> Alongside<'a, 'o> {
             listing,
             options,
             early: None,
+            made: None,
             catalogue,
         }
     }
@@ -392,8 +404,9 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
             owned,
             options,
             early,
+            made,
             ..
-        } = &self.alongside;
+        } = &mut self.alongside;
         let (Some(decider), settle) = (&mut self.ready, &mut self.settle) else {
             return;
         };
@@ -402,6 +415,7 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
         if let (Some(decider), Some(writers)) = (decider, early.as_ref())
             && !writers.is_closed()
         {
+            release(decider, writers, made, None, read);
             for user in read.users.split_off(self.from) {
                 // A full queue leaves the user to the plan (only when many users waited for
                 // the listing: the read waits for room before each page).
@@ -412,6 +426,7 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
                 match decider.decide(user) {
                     Early::Later(user) => read.users.push(user),
                     Early::Skip(skipped) => read.skipped.push(skipped),
+                    Early::Waits => {}
                     // A create the writers can no longer take is one of a stopped run's
                     // writes never sent.
                     Early::Create(create) => {
@@ -438,6 +453,17 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
         }
         self.from = read.users.len();
         self.new = self.from;
+    }
+
+    /// Sends the early creates that wait for nobody any more: `made` (a user just created)
+    /// and whatever else the writers have told.
+    fn release(&mut self, made: Option<(String, String)>, read: &mut Read<'o>) {
+        let Alongside {
+            early, made: told, ..
+        } = &mut self.alongside;
+        if let (Some(Some(decider)), Some(writers)) = (&mut self.ready, early.as_ref()) {
+            release(decider, writers, told, made, read);
+        }
     }
 
     /// The listing is complete.
@@ -477,9 +503,54 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
             }
             self.sort(mapping, read);
         }
+        // The users still waiting for the creates they name are the plan's to decide.
+        if let Some(Some(decider)) = self.ready.take() {
+            read.users.extend(decider.into_waiting());
+        }
         let (quiet, missing) = self.settle.finish(&mut read.users);
         read.quiet = quiet;
         missing
+    }
+}
+
+/// Tells `decider` of the users created (`made`, then whatever `told` holds), and sends
+/// the creates that no longer wait while the writers have room.
+fn release(
+    decider: &mut EarlyCreates<'_>,
+    writers: &Sender<Action>,
+    told: &mut Option<UnboundedReceiver<(String, String)>>,
+    made: Option<(String, String)>,
+    read: &mut Read<'_>,
+) {
+    let more = std::iter::from_fn(|| told.as_mut()?.try_recv().ok());
+    for (entra_id, target_id) in made.into_iter().chain(more) {
+        decider.made(entra_id, target_id);
+    }
+    while writers.capacity() > 0
+        && let Some(create) = decider.next_released()
+    {
+        // A create the writers can no longer take is one of a stopped run's writes never
+        // sent.
+        if writers.try_send(Action::Create(create)).is_ok() {
+            read.created += 1;
+        }
+    }
+}
+
+/// The next user the writers tell was created, while early creates may wait for one;
+/// never, otherwise.
+async fn told(sorter: &mut Option<Sorter<'_, '_>>) -> (String, String) {
+    let waits = sorter.as_mut().and_then(|sorter| match sorter.ready {
+        Some(Some(_)) => sorter.alongside.made.as_mut(),
+        _ => None,
+    });
+    match waits {
+        Some(told) => match told.recv().await {
+            Some(made) => made,
+            // The writers are gone: nothing more comes.
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -11,13 +11,14 @@ use crate::targets::TargetError;
 
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
-    /// and the write put back in the outcome's plan for the report.
+    /// and the write put back in the outcome's plan for the report. A user created, when
+    /// the mapping names users, is also given back as its Entra id and target id.
     pub(super) fn note(
         &self,
         written: Result<Written, Failure>,
         outcome: &mut Outcome,
         record: &mut Vec<Remembered>,
-    ) {
+    ) -> Option<(String, String)> {
         if let Ok(mut ended) = self.ended.lock() {
             *ended = Some(Instant::now());
         }
@@ -30,9 +31,10 @@ impl Writer<'_> {
                 );
                 outcome.failures.push(failure);
                 outcome.counts.failed += 1;
-                return;
+                return None;
             }
         };
+        let mut made = None;
         match result {
             Ok(target_id) => {
                 tracing::debug!(user = action.label(), action = action.name(), "written");
@@ -40,6 +42,7 @@ impl Writer<'_> {
                     && self.mapping.user_refs().next().is_some()
                 {
                     outcome.created_ids.insert(c.entra_id.clone(), id.clone());
+                    made = Some((c.entra_id.clone(), id.clone()));
                 }
                 let (owned, counter) = self.owned_after(&action, target_id, outcome);
                 *counter += 1;
@@ -73,6 +76,7 @@ impl Writer<'_> {
             Action::Create(c) => outcome.plan.creates.push(c),
             Action::Update(u) => outcome.plan.updates.push(*u),
         }
+        made
     }
 
     /// What the state should remember after a write (with the record the target now

@@ -418,6 +418,7 @@ fn decide_early(
             Early::Create(c) => created.push(c.key),
             Early::Later(user) => rest.push(user),
             Early::Skip(s) => panic!("skipped {s:?}"),
+            Early::Waits => panic!("a user of this mapping names nobody"),
         }
     }
     (created, rest)
@@ -524,6 +525,68 @@ fn a_key_read_twice_is_created_once_and_the_second_user_reported() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_user_naming_a_user_created_early_waits_for_its_target_id() {
+    let text = REFERENCES.replace(
+        "[fields.department]\nsource = \"department\"\nrefers = { entity = \"department\", policy = \"lookup\" }\n",
+        "",
+    );
+    assert_ne!(text, REFERENCES);
+    let m = mapping::compile_source(&SourceText::new("r.toml", &text), Options::default()).unwrap();
+    let owned = OwnedUsers::default();
+    let mut early = EarlyCreates::new(&m, &[], &owned, &options()).unwrap();
+    let user = |id: &str, name: &str, manager: Option<&str>| {
+        let manager = manager.map(|m| json!({"id": m}));
+        source(
+            &m,
+            json!({"id": id, "userPrincipalName": name, "accountEnabled": true,
+                   "jobTitle": "Chemist", "manager": manager}),
+        )
+    };
+    // The head names nobody: created at once.
+    let head = early.decide(user("e1", "head@x.com", None));
+    assert!(matches!(head, Early::Create(_)), "{head:?}");
+    // Her report waits for her create; his report waits for him.
+    let ann = user("e2", "ann@x.com", Some("e1"));
+    let ann_hash = ann.mapped.as_ref().unwrap().hash.clone();
+    assert!(matches!(early.decide(ann), Early::Waits));
+    assert!(matches!(
+        early.decide(user("e3", "bob@x.com", Some("e2"))),
+        Early::Waits
+    ));
+    // One naming a user not read yet waits too; one whose reference is no Entra id is
+    // left to the plan.
+    assert!(matches!(
+        early.decide(user("e4", "cy@x.com", Some("e9"))),
+        Early::Waits
+    ));
+    let odd = source(
+        &m,
+        json!({"id": "e6", "userPrincipalName": "odd@x.com", "accountEnabled": true,
+               "manager": {"id": 7}}),
+    );
+    let later = early.decide(odd);
+    assert!(matches!(later, Early::Later(_)), "{later:?}");
+    assert!(early.next_released().is_none());
+    // The head's create answers: her report goes, naming her by her target id.
+    early.made("e1".into(), "t1".into());
+    let ann = early.next_released().unwrap();
+    assert_eq!(ann.key, "ann@x.com");
+    assert_eq!(ann.record()["manager.value"], json!("t1"));
+    assert_eq!(ann.hash, ann_hash);
+    assert!(ann.deferred.is_empty());
+    assert!(early.next_released().is_none());
+    // A user created after its manager answered goes at once.
+    let dee = early.decide(user("e5", "dee@x.com", Some("e1")));
+    let Early::Create(dee) = dee else {
+        panic!("{dee:?}")
+    };
+    assert_eq!(dee.record()["manager.value"], json!("t1"));
+    // Whoever still waits when the read ends is the plan's.
+    let left: Vec<String> = early.into_waiting().map(|u| u.entra_id).collect();
+    assert_eq!(left, ["e3", "e4"]);
 }
 
 /// The hash kept of a mapped user is the hash of what it writes on update (a field written

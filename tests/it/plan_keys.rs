@@ -381,6 +381,7 @@ fn early_creates_wait_for_any_key_a_listed_user_has() {
             Early::Create(c) => created.push(c.key),
             Early::Later(u) => rest.push(u),
             Early::Skip(s) => panic!("{s:?}"),
+            Early::Waits => panic!("a user of this mapping names nobody"),
         }
     }
     assert_eq!(created, ["bob@x.com"]);

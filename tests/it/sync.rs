@@ -29,6 +29,8 @@ struct MemoryTarget {
     refuse: Mutex<Option<TargetError>>,
     /// Opened by the first create.
     opens_on_create: Mutex<Option<Gate>>,
+    /// Opened by the first create of a user who names a manager.
+    opens_on_report: Mutex<Option<Gate>>,
     /// Stopped by the first create.
     stops_on_create: Mutex<Option<StopSignal>>,
     /// A state file the first create breaks.
@@ -88,6 +90,13 @@ impl Target for MemoryTarget {
             db.execute_batch("DROP TABLE owned").unwrap();
         }
         if let Some(gate) = self.opens_on_create.lock().unwrap().take() {
+            gate.open();
+        }
+        if record
+            .get(&format!("{MANAGER}:manager.value"))
+            .is_some_and(|m| !m.is_null())
+            && let Some(gate) = self.opens_on_report.lock().unwrap().take()
+        {
             gate.open();
         }
         let id = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
@@ -736,6 +745,47 @@ fn managers_created_in_the_same_run_are_written_as_their_target_ids() {
     let second = s.run();
     assert_eq!(s.writes(), writes, "nothing changed");
     assert_eq!(second.counts.unchanged, 60);
+}
+
+#[test]
+fn reports_are_created_while_entra_is_read_once_their_manager_is() {
+    let s = setup(2500, "");
+    // The third page (of 999) is held until a user who names a manager is created, which
+    // only a create made while the read waits for it can be: the first two pages hold the
+    // head of the tree and some who report to her.
+    let ids = s.sim.with(|st| st.tenant.ids());
+    let head = s.sim.with(|st| {
+        ids.iter()
+            .position(|id| st.tenant.manager_of(id).is_none())
+            .unwrap()
+    });
+    let reports = s.sim.with(|st| {
+        ids[..1998]
+            .iter()
+            .filter(|id| st.tenant.manager_of(id) == Some(ids[head].as_str()))
+            .count()
+    });
+    assert!(
+        head < 1998 && reports > 0,
+        "head at {head}, {reports} reports"
+    );
+    let gate = Gate::default();
+    *s.target.opens_on_report.lock().unwrap() = Some(gate.clone());
+    s.sim.with(|st| st.behaviour.held_page = Some((2, gate)));
+    let first = s.run();
+    assert_eq!(first.counts.created, 2500);
+    // One create each, every manager known by the time its reports were created.
+    assert_eq!(s.writes(), 2500);
+    assert_eq!(first.second_pass, 0);
+    assert!(
+        first.plan.unresolved.is_empty(),
+        "{:?}",
+        first.plan.unresolved
+    );
+    assert_eq!(s.managers_written(), s.managers_in_entra());
+    let second = s.run();
+    assert_eq!(second.counts.unchanged, 2500);
+    assert_eq!(s.writes(), 2500, "nothing changed");
 }
 
 #[test]

@@ -3,12 +3,13 @@
 
 use std::borrow::Cow;
 
-use foldhash::HashSet as FastSet;
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
+use serde_json::Value as Json;
 
 use super::matching::{compared_key, present};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
-use crate::mapping::Mapping;
+use crate::mapping::{Mapping, Packed, Record};
 use crate::state::OwnedUsers;
 
 /// Decides, while Entra is still being read, which users [`plan`](super::plan) is certain to create, so
@@ -19,6 +20,14 @@ use crate::state::OwnedUsers;
 /// so no later user can share a key. A user the state file does not know, whose keys no
 /// target user has (none of them, with several match keys: a later one would take a target
 /// user over), is then created, exactly as [`plan`](super::plan) would.
+///
+/// A user whose record names other users (a manager) waits here until each of them has
+/// been created early in this run and its create has answered with the target id
+/// ([`EarlyCreates::made`]); its record then holds those ids, as the plan would fill them,
+/// and it is created at once. Users are read in no useful order, so a report waits for a
+/// manager read later as well as one read before; when the head of a chain is created, the
+/// chain follows. A user still waiting when the read ends (it names someone the run does
+/// not create early, or a cycle), like one that names an entity, is left to the plan.
 pub struct EarlyCreates<'a> {
     /// The listed target users.
     target: &'a [Listed],
@@ -34,6 +43,27 @@ pub struct EarlyCreates<'a> {
     /// across a change made while the read goes on, such as a principal name given up by one
     /// user and taken by another) is skipped, never created again.
     created: FastSet<String>,
+    /// The fields that name users, and whether any field names an entity.
+    user_refs: Vec<usize>,
+    names_entities: bool,
+    /// The target ids of the users created early, once their creates have answered.
+    made: FastMap<String, String>,
+    /// The users that wait for the creates of the users they name (taken out once sent).
+    waiting: Vec<Option<Waiting>>,
+    /// For each user named by a waiting one, where those that name it wait.
+    named: FastMap<String, Vec<usize>>,
+    /// Where the waiting users whose named users are all made wait, to be sent.
+    released: Vec<usize>,
+}
+
+/// A user certain to be created that waits for the creates of the users it names.
+struct Waiting {
+    user: SourceUser,
+    key: String,
+    /// Each field that names a user, with the Entra id it names.
+    names: Vec<(usize, String)>,
+    /// How many of the users named are not made yet.
+    left: usize,
 }
 
 /// What [`EarlyCreates`] makes of a user read.
@@ -45,6 +75,8 @@ pub enum Early {
     Skip(Skipped),
     /// Leave it to the plan.
     Later(SourceUser),
+    /// Kept by the decider until the users it names are created ([`EarlyCreates::made`]).
+    Waits,
 }
 
 impl<'a> EarlyCreates<'a> {
@@ -77,22 +109,35 @@ impl<'a> EarlyCreates<'a> {
             folds,
             create_disabled: options.create_disabled,
             created: FastSet::default(),
+            user_refs: mapping.user_refs().collect(),
+            names_entities: mapping.entity_refs().next().is_some(),
+            made: FastMap::default(),
+            waiting: Vec::new(),
+            named: FastMap::default(),
+            released: Vec::new(),
         })
     }
 
     /// What becomes of a user just read.
     pub fn decide(&mut self, user: SourceUser) -> Early {
-        let key = match &user.mapped {
+        let (key, names) = match &user.mapped {
             Ok(Mapped {
                 key: Some(key),
                 enabled,
-                values: Some(_),
-                names_another: false,
+                values: Some(values),
+                names_another,
                 ..
             }) if (*enabled || self.create_disabled)
                 && !self.owned.contains_key(&user.entra_id) =>
             {
-                compared_key(key, self.fold_key)
+                let names = match names_another {
+                    false => Vec::new(),
+                    true => match self.names(&values.unpack()) {
+                        Some(names) => names,
+                        None => return Early::Later(user),
+                    },
+                };
+                (compared_key(key, self.fold_key), names)
             }
             _ => return Early::Later(user),
         };
@@ -109,6 +154,47 @@ impl<'a> EarlyCreates<'a> {
                 ),
             });
         }
+        let left = names
+            .iter()
+            .filter(|(_, n)| !self.made.contains_key(n))
+            .count();
+        if left > 0 {
+            let at = self.waiting.len();
+            for (_, named) in &names {
+                if !self.made.contains_key(named) {
+                    self.named.entry(named.clone()).or_default().push(at);
+                }
+            }
+            self.waiting.push(Some(Waiting {
+                user,
+                key,
+                names,
+                left,
+            }));
+            return Early::Waits;
+        }
+        self.create(user, key, &names)
+    }
+
+    /// The users a record names, each in its field; `None` when it names anything else (an
+    /// entity, a value that is not an Entra id): the plan then decides.
+    fn names(&self, record: &Record) -> Option<Vec<(usize, String)>> {
+        if self.names_entities {
+            return None;
+        }
+        let mut names = Vec::new();
+        for &field in &self.user_refs {
+            match record.value(field) {
+                None | Some(Json::Null) => {}
+                Some(Json::String(id)) => names.push((field, id.clone())),
+                Some(_) => return None,
+            }
+        }
+        Some(names)
+    }
+
+    /// The create of `user`, whose record names the users of `names` (each made).
+    fn create(&self, user: SourceUser, key: String, names: &[(usize, String)]) -> Early {
         let SourceUser {
             entra_id,
             label,
@@ -126,7 +212,7 @@ impl<'a> EarlyCreates<'a> {
                 entra_id,
                 key,
                 label,
-                values,
+                values: self.filled(values, names),
                 pending: false,
                 enabled,
                 hash,
@@ -138,6 +224,59 @@ impl<'a> EarlyCreates<'a> {
                 source,
             }),
         }
+    }
+
+    /// `values` with each field of `names` holding the target id of the user it names, as
+    /// the plan fills a reference to a user created in this run (the hash stays the mapped
+    /// record's).
+    fn filled(&self, values: Packed, names: &[(usize, String)]) -> Packed {
+        if names.is_empty() {
+            return values;
+        }
+        let mut record = values.unpack();
+        for (field, named) in names {
+            let id = self.made.get(named).cloned().map(Json::String);
+            record.set(*field, id);
+        }
+        record.pack()
+    }
+
+    /// The user of `entra_id`, created early, has `target_id` in the target: the users
+    /// waiting for it alone can be sent ([`EarlyCreates::next_released`]).
+    pub fn made(&mut self, entra_id: String, target_id: String) {
+        for at in self.named.remove(&entra_id).unwrap_or_default() {
+            if let Some(waiting) = self.waiting.get_mut(at).and_then(Option::as_mut) {
+                waiting.left -= 1;
+                if waiting.left == 0 {
+                    self.released.push(at);
+                }
+            }
+        }
+        self.made.insert(entra_id, target_id);
+    }
+
+    /// The next create of a waiting user whose named users are all made.
+    pub fn next_released(&mut self) -> Option<Create> {
+        while let Some(at) = self.released.pop() {
+            let Some(Waiting {
+                user, key, names, ..
+            }) = self.waiting.get_mut(at).and_then(Option::take)
+            else {
+                continue;
+            };
+            match self.create(user, key, &names) {
+                Early::Create(create) => return Some(create),
+                // A waiting user always keeps its record.
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// The users still waiting when the read ends: the plan decides them, with every
+    /// create of the run known.
+    pub fn into_waiting(self) -> impl Iterator<Item = SourceUser> {
+        self.waiting.into_iter().flatten().map(|w| w.user)
     }
 
     /// Whether a listed target user has one of `user`'s match key values (a match, or a

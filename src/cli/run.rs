@@ -225,6 +225,8 @@ async fn sync_and_record(
     };
     let mut options = SyncOptions {
         links,
+        // Only the CSV of changes and the HTML page list each create with its record.
+        count_creates_only: args.changes.is_none() && args.html.is_none(),
         ..SyncOptions::starting_now(
             args.allow_deactivations,
             (

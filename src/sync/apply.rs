@@ -207,6 +207,8 @@ pub(super) struct Writer<'a> {
     pub(super) target: Arc<dyn Target>,
     pub(super) stop: &'a StopSignal,
     concurrency: usize,
+    /// Whether each create written is kept in the outcome's plan (else only its Entra id).
+    pub(super) keep_creates: bool,
     /// When the first write was handed out.
     began: std::sync::OnceLock<Instant>,
     /// When the last write completed.
@@ -224,18 +226,21 @@ impl Drop for Quit {
 
 impl<'a> Writer<'a> {
     /// The writer of a run: as many at once as `concurrency` in `[sync]` (the target paces
-    /// its own requests), stopped by `stop`.
+    /// its own requests), stopped by `stop`; `keep_creates` keeps each create written in the
+    /// outcome's plan, with its record.
     pub(super) fn new(
         config: &Config,
         mapping: &'a Mapping,
         target: &Arc<dyn Target>,
         stop: &'a StopSignal,
+        keep_creates: bool,
     ) -> Writer<'a> {
         Writer {
             mapping,
             target: Arc::clone(target),
             stop,
             concurrency: config.sync.concurrency,
+            keep_creates,
             began: std::sync::OnceLock::new(),
             ended: std::sync::Mutex::new(None),
         }

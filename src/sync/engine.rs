@@ -60,6 +60,11 @@ pub struct SyncOptions {
     pub links: changes::StoredLinks,
     /// The users of a run over some users only (`run --user`); `None` to read the scope.
     pub users: Option<Changes>,
+    /// Whether the creates made are only counted once written, each one's record let go
+    /// ([`Outcome::creates_let_go`]), rather than kept in the outcome's plan: for a run
+    /// whose outputs list no record (no CSV of changes, no HTML page), so that a first load
+    /// of a large tenant does not hold every user it created until it ends.
+    pub count_creates_only: bool,
 }
 
 impl SyncOptions {
@@ -88,6 +93,7 @@ impl SyncOptions {
             last_read,
             links: Vec::new(),
             users: None,
+            count_creates_only: false,
         }
     }
 }
@@ -141,7 +147,7 @@ async fn sync_and_keep_open(
             reconcile: options.reconcile.is_some() || options.users.is_some(),
             ..plan_options(config, mapping, target.as_ref())
         },
-        writer: Writer::new(config, mapping, target, stop),
+        writer: Writer::new(config, mapping, target, stop, !options.count_creates_only),
         expected: Expected::after(owned.len(), options.last_read.map(|r| r.entra)),
         target_expected: Expected::after(owned.len(), options.last_read.and_then(|r| r.target)),
         records_kept,
@@ -673,7 +679,7 @@ impl Run<'_> {
             self.plan_options.clone(),
             &plan::Prior {
                 entities: &self.catalogue,
-                early: &outcome.plan.creates,
+                early: &outcome.creates_sent().collect::<Vec<_>>(),
                 only: self.only.as_ref(),
                 quiet: Some(&read.quiet),
             },

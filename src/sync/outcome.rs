@@ -84,6 +84,10 @@ pub struct Outcome {
     /// The target ids of the users created in this run, by Entra id, kept only when the
     /// mapping has fields that refer to users (to fill those references in).
     pub created_ids: HashMap<String, String>,
+    /// The Entra ids of the creates sent whose records were let go once written
+    /// ([`SyncOptions::count_creates_only`](super::engine::SyncOptions)); the others are
+    /// in the plan.
+    pub creates_let_go: Vec<String>,
     /// Users found unchanged by their seals alone, without being mapped (see
     /// `sync::plan::Sealer`).
     pub sealed: usize,
@@ -102,6 +106,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// A sync that has not read or written anything yet; `owned` target users are owned.
+    /// The Entra ids of the creates sent, kept in the plan or let go.
+    pub fn creates_sent(&self) -> impl Iterator<Item = &str> {
+        let kept = self.plan.creates.iter().map(|c| c.entra_id.as_str());
+        kept.chain(self.creates_let_go.iter().map(String::as_str))
+    }
+
     /// Whether the changes this run read must be read again by the next: a write failed,
     /// deactivations were held back, or the run stopped before all writes.
     pub fn replays(&self) -> bool {
@@ -137,6 +147,7 @@ impl Outcome {
             read_time: Duration::ZERO,
             write_time: Duration::ZERO,
             created_ids: HashMap::new(),
+            creates_let_go: Vec::new(),
             sealed: 0,
             second_pass: 0,
             entities: Vec::new(),

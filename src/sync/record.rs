@@ -11,7 +11,8 @@ use crate::targets::TargetError;
 
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
-    /// and the write put back in the outcome's plan for the report. A user created, when
+    /// and the write put back in the outcome's plan for the report (a create only by its
+    /// Entra id, when the writer does not keep creates). A user created, when
     /// the mapping names users, is also given back as its Entra id and target id.
     pub(super) fn note(
         &self,
@@ -73,7 +74,8 @@ impl Writer<'_> {
             }
         }
         match action {
-            Action::Create(c) => outcome.plan.creates.push(c),
+            Action::Create(c) if self.keep_creates => outcome.plan.creates.push(c),
+            Action::Create(c) => outcome.creates_let_go.push(c.entra_id),
             Action::Update(u) => outcome.plan.updates.push(*u),
         }
         made

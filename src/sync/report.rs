@@ -270,7 +270,7 @@ impl RunReport {
             "owned_before": outcome.owned,
             "counts": outcome.counts,
             "sent": {
-                "create": outcome.plan.creates.len(),
+                "create": outcome.creates_sent().count(),
                 "update": planned(UpdateKind::Update),
                 "deactivate": planned(UpdateKind::Deactivate),
                 "reactivate": planned(UpdateKind::Reactivate),

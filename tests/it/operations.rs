@@ -808,3 +808,30 @@ fn a_target_that_stops_answering_ends_the_run_without_trying_every_user() {
         "{report:#}"
     );
 }
+
+#[test]
+fn a_first_load_counts_its_creates_with_or_without_a_csv_of_them() {
+    // Without a CSV or a page, each create is let go once written: the report still counts
+    // every one sent, and the users are all in the target.
+    let w = World::new(40, "", "");
+    let (code, _, stderr) = w.userload(&["run", "--config", "userload.ini", "--report", "r.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    let created = report["counts"]["created"].as_u64().unwrap();
+    assert!(created > 30, "{report:#}");
+    assert_eq!(report["sent"]["create"], created, "{report:#}");
+    assert_eq!(w.scim.with(|s| s.len()) as u64, created);
+    // With one, every create is a row of it.
+    let w = World::new(40, "", "");
+    let (code, _, stderr) = w.run_reported();
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&w.read("r.json")).unwrap();
+    assert_eq!(report["sent"]["create"], created, "{report:#}");
+    let csv = w.read("c.csv");
+    let rows: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("create,"))
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    assert_eq!(rows.len() as u64, created, "{csv}");
+}

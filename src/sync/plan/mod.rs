@@ -581,7 +581,7 @@ pub struct Prior<'a> {
     pub entities: &'a Catalogue,
     /// The creates made while reading: those users are not among the plan's sources, and a
     /// reference to one is filled in at write time.
-    pub early: &'a [Create],
+    pub early: &'a [&'a str],
     /// In a run over some users only (a delta round, `run --user`): the Entra ids it
     /// concerns, read or removed. An owned user outside it is unchanged, not gone, and the
     /// target user it owns is nobody else's to take.

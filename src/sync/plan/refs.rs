@@ -223,10 +223,10 @@ impl<'a> Links<'a> {
             }
         }
         // Referenced users created while reading: their target ids come with their creates.
-        for c in early {
-            if referenced.contains(&c.entra_id) {
-                seen.insert(c.entra_id.as_str());
-                links.creating.insert(c.entra_id.clone());
+        for &id in early {
+            if referenced.contains(id) {
+                seen.insert(id);
+                links.creating.insert(id.to_owned());
             }
         }
         // Referenced users not read in this run: only the state knows them.

@@ -712,6 +712,25 @@ impl Setup {
             .collect()
     }
 
+    /// Runs a first load of `users` and checks that each was created once, naming its
+    /// manager by target id (every manager known by the time its reports were created), and
+    /// that the next run has nothing to do.
+    fn loads_every_manager_in_one_create_each(&self, users: i64) {
+        let first = self.run();
+        assert_eq!(first.counts.created, users);
+        assert_eq!(self.writes(), users as u64);
+        assert_eq!(first.second_pass, 0);
+        assert!(
+            first.plan.unresolved.is_empty(),
+            "{:?}",
+            first.plan.unresolved
+        );
+        assert_eq!(self.managers_written(), self.managers_in_entra());
+        let second = self.run();
+        assert_eq!(second.counts.unchanged, users);
+        assert_eq!(self.writes(), users as u64, "nothing changed");
+    }
+
     /// Each Entra user's manager in the tenant.
     fn managers_in_entra(&self) -> BTreeMap<String, Option<String>> {
         self.sim.with(|s| {
@@ -729,22 +748,7 @@ impl Setup {
 
 #[test]
 fn managers_created_in_the_same_run_are_written_as_their_target_ids() {
-    let s = setup(60, "");
-    let first = s.run();
-    assert_eq!(first.counts.created, 60);
-    // One create per user: every manager was known by the time its reports were created.
-    assert_eq!(s.writes(), 60);
-    assert_eq!(first.second_pass, 0);
-    assert!(
-        first.plan.unresolved.is_empty(),
-        "{:?}",
-        first.plan.unresolved
-    );
-    assert_eq!(s.managers_written(), s.managers_in_entra());
-    let writes = s.writes();
-    let second = s.run();
-    assert_eq!(s.writes(), writes, "nothing changed");
-    assert_eq!(second.counts.unchanged, 60);
+    setup(60, "").loads_every_manager_in_one_create_each(60);
 }
 
 #[test]
@@ -772,20 +776,7 @@ fn reports_are_created_while_entra_is_read_once_their_manager_is() {
     let gate = Gate::default();
     *s.target.opens_on_report.lock().unwrap() = Some(gate.clone());
     s.sim.with(|st| st.behaviour.held_page = Some((2, gate)));
-    let first = s.run();
-    assert_eq!(first.counts.created, 2500);
-    // One create each, every manager known by the time its reports were created.
-    assert_eq!(s.writes(), 2500);
-    assert_eq!(first.second_pass, 0);
-    assert!(
-        first.plan.unresolved.is_empty(),
-        "{:?}",
-        first.plan.unresolved
-    );
-    assert_eq!(s.managers_written(), s.managers_in_entra());
-    let second = s.run();
-    assert_eq!(second.counts.unchanged, 2500);
-    assert_eq!(s.writes(), 2500, "nothing changed");
+    s.loads_every_manager_in_one_create_each(2500);
 }
 
 #[test]

@@ -26,12 +26,14 @@ use super::apply::{Action, EARLY_QUEUE, Input, Writer, apply};
 use super::changes::{self, Changes, ReadMode, Start};
 pub use super::error::SyncError;
 use super::holdings;
+pub use super::listing::{Listing, list_entities};
+use super::listing::{
+    list_target, look_up, look_up_some, remembered, vouched_for, with_remembered,
+};
 pub use super::outcome::{Failure, Outcome};
 use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
-pub use super::read::{Alongside, Expected, Listing, Read, list_entities, read_source};
-use super::read::{
-    list_target, look_up, look_up_some, remembered, source_user, vouched_for, with_remembered,
-};
+use super::read::source_user;
+pub use super::read::{Alongside, Expected, Read, read_source};
 use super::reconcile::Reason;
 use super::safety::{self, Verdict};
 pub use super::stop::StopSignal;

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod engine;
 mod error;
 pub mod holdings;
+mod listing;
 mod order;
 pub mod outcome;
 pub mod plan;

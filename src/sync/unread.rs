@@ -9,8 +9,9 @@
 use foldhash::HashSet as FastSet;
 
 use super::error::SyncError;
+use super::listing::find_all;
 use super::plan::{Listed, key_as_compared};
-use super::read::{Read, find_all};
+use super::read::Read;
 use crate::config::Config;
 use crate::mapping::Mapping;
 use crate::state::{OwnedUsers, WrittenReader};

@@ -12,8 +12,8 @@ use crate::targets::TargetError;
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
     /// and the write put back in the outcome's plan for the report (a create only by its
-    /// Entra id, when the writer does not keep creates). A user created, when
-    /// the mapping names users, is also given back as its Entra id and target id.
+    /// Entra id, when the writer does not keep creates). A user created, when the mapping
+    /// names users, is also given back as its Entra id and target id.
     pub(super) fn note(
         &self,
         written: Result<Written, Failure>,

@@ -34,6 +34,7 @@ enum Sent {
     Standing(TargetUser),
     Answer(super::http::Reply),
 }
+
 /// Pages of a listing requested at once, when the server says how many users it holds.
 const PAGES_AT_ONCE: usize = 4;
 

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::matching::{compared_key, present};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
-use crate::mapping::{Mapping, Packed, Record};
+use crate::mapping::{Mapping, Packed};
 use crate::state::OwnedUsers;
 
 /// Decides, while Entra is still being read, which users [`plan`](super::plan) is certain to create, so
@@ -132,7 +132,7 @@ impl<'a> EarlyCreates<'a> {
             {
                 let names = match names_another {
                     false => Vec::new(),
-                    true => match self.names(&values.unpack()) {
+                    true => match self.names(values) {
                         Some(names) => names,
                         None => return Early::Later(user),
                     },
@@ -176,18 +176,19 @@ impl<'a> EarlyCreates<'a> {
         self.create(user, key, &names)
     }
 
-    /// The users a record names, each in its field; `None` when it names anything else (an
-    /// entity, a value that is not an Entra id): the plan then decides.
-    fn names(&self, record: &Record) -> Option<Vec<(usize, String)>> {
+    /// The users a record names, each in its field, read from the packed values as they
+    /// are; `None` when it names anything else (an entity, a value that is not an Entra id):
+    /// the plan then decides.
+    fn names(&self, values: &Packed) -> Option<Vec<(usize, String)>> {
         if self.names_entities {
             return None;
         }
+        let elements = values.elements()?;
         let mut names = Vec::new();
         for &field in &self.user_refs {
-            match record.value(field) {
-                None | Some(Json::Null) => {}
-                Some(Json::String(id)) => names.push((field, id.clone())),
-                Some(_) => return None,
+            match elements.get(field).copied() {
+                None | Some("null") => {}
+                Some(text) => names.push((field, crate::scan::string(text)?.into_owned())),
             }
         }
         Some(names)

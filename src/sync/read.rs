@@ -10,7 +10,8 @@ use tokio::sync::mpsc::{Sender, UnboundedReceiver};
 use super::apply::Action;
 use super::listing::Listing;
 use super::plan::{
-    Catalogue, Early, EarlyCreates, Listed, PlanOptions, Quiet, Sealer, Settle, Skipped, SourceUser,
+    Catalogue, Create, Early, EarlyCreates, Listed, PlanOptions, Quiet, Sealer, Settle, Skipped,
+    SourceUser,
 };
 use super::stop::StopSignal;
 use crate::config::Config;
@@ -380,13 +381,7 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
                     Early::Later(user) => read.users.push(user),
                     Early::Skip(skipped) => read.skipped.push(skipped),
                     Early::Waits => {}
-                    // A create the writers can no longer take is one of a stopped run's
-                    // writes never sent.
-                    Early::Create(create) => {
-                        if writers.try_send(Action::Create(create)).is_ok() {
-                            read.created += 1;
-                        }
-                    }
+                    Early::Create(create) => hand_out(writers, create, read),
                 }
             }
         }
@@ -482,11 +477,15 @@ fn release(
     while writers.capacity() > 0
         && let Some(create) = decider.next_released()
     {
-        // A create the writers can no longer take is one of a stopped run's writes never
-        // sent.
-        if writers.try_send(Action::Create(create)).is_ok() {
-            read.created += 1;
-        }
+        hand_out(writers, create, read);
+    }
+}
+
+/// Hands a create decided while reading to the writers, counted in `read`. A create the
+/// writers can no longer take is one of a stopped run's writes never sent.
+fn hand_out(writers: &Sender<Action>, create: Create, read: &mut Read<'_>) {
+    if writers.try_send(Action::Create(create)).is_ok() {
+        read.created += 1;
     }
 }
 

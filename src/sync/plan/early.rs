@@ -154,17 +154,13 @@ impl<'a> EarlyCreates<'a> {
                 ),
             });
         }
-        let left = names
-            .iter()
-            .filter(|(_, n)| !self.made.contains_key(n))
-            .count();
+        let at = self.waiting.len();
+        let mut left = 0;
+        for (_, named) in names.iter().filter(|(_, n)| !self.made.contains_key(n)) {
+            self.named.entry(named.clone()).or_default().push(at);
+            left += 1;
+        }
         if left > 0 {
-            let at = self.waiting.len();
-            for (_, named) in &names {
-                if !self.made.contains_key(named) {
-                    self.named.entry(named.clone()).or_default().push(at);
-                }
-            }
             self.waiting.push(Some(Waiting {
                 user,
                 key,

@@ -375,6 +375,11 @@ impl Mapping {
         (values.len() == self.fields.len()).then(|| Record::new(Arc::clone(&self.shape), values))
     }
 
+    /// A record of this mapping packed as `text` ([`Packed::text`]), taken as it is.
+    pub fn packed(&self, text: Box<str>) -> Packed {
+        Packed::from_text(Arc::clone(&self.shape), text)
+    }
+
     /// The place of the field of a given target path in [`Mapping::fields`].
     pub fn field_index(&self, target: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.target == target)

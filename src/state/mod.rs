@@ -153,6 +153,17 @@ pub enum StateError {
         /// What failed.
         source: rusqlite::Error,
     },
+    /// The temporary file beside the state file that holds the users waiting for their
+    /// managers' creates on a first load failed.
+    #[error(
+        "state file {path}: the temporary file of users waiting for their managers, beside it, failed: {source}"
+    )]
+    Spill {
+        /// The state file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The lock file could not be created or locked.
     #[error("state file {path}: cannot lock it ({path}.lock): {source}")]
     Io {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{Receiver, UnboundedReceiver, UnboundedSender};
 
 use super::SyncError;
 use super::order::{Known, Rounds};
-use super::outcome::{Failure, Outcome};
+use super::outcome::Outcome;
 use super::plan::{Create, EntityName, Update, UpdateKind};
 use super::safety::Verdict;
 use super::stop::StopSignal;
@@ -177,10 +177,14 @@ pub(super) enum Input {
     /// Writes the run sends as it decides them, without a bound: a plan's, or a delta
     /// round's planned ahead.
     All(UnboundedReceiver<Action>),
-    /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting; the Entra id and
-    /// target id of each user created is told on the sender, for the creates that name it.
-    Early(Receiver<Action>, UnboundedSender<(String, String)>),
+    /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting; how each create
+    /// went is told on the sender ([`Answered`]), for the creates that name its user.
+    Early(Receiver<Action>, UnboundedSender<Answered>),
 }
+
+/// How a create went, told to the read that sent it: the user's Entra id, and its target id
+/// when the create succeeded.
+pub(super) type Answered = (String, Option<String>);
 
 impl Input {
     async fn recv_many(&mut self, into: &mut Vec<Action>, limit: usize) -> usize {
@@ -200,6 +204,9 @@ impl Input {
 
 /// A write and how it went: the target id when known.
 pub(super) type Written = (Action, Result<Option<String>, TargetError>);
+
+/// A write that stopped with a panic, and what the panic said.
+pub(super) type Broken = (Action, String);
 
 /// Sends writes with bounded concurrency.
 pub(super) struct Writer<'a> {
@@ -327,10 +334,10 @@ impl<'a> Writer<'a> {
                 written = results.recv() => {
                     let Some(written) = written else { break };
                     queued = queued.saturating_sub(1);
-                    let made = self.note(written, outcome, &mut record);
+                    let answered = self.note(written, outcome, &mut record);
                     // The read may be gone: then nobody waits for it.
-                    if let (Input::Early(_, tell), Some(made)) = (&input, made) {
-                        let _ = tell.send(made);
+                    if let (Input::Early(_, tell), Some(answered)) = (&input, answered) {
+                        let _ = tell.send(answered);
                     }
                     // Remembered in transactions of a few thousand as the writes complete
                     // (about a second of writes at full speed): each commit rewrites the
@@ -382,7 +389,7 @@ impl<'a> Writer<'a> {
         queue: UnboundedReceiver<Action>,
         quit: &StopSignal,
         halt: Option<&StopSignal>,
-    ) -> UnboundedReceiver<Result<Written, Failure>> {
+    ) -> UnboundedReceiver<Result<Written, Broken>> {
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
         for _ in 0..self.concurrency.max(1) {
@@ -399,18 +406,13 @@ impl<'a> Writer<'a> {
                     if stops.iter().flatten().any(StopSignal::stopped) {
                         break;
                     }
-                    let (user, name) = (action.label().to_owned(), action.name());
-                    let write = write_one(Arc::clone(&target), key.clone(), action);
                     // Only a panic ends a write early: that user's write fails, the writer
                     // goes on, and the next run makes it.
-                    let written = std::panic::AssertUnwindSafe(write)
-                        .catch_unwind()
-                        .await
-                        .map_err(|panic| Failure {
-                            user,
-                            action: name,
-                            error: format!("the write stopped: {}", panic_text(&*panic)),
-                        });
+                    let write = write_one(target.as_ref(), &key, &action);
+                    let written = match std::panic::AssertUnwindSafe(write).catch_unwind().await {
+                        Ok(result) => Ok((action, result)),
+                        Err(panic) => Err((action, panic_text(&*panic).to_owned())),
+                    };
                     // Refused credentials stop the run before this writer takes another.
                     if let Ok((_, Err(error))) = &written
                         && error.stops_run()
@@ -484,16 +486,19 @@ fn pending_rows(actions: &[Action]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// One write: the action comes back with how it went.
-async fn write_one(target: Arc<dyn Target>, key: String, action: Action) -> Written {
-    let result = match &action {
-        Action::Create(c) => create(target.as_ref(), &key, c).await,
+/// One write: its target id when known.
+async fn write_one(
+    target: &dyn Target,
+    key: &str,
+    action: &Action,
+) -> Result<Option<String>, TargetError> {
+    match action {
+        Action::Create(c) => create(target, key, c).await,
         Action::Update(u) => target
             .update(&u.user.to_target_user(), &u.changes, &u.record)
             .await
             .map(|()| Some(u.user.id.clone())),
-    };
-    (action, result)
+    }
 }
 
 async fn create(target: &dyn Target, key: &str, c: &Create) -> Result<Option<String>, TargetError> {

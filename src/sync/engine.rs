@@ -15,6 +15,7 @@
 //! the guard ([`safety`]), `apply` and `record`. This file runs them in order and turns a
 //! failure part-way into an error that keeps what was written.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -31,7 +32,7 @@ use super::listing::{
     list_target, look_up, look_up_some, remembered, vouched_for, with_remembered,
 };
 pub use super::outcome::{Failure, Outcome};
-use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
+use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, Spill, UpdateKind};
 use super::read::source_user;
 pub use super::read::{Alongside, Expected, Read, read_source};
 use super::reconcile::Reason;
@@ -42,7 +43,7 @@ use crate::config::Config;
 use crate::graph::delta::{self, Change};
 use crate::graph::{GraphClient, GraphError, UserQuery};
 use crate::mapping::{Context, Mapping};
-use crate::state::{OwnedUsers, SidesRead, State};
+use crate::state::{OwnedUsers, SidesRead, State, StateError};
 use crate::targets::{Target, TargetError};
 
 /// What the caller asks of a sync.
@@ -409,6 +410,7 @@ impl Run<'_> {
             }
             _ => (None, None, None),
         };
+        let spill = writers.as_ref().and_then(|_| self.spill());
         let read_failed = StopSignal::default();
         let listing_started = Instant::now();
         let leave_out =
@@ -421,6 +423,7 @@ impl Run<'_> {
             early: writers,
             made,
             catalogue: &self.catalogue,
+            spill,
         };
         let (read, listed, early) = tokio::join!(
             async {
@@ -428,7 +431,12 @@ impl Run<'_> {
                 if read.is_err() {
                     read_failed.stop();
                 }
-                read.map(|read| (read, Instant::now()))
+                // The read's time ends with Entra's last page, not with the early creates
+                // that follow it.
+                read.map(|read| {
+                    let ended = read.ended.unwrap_or_else(Instant::now);
+                    (read, ended)
+                })
             },
             async {
                 // A failed or stopped read makes the listing moot: it ends with the read. A
@@ -457,11 +465,15 @@ impl Run<'_> {
                 }
             }
         );
-        let (read, read_end) = match (early, read) {
+        let (mut read, read_end) = match (early, read) {
             (Ok(()), Ok(read)) => read,
             (Err(error), _) => return Err(error),
             (Ok(()), Err(error)) => return Err(error.into()),
         };
+        if let Some(source) = read.spill_failed.take() {
+            let path = self.config.sync.state.clone();
+            return Err(StateError::Spill { path, source }.into());
+        }
         let read_end = read_end.max(listed?);
         let mut listed = listing.into_users().unwrap_or_default();
         if leave_out {
@@ -475,6 +487,25 @@ impl Run<'_> {
             .await?;
         }
         Ok((read, listed, read_end))
+    }
+
+    /// The file the early creates keep waiting users in ([`Spill`]): beside the state file,
+    /// on the disk the admin chose for it (a system temporary directory may be memory). A
+    /// directory where none can be made leaves them in memory, with a warning.
+    fn spill(&self) -> Option<Spill> {
+        let state = &self.config.sync.state;
+        let dir = match state.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Spill::new(dir)
+            .inspect_err(|error| {
+                tracing::warn!(
+                    %error, dir = %dir.display(),
+                    "keeping the users that wait for their managers in memory: no temporary file can be made beside the state file"
+                );
+            })
+            .ok()
     }
 
     /// Whether a delta round of this run writes the users it is sure of while it reads

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc::{Sender, UnboundedReceiver};
 
-use super::apply::Action;
+use super::apply::{Action, Answered};
 use super::listing::Listing;
 use super::plan::{
     Catalogue, Create, Early, EarlyCreates, Listed, PlanOptions, Quiet, Sealer, Settle, Skipped,
-    SourceUser,
+    SourceUser, Spill,
 };
 use super::stop::StopSignal;
 use crate::config::Config;
@@ -141,11 +141,7 @@ pub async fn read_source<'a, 'o: 'a>(
     }
     read.scope = beside.scope_counts();
     if let Some(sorter) = sorter {
-        let missing = tokio::select! {
-            biased;
-            () = stop.wait() => return Err(GraphError::Stopped),
-            missing = sorter.finish(mapping, &mut read) => missing,
-        };
+        let missing = sorter.finish(mapping, &mut read, stop).await?;
         // Users taken out as unchanged whose target user is gone (deleted by hand): read
         // again, to be planned like any other (a user Graph no longer has is gone).
         if !missing.is_empty() {
@@ -245,6 +241,11 @@ pub struct Read<'o> {
     pub scope: Option<ScopeCounts>,
     /// The users found unchanged while reading, and taken out of `users`.
     pub quiet: Quiet<'o>,
+    /// When the last of Entra was read, when early creates went on after it.
+    pub ended: Option<std::time::Instant>,
+    /// Why a user waiting for its manager's create could not be read back from disk
+    /// ([`Spill`]): the run ends with it.
+    pub spill_failed: Option<std::io::Error>,
 }
 
 impl Read<'_> {
@@ -274,11 +275,14 @@ pub struct Alongside<'a, 'o> {
     pub(super) options: &'a PlanOptions,
     /// Where the writers take creates from.
     pub(super) early: Option<Sender<Action>>,
-    /// Where the writers tell the Entra id and target id of each user they created, for the
-    /// early creates that name it.
-    pub(super) made: Option<UnboundedReceiver<(String, String)>>,
+    /// Where the writers tell how each create sent early went, for the early creates that
+    /// name its user.
+    pub(super) made: Option<UnboundedReceiver<Answered>>,
     /// The target's entities the mapping names.
     pub(super) catalogue: &'a Catalogue,
+    /// Where the early creates keep the users that wait ([`EarlyCreates::kept_in`]); in
+    /// memory without one.
+    pub(super) spill: Option<Spill>,
 }
 
 impl<'a, 'o> Alongside<'a, 'o> {
@@ -296,6 +300,7 @@ impl<'a, 'o> Alongside<'a, 'o> {
             early: None,
             made: None,
             catalogue,
+            spill: None,
         }
     }
 }
@@ -369,15 +374,14 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
         if let (Some(decider), Some(writers)) = (decider, early.as_ref())
             && !writers.is_closed()
         {
-            release(decider, writers, made, None, read);
+            release(decider, writers, &mut made.as_mut(), None, read);
             for user in read.users.split_off(self.from) {
-                // A full queue leaves the user to the plan (only when many users waited for
-                // the listing: the read waits for room before each page).
-                if writers.capacity() == 0 {
-                    read.users.push(user);
-                    continue;
-                }
-                match decider.decide(user) {
+                // With the queue full, a create waits in the decider for room.
+                let early = match writers.capacity() {
+                    0 => decider.decide_without_room(user),
+                    _ => decider.decide(user),
+                };
+                match early {
                     Early::Later(user) => read.users.push(user),
                     Early::Skip(skipped) => read.skipped.push(skipped),
                     Early::Waits => {}
@@ -403,14 +407,14 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
         self.new = self.from;
     }
 
-    /// Sends the early creates that wait for nobody any more: `made` (a user just created)
-    /// and whatever else the writers have told.
-    fn release(&mut self, made: Option<(String, String)>, read: &mut Read<'o>) {
+    /// Sends the early creates that wait for nobody any more: after `made` (a create just
+    /// answered) and whatever else the writers have told.
+    fn release(&mut self, made: Option<Answered>, read: &mut Read<'o>) {
         let Alongside {
             early, made: told, ..
         } = &mut self.alongside;
         if let (Some(Some(decider)), Some(writers)) = (&mut self.ready, early.as_ref()) {
-            release(decider, writers, told, made, read);
+            release(decider, writers, &mut told.as_mut(), made, read);
         }
     }
 
@@ -421,12 +425,17 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
             options,
             early,
             catalogue,
+            spill,
             ..
-        } = &self.alongside;
+        } = &mut self.alongside;
         self.settle.listed(listing, catalogue);
         let decider = early
             .as_ref()
-            .and_then(|_| EarlyCreates::new(mapping, listing, owned, options));
+            .and_then(|_| EarlyCreates::new(mapping, listing, owned, options))
+            .map(|decider| match spill.take() {
+                Some(spill) => decider.kept_in(spill),
+                None => decider,
+            });
         self.ready = Some(decider);
     }
 
@@ -442,37 +451,81 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
     /// Once every user is read: waits for the listing (the users taken out are confirmed
     /// against it, and the others are looked at), and gives the quiet users and the Entra
     /// ids of those taken out whose target user is missing. A listing that failed leaves
-    /// every user read to the plan, and nobody quiet (its error ends the run).
-    async fn finish(mut self, mapping: &'a Mapping, read: &mut Read<'o>) -> Vec<&'o str> {
+    /// every user read to the plan, and nobody quiet (its error ends the run). `stop` ends
+    /// the wait for the listing; the early creates that follow the read end with the
+    /// writers, which a stop ends too, and leave a complete read.
+    async fn finish(
+        mut self,
+        mapping: &'a Mapping,
+        read: &mut Read<'o>,
+        stop: &StopSignal,
+    ) -> Result<Vec<&'o str>, GraphError> {
         if self.ready.is_none() {
-            match self.alongside.listing.wait().await {
+            let listing = tokio::select! {
+                biased;
+                () = stop.wait() => return Err(GraphError::Stopped),
+                listing = self.alongside.listing.wait() => listing,
+            };
+            match listing {
                 Some(listing) => self.listed(mapping, listing),
-                None => return Vec::new(),
+                None => return Ok(Vec::new()),
             }
             self.sort(mapping, read);
         }
-        // The users still waiting for the creates they name are the plan's to decide.
-        if let Some(Some(decider)) = self.ready.take() {
-            read.users.extend(decider.into_waiting());
+        // The users still waiting follow the creates they wait for; those left are the
+        // plan's to decide.
+        if let Some(Some(mut decider)) = self.ready.take() {
+            let Alongside { early, made, .. } = &mut self.alongside;
+            if let (Some(writers), Some(told)) = (early.as_ref(), made.as_mut()) {
+                read.ended = Some(std::time::Instant::now());
+                follow(&mut decider, writers, told, read).await;
+            }
+            match decider.into_waiting() {
+                Ok(users) => read.users.extend(users),
+                Err(error) => read.spill_failed = Some(error),
+            }
         }
         let (quiet, missing) = self.settle.finish(&mut read.users);
         read.quiet = quiet;
-        missing
+        Ok(missing)
     }
 }
 
-/// Tells `decider` of the users created (`made`, then whatever `told` holds), and sends
-/// the creates that no longer wait while the writers have room.
+/// Once every user is read: sends the early creates that wait, each as soon as the creates
+/// it waits for have answered, until none can be sent any more ([`EarlyCreates::settled`])
+/// or the writers are gone.
+async fn follow(
+    decider: &mut EarlyCreates<'_>,
+    writers: &Sender<Action>,
+    told: &mut UnboundedReceiver<Answered>,
+    read: &mut Read<'_>,
+) {
+    let mut made = None;
+    loop {
+        release(decider, writers, &mut Some(&mut *told), made.take(), read);
+        if decider.settled() || writers.is_closed() {
+            return;
+        }
+        // A full queue empties as the writers answer: each answer is a chance to send.
+        match told.recv().await {
+            Some(answered) => made = Some(answered),
+            None => return,
+        }
+    }
+}
+
+/// Tells `decider` how the creates went (`made`, then whatever `told` holds), and sends the
+/// creates that no longer wait while the writers have room.
 fn release(
     decider: &mut EarlyCreates<'_>,
     writers: &Sender<Action>,
-    told: &mut Option<UnboundedReceiver<(String, String)>>,
-    made: Option<(String, String)>,
+    told: &mut Option<&mut UnboundedReceiver<Answered>>,
+    made: Option<Answered>,
     read: &mut Read<'_>,
 ) {
     let more = std::iter::from_fn(|| told.as_mut()?.try_recv().ok());
     for (entra_id, target_id) in made.into_iter().chain(more) {
-        decider.made(entra_id, target_id);
+        decider.answered(entra_id, target_id);
     }
     while writers.capacity() > 0
         && let Some(create) = decider.next_released()
@@ -489,9 +542,9 @@ fn hand_out(writers: &Sender<Action>, create: Create, read: &mut Read<'_>) {
     }
 }
 
-/// The next user the writers tell was created, while early creates may wait for one;
+/// The next create the writers tell has answered, while early creates may wait for one;
 /// never, otherwise.
-async fn told(sorter: &mut Option<Sorter<'_, '_>>) -> (String, String) {
+async fn told(sorter: &mut Option<Sorter<'_, '_>>) -> Answered {
     let waits = sorter.as_mut().and_then(|sorter| match sorter.ready {
         Some(Some(_)) => sorter.alongside.made.as_mut(),
         _ => None,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::apply::{Action, Writer, Written};
+use super::apply::{Action, Answered, Broken, Writer, Written};
 use super::outcome::{Failure, Outcome};
 use super::plan::{self, UpdateKind};
 use crate::state::{Owned, Remembered};
@@ -12,28 +12,20 @@ use crate::targets::TargetError;
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
     /// and the write put back in the outcome's plan for the report (a create only by its
-    /// Entra id, when the writer does not keep creates). A user created, when the mapping
-    /// names users, is also given back as its Entra id and target id.
+    /// Entra id, when the writer does not keep creates). A create, when the mapping names
+    /// users, is also given back as its Entra id and, once made, its target id.
     pub(super) fn note(
         &self,
-        written: Result<Written, Failure>,
+        written: Result<Written, Broken>,
         outcome: &mut Outcome,
         record: &mut Vec<Remembered>,
-    ) -> Option<(String, String)> {
+    ) -> Option<Answered> {
         if let Ok(mut ended) = self.ended.lock() {
             *ended = Some(Instant::now());
         }
         let (action, result) = match written {
-            Ok(written) => written,
-            Err(failure) => {
-                tracing::warn!(
-                    user = %failure.user, action = failure.action, error = %failure.error,
-                    "write failed"
-                );
-                outcome.failures.push(failure);
-                outcome.counts.failed += 1;
-                return None;
-            }
+            Ok((action, result)) => (action, result.map_err(|e| self.failed(e, outcome))),
+            Err((action, panic)) => (action, Err(format!("the write stopped: {panic}"))),
         };
         let mut made = None;
         match result {
@@ -43,7 +35,7 @@ impl Writer<'_> {
                     && self.mapping.user_refs().next().is_some()
                 {
                     outcome.created_ids.insert(c.entra_id.clone(), id.clone());
-                    made = Some((c.entra_id.clone(), id.clone()));
+                    made = Some(id.clone());
                 }
                 let (owned, counter) = self.owned_after(&action, target_id, outcome);
                 *counter += 1;
@@ -52,33 +44,45 @@ impl Writer<'_> {
                 }
             }
             Err(error) => {
-                if error.stops_run() {
-                    self.stop.stop();
-                }
-                if let TargetError::Unauthorized { status, .. } = &error {
-                    outcome.refused_credentials.get_or_insert(*status);
-                }
-                if matches!(error, TargetError::SignIn { .. }) {
-                    outcome.signed_out = true;
-                }
                 tracing::warn!(
-                    user = action.label(), action = action.name(), error = %error,
+                    user = action.label(), action = action.name(), %error,
                     "write failed"
                 );
                 outcome.failures.push(Failure {
                     user: action.label().to_owned(),
                     action: action.name(),
-                    error: error.to_string(),
+                    error,
                 });
                 outcome.counts.failed += 1;
             }
         }
+        let answered = match &action {
+            Action::Create(c) if self.mapping.user_refs().next().is_some() => {
+                Some((c.entra_id.clone(), made))
+            }
+            _ => None,
+        };
         match action {
             Action::Create(c) if self.keep_creates => outcome.plan.creates.push(c),
             Action::Create(c) => outcome.creates_let_go.push(c.entra_id),
             Action::Update(u) => outcome.plan.updates.push(*u),
         }
-        made
+        answered
+    }
+
+    /// What a target's refusal of a write means for the run (refused credentials stop it),
+    /// and its message.
+    fn failed(&self, error: TargetError, outcome: &mut Outcome) -> String {
+        if error.stops_run() {
+            self.stop.stop();
+        }
+        if let TargetError::Unauthorized { status, .. } = &error {
+            outcome.refused_credentials.get_or_insert(*status);
+        }
+        if matches!(error, TargetError::SignIn { .. }) {
+            outcome.signed_out = true;
+        }
+        error.to_string()
     }
 
     /// What the state should remember after a write (with the record the target now

@@ -9,7 +9,7 @@ use userload::mapping::{self, Context, Mapping, Options};
 use userload::state::{Owned, OwnedUsers};
 use userload::sync::plan::{
     Catalogue, Early, EarlyCreates, Listed, Plan, PlanOptions, Prior, Quiet, Settle, SourceUser,
-    UpdateKind, plan, plan_after,
+    Spill, UpdateKind, plan, plan_after,
 };
 use userload::targets::{Entity, TargetUser};
 
@@ -527,8 +527,15 @@ fn a_key_read_twice_is_created_once_and_the_second_user_reported() {
     }
 }
 
+/// Kept in memory, or on disk: the users that wait come back as they went.
 #[test]
 fn a_user_naming_a_user_created_early_waits_for_its_target_id() {
+    waits_for_target_ids(None);
+    let dir = tempfile::tempdir().unwrap();
+    waits_for_target_ids(Some(Spill::new(dir.path()).unwrap()));
+}
+
+fn waits_for_target_ids(spill: Option<Spill>) {
     let text = REFERENCES.replace(
         "[fields.department]\nsource = \"department\"\nrefers = { entity = \"department\", policy = \"lookup\" }\n",
         "",
@@ -537,6 +544,9 @@ fn a_user_naming_a_user_created_early_waits_for_its_target_id() {
     let m = mapping::compile_source(&SourceText::new("r.toml", &text), Options::default()).unwrap();
     let owned = OwnedUsers::default();
     let mut early = EarlyCreates::new(&m, &[], &owned, &options()).unwrap();
+    if let Some(spill) = spill {
+        early = early.kept_in(spill);
+    }
     let user = |id: &str, name: &str, manager: Option<&str>| {
         let manager = manager.map(|m| json!({"id": m}));
         source(
@@ -570,8 +580,9 @@ fn a_user_naming_a_user_created_early_waits_for_its_target_id() {
     let later = early.decide(odd);
     assert!(matches!(later, Early::Later(_)), "{later:?}");
     assert!(early.next_released().is_none());
+    assert!(!early.settled(), "the head's create has not answered");
     // The head's create answers: her report goes, naming her by her target id.
-    early.made("e1".into(), "t1".into());
+    early.answered("e1".into(), Some("t1".into()));
     let ann = early.next_released().unwrap();
     assert_eq!(ann.key, "ann@x.com");
     assert_eq!(ann.record()["manager.value"], json!("t1"));
@@ -584,9 +595,34 @@ fn a_user_naming_a_user_created_early_waits_for_its_target_id() {
         panic!("{dee:?}")
     };
     assert_eq!(dee.record()["manager.value"], json!("t1"));
-    // Whoever still waits when the read ends is the plan's.
-    let left: Vec<String> = early.into_waiting().map(|u| u.entra_id).collect();
-    assert_eq!(left, ["e3", "e4"]);
+    // Her create fails: whoever names her waits for good, now or read later.
+    early.answered("e5".into(), None);
+    assert!(matches!(
+        early.decide(user("e7", "eve@x.com", Some("e5"))),
+        Early::Waits
+    ));
+    // Ann's create answers and Bob follows; once his answers too, nobody left can go.
+    early.answered("e2".into(), Some("t2".into()));
+    let bob = early.next_released().unwrap();
+    assert_eq!(bob.record()["manager.value"], json!("t2"));
+    assert!(!early.settled(), "Bob's create has not answered");
+    early.answered("e3".into(), Some("t3".into()));
+    assert!(early.settled());
+    // Whoever still waits then is the plan's.
+    let mut left = early.into_waiting().unwrap();
+    left.sort_by(|a, b| a.entra_id.cmp(&b.entra_id));
+    let ids: Vec<&str> = left.iter().map(|u| u.entra_id.as_str()).collect();
+    assert_eq!(ids, ["e4", "e7"]);
+    let cy = user("e4", "cy@x.com", Some("e9"));
+    let (back, mapped) = (
+        left[0].mapped.as_ref().unwrap(),
+        cy.mapped.as_ref().unwrap(),
+    );
+    assert_eq!(left[0].label, cy.label);
+    assert_eq!(back.key, mapped.key);
+    assert_eq!(back.hash, mapped.hash);
+    assert_eq!(back.enabled, mapped.enabled);
+    assert_eq!(back.record(), mapped.record());
 }
 
 /// The hash kept of a mapped user is the hash of what it writes on update (a field written

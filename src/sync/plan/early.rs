@@ -7,6 +7,7 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 
 use super::matching::{compared_key, present};
+use super::spill::{Held, Place, Spill};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
 use crate::mapping::{Mapping, Packed};
@@ -23,12 +24,15 @@ use crate::state::OwnedUsers;
 ///
 /// A user whose record names other users (a manager) waits here until each of them has
 /// been created early in this run and its create has answered with the target id
-/// ([`EarlyCreates::made`]); its record then holds those ids, as the plan would fill them,
-/// and it is created at once. Users are read in no useful order, so a report waits for a
-/// manager read later as well as one read before; when the head of a chain is created, the
-/// chain follows. A user still waiting when the read ends (it names someone the run does
-/// not create early, or a cycle), like one that names an entity, is left to the plan.
+/// ([`EarlyCreates::answered`]); its record then holds those ids, as the plan would fill
+/// them, and it is created at once. Users are read in no useful order, so a report waits
+/// for a manager read later as well as one read before; when the head of a chain is
+/// created, the chain follows, during the read and after it, until every create sent has
+/// answered ([`EarlyCreates::settled`]). A user still waiting then (it names someone the
+/// run does not create early, whose create failed, or a cycle), like one that names an
+/// entity, is left to the plan.
 pub struct EarlyCreates<'a> {
+    mapping: &'a Mapping,
     /// The listed target users.
     target: &'a [Listed],
     /// Their values of each match key, as compared; built for the first user the state does
@@ -48,22 +52,39 @@ pub struct EarlyCreates<'a> {
     names_entities: bool,
     /// The target ids of the users created early, once their creates have answered.
     made: FastMap<String, String>,
-    /// The users that wait for the creates of the users they name (taken out once sent).
+    /// The users that wait for the creates of the users they name; a place is taken out
+    /// once its user is sent, and given to the next user that waits.
     waiting: Vec<Option<Waiting>>,
+    /// The places of `waiting` free again.
+    free: Vec<usize>,
+    /// How many users wait.
+    waits: usize,
+    /// How many creates were handed out and have not answered.
+    sent: usize,
     /// For each user named by a waiting one, where those that name it wait.
     named: FastMap<String, Vec<usize>>,
     /// Where the waiting users whose named users are all made wait, to be sent.
     released: Vec<usize>,
+    /// Where waiting users are kept, when on disk ([`EarlyCreates::kept_in`]).
+    spill: Option<Spill>,
+    /// A user's record as the spill keeps it, between uses.
+    scratch: Vec<u8>,
+    /// Why a waiting user could not be read back from the spill: the early creates end
+    /// ([`EarlyCreates::into_waiting`] gives it).
+    broken: Option<std::io::Error>,
 }
 
 /// A user certain to be created that waits for the creates of the users it names.
 struct Waiting {
-    user: SourceUser,
-    key: String,
-    /// Each field that names a user, with the Entra id it names.
-    names: Vec<(usize, String)>,
+    kept: Kept,
     /// How many of the users named are not made yet.
     left: usize,
+}
+
+/// Where a waiting user is.
+enum Kept {
+    Here(Box<Held>),
+    There(Place),
 }
 
 /// What [`EarlyCreates`] makes of a user read.
@@ -75,14 +96,14 @@ pub enum Early {
     Skip(Skipped),
     /// Leave it to the plan.
     Later(SourceUser),
-    /// Kept by the decider until the users it names are created ([`EarlyCreates::made`]).
+    /// Kept by the decider until the users it names are created ([`EarlyCreates::answered`]).
     Waits,
 }
 
 impl<'a> EarlyCreates<'a> {
     /// The decider for a run, when the run allows one. `target` is the complete listing.
     pub fn new(
-        mapping: &Mapping,
+        mapping: &'a Mapping,
         target: &'a [Listed],
         owned: &'a OwnedUsers,
         options: &PlanOptions,
@@ -102,6 +123,7 @@ impl<'a> EarlyCreates<'a> {
             })
             .collect::<Option<Vec<bool>>>()?;
         Some(EarlyCreates {
+            mapping,
             target,
             listed: None,
             owned,
@@ -113,13 +135,37 @@ impl<'a> EarlyCreates<'a> {
             names_entities: mapping.entity_refs().next().is_some(),
             made: FastMap::default(),
             waiting: Vec::new(),
+            free: Vec::new(),
+            waits: 0,
+            sent: 0,
             named: FastMap::default(),
             released: Vec::new(),
+            spill: None,
+            scratch: Vec::new(),
+            broken: None,
         })
+    }
+
+    /// Keeps the waiting users in `spill` rather than in memory.
+    pub fn kept_in(self, spill: Spill) -> EarlyCreates<'a> {
+        EarlyCreates {
+            spill: Some(spill),
+            ..self
+        }
     }
 
     /// What becomes of a user just read.
     pub fn decide(&mut self, user: SourceUser) -> Early {
+        self.decide_as(user, true)
+    }
+
+    /// What becomes of a user just read while the writers have no room: one to create now
+    /// waits instead, released, for [`EarlyCreates::next_released`].
+    pub fn decide_without_room(&mut self, user: SourceUser) -> Early {
+        self.decide_as(user, false)
+    }
+
+    fn decide_as(&mut self, user: SourceUser, room: bool) -> Early {
         let (key, names) = match &user.mapped {
             Ok(Mapped {
                 key: Some(key),
@@ -154,19 +200,23 @@ impl<'a> EarlyCreates<'a> {
                 ),
             });
         }
-        let at = self.waiting.len();
+        let at = self.free.last().copied().unwrap_or(self.waiting.len());
         let mut left = 0;
         for (_, named) in names.iter().filter(|(_, n)| !self.made.contains_key(n)) {
             self.named.entry(named.clone()).or_default().push(at);
             left += 1;
         }
-        if left > 0 {
-            self.waiting.push(Some(Waiting {
-                user,
-                key,
-                names,
-                left,
-            }));
+        if left > 0 || !room {
+            if left == 0 {
+                self.released.push(at);
+            }
+            let kept = self.keep(Held { user, key, names });
+            let waiting = Some(Waiting { kept, left });
+            match self.free.pop() {
+                Some(at) => self.waiting[at] = waiting,
+                None => self.waiting.push(waiting),
+            }
+            self.waits += 1;
             return Early::Waits;
         }
         self.create(user, key, &names)
@@ -180,7 +230,7 @@ impl<'a> EarlyCreates<'a> {
             return None;
         }
         let elements = values.elements()?;
-        let mut names = Vec::new();
+        let mut names = Vec::with_capacity(self.user_refs.len());
         for &field in &self.user_refs {
             match elements.get(field).copied() {
                 None | Some("null") => {}
@@ -190,8 +240,9 @@ impl<'a> EarlyCreates<'a> {
         Some(names)
     }
 
-    /// The create of `user`, whose record names the users of `names` (each made).
-    fn create(&self, user: SourceUser, key: String, names: &[(usize, String)]) -> Early {
+    /// The create of `user`, whose record names the users of `names` (each made), counted
+    /// as sent.
+    fn create(&mut self, user: SourceUser, key: String, names: &[(usize, String)]) -> Early {
         let SourceUser {
             entra_id,
             label,
@@ -204,16 +255,19 @@ impl<'a> EarlyCreates<'a> {
                 hash,
                 values: Some(values),
                 ..
-            }) => Early::Create(Create {
-                deferred: Vec::new(),
-                entra_id,
-                key,
-                label,
-                values: self.filled(values, names),
-                pending: false,
-                enabled,
-                hash,
-            }),
+            }) => {
+                self.sent += 1;
+                Early::Create(Create {
+                    deferred: Vec::new(),
+                    entra_id,
+                    key,
+                    label,
+                    values: self.filled(values, names),
+                    pending: false,
+                    enabled,
+                    hash,
+                })
+            }
             mapped => Early::Later(SourceUser {
                 entra_id,
                 label,
@@ -238,10 +292,17 @@ impl<'a> EarlyCreates<'a> {
         record.pack()
     }
 
-    /// The user of `entra_id`, created early, has `target_id` in the target: the users
-    /// waiting for it alone can be sent ([`EarlyCreates::next_released`]).
-    pub fn made(&mut self, entra_id: String, target_id: String) {
-        for at in self.named.remove(&entra_id).unwrap_or_default() {
+    /// The create of the user of `entra_id`, sent early, answered: with `target_id` when it
+    /// was made, and the users waiting for it alone can be sent
+    /// ([`EarlyCreates::next_released`]); those waiting for a create that failed wait for
+    /// good (the plan decides them).
+    pub fn answered(&mut self, entra_id: String, target_id: Option<String>) {
+        self.sent = self.sent.saturating_sub(1);
+        let waiting = self.named.remove(&entra_id).unwrap_or_default();
+        let Some(target_id) = target_id else {
+            return;
+        };
+        for at in waiting {
             if let Some(waiting) = self.waiting.get_mut(at).and_then(Option::as_mut) {
                 waiting.left -= 1;
                 if waiting.left == 0 {
@@ -254,13 +315,21 @@ impl<'a> EarlyCreates<'a> {
 
     /// The next create of a waiting user whose named users are all made.
     pub fn next_released(&mut self) -> Option<Create> {
-        while let Some(at) = self.released.pop() {
-            let Some(Waiting {
-                user, key, names, ..
-            }) = self.waiting.get_mut(at).and_then(Option::take)
-            else {
+        while self.broken.is_none()
+            && let Some(at) = self.released.pop()
+        {
+            let Some(Waiting { kept, .. }) = self.waiting.get_mut(at).and_then(Option::take) else {
                 continue;
             };
+            let Held { user, key, names } = match self.take(kept) {
+                Ok(held) => held,
+                Err(error) => {
+                    self.broken = Some(error);
+                    return None;
+                }
+            };
+            self.free.push(at);
+            self.waits -= 1;
             match self.create(user, key, &names) {
                 Early::Create(create) => return Some(create),
                 // A waiting user always keeps its record.
@@ -270,10 +339,55 @@ impl<'a> EarlyCreates<'a> {
         None
     }
 
-    /// The users still waiting when the read ends: the plan decides them, with every
-    /// create of the run known.
-    pub fn into_waiting(self) -> impl Iterator<Item = SourceUser> {
-        self.waiting.into_iter().flatten().map(|w| w.user)
+    /// Keeps a waiting user: on disk when there is a spill and it takes the user, else in
+    /// memory (a spill that fails to write is given up for the rest of the run).
+    fn keep(&mut self, held: Held) -> Kept {
+        if let Some(spill) = &mut self.spill
+            && held.encode(&mut self.scratch)
+        {
+            match spill.put(&self.scratch) {
+                Ok(place) => return Kept::There(place),
+                Err(error) => {
+                    tracing::warn!(%error, "keeping the users that wait for their managers in memory: their temporary file failed");
+                    self.spill = None;
+                }
+            }
+        }
+        Kept::Here(Box::new(held))
+    }
+
+    /// A waiting user back from where it was kept.
+    fn take(&mut self, kept: Kept) -> std::io::Result<Held> {
+        match (kept, &self.spill) {
+            (Kept::Here(held), _) => Ok(*held),
+            (Kept::There(place), Some(spill)) => {
+                spill.get(place, &mut self.scratch)?;
+                Held::decode(self.mapping, &self.scratch)
+                    .ok_or_else(|| std::io::Error::other("a user read back is not the one written"))
+            }
+            (Kept::There(_), None) => Err(std::io::Error::other("the file is gone")),
+        }
+    }
+
+    /// Whether no waiting user can be sent any more: none waits, or every create sent has
+    /// answered and those that wait name users no create will make, or the spill failed.
+    pub fn settled(&self) -> bool {
+        self.waits == 0 || (self.sent == 0 && self.released.is_empty()) || self.broken.is_some()
+    }
+
+    /// The users still waiting when the early creates end: the plan decides them, with
+    /// every create of the run known. An error when a user could not be read back from the
+    /// spill (the run then ends: the next run creates whoever is missing).
+    pub fn into_waiting(mut self) -> std::io::Result<Vec<SourceUser>> {
+        if let Some(error) = self.broken.take() {
+            return Err(error);
+        }
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut users = Vec::with_capacity(self.waits);
+        for Waiting { kept, .. } in waiting.into_iter().flatten() {
+            users.push(self.take(kept)?.user);
+        }
+        Ok(users)
     }
 
     /// Whether a listed target user has one of `user`'s match key values (a match, or a

@@ -34,6 +34,7 @@ mod matching;
 mod quiet;
 mod refs;
 mod seal;
+mod spill;
 mod takeover;
 
 use foldhash::HashSet as FastSet;
@@ -49,6 +50,7 @@ pub use quiet::{Quiet, Settle};
 use refs::Links;
 pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
 pub use seal::{Sealer, Source};
+pub use spill::Spill;
 pub use takeover::Matched;
 
 use crate::config::Mode;

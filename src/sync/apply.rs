@@ -178,7 +178,8 @@ pub(super) enum Input {
     /// round's planned ahead.
     All(UnboundedReceiver<Action>),
     /// Creates sent while Entra is read, at most [`EARLY_QUEUE`] waiting; how each create
-    /// went is told on the sender ([`Answered`]), for the creates that name its user.
+    /// went is told on the sender ([`Answered`]), for the creates that name its user (the
+    /// read keeps the target ids, for the outcome's `created_ids`).
     Early(Receiver<Action>, UnboundedSender<Answered>),
 }
 
@@ -295,7 +296,8 @@ impl<'a> Writer<'a> {
             }
             self.began.get_or_init(Instant::now);
             for written in self.write_batch(batch).await {
-                let _ = self.note(Ok(written), outcome, &mut record);
+                let answered = self.note(Ok(written), outcome, &mut record);
+                Writer::made(answered, outcome);
             }
             if record.len() >= RECORD_BATCH {
                 state.record_written(&record)?;
@@ -335,9 +337,15 @@ impl<'a> Writer<'a> {
                     let Some(written) = written else { break };
                     queued = queued.saturating_sub(1);
                     let answered = self.note(written, outcome, &mut record);
-                    // The read may be gone: then nobody waits for it.
-                    if let (Input::Early(_, tell), Some(answered)) = (&input, answered) {
-                        let _ = tell.send(answered);
+                    match &input {
+                        // The read keeps the ids of the creates it sent (and may be gone:
+                        // then nobody waits for them).
+                        Input::Early(_, tell) => {
+                            if let Some(answered) = answered {
+                                let _ = tell.send(answered);
+                            }
+                        }
+                        Input::All(_) => Writer::made(answered, outcome),
                     }
                     // Remembered in transactions of a few thousand as the writes complete
                     // (about a second of writes at full speed): each commit rewrites the

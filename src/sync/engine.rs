@@ -470,6 +470,13 @@ impl Run<'_> {
             (Err(error), _) => return Err(error),
             (Ok(()), Err(error)) => return Err(error.into()),
         };
+        // The early creates' target ids, for the references of the users planned.
+        let made = std::mem::take(&mut read.made);
+        if outcome.created_ids.is_empty() {
+            outcome.created_ids = made;
+        } else {
+            outcome.created_ids.extend(made);
+        }
         if let Some(source) = read.spill_failed.take() {
             let path = self.config.sync.state.clone();
             return Err(StateError::Spill { path, source }.into());
@@ -712,7 +719,7 @@ impl Run<'_> {
             self.plan_options.clone(),
             &plan::Prior {
                 entities: &self.catalogue,
-                early: &outcome.creates_sent().collect::<Vec<_>>(),
+                early: &outcome.created_early(),
                 only: self.only.as_ref(),
                 quiet: Some(&read.quiet),
             },
@@ -799,7 +806,8 @@ impl Run<'_> {
     /// The error of a sync that failed with `outcome` so far: with the writes it had made,
     /// if any, so that the report and the CSV of changes list them.
     fn failed_after(&self, error: SyncError, mut outcome: Outcome) -> SyncError {
-        if outcome.plan.is_empty() {
+        // Creates let go once written count as writes made.
+        if outcome.creates_sent() == 0 && outcome.plan.updates.is_empty() {
             return error;
         }
         outcome.write_time = self.writer.write_time();

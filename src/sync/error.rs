@@ -42,7 +42,7 @@ pub enum SyncError {
     /// of changes, and those it could not remember are found again by key on the next run.
     #[error(
         "{error} (after {writes} writes to the target)",
-        writes = .made.creates_sent().count() + .made.plan.updates.len()
+        writes = .made.creates_sent() + .made.plan.updates.len()
     )]
     StateAfterWrites {
         /// Why the state file failed.

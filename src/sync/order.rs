@@ -11,6 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::HashMap as FastMap;
+
 use super::apply::Action;
 use super::plan::{
     Create, Deferred, Holdings, Listed, NO_USER, Named, Unresolved, Update, UpdateKind, marked,
@@ -23,7 +25,7 @@ use crate::targets::{FieldChange, TargetUser};
 /// What the run has created so far that references may name.
 pub(super) struct Known<'a> {
     /// Users, by Entra id: their target ids.
-    users: &'a HashMap<String, String>,
+    users: &'a FastMap<String, String>,
     /// Entities, by kind and name as compared: their target ids, or why their create
     /// failed.
     entities: &'a HashMap<(String, String), Result<String, String>>,
@@ -32,7 +34,7 @@ pub(super) struct Known<'a> {
 impl<'a> Known<'a> {
     /// What the run created: `users` by Entra id, `entities` by kind and name as compared.
     pub(super) fn new(
-        users: &'a HashMap<String, String>,
+        users: &'a FastMap<String, String>,
         entities: &'a HashMap<(String, String), Result<String, String>>,
     ) -> Known<'a> {
         Known { users, entities }

@@ -2,7 +2,7 @@
 //! guards decided, the counts, the failures, the requests and the timings. The run report
 //! ([`super::report`]) and the tests read it.
 
-use std::collections::HashMap;
+use foldhash::HashMap as FastMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -83,11 +83,11 @@ pub struct Outcome {
     pub write_time: Duration,
     /// The target ids of the users created in this run, by Entra id, kept only when the
     /// mapping has fields that refer to users (to fill those references in).
-    pub created_ids: HashMap<String, String>,
-    /// The Entra ids of the creates sent whose records were let go once written
+    pub created_ids: FastMap<String, String>,
+    /// How many creates were sent whose records were let go once written
     /// ([`SyncOptions::count_creates_only`](super::engine::SyncOptions)); the others are
     /// in the plan.
-    pub creates_let_go: Vec<String>,
+    pub creates_let_go: usize,
     /// Users found unchanged by their seals alone, without being mapped (see
     /// `sync::plan::Sealer`).
     pub sealed: usize,
@@ -105,11 +105,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// A sync that has not read or written anything yet; `owned` target users are owned.
-    /// The Entra ids of the creates sent, kept in the plan or let go.
-    pub fn creates_sent(&self) -> impl Iterator<Item = &str> {
+    /// How many creates were sent, kept in the plan or let go.
+    pub fn creates_sent(&self) -> usize {
+        self.plan.creates.len() + self.creates_let_go
+    }
+
+    /// The Entra ids of the users whose creates were sent so far: those kept in the plan,
+    /// and those created (whose ids are kept when the mapping names users, the only case
+    /// where a later create asks).
+    pub(super) fn created_early(&self) -> Vec<&str> {
         let kept = self.plan.creates.iter().map(|c| c.entra_id.as_str());
-        kept.chain(self.creates_let_go.iter().map(String::as_str))
+        kept.chain(self.created_ids.keys().map(String::as_str))
+            .collect()
     }
 
     /// Whether the changes this run read must be read again by the next: a write failed,
@@ -118,6 +125,7 @@ impl Outcome {
         self.interrupted || !self.failures.is_empty() || !self.held.is_empty()
     }
 
+    /// A sync that has not read or written anything yet; `owned` target users are owned.
     pub(super) fn new(owned: usize) -> Outcome {
         Outcome {
             mode: ReadMode::Full,
@@ -146,8 +154,8 @@ impl Outcome {
             target_latency: crate::http::Latency::default(),
             read_time: Duration::ZERO,
             write_time: Duration::ZERO,
-            created_ids: HashMap::new(),
-            creates_let_go: Vec::new(),
+            created_ids: FastMap::default(),
+            creates_let_go: 0,
             sealed: 0,
             second_pass: 0,
             entities: Vec::new(),

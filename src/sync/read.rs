@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use foldhash::HashMap as FastMap;
+
 use serde_json::value::RawValue;
 use tokio::sync::mpsc::{Sender, UnboundedReceiver};
 
@@ -243,6 +245,9 @@ pub struct Read<'o> {
     pub quiet: Quiet<'o>,
     /// When the last of Entra was read, when early creates went on after it.
     pub ended: Option<std::time::Instant>,
+    /// The target ids of the users created while reading, by Entra id, when the mapping
+    /// names users.
+    pub made: FastMap<String, String>,
     /// Why a user waiting for its manager's create could not be read back from disk
     /// ([`Spill`]): the run ends with it.
     pub spill_failed: Option<std::io::Error>,
@@ -480,6 +485,7 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
                 read.ended = Some(std::time::Instant::now());
                 follow(&mut decider, writers, told, read).await;
             }
+            read.made = decider.take_made();
             match decider.into_waiting() {
                 Ok(users) => read.users.extend(users),
                 Err(error) => read.spill_failed = Some(error),
@@ -493,7 +499,7 @@ impl<'a, 'o: 'a> Sorter<'a, 'o> {
 
 /// Once every user is read: sends the early creates that wait, each as soon as the creates
 /// it waits for have answered, until none can be sent any more ([`EarlyCreates::settled`])
-/// or the writers are gone.
+/// or the writers are gone and have told all they made.
 async fn follow(
     decider: &mut EarlyCreates<'_>,
     writers: &Sender<Action>,
@@ -503,10 +509,11 @@ async fn follow(
     let mut made = None;
     loop {
         release(decider, writers, &mut Some(&mut *told), made.take(), read);
-        if decider.settled() || writers.is_closed() {
+        if decider.settled() {
             return;
         }
         // A full queue empties as the writers answer: each answer is a chance to send.
+        // Writers that are gone (a stopped run) tell the creates under way, then end.
         match told.recv().await {
             Some(answered) => made = Some(answered),
             None => return,
@@ -527,7 +534,8 @@ fn release(
     for (entra_id, target_id) in made.into_iter().chain(more) {
         decider.answered(entra_id, target_id);
     }
-    while writers.capacity() > 0
+    while !writers.is_closed()
+        && writers.capacity() > 0
         && let Some(create) = decider.next_released()
     {
         hand_out(writers, create, read);

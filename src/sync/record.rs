@@ -11,9 +11,10 @@ use crate::targets::TargetError;
 
 impl Writer<'_> {
     /// Notes how a write went: counted, what the state should remember pushed to `record`,
-    /// and the write put back in the outcome's plan for the report (a create only by its
-    /// Entra id, when the writer does not keep creates). A create, when the mapping names
-    /// users, is also given back as its Entra id and, once made, its target id.
+    /// and the write put back in the outcome's plan for the report (a create only counted,
+    /// when the writer does not keep creates). A create, when the mapping names users, is
+    /// also given back as its Entra id and, once made, its target id
+    /// ([`Writer::made`] keeps it).
     pub(super) fn note(
         &self,
         written: Result<Written, Broken>,
@@ -31,10 +32,7 @@ impl Writer<'_> {
         match result {
             Ok(target_id) => {
                 tracing::debug!(user = action.label(), action = action.name(), "written");
-                if let (Action::Create(c), Some(id)) = (&action, &target_id)
-                    && self.mapping.user_refs().next().is_some()
-                {
-                    outcome.created_ids.insert(c.entra_id.clone(), id.clone());
+                if let (Action::Create(_), Some(id)) = (&action, &target_id) {
                     made = Some(id.clone());
                 }
                 let (owned, counter) = self.owned_after(&action, target_id, outcome);
@@ -64,10 +62,17 @@ impl Writer<'_> {
         };
         match action {
             Action::Create(c) if self.keep_creates => outcome.plan.creates.push(c),
-            Action::Create(c) => outcome.creates_let_go.push(c.entra_id),
+            Action::Create(_) => outcome.creates_let_go += 1,
             Action::Update(u) => outcome.plan.updates.push(*u),
         }
         answered
+    }
+
+    /// Keeps the target id of a user created in this run, for the references to it.
+    pub(super) fn made(answered: Option<Answered>, outcome: &mut Outcome) {
+        if let Some((entra_id, Some(target_id))) = answered {
+            outcome.created_ids.insert(entra_id, target_id);
+        }
     }
 
     /// What a target's refusal of a write means for the run (refused credentials stop it),

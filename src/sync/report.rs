@@ -270,7 +270,7 @@ impl RunReport {
             "owned_before": outcome.owned,
             "counts": outcome.counts,
             "sent": {
-                "create": outcome.creates_sent().count(),
+                "create": outcome.creates_sent(),
                 "update": planned(UpdateKind::Update),
                 "deactivate": planned(UpdateKind::Deactivate),
                 "reactivate": planned(UpdateKind::Reactivate),

@@ -141,6 +141,8 @@ struct Setup {
     target: Arc<MemoryTarget>,
     /// Whether the next runs are full reconciliations (`run --full`).
     full: std::cell::Cell<bool>,
+    /// Whether each create is only counted once written ([`SyncOptions::count_creates_only`]).
+    counted: std::cell::Cell<bool>,
 }
 
 fn setup(users: usize, sync_lines: &str) -> Setup {
@@ -173,6 +175,7 @@ fn setup_target(tenant: Tenant, source_lines: &str, target_lines: &str, sync_lin
         mapping,
         target: Arc::default(),
         full: std::cell::Cell::new(false),
+        counted: std::cell::Cell::new(false),
     }
 }
 
@@ -194,6 +197,7 @@ impl Setup {
                 sync_time: "2024-05-01T06:00:00Z".into(),
                 last_read: None,
                 reconcile: self.full.get().then_some(Reason::Asked),
+                count_creates_only: self.counted.get(),
                 ..SyncOptions::default()
             };
             if apply {
@@ -439,9 +443,17 @@ fn creates_go_out_while_entra_is_still_being_read() {
     assert!(owned.values().all(|o| o.target_id.is_some()));
 }
 
+/// Kept with their records or only counted, the creates made before a read failed are
+/// the failed run's writes.
 #[test]
 fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
+    fails_after_creates(false);
+    fails_after_creates(true);
+}
+
+fn fails_after_creates(counted: bool) {
     let s = setup(2500, "");
+    s.counted.set(counted);
     hold_the_last_page_until_a_create(&s);
     s.sim.with(|st| st.behaviour.failing_page = Some(2));
     let error = s.run_with(None, true).unwrap_err();
@@ -450,8 +462,9 @@ fn a_read_failing_after_creates_keeps_them_and_the_next_run_completes() {
         panic!("{text}");
     };
     let created = made.counts.created;
-    // What was made is there for the report and the CSV of changes.
-    assert_eq!(made.plan.creates.len() as i64, created);
+    // What was made is there for the report and, kept, for the CSV of changes.
+    assert_eq!(made.creates_sent() as i64, created);
+    assert_eq!(made.plan.creates.is_empty(), counted);
     assert!(made.plan.updates.is_empty() && made.failures.is_empty());
     assert!(
         text.contains(&format!(

@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 
+use foldhash::fast::FixedState;
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
+use std::hash::BuildHasher;
 
 use super::matching::{compared_key, present};
 use super::spill::{Held, Place, Spill};
@@ -43,10 +45,12 @@ pub struct EarlyCreates<'a> {
     folds: Vec<bool>,
     fold_key: bool,
     create_disabled: bool,
-    /// The keys created so far. A second user with one of them (Entra allows that only
-    /// across a change made while the read goes on, such as a principal name given up by one
-    /// user and taken by another) is skipped, never created again.
-    created: FastSet<String>,
+    /// The keys created so far, each by a 128-bit hash ([`digest`]: two users whose keys
+    /// share one are as likely as two random 128-bit numbers being equal). A second user
+    /// with one of them (Entra allows that only across a change made while the read goes
+    /// on, such as a principal name given up by one user and taken by another) is skipped,
+    /// never created again.
+    created: FastSet<u128>,
     /// The fields that name users, and whether any field names an entity.
     user_refs: Vec<usize>,
     names_entities: bool,
@@ -191,7 +195,7 @@ impl<'a> EarlyCreates<'a> {
             return Early::Later(user);
         }
         let key = key.into_owned();
-        if !self.created.insert(key.clone()) {
+        if !self.created.insert(digest(&key)) {
             return Early::Skip(Skipped {
                 label: user.label,
                 reason: format!(
@@ -375,6 +379,11 @@ impl<'a> EarlyCreates<'a> {
         self.waits == 0 || (self.sent == 0 && self.released.is_empty()) || self.broken.is_some()
     }
 
+    /// The target ids of the users created early, by Entra id, taken out.
+    pub fn take_made(&mut self) -> FastMap<String, String> {
+        std::mem::take(&mut self.made)
+    }
+
     /// The users still waiting when the early creates end: the plan decides them, with
     /// every create of the run known. An error when a user could not be read back from the
     /// spill (the run then ends: the next run creates whoever is missing).
@@ -419,4 +428,11 @@ impl<'a> EarlyCreates<'a> {
                     .is_some_and(|v| values.contains(compared_key(v, fold).as_ref()))
             })
     }
+}
+
+/// A 128-bit hash of a match key as compared, from two 64-bit hashes of fixed seeds.
+fn digest(key: &str) -> u128 {
+    let [a, b] = [0x6561_726c_7920_6b65, 0x7973_2063_7265_6174]
+        .map(|seed| FixedState::with_seed(seed).hash_one(key));
+    (u128::from(a) << 64) | u128::from(b)
 }

@@ -174,6 +174,30 @@ pub enum StateError {
     },
 }
 
+/// How many rows a transaction writes before it is given [`BULK_CACHE`].
+const BULK: usize = 1024;
+
+/// The page cache of a transaction of [`BULK`] rows or more, in KiB (SQLite's own default
+/// is 2,000): the pages it touches (thousands, on a first load, where every row is new and
+/// keys fall anywhere in the file) stay in memory until it commits, rather than being
+/// written to the log mid-transaction and read back. The cache shrinks back after.
+const BULK_CACHE: i64 = 32 * 1024;
+
+/// Runs `run` on `db`, with a page cache for a transaction of `rows` rows.
+fn in_bulk<R>(
+    db: &mut Connection,
+    rows: usize,
+    run: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    if rows < BULK {
+        return run(db);
+    }
+    db.pragma_update(None, "cache_size", -BULK_CACHE)?;
+    let result = run(db);
+    db.pragma_update(None, "cache_size", -2000)?;
+    result
+}
+
 /// A target user userload owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owned {
@@ -315,11 +339,14 @@ impl State {
     /// on, their target ids still unknown. Committed before any request goes out.
     pub fn create_pending(&mut self, users: &[(&str, &str)]) -> Result<(), StateError> {
         let at = now();
+        // In key order: the rows a transaction touches are found page after page.
+        let mut users = users.to_vec();
+        users.sort_unstable();
         self.execute_each(
             "INSERT INTO owned (entra_id, match_key, target_id, hash, active, changed_at)
              VALUES (?1, ?2, NULL, NULL, 1, ?3)
              ON CONFLICT (entra_id) DO UPDATE SET match_key = ?2, changed_at = ?3",
-            users,
+            &users,
             |stmt, (entra_id, key)| stmt.execute(params![entra_id, key, at]),
         )
     }
@@ -344,6 +371,10 @@ impl State {
         if users.len() == 0 {
             return Ok(());
         }
+        // In key order: the rows a transaction touches are found page after page.
+        let mut users: Vec<_> = users.collect();
+        users.sort_unstable_by_key(|(user, _)| user.entra_id.as_str());
+        let rows = users.len();
         let at = now();
         let run = |db: &mut Connection| {
             let tx = db.transaction()?;
@@ -376,7 +407,7 @@ impl State {
             }
             tx.commit()
         };
-        run(&mut self.db).map_err(self.sql())
+        in_bulk(&mut self.db, rows, run).map_err(self.sql())
     }
 
     /// Remembers what each of these users was read from (`(Entra id, seal)`; see
@@ -406,7 +437,7 @@ impl State {
             }
             tx.commit()
         };
-        run(&mut self.db).map_err(self.sql())
+        in_bulk(&mut self.db, entra_ids.len(), run).map_err(self.sql())
     }
 
     /// Runs the statement `sql` once for each row, `execute` binding the row, all in one
@@ -430,7 +461,7 @@ impl State {
             }
             tx.commit()
         };
-        run(&mut self.db).map_err(self.sql())
+        in_bulk(&mut self.db, rows.len(), run).map_err(self.sql())
     }
 
     /// The Graph delta link stored for `scope`, if any.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod scan;
 pub mod secrets;
+pub mod spill;
 pub mod state;
 pub mod sync;
 pub mod targets;

@@ -32,7 +32,7 @@ use super::listing::{
     list_target, look_up, look_up_some, remembered, vouched_for, with_remembered,
 };
 pub use super::outcome::{Failure, Outcome};
-use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, Spill, UpdateKind};
+use super::plan::{self, Catalogue, Listed, Plan, PlanOptions, UpdateKind};
 use super::read::source_user;
 pub use super::read::{Alongside, Expected, Read, read_source};
 use super::reconcile::Reason;
@@ -43,6 +43,7 @@ use crate::config::Config;
 use crate::graph::delta::{self, Change};
 use crate::graph::{GraphClient, GraphError, UserQuery};
 use crate::mapping::{Context, Mapping};
+use crate::spill::Spill;
 use crate::state::{OwnedUsers, SidesRead, State, StateError};
 use crate::targets::{Target, TargetError};
 

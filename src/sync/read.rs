@@ -13,7 +13,7 @@ use super::apply::{Action, Answered};
 use super::listing::Listing;
 use super::plan::{
     Catalogue, Create, Early, EarlyCreates, Listed, PlanOptions, Quiet, Sealer, Settle, Skipped,
-    SourceUser, Spill,
+    SourceUser,
 };
 use super::stop::StopSignal;
 use crate::config::Config;
@@ -25,6 +25,7 @@ use crate::graph::{
 };
 use crate::mapping::path::Input;
 use crate::mapping::{Context, Mapping};
+use crate::spill::Spill;
 use crate::state::OwnedUsers;
 
 /// How many users a side probably holds, and how many it may hold before its listing is

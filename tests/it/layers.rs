@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["graph", "mapping", "state"],
     &["config"],
     &["filter"],
-    &["http", "diag", "log", "scan"],
+    &["http", "diag", "log", "scan", "spill"],
     &["secrets"],
 ];
 

@@ -6,10 +6,11 @@ use serde_json::{Map, Value, json};
 use userload::config::Mode;
 use userload::diag::SourceText;
 use userload::mapping::{self, Context, Mapping, Options};
+use userload::spill::Spill;
 use userload::state::{Owned, OwnedUsers};
 use userload::sync::plan::{
     Catalogue, Early, EarlyCreates, Listed, Plan, PlanOptions, Prior, Quiet, Settle, SourceUser,
-    Spill, UpdateKind, plan, plan_after,
+    UpdateKind, plan, plan_after,
 };
 use userload::targets::{Entity, TargetUser};
 

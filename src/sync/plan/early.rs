@@ -8,11 +8,12 @@ use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
 use std::hash::BuildHasher;
 
+use super::held::Held;
 use super::matching::{compared_key, present};
-use super::spill::{Held, Place, Spill};
 use super::{Create, Listed, Mapped, PlanOptions, Skipped, SourceUser};
 use crate::config::Mode;
 use crate::mapping::{Mapping, Packed};
+use crate::spill::{Place, Spill};
 use crate::state::OwnedUsers;
 
 /// Decides, while Entra is still being read, which users [`plan`](super::plan) is certain to create, so
@@ -73,6 +74,8 @@ pub struct EarlyCreates<'a> {
     spill: Option<Spill>,
     /// A user's record as the spill keeps it, between uses.
     scratch: Vec<u8>,
+    /// Whether the spill failed to write a user (said once).
+    spill_failed: bool,
     /// Why a waiting user could not be read back from the spill: the early creates end
     /// ([`EarlyCreates::into_waiting`] gives it).
     broken: Option<std::io::Error>,
@@ -146,6 +149,7 @@ impl<'a> EarlyCreates<'a> {
             released: Vec::new(),
             spill: None,
             scratch: Vec::new(),
+            spill_failed: false,
             broken: None,
         })
     }
@@ -344,17 +348,21 @@ impl<'a> EarlyCreates<'a> {
     }
 
     /// Keeps a waiting user: on disk when there is a spill and it takes the user, else in
-    /// memory (a spill that fails to write is given up for the rest of the run).
+    /// memory (as is one the spill failed to write, with a warning the first time).
     fn keep(&mut self, held: Held) -> Kept {
         if let Some(spill) = &mut self.spill
             && held.encode(&mut self.scratch)
         {
             match spill.put(&self.scratch) {
                 Ok(place) => return Kept::There(place),
-                Err(error) => {
-                    tracing::warn!(%error, "keeping the users that wait for their managers in memory: their temporary file failed");
-                    self.spill = None;
+                Err(error) if !self.spill_failed => {
+                    self.spill_failed = true;
+                    tracing::warn!(
+                        %error,
+                        "keeping users that wait for their managers in memory: their temporary file beside the state file failed"
+                    );
                 }
+                Err(_) => {}
             }
         }
         Kept::Here(Box::new(held))
@@ -369,7 +377,8 @@ impl<'a> EarlyCreates<'a> {
                 Held::decode(self.mapping, &self.scratch)
                     .ok_or_else(|| std::io::Error::other("a user read back is not the one written"))
             }
-            (Kept::There(_), None) => Err(std::io::Error::other("the file is gone")),
+            // Only a spill keeps users there.
+            (Kept::There(_), None) => Err(std::io::Error::other("no file")),
         }
     }
 

@@ -30,11 +30,11 @@ mod decide;
 mod drift;
 mod early;
 mod entities;
+mod held;
 mod matching;
 mod quiet;
 mod refs;
 mod seal;
-mod spill;
 mod takeover;
 
 use foldhash::HashSet as FastSet;
@@ -50,7 +50,6 @@ pub use quiet::{Quiet, Settle};
 use refs::Links;
 pub use refs::{Deferred, NO_USER, Named, Unresolved, marked, resolved_alone};
 pub use seal::{Sealer, Source};
-pub use spill::Spill;
 pub use takeover::Matched;
 
 use crate::config::Mode;

@@ -36,6 +36,24 @@ impl Spill {
         })
     }
 
+    /// A new spill beside the file at `path` (in its directory: for the state file, the
+    /// disk the admin chose for it, where a system temporary directory may be memory);
+    /// `None`, with a warning, where none can be made.
+    pub fn beside(path: &Path) -> Option<Spill> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        Spill::new(dir)
+            .inspect_err(|error| {
+                tracing::warn!(
+                    %error, dir = %dir.display(),
+                    "keeping the users that wait for their managers in memory: no temporary file can be made beside the state file"
+                );
+            })
+            .ok()
+    }
+
     /// Puts `record` at the end.
     pub fn put(&mut self, record: &[u8]) -> io::Result<Place> {
         let len = u32::try_from(record.len()).map_err(io::Error::other)?;

@@ -15,9 +15,7 @@
 //! the guard ([`safety`]), `apply` and `record`. This file runs them in order and turns a
 //! failure part-way into an error that keeps what was written.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use foldhash::HashSet as FastSet;
 use std::time::Instant;
@@ -189,7 +187,7 @@ async fn sync_and_keep_open(
         outcome.read_time = started.elapsed();
         outcome.plan.unchanged = outcome.owned;
         outcome.counts.unchanged = outcome.owned as i64;
-        count_requests(&mut outcome, &run.client, target.as_ref());
+        outcome.count_requests(&run.client, target.as_ref());
         if let Some(state) = state {
             state.end_writes()?;
             if let Some(link) = &next_link {
@@ -245,7 +243,7 @@ async fn sync_and_keep_open(
     if let Some(state) = state.as_deref_mut() {
         state.end_writes()?;
     }
-    count_requests(&mut outcome, &run.client, target.as_ref());
+    outcome.count_requests(&run.client, target.as_ref());
     if let (Some(state), Some(link)) = (state, next_link) {
         if outcome.replays() {
             tracing::warn!(
@@ -411,7 +409,9 @@ impl Run<'_> {
             }
             _ => (None, None, None),
         };
-        let spill = writers.as_ref().and_then(|_| self.spill());
+        let spill = writers
+            .as_ref()
+            .and_then(|_| Spill::beside(&self.config.sync.state));
         let read_failed = StopSignal::default();
         let listing_started = Instant::now();
         let leave_out =
@@ -472,12 +472,7 @@ impl Run<'_> {
             (Ok(()), Err(error)) => return Err(error.into()),
         };
         // The early creates' target ids, for the references of the users planned.
-        let made = std::mem::take(&mut read.made);
-        if outcome.created_ids.is_empty() {
-            outcome.created_ids = made;
-        } else {
-            outcome.created_ids.extend(made);
-        }
+        outcome.keep_created(std::mem::take(&mut read.made));
         if let Some(source) = read.spill_failed.take() {
             let path = self.config.sync.state.clone();
             return Err(StateError::Spill { path, source }.into());
@@ -495,25 +490,6 @@ impl Run<'_> {
             .await?;
         }
         Ok((read, listed, read_end))
-    }
-
-    /// The file the early creates keep waiting users in ([`Spill`]): beside the state file,
-    /// on the disk the admin chose for it (a system temporary directory may be memory). A
-    /// directory where none can be made leaves them in memory, with a warning.
-    fn spill(&self) -> Option<Spill> {
-        let state = &self.config.sync.state;
-        let dir = match state.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        Spill::new(dir)
-            .inspect_err(|error| {
-                tracing::warn!(
-                    %error, dir = %dir.display(),
-                    "keeping the users that wait for their managers in memory: no temporary file can be made beside the state file"
-                );
-            })
-            .ok()
     }
 
     /// Whether a delta round of this run writes the users it is sure of while it reads
@@ -813,7 +789,7 @@ impl Run<'_> {
         }
         outcome.write_time = self.writer.write_time();
         outcome.interrupted = self.writer.stop.stopped();
-        count_requests(&mut outcome, &self.client, self.writer.target.as_ref());
+        outcome.count_requests(&self.client, self.writer.target.as_ref());
         let made = Box::new(outcome);
         match error {
             SyncError::Graph(error) => SyncError::GraphAfterCreates { error, made },
@@ -821,16 +797,4 @@ impl Run<'_> {
             other => other,
         }
     }
-}
-
-/// Notes in `outcome` the requests made to both sides.
-fn count_requests(outcome: &mut Outcome, client: &GraphClient, target: &dyn Target) {
-    outcome.graph_requests = client.stats.requests.load(Ordering::Relaxed);
-    outcome.graph_retries = client.stats.retries.load(Ordering::Relaxed);
-    let stats = target.stats();
-    outcome.target_requests = stats.requests.load(Ordering::Relaxed);
-    outcome.target_retries = stats.retries.load(Ordering::Relaxed);
-    outcome.target_writes = stats.writes.load(Ordering::Relaxed);
-    outcome.graph_latency = client.stats.meter.read();
-    outcome.target_latency = stats.meter.read();
 }

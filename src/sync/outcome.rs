@@ -3,6 +3,7 @@
 //! ([`super::report`]) and the tests read it.
 
 use foldhash::HashMap as FastMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,7 +12,9 @@ use super::changes::ReadMode;
 use super::plan::{EntityName, Plan, Update};
 use super::safety::Verdict;
 use crate::config::NotifyOn;
+use crate::graph::GraphClient;
 use crate::state::RunCounts;
+use crate::targets::Target;
 
 /// One write that failed.
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +108,27 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Keeps the target ids of users created in this run (by Entra id).
+    pub(super) fn keep_created(&mut self, made: FastMap<String, String>) {
+        if self.created_ids.is_empty() {
+            self.created_ids = made;
+        } else {
+            self.created_ids.extend(made);
+        }
+    }
+
+    /// Notes the requests made to both sides.
+    pub(super) fn count_requests(&mut self, client: &GraphClient, target: &dyn Target) {
+        self.graph_requests = client.stats.requests.load(Ordering::Relaxed);
+        self.graph_retries = client.stats.retries.load(Ordering::Relaxed);
+        let stats = target.stats();
+        self.target_requests = stats.requests.load(Ordering::Relaxed);
+        self.target_retries = stats.retries.load(Ordering::Relaxed);
+        self.target_writes = stats.writes.load(Ordering::Relaxed);
+        self.graph_latency = client.stats.meter.read();
+        self.target_latency = stats.meter.read();
+    }
+
     /// How many creates were sent, kept in the plan or let go.
     pub fn creates_sent(&self) -> usize {
         self.plan.creates.len() + self.creates_let_go

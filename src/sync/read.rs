@@ -1,11 +1,11 @@
 //! The read step: Entra pulled page by page and mapped as each page arrives, the target
 //! listed alongside ([`super::listing`]), and — once the listing is complete — the creates
-//! the plan is certain of handed to the writers while the read goes on.
+//! the plan is certain of handed to the writers while the read goes on (and after its last
+//! page, for the users that wait for their managers' creates).
 
 use std::sync::Arc;
 
 use foldhash::HashMap as FastMap;
-
 use serde_json::value::RawValue;
 use tokio::sync::mpsc::{Sender, UnboundedReceiver};
 

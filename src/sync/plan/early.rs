@@ -2,11 +2,11 @@
 //! create, so that their creates need not wait for the end of the read.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use serde_json::Value as Json;
-use std::hash::BuildHasher;
 
 use super::held::Held;
 use super::matching::{compared_key, present};
@@ -103,7 +103,8 @@ pub enum Early {
     Skip(Skipped),
     /// Leave it to the plan.
     Later(SourceUser),
-    /// Kept by the decider until the users it names are created ([`EarlyCreates::answered`]).
+    /// Kept by the decider until the users it names are created ([`EarlyCreates::answered`])
+    /// and the writers have room ([`EarlyCreates::next_released`]).
     Waits,
 }
 

@@ -28,11 +28,13 @@ impl Writer<'_> {
             Ok((action, result)) => (action, result.map_err(|e| self.failed(e, outcome))),
             Err((action, panic)) => (action, Err(format!("the write stopped: {panic}"))),
         };
+        // Only a mapping that names users needs the ids of the users created.
+        let tells = self.mapping.user_refs().next().is_some();
         let mut made = None;
         match result {
             Ok(target_id) => {
                 tracing::debug!(user = action.label(), action = action.name(), "written");
-                if let (Action::Create(_), Some(id)) = (&action, &target_id) {
+                if tells && let (Action::Create(_), Some(id)) = (&action, &target_id) {
                     made = Some(id.clone());
                 }
                 let (owned, counter) = self.owned_after(&action, target_id, outcome);
@@ -55,9 +57,7 @@ impl Writer<'_> {
             }
         }
         let answered = match &action {
-            Action::Create(c) if self.mapping.user_refs().next().is_some() => {
-                Some((c.entra_id.clone(), made))
-            }
+            Action::Create(c) if tells => Some((c.entra_id.clone(), made)),
             _ => None,
         };
         match action {
